@@ -1,0 +1,131 @@
+/**
+ * A user's project as loaded from disk (or from a bundled module map on Workers): kiln.yaml,
+ * pipelines/<uuid>/metadata.yaml and triggers.yaml, and the block modules they name.
+ */
+import type { JsonObject, ScheduleSettings, ScheduleStatus, ScheduleType } from "../domain.ts";
+
+export const BLOCK_TYPES = ["data_loader", "transformer", "data_exporter", "sensor", "custom"] as const;
+export type BlockType = (typeof BLOCK_TYPES)[number];
+
+/** The folder that holds a block type's modules, as in Mage (custom/ is singular). */
+export const BLOCK_TYPE_FOLDERS: Record<BlockType, string> = {
+  data_loader: "data_loaders",
+  transformer: "transformers",
+  data_exporter: "data_exporters",
+  sensor: "sensors",
+  custom: "custom",
+};
+
+/** Mage's retry_config; `maxDelay` caps each wait (Mage caps their sum, a known complaint). */
+export interface RetryConfig {
+  retries: number;
+  /** Seconds before the first retry. */
+  delay: number;
+  /** Seconds; no single wait is longer. */
+  maxDelay: number;
+  exponentialBackoff: boolean;
+}
+
+export const DEFAULT_RETRY_CONFIG: RetryConfig = { retries: 0, delay: 5, maxDelay: 60, exponentialBackoff: true };
+
+export interface ConcurrencyConfig {
+  /** Queued + running block runs per pipeline run (bounds dynamic fan-out too). */
+  blockRunLimit?: number;
+  pipelineRunLimit?: number;
+  pipelineRunLimitAllTriggers?: number;
+  onPipelineRunLimitReached?: "wait" | "skip";
+}
+
+export interface BlockConfiguration {
+  /** The block returns a list; each downstream block runs once per item. */
+  dynamic?: boolean;
+  /** On a block downstream of a dynamic block: gather its per-item outputs into one list. */
+  reduceOutput?: boolean;
+  /** Sensors: seconds between polls (default 60, as in Mage). */
+  pollInterval?: number;
+}
+
+export interface BlockConfig {
+  uuid: string;
+  name: string;
+  type: BlockType;
+  upstreamBlocks: string[];
+  /** Derived: the blocks that list this one upstream, in metadata order. */
+  downstreamBlocks: string[];
+  executorType: string | null;
+  executorConfig: JsonObject;
+  retryConfig: Partial<RetryConfig>;
+  /** Seconds a block run may run before it is failed; null means no limit. */
+  timeout: number | null;
+  configuration: BlockConfiguration;
+  /** Project-relative path of the block's module, e.g. `data_loaders/load_orders.ts`. */
+  modulePath: string;
+}
+
+export interface Pipeline {
+  uuid: string;
+  name: string;
+  description: string | null;
+  /** Blocks in metadata order, which is also a valid topological order once loaded. */
+  blocks: BlockConfig[];
+  blocksByUuid: ReadonlyMap<string, BlockConfig>;
+  executorType: string | null;
+  executorConfig: JsonObject;
+  retryConfig: Partial<RetryConfig>;
+  concurrencyConfig: ConcurrencyConfig;
+  variables: JsonObject;
+  /** Run settings used when a run has no trigger (e.g. `kiln run`); a trigger's own settings win. */
+  settings: ScheduleSettings;
+  triggers: TriggerConfig[];
+}
+
+/** One entry of triggers.yaml, in Mage's format. */
+export interface TriggerConfig {
+  name: string;
+  scheduleType: ScheduleType;
+  scheduleInterval: string | null;
+  startTime: number | null;
+  timezone: string;
+  status: ScheduleStatus;
+  variables: JsonObject;
+  sla: number | null;
+  settings: ScheduleSettings & JsonObject;
+  description: string | null;
+  token: string | null;
+  envs: string[];
+  lastEnabledAt: number | null;
+}
+
+export interface ProjectSettings {
+  /** Database URL from kiln.yaml (`database_url`); KILN_DATABASE_URL wins over it. */
+  databaseUrl: string | null;
+  executorType: string;
+  executorConfig: JsonObject;
+  retryConfig: Partial<RetryConfig>;
+  concurrencyConfig: ConcurrencyConfig;
+  variables: JsonObject;
+  /** npm packages that default-export an executor factory. */
+  plugins: string[];
+  notificationConfig: JsonObject;
+}
+
+export interface Project {
+  /** Absolute path (or a bundle name on Workers). */
+  root: string;
+  settings: ProjectSettings;
+  pipelines: ReadonlyMap<string, Pipeline>;
+}
+
+/**
+ * How core reads a project without touching a file system API itself: the node package reads a
+ * folder; the Worker build supplies a module map.
+ */
+export interface ProjectSource {
+  readonly root: string;
+  /** The text of a project-relative file, or null if it does not exist. */
+  readText(path: string): Promise<string | null>;
+  /** Names of the entries of a project-relative folder (empty if it does not exist). */
+  list(path: string): Promise<string[]>;
+  /** Imports a project-relative module. */
+  importModule(path: string): Promise<unknown>;
+}

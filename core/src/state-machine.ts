@@ -1,0 +1,90 @@
+/**
+ * The state machines of pipeline runs, block runs and backfills. Nothing else in kiln decides
+ * whether a status may change; the store turns each allowed transition into one conditional
+ * write (`UPDATE ... WHERE id = ? AND status = ?`).
+ */
+import type { BackfillStatus, BlockRunStatus, PipelineRunStatus } from "./domain.ts";
+
+export type Entity = "pipeline_run" | "block_run" | "backfill";
+
+type StatusOf<E extends Entity> = E extends "pipeline_run"
+  ? PipelineRunStatus
+  : E extends "block_run"
+    ? BlockRunStatus
+    : BackfillStatus;
+
+const PIPELINE_RUN: Record<PipelineRunStatus, readonly PipelineRunStatus[]> = {
+  initial: ["running", "cancelled"],
+  running: ["completed", "failed", "cancelled"],
+  completed: [],
+  failed: [],
+  cancelled: [],
+};
+
+const BLOCK_RUN: Record<BlockRunStatus, readonly BlockRunStatus[]> = {
+  initial: ["queued", "upstream_failed", "cancelled", "condition_failed"],
+  queued: ["running", "upstream_failed", "cancelled", "condition_failed"],
+  running: ["completed", "failed", "cancelled"],
+  // a retry: the store bumps `attempt` on this edge
+  failed: ["queued"],
+  completed: [],
+  cancelled: [],
+  upstream_failed: [],
+  condition_failed: [],
+};
+
+const BACKFILL: Record<BackfillStatus, readonly BackfillStatus[]> = {
+  initial: ["running", "cancelled"],
+  running: ["completed", "failed", "cancelled"],
+  completed: [],
+  failed: [],
+  cancelled: [],
+};
+
+const MACHINES = { pipeline_run: PIPELINE_RUN, block_run: BLOCK_RUN, backfill: BACKFILL } as const;
+
+/** Whether `entity` may move from `from` to `to`. */
+export function canTransition<E extends Entity>(entity: E, from: StatusOf<E>, to: StatusOf<E>): boolean {
+  const table = MACHINES[entity] as Record<string, readonly string[]>;
+  return table[from]?.includes(to) ?? false;
+}
+
+/** Whether a status is final: no transition leaves it (a failed block run can still be retried). */
+export function isTerminal<E extends Entity>(entity: E, status: StatusOf<E>): boolean {
+  if (entity === "block_run") return BLOCK_RUN_TERMINAL.has(status as BlockRunStatus);
+  return (MACHINES[entity] as Record<string, readonly string[]>)[status]?.length === 0;
+}
+
+/** Block-run statuses after which the block will not run again in this pipeline run. */
+export const BLOCK_RUN_TERMINAL: ReadonlySet<BlockRunStatus> = new Set([
+  "completed",
+  "failed",
+  "cancelled",
+  "upstream_failed",
+  "condition_failed",
+]);
+
+/** A status change that the state machine forbids, or that lost a race to another writer. */
+export class IllegalTransitionError extends Error {
+  constructor(
+    readonly entity: Entity,
+    readonly id: number,
+    readonly from: string,
+    readonly to: string,
+    /** The status actually found when the write was refused (a lost race), if known. */
+    readonly actual?: string,
+  ) {
+    const what = `${entity.replace("_", " ")} ${id}`;
+    super(
+      actual === undefined || actual === from
+        ? `${what}: cannot move from ${from} to ${to}`
+        : `${what}: cannot move from ${from} to ${to}: it is ${actual} now`,
+    );
+    this.name = "IllegalTransitionError";
+  }
+}
+
+/** Throws IllegalTransitionError unless the state machine allows the move. */
+export function assertTransition<E extends Entity>(entity: E, id: number, from: StatusOf<E>, to: StatusOf<E>): void {
+  if (!canTransition(entity, from, to)) throw new IllegalTransitionError(entity, id, from, to);
+}
