@@ -10,9 +10,7 @@ export type InputRef =
   /** The whole output of a block run in a partition. */
   | { partition: string; blockUuid: string }
   /** Item `item` of a dynamic block's list output. */
-  | { partition: string; blockUuid: string; item: number }
-  /** The outputs of several block runs gathered into one list (reduce_output). */
-  | { partition: string; gather: string[] };
+  | { partition: string; blockUuid: string; item: number };
 
 /** Everything needed to run one block run, serialisable so it can cross a process boundary. */
 export interface BlockJob {

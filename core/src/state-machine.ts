@@ -7,7 +7,7 @@ import type { BackfillStatus, BlockRunStatus, PipelineRunStatus } from "./domain
 
 export type Entity = "pipeline_run" | "block_run" | "backfill";
 
-type StatusOf<E extends Entity> = E extends "pipeline_run"
+export type StatusOf<E extends Entity> = E extends "pipeline_run"
   ? PipelineRunStatus
   : E extends "block_run"
     ? BlockRunStatus
@@ -68,13 +68,14 @@ export const BLOCK_RUN_TERMINAL: ReadonlySet<BlockRunStatus> = new Set([
 export class IllegalTransitionError extends Error {
   constructor(
     readonly entity: Entity,
-    readonly id: number,
+    /** Names the record, e.g. "pipeline run 12" or "block run transform:3 of pipeline run 12". */
+    readonly subject: string,
     readonly from: string,
     readonly to: string,
     /** The status actually found when the write was refused (a lost race), if known. */
     readonly actual?: string,
   ) {
-    const what = `${entity.replace("_", " ")} ${id}`;
+    const what = subject;
     super(
       actual === undefined || actual === from
         ? `${what}: cannot move from ${from} to ${to}`
@@ -85,6 +86,6 @@ export class IllegalTransitionError extends Error {
 }
 
 /** Throws IllegalTransitionError unless the state machine allows the move. */
-export function assertTransition<E extends Entity>(entity: E, id: number, from: StatusOf<E>, to: StatusOf<E>): void {
-  if (!canTransition(entity, from, to)) throw new IllegalTransitionError(entity, id, from, to);
+export function assertTransition<E extends Entity>(entity: E, subject: string, from: StatusOf<E>, to: StatusOf<E>): void {
+  if (!canTransition(entity, from, to)) throw new IllegalTransitionError(entity, subject, from, to);
 }

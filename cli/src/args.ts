@@ -1,0 +1,39 @@
+/** Flag parsing shared by the commands (node:util parseArgs), with errors a user can act on. */
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import type { JsonObject } from "@kiln/core";
+import { UsageError } from "./errors.ts";
+
+type Options = NonNullable<ParseArgsConfig["options"]>;
+
+/** Parses a command's arguments; an unknown flag or a missing value is a UsageError. */
+export function parseCommand<O extends Options>(command: string, args: string[], options: O) {
+  try {
+    return parseArgs({ args, options, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw new UsageError(`kiln ${command}: ${(error as Error).message}`);
+  }
+}
+
+/** Parses --runtime-vars: a JSON object, or a UsageError naming the flag. */
+export function parseRuntimeVars(text: string | undefined): JsonObject {
+  if (text === undefined) return {};
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new UsageError(`--runtime-vars: expected a JSON object, got invalid JSON (${(error as Error).message})`);
+  }
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    throw new UsageError(`--runtime-vars: expected a JSON object, got ${Array.isArray(value) ? "an array" : JSON.stringify(value)}`);
+  }
+  return value as JsonObject;
+}
+
+/** Parses a positive integer flag such as --pipeline-run-id. */
+export function parseId(flag: string, text: string | undefined): number {
+  const id = Number(text);
+  if (text === undefined || !Number.isInteger(id) || id <= 0) {
+    throw new UsageError(`${flag}: expected a positive integer, got ${text === undefined ? "nothing" : JSON.stringify(text)}`);
+  }
+  return id;
+}

@@ -1,0 +1,69 @@
+/**
+ * `kiln run-block <project> <pipeline_uuid> <block_uuid> --pipeline-run-id N --block-run-id M`:
+ * executes one block run of a recorded pipeline run and stores its output; what executors start
+ * in a child process or a container. The block run's status is the engine's to record, from
+ * this process's exit code: 0 when the block returned, 1 when it threw.
+ */
+import { buildBlockJob, executeBlock, mergeVariables } from "@kiln/core";
+import { BLOCK_FAILED_MARK } from "@kiln/executor-local";
+import { parseCommand, parseId, parseRuntimeVars } from "../args.ts";
+import { UsageError } from "../errors.ts";
+import { loadUserProject, openProject } from "../project.ts";
+
+export const usage =
+  "kiln run-block <project> <pipeline_uuid> <block_uuid> --pipeline-run-id N --block-run-id M [--runtime-vars JSON]";
+
+export async function runBlock(args: string[]): Promise<number> {
+  const { values, positionals } = parseCommand("run-block", args, {
+    "pipeline-run-id": { type: "string" },
+    "block-run-id": { type: "string" },
+    "runtime-vars": { type: "string" },
+  });
+  const [projectPath, pipelineUuid, blockRunUuid, ...extra] = positionals;
+  if (!projectPath || !pipelineUuid || !blockRunUuid || extra.length > 0) throw new UsageError(`usage: ${usage}`);
+  const pipelineRunId = parseId("--pipeline-run-id", values["pipeline-run-id"]);
+  const blockRunId = parseId("--block-run-id", values["block-run-id"]);
+  const runtimeVariables = parseRuntimeVars(values["runtime-vars"]);
+  const project = await loadUserProject(projectPath);
+  const pipeline = project.pipelines.get(pipelineUuid);
+  if (!pipeline) throw new UsageError(`no pipeline ${pipelineUuid} in ${projectPath}`);
+
+  const open = await openProject(project);
+  try {
+    const run = await open.store.getPipelineRun(pipelineRunId);
+    if (!run || run.pipelineUuid !== pipelineUuid) throw new UsageError(`--pipeline-run-id: no run ${pipelineRunId} of pipeline ${pipelineUuid}`);
+    const blockRuns = await open.store.getBlockRuns(pipelineRunId);
+    const blockRun = blockRuns.find((b) => b.id === blockRunId);
+    if (!blockRun || blockRun.blockUuid !== blockRunUuid) {
+      throw new UsageError(`--block-run-id: run ${pipelineRunId} has no block run ${blockRunId} for ${blockRunUuid}`);
+    }
+    const inRun = new Set(blockRuns.map((b) => b.blockUuid));
+    const upstreams = pipeline.blocksByUuid.get(blockRunUuid.split(":")[0] ?? "")?.upstreamBlocks ?? [];
+    const elsewhere = await open.store.latestCompletedPartitions(pipelineUuid, upstreams.filter((u) => !inRun.has(u)));
+    const schedule = run.pipelineScheduleId === null ? null : await open.store.getPipelineSchedule(run.pipelineScheduleId);
+    const job = buildBlockJob({
+      project,
+      pipeline,
+      run,
+      blockRunUuid,
+      blockRunId,
+      attempt: blockRun.attempt,
+      variables: mergeVariables(project.settings.variables, pipeline.variables, schedule?.variables, run.variables, runtimeVariables),
+      partitionOf: (upstream) => elsewhere.get(upstream) ?? run.executionPartition,
+      executorType: blockRun.executorType,
+    });
+    const controller = new AbortController();
+    process.once("SIGTERM", () => controller.abort());
+    try {
+      await executeBlock(job, open.runtime, controller.signal);
+      return 0;
+    } catch (error) {
+      // the stack goes to the log; the parent takes the marked last line as the block run's error
+      process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+      process.stderr.write(`${BLOCK_FAILED_MARK}${(error instanceof Error ? error.message : String(error)).replace(/\n/g, " ")}\n`);
+      return 1;
+    }
+  } finally {
+    open.close();
+  }
+}

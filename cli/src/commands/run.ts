@@ -1,0 +1,79 @@
+/**
+ * `kiln run <project> <pipeline_uuid>`: records a pipeline run in the database and executes it,
+ * showing each block run's progress. Exit 0 when the run completes, 1 when it does not.
+ */
+import { RunEngine } from "@kiln/core";
+import { parseCommand, parseRuntimeVars } from "../args.ts";
+import { UsageError } from "../errors.ts";
+import { plainProgress, ttyProgress } from "../progress.ts";
+import { EXECUTOR_TYPES, loadUserProject, openProject } from "../project.ts";
+
+export const usage = "kiln run <project> <pipeline_uuid> [--runtime-vars JSON] [--block-uuid B] [--skip-sensors] [--executor-type T]";
+
+export async function run(args: string[]): Promise<number> {
+  const { values, positionals } = parseCommand("run", args, {
+    "runtime-vars": { type: "string" },
+    "block-uuid": { type: "string", multiple: true },
+    "skip-sensors": { type: "boolean" },
+    "executor-type": { type: "string" },
+  });
+  const [projectPath, pipelineUuid, ...extra] = positionals;
+  if (!projectPath || !pipelineUuid || extra.length > 0) throw new UsageError(`usage: ${usage}`);
+  // everything the user could get wrong is checked before the database is touched
+  const variables = parseRuntimeVars(values["runtime-vars"]);
+  const project = await loadUserProject(projectPath);
+  const pipeline = project.pipelines.get(pipelineUuid);
+  if (!pipeline) {
+    const known = [...project.pipelines.keys()].join(", ") || "none";
+    throw new UsageError(`no pipeline ${pipelineUuid} in ${projectPath} (pipelines: ${known})`);
+  }
+  const blockUuids = values["block-uuid"];
+  for (const uuid of blockUuids ?? []) {
+    if (!pipeline.blocksByUuid.has(uuid)) {
+      throw new UsageError(`--block-uuid: pipeline ${pipelineUuid} has no block ${uuid} (blocks: ${[...pipeline.blocksByUuid.keys()].join(", ")})`);
+    }
+  }
+  const executorType = values["executor-type"];
+  if (executorType !== undefined && !EXECUTOR_TYPES.includes(executorType)) {
+    throw new UsageError(`--executor-type: unknown executor ${executorType} (known: ${EXECUTOR_TYPES.join(", ")})`);
+  }
+
+  const open = await openProject(project);
+  try {
+    if (blockUuids) {
+      const only = new Set(blockUuids);
+      const outside = [...new Set(blockUuids.flatMap((b) => pipeline.blocksByUuid.get(b)?.upstreamBlocks ?? []))].filter((u) => !only.has(u));
+      const found = await open.store.latestCompletedPartitions(pipelineUuid, outside);
+      const missing = outside.filter((u) => !found.has(u));
+      if (missing.length > 0) {
+        throw new UsageError(`--block-uuid: upstream ${missing.join(", ")} has never completed, so there is no output to read; run the whole pipeline first`);
+      }
+    }
+    const pipelineRun = await open.store.createPipelineRun({ pipelineUuid, executionDate: Date.now(), variables });
+    if (!pipelineRun) throw new Error("the pipeline run was not created");
+    const engine = new RunEngine({ store: open.store, project, executors: open.executors, outputs: open.runtime.outputs });
+    const write = (text: string) => void process.stdout.write(text);
+    const progress = process.stdout.isTTY ? ttyProgress(write) : plainProgress(write);
+    write(`pipeline run ${pipelineRun.id}: ${pipelineUuid}, execution partition ${pipelineRun.executionPartition}\n`);
+    const stop = () => engine.cancel(pipelineRun.id, "cancelled by the user (interrupt)");
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+    const started = performance.now();
+    const final = await engine.execute(pipelineRun.id, {
+      blockUuids,
+      skipSensors: values["skip-sensors"] ?? false,
+      executorType: executorType ?? null,
+      onEvent: (event) => progress.onEvent(event),
+    });
+    process.off("SIGINT", stop);
+    process.off("SIGTERM", stop);
+    progress.end();
+    const seconds = ((performance.now() - started) / 1000).toFixed(2);
+    const error = typeof final.metrics.error === "string" ? `: ${final.metrics.error}` : "";
+    write(`pipeline run ${final.id} ${final.status} in ${seconds} s${final.status === "completed" ? "" : error}\n`);
+    write(`execution partition: ${final.executionPartition}\n`);
+    return final.status === "completed" ? 0 : 1;
+  } finally {
+    open.close();
+  }
+}

@@ -1,0 +1,39 @@
+#!/usr/bin/env bun
+/** The `kiln` command. Exit codes: 0 success, 1 the run failed, 2 a usage or input error. */
+import { init, usage as initUsage } from "./commands/init.ts";
+import { run, usage as runUsage } from "./commands/run.ts";
+import { runBlock, usage as runBlockUsage } from "./commands/run-block.ts";
+import { UsageError } from "./errors.ts";
+
+const COMMANDS: Record<string, (args: string[]) => Promise<number>> = { init, run, "run-block": runBlock };
+
+const HELP = `kiln: a data-pipeline orchestrator
+
+usage:
+  ${initUsage}
+  ${runUsage}
+  ${runBlockUsage}
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...args] = argv;
+  if (!name || name === "--help" || name === "-h" || name === "help") {
+    process.stdout.write(HELP);
+    return name ? 0 : 2;
+  }
+  const command = COMMANDS[name];
+  if (!command) throw new UsageError(`unknown command ${name} (commands: ${Object.keys(COMMANDS).join(", ")})`);
+  return command(args);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    if (error instanceof UsageError) {
+      process.stderr.write(`kiln: ${error.message}\n`);
+      process.exit(2);
+    }
+    process.stderr.write(`kiln: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exit(70);
+  },
+);

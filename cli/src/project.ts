@@ -1,0 +1,74 @@
+/** Opening a user's project for a command: load and validate it, then open its database. */
+import { existsSync, statSync } from "node:fs";
+import { resolve } from "node:path";
+import {
+  ExecutorRegistry,
+  loadProject,
+  ProjectLoadError,
+  Store,
+  importSecretKey,
+  type BlockRuntime,
+  type BlockSecrets,
+  type Project,
+} from "@kiln/core";
+import { databaseUrl, fileLogSink, fileOutputStore, folderSource, openDatabase } from "@kiln/node";
+import { localExecutor } from "@kiln/executor-local";
+import { UsageError } from "./errors.ts";
+
+/** The command that runs this CLI again, for child processes (`kiln run-block`). */
+export const KILN_COMMAND = [process.execPath, resolve(import.meta.dirname, "main.ts")];
+
+/** Executor types the CLI registers; the loader rejects any other. */
+export const EXECUTOR_TYPES = ["local"];
+
+/** Loads and validates a project, turning every problem into a UsageError. */
+export async function loadUserProject(path: string): Promise<Project> {
+  const root = resolve(path);
+  if (!existsSync(root) || !statSync(root).isDirectory()) throw new UsageError(`no project at ${path}: not a folder`);
+  try {
+    return await loadProject(folderSource(root), { executorTypes: EXECUTOR_TYPES, env: process.env.ENV });
+  } catch (error) {
+    if (error instanceof ProjectLoadError) throw new UsageError(error.message);
+    throw error;
+  }
+}
+
+export interface OpenProject {
+  project: Project;
+  store: Store;
+  databaseUrl: string;
+  executors: ExecutorRegistry;
+  runtime: BlockRuntime;
+  close(): void;
+}
+
+/** Opens a loaded project's database and wires its executors and block runtime. */
+export async function openProject(project: Project): Promise<OpenProject> {
+  const url = databaseUrl(project.root, project.settings.databaseUrl);
+  const client = await openDatabase(url, { authToken: process.env.KILN_DATABASE_AUTH_TOKEN });
+  const store = await Store.open(client);
+  const source = folderSource(project.root);
+  let key: Promise<CryptoKey> | null = null;
+  const secrets: BlockSecrets = {
+    async get(name) {
+      const secretKey = process.env.KILN_SECRET_KEY;
+      if (!secretKey) throw new Error(`cannot read secret ${name}: KILN_SECRET_KEY is not set`);
+      key ??= importSecretKey(secretKey);
+      const value = await store.getSecret(await key, name);
+      if (value === null) throw new Error(`no secret named ${name}`);
+      return value;
+    },
+  };
+  const runtime: BlockRuntime = {
+    project,
+    source,
+    outputs: fileOutputStore(project.root),
+    logs: fileLogSink(project.root),
+    secrets,
+    clock: store.clock,
+  };
+  const executors = new ExecutorRegistry().register(
+    localExecutor({ runtime, command: KILN_COMMAND, env: { KILN_DATABASE_URL: url } }),
+  );
+  return { project, store, databaseUrl: url, executors, runtime, close: () => client.close() };
+}

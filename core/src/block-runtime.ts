@@ -1,0 +1,96 @@
+/**
+ * Runs one block run's code: imports the block's module, reads its inputs, calls it with its
+ * context, polls sensors, and stores the output. Used in-process by the local executor and by
+ * `kiln run-block` inside a child process or a container.
+ */
+import { blockFunctionOf, type BlockContext, type BlockSecrets } from "./blocks.ts";
+import { sleep, type Clock } from "./clock.ts";
+import { parseBlockRunUuid } from "./domain.ts";
+import type { BlockJob, InputRef } from "./executor.ts";
+import { createBlockLogger, type LogSink } from "./logs.ts";
+import type { OutputStore } from "./outputs.ts";
+import type { Project, ProjectSource } from "./project/types.ts";
+
+export interface BlockRuntime {
+  project: Project;
+  source: ProjectSource;
+  outputs: OutputStore;
+  logs: LogSink;
+  secrets: BlockSecrets;
+  clock: Clock;
+}
+
+/** A block's own error, as opposed to kiln failing to run it. */
+export class BlockError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "BlockError";
+  }
+}
+
+async function readInput(runtime: BlockRuntime, pipelineUuid: string, ref: InputRef): Promise<unknown> {
+  const value = await runtime.outputs.read(pipelineUuid, ref.partition, ref.blockUuid);
+  if (!("item" in ref)) return value;
+  if (!Array.isArray(value)) throw new BlockError(`dynamic block ${ref.blockUuid} did not store a list`);
+  return value[ref.item];
+}
+
+/** Executes a block run to its end; returns its output (already stored) or throws. */
+export async function executeBlock(job: BlockJob, runtime: BlockRuntime, signal: AbortSignal = new AbortController().signal): Promise<unknown> {
+  const pipeline = runtime.project.pipelines.get(job.pipelineUuid);
+  if (!pipeline) throw new BlockError(`project has no pipeline ${job.pipelineUuid}`);
+  const { block: blockUuid, index } = parseBlockRunUuid(job.blockUuid);
+  const block = pipeline.blocksByUuid.get(blockUuid);
+  if (!block) throw new BlockError(`pipeline ${pipeline.uuid} has no block ${blockUuid}`);
+
+  const fn = blockFunctionOf(await runtime.source.importModule(block.modulePath));
+  if (!fn) {
+    throw new BlockError(
+      `${block.modulePath}: expected a default export made with ${block.type}() from @kiln/core, or a function`,
+    );
+  }
+  const inputs = await Promise.all(job.inputs.map((ref) => readInput(runtime, job.pipelineUuid, ref)));
+  const logger = createBlockLogger(runtime.logs, () => runtime.clock.now(), {
+    pipelineUuid: job.pipelineUuid,
+    partition: job.executionPartition,
+    blockUuid: job.blockUuid,
+  });
+  const context: BlockContext = {
+    executionDate: new Date(job.executionDate),
+    executionPartition: job.executionPartition,
+    pipelineUuid: job.pipelineUuid,
+    pipelineRunId: job.pipelineRunId,
+    blockUuid: job.blockUuid,
+    blockRunId: job.blockRunId,
+    dynamicBlockIndex: index,
+    attempt: job.attempt,
+    variables: Object.freeze({ ...job.variables }),
+    event: job.event,
+    secrets: runtime.secrets,
+    logger,
+    signal,
+  };
+
+  let output: unknown;
+  if (block.type === "sensor") {
+    const pollMs = (block.configuration.pollInterval ?? 60) * 1000;
+    let polls = 0;
+    for (;;) {
+      polls++;
+      if (await fn(...inputs, context)) break;
+      if (signal.aborted) throw new BlockError("sensor cancelled before its condition held");
+      logger.info(`sensor condition not met (poll ${polls}); next poll in ${pollMs / 1000} s`);
+      await sleep(runtime.clock, pollMs);
+      if (signal.aborted) throw new BlockError("sensor cancelled before its condition held");
+    }
+    output = true;
+  } else {
+    output = await fn(...inputs, context);
+  }
+  if (block.configuration.dynamic && !Array.isArray(output)) {
+    const got = output === null ? "null" : typeof output;
+    throw new BlockError(`dynamic block ${block.uuid} must return a list (one item per downstream run), got ${got}`);
+  }
+  await runtime.outputs.write(job.pipelineUuid, job.executionPartition, job.blockUuid, output);
+  return output;
+}

@@ -1,0 +1,84 @@
+/**
+ * What the engine derives from a pipeline's DAG for one run: which blocks fan out, where each
+ * block run reads its inputs, which executor runs it and with what variables.
+ */
+import type { JsonObject, PipelineRun } from "../domain.ts";
+import { itemBlockRunUuid, parseBlockRunUuid } from "../domain.ts";
+import type { BlockJob, InputRef } from "../executor.ts";
+import { fanOutSourceOf } from "../project/dag.ts";
+import type { BlockConfig, Pipeline, Project } from "../project/types.ts";
+
+/** A block whose runs are per item: its row in block_runs tracks its items as a whole. */
+export function isController(pipeline: Pipeline, blockUuid: string): boolean {
+  return fanOutSourceOf(pipeline, blockUuid) !== null;
+}
+
+/**
+ * Where block run `blockRunUuid` reads each upstream output, in upstream_blocks order.
+ * `partitionOf` says which partition holds an upstream block's output (the run's own, or for a
+ * single-block run, the latest run in which that upstream completed).
+ */
+export function planInputs(pipeline: Pipeline, blockRunUuid: string, partitionOf: (blockUuid: string) => string): InputRef[] {
+  const { block: blockUuid, index } = parseBlockRunUuid(blockRunUuid);
+  const block = blockOf(pipeline, blockUuid);
+  const source = fanOutSourceOf(pipeline, blockUuid);
+  return block.upstreamBlocks.map((upstream): InputRef => {
+    const partition = partitionOf(upstream);
+    if (index !== null && upstream === source) {
+      const sourceBlock = blockOf(pipeline, upstream);
+      // a dynamic block's items are the elements of its list; a per-item block's are its item runs
+      return sourceBlock.configuration.dynamic
+        ? { partition, blockUuid: upstream, item: index }
+        : { partition, blockUuid: itemBlockRunUuid(upstream, index) };
+    }
+    return { partition, blockUuid: upstream };
+  });
+}
+
+export function blockOf(pipeline: Pipeline, blockUuid: string): BlockConfig {
+  const block = pipeline.blocksByUuid.get(blockUuid);
+  if (!block) throw new Error(`pipeline ${pipeline.uuid} has no block ${blockUuid}`);
+  return block;
+}
+
+/** The executor type a block runs on: an override (CLI --executor-type) > block > pipeline > project. */
+export function executorTypeOf(project: Project, pipeline: Pipeline, block: BlockConfig, override?: string | null): string {
+  return override || block.executorType || pipeline.executorType || project.settings.executorType;
+}
+
+/** Executor config, shallow-merged: project < pipeline < block. */
+export function executorConfigOf(project: Project, pipeline: Pipeline, block: BlockConfig): JsonObject {
+  return { ...project.settings.executorConfig, ...pipeline.executorConfig, ...block.executorConfig };
+}
+
+/** Builds the job for one block run. */
+export function buildBlockJob(args: {
+  project: Project;
+  pipeline: Pipeline;
+  run: PipelineRun;
+  blockRunUuid: string;
+  blockRunId: number;
+  attempt: number;
+  variables: JsonObject;
+  partitionOf: (blockUuid: string) => string;
+  executorType?: string | null;
+}): BlockJob {
+  const { project, pipeline, run } = args;
+  const block = blockOf(pipeline, parseBlockRunUuid(args.blockRunUuid).block);
+  return {
+    projectRoot: project.root,
+    pipelineUuid: pipeline.uuid,
+    blockUuid: args.blockRunUuid,
+    blockRunId: args.blockRunId,
+    pipelineRunId: run.id,
+    attempt: args.attempt,
+    executionDate: new Date(run.executionDate).toISOString(),
+    executionPartition: run.executionPartition,
+    variables: args.variables,
+    event: run.event,
+    inputs: planInputs(pipeline, args.blockRunUuid, args.partitionOf),
+    executorType: executorTypeOf(project, pipeline, block, args.executorType),
+    executorConfig: executorConfigOf(project, pipeline, block),
+    timeout: block.timeout,
+  };
+}

@@ -1,0 +1,646 @@
+/**
+ * The run engine: drives pipeline runs through their DAGs. It is event-driven: a block run's
+ * end, a timer (retry backoff, timeout) or a cancel is posted to its run's inbox; the run then
+ * takes every pending event at once, works out all the state changes they cause (downstream
+ * blocks queued and claimed the moment their upstreams complete), commits them as one batch,
+ * and only then starts the block runs it claimed. Every status change goes through the state
+ * machine as a conditional write, so a run cancelled elsewhere stops here at the next commit.
+ */
+import type { ResultSet } from "@libsql/client";
+import { systemClock, type Clock } from "../clock.ts";
+import type { BlockRunStatus, JsonObject, PipelineRun, PipelineRunStatus, ScheduleSettings } from "../domain.ts";
+import { itemBlockRunUuid } from "../domain.ts";
+import type { ExecutionHandle, ExecutionStatus, Executor, ExecutorRegistry } from "../executor.ts";
+import type { OutputStore } from "../outputs.ts";
+import { fanOutSourceOf } from "../project/dag.ts";
+import type { BlockConfig, Pipeline, Project } from "../project/types.ts";
+import type { Store, WriteBatch, BlockRunPatch } from "../store/index.ts";
+import { mergeVariables } from "../variables.ts";
+import { blockOf, buildBlockJob, executorTypeOf } from "./plan.ts";
+import { effectiveRetryConfig, retryDelayMs, shouldRetry } from "./retry.ts";
+
+/** Block runs per pipeline run that may execute at once when concurrency_config sets none. */
+export const DEFAULT_BLOCK_RUN_LIMIT = 16;
+
+export interface RunEngineDeps {
+  store: Store;
+  project: Project;
+  executors: ExecutorRegistry;
+  outputs: OutputStore;
+  clock?: Clock;
+  /** How often to ask an executor that cannot push for its status (ms). */
+  pollIntervalMs?: number;
+}
+
+export interface RunOptions {
+  /** Variables that win over every other layer (`kiln run --runtime-vars`). */
+  runtimeVariables?: JsonObject;
+  /** Run only these blocks; their upstream outputs come from the latest run in which they completed. */
+  blockUuids?: string[];
+  /** Treat sensors as satisfied (`kiln run --skip-sensors`). */
+  skipSensors?: boolean;
+  /** Run every block on this executor (`kiln run --executor-type`). */
+  executorType?: string | null;
+  onEvent?: (event: RunEvent) => void;
+}
+
+export type RunEvent =
+  | {
+      kind: "block";
+      pipelineRunId: number;
+      blockUuid: string;
+      status: BlockRunStatus;
+      attempt: number;
+      error: string | null;
+      at: number;
+    }
+  | { kind: "run"; pipelineRunId: number; status: PipelineRunStatus; error: string | null; at: number };
+
+type NodeKind = "block" | "controller" | "item";
+
+/** One block run as the engine tracks it. */
+interface Node {
+  uuid: string;
+  block: BlockConfig;
+  kind: NodeKind;
+  index: number | null;
+  status: BlockRunStatus;
+  attempt: number;
+  id: number | null;
+  /** Bumped on every start, so events from an earlier attempt are recognised and dropped. */
+  launch: number;
+  /** A failed node whose retry is waiting out its backoff is not finished. */
+  retryPending: boolean;
+  handle: ExecutionHandle | null;
+  executor: Executor | null;
+  timers: Array<() => void>;
+}
+
+type Input =
+  | { type: "start" }
+  | { type: "finished"; node: Node; launch: number; result: ExecutionStatus }
+  | { type: "retry"; node: Node }
+  | { type: "stop"; status: "cancelled" | "failed"; reason: string };
+
+/** What one pass over the inbox produces: a batch, then work to do once it is committed. */
+interface Step {
+  batch: WriteBatch;
+  inserts: number[];
+  launches: Node[];
+  cancels: Node[];
+  outputs: Array<{ blockUuid: string; value: unknown }>;
+  events: RunEvent[];
+  ended: PipelineRunStatus | null;
+}
+
+class RunState {
+  inbox: Input[] = [];
+  processing = false;
+  finished = false;
+  /** Set once the run is going down (a failure without allow_blocks_to_fail, a cancel, a timeout). */
+  stopping: { status: PipelineRunStatus; reason: string } | null = null;
+  nodes = new Map<string, Node>();
+  itemCounts = new Map<string, number>();
+  running = 0;
+  timers: Array<() => void> = [];
+  done: Promise<PipelineRun>;
+  resolve!: (run: PipelineRun) => void;
+
+  constructor(
+    public run: PipelineRun,
+    readonly pipeline: Pipeline,
+    readonly settings: ScheduleSettings,
+    readonly variables: JsonObject,
+    readonly blockRunLimit: number,
+    /** Upstreams outside this run (single-block runs) and the partition holding their output. */
+    readonly external: Map<string, string>,
+    readonly options: RunOptions,
+  ) {
+    this.done = new Promise((resolve) => (this.resolve = resolve));
+  }
+}
+
+const FAILED_UPSTREAM: ReadonlySet<BlockRunStatus> = new Set(["failed", "upstream_failed", "cancelled"]);
+const DONE: ReadonlySet<BlockRunStatus> = new Set(["completed", "failed", "cancelled", "upstream_failed", "condition_failed"]);
+
+export class RunEngine {
+  readonly #store: Store;
+  readonly #project: Project;
+  readonly #executors: ExecutorRegistry;
+  readonly #outputs: OutputStore;
+  readonly #clock: Clock;
+  readonly #pollMs: number;
+  readonly #runs = new Map<number, RunState>();
+
+  constructor(deps: RunEngineDeps) {
+    this.#store = deps.store;
+    this.#project = deps.project;
+    this.#executors = deps.executors;
+    this.#outputs = deps.outputs;
+    this.#clock = deps.clock ?? systemClock;
+    this.#pollMs = deps.pollIntervalMs ?? 1000;
+  }
+
+  /** Runs a pipeline run to its end and returns it as stored. */
+  async execute(pipelineRunId: number, options: RunOptions = {}): Promise<PipelineRun> {
+    const active = this.#runs.get(pipelineRunId);
+    if (active) return active.done;
+    const run = await this.#store.getPipelineRun(pipelineRunId);
+    if (!run) throw new Error(`pipeline run ${pipelineRunId} does not exist`);
+    if (run.status !== "initial") {
+      throw new Error(`pipeline run ${pipelineRunId} is ${run.status}; only an initial run can be executed`);
+    }
+    const pipeline = this.#project.pipelines.get(run.pipelineUuid);
+    if (!pipeline) throw new Error(`pipeline run ${pipelineRunId}: the project has no pipeline ${run.pipelineUuid}`);
+    const schedule = run.pipelineScheduleId === null ? null : await this.#store.getPipelineSchedule(run.pipelineScheduleId);
+
+    const only = options.blockUuids ? new Set(options.blockUuids) : null;
+    const blocks = only ? pipeline.blocks.filter((b) => only.has(b.uuid)) : pipeline.blocks;
+    for (const block of only ? blocks : []) {
+      if (fanOutSourceOf(pipeline, block.uuid) !== null) {
+        throw new Error(`block ${block.uuid} runs once per item of a dynamic block; run the whole pipeline instead (a single-block run of it is not supported yet)`);
+      }
+    }
+    const external = new Map<string, string>();
+    if (only) {
+      const outside = [...new Set(blocks.flatMap((b) => b.upstreamBlocks).filter((u) => !only.has(u)))];
+      const found = await this.#store.latestCompletedPartitions(pipeline.uuid, outside);
+      for (const upstream of outside) {
+        const partition = found.get(upstream);
+        if (partition === undefined) {
+          throw new Error(`block ${[...only].join(", ")} needs the output of ${upstream}, which has never completed: run the pipeline first`);
+        }
+        external.set(upstream, partition);
+      }
+    }
+
+    const state = new RunState(
+      run,
+      pipeline,
+      { ...pipeline.settings, ...schedule?.settings },
+      mergeVariables(this.#project.settings.variables, pipeline.variables, schedule?.variables, run.variables, options.runtimeVariables),
+      pipeline.concurrencyConfig.blockRunLimit ?? this.#project.settings.concurrencyConfig.blockRunLimit ?? DEFAULT_BLOCK_RUN_LIMIT,
+      external,
+      options,
+    );
+    for (const block of blocks) {
+      const kind: NodeKind = fanOutSourceOf(pipeline, block.uuid) === null ? "block" : "controller";
+      state.nodes.set(block.uuid, this.#node(block.uuid, block, kind, null));
+    }
+    this.#runs.set(run.id, state);
+    this.#post(state, { type: "start" });
+    try {
+      return await state.done;
+    } finally {
+      this.#runs.delete(run.id);
+    }
+  }
+
+  /** Cancels a run this engine is executing; its live block runs are stopped. False if it is not here. */
+  cancel(pipelineRunId: number, reason = "cancelled"): boolean {
+    const state = this.#runs.get(pipelineRunId);
+    if (!state) return false;
+    this.#post(state, { type: "stop", status: "cancelled", reason });
+    return true;
+  }
+
+  #node(uuid: string, block: BlockConfig, kind: NodeKind, index: number | null): Node {
+    return {
+      uuid,
+      block,
+      kind,
+      index,
+      status: "initial",
+      attempt: 1,
+      id: null,
+      launch: 0,
+      retryPending: false,
+      handle: null,
+      executor: null,
+      timers: [],
+    };
+  }
+
+  #post(state: RunState, input: Input): void {
+    if (state.finished) return;
+    state.inbox.push(input);
+    if (!state.processing) void this.#drain(state);
+  }
+
+  async #drain(state: RunState): Promise<void> {
+    state.processing = true;
+    try {
+      while (state.inbox.length > 0 && !state.finished) {
+        const inputs = state.inbox.splice(0);
+        const step: Step = {
+          batch: this.#store.batch(),
+          inserts: [],
+          launches: [],
+          cancels: [],
+          outputs: [],
+          events: [],
+          ended: null,
+        };
+        for (const input of inputs) await this.#apply(state, input, step);
+        await this.#advance(state, step);
+        await this.#commit(state, step);
+      }
+    } catch (error) {
+      await this.#abandon(state, error);
+    } finally {
+      state.processing = false;
+    }
+  }
+
+  /** Records a block run's status change in the step (and in memory). */
+  #move(state: RunState, step: Step, node: Node, to: BlockRunStatus, patch: BlockRunPatch = {}): void {
+    step.batch.transitionBlockRun({ pipelineRunId: state.run.id, blockUuid: node.uuid }, node.status, to, patch);
+    node.status = to;
+    step.events.push({
+      kind: "block",
+      pipelineRunId: state.run.id,
+      blockUuid: node.uuid,
+      status: to,
+      attempt: node.attempt,
+      error: patch.error ?? null,
+      at: step.batch.now,
+    });
+  }
+
+  async #apply(state: RunState, input: Input, step: Step): Promise<void> {
+    const now = step.batch.now;
+    switch (input.type) {
+      case "start": {
+        const types = new Map<string, string>();
+        for (const node of state.nodes.values()) {
+          types.set(node.uuid, executorTypeOf(this.#project, state.pipeline, node.block, state.options.executorType));
+        }
+        step.inserts.push(...step.batch.insertBlockRuns(state.run.id, [...state.nodes.keys()], types));
+        step.batch.transitionPipelineRun(state.run.id, "initial", "running", { startedAt: now });
+        state.run = { ...state.run, status: "running", startedAt: now };
+        step.events.push({ kind: "run", pipelineRunId: state.run.id, status: "running", error: null, at: now });
+        const timeout = state.settings.timeout;
+        if (timeout) {
+          const status = state.settings.timeoutStatus ?? "failed";
+          state.timers.push(
+            this.#clock.setTimer(timeout * 1000, () =>
+              this.#post(state, { type: "stop", status, reason: `pipeline run timed out after ${timeout} s` }),
+            ),
+          );
+        }
+        return;
+      }
+      case "stop":
+        state.stopping ??= { status: input.status, reason: input.reason };
+        return;
+      case "retry": {
+        const node = input.node;
+        if (node.status !== "failed" || !node.retryPending || state.stopping) return;
+        node.retryPending = false;
+        node.attempt++;
+        this.#move(state, step, node, "queued", {
+          attempt: node.attempt,
+          error: null,
+          retryAt: null,
+          startedAt: null,
+          completedAt: null,
+        });
+        return;
+      }
+      case "finished": {
+        const node = input.node;
+        if (node.status !== "running" || node.launch !== input.launch) return;
+        this.#settle(state, node);
+        const result = input.result;
+        const metrics = "metrics" in result && result.metrics ? result.metrics : undefined;
+        if (result.state === "completed") {
+          if (node.block.configuration.dynamic) {
+            const output = await this.#outputs.read(state.pipeline.uuid, state.run.executionPartition, node.uuid);
+            state.itemCounts.set(node.block.uuid, Array.isArray(output) ? output.length : 0);
+          }
+          this.#move(state, step, node, "completed", { completedAt: now, metrics });
+          return;
+        }
+        const error = result.state === "failed" ? result.error : "the executor reports the block run cancelled";
+        const retry = effectiveRetryConfig(
+          this.#project.settings.retryConfig,
+          state.pipeline.retryConfig,
+          node.block.retryConfig,
+        );
+        if (result.state === "failed" && shouldRetry(retry, node.attempt) && !state.stopping) {
+          const delay = retryDelayMs(retry, node.attempt);
+          this.#move(state, step, node, "failed", { error, completedAt: now, retryAt: now + delay, metrics });
+          node.retryPending = true;
+          node.timers.push(this.#clock.setTimer(delay, () => this.#post(state, { type: "retry", node })));
+          return;
+        }
+        this.#move(state, step, node, result.state === "failed" ? "failed" : "cancelled", { error, completedAt: now, metrics });
+        if (!state.settings.allowBlocksToFail) state.stopping ??= { status: "failed", reason: `block ${node.uuid} failed: ${error}` };
+        return;
+      }
+    }
+  }
+
+  /** A node stops executing: its timers go, and it frees a slot. */
+  #settle(state: RunState, node: Node): void {
+    for (const cancel of node.timers.splice(0)) cancel();
+    if (node.kind !== "controller" && node.status === "running") state.running--;
+  }
+
+  /** Works out every state change the run's current state allows, until nothing changes. */
+  async #advance(state: RunState, step: Step): Promise<void> {
+    const now = step.batch.now;
+    for (let changed = true; changed; ) {
+      changed = false;
+      for (const node of state.nodes.values()) {
+        if (node.status !== "initial" && node.status !== "queued") continue;
+        const verdict = this.#readiness(state, node);
+        if (verdict === "upstream_failed") {
+          this.#move(state, step, node, "upstream_failed", { completedAt: now });
+          changed = true;
+        } else if (state.stopping) {
+          this.#move(state, step, node, "cancelled", { completedAt: now });
+          changed = true;
+        } else if (verdict === "ready" && node.status === "initial") {
+          if (node.kind === "controller") this.#expand(state, step, node);
+          else this.#move(state, step, node, "queued");
+          changed = true;
+        }
+      }
+      if (state.stopping) {
+        for (const node of state.nodes.values()) {
+          if (node.status !== "running") continue;
+          if (node.kind !== "controller" && node.handle) step.cancels.push(node);
+          this.#settle(state, node);
+          this.#move(state, step, node, "cancelled", { completedAt: now, error: state.stopping.reason });
+          changed = true;
+        }
+        for (const node of state.nodes.values()) {
+          if (node.retryPending) {
+            node.retryPending = false;
+            for (const cancel of node.timers.splice(0)) cancel();
+          }
+        }
+      } else {
+        for (const node of state.nodes.values()) {
+          if (node.status !== "queued" || node.kind === "controller") continue;
+          if (state.running >= state.blockRunLimit) break;
+          this.#claim(state, step, node);
+          changed = true;
+        }
+      }
+      for (const node of state.nodes.values()) {
+        if (node.kind === "controller" && node.status === "running" && (await this.#closeController(state, step, node))) {
+          changed = true;
+        }
+      }
+    }
+    this.#finishIfDone(state, step);
+  }
+
+  /** Whether a waiting node can go: all upstreams completed, one failed, or not yet. */
+  #readiness(state: RunState, node: Node): "ready" | "wait" | "upstream_failed" {
+    const pipeline = state.pipeline;
+    const source = node.kind === "block" ? null : fanOutSourceOf(pipeline, node.block.uuid);
+    let wait = false;
+    for (const upstream of node.block.upstreamBlocks) {
+      let status: BlockRunStatus | undefined;
+      if (upstream === source && node.kind === "item") {
+        status = blockOf(pipeline, upstream).configuration.dynamic
+          ? state.nodes.get(upstream)?.status
+          : state.nodes.get(itemBlockRunUuid(upstream, node.index ?? 0))?.status;
+      } else if (upstream === source && node.kind === "controller" && state.itemCounts.has(upstream)) {
+        continue;
+      } else {
+        const up = state.nodes.get(upstream);
+        if (!up) continue; // outside a single-block run: its output is already there
+        if (up.retryPending) {
+          wait = true;
+          continue;
+        }
+        status = up.status;
+        // a controller waits only for its source; its items wait for the other upstreams
+        if (node.kind === "controller" && upstream !== source && !FAILED_UPSTREAM.has(status)) continue;
+      }
+      if (status === undefined) {
+        wait = true;
+        continue;
+      }
+      if (FAILED_UPSTREAM.has(status)) return "upstream_failed";
+      if (status !== "completed") wait = true;
+    }
+    return wait ? "wait" : "ready";
+  }
+
+  /** A per-item block becomes ready: create its item runs (and those of per-item blocks below it). */
+  #expand(state: RunState, step: Step, node: Node): void {
+    const source = fanOutSourceOf(state.pipeline, node.block.uuid);
+    const count = source === null ? 0 : (state.itemCounts.get(source) ?? 0);
+    state.itemCounts.set(node.block.uuid, count);
+    this.#move(state, step, node, "queued");
+    this.#move(state, step, node, "running", { startedAt: step.batch.now });
+    const uuids: string[] = [];
+    const types = new Map<string, string>();
+    const type = executorTypeOf(this.#project, state.pipeline, node.block, state.options.executorType);
+    for (let i = 0; i < count; i++) {
+      const uuid = itemBlockRunUuid(node.block.uuid, i);
+      uuids.push(uuid);
+      types.set(uuid, type);
+      state.nodes.set(uuid, this.#node(uuid, node.block, "item", i));
+    }
+    if (uuids.length > 0) step.inserts.push(...step.batch.insertBlockRuns(state.run.id, uuids, types));
+  }
+
+  /** Hands a queued block run to its executor (after the commit), or passes a skipped sensor. */
+  #claim(state: RunState, step: Step, node: Node): void {
+    const now = step.batch.now;
+    const type = executorTypeOf(this.#project, state.pipeline, node.block, state.options.executorType);
+    if (node.block.type === "sensor" && state.options.skipSensors) {
+      this.#move(state, step, node, "running", { startedAt: now, executorType: type });
+      this.#move(state, step, node, "completed", { completedAt: now, metrics: { skipped: true } });
+      step.outputs.push({ blockUuid: node.uuid, value: true });
+      return;
+    }
+    node.launch++;
+    state.running++;
+    this.#move(state, step, node, "running", { startedAt: now, attempt: node.attempt, executorType: type });
+    step.launches.push(node);
+  }
+
+  /** Ends a per-item block once all its items have ended; true if it did. */
+  async #closeController(state: RunState, step: Step, node: Node): Promise<boolean> {
+    const count = state.itemCounts.get(node.block.uuid) ?? 0;
+    const items: Node[] = [];
+    for (let i = 0; i < count; i++) {
+      const item = state.nodes.get(itemBlockRunUuid(node.block.uuid, i));
+      if (!item || !DONE.has(item.status) || item.retryPending) return false;
+      items.push(item);
+    }
+    const now = step.batch.now;
+    const failed = items.filter((i) => i.status !== "completed" && i.status !== "condition_failed");
+    if (failed.length > 0) {
+      const to = state.stopping && failed.every((i) => i.status === "cancelled") ? "cancelled" : "failed";
+      this.#move(state, step, node, to, { completedAt: now, error: `${failed.length} of ${count} items did not complete` });
+      if (to === "failed" && !state.settings.allowBlocksToFail) {
+        state.stopping ??= { status: "failed", reason: `block ${node.uuid} failed` };
+      }
+      return true;
+    }
+    if (node.block.configuration.reduceOutput) {
+      // the gathered list is stored as the block's own output, so downstream reads it like any other
+      const partition = state.run.executionPartition;
+      const values = await Promise.all(items.map((i) => this.#outputs.read(state.pipeline.uuid, partition, i.uuid)));
+      step.outputs.push({ blockUuid: node.uuid, value: values });
+    }
+    this.#move(state, step, node, "completed", { completedAt: now });
+    return true;
+  }
+
+  /** Ends the run when every block run has ended. */
+  #finishIfDone(state: RunState, step: Step): void {
+    if (state.run.status !== "running") return;
+    for (const node of state.nodes.values()) if (!DONE.has(node.status) || node.retryPending) return;
+    const failed = [...state.nodes.values()].some((n) => n.status === "failed" || n.status === "upstream_failed");
+    const status: PipelineRunStatus = state.stopping?.status ?? (failed ? "failed" : "completed");
+    const error = state.stopping?.reason ?? (failed ? "some blocks failed" : null);
+    step.batch.transitionPipelineRun(state.run.id, "running", status, {
+      completedAt: step.batch.now,
+      ...(error ? { metrics: { ...state.run.metrics, error } } : {}),
+    });
+    step.ended = status;
+    step.events.push({ kind: "run", pipelineRunId: state.run.id, status, error, at: step.batch.now });
+  }
+
+  async #commit(state: RunState, step: Step): Promise<void> {
+    if (step.batch.size === 0) return;
+    // a run cancelled by another process must not start anything new: this guard fails the batch
+    if (step.launches.length > 0 && step.ended === null) step.batch.requirePipelineRunStatus(state.run.id, "running");
+    for (const o of step.outputs) await this.#outputs.write(state.pipeline.uuid, state.run.executionPartition, o.blockUuid, o.value);
+    const results = await this.#store.commit(step.batch);
+    this.#recordIds(state, step, results);
+    for (const node of step.cancels) this.#cancelExecution(node);
+    if (step.ended) this.#end(state, step.ended);
+    for (const node of step.launches) void this.#launch(state, node);
+    const onEvent = state.options.onEvent;
+    if (onEvent) for (const event of step.events) onEvent(event);
+  }
+
+  #recordIds(state: RunState, step: Step, results: ResultSet[]): void {
+    for (const index of step.inserts) {
+      for (const row of results[index]?.rows ?? []) {
+        const node = state.nodes.get(String(row.block_uuid));
+        if (node) node.id = Number(row.id);
+      }
+    }
+  }
+
+  #cancelExecution(node: Node): void {
+    const { executor, handle } = node;
+    if (executor && handle) executor.cancel(handle).catch(() => {});
+  }
+
+  #end(state: RunState, status: PipelineRunStatus): void {
+    state.finished = true;
+    for (const cancel of state.timers.splice(0)) cancel();
+    for (const node of state.nodes.values()) for (const cancel of node.timers.splice(0)) cancel();
+    void this.#store.getPipelineRun(state.run.id).then(
+      (run) => state.resolve(run ?? { ...state.run, status }),
+      () => state.resolve({ ...state.run, status }),
+    );
+  }
+
+  /** Starts one block run on its executor and routes its end back to the inbox. */
+  async #launch(state: RunState, node: Node): Promise<void> {
+    const launch = node.launch;
+    const finish = (result: ExecutionStatus) => this.#post(state, { type: "finished", node, launch, result });
+    let executor: Executor;
+    try {
+      const type = executorTypeOf(this.#project, state.pipeline, node.block, state.options.executorType);
+      executor = this.#executors.get(type);
+      const job = buildBlockJob({
+        project: this.#project,
+        pipeline: state.pipeline,
+        run: state.run,
+        blockRunUuid: node.uuid,
+        blockRunId: node.id ?? 0,
+        attempt: node.attempt,
+        variables: state.variables,
+        partitionOf: (upstream) => state.external.get(upstream) ?? state.run.executionPartition,
+        executorType: state.options.executorType,
+      });
+      const timeout = node.block.timeout;
+      if (timeout) {
+        node.timers.push(
+          this.#clock.setTimer(timeout * 1000, () => {
+            if (node.launch !== launch || node.status !== "running") return;
+            this.#cancelExecution(node);
+            finish({ state: "failed", error: `block run timed out after ${timeout} s` });
+          }),
+        );
+      }
+      node.executor = executor;
+      node.handle = await executor.start(job);
+    } catch (error) {
+      finish({ state: "failed", error: `could not start the block run: ${messageOf(error)}` });
+      return;
+    }
+    const handle = node.handle;
+    if (node.launch !== launch || node.status !== "running") {
+      // stopped while it was starting
+      executor.cancel(handle).catch(() => {});
+      return;
+    }
+    void this.#store
+      .commit(this.#store.batch().patchBlockRun({ pipelineRunId: state.run.id, blockUuid: node.uuid }, { executorHandle: handle }))
+      .catch(() => {});
+    if (executor.wait) {
+      executor.wait(handle).then(finish, (error: unknown) => finish({ state: "failed", error: messageOf(error) }));
+      return;
+    }
+    const poll = () => {
+      node.timers.push(
+        this.#clock.setTimer(this.#pollMs, () => {
+          if (node.launch !== launch || node.status !== "running") return;
+          executor.status(handle).then(
+            (status) => (status.state === "running" ? poll() : finish(status)),
+            (error: unknown) => finish({ state: "failed", error: `lost track of the block run: ${messageOf(error)}` }),
+          );
+        }),
+      );
+    };
+    poll();
+  }
+
+  /** Something went wrong outside the blocks (a lost race, the database): stop the run cleanly. */
+  async #abandon(state: RunState, error: unknown): Promise<void> {
+    for (const node of state.nodes.values()) {
+      if (node.status === "running" && node.kind !== "controller") this.#cancelExecution(node);
+    }
+    state.finished = true;
+    for (const cancel of state.timers.splice(0)) cancel();
+    for (const node of state.nodes.values()) for (const cancel of node.timers.splice(0)) cancel();
+    const stored = await this.#store.getPipelineRun(state.run.id).catch(() => null);
+    const now = this.#clock.now();
+    const batch = this.#store.batch().cancelLiveBlockRuns(state.run.id, `kiln stopped the run: ${messageOf(error)}`);
+    if (stored && (stored.status === "initial" || stored.status === "running")) {
+      batch.transitionPipelineRun(state.run.id, stored.status, stored.status === "initial" ? "cancelled" : "failed", {
+        completedAt: now,
+        metrics: { ...stored.metrics, error: `kiln stopped the run: ${messageOf(error)}` },
+      });
+    }
+    await this.#store.commit(batch).catch(() => {});
+    const final = await this.#store.getPipelineRun(state.run.id).catch(() => null);
+    state.options.onEvent?.({
+      kind: "run",
+      pipelineRunId: state.run.id,
+      status: final?.status ?? "failed",
+      error: messageOf(error),
+      at: now,
+    });
+    state.resolve(final ?? { ...state.run, status: "failed" });
+  }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,20 @@
+/**
+ * @kiln/core: kiln's domain, state machines, store, project loader, run engine and the
+ * contracts (executors, outputs, logs) that runtime-specific packages implement. Web-standard
+ * APIs only: no node:*, bun:* or Deno here.
+ */
+export * from "./domain.ts";
+export * from "./state-machine.ts";
+export * from "./clock.ts";
+export * from "./blocks.ts";
+export * from "./executor.ts";
+export * from "./outputs.ts";
+export * from "./logs.ts";
+export * from "./variables.ts";
+export * from "./secrets.ts";
+export * from "./block-runtime.ts";
+export * from "./project/index.ts";
+export * from "./store/index.ts";
+export * from "./engine/run-engine.ts";
+export { buildBlockJob, planInputs, isController, executorTypeOf, executorConfigOf } from "./engine/plan.ts";
+export { effectiveRetryConfig, retryDelayMs, shouldRetry } from "./engine/retry.ts";

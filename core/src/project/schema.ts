@@ -1,0 +1,392 @@
+/**
+ * Schemas for the three YAML files of a project (kiln.yaml, pipelines/<uuid>/metadata.yaml,
+ * pipelines/<uuid>/triggers.yaml). They accept Mage's snake_case keys and output the camelCase
+ * types of types.ts. Every schema's message is the "expected" half of an error ("a positive
+ * integer"), so load.ts can turn the first issue into a readable ProjectLoadError.
+ *
+ * Optional keys accept null as well as absence: Mage writes `executor_config: null`,
+ * `timeout: null` and the like. Unknown keys are ignored (a Mage file has many kiln does not
+ * use), except in `settings` and `configuration`, which keep them for the code that reads them.
+ */
+import * as v from "valibot";
+import { SCHEDULE_STATUSES, SCHEDULE_TYPES, type JsonObject, type ScheduleSettings } from "../domain.ts";
+import {
+  BLOCK_TYPES,
+  type BlockConfig,
+  type BlockConfiguration,
+  type ConcurrencyConfig,
+  type Pipeline,
+  type ProjectSettings,
+  type RetryConfig,
+  type TriggerConfig,
+} from "./types.ts";
+
+/** A block as metadata.yaml states it, before the loader derives its downstream blocks and module. */
+export type BlockSpec = Omit<BlockConfig, "downstreamBlocks" | "modulePath">;
+
+/** A pipeline as metadata.yaml states it; `uuid` and `name` are null when the file omits them. */
+export type PipelineSpec = Omit<Pipeline, "uuid" | "name" | "blocks" | "blocksByUuid" | "triggers"> & {
+  uuid: string | null;
+  name: string | null;
+  blocks: BlockSpec[];
+};
+
+/** True for a mapping (not a list, a date or null). */
+export function isPlainObject(value: unknown): value is JsonObject {
+  return value !== null && typeof value === "object" && !Array.isArray(value) && !(value instanceof Date);
+}
+
+/** The object without its null and undefined values, so unset keys stay absent in the output. */
+function compact<T extends object>(value: T): { [K in keyof T]?: NonNullable<T[K]> } {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== null && v !== undefined)) as {
+    [K in keyof T]?: NonNullable<T[K]>;
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Leaves
+
+const string = v.string("a string");
+const nonEmptyString = v.pipe(v.string("a non-empty string"), v.minLength(1, "a non-empty string"));
+const boolean = v.boolean("true or false");
+const stringList = v.array(string, "a list of strings");
+const jsonObject = v.custom<JsonObject>(isPlainObject, "an object");
+
+function integer(min: 0 | 1) {
+  const expected = min === 0 ? "a non-negative integer" : "a positive integer";
+  return v.pipe(v.number(expected), v.integer(expected), v.minValue(min, expected));
+}
+
+const nonNegativeNumber = v.pipe(
+  v.number("a non-negative number"),
+  v.finite("a non-negative number"),
+  v.minValue(0, "a non-negative number"),
+);
+const positiveNumber = v.pipe(v.number("a positive number"), v.finite("a positive number"), v.gtValue(0, "a positive number"));
+
+function oneOf<const T extends readonly string[]>(options: T) {
+  return v.picklist(options, `one of ${options.join(", ")}`);
+}
+
+const DATE_TIME =
+  /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)?$/i;
+
+/**
+ * Epoch ms of a YAML date, an ISO 8601 string or Mage's `YYYY-MM-DD HH:MM:SS` (UTC when there is
+ * no offset); null if it is none of these. Parsed by hand because Date.parse reads an offset-less
+ * date-time as local time and accepts dates such as Feb 30.
+ */
+function parseDateTime(value: unknown): number | null {
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? null : value.getTime();
+  if (typeof value !== "string") return null;
+  const m = DATE_TIME.exec(value.trim());
+  if (!m) return null;
+  const [year, month, day, hour, minute, second] = [m[1], m[2], m[3], m[4], m[5], m[6]].map((s) => Number(s ?? 0)) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  const millis = Number((m[7] ?? "0").slice(0, 3).padEnd(3, "0"));
+  const utc = new Date(Date.UTC(year, month - 1, day, hour, minute, second, millis));
+  const valid =
+    utc.getUTCFullYear() === year &&
+    utc.getUTCMonth() === month - 1 &&
+    utc.getUTCDate() === day &&
+    utc.getUTCHours() === hour &&
+    utc.getUTCMinutes() === minute &&
+    utc.getUTCSeconds() === second;
+  if (!valid) return null;
+  return utc.getTime() - offsetMinutes(m[8]) * 60_000;
+}
+
+/** Minutes east of UTC of `Z`, `+02`, `+0200` or `-05:30`. */
+function offsetMinutes(offset: string | undefined): number {
+  if (!offset || offset.toUpperCase() === "Z") return 0;
+  const digits = offset.slice(1).replace(":", "");
+  const minutes = Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2) || 0);
+  return offset.startsWith("-") ? -minutes : minutes;
+}
+
+const dateTime = v.pipe(
+  v.unknown(),
+  v.rawTransform(({ dataset, addIssue, NEVER }) => {
+    const ms = parseDateTime(dataset.value);
+    if (ms === null) {
+      addIssue({ message: "a date-time such as 2024-01-01 00:00:00 or 2024-01-01T00:00:00+02:00" });
+      return NEVER;
+    }
+    return ms;
+  }),
+);
+
+/** True if the runtime knows the IANA time zone. */
+function isTimeZone(timeZone: string): boolean {
+  try {
+    new Intl.DateTimeFormat("en-US", { timeZone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const timeZone = v.pipe(string, v.check(isTimeZone, "an IANA time zone such as UTC or Europe/Paris"));
+
+// ---------------------------------------------------------------------------------------------
+// Objects
+
+/** The "expected" text of an entry schema: its message (a pipe carries its first item's). */
+function expectedOf(schema: unknown): string {
+  const message = (schema as { message?: unknown }).message;
+  return typeof message === "string" ? message : "a value";
+}
+
+/**
+ * A mapping with the given entries. valibot reports a missing required key with the enclosing
+ * object's message, so the message function answers with the entry's own expectation instead;
+ * the leading custom check rejects lists, which valibot's object schemas would accept.
+ */
+function mapping<E extends v.ObjectEntries>(entries: E, expected = "an object") {
+  return v.pipe(v.custom<JsonObject>(isPlainObject, expected), v.object(entries, missingKeyMessage(entries, expected)));
+}
+
+/** Like mapping(), keeping the keys it does not know. */
+function looseMapping<E extends v.ObjectEntries>(entries: E, expected = "an object") {
+  return v.pipe(v.custom<JsonObject>(isPlainObject, expected), v.looseObject(entries, missingKeyMessage(entries, expected)));
+}
+
+function missingKeyMessage(entries: v.ObjectEntries, expected: string) {
+  return (issue: v.BaseIssue<unknown>): string => {
+    const key = issue.path?.[issue.path.length - 1]?.key;
+    return typeof key === "string" && key in entries ? expectedOf(entries[key]) : expected;
+  };
+}
+
+const executorType = nonEmptyString;
+
+const retryConfig = v.pipe(
+  mapping({
+    retries: v.nullish(integer(0)),
+    delay: v.nullish(nonNegativeNumber),
+    max_delay: v.nullish(nonNegativeNumber),
+    exponential_backoff: v.nullish(boolean),
+  }),
+  v.transform(
+    (r): Partial<RetryConfig> =>
+      compact({ retries: r.retries, delay: r.delay, maxDelay: r.max_delay, exponentialBackoff: r.exponential_backoff }),
+  ),
+);
+
+const concurrencyConfig = v.pipe(
+  mapping({
+    block_run_limit: v.nullish(integer(1)),
+    pipeline_run_limit: v.nullish(integer(1)),
+    pipeline_run_limit_all_triggers: v.nullish(integer(1)),
+    on_pipeline_run_limit_reached: v.nullish(oneOf(["wait", "skip"])),
+  }),
+  v.transform(
+    (c): ConcurrencyConfig =>
+      compact({
+        blockRunLimit: c.block_run_limit,
+        pipelineRunLimit: c.pipeline_run_limit,
+        pipelineRunLimitAllTriggers: c.pipeline_run_limit_all_triggers,
+        onPipelineRunLimitReached: c.on_pipeline_run_limit_reached,
+      }),
+  ),
+);
+
+/** Mage's SettingsConfig; keys kiln does not know are kept as written. */
+const scheduleSettings = v.pipe(
+  looseMapping({
+    skip_if_previous_running: v.nullish(boolean),
+    allow_blocks_to_fail: v.nullish(boolean),
+    create_initial_pipeline_run: v.nullish(boolean),
+    landing_time_enabled: v.nullish(boolean),
+    pipeline_run_limit: v.nullish(integer(1)),
+    timeout: v.nullish(positiveNumber),
+    timeout_status: v.nullish(oneOf(["failed", "cancelled"])),
+  }),
+  v.transform((s): ScheduleSettings & JsonObject => {
+    const {
+      skip_if_previous_running,
+      allow_blocks_to_fail,
+      create_initial_pipeline_run,
+      landing_time_enabled,
+      pipeline_run_limit,
+      timeout,
+      timeout_status,
+      ...unknown
+    } = s;
+    return {
+      ...unknown,
+      ...compact({
+        skipIfPreviousRunning: skip_if_previous_running,
+        allowBlocksToFail: allow_blocks_to_fail,
+        createInitialPipelineRun: create_initial_pipeline_run,
+        landingTimeEnabled: landing_time_enabled,
+        pipelineRunLimit: pipeline_run_limit,
+        timeout,
+        timeoutStatus: timeout_status,
+      }),
+    };
+  }),
+);
+
+/** A block's `configuration`; other keys (Mage has many) are kept for the block to read. */
+const blockConfiguration = v.pipe(
+  looseMapping({
+    dynamic: v.nullish(boolean),
+    reduce_output: v.nullish(boolean),
+    poll_interval: v.nullish(positiveNumber),
+  }),
+  v.transform((c): BlockConfiguration & JsonObject => {
+    const { dynamic, reduce_output, poll_interval, ...unknown } = c;
+    return { ...unknown, ...compact({ dynamic, reduceOutput: reduce_output, pollInterval: poll_interval }) };
+  }),
+);
+
+const blockUuid = v.pipe(
+  v.string("a block uuid"),
+  v.minLength(1, "a non-empty block uuid"),
+  // ':' is reserved for the items of a dynamic block (`load:3`); '/' would leave the module folder.
+  v.check((uuid) => !/[:/]/.test(uuid), "a block uuid without ':' or '/' (':' names the items of a dynamic block)"),
+);
+const blockUuidList = v.array(v.string("a block uuid"), "a list of block uuids");
+
+const block = v.pipe(
+  mapping(
+    {
+      uuid: blockUuid,
+      name: v.nullish(string),
+      type: oneOf(BLOCK_TYPES),
+      upstream_blocks: v.nullish(blockUuidList, () => []),
+      // Mage writes downstream_blocks; kiln derives them, but a malformed list is still a mistake.
+      downstream_blocks: v.nullish(blockUuidList),
+      executor_type: v.nullish(executorType),
+      executor_config: v.nullish(jsonObject, () => ({})),
+      retry_config: v.nullish(retryConfig, () => ({})),
+      timeout: v.nullish(positiveNumber),
+      configuration: v.nullish(blockConfiguration, () => ({})),
+    },
+    "a block (an object with uuid and type)",
+  ),
+  v.transform(
+    (b): BlockSpec => ({
+      uuid: b.uuid,
+      name: b.name ?? b.uuid,
+      type: b.type,
+      upstreamBlocks: b.upstream_blocks,
+      executorType: b.executor_type ?? null,
+      executorConfig: b.executor_config,
+      retryConfig: b.retry_config,
+      timeout: b.timeout ?? null,
+      configuration: b.configuration,
+    }),
+  ),
+);
+
+// ---------------------------------------------------------------------------------------------
+// Files
+
+/** kiln.yaml. */
+export const projectSettingsSchema = v.pipe(
+  mapping({
+    database_url: v.nullish(nonEmptyString),
+    executor_type: v.nullish(executorType, "local"),
+    executor_config: v.nullish(jsonObject, () => ({})),
+    retry_config: v.nullish(retryConfig, () => ({})),
+    concurrency_config: v.nullish(concurrencyConfig, () => ({})),
+    variables: v.nullish(jsonObject, () => ({})),
+    plugins: v.nullish(v.array(nonEmptyString, "a list of package names"), () => []),
+    notification_config: v.nullish(jsonObject, () => ({})),
+  }),
+  v.transform(
+    (p): ProjectSettings => ({
+      databaseUrl: p.database_url ?? null,
+      executorType: p.executor_type,
+      executorConfig: p.executor_config,
+      retryConfig: p.retry_config,
+      concurrencyConfig: p.concurrency_config,
+      variables: p.variables,
+      plugins: p.plugins,
+      notificationConfig: p.notification_config,
+    }),
+  ),
+);
+
+/** pipelines/<uuid>/metadata.yaml. */
+export const pipelineSchema = v.pipe(
+  mapping({
+    uuid: v.nullish(nonEmptyString),
+    name: v.nullish(string),
+    description: v.nullish(string),
+    executor_type: v.nullish(executorType),
+    executor_config: v.nullish(jsonObject, () => ({})),
+    retry_config: v.nullish(retryConfig, () => ({})),
+    concurrency_config: v.nullish(concurrencyConfig, () => ({})),
+    variables: v.nullish(jsonObject, () => ({})),
+    settings: v.nullish(scheduleSettings, () => ({})),
+    blocks: v.array(block, "a list of blocks"),
+  }),
+  v.transform(
+    (p): PipelineSpec => ({
+      uuid: p.uuid ?? null,
+      name: p.name ?? null,
+      description: p.description ?? null,
+      blocks: p.blocks,
+      executorType: p.executor_type ?? null,
+      executorConfig: p.executor_config,
+      retryConfig: p.retry_config,
+      concurrencyConfig: p.concurrency_config,
+      variables: p.variables,
+      settings: p.settings,
+    }),
+  ),
+);
+
+const trigger = v.pipe(
+  mapping(
+    {
+      name: nonEmptyString,
+      schedule_type: oneOf(SCHEDULE_TYPES),
+      // Cron strings are checked by the scheduler, which owns the cron parser.
+      schedule_interval: v.nullish(nonEmptyString),
+      start_time: v.nullish(dateTime),
+      timezone: v.nullish(timeZone, "UTC"),
+      status: v.nullish(oneOf(SCHEDULE_STATUSES), "inactive"),
+      variables: v.nullish(jsonObject, () => ({})),
+      sla: v.nullish(positiveNumber),
+      settings: v.nullish(scheduleSettings, () => ({})),
+      description: v.nullish(string),
+      token: v.nullish(nonEmptyString),
+      envs: v.nullish(stringList, () => []),
+      last_enabled_at: v.nullish(dateTime),
+    },
+    "a trigger (an object with name and schedule_type)",
+  ),
+  v.transform(
+    (t): TriggerConfig => ({
+      name: t.name,
+      scheduleType: t.schedule_type,
+      scheduleInterval: t.schedule_interval ?? null,
+      startTime: t.start_time ?? null,
+      timezone: t.timezone,
+      status: t.status,
+      variables: t.variables,
+      sla: t.sla ?? null,
+      settings: t.settings,
+      description: t.description ?? null,
+      token: t.token ?? null,
+      envs: t.envs,
+      lastEnabledAt: t.last_enabled_at ?? null,
+    }),
+  ),
+);
+
+/** pipelines/<uuid>/triggers.yaml: `triggers:` and its list, which may be empty. */
+export const triggersSchema = v.pipe(
+  mapping({ triggers: v.nullish(v.array(trigger, "a list of triggers"), () => []) }),
+  v.transform((f): TriggerConfig[] => f.triggers),
+);

@@ -1,0 +1,60 @@
+/**
+ * Secrets at rest: AES-256-GCM through WebCrypto (available on every runtime kiln targets),
+ * with a random 96-bit nonce per value. The key comes from KILN_SECRET_KEY: 32 bytes, base64.
+ */
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+function fromBase64(text: string): Uint8Array<ArrayBuffer> {
+  const bin = atob(text);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+function toBase64(bytes: Uint8Array): string {
+  let bin = "";
+  for (const b of bytes) bin += String.fromCharCode(b);
+  return btoa(bin);
+}
+
+/** Imports a base64 key of 32 bytes; the error names KILN_SECRET_KEY so users know what to fix. */
+export async function importSecretKey(base64Key: string): Promise<CryptoKey> {
+  let raw: Uint8Array<ArrayBuffer>;
+  try {
+    raw = fromBase64(base64Key.trim());
+  } catch {
+    throw new Error("KILN_SECRET_KEY: expected 32 bytes encoded as base64, got text that is not base64");
+  }
+  if (raw.length !== 32) throw new Error(`KILN_SECRET_KEY: expected 32 bytes encoded as base64, got ${raw.length} bytes`);
+  return crypto.subtle.importKey("raw", raw, "AES-GCM", false, ["encrypt", "decrypt"]);
+}
+
+/** A new random key, base64, for `kiln init` and for tests. */
+export function generateSecretKey(): string {
+  return toBase64(crypto.getRandomValues(new Uint8Array(32)));
+}
+
+/** Encrypts a value as `v1:<nonce>:<ciphertext>` (base64 parts); the name is bound as associated data. */
+export async function encryptSecret(key: CryptoKey, name: string, value: string): Promise<string> {
+  const iv = crypto.getRandomValues(new Uint8Array(12));
+  const data = await crypto.subtle.encrypt({ name: "AES-GCM", iv, additionalData: enc.encode(name) }, key, enc.encode(value));
+  return `v1:${toBase64(iv)}:${toBase64(new Uint8Array(data))}`;
+}
+
+/** Decrypts what encryptSecret made; fails if the key, the name or the bytes differ. */
+export async function decryptSecret(key: CryptoKey, name: string, stored: string): Promise<string> {
+  const [version, iv, data] = stored.split(":");
+  if (version !== "v1" || !iv || !data) throw new Error(`secret ${name}: unknown storage format`);
+  try {
+    const plain = await crypto.subtle.decrypt(
+      { name: "AES-GCM", iv: fromBase64(iv), additionalData: enc.encode(name) },
+      key,
+      fromBase64(data),
+    );
+    return dec.decode(plain);
+  } catch {
+    throw new Error(`secret ${name}: cannot decrypt it with this KILN_SECRET_KEY`);
+  }
+}

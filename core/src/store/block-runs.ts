@@ -1,0 +1,38 @@
+/** Store operations on block runs. */
+import type { Client } from "@libsql/client";
+import type { BlockRun } from "../domain.ts";
+import { blockRunFromRow } from "./rows.ts";
+
+/** All block runs of a pipeline run, in creation order. */
+export async function getBlockRuns(client: Client, pipelineRunId: number): Promise<BlockRun[]> {
+  const rs = await client.execute({ sql: "SELECT * FROM block_runs WHERE pipeline_run_id = ? ORDER BY id", args: [pipelineRunId] });
+  return rs.rows.map(blockRunFromRow);
+}
+
+/** One block run by id, or null. */
+export async function getBlockRun(client: Client, id: number): Promise<BlockRun | null> {
+  const rs = await client.execute({ sql: "SELECT * FROM block_runs WHERE id = ?", args: [id] });
+  return rs.rows[0] ? blockRunFromRow(rs.rows[0]) : null;
+}
+
+/**
+ * For each block, the execution partition of its most recent completed block run in the
+ * pipeline: where a single-block run (`kiln run --block-uuid`) reads its upstream outputs.
+ */
+export async function latestCompletedPartitions(
+  client: Client,
+  pipelineUuid: string,
+  blockUuids: readonly string[],
+): Promise<Map<string, string>> {
+  const found = new Map<string, string>();
+  for (const blockUuid of blockUuids) {
+    const rs = await client.execute({
+      sql: `SELECT pr.execution_partition FROM block_runs br JOIN pipeline_runs pr ON pr.id = br.pipeline_run_id
+            WHERE pr.pipeline_uuid = ? AND br.block_uuid = ? AND br.status = 'completed'
+            ORDER BY br.completed_at DESC, br.id DESC LIMIT 1`,
+      args: [pipelineUuid, blockUuid],
+    });
+    if (rs.rows[0]) found.set(blockUuid, String(rs.rows[0].execution_partition));
+  }
+  return found;
+}

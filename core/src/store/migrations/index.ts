@@ -1,0 +1,10 @@
+/** The numbered migrations, in order. Append; never edit one that has shipped. */
+import * as m001 from "./001_initial.ts";
+
+export interface Migration {
+  id: number;
+  name: string;
+  statements: string[];
+}
+
+export const MIGRATIONS: Migration[] = [{ id: 1, ...m001 }];

@@ -1,0 +1,111 @@
+/** Store operations on pipeline runs. */
+import type { Client, InValue } from "@libsql/client";
+import { executionPartition, type JsonObject, type PipelineRun, type PipelineRunStatus } from "../domain.ts";
+import { pipelineRunFromRow } from "./rows.ts";
+import { toJson } from "./json.ts";
+
+export interface NewPipelineRun {
+  pipelineUuid: string;
+  pipelineScheduleId?: number | null;
+  executionDate: number;
+  variables?: JsonObject;
+  event?: JsonObject | null;
+  backfillId?: number | null;
+  metrics?: JsonObject;
+}
+
+/**
+ * Inserts a run in `initial`. A run for a (schedule, execution_date) that exists already is not
+ * created again: the result is then null. Runs without a schedule always get a new row.
+ */
+export async function createPipelineRun(client: Client, run: NewPipelineRun, now: number): Promise<PipelineRun | null> {
+  const scheduleId = run.pipelineScheduleId ?? null;
+  const partition = executionPartition(scheduleId, run.executionDate);
+  const insert = {
+    sql: `INSERT INTO pipeline_runs (pipeline_schedule_id, pipeline_uuid, execution_date, execution_partition, variables,
+            event, metrics, backfill_id, created_at, updated_at)
+          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+          ON CONFLICT (pipeline_schedule_id, execution_date) DO NOTHING RETURNING *`,
+    args: [
+      scheduleId,
+      run.pipelineUuid,
+      run.executionDate,
+      // a manual run's partition ends with its id, known only after the insert (fixed below)
+      scheduleId === null ? partition.replace(/_0$/, "") : partition,
+      toJson(run.variables),
+      run.event ? toJson(run.event) : null,
+      toJson(run.metrics),
+      run.backfillId ?? null,
+      now,
+      now,
+    ] as InValue[],
+  };
+  if (scheduleId !== null) {
+    const rs = await client.execute(insert);
+    return rs.rows[0] ? pipelineRunFromRow(rs.rows[0]) : null;
+  }
+  const [, updated] = await client.batch(
+    [
+      insert,
+      {
+        sql: "UPDATE pipeline_runs SET execution_partition = execution_partition || '_' || id WHERE id = last_insert_rowid() RETURNING *",
+        args: [],
+      },
+    ],
+    "write",
+  );
+  const row = updated?.rows[0];
+  return row ? pipelineRunFromRow(row) : null;
+}
+
+/** One pipeline run by id, or null. */
+export async function getPipelineRun(client: Client, id: number): Promise<PipelineRun | null> {
+  const rs = await client.execute({ sql: "SELECT * FROM pipeline_runs WHERE id = ?", args: [id] });
+  return rs.rows[0] ? pipelineRunFromRow(rs.rows[0]) : null;
+}
+
+export interface PipelineRunFilter {
+  pipelineUuid?: string;
+  status?: PipelineRunStatus;
+  pipelineScheduleId?: number;
+  backfillId?: number;
+  /** Inclusive bounds on execution_date (epoch ms). */
+  executionDateFrom?: number;
+  executionDateTo?: number;
+}
+
+export interface Page<T> {
+  items: T[];
+  /** Pass as `after` to get the next page; null on the last page. */
+  next: string | null;
+}
+
+/** Newest-first runs matching the filter, a page at a time (keyset: as fast on page 10,000 as on page 1). */
+export async function listPipelineRuns(
+  client: Client,
+  filter: PipelineRunFilter = {},
+  page: { limit?: number; after?: string | null } = {},
+): Promise<Page<PipelineRun>> {
+  const limit = Math.min(Math.max(page.limit ?? 50, 1), 1000);
+  const where: string[] = [];
+  const args: InValue[] = [];
+  if (filter.pipelineUuid !== undefined) (where.push("pipeline_uuid = ?"), args.push(filter.pipelineUuid));
+  if (filter.status !== undefined) (where.push("status = ?"), args.push(filter.status));
+  if (filter.pipelineScheduleId !== undefined) (where.push("pipeline_schedule_id = ?"), args.push(filter.pipelineScheduleId));
+  if (filter.backfillId !== undefined) (where.push("backfill_id = ?"), args.push(filter.backfillId));
+  if (filter.executionDateFrom !== undefined) (where.push("execution_date >= ?"), args.push(filter.executionDateFrom));
+  if (filter.executionDateTo !== undefined) (where.push("execution_date <= ?"), args.push(filter.executionDateTo));
+  if (page.after) {
+    const cursor = Number(page.after);
+    if (!Number.isInteger(cursor)) throw new RangeError(`invalid page cursor: ${page.after}`);
+    where.push("id < ?");
+    args.push(cursor);
+  }
+  const rs = await client.execute({
+    sql: `SELECT * FROM pipeline_runs ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY id DESC LIMIT ?`,
+    args: [...args, limit + 1],
+  });
+  const items = rs.rows.slice(0, limit).map(pipelineRunFromRow);
+  const last = items[items.length - 1];
+  return { items, next: rs.rows.length > limit && last ? String(last.id) : null };
+}

@@ -1,0 +1,99 @@
+/** The snake_case <-> camelCase boundary: database rows to domain records. */
+import type { Row } from "@libsql/client";
+import type {
+  Backfill,
+  BackfillStatus,
+  BlockRun,
+  BlockRunStatus,
+  IntervalType,
+  PipelineRun,
+  PipelineRunStatus,
+  PipelineSchedule,
+  ScheduleSettings,
+  ScheduleStatus,
+  ScheduleType,
+} from "../domain.ts";
+import { parseJsonObject } from "./json.ts";
+
+const num = (v: unknown): number => Number(v);
+const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+const strOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
+
+export function pipelineRunFromRow(r: Row): PipelineRun {
+  return {
+    id: num(r.id),
+    pipelineScheduleId: numOrNull(r.pipeline_schedule_id),
+    pipelineUuid: String(r.pipeline_uuid),
+    executionDate: num(r.execution_date),
+    executionPartition: String(r.execution_partition),
+    status: String(r.status) as PipelineRunStatus,
+    variables: parseJsonObject(r.variables) ?? {},
+    event: parseJsonObject(r.event),
+    metrics: parseJsonObject(r.metrics) ?? {},
+    backfillId: numOrNull(r.backfill_id),
+    passedSla: Boolean(num(r.passed_sla)),
+    startedAt: numOrNull(r.started_at),
+    completedAt: numOrNull(r.completed_at),
+    createdAt: num(r.created_at),
+    updatedAt: num(r.updated_at),
+  };
+}
+
+export function blockRunFromRow(r: Row): BlockRun {
+  return {
+    id: num(r.id),
+    pipelineRunId: num(r.pipeline_run_id),
+    blockUuid: String(r.block_uuid),
+    status: String(r.status) as BlockRunStatus,
+    attempt: num(r.attempt),
+    executorType: strOrNull(r.executor_type),
+    executorHandle: parseJsonObject(r.executor_handle),
+    error: strOrNull(r.error),
+    metrics: parseJsonObject(r.metrics) ?? {},
+    startedAt: numOrNull(r.started_at),
+    completedAt: numOrNull(r.completed_at),
+    createdAt: num(r.created_at),
+    updatedAt: num(r.updated_at),
+  };
+}
+
+export function pipelineScheduleFromRow(r: Row): PipelineSchedule {
+  return {
+    id: num(r.id),
+    name: String(r.name),
+    pipelineUuid: String(r.pipeline_uuid),
+    scheduleType: String(r.schedule_type) as ScheduleType,
+    scheduleInterval: strOrNull(r.schedule_interval),
+    startTime: numOrNull(r.start_time),
+    timezone: String(r.timezone),
+    status: String(r.status) as ScheduleStatus,
+    variables: parseJsonObject(r.variables) ?? {},
+    sla: numOrNull(r.sla),
+    token: strOrNull(r.token),
+    settings: (parseJsonObject(r.settings) ?? {}) as ScheduleSettings,
+    description: strOrNull(r.description),
+    lastEnabledAt: numOrNull(r.last_enabled_at),
+    createdAt: num(r.created_at),
+    updatedAt: num(r.updated_at),
+  };
+}
+
+export function backfillFromRow(r: Row): Backfill {
+  return {
+    id: num(r.id),
+    name: String(r.name),
+    pipelineScheduleId: numOrNull(r.pipeline_schedule_id),
+    pipelineUuid: String(r.pipeline_uuid),
+    startDatetime: num(r.start_datetime),
+    endDatetime: num(r.end_datetime),
+    intervalType: String(r.interval_type) as IntervalType,
+    intervalUnits: num(r.interval_units),
+    variables: parseJsonObject(r.variables) ?? {},
+    blockUuid: strOrNull(r.block_uuid),
+    status: String(r.status) as BackfillStatus,
+    startedAt: numOrNull(r.started_at),
+    completedAt: numOrNull(r.completed_at),
+    createdAt: num(r.created_at),
+    updatedAt: num(r.updated_at),
+  };
+}

@@ -1,0 +1,32 @@
+/** Opens the project database with the settings kiln relies on. */
+import { createClient, type Client } from "@libsql/client";
+import { mkdirSync } from "node:fs";
+import { dirname, isAbsolute, resolve } from "node:path";
+
+/** The database URL: KILN_DATABASE_URL, else kiln.yaml's database_url, else `file:<project>/.kiln/kiln.db`. */
+export function databaseUrl(projectRoot: string, configured: string | null, env: Record<string, string | undefined> = process.env): string {
+  const url = env.KILN_DATABASE_URL || configured || "file:.kiln/kiln.db";
+  if (!url.startsWith("file:")) return url;
+  const path = url.slice("file:".length);
+  return isAbsolute(path) ? url : `file:${resolve(projectRoot, path)}`;
+}
+
+/**
+ * A libSQL client. For a `file:` database: one connection (so the pragmas below hold for every
+ * statement), WAL, synchronous=NORMAL (durable across a process crash; KILN_DB_SYNC=full for
+ * power loss), and a busy timeout so several kiln processes can share the file.
+ */
+export async function openDatabase(
+  url: string,
+  options: { authToken?: string; sync?: "normal" | "full" } = {},
+): Promise<Client> {
+  if (!url.startsWith("file:")) return createClient({ url, authToken: options.authToken });
+  const path = url.slice("file:".length);
+  if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+  const client = createClient({ url, concurrency: 1, timeout: 10_000 });
+  await client.execute("PRAGMA journal_mode = WAL");
+  const sync = options.sync ?? (process.env.KILN_DB_SYNC === "full" ? "full" : "normal");
+  await client.execute(`PRAGMA synchronous = ${sync === "full" ? "FULL" : "NORMAL"}`);
+  await client.execute("PRAGMA foreign_keys = ON");
+  return client;
+}

@@ -1,0 +1,8 @@
+/**
+ * @kiln/node: core's ports implemented with node:* APIs, which Bun, Deno and Node all provide:
+ * a project read from a folder, the database client, outputs and logs as files.
+ */
+export * from "./folder-source.ts";
+export * from "./database.ts";
+export * from "./file-outputs.ts";
+export * from "./file-logs.ts";

@@ -1,0 +1,177 @@
+/**
+ * Block runs as child processes (`kiln run-block ...`), one process group each, so a block that
+ * crashes or hangs cannot take kiln down, and a timeout or cancel kills everything it started.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { hostname } from "node:os";
+import { formatLogLine, type BlockJob, type ExecutionHandle, type ExecutionStatus, type LogSink } from "@kiln/core";
+
+export interface ProcessOptions {
+  /** The command that starts kiln, e.g. `[process.execPath, "/path/to/cli/src/main.ts"]`. */
+  command: string[];
+  /** Extra environment for the child (the database URL, at least). */
+  env?: Record<string, string>;
+  logs: LogSink;
+  /** Milliseconds between SIGTERM and SIGKILL on cancel. */
+  killGraceMs?: number;
+}
+
+interface Child {
+  process: ChildProcess;
+  cancelled: boolean;
+  stderrTail: string[];
+  result: Promise<ExecutionStatus>;
+}
+
+const TAIL_LINES = 20;
+
+/** `kiln run-block` ends its stderr with this line when the block threw: the error, on one line. */
+export const BLOCK_FAILED_MARK = "kiln: block failed: ";
+
+/** The arguments of `kiln run-block` for a job. */
+export function runBlockArgs(job: BlockJob): string[] {
+  return [
+    "run-block",
+    job.projectRoot,
+    job.pipelineUuid,
+    job.blockUuid,
+    "--pipeline-run-id",
+    String(job.pipelineRunId),
+    "--block-run-id",
+    String(job.blockRunId),
+  ];
+}
+
+/** Splits a stream into lines, calling `onLine` for each complete one (and the rest at the end). */
+function eachLine(stream: NodeJS.ReadableStream | null, onLine: (line: string) => void): void {
+  if (!stream) return;
+  let buffer = "";
+  stream.setEncoding("utf8");
+  stream.on("data", (chunk: string) => {
+    buffer += chunk;
+    let at: number;
+    while ((at = buffer.indexOf("\n")) >= 0) {
+      onLine(buffer.slice(0, at));
+      buffer = buffer.slice(at + 1);
+    }
+  });
+  stream.on("end", () => {
+    if (buffer) onLine(buffer);
+  });
+}
+
+function killGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // the group is gone already
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export class ProcessRunner {
+  readonly #children = new Map<number, Child>();
+  readonly #id = crypto.randomUUID();
+  #next = 1;
+
+  constructor(private readonly options: ProcessOptions) {}
+
+  /** Starts the job's process; the handle names it by pid and host. */
+  start(job: BlockJob): ExecutionHandle {
+    const [program, ...prefix] = this.options.command;
+    if (!program) throw new Error("executor-local: no command configured to start kiln run-block");
+    const child = spawn(program, [...prefix, ...runBlockArgs(job)], {
+      cwd: job.projectRoot,
+      env: { ...process.env, ...this.options.env },
+      stdio: ["ignore", "pipe", "pipe"],
+      // its own process group, so cancel can kill whatever the block started too
+      detached: true,
+    });
+    const record: Child = { process: child, cancelled: false, stderrTail: [], result: Promise.resolve({ state: "running" }) };
+    const log = (stream: string) => (line: string) =>
+      this.options.logs.append(job.pipelineUuid, job.executionPartition, job.blockUuid, formatLogLine(Date.now(), stream, line));
+    eachLine(child.stdout, log("stdout"));
+    eachLine(child.stderr, (line) => {
+      record.stderrTail.push(line);
+      if (record.stderrTail.length > TAIL_LINES) record.stderrTail.shift();
+      log("stderr")(line);
+    });
+    record.result = new Promise<ExecutionStatus>((resolve) => {
+      child.once("error", (error) => resolve({ state: "failed", error: `could not start the block process: ${error.message}` }));
+      child.once("close", (code, signal) => {
+        if (record.cancelled) return resolve({ state: "cancelled" });
+        if (code === 0) return resolve({ state: "completed" });
+        const last = record.stderrTail[record.stderrTail.length - 1] ?? "";
+        if (code === 1 && last.startsWith(BLOCK_FAILED_MARK)) {
+          return resolve({ state: "failed", error: last.slice(BLOCK_FAILED_MARK.length) });
+        }
+        const tail = record.stderrTail.join("\n").trim();
+        const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+        resolve({ state: "failed", error: `block process ${how}${tail ? `: ${tail}` : ""}` });
+      });
+    });
+    const key = this.#next++;
+    this.#children.set(key, record);
+    // keep the record a while after the end, for a late status() or cancel()
+    void record.result.then(() => setTimeout(() => this.#children.delete(key), 60_000).unref?.());
+    // pid -1: the spawn failed, and the "error" event above has the reason
+    return { mode: "process", runner: this.#id, key, pid: child.pid ?? -1, host: hostname(), started_at: Date.now() };
+  }
+
+  /** The record of a process this runner started (the key is only meaningful in this process). */
+  #find(handle: ExecutionHandle): Child | undefined {
+    return handle.host === hostname() && handle.runner === this.#id ? this.#children.get(Number(handle.key)) : undefined;
+  }
+
+  /** Resolves when the process ends. */
+  wait(handle: ExecutionHandle): Promise<ExecutionStatus> {
+    const child = this.#find(handle);
+    if (child) return child.result;
+    return this.status(handle);
+  }
+
+  /** The process's state; for a process this kiln did not start, whether its pid is alive. */
+  async status(handle: ExecutionHandle): Promise<ExecutionStatus> {
+    const child = this.#find(handle);
+    if (child) {
+      const settled = await Promise.race([child.result, Promise.resolve<ExecutionStatus>({ state: "running" })]);
+      return settled;
+    }
+    if (handle.host !== hostname()) {
+      return { state: "failed", error: `the block process ran on host ${String(handle.host)}; a local process cannot be watched from here` };
+    }
+    const pid = Number(handle.pid);
+    if (pid > 0 && isAlive(pid)) return { state: "running" };
+    return { state: "failed", error: `block process ${pid} ended while no kiln process was watching it; its result is unknown` };
+  }
+
+  /** SIGTERM to the process group, then SIGKILL after the grace period. */
+  async cancel(handle: ExecutionHandle): Promise<void> {
+    const child = this.#find(handle);
+    const pid = Number(handle.pid);
+    if (child) child.cancelled = true;
+    if (!(pid > 0)) return;
+    if (handle.host !== undefined && handle.host !== hostname()) return;
+    killGroup(pid, "SIGTERM");
+    const grace = this.options.killGraceMs ?? 2000;
+    if (child) {
+      const ended = await Promise.race([
+        child.result.then(() => true),
+        new Promise<boolean>((r) => setTimeout(() => r(false), grace)),
+      ]);
+      if (!ended) killGroup(pid, "SIGKILL");
+      await child.result;
+    } else {
+      await new Promise((r) => setTimeout(r, grace));
+      killGroup(pid, "SIGKILL");
+    }
+  }
+}
