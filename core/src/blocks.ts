@@ -48,37 +48,41 @@ export interface BlockDefinition {
   readonly run: (...args: unknown[]) => unknown;
 }
 
-type BlockFn<I extends unknown[], R> = (...args: [...inputs: I, ctx: BlockContext]) => R | Promise<R>;
+type Out<R> = R | Promise<R>;
 
-function define(type: BlockType, run: (...args: never[]) => unknown): BlockDefinition {
-  if (typeof run !== "function") throw new TypeError(`${type}(): expected a function`);
-  return { [BLOCK]: true, type, run: run as (...args: unknown[]) => unknown };
+/**
+ * A block helper: takes a function of the upstream outputs (in upstream_blocks order) and the
+ * context. Overloads per arity so that TypeScript infers `ctx` without an annotation.
+ */
+export interface BlockHelper<R> {
+  (fn: (ctx: BlockContext) => Out<R>): BlockDefinition;
+  <A>(fn: (a: A, ctx: BlockContext) => Out<R>): BlockDefinition;
+  <A, B>(fn: (a: A, b: B, ctx: BlockContext) => Out<R>): BlockDefinition;
+  <A, B, C>(fn: (a: A, b: B, c: C, ctx: BlockContext) => Out<R>): BlockDefinition;
+  <A, B, C, D>(fn: (a: A, b: B, c: C, d: D, ctx: BlockContext) => Out<R>): BlockDefinition;
+}
+
+function helper<R>(type: BlockType): BlockHelper<R> {
+  return ((run: (...args: never[]) => unknown): BlockDefinition => {
+    if (typeof run !== "function") throw new TypeError(`${type}(): expected a function`);
+    return { [BLOCK]: true, type, run: run as (...args: unknown[]) => unknown };
+  }) as BlockHelper<R>;
 }
 
 /** A block that loads data; usually has no upstream blocks. */
-export function dataLoader<I extends unknown[], R>(fn: BlockFn<I, R>): BlockDefinition {
-  return define("data_loader", fn);
-}
+export const dataLoader: BlockHelper<unknown> = helper("data_loader");
 
 /** A block that transforms its upstream outputs. */
-export function transformer<I extends unknown[], R>(fn: BlockFn<I, R>): BlockDefinition {
-  return define("transformer", fn);
-}
+export const transformer: BlockHelper<unknown> = helper("transformer");
 
 /** A block that writes its upstream outputs somewhere. */
-export function dataExporter<I extends unknown[], R>(fn: BlockFn<I, R>): BlockDefinition {
-  return define("data_exporter", fn);
-}
+export const dataExporter: BlockHelper<unknown> = helper("data_exporter");
 
 /** A block polled until it returns true (or its timeout passes). */
-export function sensor<I extends unknown[]>(fn: BlockFn<I, boolean>): BlockDefinition {
-  return define("sensor", fn);
-}
+export const sensor: BlockHelper<boolean> = helper("sensor");
 
 /** A block with no fixed role. */
-export function custom<I extends unknown[], R>(fn: BlockFn<I, R>): BlockDefinition {
-  return define("custom", fn);
-}
+export const custom: BlockHelper<unknown> = helper("custom");
 
 /**
  * The block function a module exports: a helper's definition, or a plain default-exported
