@@ -25,12 +25,18 @@ export const EXECUTOR_TYPES = ["local"];
 export async function loadUserProject(path: string): Promise<Project> {
   const root = resolve(path);
   if (!existsSync(root) || !statSync(root).isDirectory()) throw new UsageError(`no project at ${path}: not a folder`);
+  let project: Project;
   try {
-    return await loadProject(folderSource(root), { executorTypes: EXECUTOR_TYPES, env: process.env.ENV });
+    project = await loadProject(folderSource(root), { executorTypes: EXECUTOR_TYPES, env: process.env.ENV });
   } catch (error) {
     if (error instanceof ProjectLoadError) throw new UsageError(error.message);
     throw error;
   }
+  if (project.settings.plugins.length > 0) {
+    // said plainly rather than ignored: a block configured for a plugin's executor must not run elsewhere
+    throw new UsageError(`kiln.yaml: plugins: executor plugins cannot be loaded yet (${project.settings.plugins.join(", ")}); only the local executor is available`);
+  }
+  return project;
 }
 
 export interface OpenProject {

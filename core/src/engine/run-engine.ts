@@ -500,7 +500,7 @@ export class RunEngine {
   #finishIfDone(state: RunState, step: Step): void {
     if (state.run.status !== "running") return;
     for (const node of state.nodes.values()) if (!DONE.has(node.status) || node.retryPending) return;
-    const failed = [...state.nodes.values()].some((n) => n.status === "failed" || n.status === "upstream_failed");
+    const failed = [...state.nodes.values()].some((n) => FAILED_UPSTREAM.has(n.status));
     const status: PipelineRunStatus = state.stopping?.status ?? (failed ? "failed" : "completed");
     const error = state.stopping?.reason ?? (failed ? "some blocks failed" : null);
     step.batch.transitionPipelineRun(state.run.id, "running", status, {
