@@ -26,6 +26,14 @@ async function main(argv: string[]): Promise<number> {
   return command(args);
 }
 
+// The event loop emptied while the command was still waiting on a promise that can no longer
+// settle (an in-process block that never returns): exiting 0 would report success.
+const unfinished = () => {
+  process.stderr.write("kiln: the command stopped before finishing: it was waiting on a promise that never settled\n");
+  process.exit(70);
+};
+process.once("beforeExit", unfinished);
+
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error: unknown) => {

@@ -54,6 +54,14 @@ export async function runBlock(args: string[]): Promise<number> {
     });
     const controller = new AbortController();
     process.once("SIGTERM", () => controller.abort());
+    // A block whose promise never settles while nothing else keeps the event loop alive would
+    // let this process exit 0, and its run be recorded completed with no output: fail it instead
+    // (before main.ts's generic guard, which would exit 70).
+    const neverSettled = () => {
+      process.stderr.write(`${BLOCK_FAILED_MARK}the block's promise never settled (the process had nothing left to wait for)\n`);
+      process.exit(1);
+    };
+    process.prependOnceListener("beforeExit", neverSettled);
     try {
       await executeBlock(job, open.runtime, controller.signal);
       return 0;
@@ -62,6 +70,8 @@ export async function runBlock(args: string[]): Promise<number> {
       process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
       process.stderr.write(`${BLOCK_FAILED_MARK}${(error instanceof Error ? error.message : String(error)).replace(/\n/g, " ")}\n`);
       return 1;
+    } finally {
+      process.off("beforeExit", neverSettled);
     }
   } finally {
     open.close();

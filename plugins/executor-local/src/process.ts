@@ -68,6 +68,25 @@ function killGroup(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
+/**
+ * Process groups being cancelled (SIGTERM sent, SIGKILL pending after the grace period). If kiln
+ * exits before the grace period ends (`kiln run` exits as soon as its run has ended), the
+ * SIGKILL would never come and a block that ignores SIGTERM (`kiln run-block` handles it, a busy
+ * block never sees it) would outlive kiln; so they are killed on exit instead.
+ */
+const cancelling = new Set<number>();
+let killOnExitInstalled = false;
+
+function killOnExit(pid: number): void {
+  if (!killOnExitInstalled) {
+    killOnExitInstalled = true;
+    process.on("exit", () => {
+      for (const group of cancelling) killGroup(group, "SIGKILL");
+    });
+  }
+  cancelling.add(pid);
+}
+
 function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -160,18 +179,24 @@ export class ProcessRunner {
     if (child) child.cancelled = true;
     if (!(pid > 0)) return;
     if (handle.host !== undefined && handle.host !== hostname()) return;
+    killOnExit(pid);
     killGroup(pid, "SIGTERM");
     const grace = this.options.killGraceMs ?? 2000;
-    if (child) {
-      const ended = await Promise.race([
-        child.result.then(() => true),
-        new Promise<boolean>((r) => setTimeout(() => r(false), grace)),
-      ]);
-      if (!ended) killGroup(pid, "SIGKILL");
-      await child.result;
-    } else {
-      await new Promise((r) => setTimeout(r, grace));
+    try {
+      if (child) {
+        const ended = await Promise.race([
+          child.result.then(() => true),
+          new Promise<boolean>((r) => setTimeout(() => r(false), grace)),
+        ]);
+        if (!ended) killGroup(pid, "SIGKILL");
+        await child.result;
+      } else {
+        await new Promise((r) => setTimeout(r, grace));
+      }
+      // whatever the block started and left behind in its group goes too
       killGroup(pid, "SIGKILL");
+    } finally {
+      cancelling.delete(pid);
     }
   }
 }
