@@ -33,6 +33,11 @@ export interface BlockJob {
   timeout: number | null;
 }
 
+/**
+ * What an executor needs to find its work again, stored on the block run. A handle with
+ * `transient: true` only means something inside the process that made it (an in-process block)
+ * and is not stored.
+ */
 export type ExecutionHandle = JsonObject;
 
 export type ExecutionStatus =

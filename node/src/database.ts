@@ -1,5 +1,7 @@
 /** Opens the project database with the settings kiln relies on. */
-import { createClient, type Client } from "@libsql/client";
+import { createClient } from "@libsql/client";
+import type { SqlClient } from "@kiln/core";
+import { createLocalClient } from "./local-client.ts";
 import { mkdirSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
 
@@ -12,18 +14,18 @@ export function databaseUrl(projectRoot: string, configured: string | null, env:
 }
 
 /**
- * A libSQL client. For a `file:` database: one connection (so the pragmas below hold for every
- * statement), WAL, synchronous=NORMAL (durable across a process crash; KILN_DB_SYNC=full for
+ * A libSQL client. For a `file:` database: one connection with a statement cache (so the
+ * pragmas below hold for every statement; see local-client.ts), WAL, synchronous=NORMAL (durable across a process crash; KILN_DB_SYNC=full for
  * power loss), and a busy timeout so several kiln processes can share the file.
  */
 export async function openDatabase(
   url: string,
   options: { authToken?: string; sync?: "normal" | "full" } = {},
-): Promise<Client> {
+): Promise<SqlClient> {
   if (!url.startsWith("file:")) return createClient({ url, authToken: options.authToken });
   const path = url.slice("file:".length);
   if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
-  const client = createClient({ url, concurrency: 1, timeout: 10_000 });
+  const client = createLocalClient(path, { timeoutMs: 10_000 });
   await client.execute("PRAGMA journal_mode = WAL");
   const sync = options.sync ?? (process.env.KILN_DB_SYNC === "full" ? "full" : "normal");
   await client.execute(`PRAGMA synchronous = ${sync === "full" ? "FULL" : "NORMAL"}`);

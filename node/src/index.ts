@@ -6,3 +6,4 @@ export * from "./folder-source.ts";
 export * from "./database.ts";
 export * from "./file-outputs.ts";
 export * from "./file-logs.ts";
+export * from "./local-client.ts";

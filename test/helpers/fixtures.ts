@@ -2,7 +2,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
-import type { Client } from "@libsql/client";
+import type { SqlClient } from "@kiln/core";
 import {
   ExecutorRegistry,
   loadProject,
@@ -33,7 +33,7 @@ export function writeTempProject(files: Record<string, string>, prefix = "kiln-t
 export interface Fixture {
   root: string;
   project: Project;
-  client: Client;
+  client: SqlClient;
   store: Store;
   runtime: BlockRuntime;
   engine: RunEngine;

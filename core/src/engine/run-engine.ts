@@ -14,7 +14,8 @@ import type { ExecutionHandle, ExecutionStatus, Executor, ExecutorRegistry } fro
 import type { OutputStore } from "../outputs.ts";
 import { fanOutSourceOf } from "../project/dag.ts";
 import type { BlockConfig, Pipeline, Project } from "../project/types.ts";
-import type { Store, WriteBatch, BlockRunPatch } from "../store/index.ts";
+import { assertTransition } from "../state-machine.ts";
+import { blockRunSubject, type Store, type WriteBatch, type BlockRunPatch } from "../store/index.ts";
 import { mergeVariables } from "../variables.ts";
 import { blockOf, buildBlockJob, executorTypeOf } from "./plan.ts";
 import { effectiveRetryConfig, retryDelayMs, shouldRetry } from "./retry.ts";
@@ -85,6 +86,8 @@ type Input =
 /** What one pass over the inbox produces: a batch, then work to do once it is committed. */
 interface Step {
   batch: WriteBatch;
+  /** Block-run moves of this step; several moves of one block run become one write. */
+  moves: Map<Node, { from: BlockRunStatus; via: BlockRunStatus[]; patch: BlockRunPatch }>;
   inserts: number[];
   launches: Node[];
   cancels: Node[];
@@ -234,6 +237,7 @@ export class RunEngine {
         const inputs = state.inbox.splice(0);
         const step: Step = {
           batch: this.#store.batch(),
+          moves: new Map(),
           inserts: [],
           launches: [],
           cancels: [],
@@ -252,9 +256,16 @@ export class RunEngine {
     }
   }
 
-  /** Records a block run's status change in the step (and in memory). */
+  /** Records a block run's status change in the step (and in memory); written at commit. */
   #move(state: RunState, step: Step, node: Node, to: BlockRunStatus, patch: BlockRunPatch = {}): void {
-    step.batch.transitionBlockRun({ pipelineRunId: state.run.id, blockUuid: node.uuid }, node.status, to, patch);
+    assertTransition("block_run", blockRunSubject({ pipelineRunId: state.run.id, blockUuid: node.uuid }), node.status, to);
+    const move = step.moves.get(node);
+    if (move) {
+      move.via.push(node.status);
+      Object.assign(move.patch, patch);
+    } else {
+      step.moves.set(node, { from: node.status, via: [], patch: { ...patch } });
+    }
     node.status = to;
     step.events.push({
       kind: "block",
@@ -512,6 +523,9 @@ export class RunEngine {
   }
 
   async #commit(state: RunState, step: Step): Promise<void> {
+    for (const [node, move] of step.moves) {
+      step.batch.transitionBlockRun({ pipelineRunId: state.run.id, blockUuid: node.uuid }, move.from, node.status, move.patch, move.via);
+    }
     if (step.batch.size === 0) return;
     // a run cancelled by another process must not start anything new: this guard fails the batch
     if (step.launches.length > 0 && step.ended === null) step.batch.requirePipelineRunStatus(state.run.id, "running");
@@ -590,9 +604,12 @@ export class RunEngine {
       executor.cancel(handle).catch(() => {});
       return;
     }
-    void this.#store
-      .commit(this.#store.batch().patchBlockRun({ pipelineRunId: state.run.id, blockUuid: node.uuid }, { executorHandle: handle }))
-      .catch(() => {});
+    // stored so another process can poll, cancel or re-attach; a transient handle means nothing elsewhere
+    if (handle.transient !== true) {
+      void this.#store
+        .commit(this.#store.batch().patchBlockRun({ pipelineRunId: state.run.id, blockUuid: node.uuid }, { executorHandle: handle }))
+        .catch(() => {});
+    }
     if (executor.wait) {
       executor.wait(handle).then(finish, (error: unknown) => finish({ state: "failed", error: messageOf(error) }));
       return;

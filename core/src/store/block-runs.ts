@@ -1,16 +1,16 @@
 /** Store operations on block runs. */
-import type { Client } from "@libsql/client";
+import type { SqlClient } from "./sql-client.ts";
 import type { BlockRun } from "../domain.ts";
 import { blockRunFromRow } from "./rows.ts";
 
 /** All block runs of a pipeline run, in creation order. */
-export async function getBlockRuns(client: Client, pipelineRunId: number): Promise<BlockRun[]> {
+export async function getBlockRuns(client: SqlClient, pipelineRunId: number): Promise<BlockRun[]> {
   const rs = await client.execute({ sql: "SELECT * FROM block_runs WHERE pipeline_run_id = ? ORDER BY id", args: [pipelineRunId] });
   return rs.rows.map(blockRunFromRow);
 }
 
 /** One block run by id, or null. */
-export async function getBlockRun(client: Client, id: number): Promise<BlockRun | null> {
+export async function getBlockRun(client: SqlClient, id: number): Promise<BlockRun | null> {
   const rs = await client.execute({ sql: "SELECT * FROM block_runs WHERE id = ?", args: [id] });
   return rs.rows[0] ? blockRunFromRow(rs.rows[0]) : null;
 }
@@ -20,7 +20,7 @@ export async function getBlockRun(client: Client, id: number): Promise<BlockRun 
  * pipeline: where a single-block run (`kiln run --block-uuid`) reads its upstream outputs.
  */
 export async function latestCompletedPartitions(
-  client: Client,
+  client: SqlClient,
   pipelineUuid: string,
   blockUuids: readonly string[],
 ): Promise<Map<string, string>> {

@@ -4,7 +4,8 @@
  * transaction each. A batch whose guard fails is taken out and rejected on its own; the others
  * are retried without it, so one lost race never costs another run its write.
  */
-import type { Client, ResultSet } from "@libsql/client";
+import type { ResultSet } from "@libsql/client";
+import type { SqlClient } from "./sql-client.ts";
 import { IllegalTransitionError } from "../state-machine.ts";
 import type { WriteBatch } from "./write-batch.ts";
 
@@ -23,7 +24,7 @@ export class GroupCommitter {
   #queue: Pending[] = [];
   #flushing = false;
 
-  constructor(private readonly client: Client) {}
+  constructor(private readonly client: SqlClient) {}
 
   /** Commits the batch (with whatever else is waiting); resolves with its statements' results. */
   commit(batch: WriteBatch): Promise<ResultSet[]> {

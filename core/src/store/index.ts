@@ -3,7 +3,8 @@
  * client, the clock and the group committer; the operation modules take a client so they can be
  * read, tested and replaced (e.g. by a PostgreSQL adapter) one at a time.
  */
-import type { Client, ResultSet } from "@libsql/client";
+import type { ResultSet } from "@libsql/client";
+import type { SqlClient } from "./sql-client.ts";
 import { systemClock, type Clock } from "../clock.ts";
 import { GroupCommitter } from "./group-commit.ts";
 import { migrate } from "./migrate.ts";
@@ -17,14 +18,14 @@ export class Store {
   readonly #committer: GroupCommitter;
 
   private constructor(
-    readonly client: Client,
+    readonly client: SqlClient,
     readonly clock: Clock,
   ) {
     this.#committer = new GroupCommitter(client);
   }
 
   /** Opens a store over a client, applying pending migrations first. */
-  static async open(client: Client, clock: Clock = systemClock): Promise<Store> {
+  static async open(client: SqlClient, clock: Clock = systemClock): Promise<Store> {
     await migrate(client, undefined, clock.now());
     return new Store(client, clock);
   }
@@ -77,6 +78,7 @@ export class Store {
   }
 }
 
+export type { SqlClient } from "./sql-client.ts";
 export { migrate } from "./migrate.ts";
 export { MIGRATIONS, type Migration } from "./migrations/index.ts";
 export { WriteBatch, blockRunSubject, type BlockRunRef, type BlockRunPatch, type PipelineRunPatch } from "./write-batch.ts";

@@ -1,8 +1,8 @@
 /** Applies pending migrations, one transaction each; safe to run from several processes at once. */
-import type { Client } from "@libsql/client";
+import type { SqlClient } from "./sql-client.ts";
 import { MIGRATIONS, type Migration } from "./migrations/index.ts";
 
-async function appliedIds(client: Client): Promise<Set<number>> {
+async function appliedIds(client: SqlClient): Promise<Set<number>> {
   await client.execute(
     "CREATE TABLE IF NOT EXISTS migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
   );
@@ -11,7 +11,7 @@ async function appliedIds(client: Client): Promise<Set<number>> {
 }
 
 /** Brings the schema up to date; returns the ids of the migrations this call applied. */
-export async function migrate(client: Client, migrations: Migration[] = MIGRATIONS, now = Date.now()): Promise<number[]> {
+export async function migrate(client: SqlClient, migrations: Migration[] = MIGRATIONS, now = Date.now()): Promise<number[]> {
   const applied: number[] = [];
   let done = await appliedIds(client);
   for (const migration of migrations) {

@@ -1,5 +1,6 @@
 /** Store operations on pipeline runs. */
-import type { Client, InValue } from "@libsql/client";
+import type { InValue } from "@libsql/client";
+import type { SqlClient } from "./sql-client.ts";
 import { executionPartition, type JsonObject, type PipelineRun, type PipelineRunStatus } from "../domain.ts";
 import { pipelineRunFromRow } from "./rows.ts";
 import { toJson } from "./json.ts";
@@ -18,7 +19,7 @@ export interface NewPipelineRun {
  * Inserts a run in `initial`. A run for a (schedule, execution_date) that exists already is not
  * created again: the result is then null. Runs without a schedule always get a new row.
  */
-export async function createPipelineRun(client: Client, run: NewPipelineRun, now: number): Promise<PipelineRun | null> {
+export async function createPipelineRun(client: SqlClient, run: NewPipelineRun, now: number): Promise<PipelineRun | null> {
   const scheduleId = run.pipelineScheduleId ?? null;
   const partition = executionPartition(scheduleId, run.executionDate);
   const insert = {
@@ -59,7 +60,7 @@ export async function createPipelineRun(client: Client, run: NewPipelineRun, now
 }
 
 /** One pipeline run by id, or null. */
-export async function getPipelineRun(client: Client, id: number): Promise<PipelineRun | null> {
+export async function getPipelineRun(client: SqlClient, id: number): Promise<PipelineRun | null> {
   const rs = await client.execute({ sql: "SELECT * FROM pipeline_runs WHERE id = ?", args: [id] });
   return rs.rows[0] ? pipelineRunFromRow(rs.rows[0]) : null;
 }
@@ -82,7 +83,7 @@ export interface Page<T> {
 
 /** Newest-first runs matching the filter, a page at a time (keyset: as fast on page 10,000 as on page 1). */
 export async function listPipelineRuns(
-  client: Client,
+  client: SqlClient,
   filter: PipelineRunFilter = {},
   page: { limit?: number; after?: string | null } = {},
 ): Promise<Page<PipelineRun>> {

@@ -1,5 +1,6 @@
 /** Store operations on pipeline schedules (triggers). The scheduler adds more. */
-import type { Client, InValue } from "@libsql/client";
+import type { InValue } from "@libsql/client";
+import type { SqlClient } from "./sql-client.ts";
 import type { JsonObject, PipelineSchedule, ScheduleSettings, ScheduleStatus, ScheduleType } from "../domain.ts";
 import { pipelineScheduleFromRow } from "./rows.ts";
 import { toJson } from "./json.ts";
@@ -20,7 +21,7 @@ export interface NewPipelineSchedule {
 }
 
 /** Inserts a schedule; (pipeline_uuid, name) is unique. */
-export async function createPipelineSchedule(client: Client, s: NewPipelineSchedule, now: number): Promise<PipelineSchedule> {
+export async function createPipelineSchedule(client: SqlClient, s: NewPipelineSchedule, now: number): Promise<PipelineSchedule> {
   const status = s.status ?? "inactive";
   const rs = await client.execute({
     sql: `INSERT INTO pipeline_schedules (name, pipeline_uuid, schedule_type, schedule_interval, start_time, timezone, status,
@@ -50,7 +51,7 @@ export async function createPipelineSchedule(client: Client, s: NewPipelineSched
 }
 
 /** One schedule by id, or null. */
-export async function getPipelineSchedule(client: Client, id: number): Promise<PipelineSchedule | null> {
+export async function getPipelineSchedule(client: SqlClient, id: number): Promise<PipelineSchedule | null> {
   const rs = await client.execute({ sql: "SELECT * FROM pipeline_schedules WHERE id = ?", args: [id] });
   return rs.rows[0] ? pipelineScheduleFromRow(rs.rows[0]) : null;
 }

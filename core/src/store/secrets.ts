@@ -1,9 +1,9 @@
 /** Store operations on secrets: only ciphertext is stored; values never leave through a list. */
-import type { Client } from "@libsql/client";
+import type { SqlClient } from "./sql-client.ts";
 import { decryptSecret, encryptSecret } from "../secrets.ts";
 
 /** Creates or replaces a secret. */
-export async function putSecret(client: Client, key: CryptoKey, name: string, value: string, now: number): Promise<void> {
+export async function putSecret(client: SqlClient, key: CryptoKey, name: string, value: string, now: number): Promise<void> {
   const stored = await encryptSecret(key, name, value);
   await client.execute({
     sql: `INSERT INTO secrets (name, value_encrypted, created_at, updated_at) VALUES (?, ?, ?, ?)
@@ -13,26 +13,26 @@ export async function putSecret(client: Client, key: CryptoKey, name: string, va
 }
 
 /** The decrypted value of a secret, or null if there is none by that name. */
-export async function getSecret(client: Client, key: CryptoKey, name: string): Promise<string | null> {
+export async function getSecret(client: SqlClient, key: CryptoKey, name: string): Promise<string | null> {
   const rs = await client.execute({ sql: "SELECT value_encrypted FROM secrets WHERE name = ?", args: [name] });
   const row = rs.rows[0];
   return row ? decryptSecret(key, name, String(row.value_encrypted)) : null;
 }
 
 /** Names of the stored secrets, sorted. */
-export async function listSecretNames(client: Client): Promise<string[]> {
+export async function listSecretNames(client: SqlClient): Promise<string[]> {
   const rs = await client.execute("SELECT name FROM secrets ORDER BY name");
   return rs.rows.map((r) => String(r.name));
 }
 
 /** Deletes a secret; true if there was one. */
-export async function deleteSecret(client: Client, name: string): Promise<boolean> {
+export async function deleteSecret(client: SqlClient, name: string): Promise<boolean> {
   const rs = await client.execute({ sql: "DELETE FROM secrets WHERE name = ?", args: [name] });
   return rs.rowsAffected > 0;
 }
 
 /** Whether any secret is stored (the server refuses to start without a key then). */
-export async function hasSecrets(client: Client): Promise<boolean> {
+export async function hasSecrets(client: SqlClient): Promise<boolean> {
   const rs = await client.execute("SELECT 1 FROM secrets LIMIT 1");
   return rs.rows.length > 0;
 }

@@ -30,7 +30,7 @@ export class InProcessRunner {
     );
     this.#running.set(key, { controller, result });
     void result.then(() => this.#running.delete(key));
-    return { mode: "in_process", key };
+    return { mode: "in_process", key, transient: true };
   }
 
   wait(handle: ExecutionHandle): Promise<ExecutionStatus> {

@@ -1,0 +1,194 @@
+/**
+ * The three benchmarks: (a) throughput of many small runs, (b) handoff latency along a long
+ * chain, (c) the raw single-row write ceiling of the same kind of database connection.
+ */
+import { join } from "node:path";
+import { openDatabase } from "@kiln/node";
+import { tempFolder, withProject, type BenchProject } from "./project.ts";
+
+export interface RawWrites {
+  writes: number;
+  /** One entry per repetition. */
+  seconds: number[];
+  /** Median over the repetitions. */
+  writesPerSecond: number;
+}
+
+export interface ThroughputRound {
+  createSeconds: number;
+  executeSeconds: number;
+  /** Write transactions (client.batch calls) and their statements while the runs executed. */
+  transactions: number;
+  statements: number;
+}
+
+export interface Throughput {
+  runs: number;
+  blocksPerRun: number;
+  rounds: ThroughputRound[];
+  /** Medians over the rounds. */
+  createSeconds: number;
+  runsCreatedPerSecond: number;
+  executeSeconds: number;
+  blockRunsPerSecond: number;
+}
+
+export interface Latency {
+  blocks: number;
+  /** Total seconds of each measured run. */
+  seconds: number[];
+  medianSeconds: number;
+  handoffSeconds: number;
+}
+
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+const seconds = (since: number) => (performance.now() - since) / 1000;
+
+/** Fails the benchmark loudly. */
+function check(condition: boolean, message: string): asserts condition {
+  if (!condition) throw new Error(`benchmark check failed: ${message}`);
+}
+
+/**
+ * (c) `writes` sequential single-row INSERTs, each its own implicit transaction, through
+ * openDatabase on a fresh file (the connection kiln's store uses: WAL, synchronous=NORMAL
+ * unless KILN_DB_SYNC=full). Repeated on a fresh file each time; the median counts.
+ */
+export async function rawWrites(writes = 10_000, repetitions = 3): Promise<RawWrites> {
+  const times: number[] = [];
+  for (let r = 0; r < repetitions; r++) {
+    const client = await openDatabase(`file:${join(tempFolder("raw"), "raw.db")}`);
+    try {
+      await client.execute("CREATE TABLE t (id INTEGER PRIMARY KEY AUTOINCREMENT, v TEXT NOT NULL, at INTEGER NOT NULL)");
+      for (let i = 0; i < 200; i++) await client.execute({ sql: "INSERT INTO t (v, at) VALUES (?, ?)", args: ["warm", i] });
+      const start = performance.now();
+      for (let i = 0; i < writes; i++) {
+        await client.execute({ sql: "INSERT INTO t (v, at) VALUES (?, ?)", args: [`row ${i}`, i] });
+      }
+      times.push(seconds(start));
+      const rs = await client.execute("SELECT count(*) AS n FROM t");
+      check(Number(rs.rows[0]?.n) === writes + 200, `expected ${writes + 200} rows, found ${String(rs.rows[0]?.n)}`);
+    } finally {
+      client.close();
+    }
+  }
+  return { writes, seconds: times, writesPerSecond: writes / median(times) };
+}
+
+async function createRuns(p: BenchProject, pipelineUuid: string, count: number): Promise<number[]> {
+  const ids: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const run = await p.store.createPipelineRun({ pipelineUuid, executionDate: Date.now() });
+    check(run !== null, "createPipelineRun returned null");
+    ids.push(run.id);
+  }
+  return ids;
+}
+
+async function count(p: BenchProject, sql: string, args: number[]): Promise<number> {
+  const rs = await p.store.client.execute({ sql, args });
+  return Number(rs.rows[0]?.n ?? -1);
+}
+
+/** Counts the write transactions and statements the store sends while `fn` runs. */
+async function countingBatches<T>(p: BenchProject, fn: () => Promise<T>): Promise<{ value: T; transactions: number; statements: number }> {
+  const client = p.store.client;
+  const batch = client.batch;
+  const own = Object.hasOwn(client, "batch");
+  let transactions = 0;
+  let statements = 0;
+  client.batch = ((stmts: Parameters<typeof batch>[0], mode?: Parameters<typeof batch>[1]) => {
+    transactions++;
+    statements += stmts.length;
+    return batch.call(client, stmts, mode);
+  }) as typeof batch;
+  try {
+    return { value: await fn(), transactions, statements };
+  } finally {
+    if (own) client.batch = batch;
+    else delete (client as Partial<typeof client>).batch;
+  }
+}
+
+/**
+ * One round of (a): `runs` runs of a 3-block chain of no-op blocks, in-process, in a fresh
+ * project: created one after another (timed separately), then all executed at once. A few
+ * warm-up runs come first (JIT, module imports) and are not counted.
+ */
+async function throughputRound(runs: number, blocksPerRun: number, warmUpRuns: number): Promise<ThroughputRound> {
+  return withProject("throughput", { inProcess: true, pipelines: [{ uuid: "chain3", blocks: blocksPerRun }] }, async (p) => {
+    const warm = await createRuns(p, "chain3", warmUpRuns);
+    await Promise.all(warm.map((id) => p.engine.execute(id)));
+
+    let start = performance.now();
+    const ids = await createRuns(p, "chain3", runs);
+    const createSeconds = seconds(start);
+
+    start = performance.now();
+    const { value: finals, transactions, statements } = await countingBatches(p, () => Promise.all(ids.map((id) => p.engine.execute(id))));
+    const executeSeconds = seconds(start);
+
+    const notCompleted = finals.filter((r) => r.status !== "completed");
+    check(notCompleted.length === 0, `${notCompleted.length} of ${runs} runs did not complete (first: ${JSON.stringify(notCompleted[0])})`);
+    const first = Math.min(...ids);
+    const last = Math.max(...ids);
+    check(last - first + 1 === runs, `run ids are not contiguous (${first}..${last} for ${runs} runs)`);
+    const runsDone = await count(p, "SELECT count(*) AS n FROM pipeline_runs WHERE id BETWEEN ? AND ? AND status = 'completed'", [first, last]);
+    check(runsDone === runs, `${runsDone} of ${runs} pipeline runs are completed in the database`);
+    const blockRuns = await count(p, "SELECT count(*) AS n FROM block_runs WHERE pipeline_run_id BETWEEN ? AND ?", [first, last]);
+    const blocksDone = await count(
+      p,
+      "SELECT count(*) AS n FROM block_runs WHERE pipeline_run_id BETWEEN ? AND ? AND status = 'completed'",
+      [first, last],
+    );
+    const expected = runs * blocksPerRun;
+    check(blockRuns === expected && blocksDone === expected, `${blocksDone} of ${blockRuns} block runs completed; expected ${expected} completed`);
+    return { createSeconds, executeSeconds, transactions, statements };
+  });
+}
+
+/** (a) `rounds` rounds (each in a fresh project); the medians count. */
+export async function throughput(runs = 1_000, blocksPerRun = 3, rounds = 3, warmUpRuns = 20): Promise<Throughput> {
+  const results: ThroughputRound[] = [];
+  for (let r = 0; r < rounds; r++) results.push(await throughputRound(runs, blocksPerRun, warmUpRuns));
+  const createSeconds = median(results.map((r) => r.createSeconds));
+  const executeSeconds = median(results.map((r) => r.executeSeconds));
+  return {
+    runs,
+    blocksPerRun,
+    rounds: results,
+    createSeconds,
+    runsCreatedPerSecond: runs / createSeconds,
+    executeSeconds,
+    blockRunsPerSecond: (runs * blocksPerRun) / executeSeconds,
+  };
+}
+
+/**
+ * (b) One run at a time of a `blocks`-long chain; `repetitions` measured runs after `warmUp`
+ * unmeasured ones. Only engine.execute is timed (the run is created before).
+ */
+export async function latency(inProcess: boolean, repetitions: number, warmUp: number, blocks = 40): Promise<Latency> {
+  const name = inProcess ? "latency-in-process" : "latency-process";
+  return withProject(name, { inProcess, pipelines: [{ uuid: "chain", blocks }] }, async (p) => {
+    const times: number[] = [];
+    for (let i = 0; i < warmUp + repetitions; i++) {
+      const run = await p.store.createPipelineRun({ pipelineUuid: "chain", executionDate: Date.now() });
+      check(run !== null, "createPipelineRun returned null");
+      const start = performance.now();
+      const final = await p.engine.execute(run.id);
+      const took = seconds(start);
+      check(final.status === "completed", `run ${run.id} ended ${final.status}: ${JSON.stringify(final.metrics)}`);
+      const done = await count(p, "SELECT count(*) AS n FROM block_runs WHERE pipeline_run_id = ? AND status = 'completed'", [run.id]);
+      check(done === blocks, `run ${run.id}: ${done} of ${blocks} block runs completed`);
+      if (i >= warmUp) times.push(took);
+    }
+    const medianSeconds = median(times);
+    return { blocks, seconds: times, medianSeconds, handoffSeconds: medianSeconds / blocks };
+  });
+}
