@@ -121,12 +121,18 @@ export interface Backfill {
 }
 
 /** The execution partition that names a run's outputs and logs: `<schedule>/<YYYYMMDDTHHMMSS>`. */
-export function executionPartition(pipelineScheduleId: number | null, executionDate: number, pipelineRunId?: number): string {
+export function executionPartition(
+  pipelineScheduleId: number | null,
+  executionDate: number,
+  pipelineRunId?: number,
+  backfillId?: number | null,
+): string {
   const d = new Date(executionDate);
   const pad = (n: number) => String(n).padStart(2, "0");
   const stamp =
     `${d.getUTCFullYear()}${pad(d.getUTCMonth() + 1)}${pad(d.getUTCDate())}` +
     `T${pad(d.getUTCHours())}${pad(d.getUTCMinutes())}${pad(d.getUTCSeconds())}`;
+  if (pipelineScheduleId === null && backfillId !== undefined && backfillId !== null) return `backfill_${backfillId}/${stamp}`;
   // Runs without a trigger (CLI, ad hoc) can share a second; the run id keeps their outputs apart.
   if (pipelineScheduleId === null) return `manual/${stamp}_${pipelineRunId ?? 0}`;
   return `${pipelineScheduleId}/${stamp}`;

@@ -16,23 +16,26 @@ export interface NewPipelineRun {
 }
 
 /**
- * Inserts a run in `initial`. A run for a (schedule, execution_date) that exists already is not
- * created again: the result is then null. Runs without a schedule always get a new row.
+ * Inserts a run in `initial`. A run for a (schedule, execution_date), or a (backfill,
+ * execution_date), that exists already is not created again: the result is then null. Manual
+ * runs (neither) always get a new row.
  */
 export async function createPipelineRun(client: SqlClient, run: NewPipelineRun, now: number): Promise<PipelineRun | null> {
   const scheduleId = run.pipelineScheduleId ?? null;
-  const partition = executionPartition(scheduleId, run.executionDate);
+  const backfillId = run.backfillId ?? null;
+  const partition = executionPartition(scheduleId, run.executionDate, undefined, backfillId);
+  const manual = scheduleId === null && backfillId === null;
   const insert = {
     sql: `INSERT INTO pipeline_runs (pipeline_schedule_id, pipeline_uuid, execution_date, execution_partition, variables,
             event, metrics, backfill_id, created_at, updated_at)
           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-          ON CONFLICT (pipeline_schedule_id, execution_date) DO NOTHING RETURNING *`,
+          ON CONFLICT DO NOTHING RETURNING *`,
     args: [
       scheduleId,
       run.pipelineUuid,
       run.executionDate,
       // a manual run's partition ends with its id, known only after the insert (fixed below)
-      scheduleId === null ? partition.replace(/_0$/, "") : partition,
+      manual ? partition.replace(/_0$/, "") : partition,
       toJson(run.variables),
       run.event ? toJson(run.event) : null,
       toJson(run.metrics),
@@ -41,7 +44,7 @@ export async function createPipelineRun(client: SqlClient, run: NewPipelineRun, 
       now,
     ] as InValue[],
   };
-  if (scheduleId !== null) {
+  if (!manual) {
     const rs = await client.execute(insert);
     return rs.rows[0] ? pipelineRunFromRow(rs.rows[0]) : null;
   }

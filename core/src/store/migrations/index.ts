@@ -1,5 +1,6 @@
 /** The numbered migrations, in order. Append; never edit one that has shipped. */
 import * as m001 from "./001_initial.ts";
+import * as m002 from "./002_scheduler.ts";
 
 export interface Migration {
   id: number;
@@ -7,4 +8,7 @@ export interface Migration {
   statements: string[];
 }
 
-export const MIGRATIONS: Migration[] = [{ id: 1, ...m001 }];
+export const MIGRATIONS: Migration[] = [
+  { id: 1, ...m001 },
+  { id: 2, ...m002 },
+];
