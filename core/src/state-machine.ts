@@ -37,7 +37,8 @@ const BACKFILL: Record<BackfillStatus, readonly BackfillStatus[]> = {
   initial: ["running", "cancelled"],
   running: ["completed", "failed", "cancelled"],
   completed: [],
-  failed: [],
+  // retrying its failed runs
+  failed: ["running"],
   cancelled: [],
 };
 

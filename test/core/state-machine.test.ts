@@ -28,7 +28,7 @@ const BLOCK_RUN_EDGES = [
   "queued>condition_failed",
   "failed>queued",
 ];
-const BACKFILL_EDGES = PIPELINE_RUN_EDGES;
+const BACKFILL_EDGES = [...PIPELINE_RUN_EDGES, "failed>running"];
 
 describe("transition tables", () => {
   const cases = [

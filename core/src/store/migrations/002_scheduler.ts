@@ -9,9 +9,9 @@ export const statements: string[] = [
   `ALTER TABLE pipeline_schedules ADD COLUMN source TEXT NOT NULL DEFAULT 'api'`,
   // why a trigger cannot be scheduled (an invalid cron, an unknown timezone); null when it can
   `ALTER TABLE pipeline_schedules ADD COLUMN invalid_reason TEXT`,
-  // a backfill creates each of its execution dates once
-  `CREATE UNIQUE INDEX pipeline_runs_backfill_date ON pipeline_runs (backfill_id, execution_date)
-     WHERE backfill_id IS NOT NULL AND pipeline_schedule_id IS NULL`,
+  // a backfill's runs by date (a retried date has several; the guarded backfill transition that
+  // creates them is what makes creation happen once)
+  `CREATE INDEX pipeline_runs_backfill_date ON pipeline_runs (backfill_id, execution_date) WHERE backfill_id IS NOT NULL`,
   // fencing: a replica's writes carry the token it got with its lease, and lose to a newer holder
   `CREATE TABLE leases (
     name TEXT PRIMARY KEY,
