@@ -5,15 +5,20 @@
 export interface Clock {
   /** UTC epoch milliseconds. */
   now(): number;
-  /** Calls `fn` after `ms` milliseconds of this clock's time; returns a function that cancels it. */
-  setTimer(ms: number, fn: () => void): () => void;
+  /**
+   * Calls `fn` after `ms` milliseconds of this clock's time; returns a function that cancels it.
+   * A `background` timer does not keep the process alive on its own (housekeeping only).
+   */
+  setTimer(ms: number, fn: () => void, options?: { background?: boolean }): () => void;
 }
 
 /** The real clock. */
 export const systemClock: Clock = {
   now: () => Date.now(),
-  setTimer(ms, fn) {
+  setTimer(ms, fn, options) {
     const t = setTimeout(fn, Math.max(0, ms));
+    // Node, Bun and Deno timers can be unref'd; a Worker's timer id is a number and cannot
+    if (options?.background) (t as { unref?: () => void }).unref?.();
     return () => clearTimeout(t);
   },
 };

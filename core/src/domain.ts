@@ -78,6 +78,8 @@ export interface PipelineRun {
   event: JsonObject | null;
   metrics: JsonObject;
   backfillId: number | null;
+  /** The scheduler process executing the run (null when none has claimed it). */
+  owner: string | null;
   passedSla: boolean;
   startedAt: number | null;
   completedAt: number | null;
@@ -96,6 +98,8 @@ export interface BlockRun {
   executorHandle: JsonObject | null;
   error: string | null;
   metrics: JsonObject;
+  /** When a failed block run waiting out its backoff is retried; null otherwise. */
+  retryAt: number | null;
   startedAt: number | null;
   completedAt: number | null;
   createdAt: number;

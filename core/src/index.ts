@@ -16,5 +16,6 @@ export * from "./block-runtime.ts";
 export * from "./project/index.ts";
 export * from "./store/index.ts";
 export * from "./engine/run-engine.ts";
+export * from "./schedule/index.ts";
 export { buildBlockJob, planInputs, isController, executorTypeOf, executorConfigOf } from "./engine/plan.ts";
 export { effectiveRetryConfig, retryDelayMs, shouldRetry } from "./engine/retry.ts";

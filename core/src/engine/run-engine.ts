@@ -9,7 +9,7 @@
 import type { ResultSet } from "@libsql/client";
 import { systemClock, type Clock } from "../clock.ts";
 import type { BlockRunStatus, JsonObject, PipelineRun, PipelineRunStatus, ScheduleSettings } from "../domain.ts";
-import { itemBlockRunUuid } from "../domain.ts";
+import { itemBlockRunUuid, parseBlockRunUuid } from "../domain.ts";
 import type { ExecutionHandle, ExecutionStatus, Executor, ExecutorRegistry } from "../executor.ts";
 import type { OutputStore } from "../outputs.ts";
 import { fanOutSourceOf } from "../project/dag.ts";
@@ -31,6 +31,8 @@ export interface RunEngineDeps {
   clock?: Clock;
   /** How often to ask an executor that cannot push for its status (ms). */
   pollIntervalMs?: number;
+  /** How often to check that a running run was not cancelled by another process (ms). */
+  watchIntervalMs?: number;
 }
 
 export interface RunOptions {
@@ -42,6 +44,8 @@ export interface RunOptions {
   skipSensors?: boolean;
   /** Run every block on this executor (`kiln run --executor-type`). */
   executorType?: string | null;
+  /** Recorded on the run: the scheduler process executing it, so others can tell orphans. */
+  owner?: string | null;
   onEvent?: (event: RunEvent) => void;
 }
 
@@ -79,6 +83,8 @@ interface Node {
 
 type Input =
   | { type: "start" }
+  | { type: "resume"; previousOwner: string | null; retryAt: Map<string, number | null> }
+  | { type: "ended_elsewhere"; status: PipelineRunStatus }
   | { type: "finished"; node: Node; launch: number; result: ExecutionStatus }
   | { type: "retry"; node: Node }
   | { type: "stop"; status: "cancelled" | "failed"; reason: string };
@@ -90,16 +96,22 @@ interface Step {
   moves: Map<Node, { from: BlockRunStatus; via: BlockRunStatus[]; patch: BlockRunPatch }>;
   inserts: number[];
   launches: Node[];
+  /** Running block runs of a resumed run, to follow through their stored handles. */
+  attaches: Node[];
   cancels: Node[];
   outputs: Array<{ blockUuid: string; value: unknown }>;
   events: RunEvent[];
   ended: PipelineRunStatus | null;
+  /** This step moves the run to running. */
+  starts: boolean;
 }
 
 class RunState {
   inbox: Input[] = [];
   processing = false;
   finished = false;
+  /** Whether this engine moved the run to running (or took it over); until then a lost race is not ours to clean up. */
+  started = false;
   /** Set once the run is going down (a failure without allow_blocks_to_fail, a cancel, a timeout). */
   stopping: { status: PipelineRunStatus; reason: string } | null = null;
   nodes = new Map<string, Node>();
@@ -133,6 +145,7 @@ export class RunEngine {
   readonly #outputs: OutputStore;
   readonly #clock: Clock;
   readonly #pollMs: number;
+  readonly #watchMs: number;
   readonly #runs = new Map<number, RunState>();
 
   constructor(deps: RunEngineDeps) {
@@ -142,6 +155,12 @@ export class RunEngine {
     this.#outputs = deps.outputs;
     this.#clock = deps.clock ?? systemClock;
     this.#pollMs = deps.pollIntervalMs ?? 1000;
+    this.#watchMs = deps.watchIntervalMs ?? 2000;
+  }
+
+  /** Ids of the runs this engine is executing now. */
+  activeRunIds(): number[] {
+    return [...this.#runs.keys()];
   }
 
   /** Runs a pipeline run to its end and returns it as stored. */
@@ -153,10 +172,7 @@ export class RunEngine {
     if (run.status !== "initial") {
       throw new Error(`pipeline run ${pipelineRunId} is ${run.status}; only an initial run can be executed`);
     }
-    const pipeline = this.#project.pipelines.get(run.pipelineUuid);
-    if (!pipeline) throw new Error(`pipeline run ${pipelineRunId}: the project has no pipeline ${run.pipelineUuid}`);
-    const schedule = run.pipelineScheduleId === null ? null : await this.#store.getPipelineSchedule(run.pipelineScheduleId);
-
+    const pipeline = this.#pipelineOf(run);
     const only = options.blockUuids ? new Set(options.blockUuids) : null;
     const blocks = only ? pipeline.blocks.filter((b) => only.has(b.uuid)) : pipeline.blocks;
     for (const block of only ? blocks : []) {
@@ -164,20 +180,80 @@ export class RunEngine {
         throw new Error(`block ${block.uuid} runs once per item of a dynamic block; run the whole pipeline instead (a single-block run of it is not supported yet)`);
       }
     }
+    const state = await this.#prepare(run, pipeline, blocks, options);
+    for (const block of blocks) {
+      const kind: NodeKind = fanOutSourceOf(pipeline, block.uuid) === null ? "block" : "controller";
+      state.nodes.set(block.uuid, this.#node(block.uuid, block, kind, null));
+    }
+    return this.#run(state, { type: "start" });
+  }
+
+  /**
+   * Takes over a running run whose owner stopped (a scheduler crash or restart) and drives it to
+   * its end: block runs still running are re-attached through their executor handles; those
+   * that cannot be (no handle, or in-process) count as a failed attempt and follow retry_config.
+   */
+  async resume(pipelineRunId: number, previousOwner: string | null, options: RunOptions = {}): Promise<PipelineRun> {
+    const active = this.#runs.get(pipelineRunId);
+    if (active) return active.done;
+    const run = await this.#store.getPipelineRun(pipelineRunId);
+    if (!run) throw new Error(`pipeline run ${pipelineRunId} does not exist`);
+    if (run.status === "initial") return this.execute(pipelineRunId, options);
+    if (run.status !== "running") return run;
+    const pipeline = this.#pipelineOf(run);
+    const rows = await this.#store.getBlockRuns(run.id);
+    const present = new Set(rows.map((r) => parseBlockRunUuid(r.blockUuid).block));
+    const blocks = pipeline.blocks.filter((b) => present.has(b.uuid));
+    const state = await this.#prepare(run, pipeline, blocks, options);
+    for (const row of rows) {
+      const { block: blockUuid, index } = parseBlockRunUuid(row.blockUuid);
+      const block = pipeline.blocksByUuid.get(blockUuid);
+      if (!block) continue;
+      const kind: NodeKind = index !== null ? "item" : fanOutSourceOf(pipeline, blockUuid) === null ? "block" : "controller";
+      const node = this.#node(row.blockUuid, block, kind, index);
+      node.status = row.status;
+      node.attempt = row.attempt;
+      node.id = row.id;
+      node.handle = row.executorHandle;
+      state.nodes.set(row.blockUuid, node);
+      if (index !== null) state.itemCounts.set(blockUuid, Math.max(state.itemCounts.get(blockUuid) ?? 0, index + 1));
+    }
+    for (const node of state.nodes.values()) {
+      if (node.kind === "controller" && node.status !== "initial" && !state.itemCounts.has(node.block.uuid)) {
+        state.itemCounts.set(node.block.uuid, 0);
+      }
+      if (node.block.configuration.dynamic && node.status === "completed") {
+        const output = await this.#outputs.read(pipeline.uuid, run.executionPartition, node.uuid);
+        state.itemCounts.set(node.block.uuid, Array.isArray(output) ? output.length : 0);
+      }
+    }
+    const retryAt = new Map(rows.map((r) => [r.blockUuid, r.retryAt]));
+    return this.#run(state, { type: "resume", previousOwner, retryAt });
+  }
+
+  #pipelineOf(run: PipelineRun): Pipeline {
+    const pipeline = this.#project.pipelines.get(run.pipelineUuid);
+    if (!pipeline) throw new Error(`pipeline run ${run.id}: the project has no pipeline ${run.pipelineUuid}`);
+    return pipeline;
+  }
+
+  /** The run's settings, variables and limits, and where upstreams outside `blocks` left their outputs. */
+  async #prepare(run: PipelineRun, pipeline: Pipeline, blocks: BlockConfig[], options: RunOptions): Promise<RunState> {
+    const schedule = run.pipelineScheduleId === null ? null : await this.#store.getPipelineSchedule(run.pipelineScheduleId);
+    const inside = new Set(blocks.map((b) => b.uuid));
+    const outside = [...new Set(blocks.flatMap((b) => b.upstreamBlocks).filter((u) => !inside.has(u)))];
     const external = new Map<string, string>();
-    if (only) {
-      const outside = [...new Set(blocks.flatMap((b) => b.upstreamBlocks).filter((u) => !only.has(u)))];
+    if (outside.length > 0) {
       const found = await this.#store.latestCompletedPartitions(pipeline.uuid, outside);
       for (const upstream of outside) {
         const partition = found.get(upstream);
         if (partition === undefined) {
-          throw new Error(`block ${[...only].join(", ")} needs the output of ${upstream}, which has never completed: run the pipeline first`);
+          throw new Error(`block ${[...inside].join(", ")} needs the output of ${upstream}, which has never completed: run the pipeline first`);
         }
         external.set(upstream, partition);
       }
     }
-
-    const state = new RunState(
+    return new RunState(
       run,
       pipeline,
       { ...pipeline.settings, ...schedule?.settings },
@@ -186,16 +262,15 @@ export class RunEngine {
       external,
       options,
     );
-    for (const block of blocks) {
-      const kind: NodeKind = fanOutSourceOf(pipeline, block.uuid) === null ? "block" : "controller";
-      state.nodes.set(block.uuid, this.#node(block.uuid, block, kind, null));
-    }
-    this.#runs.set(run.id, state);
-    this.#post(state, { type: "start" });
+  }
+
+  async #run(state: RunState, first: Input): Promise<PipelineRun> {
+    this.#runs.set(state.run.id, state);
+    this.#post(state, first);
     try {
       return await state.done;
     } finally {
-      this.#runs.delete(run.id);
+      this.#runs.delete(state.run.id);
     }
   }
 
@@ -240,10 +315,12 @@ export class RunEngine {
           moves: new Map(),
           inserts: [],
           launches: [],
+          attaches: [],
           cancels: [],
           outputs: [],
           events: [],
           ended: null,
+          starts: false,
         };
         for (const input of inputs) await this.#apply(state, input, step);
         await this.#advance(state, step);
@@ -287,23 +364,44 @@ export class RunEngine {
           types.set(node.uuid, executorTypeOf(this.#project, state.pipeline, node.block, state.options.executorType));
         }
         step.inserts.push(...step.batch.insertBlockRuns(state.run.id, [...state.nodes.keys()], types));
-        step.batch.transitionPipelineRun(state.run.id, "initial", "running", { startedAt: now });
-        state.run = { ...state.run, status: "running", startedAt: now };
+        step.batch.transitionPipelineRun(state.run.id, "initial", "running", { startedAt: now, owner: state.options.owner ?? null });
+        state.run = { ...state.run, status: "running", startedAt: now, owner: state.options.owner ?? null };
+        step.starts = true;
         step.events.push({ kind: "run", pipelineRunId: state.run.id, status: "running", error: null, at: now });
-        const timeout = state.settings.timeout;
-        if (timeout) {
-          const status = state.settings.timeoutStatus ?? "failed";
-          state.timers.push(
-            this.#clock.setTimer(timeout * 1000, () =>
-              this.#post(state, { type: "stop", status, reason: `pipeline run timed out after ${timeout} s` }),
-            ),
-          );
+        this.#startRunTimeout(state);
+        return;
+      }
+      case "resume": {
+        step.batch.takeOverPipelineRun(state.run.id, input.previousOwner, state.options.owner ?? "kiln");
+        step.starts = true;
+        this.#startRunTimeout(state);
+        for (const node of state.nodes.values()) {
+          if (node.status === "running" && node.kind !== "controller") {
+            node.launch++;
+            state.running++;
+            if (node.handle && node.handle.transient !== true) {
+              step.attaches.push(node);
+            } else {
+              // nothing to re-attach to: that attempt is lost, and counts as a failed one
+              const launch = node.launch;
+              const result: ExecutionStatus = { state: "failed", error: "the block run was lost when its kiln process stopped" };
+              queueMicrotask(() => this.#post(state, { type: "finished", node, launch, result }));
+            }
+          }
+          const retryAt = input.retryAt.get(node.uuid);
+          if (node.status === "failed" && retryAt !== null && retryAt !== undefined) {
+            node.retryPending = true;
+            node.timers.push(this.#clock.setTimer(retryAt - now, () => this.#post(state, { type: "retry", node })));
+          }
         }
         return;
       }
       case "stop":
         state.stopping ??= { status: input.status, reason: input.reason };
         return;
+
+      case "ended_elsewhere":
+        throw new RunEndedElsewhereError(state.run.id, input.status);
       case "retry": {
         const node = input.node;
         if (node.status !== "failed" || !node.retryPending || state.stopping) return;
@@ -350,6 +448,17 @@ export class RunEngine {
         return;
       }
     }
+  }
+
+  /** Arms the run's timeout (settings.timeout, from started_at). */
+  #startRunTimeout(state: RunState): void {
+    const timeout = state.settings.timeout;
+    if (!timeout) return;
+    const status = state.settings.timeoutStatus ?? "failed";
+    const remaining = (state.run.startedAt ?? this.#clock.now()) + timeout * 1000 - this.#clock.now();
+    state.timers.push(
+      this.#clock.setTimer(remaining, () => this.#post(state, { type: "stop", status, reason: `pipeline run timed out after ${timeout} s` })),
+    );
   }
 
   /** A node stops executing: its timers go, and it frees a slot. */
@@ -531,10 +640,15 @@ export class RunEngine {
     if (step.launches.length > 0 && step.ended === null) step.batch.requirePipelineRunStatus(state.run.id, "running");
     for (const o of step.outputs) await this.#outputs.write(state.pipeline.uuid, state.run.executionPartition, o.blockUuid, o.value);
     const results = await this.#store.commit(step.batch);
+    if (step.starts) {
+      state.started = true;
+      this.#watch(state);
+    }
     this.#recordIds(state, step, results);
     for (const node of step.cancels) this.#cancelExecution(node);
     if (step.ended) this.#end(state, step.ended);
     for (const node of step.launches) void this.#launch(state, node);
+    for (const node of step.attaches) this.#attach(state, node);
     const onEvent = state.options.onEvent;
     if (onEvent) for (const event of step.events) onEvent(event);
   }
@@ -610,7 +724,27 @@ export class RunEngine {
         .commit(this.#store.batch().patchBlockRun({ pipelineRunId: state.run.id, blockUuid: node.uuid }, { executorHandle: handle }))
         .catch(() => {});
     }
-    if (executor.wait) {
+    this.#follow(state, node, executor, handle, false);
+  }
+
+  /** Re-attaches to a block run started by a process that stopped, through its stored handle. */
+  #attach(state: RunState, node: Node): void {
+    const handle = node.handle;
+    const launch = node.launch;
+    try {
+      const executor = this.#executors.get(executorTypeOf(this.#project, state.pipeline, node.block, state.options.executorType));
+      node.executor = executor;
+      if (handle) this.#follow(state, node, executor, handle, true);
+    } catch (error) {
+      this.#post(state, { type: "finished", node, launch, result: { state: "failed", error: messageOf(error) } });
+    }
+  }
+
+  /** Routes a started block run's end to the inbox: by the executor's push, or by polling it. */
+  #follow(state: RunState, node: Node, executor: Executor, handle: ExecutionHandle, mustPoll: boolean): void {
+    const launch = node.launch;
+    const finish = (result: ExecutionStatus) => this.#post(state, { type: "finished", node, launch, result });
+    if (executor.wait && !mustPoll) {
       executor.wait(handle).then(finish, (error: unknown) => finish({ state: "failed", error: messageOf(error) }));
       return;
     }
@@ -628,8 +762,33 @@ export class RunEngine {
     poll();
   }
 
+  /** Checks now and then that the run is still running; another process may have ended it. */
+  #watch(state: RunState): void {
+    // real time, not the injected clock: this watches the database, not the schedule
+    state.timers.push(
+      systemClock.setTimer(this.#watchMs, () => {
+        if (state.finished) return;
+        this.#store.getPipelineRun(state.run.id).then(
+          (stored) => {
+            if (stored && stored.status !== "running") this.#post(state, { type: "ended_elsewhere", status: stored.status });
+            else this.#watch(state);
+          },
+          () => this.#watch(state),
+        );
+      }, { background: true }),
+    );
+  }
+
   /** Something went wrong outside the blocks (a lost race, the database): stop the run cleanly. */
   async #abandon(state: RunState, error: unknown): Promise<void> {
+    if (!state.started) {
+      // another process started this run first (or it was cancelled before it began): not ours
+      state.finished = true;
+      for (const cancel of state.timers.splice(0)) cancel();
+      const stored = await this.#store.getPipelineRun(state.run.id).catch(() => null);
+      state.resolve(stored ?? state.run);
+      return;
+    }
     for (const node of state.nodes.values()) {
       if (node.status === "running" && node.kind !== "controller") this.#cancelExecution(node);
     }
@@ -655,6 +814,17 @@ export class RunEngine {
       at: now,
     });
     state.resolve(final ?? { ...state.run, status: "failed" });
+  }
+}
+
+/** The run was ended (cancelled, usually) by another process while this engine was executing it. */
+export class RunEndedElsewhereError extends Error {
+  constructor(
+    readonly pipelineRunId: number,
+    readonly status: PipelineRunStatus,
+  ) {
+    super(`pipeline run ${pipelineRunId} was ${status} by another process`);
+    this.name = "RunEndedElsewhereError";
   }
 }
 

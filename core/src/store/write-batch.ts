@@ -30,6 +30,8 @@ export interface BlockRunPatch {
 }
 
 export interface PipelineRunPatch {
+  /** The scheduler process executing the run. */
+  owner?: string | null;
   metrics?: JsonObject;
   passedSla?: boolean;
   startedAt?: number | null;
@@ -121,6 +123,22 @@ export class WriteBatch {
   requirePipelineRunStatus(id: number, status: PipelineRunStatus): this {
     this.statements.push({ sql: "UPDATE pipeline_runs SET updated_at = updated_at WHERE id = ? AND status = ?", args: [id, status] });
     this.#guard("pipeline_run", `pipeline run ${id}`, status, status, {
+      sql: "SELECT status FROM pipeline_runs WHERE id = ?",
+      args: [id],
+    });
+    return this;
+  }
+
+  /**
+   * Takes over a running pipeline run from `fromOwner` (a scheduler that stopped), failing the
+   * batch if another process took it first.
+   */
+  takeOverPipelineRun(id: number, fromOwner: string | null, toOwner: string): this {
+    this.statements.push({
+      sql: "UPDATE pipeline_runs SET owner = ?, updated_at = ? WHERE id = ? AND status = 'running' AND owner IS ?",
+      args: [toOwner, this.now, id, fromOwner],
+    });
+    this.#guard("pipeline_run", `pipeline run ${id}`, "running", "running", {
       sql: "SELECT status FROM pipeline_runs WHERE id = ?",
       args: [id],
     });
