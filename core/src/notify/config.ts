@@ -1,0 +1,231 @@
+/**
+ * `notification_config`, in kiln.yaml and in a pipeline's metadata.yaml:
+ *
+ *   notification_config:
+ *     alert_on: [trigger_failure, trigger_passed_sla, drift]   # the default; trigger_success is opt-in
+ *     webhooks:
+ *       - url: https://example.com/hooks/kiln
+ *         headers: { Authorization: "Bearer ..." }
+ *         alert_on: [trigger_failure]                          # optional, overrides the list above
+ *     slack:
+ *       - webhook_url: https://hooks.slack.com/services/...
+ *
+ * Input is snake_case YAML; the output is camelCase like the rest of the project types. As in
+ * the project schemas, optional keys accept null as well as absence, and unknown keys are
+ * ignored (a Mage file carries slack_config, teams_config, message_templates... that kiln does
+ * not read).
+ */
+import * as v from "valibot";
+import { redactUrl } from "./redact.ts";
+
+/** The events a target can be told about (Mage's alert_on values, plus kiln's scheduler drift). */
+export const ALERT_ON = ["trigger_failure", "trigger_success", "trigger_passed_sla", "drift"] as const;
+export type AlertOn = (typeof ALERT_ON)[number];
+
+/** What alerts when nothing says otherwise: everything but success, which would be noise for most pipelines. */
+export const DEFAULT_ALERT_ON: readonly AlertOn[] = ["trigger_failure", "trigger_passed_sla", "drift"];
+
+/** A generic webhook: the event's JSON payload is POSTed to `url`. */
+export interface WebhookTarget {
+  url: string;
+  /** Sent with every POST; Content-Type is always application/json and cannot be overridden. */
+  headers: Record<string, string>;
+  /** Overrides the config's alert_on for this target; null means inherit. */
+  alertOn: AlertOn[] | null;
+}
+
+/** A Slack incoming webhook: `{ "text": <one-line message> }` is POSTed to `webhookUrl` (a secret). */
+export interface SlackTarget {
+  webhookUrl: string;
+  alertOn: AlertOn[] | null;
+}
+
+/** A parsed notification_config. A key is absent when the YAML did not set it, so merging can inherit it. */
+export interface NotificationConfig {
+  alertOn?: AlertOn[];
+  webhooks?: WebhookTarget[];
+  slack?: SlackTarget[];
+}
+
+/** A notification_config that does not say what kiln expects; fields are as the loader's ProjectLoadError wants them. */
+export class NotificationConfigError extends Error {
+  override readonly name = "NotificationConfigError";
+
+  constructor(
+    /** Where, e.g. `notification_config.webhooks[0].url`. */
+    readonly field: string,
+    /** What kiln expected there, e.g. "an http or https URL". */
+    readonly expected: string,
+    /** What it found, with URLs redacted and header values not shown. */
+    readonly got: string,
+  ) {
+    super(`${field}: expected ${expected}, got ${got}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Schema (each message is the "expected" half of an error, as in project/schema.ts)
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === "object" && !Array.isArray(value) && !(value instanceof Date);
+}
+
+function expectedOf(schema: unknown): string {
+  const message = (schema as { message?: unknown }).message;
+  return typeof message === "string" ? message : "a value";
+}
+
+/**
+ * A mapping with the given entries. The custom check rejects lists (which valibot's object
+ * accepts); the message function reports a missing required key with the key's own expectation
+ * rather than the enclosing object's.
+ */
+function mapping<E extends v.ObjectEntries>(entries: E, expected: string) {
+  return v.pipe(
+    v.custom<Record<string, unknown>>(isPlainObject, expected),
+    v.object(entries, (issue: v.BaseIssue<unknown>) => {
+      const key = issue.path?.[issue.path.length - 1]?.key;
+      return typeof key === "string" && key in entries ? expectedOf(entries[key]) : expected;
+    }),
+  );
+}
+
+function isHttpUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return (url.protocol === "http:" || url.protocol === "https:") && url.host !== "";
+  } catch {
+    return false;
+  }
+}
+
+const HTTP_URL = "an http or https URL";
+const httpUrl = v.pipe(v.string(HTTP_URL), v.check(isHttpUrl, HTTP_URL));
+
+const alertOnList = v.array(v.picklist(ALERT_ON, `one of ${ALERT_ON.join(", ")}`), `a list of events (${ALERT_ON.join(", ")})`);
+
+// RFC 9110 token; a bad name would make every delivery throw, so it is caught at load time instead.
+const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const HEADER_NAME_MESSAGE = "a header name (letters, digits and !#$%&'*+-.^_`|~)";
+const HEADER_VALUE_MESSAGE = "a string header value without line breaks (quote numbers)";
+const headers = v.pipe(
+  v.custom<Record<string, unknown>>(isPlainObject, "a mapping of header names to strings"),
+  v.record(
+    v.pipe(v.string(HEADER_NAME_MESSAGE), v.regex(HEADER_NAME, HEADER_NAME_MESSAGE)),
+    v.pipe(
+      v.string(HEADER_VALUE_MESSAGE),
+      v.check((s) => !/[\r\n\0]/.test(s), HEADER_VALUE_MESSAGE),
+    ),
+  ),
+);
+
+const webhook = v.pipe(
+  mapping(
+    { url: httpUrl, headers: v.nullish(headers, () => ({})), alert_on: v.nullish(alertOnList) },
+    "a webhook (an object with url)",
+  ),
+  v.transform((w): WebhookTarget => ({ url: w.url, headers: w.headers, alertOn: w.alert_on ?? null })),
+);
+
+const slack = v.pipe(
+  mapping({ webhook_url: httpUrl, alert_on: v.nullish(alertOnList) }, "a Slack target (an object with webhook_url)"),
+  v.transform((s): SlackTarget => ({ webhookUrl: s.webhook_url, alertOn: s.alert_on ?? null })),
+);
+
+/** notification_config (snake_case YAML in, NotificationConfig out). Prefer parseNotificationConfig, whose errors redact URLs. */
+export const notificationConfigSchema = v.pipe(
+  mapping(
+    {
+      alert_on: v.nullish(alertOnList),
+      webhooks: v.nullish(v.array(webhook, "a list of webhooks")),
+      slack: v.nullish(v.array(slack, "a list of Slack targets")),
+    },
+    "an object (alert_on, webhooks, slack)",
+  ),
+  v.transform((c): NotificationConfig => {
+    const out: NotificationConfig = {};
+    if (c.alert_on) out.alertOn = c.alert_on;
+    if (c.webhooks) out.webhooks = c.webhooks;
+    if (c.slack) out.slack = c.slack;
+    return out;
+  }),
+);
+
+// ---------------------------------------------------------------------------------------------
+// Parsing
+
+/** `notification_config.webhooks[0].url` from valibot's issue path. */
+function fieldOf(prefix: string, path: readonly { key: unknown }[]): string {
+  return path.reduce<string>(
+    (field, { key }) => (typeof key === "number" ? `${field}[${key}]` : field ? `${field}.${String(key)}` : String(key)),
+    prefix,
+  );
+}
+
+/** A short rendering of the offending value that shows no secret: URLs redacted, header values never shown. */
+function describe(value: unknown, path: readonly { key: unknown; origin?: unknown }[]): string {
+  if (value === undefined) return "nothing";
+  const keys = path.map((p) => p.key);
+  // a header's value may be a credential; its name (an issue with the key itself) is not
+  const isKey = path[path.length - 1]?.origin === "key";
+  if (!isKey && keys.includes("headers") && keys.length > keys.indexOf("headers") + 1) {
+    return value === null ? "null" : Array.isArray(value) ? "a list" : `a ${typeof value}`;
+  }
+  const last = keys[keys.length - 1];
+  if ((last === "url" || last === "webhook_url") && typeof value === "string") return JSON.stringify(redactUrl(value));
+  // a list or object may hold a URL or headers further down; do not echo it
+  if (Array.isArray(value)) return "a list";
+  if (value !== null && typeof value === "object") return "an object";
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+/**
+ * Parses a notification_config value (null or absent means none); throws a
+ * NotificationConfigError naming the first bad field, prefixed by `field`.
+ */
+export function parseNotificationConfig(input: unknown, field = "notification_config"): NotificationConfig {
+  if (input === null || input === undefined) return {};
+  const result = v.safeParse(notificationConfigSchema, input, { abortEarly: true });
+  if (result.success) return result.output;
+  const issue = result.issues[0];
+  const path = issue.path ?? [];
+  throw new NotificationConfigError(fieldOf(field, path), issue.message, describe(issue.input, path));
+}
+
+/**
+ * The project's config with the pipeline's laid over it, key by key: a key the pipeline sets
+ * (alert_on, webhooks or slack) replaces the project's list whole, and a key it does not set is
+ * inherited. So `webhooks: []` in a pipeline silences the project's webhooks for it, and a
+ * pipeline that only sets `alert_on` keeps the project's targets. A target's own alert_on still
+ * wins over the merged alert_on.
+ */
+export function mergeNotificationConfig(
+  project: NotificationConfig | null | undefined,
+  pipeline: NotificationConfig | null | undefined,
+): NotificationConfig {
+  const out: NotificationConfig = {};
+  const alertOn = pipeline?.alertOn ?? project?.alertOn;
+  const webhooks = pipeline?.webhooks ?? project?.webhooks;
+  const slackTargets = pipeline?.slack ?? project?.slack;
+  if (alertOn) out.alertOn = alertOn;
+  if (webhooks) out.webhooks = webhooks;
+  if (slackTargets) out.slack = slackTargets;
+  return out;
+}
+
+/** The events a target alerts on: its own list, else the config's, else DEFAULT_ALERT_ON. */
+export function alertOnOf(config: NotificationConfig, target: { alertOn: AlertOn[] | null }): readonly AlertOn[] {
+  return target.alertOn ?? config.alertOn ?? DEFAULT_ALERT_ON;
+}
+
+/**
+ * Headers by webhook URL over several configs (the project's and every pipeline's), for
+ * delivery: the outbox stores URL and body only, so header values (often credentials) never
+ * land in the database. Where one URL is listed with different headers, the later config wins.
+ */
+export function webhookHeaders(configs: Iterable<NotificationConfig | null | undefined>): (target: string) => Record<string, string> {
+  const byUrl = new Map<string, Record<string, string>>();
+  for (const config of configs) for (const w of config?.webhooks ?? []) byUrl.set(w.url, w.headers);
+  return (target) => byUrl.get(target) ?? {};
+}

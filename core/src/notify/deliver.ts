@@ -1,0 +1,212 @@
+/**
+ * Delivery of the notification outbox. Each call claims the due rows, POSTs them concurrently,
+ * each under its own timeout, and records the outcome row by row. It never throws: a broken
+ * target, or even a broken database, is logged, and the scheduler tick that called it goes on.
+ *
+ * Delivery is at least once: a process that dies between a POST and marking it sent posts it
+ * again after the claim lapses. Receivers that care can dedupe on the payload.
+ *
+ * Retries back off 30 s, 60 s, 120 s... capped at 1 h. After NOTIFICATION_MAX_ATTEMPTS failed
+ * attempts the row is given up: it keeps sent_at NULL, its last_error starts with "gave up: "
+ * and its next_attempt_at is GAVE_UP_AT (the largest JavaScript date), so it is never due again
+ * but stays in the table for an operator to see (and to retry, by resetting next_attempt_at).
+ */
+import type { Row } from "@libsql/client";
+import type { Clock } from "../clock.ts";
+import { redactText, redactUrl } from "./redact.ts";
+import type { NotifyStore } from "./outbox.ts";
+
+export const NOTIFICATION_MAX_ATTEMPTS = 10;
+/** next_attempt_at of a row that was given up: 8.64e15, the largest valid Date, never due. */
+export const GAVE_UP_AT = 8.64e15;
+/** How a given-up row's last_error starts. */
+export const GAVE_UP_PREFIX = "gave up: ";
+
+const FIRST_BACKOFF_MS = 30_000;
+const MAX_BACKOFF_MS = 3_600_000;
+// Longer than any delivery can take, so a row is only claimed again if its claimer died.
+const CLAIM_MARGIN_MS = 60_000;
+// Enough of an error response to see why (Slack answers e.g. "invalid_token"), no more.
+const MAX_ERROR_BODY = 200;
+
+/** Delay before the retry that follows `attempts` failed attempts: 30 s doubling, at most 1 h. */
+export function notificationBackoffMs(attempts: number): number {
+  return Math.min(FIRST_BACKOFF_MS * 2 ** Math.max(0, attempts - 1), MAX_BACKOFF_MS);
+}
+
+export type NotifyLogLevel = "info" | "warn" | "error";
+/** Receives delivery log lines; they name targets by redactUrl() only. */
+export type NotifyLog = (level: NotifyLogLevel, message: string) => void;
+
+export interface DeliverOptions {
+  /** The fetch to POST with (tests inject their own). */
+  fetch?: typeof fetch;
+  /** Time for due dates and backoff; defaults to the store's clock. */
+  clock?: Clock;
+  /** Rows per call, oldest due first. */
+  limit?: number;
+  /** Real milliseconds a POST (response body included) may take; independent of `clock`. */
+  timeoutMs?: number;
+  log?: NotifyLog;
+  /** Extra headers for a target URL (see webhookHeaders()); the outbox stores no headers. */
+  headers?: (target: string) => Record<string, string> | undefined;
+  /** Failed attempts before a row is given up. */
+  maxAttempts?: number;
+}
+
+/** What one call did: rows delivered, rows that failed and will be retried, rows given up. */
+export interface DeliverySummary {
+  sent: number;
+  failed: number;
+  gaveUp: number;
+}
+
+interface OutboxRow {
+  id: number;
+  kind: string;
+  target: string;
+  payload: string;
+  attempts: number;
+}
+
+type Outcome = { ok: true } | { ok: false; error: string };
+
+const rowOf = (r: Row): OutboxRow => ({
+  id: Number(r.id),
+  kind: String(r.kind),
+  target: String(r.target),
+  payload: String(r.payload),
+  attempts: Number(r.attempts),
+});
+
+const errorText = (e: unknown): string => (e instanceof Error ? e.message || e.name : String(e));
+
+/** POSTs every due notification (up to `limit`), concurrently; never throws. */
+export async function deliverDueNotifications(store: NotifyStore, options: DeliverOptions = {}): Promise<DeliverySummary> {
+  const clock = options.clock ?? store.clock;
+  const fetchFn = options.fetch ?? globalThis.fetch;
+  const limit = options.limit ?? 50;
+  const timeoutMs = options.timeoutMs ?? 5000;
+  const maxAttempts = options.maxAttempts ?? NOTIFICATION_MAX_ATTEMPTS;
+  const log: NotifyLog = (level, message) => {
+    try {
+      options.log?.(level, message);
+    } catch {
+      // a broken logger must not break delivery (this function never throws)
+    }
+  };
+  const summary: DeliverySummary = { sent: 0, failed: 0, gaveUp: 0 };
+
+  let rows: OutboxRow[];
+  try {
+    rows = await claimDue(store, clock.now(), limit, timeoutMs + CLAIM_MARGIN_MS);
+  } catch (e) {
+    log("error", `notifications: could not read the outbox: ${redactText(errorText(e))}`);
+    return summary;
+  }
+
+  await Promise.allSettled(
+    rows.map(async (row) => {
+      const what = `notification ${row.id} (${row.kind}) to ${redactUrl(row.target)}`;
+      let outcome: Outcome;
+      try {
+        outcome = await post(fetchFn, row, options.headers?.(row.target) ?? {}, timeoutMs);
+      } catch (e) {
+        // post() turns every failure into an outcome; this is a bug guard, not a path
+        outcome = { ok: false, error: redactText(errorText(e), row.target) };
+      }
+      const now = clock.now();
+      try {
+        if (outcome.ok) {
+          summary.sent++;
+          await store.client.execute({
+            sql: "UPDATE notifications SET sent_at = ?, attempts = attempts + 1 WHERE id = ?",
+            args: [now, row.id],
+          });
+          log("info", `${what} sent`);
+          return;
+        }
+        const attempts = row.attempts + 1;
+        if (attempts >= maxAttempts) {
+          summary.gaveUp++;
+          await store.client.execute({
+            sql: "UPDATE notifications SET attempts = ?, last_error = ?, next_attempt_at = ? WHERE id = ?",
+            args: [attempts, `${GAVE_UP_PREFIX}${outcome.error}`, GAVE_UP_AT, row.id],
+          });
+          log("error", `${what} failed (attempt ${attempts} of ${maxAttempts}), giving up: ${outcome.error}`);
+          return;
+        }
+        summary.failed++;
+        const retryAt = now + notificationBackoffMs(attempts);
+        await store.client.execute({
+          sql: "UPDATE notifications SET attempts = ?, last_error = ?, next_attempt_at = ? WHERE id = ?",
+          args: [attempts, outcome.error, retryAt, row.id],
+        });
+        log("warn", `${what} failed (attempt ${attempts} of ${maxAttempts}): ${outcome.error}; retrying at ${new Date(retryAt).toISOString()}`);
+      } catch (e) {
+        // The claim lapses and the row is tried again: a sent one may be sent twice, never lost.
+        log("error", `${what}: could not record the outcome: ${redactText(errorText(e), row.target)}`);
+      }
+    }),
+  );
+  return summary;
+}
+
+/**
+ * Takes the due rows, oldest due first, by pushing their next_attempt_at past the delivery
+ * window in the same statement: two overlapping calls (or two schedulers) never POST one row at
+ * once, and a row whose claimer dies becomes due again on its own.
+ */
+async function claimDue(store: NotifyStore, now: number, limit: number, claimMs: number): Promise<OutboxRow[]> {
+  const rs = await store.client.execute({
+    sql: `UPDATE notifications SET next_attempt_at = ?
+          WHERE id IN (SELECT id FROM notifications WHERE sent_at IS NULL AND next_attempt_at <= ?
+                       ORDER BY next_attempt_at, id LIMIT ?)
+          RETURNING id, kind, target, payload, attempts`,
+    args: [now + claimMs, now, limit],
+  });
+  // RETURNING gives no order; the POSTs start oldest first
+  return rs.rows.map(rowOf).sort((a, b) => a.id - b.id);
+}
+
+/**
+ * One POST under a timeout. The AbortController stops the request; the race makes the timeout
+ * hold even against a fetch that ignores its signal, so one target cannot delay the others.
+ */
+async function post(fetchFn: typeof fetch, row: OutboxRow, headers: Record<string, string>, timeoutMs: number): Promise<Outcome> {
+  const controller = new AbortController();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const error = new Error(`timed out after ${timeoutMs} ms`);
+      controller.abort(error);
+      reject(error);
+    }, timeoutMs);
+  });
+  const attempt = async (): Promise<Outcome> => {
+    const requestHeaders = new Headers(headers);
+    // set, not appended, so a configured Content-Type cannot turn the JSON body into something else
+    requestHeaders.set("Content-Type", "application/json");
+    const response = await fetchFn(row.target, {
+      method: "POST",
+      headers: requestHeaders,
+      body: row.payload,
+      signal: controller.signal,
+    });
+    if (response.ok) {
+      // free the connection without waiting for a body nobody reads
+      await response.body?.cancel().catch(() => {});
+      return { ok: true };
+    }
+    const text = await response.text().catch(() => "");
+    const detail = text.replace(/\s+/g, " ").trim().slice(0, MAX_ERROR_BODY);
+    return { ok: false, error: redactText(`HTTP ${response.status}${detail ? `: ${detail}` : ""}`, row.target) };
+  };
+  try {
+    return await Promise.race([attempt(), timedOut]);
+  } catch (e) {
+    return { ok: false, error: redactText(errorText(e), row.target) };
+  } finally {
+    clearTimeout(timer);
+  }
+}
