@@ -3,9 +3,10 @@
 import { init, usage as initUsage } from "./commands/init.ts";
 import { run, usage as runUsage } from "./commands/run.ts";
 import { runBlock, usage as runBlockUsage } from "./commands/run-block.ts";
+import { start, usage as startUsage } from "./commands/start.ts";
 import { UsageError } from "./errors.ts";
 
-const COMMANDS: Record<string, (args: string[]) => Promise<number>> = { init, run, "run-block": runBlock };
+const COMMANDS: Record<string, (args: string[]) => Promise<number>> = { init, run, "run-block": runBlock, start };
 
 const HELP = `kiln: a data-pipeline orchestrator
 
@@ -13,6 +14,7 @@ usage:
   ${initUsage}
   ${runUsage}
   ${runBlockUsage}
+  ${startUsage}
 `;
 
 async function main(argv: string[]): Promise<number> {

@@ -4,3 +4,4 @@ export * from "./interval.ts";
 export * from "./wall-time.ts";
 export * from "./occurrences.ts";
 export * from "./catch-up.ts";
+export * from "./settings.ts";

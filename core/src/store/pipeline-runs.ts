@@ -62,6 +62,27 @@ export async function createPipelineRun(client: SqlClient, run: NewPipelineRun, 
   return row ? pipelineRunFromRow(row) : null;
 }
 
+/**
+ * The insert of a scheduled run as a statement, for a batch that records the scheduler's
+ * progress in the same transaction. A duplicate (schedule, execution_date) is a no-op.
+ */
+export function insertScheduledRunStatement(run: { pipelineUuid: string; pipelineScheduleId: number; executionDate: number; variables?: JsonObject }, now: number) {
+  return {
+    sql: `INSERT INTO pipeline_runs (pipeline_schedule_id, pipeline_uuid, execution_date, execution_partition, variables,
+            metrics, created_at, updated_at)
+          VALUES (?, ?, ?, ?, ?, '{}', ?, ?) ON CONFLICT DO NOTHING RETURNING id, execution_date`,
+    args: [
+      run.pipelineScheduleId,
+      run.pipelineUuid,
+      run.executionDate,
+      executionPartition(run.pipelineScheduleId, run.executionDate),
+      toJson(run.variables),
+      now,
+      now,
+    ] as InValue[],
+  };
+}
+
 /** One pipeline run by id, or null. */
 export async function getPipelineRun(client: SqlClient, id: number): Promise<PipelineRun | null> {
   const rs = await client.execute({ sql: "SELECT * FROM pipeline_runs WHERE id = ?", args: [id] });

@@ -9,6 +9,8 @@ export const statements: string[] = [
   `ALTER TABLE pipeline_schedules ADD COLUMN source TEXT NOT NULL DEFAULT 'api'`,
   // why a trigger cannot be scheduled (an invalid cron, an unknown timezone); null when it can
   `ALTER TABLE pipeline_schedules ADD COLUMN invalid_reason TEXT`,
+  // the newest execution date the scheduler has dealt with (a run created, or a date skipped by policy)
+  `ALTER TABLE pipeline_schedules ADD COLUMN last_execution_date INTEGER`,
   // a backfill's runs by date (a retried date has several; the guarded backfill transition that
   // creates them is what makes creation happen once)
   `CREATE INDEX pipeline_runs_backfill_date ON pipeline_runs (backfill_id, execution_date) WHERE backfill_id IS NOT NULL`,

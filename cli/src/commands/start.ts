@@ -1,0 +1,79 @@
+/**
+ * `kiln start <project> [--instance-type scheduler]`: runs the scheduler until SIGTERM or SIGINT,
+ * then stops claiming work, gives running runs a grace period, and exits. The project is
+ * reloaded from disk every few seconds so edits to triggers.yaml take effect without a restart.
+ */
+import { hostname } from "node:os";
+import { RunEngine } from "@kiln/core";
+import { Scheduler, consoleLog } from "@kiln/scheduler";
+import { parseCommand } from "../args.ts";
+import { UsageError } from "../errors.ts";
+import { loadUserProject, openProject } from "../project.ts";
+
+export const usage = "kiln start <project> [--instance-type scheduler] [--tick-interval MS] [--grace-period S]";
+
+const INSTANCE_TYPES = ["scheduler", "web_server", "server_and_scheduler"];
+
+function positiveNumber(flag: string, text: string | undefined, fallback: number): number {
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (!Number.isFinite(value) || value <= 0) throw new UsageError(`${flag}: expected a positive number, got ${JSON.stringify(text)}`);
+  return value;
+}
+
+export async function start(args: string[]): Promise<number> {
+  const { values, positionals } = parseCommand("start", args, {
+    "instance-type": { type: "string" },
+    "tick-interval": { type: "string" },
+    "grace-period": { type: "string" },
+    "orphan-after": { type: "string" },
+    "reload-interval": { type: "string" },
+  });
+  const [projectPath, ...extra] = positionals;
+  if (!projectPath || extra.length > 0) throw new UsageError(`usage: ${usage}`);
+  const instanceType = values["instance-type"] ?? process.env.INSTANCE_TYPE ?? "scheduler";
+  if (!INSTANCE_TYPES.includes(instanceType)) {
+    throw new UsageError(`--instance-type: expected one of ${INSTANCE_TYPES.join(", ")}, got ${instanceType}`);
+  }
+  if (instanceType !== "scheduler") {
+    throw new UsageError(`--instance-type ${instanceType}: the web server is not built yet; use --instance-type scheduler`);
+  }
+  const tickMs = positiveNumber("--tick-interval", values["tick-interval"], 1000);
+  const graceMs = positiveNumber("--grace-period", values["grace-period"], 30) * 1000;
+  const orphanAfterMs = positiveNumber("--orphan-after", values["orphan-after"], 30) * 1000;
+  const reloadMs = positiveNumber("--reload-interval", values["reload-interval"], 5) * 1000;
+
+  const project = await loadUserProject(projectPath);
+  const open = await openProject(project);
+  const engine = new RunEngine({ store: open.store, project, executors: open.executors, outputs: open.runtime.outputs });
+  const scheduler = new Scheduler({
+    store: open.store,
+    project,
+    engine,
+    host: hostname(),
+    pid: process.pid,
+    tickIntervalMs: tickMs,
+    orphanAfterMs,
+    log: consoleLog,
+  });
+  consoleLog.info(`${scheduler.id} started for ${project.root} (pid ${process.pid}, database ${open.databaseUrl.replace(/\/\/[^@]*@/, "//***@")})`);
+  scheduler.start();
+
+  // triggers.yaml and metadata.yaml edits take effect without a restart; a broken edit keeps the last good project
+  const reload = setInterval(() => {
+    loadUserProject(projectPath).then(
+      (next) => scheduler.setProject(next),
+      (error: unknown) => consoleLog.warn(`project not reloaded: ${error instanceof Error ? error.message : String(error)}`),
+    );
+  }, reloadMs);
+
+  await new Promise<void>((resolve) => {
+    process.once("SIGTERM", () => resolve());
+    process.once("SIGINT", () => resolve());
+  });
+  clearInterval(reload);
+  consoleLog.info("stopping: no new runs will be claimed");
+  await scheduler.stop(graceMs);
+  open.close();
+  return 0;
+}

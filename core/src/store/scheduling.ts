@@ -1,0 +1,192 @@
+/** Store operations the scheduler's tick uses: due schedules, live runs, heartbeats, orphans. */
+import type { InValue } from "@libsql/client";
+import type { JsonObject, PipelineRun, PipelineSchedule, ScheduleStatus, ScheduleType } from "../domain.ts";
+import { pipelineRunFromRow, pipelineScheduleFromRow } from "./rows.ts";
+import type { SqlClient } from "./sql-client.ts";
+import { toJson } from "./json.ts";
+
+/** A schedule as the scheduler needs it: the row plus its scheduling bookkeeping. */
+export interface ScheduleState extends PipelineSchedule {
+  source: "code" | "api";
+  invalidReason: string | null;
+  nextRunAt: number | null;
+  lastExecutionDate: number | null;
+}
+
+function scheduleStateFromRow(r: Record<string, unknown>): ScheduleState {
+  const base = pipelineScheduleFromRow(r as never);
+  return {
+    ...base,
+    source: r.source === "code" ? "code" : "api",
+    invalidReason: r.invalid_reason === null || r.invalid_reason === undefined ? null : String(r.invalid_reason),
+    nextRunAt: r.next_run_at === null || r.next_run_at === undefined ? null : Number(r.next_run_at),
+    lastExecutionDate: r.last_execution_date === null || r.last_execution_date === undefined ? null : Number(r.last_execution_date),
+  };
+}
+
+/** Active schedules due at `now` (next_run_at reached), soonest first: what one tick works on. */
+export async function dueSchedules(client: SqlClient, now: number, limit: number): Promise<ScheduleState[]> {
+  const rs = await client.execute({
+    sql: "SELECT * FROM pipeline_schedules WHERE status = 'active' AND next_run_at <= ? ORDER BY next_run_at LIMIT ?",
+    args: [now, limit],
+  });
+  return rs.rows.map((r) => scheduleStateFromRow(r));
+}
+
+/** Every schedule that came from triggers.yaml, for the sync. */
+export async function codeSchedules(client: SqlClient): Promise<ScheduleState[]> {
+  const rs = await client.execute("SELECT * FROM pipeline_schedules WHERE source = 'code'");
+  return rs.rows.map((r) => scheduleStateFromRow(r));
+}
+
+/** One schedule with its bookkeeping, or null. */
+export async function scheduleState(client: SqlClient, id: number): Promise<ScheduleState | null> {
+  const rs = await client.execute({ sql: "SELECT * FROM pipeline_schedules WHERE id = ?", args: [id] });
+  return rs.rows[0] ? scheduleStateFromRow(rs.rows[0]) : null;
+}
+
+export interface CodeTrigger {
+  pipelineUuid: string;
+  name: string;
+  scheduleType: ScheduleType;
+  scheduleInterval: string | null;
+  startTime: number | null;
+  timezone: string;
+  status: ScheduleStatus;
+  variables: JsonObject;
+  sla: number | null;
+  settings: JsonObject;
+  description: string | null;
+  token: string | null;
+}
+
+/** Inserts or updates a schedule from triggers.yaml; `nextRunAt` set means "evaluate it now". */
+export function upsertCodeTriggerStatement(t: CodeTrigger, now: number, lastEnabledAt: number | null, nextRunAt: number | null) {
+  return {
+    sql: `INSERT INTO pipeline_schedules (name, pipeline_uuid, schedule_type, schedule_interval, start_time, timezone, status,
+            variables, sla, token, settings, description, last_enabled_at, next_run_at, source, invalid_reason, created_at, updated_at)
+          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'code', NULL, ?, ?)
+          ON CONFLICT (pipeline_uuid, name) DO UPDATE SET
+            schedule_type = excluded.schedule_type, schedule_interval = excluded.schedule_interval,
+            start_time = excluded.start_time, timezone = excluded.timezone, status = excluded.status,
+            variables = excluded.variables, sla = excluded.sla, token = coalesce(excluded.token, pipeline_schedules.token),
+            settings = excluded.settings, description = excluded.description,
+            last_enabled_at = coalesce(excluded.last_enabled_at, pipeline_schedules.last_enabled_at),
+            next_run_at = coalesce(excluded.next_run_at, pipeline_schedules.next_run_at),
+            source = 'code', updated_at = excluded.updated_at,
+            invalid_reason = CASE WHEN excluded.next_run_at IS NULL THEN pipeline_schedules.invalid_reason ELSE NULL END`,
+    args: [
+      t.name,
+      t.pipelineUuid,
+      t.scheduleType,
+      t.scheduleInterval,
+      t.startTime,
+      t.timezone,
+      t.status,
+      toJson(t.variables),
+      t.sla,
+      t.token,
+      toJson(t.settings),
+      t.description,
+      lastEnabledAt,
+      nextRunAt,
+      now,
+      now,
+    ] as InValue[],
+  };
+}
+
+/** Records what a tick decided for a schedule: when to look again, how far it has got, or why it cannot run. */
+export function scheduleProgressStatement(id: number, nextRunAt: number | null, lastExecutionDate: number | null, invalidReason: string | null, now: number) {
+  return {
+    sql: `UPDATE pipeline_schedules SET next_run_at = ?, invalid_reason = ?, updated_at = ?,
+            last_execution_date = max(coalesce(last_execution_date, 0), coalesce(?, 0))
+          WHERE id = ?`,
+    args: [nextRunAt, invalidReason, now, lastExecutionDate, id] as InValue[],
+  };
+}
+
+/** Runs of a schedule that are initial or running, oldest first. */
+export async function liveRunsOfSchedule(client: SqlClient, scheduleId: number): Promise<PipelineRun[]> {
+  const rs = await client.execute({
+    sql: "SELECT * FROM pipeline_runs WHERE pipeline_schedule_id = ? AND status IN ('initial', 'running') ORDER BY id",
+    args: [scheduleId],
+  });
+  return rs.rows.map(pipelineRunFromRow);
+}
+
+/** Runtimes (ms) of a schedule's most recent completed runs, newest first (landing time). */
+export async function recentRuntimes(client: SqlClient, scheduleId: number, sampleSize: number): Promise<number[]> {
+  const rs = await client.execute({
+    sql: `SELECT completed_at - started_at AS runtime FROM pipeline_runs
+          WHERE pipeline_schedule_id = ? AND status = 'completed' AND started_at IS NOT NULL AND completed_at IS NOT NULL
+          ORDER BY execution_date DESC LIMIT ?`,
+    args: [scheduleId, sampleSize],
+  });
+  return rs.rows.map((r) => Number(r.runtime));
+}
+
+/** Initial runs in creation order: the queue the scheduler starts from, within the limits. */
+export async function initialRuns(client: SqlClient, limit: number): Promise<PipelineRun[]> {
+  const rs = await client.execute({ sql: "SELECT * FROM pipeline_runs WHERE status = 'initial' ORDER BY id LIMIT ?", args: [limit] });
+  return rs.rows.map(pipelineRunFromRow);
+}
+
+export interface RunningCounts {
+  bySchedule: Map<number, number>;
+  byPipeline: Map<string, number>;
+  byBackfill: Map<number, number>;
+  total: number;
+}
+
+/** How many runs are running, per schedule, pipeline and backfill (the concurrency limits). */
+export async function runningCounts(client: SqlClient): Promise<RunningCounts> {
+  const rs = await client.execute(
+    "SELECT pipeline_schedule_id, pipeline_uuid, backfill_id, count(*) AS n FROM pipeline_runs WHERE status = 'running' GROUP BY 1, 2, 3",
+  );
+  const counts: RunningCounts = { bySchedule: new Map(), byPipeline: new Map(), byBackfill: new Map(), total: 0 };
+  const add = <K>(map: Map<K, number>, key: K, n: number) => map.set(key, (map.get(key) ?? 0) + n);
+  for (const r of rs.rows) {
+    const n = Number(r.n);
+    counts.total += n;
+    add(counts.byPipeline, String(r.pipeline_uuid), n);
+    if (r.pipeline_schedule_id !== null) add(counts.bySchedule, Number(r.pipeline_schedule_id), n);
+    if (r.backfill_id !== null) add(counts.byBackfill, Number(r.backfill_id), n);
+  }
+  return counts;
+}
+
+/** Records that a scheduler process is alive. */
+export async function heartbeat(client: SqlClient, id: string, host: string, pid: number | null, now: number): Promise<void> {
+  await client.execute({
+    sql: `INSERT INTO schedulers (id, host, pid, started_at, heartbeat_at) VALUES (?, ?, ?, ?, ?)
+          ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at`,
+    args: [id, host, pid, now, now],
+  });
+}
+
+/** Removes a scheduler's heartbeat (a clean shutdown), so its runs are taken over at once. */
+export async function removeScheduler(client: SqlClient, id: string): Promise<void> {
+  await client.execute({ sql: "DELETE FROM schedulers WHERE id = ?", args: [id] });
+}
+
+/** Running runs whose owner has not heartbeated since `staleBefore` (or that have none). */
+export async function orphanedRuns(client: SqlClient, staleBefore: number, limit: number): Promise<PipelineRun[]> {
+  const rs = await client.execute({
+    sql: `SELECT pr.* FROM pipeline_runs pr LEFT JOIN schedulers s ON s.id = pr.owner
+          WHERE pr.status = 'running' AND (s.id IS NULL OR s.heartbeat_at < ?) ORDER BY pr.id LIMIT ?`,
+    args: [staleBefore, limit],
+  });
+  return rs.rows.map(pipelineRunFromRow);
+}
+
+/** Live runs past their SLA that have not been flagged yet. */
+export async function runsPastSla(client: SqlClient, now: number, limit: number): Promise<Array<PipelineRun & { sla: number }>> {
+  const rs = await client.execute({
+    sql: `SELECT pr.*, ps.sla AS schedule_sla FROM pipeline_runs pr JOIN pipeline_schedules ps ON ps.id = pr.pipeline_schedule_id
+          WHERE pr.status IN ('initial', 'running') AND pr.passed_sla = 0 AND ps.sla IS NOT NULL
+            AND pr.execution_date + ps.sla * 1000 < ? LIMIT ?`,
+    args: [now, limit],
+  });
+  return rs.rows.map((r) => ({ ...pipelineRunFromRow(r), sla: Number(r.schedule_sla) }));
+}

@@ -1,0 +1,150 @@
+/**
+ * The part of a tick that turns due time triggers into pipeline runs: execution dates from the
+ * trigger's cron in its timezone, the catch-up policy after downtime, the overlap policy against
+ * the trigger's live runs, landing time. Runs are inserted against the unique (schedule,
+ * execution_date) key in the same transaction that records how far the trigger has got, so a
+ * crash or a second scheduler can neither lose nor repeat a run.
+ */
+import {
+  dueExecutionDates,
+  insertScheduledRunStatement,
+  nextDueAt,
+  parseScheduleInterval,
+  scheduleSpec,
+  scheduling,
+  schedulingSettings,
+  type JsonObject,
+  type PipelineRun,
+  type Project,
+  type ScheduleState,
+  type SchedulingSettings,
+  type Store,
+} from "@kiln/core";
+import { LANDING_TIME_SAMPLE, landingLeadMs } from "./landing-time.ts";
+import type { Log } from "./log.ts";
+
+export interface CreateRunsReport {
+  created: number;
+  /** Dates a policy decided not to run (overlap skip, run limit skip). */
+  skipped: number;
+  invalid: number;
+  /** Runs created later than the drift threshold after they were due. */
+  late: number;
+}
+
+export interface CreateRunsOptions {
+  now: number;
+  limit: number;
+  driftThresholdMs: number;
+  /** How soon to look again at an @always_on trigger. */
+  alwaysOnRecheckMs: number;
+  log: Log;
+}
+
+/** Which of the due dates to create, and which live runs to cancel, under the overlap policy. */
+export function applyOverlap(dates: number[], live: PipelineRun[], settings: SchedulingSettings): { create: number[]; cancel: PipelineRun[] } {
+  if (dates.length === 0) return { create: [], cancel: [] };
+  const newest = dates[dates.length - 1] as number;
+  switch (settings.overlap) {
+    case "allow":
+      return { create: dates, cancel: [] };
+    case "skip":
+      return { create: live.length > 0 ? [] : dates, cancel: [] };
+    case "buffer_one": {
+      // one run waiting behind the one running; a newer date replaces nothing, it is dropped
+      if (live.some((r) => r.status === "initial")) return { create: [], cancel: [] };
+      return { create: live.length > 0 ? [newest] : dates, cancel: [] };
+    }
+    case "cancel_previous":
+      return { create: [newest], cancel: live };
+  }
+}
+
+/** Creates the runs of every due time trigger (at most `limit` triggers a tick). */
+export async function createDueRuns(store: Store, project: Project, options: CreateRunsOptions): Promise<CreateRunsReport> {
+  const report: CreateRunsReport = { created: 0, skipped: 0, invalid: 0, late: 0 };
+  const due = await scheduling.dueSchedules(store.client, options.now, options.limit);
+  for (const schedule of due) {
+    try {
+      await createRunsFor(store, project, schedule, options, report);
+    } catch (error) {
+      // one bad trigger never stops the tick: it is marked invalid, with the reason
+      const reason = error instanceof Error ? error.message : String(error);
+      report.invalid++;
+      options.log.warn(`trigger ${schedule.pipelineUuid}/${schedule.name} cannot be scheduled: ${reason}`);
+      const batch = store.batch();
+      batch.raw(scheduling.scheduleProgressStatement(schedule.id, null, null, reason, options.now));
+      await store.commit(batch);
+    }
+  }
+  return report;
+}
+
+async function createRunsFor(store: Store, project: Project, schedule: ScheduleState, options: CreateRunsOptions, report: CreateRunsReport): Promise<void> {
+  const { now } = options;
+  const batch = store.batch();
+  const progress = (nextRunAt: number | null, lastExecutionDate: number | null) =>
+    batch.raw(scheduling.scheduleProgressStatement(schedule.id, nextRunAt, lastExecutionDate, null, now));
+  if (schedule.scheduleType !== "time" || !schedule.scheduleInterval) {
+    // api and event triggers are fired from outside, never by the clock
+    progress(null, null);
+    await store.commit(batch);
+    return;
+  }
+  if (!project.pipelines.has(schedule.pipelineUuid)) throw new Error(`pipeline ${schedule.pipelineUuid} is not in the project`);
+  const settings = schedulingSettings(schedule.settings as JsonObject);
+  const interval = parseScheduleInterval(schedule.scheduleInterval);
+  const live = await scheduling.liveRunsOfSchedule(store.client, schedule.id);
+  const running = live.filter((r) => r.status === "running").length;
+  const limitReached = settings.pipelineRunLimit !== null && running >= settings.pipelineRunLimit;
+
+  if (interval.kind === "always_on") {
+    if (live.length === 0) {
+      batch.raw(insertScheduledRunStatement({ pipelineUuid: schedule.pipelineUuid, pipelineScheduleId: schedule.id, executionDate: now }, now));
+      report.created++;
+    }
+    progress(now + options.alwaysOnRecheckMs, live.length === 0 ? now : null);
+    await store.commit(batch);
+    return;
+  }
+
+  const spec = scheduleSpec({ interval, timezone: schedule.timezone, startTime: schedule.startTime, dstGap: settings.dstGap, dstOverlap: settings.dstOverlap });
+  const lead = settings.landingTimeEnabled ? landingLeadMs(await scheduling.recentRuntimes(store.client, schedule.id, LANDING_TIME_SAMPLE)) : 0;
+  const horizon = now + lead;
+  const dates = dueExecutionDates(spec, {
+    lastExecutionDate: schedule.lastExecutionDate,
+    now: horizon,
+    catchUp: settings.catchUp,
+    catchUpWindowSeconds: settings.catchUpWindow,
+    cap: settings.catchUpCap ?? undefined,
+    lastEnabledAt: schedule.lastEnabledAt,
+    createInitialPipelineRun: settings.createInitialPipelineRun,
+  });
+  let { create, cancel } = applyOverlap(dates, live, settings);
+  if (limitReached && settings.onPipelineRunLimitReached === "skip") {
+    create = [];
+    cancel = [];
+  }
+  report.skipped += dates.length - create.length;
+  for (const run of cancel) {
+    batch.transitionPipelineRun(run.id, run.status, "cancelled", {
+      completedAt: now,
+      metrics: { ...run.metrics, error: "cancelled: a newer run of its trigger started (overlap: cancel_previous)" },
+    });
+    batch.cancelLiveBlockRuns(run.id, "cancelled by a newer run of its trigger");
+  }
+  for (const executionDate of create) {
+    batch.raw(insertScheduledRunStatement({ pipelineUuid: schedule.pipelineUuid, pipelineScheduleId: schedule.id, executionDate }, now));
+    // a run that should have started a while ago: downtime, an overloaded scheduler, a slow tick
+    const lateBy = now - (executionDate - lead);
+    if (lateBy > options.driftThresholdMs) {
+      report.late++;
+      options.log.warn(`drift: trigger ${schedule.pipelineUuid}/${schedule.name} run for ${new Date(executionDate).toISOString()} created ${Math.round(lateBy / 1000)} s late`);
+    }
+  }
+  report.created += create.length;
+  const reached = dates.length > 0 ? (dates[dates.length - 1] as number) : schedule.lastExecutionDate;
+  const next = nextDueAt(spec, reached, horizon);
+  progress(next === null ? null : next - lead, dates.length > 0 ? reached : null);
+  await store.commit(batch);
+}

@@ -1,0 +1,193 @@
+/**
+ * The scheduler: a tick, repeated. Each tick records a heartbeat, syncs triggers.yaml, creates
+ * the runs of due time triggers, flags SLA breaches, starts waiting runs within the limits, and
+ * takes over runs whose scheduler stopped. Several schedulers may share one database: run
+ * creation is exactly-once by the unique (schedule, execution_date) key, and starting or taking
+ * over a run is a conditional write that only one of them wins.
+ */
+import { scheduling, systemClock, type Clock, type PipelineRun, type Project, type RunEngine, type Store } from "@kiln/core";
+import { createDueRuns, type CreateRunsReport } from "./create-runs.ts";
+import { consoleLog, type Log } from "./log.ts";
+import { startInitialRuns } from "./start-runs.ts";
+import { syncTriggers, type SyncReport } from "./sync-triggers.ts";
+
+export interface SchedulerOptions {
+  store: Store;
+  project: Project;
+  engine: RunEngine;
+  /** This process's id in the `schedulers` table; a new random one by default. */
+  id?: string;
+  host?: string;
+  pid?: number | null;
+  clock?: Clock;
+  log?: Log;
+  tickIntervalMs?: number;
+  /** A scheduler silent for this long is presumed dead and its runs are taken over. */
+  orphanAfterMs?: number;
+  /** Runs created later than this after they were due are reported as drift. */
+  driftThresholdMs?: number;
+  /** Most triggers evaluated and runs started in one tick; the rest wait for the next. */
+  batchSize?: number;
+}
+
+export interface TickReport {
+  at: number;
+  sync: SyncReport;
+  runs: CreateRunsReport;
+  slaBreaches: number;
+  started: number;
+  resumed: number;
+  durationMs: number;
+}
+
+export class Scheduler {
+  readonly id: string;
+  readonly #store: Store;
+  #project: Project;
+  readonly #engine: RunEngine;
+  readonly #clock: Clock;
+  readonly #log: Log;
+  readonly #host: string;
+  readonly #pid: number | null;
+  readonly #tickMs: number;
+  readonly #orphanAfterMs: number;
+  readonly #driftMs: number;
+  readonly #batchSize: number;
+  readonly #runs = new Map<number, Promise<PipelineRun>>();
+  #timer: (() => void) | null = null;
+  #ticking: Promise<TickReport> | null = null;
+  #stopping = false;
+  /** Ticks that started later than their interval (the process was busy or asleep). */
+  skippedTicks = 0;
+
+  constructor(options: SchedulerOptions) {
+    this.#store = options.store;
+    this.#project = options.project;
+    this.#engine = options.engine;
+    this.#clock = options.clock ?? systemClock;
+    this.#log = options.log ?? consoleLog;
+    this.id = options.id ?? `scheduler-${crypto.randomUUID()}`;
+    this.#host = options.host ?? "localhost";
+    this.#pid = options.pid ?? null;
+    this.#tickMs = options.tickIntervalMs ?? 1000;
+    this.#orphanAfterMs = options.orphanAfterMs ?? 30_000;
+    this.#driftMs = options.driftThresholdMs ?? 60_000;
+    this.#batchSize = options.batchSize ?? 500;
+  }
+
+  /** Replaces the project (after triggers.yaml or metadata.yaml changed on disk). */
+  setProject(project: Project): void {
+    this.#project = project;
+  }
+
+  /** Runs started by this scheduler that have not ended yet. */
+  get activeRuns(): number {
+    return this.#runs.size;
+  }
+
+  /** One pass of the scheduler; safe to call concurrently with other schedulers on the same database. */
+  async tick(): Promise<TickReport> {
+    const started = this.#clock.now();
+    const store = this.#store;
+    await scheduling.heartbeat(store.client, this.id, this.#host, this.#pid, started);
+    const sync = await syncTriggers(store, this.#project);
+    const runs = await createDueRuns(store, this.#project, {
+      now: started,
+      limit: this.#batchSize,
+      driftThresholdMs: this.#driftMs,
+      alwaysOnRecheckMs: this.#tickMs,
+      log: this.#log,
+    });
+    const slaBreaches = await this.#flagSlaBreaches(started);
+    const startedRuns = this.#stopping
+      ? 0
+      : await startInitialRuns(store, this.#project, this.#engine, {
+          owner: this.id,
+          limit: this.#batchSize,
+          log: this.#log,
+          onStarted: (run, done) => this.#track(run.id, done),
+        });
+    const resumed = this.#stopping ? 0 : await this.#resumeOrphans(started);
+    return { at: started, sync, runs, slaBreaches, started: startedRuns, resumed, durationMs: this.#clock.now() - started };
+  }
+
+  #track(runId: number, done: Promise<PipelineRun>): void {
+    this.#runs.set(runId, done);
+    done.then(
+      (run) => {
+        this.#runs.delete(runId);
+        if (run.status === "failed") this.#log.warn(`pipeline run ${run.id} (${run.pipelineUuid}) failed: ${String(run.metrics.error ?? "")}`);
+      },
+      (error: unknown) => {
+        this.#runs.delete(runId);
+        this.#log.error(`pipeline run ${runId}: ${error instanceof Error ? error.message : String(error)}`);
+      },
+    );
+  }
+
+  async #flagSlaBreaches(now: number): Promise<number> {
+    const breached = await scheduling.runsPastSla(this.#store.client, now, this.#batchSize);
+    if (breached.length === 0) return 0;
+    const batch = this.#store.batch();
+    for (const run of breached) {
+      batch.raw({ sql: "UPDATE pipeline_runs SET passed_sla = 1, updated_at = ? WHERE id = ? AND passed_sla = 0", args: [now, run.id] });
+      this.#log.warn(`SLA passed: pipeline run ${run.id} (${run.pipelineUuid}) not completed ${run.sla} s after ${new Date(run.executionDate).toISOString()}`);
+    }
+    await this.#store.commit(batch);
+    return breached.length;
+  }
+
+  async #resumeOrphans(now: number): Promise<number> {
+    const orphans = await scheduling.orphanedRuns(this.#store.client, now - this.#orphanAfterMs, this.#batchSize);
+    const active = new Set(this.#engine.activeRunIds());
+    let resumed = 0;
+    for (const run of orphans) {
+      if (active.has(run.id) || run.owner === this.id) continue;
+      this.#log.warn(`taking over pipeline run ${run.id} from ${run.owner ?? "no owner"}, which stopped heartbeating`);
+      this.#track(run.id, this.#engine.resume(run.id, run.owner, { owner: this.id }));
+      resumed++;
+    }
+    return resumed;
+  }
+
+  /** Ticks every tickIntervalMs until stop(); a failing tick is logged, never fatal. */
+  start(): void {
+    let expected = this.#clock.now();
+    const loop = () => {
+      if (this.#stopping) return;
+      const now = this.#clock.now();
+      if (now - expected > this.#tickMs) {
+        this.skippedTicks++;
+        this.#log.warn(`drift: tick ${now - expected} ms late`);
+      }
+      this.#ticking = this.tick();
+      this.#ticking
+        .catch((error: unknown) => {
+          this.#log.error(`tick failed: ${error instanceof Error ? error.message : String(error)}`);
+          return null;
+        })
+        .finally(() => {
+          this.#ticking = null;
+          expected = this.#clock.now() + this.#tickMs;
+          if (!this.#stopping) this.#timer = this.#clock.setTimer(this.#tickMs, loop);
+        });
+    };
+    loop();
+  }
+
+  /**
+   * Stops claiming work, lets running runs finish for up to `graceMs`, then leaves what is still
+   * running to be taken over by another scheduler (its heartbeat is removed so that happens at once).
+   */
+  async stop(graceMs = 30_000): Promise<void> {
+    this.#stopping = true;
+    this.#timer?.();
+    await this.#ticking?.catch(() => null);
+    const pending = [...this.#runs.values()];
+    if (pending.length > 0) {
+      this.#log.info(`stopping: waiting up to ${Math.round(graceMs / 1000)} s for ${pending.length} run(s)`);
+      await Promise.race([Promise.allSettled(pending), new Promise((r) => systemClock.setTimer(graceMs, () => r(null)))]);
+    }
+    await scheduling.removeScheduler(this.#store.client, this.id);
+  }
+}

@@ -1,0 +1,90 @@
+/**
+ * Triggers as code: every tick, triggers.yaml wins over the database for the fields it sets.
+ * A trigger deleted from the file becomes inactive (never silently kept running); a trigger that
+ * turns active gets last_enabled_at = now, so it does not fire for dates before that.
+ */
+import { scheduling, type JsonObject, type Project, type ScheduleState, type Store, type TriggerConfig } from "@kiln/core";
+
+/** The trigger's settings as stored: known keys in camelCase, the rest as written. */
+function settingsOf(trigger: TriggerConfig): JsonObject {
+  return { ...trigger.settings };
+}
+
+const same = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+
+/** Whether the change alters when the trigger fires, so its next date must be worked out again. */
+function timingChanged(row: ScheduleState, t: TriggerConfig): boolean {
+  return (
+    row.scheduleInterval !== t.scheduleInterval ||
+    row.timezone !== t.timezone ||
+    row.startTime !== t.startTime ||
+    row.scheduleType !== t.scheduleType ||
+    row.status !== t.status ||
+    !same(row.settings, settingsOf(t))
+  );
+}
+
+function contentChanged(row: ScheduleState, t: TriggerConfig): boolean {
+  return (
+    timingChanged(row, t) ||
+    !same(row.variables, t.variables) ||
+    row.sla !== t.sla ||
+    row.description !== t.description ||
+    (t.token !== null && row.token !== t.token)
+  );
+}
+
+export interface SyncReport {
+  created: number;
+  updated: number;
+  deactivated: number;
+}
+
+/** Brings the database's code triggers in line with the project's triggers.yaml files. */
+export async function syncTriggers(store: Store, project: Project): Promise<SyncReport> {
+  const now = store.clock.now();
+  const existing = new Map<string, ScheduleState>();
+  for (const row of await scheduling.codeSchedules(store.client)) existing.set(`${row.pipelineUuid}\u0000${row.name}`, row);
+  const batch = store.batch();
+  const report: SyncReport = { created: 0, updated: 0, deactivated: 0 };
+  const seen = new Set<string>();
+  for (const pipeline of project.pipelines.values()) {
+    for (const trigger of pipeline.triggers) {
+      const key = `${pipeline.uuid}\u0000${trigger.name}`;
+      seen.add(key);
+      const row = existing.get(key);
+      if (row && !contentChanged(row, trigger)) continue;
+      const activated = trigger.status === "active" && row?.status !== "active";
+      batch.raw(
+        scheduling.upsertCodeTriggerStatement(
+          {
+            pipelineUuid: pipeline.uuid,
+            name: trigger.name,
+            scheduleType: trigger.scheduleType,
+            scheduleInterval: trigger.scheduleInterval,
+            startTime: trigger.startTime,
+            timezone: trigger.timezone,
+            status: trigger.status,
+            variables: trigger.variables,
+            sla: trigger.sla,
+            settings: settingsOf(trigger),
+            description: trigger.description,
+            token: trigger.token,
+          },
+          now,
+          activated ? now : null,
+          !row || timingChanged(row, trigger) ? now : null,
+        ),
+      );
+      if (row) report.updated++;
+      else report.created++;
+    }
+  }
+  for (const [key, row] of existing) {
+    if (seen.has(key) || row.status !== "active") continue;
+    batch.raw({ sql: "UPDATE pipeline_schedules SET status = 'inactive', updated_at = ? WHERE id = ?", args: [now, row.id] });
+    report.deactivated++;
+  }
+  if (batch.size > 0) await store.commit(batch);
+  return report;
+}
