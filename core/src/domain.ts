@@ -117,6 +117,8 @@ export interface Backfill {
   intervalUnits: number;
   variables: JsonObject;
   blockUuid: string | null;
+  /** At most this many of its runs at once; null for no limit of its own. */
+  maxConcurrentRuns: number | null;
   status: BackfillStatus;
   startedAt: number | null;
   completedAt: number | null;

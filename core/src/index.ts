@@ -18,5 +18,6 @@ export * from "./store/index.ts";
 export * from "./engine/run-engine.ts";
 export * from "./schedule/index.ts";
 export * as notify from "./notify/index.ts";
+export * from "./backfill/index.ts";
 export { buildBlockJob, planInputs, isController, executorTypeOf, executorConfigOf } from "./engine/plan.ts";
 export { effectiveRetryConfig, retryDelayMs, shouldRetry } from "./engine/retry.ts";

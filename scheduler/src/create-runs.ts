@@ -6,6 +6,7 @@
  * crash or a second scheduler can neither lose nor repeat a run.
  */
 import {
+  notify,
   dueExecutionDates,
   insertScheduledRunStatement,
   nextDueAt,
@@ -39,6 +40,8 @@ export interface CreateRunsOptions {
   /** How soon to look again at an @always_on trigger. */
   alwaysOnRecheckMs: number;
   log: Log;
+  /** Where drift is reported, besides the log. */
+  notifications: notify.NotificationConfig | null;
 }
 
 /** Which of the due dates to create, and which live runs to cancel, under the overlap policy. */
@@ -140,6 +143,7 @@ async function createRunsFor(store: Store, project: Project, schedule: ScheduleS
     if (lateBy > options.driftThresholdMs) {
       report.late++;
       options.log.warn(`drift: trigger ${schedule.pipelineUuid}/${schedule.name} run for ${new Date(executionDate).toISOString()} created ${Math.round(lateBy / 1000)} s late`);
+      if (options.notifications) void notify.enqueueNotifications(batch, store, options.notifications, notify.drift(schedule, lateBy, executionDate));
     }
   }
   report.created += create.length;

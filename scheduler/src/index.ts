@@ -5,3 +5,4 @@ export * from "./create-runs.ts";
 export * from "./start-runs.ts";
 export * from "./landing-time.ts";
 export * from "./log.ts";
+export * from "./notifications.ts";

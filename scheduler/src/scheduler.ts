@@ -5,7 +5,8 @@
  * creation is exactly-once by the unique (schedule, execution_date) key, and starting or taking
  * over a run is a conditional write that only one of them wins.
  */
-import { scheduling, systemClock, type Clock, type PipelineRun, type Project, type RunEngine, type Store } from "@kiln/core";
+import { notify, scheduling, settleBackfills, systemClock, type Clock, type PipelineRun, type Project, type RunEngine, type Store } from "@kiln/core";
+import { notificationConfigOf } from "./notifications.ts";
 import { createDueRuns, type CreateRunsReport } from "./create-runs.ts";
 import { consoleLog, type Log } from "./log.ts";
 import { startInitialRuns } from "./start-runs.ts";
@@ -28,6 +29,8 @@ export interface SchedulerOptions {
   driftThresholdMs?: number;
   /** Most triggers evaluated and runs started in one tick; the rest wait for the next. */
   batchSize?: number;
+  /** How notifications are sent (tests inject one); globalThis.fetch by default. */
+  fetch?: typeof fetch;
 }
 
 export interface TickReport {
@@ -35,6 +38,8 @@ export interface TickReport {
   sync: SyncReport;
   runs: CreateRunsReport;
   slaBreaches: number;
+  /** Backfills that ended this tick. */
+  backfillsSettled: number;
   started: number;
   resumed: number;
   durationMs: number;
@@ -57,6 +62,8 @@ export class Scheduler {
   #timer: (() => void) | null = null;
   #ticking: Promise<TickReport> | null = null;
   #stopping = false;
+  #delivering = false;
+  readonly #fetch: typeof fetch | undefined;
   /** Ticks that started later than their interval (the process was busy or asleep). */
   skippedTicks = 0;
 
@@ -73,6 +80,7 @@ export class Scheduler {
     this.#orphanAfterMs = options.orphanAfterMs ?? 30_000;
     this.#driftMs = options.driftThresholdMs ?? 60_000;
     this.#batchSize = options.batchSize ?? 500;
+    this.#fetch = options.fetch;
   }
 
   /** Replaces the project (after triggers.yaml or metadata.yaml changed on disk). */
@@ -91,14 +99,17 @@ export class Scheduler {
     const store = this.#store;
     await scheduling.heartbeat(store.client, this.id, this.#host, this.#pid, started);
     const sync = await syncTriggers(store, this.#project);
+    const notifications = notificationConfigOf(this.#project);
     const runs = await createDueRuns(store, this.#project, {
       now: started,
       limit: this.#batchSize,
       driftThresholdMs: this.#driftMs,
       alwaysOnRecheckMs: this.#tickMs,
       log: this.#log,
+      notifications,
     });
-    const slaBreaches = await this.#flagSlaBreaches(started);
+    const slaBreaches = await this.#flagSlaBreaches(started, notifications);
+    const backfillsSettled = (await settleBackfills(store, started)).length;
     const startedRuns = this.#stopping
       ? 0
       : await startInitialRuns(store, this.#project, this.#engine, {
@@ -108,7 +119,22 @@ export class Scheduler {
           onStarted: (run, done) => this.#track(run.id, done),
         });
     const resumed = this.#stopping ? 0 : await this.#resumeOrphans(started);
-    return { at: started, sync, runs, slaBreaches, started: startedRuns, resumed, durationMs: this.#clock.now() - started };
+    this.#deliverNotifications();
+    return { at: started, sync, runs, slaBreaches, backfillsSettled, started: startedRuns, resumed, durationMs: this.#clock.now() - started };
+  }
+
+  /** Sends due notifications in the background: a slow or failing target never holds up a tick. */
+  #deliverNotifications(): void {
+    if (this.#delivering) return;
+    this.#delivering = true;
+    const log = this.#log;
+    void notify
+      .deliverDueNotifications(this.#store, {
+        clock: this.#clock,
+        ...(this.#fetch ? { fetch: this.#fetch } : {}),
+        log: (level, message) => log[level](message),
+      })
+      .finally(() => (this.#delivering = false));
   }
 
   #track(runId: number, done: Promise<PipelineRun>): void {
@@ -125,13 +151,17 @@ export class Scheduler {
     );
   }
 
-  async #flagSlaBreaches(now: number): Promise<number> {
+  async #flagSlaBreaches(now: number, notifications: notify.NotificationConfig | null): Promise<number> {
     const breached = await scheduling.runsPastSla(this.#store.client, now, this.#batchSize);
     if (breached.length === 0) return 0;
     const batch = this.#store.batch();
     for (const run of breached) {
       batch.raw({ sql: "UPDATE pipeline_runs SET passed_sla = 1, updated_at = ? WHERE id = ? AND passed_sla = 0", args: [now, run.id] });
       this.#log.warn(`SLA passed: pipeline run ${run.id} (${run.pipelineUuid}) not completed ${run.sla} s after ${new Date(run.executionDate).toISOString()}`);
+      if (notifications) {
+        const pipeline = { uuid: run.pipelineUuid, name: this.#project.pipelines.get(run.pipelineUuid)?.name };
+        void notify.enqueueNotifications(batch, this.#store, notifications, notify.slaPassed(run, run.sla, pipeline));
+      }
     }
     await this.#store.commit(batch);
     return breached.length;

@@ -5,7 +5,7 @@
  */
 import { hostname } from "node:os";
 import { RunEngine } from "@kiln/core";
-import { Scheduler, consoleLog } from "@kiln/scheduler";
+import { Scheduler, consoleLog, notifyRunEnd } from "@kiln/scheduler";
 import { parseCommand } from "../args.ts";
 import { UsageError } from "../errors.ts";
 import { loadUserProject, openProject } from "../project.ts";
@@ -43,9 +43,15 @@ export async function start(args: string[]): Promise<number> {
   const orphanAfterMs = positiveNumber("--orphan-after", values["orphan-after"], 30) * 1000;
   const reloadMs = positiveNumber("--reload-interval", values["reload-interval"], 5) * 1000;
 
-  const project = await loadUserProject(projectPath);
+  let project = await loadUserProject(projectPath);
   const open = await openProject(project);
-  const engine = new RunEngine({ store: open.store, project, executors: open.executors, outputs: open.runtime.outputs });
+  const engine = new RunEngine({
+    store: open.store,
+    project,
+    executors: open.executors,
+    outputs: open.runtime.outputs,
+    beforeRunEnds: notifyRunEnd(open.store, () => project),
+  });
   const scheduler = new Scheduler({
     store: open.store,
     project,
@@ -62,7 +68,11 @@ export async function start(args: string[]): Promise<number> {
   // triggers.yaml and metadata.yaml edits take effect without a restart; a broken edit keeps the last good project
   const reload = setInterval(() => {
     loadUserProject(projectPath).then(
-      (next) => scheduler.setProject(next),
+      (next) => {
+        project = next;
+        engine.setProject(next);
+        scheduler.setProject(next);
+      },
       (error: unknown) => consoleLog.warn(`project not reloaded: ${error instanceof Error ? error.message : String(error)}`),
     );
   }, reloadMs);

@@ -33,6 +33,11 @@ export interface RunEngineDeps {
   pollIntervalMs?: number;
   /** How often to check that a running run was not cancelled by another process (ms). */
   watchIntervalMs?: number;
+  /**
+   * Adds writes to the batch that ends a run (e.g. the notifications it causes), so they commit
+   * with the run's final status or not at all.
+   */
+  beforeRunEnds?: (run: PipelineRun, status: PipelineRunStatus, error: string | null, batch: WriteBatch) => void;
 }
 
 export interface RunOptions {
@@ -140,12 +145,13 @@ const DONE: ReadonlySet<BlockRunStatus> = new Set(["completed", "failed", "cance
 
 export class RunEngine {
   readonly #store: Store;
-  readonly #project: Project;
+  #project: Project;
   readonly #executors: ExecutorRegistry;
   readonly #outputs: OutputStore;
   readonly #clock: Clock;
   readonly #pollMs: number;
   readonly #watchMs: number;
+  readonly #beforeRunEnds: RunEngineDeps["beforeRunEnds"];
   readonly #runs = new Map<number, RunState>();
 
   constructor(deps: RunEngineDeps) {
@@ -156,6 +162,12 @@ export class RunEngine {
     this.#clock = deps.clock ?? systemClock;
     this.#pollMs = deps.pollIntervalMs ?? 1000;
     this.#watchMs = deps.watchIntervalMs ?? 2000;
+    this.#beforeRunEnds = deps.beforeRunEnds;
+  }
+
+  /** Uses a reloaded project for runs started from now on (runs in flight keep theirs). */
+  setProject(project: Project): void {
+    this.#project = project;
   }
 
   /** Ids of the runs this engine is executing now. */
@@ -629,6 +641,7 @@ export class RunEngine {
     });
     step.ended = status;
     step.events.push({ kind: "run", pipelineRunId: state.run.id, status, error, at: step.batch.now });
+    this.#beforeRunEnds?.({ ...state.run, status, completedAt: step.batch.now }, status, error, step.batch);
   }
 
   async #commit(state: RunState, step: Step): Promise<void> {

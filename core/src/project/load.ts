@@ -7,6 +7,7 @@
 import * as v from "valibot";
 import { LineCounter, parseDocument } from "yaml";
 import { checkDag, downstreamBlocksOf, topologicalOrder } from "./dag.ts";
+import { NotificationConfigError, parseNotificationConfig } from "../notify/config.ts";
 import { isPlainObject, pipelineSchema, projectSettingsSchema, triggersSchema, type BlockSpec } from "./schema.ts";
 import {
   BLOCK_TYPE_FOLDERS,
@@ -69,6 +70,12 @@ async function loadSettings(source: ProjectSource, executorTypes: Set<string> | 
   // Only a value written in the file is checked: the default "local" may be unused.
   if (isPlainObject(raw) && raw.executor_type != null) {
     checkExecutorType(file, "executor_type", settings.executorType, executorTypes);
+  }
+  try {
+    parseNotificationConfig(settings.notificationConfig);
+  } catch (error) {
+    if (error instanceof NotificationConfigError) throw new ProjectLoadError(file, error.field, error.expected, error.got);
+    throw error;
   }
   return settings;
 }

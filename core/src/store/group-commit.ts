@@ -49,6 +49,17 @@ export class GroupCommitter {
 
   async #commitGroup(group: Pending[]): Promise<void> {
     let pending = group;
+    // losers are explained after the others commit, so the message says what won
+    const losers: Array<{ p: Pending; index: number; error: unknown }> = [];
+    try {
+      await this.#commitAll(pending, losers);
+    } finally {
+      for (const loser of losers) loser.p.reject(await this.#explain(loser.p.batch, loser.index, loser.error));
+    }
+  }
+
+  async #commitAll(group: Pending[], losers: Array<{ p: Pending; index: number; error: unknown }>): Promise<void> {
+    let pending = group;
     while (pending.length > 0) {
       const statements = pending.flatMap((p) => p.batch.statements);
       try {
@@ -75,7 +86,7 @@ export class GroupCommitter {
           for (const p of pending) p.reject(error);
           return;
         }
-        culprit.reject(await this.#explain(culprit.batch, index - offset, error));
+        losers.push({ p: culprit, index: index - offset, error });
         pending = pending.filter((p) => p !== culprit);
       }
     }

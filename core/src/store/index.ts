@@ -86,4 +86,6 @@ export type { NewPipelineRun, PipelineRunFilter, Page } from "./pipeline-runs.ts
 export { insertScheduledRunStatement } from "./pipeline-runs.ts";
 export type { NewPipelineSchedule } from "./schedules.ts";
 export * as scheduling from "./scheduling.ts";
+export * as backfills from "./backfills.ts";
+export type { BackfillRecord, NewBackfill, BackfillFilter, NewBackfillRun } from "./backfills.ts";
 export type { ScheduleState, CodeTrigger, RunningCounts } from "./scheduling.ts";

@@ -92,6 +92,7 @@ export function backfillFromRow(r: Row): Backfill {
     intervalUnits: num(r.interval_units),
     variables: parseJsonObject(r.variables) ?? {},
     blockUuid: strOrNull(r.block_uuid),
+    maxConcurrentRuns: numOrNull(r.max_concurrent_runs),
     status: String(r.status) as BackfillStatus,
     startedAt: numOrNull(r.started_at),
     completedAt: numOrNull(r.completed_at),

@@ -14,6 +14,8 @@ export const statements: string[] = [
   // a backfill's runs by date (a retried date has several; the guarded backfill transition that
   // creates them is what makes creation happen once)
   `CREATE INDEX pipeline_runs_backfill_date ON pipeline_runs (backfill_id, execution_date) WHERE backfill_id IS NOT NULL`,
+  // what each tick asks of running backfills: their live runs
+  `CREATE INDEX pipeline_runs_backfill_status ON pipeline_runs (backfill_id, status, id) WHERE backfill_id IS NOT NULL`,
   // fencing: a replica's writes carry the token it got with its lease, and lose to a newer holder
   `CREATE TABLE leases (
     name TEXT PRIMARY KEY,
