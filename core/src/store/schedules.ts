@@ -55,3 +55,65 @@ export async function getPipelineSchedule(client: SqlClient, id: number): Promis
   const rs = await client.execute({ sql: "SELECT * FROM pipeline_schedules WHERE id = ?", args: [id] });
   return rs.rows[0] ? pipelineScheduleFromRow(rs.rows[0]) : null;
 }
+
+export interface SchedulePatch {
+  name?: string;
+  scheduleType?: ScheduleType;
+  scheduleInterval?: string | null;
+  startTime?: number | null;
+  timezone?: string;
+  status?: ScheduleStatus;
+  variables?: JsonObject;
+  sla?: number | null;
+  token?: string | null;
+  settings?: JsonObject;
+  description?: string | null;
+  lastEnabledAt?: number | null;
+  /** Set to make the scheduler look at the schedule again at its next tick. */
+  nextRunAt?: number | null;
+}
+
+const SCHEDULE_COLUMNS: Record<keyof SchedulePatch, string> = {
+  name: "name",
+  scheduleType: "schedule_type",
+  scheduleInterval: "schedule_interval",
+  startTime: "start_time",
+  timezone: "timezone",
+  status: "status",
+  variables: "variables",
+  sla: "sla",
+  token: "token",
+  settings: "settings",
+  description: "description",
+  lastEnabledAt: "last_enabled_at",
+  nextRunAt: "next_run_at",
+};
+
+/** Changes a schedule's fields; returns the updated schedule, or null if there is none. */
+export async function updatePipelineSchedule(client: SqlClient, id: number, patch: SchedulePatch, now: number): Promise<PipelineSchedule | null> {
+  const sets: string[] = ["updated_at = ?"];
+  const args: InValue[] = [now];
+  for (const [key, value] of Object.entries(patch) as Array<[keyof SchedulePatch, unknown]>) {
+    if (value === undefined) continue;
+    sets.push(`${SCHEDULE_COLUMNS[key]} = ?`);
+    args.push(key === "variables" || key === "settings" ? toJson(value) : (value as InValue));
+  }
+  const rs = await client.execute({ sql: `UPDATE pipeline_schedules SET ${sets.join(", ")} WHERE id = ? RETURNING *`, args: [...args, id] });
+  return rs.rows[0] ? pipelineScheduleFromRow(rs.rows[0]) : null;
+}
+
+/** Deletes a schedule (its runs stay, detached); true if there was one. */
+export async function deletePipelineSchedule(client: SqlClient, id: number): Promise<boolean> {
+  const rs = await client.execute({ sql: "DELETE FROM pipeline_schedules WHERE id = ?", args: [id] });
+  return rs.rowsAffected > 0;
+}
+
+/** Active schedules, optionally of some pipelines only, by id. */
+export async function activeSchedules(client: SqlClient, pipelineUuids?: readonly string[]): Promise<PipelineSchedule[]> {
+  const filter = pipelineUuids && pipelineUuids.length > 0 ? ` AND pipeline_uuid IN (${pipelineUuids.map(() => "?").join(", ")})` : "";
+  const rs = await client.execute({
+    sql: `SELECT * FROM pipeline_schedules WHERE status = 'active'${filter} ORDER BY id`,
+    args: pipelineUuids ? [...pipelineUuids] : [],
+  });
+  return rs.rows.map(pipelineScheduleFromRow);
+}

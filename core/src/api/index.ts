@@ -1,0 +1,2 @@
+/** kiln's programmatic API: what the CLI, the scheduler and the server call. */
+export * from "./schedules.ts";

@@ -1,0 +1,188 @@
+/**
+ * The programmatic API for triggers: the TypeScript counterpart of Mage's PipelineSchedule
+ * model methods. The scheduler, the CLI and the server go through these, so a schedule created
+ * anywhere is checked the same way.
+ *
+ * ```ts
+ * const schedule = await createSchedule(store, project, {
+ *   name: "daily_etl", pipelineUuid: "etl", scheduleType: "time", scheduleInterval: "@daily",
+ *   timezone: "Europe/Paris", status: "active", variables: { env: "prod" }, sla: 3600,
+ * });
+ * await updateSchedule(store, schedule.id, { status: "inactive" });
+ * const avg = await runtimeAverage(store, schedule.id, 10); // seconds, or null
+ * ```
+ */
+import type { JsonObject, PipelineRun, PipelineRunStatus, PipelineSchedule, ScheduleStatus, ScheduleType } from "../domain.ts";
+import { SCHEDULE_STATUSES, SCHEDULE_TYPES } from "../domain.ts";
+import type { Project } from "../project/types.ts";
+import { parseScheduleInterval } from "../schedule/interval.ts";
+import { schedulingSettings } from "../schedule/settings.ts";
+import { assertTimeZone } from "../schedule/wall-time.ts";
+import type { Page, Store } from "../store/index.ts";
+import * as schedules from "../store/schedules.ts";
+import { pipelineRunFromRow } from "../store/rows.ts";
+
+/** Bad input to the schedule API; `field` names it in snake_case, as the API and YAML spell it. */
+export class ScheduleInputError extends Error {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(`${field}: ${message}`);
+    this.name = "ScheduleInputError";
+  }
+}
+
+export interface ScheduleInput {
+  name: string;
+  pipelineUuid: string;
+  scheduleType: ScheduleType;
+  scheduleInterval?: string | null;
+  startTime?: number | null;
+  timezone?: string;
+  status?: ScheduleStatus;
+  variables?: JsonObject;
+  sla?: number | null;
+  token?: string | null;
+  settings?: JsonObject;
+  description?: string | null;
+}
+
+function check(field: string, fn: () => unknown): void {
+  try {
+    fn();
+  } catch (error) {
+    throw new ScheduleInputError(field, error instanceof Error ? error.message : String(error));
+  }
+}
+
+function checkTiming(input: Partial<ScheduleInput>): void {
+  if (input.scheduleType !== undefined && !SCHEDULE_TYPES.includes(input.scheduleType)) {
+    throw new ScheduleInputError("schedule_type", `expected one of ${SCHEDULE_TYPES.join(", ")}`);
+  }
+  if (input.status !== undefined && !SCHEDULE_STATUSES.includes(input.status)) {
+    throw new ScheduleInputError("status", `expected one of ${SCHEDULE_STATUSES.join(", ")}`);
+  }
+  if (input.scheduleInterval) check("schedule_interval", () => parseScheduleInterval(input.scheduleInterval as string));
+  if (input.timezone !== undefined) check("timezone", () => assertTimeZone(input.timezone as string));
+  if (input.settings !== undefined) check("settings", () => schedulingSettings(input.settings as JsonObject));
+  if (input.sla !== undefined && input.sla !== null && !(input.sla > 0)) throw new ScheduleInputError("sla", "expected a positive number of seconds");
+}
+
+/** A random API-trigger token (128 bits, hex), like Mage's uuid4().hex. */
+export function newToken(): string {
+  return [...crypto.getRandomValues(new Uint8Array(16))].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** Creates a schedule after checking it; an active one counts as enabled now. */
+export async function createSchedule(store: Store, project: Project, input: ScheduleInput): Promise<PipelineSchedule> {
+  if (!input.name?.trim()) throw new ScheduleInputError("name", "expected a non-empty name");
+  if (!project.pipelines.has(input.pipelineUuid)) throw new ScheduleInputError("pipeline_uuid", `no pipeline ${input.pipelineUuid} in the project`);
+  checkTiming(input);
+  if (input.scheduleType === "time" && !input.scheduleInterval) throw new ScheduleInputError("schedule_interval", "a time trigger needs one");
+  const created = await store.createPipelineSchedule({
+    ...input,
+    token: input.token ?? (input.scheduleType === "api" ? newToken() : null),
+  });
+  // the scheduler evaluates it at its next tick
+  return (await schedules.updatePipelineSchedule(store.client, created.id, { nextRunAt: store.clock.now() }, store.clock.now())) ?? created;
+}
+
+export interface ScheduleUpdate extends Partial<Omit<ScheduleInput, "pipelineUuid">> {
+  /** A new random token (API triggers). */
+  rotateToken?: boolean;
+}
+
+/** Updates a schedule; activating it sets last_enabled_at, so it does not fire for past dates. */
+export async function updateSchedule(store: Store, id: number, update: ScheduleUpdate): Promise<PipelineSchedule> {
+  const current = await store.getPipelineSchedule(id);
+  if (!current) throw new ScheduleInputError("id", `no pipeline schedule ${id}`);
+  if (update.name !== undefined && !update.name.trim()) throw new ScheduleInputError("name", "expected a non-empty name");
+  checkTiming(update);
+  const now = store.clock.now();
+  const activating = update.status === "active" && current.status !== "active";
+  const { rotateToken, ...fields } = update;
+  const updated = await schedules.updatePipelineSchedule(
+    store.client,
+    id,
+    {
+      ...fields,
+      ...(rotateToken ? { token: newToken() } : {}),
+      ...(activating ? { lastEnabledAt: now } : {}),
+      nextRunAt: now,
+    },
+    now,
+  );
+  if (!updated) throw new ScheduleInputError("id", `no pipeline schedule ${id}`);
+  return updated;
+}
+
+/** Deletes a schedule; its runs stay. */
+export function deleteSchedule(store: Store, id: number): Promise<boolean> {
+  return schedules.deletePipelineSchedule(store.client, id);
+}
+
+/** Active schedules, of the given pipelines or all. */
+export function activeSchedules(store: Store, pipelineUuids?: readonly string[]): Promise<PipelineSchedule[]> {
+  return schedules.activeSchedules(store.client, pipelineUuids);
+}
+
+/** A schedule's runs, newest first, a page at a time. */
+export function pipelineRuns(store: Store, scheduleId: number, page: { limit?: number; after?: string | null } = {}): Promise<Page<PipelineRun>> {
+  return store.listPipelineRuns({ pipelineScheduleId: scheduleId }, page);
+}
+
+/** The schedule's most recently completed runs (by execution date), newest first. */
+export async function recentlyCompletedPipelineRuns(store: Store, scheduleId: number, sampleSize = 20): Promise<PipelineRun[]> {
+  const rs = await store.client.execute({
+    sql: "SELECT * FROM pipeline_runs WHERE pipeline_schedule_id = ? AND status = 'completed' ORDER BY execution_date DESC LIMIT ?",
+    args: [scheduleId, sampleSize],
+  });
+  return rs.rows.map(pipelineRunFromRow);
+}
+
+/** Mean runtime in seconds of the recent completed runs, or null with none. */
+export async function runtimeAverage(store: Store, scheduleId: number, sampleSize = 20): Promise<number | null> {
+  const runs = await recentlyCompletedPipelineRuns(store, scheduleId, sampleSize);
+  const runtimes = runs.filter((r) => r.startedAt !== null && r.completedAt !== null).map((r) => ((r.completedAt as number) - (r.startedAt as number)) / 1000);
+  return runtimes.length === 0 ? null : runtimes.reduce((a, b) => a + b, 0) / runtimes.length;
+}
+
+/** Status of the schedule's latest run (by execution date), or null with none. */
+export async function lastPipelineRunStatus(store: Store, scheduleId: number): Promise<PipelineRunStatus | null> {
+  const rs = await store.client.execute({
+    sql: "SELECT status FROM pipeline_runs WHERE pipeline_schedule_id = ? ORDER BY execution_date DESC, id DESC LIMIT 1",
+    args: [scheduleId],
+  });
+  return rs.rows[0] ? (String(rs.rows[0].status) as PipelineRunStatus) : null;
+}
+
+/** How many of the schedule's runs are initial or running. */
+export async function pipelineInProgressRunsCount(store: Store, scheduleId: number): Promise<number> {
+  const rs = await store.client.execute({
+    sql: "SELECT count(*) AS n FROM pipeline_runs WHERE pipeline_schedule_id = ? AND status IN ('initial', 'running')",
+    args: [scheduleId],
+  });
+  return Number(rs.rows[0]?.n ?? 0);
+}
+
+/**
+ * Creates a run of a schedule now (Mage's PipelineRun.create): its variables override the
+ * schedule's; it starts when the scheduler next finds it within the limits.
+ */
+export async function createRunForSchedule(store: Store, scheduleId: number, options: { variables?: JsonObject; executionDate?: number } = {}): Promise<PipelineRun> {
+  const schedule = await store.getPipelineSchedule(scheduleId);
+  if (!schedule) throw new ScheduleInputError("pipeline_schedule_id", `no pipeline schedule ${scheduleId}`);
+  // a run created for "now" that meets another in the same millisecond moves one along
+  for (let shift = 0; shift < 1000; shift++) {
+    const run = await store.createPipelineRun({
+      pipelineUuid: schedule.pipelineUuid,
+      pipelineScheduleId: schedule.id,
+      executionDate: (options.executionDate ?? store.clock.now()) + shift,
+      variables: options.variables ?? {},
+    });
+    if (run) return run;
+    if (options.executionDate !== undefined) throw new ScheduleInputError("execution_date", "a run of this schedule exists for that date");
+  }
+  throw new Error(`could not create a run of schedule ${scheduleId}`);
+}
