@@ -6,7 +6,9 @@
  * crash or a second scheduler can neither lose nor repeat a run.
  */
 import {
+  LeaseLostError,
   notify,
+  DEFAULT_CATCH_UP_CAP,
   dueExecutionDates,
   insertScheduledRunStatement,
   nextDueAt,
@@ -22,6 +24,7 @@ import {
   type Store,
 } from "@kiln/core";
 import { LANDING_TIME_SAMPLE, landingLeadMs } from "./landing-time.ts";
+import { shardLeaseName, type ShardAssignment } from "./leases.ts";
 import type { Log } from "./log.ts";
 
 export interface CreateRunsReport {
@@ -42,6 +45,8 @@ export interface CreateRunsOptions {
   log: Log;
   /** Where drift is reported, besides the log. */
   notifications: notify.NotificationConfig | null;
+  /** With Redis leases: the shards this replica holds; null evaluates every trigger. */
+  shards?: ShardAssignment | null;
 }
 
 /** Which of the due dates to create, and which live runs to cancel, under the overlap policy. */
@@ -66,11 +71,17 @@ export function applyOverlap(dates: number[], live: PipelineRun[], settings: Sch
 /** Creates the runs of every due time trigger (at most `limit` triggers a tick). */
 export async function createDueRuns(store: Store, project: Project, options: CreateRunsOptions): Promise<CreateRunsReport> {
   const report: CreateRunsReport = { created: 0, skipped: 0, invalid: 0, late: 0 };
-  const due = await scheduling.dueSchedules(store.client, options.now, options.limit);
+  const shards = options.shards ?? null;
+  const due = await scheduling.dueSchedules(store.client, options.now, options.limit, shards ? { count: shards.count, held: [...shards.held.keys()] } : undefined);
   for (const schedule of due) {
     try {
       await createRunsFor(store, project, schedule, options, report);
     } catch (error) {
+      if (error instanceof LeaseLostError) {
+        // another replica owns this trigger now; it is not invalid, just not ours
+        options.log.warn(error.message);
+        continue;
+      }
       // one bad trigger never stops the tick: it is marked invalid, with the reason
       const reason = error instanceof Error ? error.message : String(error);
       report.invalid++;
@@ -86,6 +97,11 @@ export async function createDueRuns(store: Store, project: Project, options: Cre
 async function createRunsFor(store: Store, project: Project, schedule: ScheduleState, options: CreateRunsOptions, report: CreateRunsReport): Promise<void> {
   const { now } = options;
   const batch = store.batch();
+  if (options.shards) {
+    // fencing: refused if another replica has taken this shard since our lease was granted
+    const shard = schedule.id % options.shards.count;
+    batch.requireLease(shardLeaseName(shard), options.shards.held.get(shard) ?? -1);
+  }
   const progress = (nextRunAt: number | null, lastExecutionDate: number | null) =>
     batch.raw(scheduling.scheduleProgressStatement(schedule.id, nextRunAt, lastExecutionDate, null, now));
   if (schedule.scheduleType !== "time" || !schedule.scheduleInterval) {
@@ -148,7 +164,9 @@ async function createRunsFor(store: Store, project: Project, schedule: ScheduleS
   }
   report.created += create.length;
   const reached = dates.length > 0 ? (dates[dates.length - 1] as number) : schedule.lastExecutionDate;
-  const next = nextDueAt(spec, reached, horizon);
-  progress(next === null ? null : next - lead, dates.length > 0 ? reached : null);
+  // a capped catch-up left missed dates behind: look again on the next tick, not at the next date
+  const capped = dates.length >= (settings.catchUpCap ?? DEFAULT_CATCH_UP_CAP);
+  const next = capped ? now : nextDueAt(spec, reached, horizon);
+  progress(next === null ? null : capped ? next : next - lead, dates.length > 0 ? reached : null);
   await store.commit(batch);
 }

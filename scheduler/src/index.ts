@@ -6,3 +6,4 @@ export * from "./start-runs.ts";
 export * from "./landing-time.ts";
 export * from "./log.ts";
 export * from "./notifications.ts";
+export * from "./leases.ts";

@@ -6,6 +6,7 @@
  * over a run is a conditional write that only one of them wins.
  */
 import { notify, scheduling, settleBackfills, systemClock, type Clock, type PipelineRun, type Project, type RunEngine, type Store } from "@kiln/core";
+import type { RedisLeases } from "./leases.ts";
 import { notificationConfigOf } from "./notifications.ts";
 import { createDueRuns, type CreateRunsReport } from "./create-runs.ts";
 import { consoleLog, type Log } from "./log.ts";
@@ -31,6 +32,8 @@ export interface SchedulerOptions {
   batchSize?: number;
   /** How notifications are sent (tests inject one); globalThis.fetch by default. */
   fetch?: typeof fetch;
+  /** Redis leases to share triggers with other replicas; without, this process evaluates all. */
+  leases?: RedisLeases | null;
 }
 
 export interface TickReport {
@@ -64,6 +67,7 @@ export class Scheduler {
   #stopping = false;
   #delivering = false;
   readonly #fetch: typeof fetch | undefined;
+  readonly #leases: RedisLeases | null;
   /** Ticks that started later than their interval (the process was busy or asleep). */
   skippedTicks = 0;
 
@@ -81,6 +85,7 @@ export class Scheduler {
     this.#driftMs = options.driftThresholdMs ?? 60_000;
     this.#batchSize = options.batchSize ?? 500;
     this.#fetch = options.fetch;
+    this.#leases = options.leases ?? null;
   }
 
   /** Replaces the project (after triggers.yaml or metadata.yaml changed on disk). */
@@ -100,6 +105,7 @@ export class Scheduler {
     await scheduling.heartbeat(store.client, this.id, this.#host, this.#pid, started);
     const sync = await syncTriggers(store, this.#project);
     const notifications = notificationConfigOf(this.#project);
+    const shards = this.#leases ? await this.#leases.refresh() : null;
     const runs = await createDueRuns(store, this.#project, {
       now: started,
       limit: this.#batchSize,
@@ -107,6 +113,7 @@ export class Scheduler {
       alwaysOnRecheckMs: this.#tickMs,
       log: this.#log,
       notifications,
+      shards,
     });
     const slaBreaches = await this.#flagSlaBreaches(started, notifications);
     const backfillsSettled = (await settleBackfills(store, started)).length;
@@ -218,6 +225,7 @@ export class Scheduler {
       this.#log.info(`stopping: waiting up to ${Math.round(graceMs / 1000)} s for ${pending.length} run(s)`);
       await Promise.race([Promise.allSettled(pending), new Promise((r) => systemClock.setTimer(graceMs, () => r(null)))]);
     }
+    await this.#leases?.close();
     await scheduling.removeScheduler(this.#store.client, this.id);
   }
 }

@@ -5,7 +5,7 @@
  */
 import { hostname } from "node:os";
 import { RunEngine } from "@kiln/core";
-import { Scheduler, consoleLog, notifyRunEnd } from "@kiln/scheduler";
+import { RedisLeases, Scheduler, consoleLog, notifyRunEnd } from "@kiln/scheduler";
 import { parseCommand } from "../args.ts";
 import { UsageError } from "../errors.ts";
 import { loadUserProject, openProject } from "../project.ts";
@@ -19,6 +19,13 @@ function positiveNumber(flag: string, text: string | undefined, fallback: number
   const value = Number(text);
   if (!Number.isFinite(value) || value <= 0) throw new UsageError(`${flag}: expected a positive number, got ${JSON.stringify(text)}`);
   return value;
+}
+
+/** A short stable name for the database, so projects sharing one Redis keep their leases apart. */
+function namespaceOf(databaseUrl: string): string {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < databaseUrl.length; i++) hash = Math.imul(hash ^ databaseUrl.charCodeAt(i), 0x01000193) >>> 0;
+  return hash.toString(16);
 }
 
 export async function start(args: string[]): Promise<number> {
@@ -52,7 +59,15 @@ export async function start(args: string[]): Promise<number> {
     outputs: open.runtime.outputs,
     beforeRunEnds: notifyRunEnd(open.store, () => project),
   });
+  const id = `scheduler-${crypto.randomUUID()}`;
+  // with REDIS_URL, replicas split the triggers between them; without, this one evaluates all
+  const redisUrl = process.env.REDIS_URL;
+  const leases = redisUrl
+    ? new RedisLeases({ redisUrl, store: open.store, replicaId: id, namespace: `kiln:${namespaceOf(open.databaseUrl)}`, log: consoleLog })
+    : null;
   const scheduler = new Scheduler({
+    id,
+    leases,
     store: open.store,
     project,
     engine,

@@ -98,6 +98,7 @@ export class GroupCommitter {
     if (!guard) return error;
     const rs = await this.client.execute(guard.lookup);
     const actual = rs.rows[0] ? String(rs.rows[0].status) : "missing";
+    if (guard.explain) return guard.explain(actual);
     return new IllegalTransitionError(guard.entity, guard.subject, guard.from, guard.to, actual);
   }
 }

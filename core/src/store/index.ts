@@ -81,11 +81,12 @@ export class Store {
 export type { SqlClient } from "./sql-client.ts";
 export { migrate } from "./migrate.ts";
 export { MIGRATIONS, type Migration } from "./migrations/index.ts";
-export { WriteBatch, blockRunSubject, type BlockRunRef, type BlockRunPatch, type PipelineRunPatch } from "./write-batch.ts";
+export { WriteBatch, LeaseLostError, blockRunSubject, type BlockRunRef, type BlockRunPatch, type PipelineRunPatch } from "./write-batch.ts";
 export type { NewPipelineRun, PipelineRunFilter, Page } from "./pipeline-runs.ts";
 export { insertScheduledRunStatement } from "./pipeline-runs.ts";
 export type { NewPipelineSchedule } from "./schedules.ts";
 export * as scheduling from "./scheduling.ts";
 export * as backfills from "./backfills.ts";
+export { recordLease } from "./leases.ts";
 export type { BackfillRecord, NewBackfill, BackfillFilter, NewBackfillRun } from "./backfills.ts";
 export type { ScheduleState, CodeTrigger, RunningCounts } from "./scheduling.ts";

@@ -24,10 +24,15 @@ function scheduleStateFromRow(r: Record<string, unknown>): ScheduleState {
   };
 }
 
-/** Active schedules due at `now` (next_run_at reached), soonest first: what one tick works on. */
-export async function dueSchedules(client: SqlClient, now: number, limit: number): Promise<ScheduleState[]> {
+/**
+ * Active schedules due at `now` (next_run_at reached), soonest first: what one tick works on.
+ * With `shards`, only the schedules whose id falls in one of them (id mod count).
+ */
+export async function dueSchedules(client: SqlClient, now: number, limit: number, shards?: { count: number; held: readonly number[] }): Promise<ScheduleState[]> {
+  if (shards && shards.held.length === 0) return [];
+  const shardFilter = shards ? ` AND (id % ${Math.trunc(shards.count)}) IN (${shards.held.map((s) => Math.trunc(s)).join(", ")})` : "";
   const rs = await client.execute({
-    sql: "SELECT * FROM pipeline_schedules WHERE status = 'active' AND next_run_at <= ? ORDER BY next_run_at LIMIT ?",
+    sql: `SELECT * FROM pipeline_schedules WHERE status = 'active' AND next_run_at <= ?${shardFilter} ORDER BY next_run_at LIMIT ?`,
     args: [now, limit],
   });
   return rs.rows.map((r) => scheduleStateFromRow(r));

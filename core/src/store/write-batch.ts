@@ -52,6 +52,20 @@ export interface Guard {
   to: string;
   /** Reads the record's current status. */
   lookup: InStatement;
+  /** Builds the error for a refused write when it is not an illegal transition. */
+  explain?: (actual: string) => Error;
+}
+
+/** A write refused because the scheduler no longer holds the lease it was made under. */
+export class LeaseLostError extends Error {
+  constructor(
+    readonly lease: string,
+    readonly token: number,
+    actual: string,
+  ) {
+    super(`lease ${lease}: token ${token} is no longer current (${actual}); the write was not made`);
+    this.name = "LeaseLostError";
+  }
 }
 
 // json('...') of a non-JSON string is an SQL error; SQLite has no RAISE outside triggers.
@@ -125,6 +139,25 @@ export class WriteBatch {
     this.#guard("pipeline_run", `pipeline run ${id}`, status, status, {
       sql: "SELECT status FROM pipeline_runs WHERE id = ?",
       args: [id],
+    });
+    return this;
+  }
+
+  /**
+   * Fails the batch unless `token` is still the newest fencing token recorded for lease `name`:
+   * a scheduler that lost its lease (paused, partitioned) cannot write over its successor.
+   */
+  requireLease(name: string, token: number): this {
+    this.statements.push({ sql: "UPDATE leases SET expires_at = expires_at WHERE name = ? AND token = ?", args: [name, token] });
+    this.statements.push(GUARD_SQL);
+    this.guards.push({
+      index: this.statements.length - 1,
+      entity: "pipeline_run",
+      subject: `lease ${name}`,
+      from: String(token),
+      to: String(token),
+      lookup: { sql: "SELECT 'token ' || token || ' is current' AS status FROM leases WHERE name = ?", args: [name] },
+      explain: (actual) => new LeaseLostError(name, token, actual),
     });
     return this;
   }
