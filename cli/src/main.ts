@@ -4,9 +4,11 @@ import { init, usage as initUsage } from "./commands/init.ts";
 import { run, usage as runUsage } from "./commands/run.ts";
 import { runBlock, usage as runBlockUsage } from "./commands/run-block.ts";
 import { start, usage as startUsage } from "./commands/start.ts";
+import { trigger, usage as triggerUsage } from "./commands/trigger.ts";
+import { backfill, usage as backfillUsage } from "./commands/backfill.ts";
 import { UsageError } from "./errors.ts";
 
-const COMMANDS: Record<string, (args: string[]) => Promise<number>> = { init, run, "run-block": runBlock, start };
+const COMMANDS: Record<string, (args: string[]) => Promise<number>> = { init, run, "run-block": runBlock, start, trigger, backfill };
 
 const HELP = `kiln: a data-pipeline orchestrator
 
@@ -15,6 +17,8 @@ usage:
   ${runUsage}
   ${runBlockUsage}
   ${startUsage}
+  ${triggerUsage}
+  ${backfillUsage}
 `;
 
 async function main(argv: string[]): Promise<number> {

@@ -2,3 +2,4 @@ export * from "./types.ts";
 export { pipelineSchema, projectSettingsSchema, triggersSchema, type BlockSpec, type PipelineSpec } from "./schema.ts";
 export * from "./dag.ts";
 export * from "./load.ts";
+export * from "./persist-trigger.ts";
