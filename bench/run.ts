@@ -1,31 +1,42 @@
 /**
  * `bun run bench`: kiln's throughput and latency next to the raw write ceiling of its database
- * connection, printed as a markdown table. See bench/README.md.
+ * connection, and the scheduler's tick cost and lag, printed as markdown tables. See bench/README.md.
+ *
+ * `bun run bench -- --only core` runs (a)-(c) only; `--only scheduler` runs (d) and (e) only;
+ * `--only d` or `--only e` runs one scheduler benchmark.
  */
 import { cpus, platform, release } from "node:os";
 import { latency, rawWrites, throughput } from "./benchmarks.ts";
 import { removeTempFolders } from "./project.ts";
 import { details, markdownTable, type Results } from "./report.ts";
+import { schedulerLag, tickCost, type Lag, type TickCost } from "./scheduler.ts";
+import { lagCaption, lagTable, schedulerDetails, tickCostCaption, tickCostTable } from "./scheduler-report.ts";
 
 // each benchmark uses the fresh database of its own temp project, never one named in the environment
 delete process.env.KILN_DATABASE_URL;
 
 const log = (text: string) => process.stderr.write(`${text}\n`);
 
+/** The active-schedule counts of (d) and the tick intervals of (e). */
+const SCHEDULE_COUNTS = [1_000, 100_000, 1_000_000];
+const TICK_INTERVALS_MS = [1_000, 200];
+
+const ONLY: Record<string, string[]> = { core: ["a", "b", "c"], scheduler: ["d", "e"], d: ["d"], e: ["e"] };
+
+/** The benchmarks to run: all, or those of `--only <core|scheduler|d|e>`. */
+function selected(argv: string[]): Set<string> {
+  const i = argv.indexOf("--only");
+  const only = i >= 0 ? argv[i + 1] : argv.find((a) => a.startsWith("--only="))?.slice("--only=".length);
+  if (only === undefined) return new Set(["a", "b", "c", "d", "e"]);
+  const picked = ONLY[only];
+  if (!picked) throw new Error(`--only ${only}: expected one of ${Object.keys(ONLY).join(", ")}`);
+  return new Set(picked);
+}
+
 async function main(): Promise<void> {
   const started = performance.now();
+  const run = selected(process.argv.slice(2));
   const sync = process.env.KILN_DB_SYNC === "full" ? "FULL" : "NORMAL";
-
-  log("(c) raw write ceiling...");
-  const raw = await rawWrites();
-  log("(a) throughput: 1,000 runs x 3 blocks, in-process (3 rounds)...");
-  const tp = await throughput();
-  log("(b) latency: 40-block chain, in-process (1 warm-up + 5)...");
-  const inProcess = await latency(true, 5, 1);
-  log("(b) latency: 40-block chain, process per block (2 runs)...");
-  const process_ = await latency(false, 2, 0);
-
-  const results: Results = { raw, throughput: tp, inProcess, process: process_, sync };
   const cpu = cpus();
   const out = [
     "",
@@ -33,12 +44,40 @@ async function main(): Promise<void> {
     `Runtime: Bun ${Bun.version}`,
     `Date: ${new Date().toISOString()}`,
     "",
-    markdownTable(results),
-    "",
-    details(results),
-    `whole benchmark: ${((performance.now() - started) / 1000).toFixed(1)} s`,
-    "",
   ];
+
+  if (run.has("a")) {
+    log("(c) raw write ceiling...");
+    const raw = await rawWrites();
+    log("(a) throughput: 1,000 runs x 3 blocks, in-process (3 rounds)...");
+    const tp = await throughput();
+    log("(b) latency: 40-block chain, in-process (1 warm-up + 5)...");
+    const inProcess = await latency(true, 5, 1);
+    log("(b) latency: 40-block chain, process per block (2 runs)...");
+    const process_ = await latency(false, 2, 0);
+    const results: Results = { raw, throughput: tp, inProcess, process: process_, sync };
+    out.push(markdownTable(results), "", details(results), "");
+  }
+
+  const costs: TickCost[] = [];
+  if (run.has("d")) {
+    for (const n of SCHEDULE_COUNTS) {
+      log(`(d) tick cost: ${n.toLocaleString("en-US")} active schedules (own process)...`);
+      costs.push(await tickCost(n));
+    }
+    out.push(tickCostCaption(costs), "", tickCostTable(costs), "");
+  }
+  const lags: Lag[] = [];
+  if (run.has("e")) {
+    for (const ms of TICK_INTERVALS_MS) {
+      log(`(e) lag: live scheduler, tick every ${ms} ms, 30 @once triggers over 15 s...`);
+      lags.push(await schedulerLag(ms));
+    }
+    out.push(lagCaption(lags), "", lagTable(lags), "");
+  }
+  if (costs.length > 0 || lags.length > 0) out.push(schedulerDetails(costs, lags), "");
+
+  out.push(`whole benchmark: ${((performance.now() - started) / 1000).toFixed(1)} s`, "");
   process.stdout.write(out.join("\n"));
 }
 

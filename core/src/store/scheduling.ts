@@ -1,6 +1,6 @@
 /** Store operations the scheduler's tick uses: due schedules, live runs, heartbeats, orphans. */
 import type { InValue } from "@libsql/client";
-import type { JsonObject, PipelineRun, PipelineSchedule, ScheduleStatus, ScheduleType } from "../domain.ts";
+import { executionPartition, type JsonObject, type PipelineRun, type PipelineSchedule, type ScheduleStatus, type ScheduleType } from "../domain.ts";
 import { pipelineRunFromRow, pipelineScheduleFromRow } from "./rows.ts";
 import type { SqlClient } from "./sql-client.ts";
 import { toJson } from "./json.ts";
@@ -105,9 +105,34 @@ export function upsertCodeTriggerStatement(t: CodeTrigger, now: number, lastEnab
 export function scheduleProgressStatement(id: number, nextRunAt: number | null, lastExecutionDate: number | null, invalidReason: string | null, now: number) {
   return {
     sql: `UPDATE pipeline_schedules SET next_run_at = ?, invalid_reason = ?, updated_at = ?,
-            last_execution_date = max(coalesce(last_execution_date, 0), coalesce(?, 0))
+            last_execution_date = coalesce(max(last_execution_date, ?), last_execution_date, ?)
           WHERE id = ?`,
-    args: [nextRunAt, invalidReason, now, lastExecutionDate, id] as InValue[],
+    // null means "no new date": it must stay null on a trigger that has never run (@once, first runs)
+    args: [nextRunAt, invalidReason, now, lastExecutionDate, lastExecutionDate, id] as InValue[],
+  };
+}
+
+/**
+ * The insert of an @always_on trigger's next run, a no-op while the trigger has a live run. Its
+ * execution date is the scheduler's clock, which differs between replicas, so the unique
+ * (schedule, execution_date) key alone would let each replica start one.
+ */
+export function insertAlwaysOnRunStatement(run: { pipelineUuid: string; pipelineScheduleId: number; executionDate: number }, now: number) {
+  return {
+    sql: `INSERT INTO pipeline_runs (pipeline_schedule_id, pipeline_uuid, execution_date, execution_partition, variables,
+            metrics, created_at, updated_at)
+          SELECT ?, ?, ?, ?, '{}', '{}', ?, ?
+          WHERE NOT EXISTS (SELECT 1 FROM pipeline_runs WHERE pipeline_schedule_id = ? AND status IN ('initial', 'running'))
+          ON CONFLICT DO NOTHING RETURNING id, execution_date`,
+    args: [
+      run.pipelineScheduleId,
+      run.pipelineUuid,
+      run.executionDate,
+      executionPartition(run.pipelineScheduleId, run.executionDate),
+      now,
+      now,
+      run.pipelineScheduleId,
+    ] as InValue[],
   };
 }
 

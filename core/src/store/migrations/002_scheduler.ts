@@ -7,6 +7,8 @@ export const statements: string[] = [
   `CREATE INDEX pipeline_runs_live ON pipeline_runs (status, owner) WHERE status IN ('initial', 'running')`,
   // 'code' for triggers synced from triggers.yaml (removing one there deactivates it), 'api' otherwise
   `ALTER TABLE pipeline_schedules ADD COLUMN source TEXT NOT NULL DEFAULT 'api'`,
+  // the sync reads only code triggers: without this it scans every schedule
+  `CREATE INDEX pipeline_schedules_code ON pipeline_schedules (pipeline_uuid, name) WHERE source = 'code'`,
   // why a trigger cannot be scheduled (an invalid cron, an unknown timezone); null when it can
   `ALTER TABLE pipeline_schedules ADD COLUMN invalid_reason TEXT`,
   // the newest execution date the scheduler has dealt with (a run created, or a date skipped by policy)
