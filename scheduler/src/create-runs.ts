@@ -6,6 +6,7 @@
  * crash or a second scheduler can neither lose nor repeat a run.
  */
 import {
+  IllegalTransitionError,
   LeaseLostError,
   notify,
   DEFAULT_CATCH_UP_CAP,
@@ -82,6 +83,12 @@ export async function createDueRuns(store: Store, project: Project, options: Cre
         options.log.warn(error.message);
         continue;
       }
+      if (error instanceof IllegalTransitionError) {
+        // a lost race (another scheduler, or the run's engine, moved a live run first): nothing
+        // was written, and the trigger is still due, so the next tick looks at it again
+        options.log.warn(`trigger ${schedule.pipelineUuid}/${schedule.name}: ${error.message}; evaluated again next tick`);
+        continue;
+      }
       // one bad trigger never stops the tick: it is marked invalid, with the reason
       const reason = error instanceof Error ? error.message : String(error);
       report.invalid++;
@@ -118,12 +125,14 @@ async function createRunsFor(store: Store, project: Project, schedule: ScheduleS
   const limitReached = settings.pipelineRunLimit !== null && running >= settings.pipelineRunLimit;
 
   if (interval.kind === "always_on") {
-    if (live.length === 0) {
-      batch.raw(insertScheduledRunStatement({ pipelineUuid: schedule.pipelineUuid, pipelineScheduleId: schedule.id, executionDate: now }, now));
-      report.created++;
-    }
+    // conditional on no live run at commit time: replicas (whose clocks differ) start one, not one each
+    const insert =
+      live.length === 0
+        ? batch.raw(scheduling.insertAlwaysOnRunStatement({ pipelineUuid: schedule.pipelineUuid, pipelineScheduleId: schedule.id, executionDate: now }, now))
+        : null;
     progress(now + options.alwaysOnRecheckMs, live.length === 0 ? now : null);
-    await store.commit(batch);
+    const results = await store.commit(batch);
+    if (insert !== null) report.created += results[insert]?.rows.length ?? 0;
     return;
   }
 
@@ -152,21 +161,33 @@ async function createRunsFor(store: Store, project: Project, schedule: ScheduleS
     });
     batch.cancelLiveBlockRuns(run.id, "cancelled by a newer run of its trigger");
   }
+  const inserts: number[] = [];
   for (const executionDate of create) {
-    batch.raw(insertScheduledRunStatement({ pipelineUuid: schedule.pipelineUuid, pipelineScheduleId: schedule.id, executionDate }, now));
-    // a run that should have started a while ago: downtime, an overloaded scheduler, a slow tick
-    const lateBy = now - (executionDate - lead);
-    if (lateBy > options.driftThresholdMs) {
-      report.late++;
-      options.log.warn(`drift: trigger ${schedule.pipelineUuid}/${schedule.name} run for ${new Date(executionDate).toISOString()} created ${Math.round(lateBy / 1000)} s late`);
-      if (options.notifications) void notify.enqueueNotifications(batch, store, options.notifications, notify.drift(schedule, lateBy, executionDate));
-    }
+    inserts.push(batch.raw(insertScheduledRunStatement({ pipelineUuid: schedule.pipelineUuid, pipelineScheduleId: schedule.id, executionDate }, now)));
   }
-  report.created += create.length;
   const reached = dates.length > 0 ? (dates[dates.length - 1] as number) : schedule.lastExecutionDate;
   // a capped catch-up left missed dates behind: look again on the next tick, not at the next date
   const capped = dates.length >= (settings.catchUpCap ?? DEFAULT_CATCH_UP_CAP);
   const next = capped ? now : nextDueAt(spec, reached, horizon);
   progress(next === null ? null : capped ? next : next - lead, dates.length > 0 ? reached : null);
-  await store.commit(batch);
+  const results = await store.commit(batch);
+  // only the runs this commit inserted count: another scheduler may have created the same dates
+  // (the insert is then a no-op), and drift must be reported once, by the one that created the run
+  for (const index of inserts) {
+    for (const row of results[index]?.rows ?? []) {
+      report.created++;
+      const executionDate = Number(row.execution_date);
+      // a run that should have started a while ago: downtime, an overloaded scheduler, a slow tick
+      const lateBy = now - (executionDate - lead);
+      if (lateBy > options.driftThresholdMs) {
+        report.late++;
+        options.log.warn(`drift: trigger ${schedule.pipelineUuid}/${schedule.name} run for ${new Date(executionDate).toISOString()} created ${Math.round(lateBy / 1000)} s late`);
+        if (options.notifications) {
+          await notify
+            .enqueueNotifications(null, store, options.notifications, notify.drift(schedule, lateBy, executionDate))
+            .catch((error: unknown) => options.log.error(`drift notification not queued: ${error instanceof Error ? error.message : String(error)}`));
+        }
+      }
+    }
+  }
 }

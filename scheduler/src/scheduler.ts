@@ -13,6 +13,9 @@ import { consoleLog, type Log } from "./log.ts";
 import { startInitialRuns } from "./start-runs.ts";
 import { syncTriggers, type SyncReport } from "./sync-triggers.ts";
 
+/** Fails its batch unless the statement before it changed a row (SQLite has no RAISE outside triggers). */
+const FLAGGED_HERE = "SELECT CASE WHEN changes() = 1 THEN 1 ELSE json('kiln: SLA breach flagged by another scheduler') END";
+
 export interface SchedulerOptions {
   store: Store;
   project: Project;
@@ -161,17 +164,29 @@ export class Scheduler {
   async #flagSlaBreaches(now: number, notifications: notify.NotificationConfig | null): Promise<number> {
     const breached = await scheduling.runsPastSla(this.#store.client, now, this.#batchSize);
     if (breached.length === 0) return 0;
-    const batch = this.#store.batch();
-    for (const run of breached) {
-      batch.raw({ sql: "UPDATE pipeline_runs SET passed_sla = 1, updated_at = ? WHERE id = ? AND passed_sla = 0", args: [now, run.id] });
+    // One batch per run, its flag guarded: when several schedulers see the same breach, only the
+    // one whose update sets passed_sla commits (with its notification); the others' batches are
+    // refused by the guard and roll back, so the breach is flagged, counted and notified once.
+    const outcomes = await Promise.allSettled(
+      breached.map((run) => {
+        const batch = this.#store.batch();
+        batch.raw({ sql: "UPDATE pipeline_runs SET passed_sla = 1, updated_at = ? WHERE id = ? AND passed_sla = 0", args: [now, run.id] });
+        batch.raw(FLAGGED_HERE);
+        if (notifications) {
+          const pipeline = { uuid: run.pipelineUuid, name: this.#project.pipelines.get(run.pipelineUuid)?.name };
+          void notify.enqueueNotifications(batch, this.#store, notifications, notify.slaPassed(run, run.sla, pipeline));
+        }
+        return this.#store.commit(batch);
+      }),
+    );
+    let flagged = 0;
+    outcomes.forEach((outcome, i) => {
+      const run = breached[i]!;
+      if (outcome.status === "rejected") return; // flagged by another scheduler (or retried next tick)
+      flagged++;
       this.#log.warn(`SLA passed: pipeline run ${run.id} (${run.pipelineUuid}) not completed ${run.sla} s after ${new Date(run.executionDate).toISOString()}`);
-      if (notifications) {
-        const pipeline = { uuid: run.pipelineUuid, name: this.#project.pipelines.get(run.pipelineUuid)?.name };
-        void notify.enqueueNotifications(batch, this.#store, notifications, notify.slaPassed(run, run.sla, pipeline));
-      }
-    }
-    await this.#store.commit(batch);
-    return breached.length;
+    });
+    return flagged;
   }
 
   async #resumeOrphans(now: number): Promise<number> {

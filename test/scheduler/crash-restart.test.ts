@@ -1,0 +1,161 @@
+/**
+ * A real `kiln start` process killed with SIGKILL while a block runs in its own process, and a
+ * second one started: it takes the run over (the block process outlived the first scheduler),
+ * drives it to an end, and nothing is left running, doubled or lost.
+ */
+import { afterAll, describe, expect, test } from "bun:test";
+import { spawn, type ChildProcess } from "node:child_process";
+import { join } from "node:path";
+import { CLI_MAIN, isAlive, queryDb, REPO_ROOT, TempDirs, waitFor } from "../helpers/cli.ts";
+
+const temp = new TempDirs();
+/** Every process this file started (schedulers) or that they started (block processes): pid -> is a group leader. */
+const started = new Map<number, ChildProcess | null>();
+
+function killGroup(pid: number, signal: NodeJS.Signals) {
+  try {
+    // both the schedulers (spawned detached here) and the block processes (detached by the local
+    // executor) lead their own process group
+    process.kill(-pid, signal);
+  } catch {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // gone already
+    }
+  }
+}
+
+afterAll(() => {
+  for (const pid of started.keys()) if (isAlive(pid)) killGroup(pid, "SIGKILL");
+  temp.removeAll();
+});
+
+interface Scheduler {
+  pid: number;
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+function startScheduler(root: string): Scheduler {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && k !== "KILN_DATABASE_URL" && k !== "ENV" && k !== "REDIS_URL") env[k] = v;
+  const child = spawn(process.execPath, [CLI_MAIN, "start", root, "--tick-interval", "200", "--orphan-after", "2", "--grace-period", "20"], {
+    cwd: REPO_ROOT,
+    env,
+    detached: true,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  if (!child.pid) throw new Error("kiln start did not spawn");
+  started.set(child.pid, child);
+  let text = "";
+  child.stdout!.setEncoding("utf8").on("data", (c: string) => (text += c));
+  child.stderr!.setEncoding("utf8").on("data", (c: string) => (text += c));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
+  return { pid: child.pid, child, output: () => text, exited };
+}
+
+const TERMINAL = new Set(["completed", "failed", "cancelled"]);
+
+describe("kill -9 of a scheduler process mid-run, then a restart", () => {
+  test(
+    "the second scheduler takes the run over and every run ends; no run or block run is doubled",
+    async () => {
+      const root = temp.project({
+        "kiln.yaml": "executor_type: local\n",
+        // the first attempt's result is lost with the scheduler that watched it: a retry makes the run complete
+        "pipelines/p/metadata.yaml": "retry_config:\n  retries: 2\n  delay: 0\nblocks:\n  - uuid: work\n    type: custom\n",
+        "custom/work.js": "export default async function work(ctx) {\n  await new Promise((r) => setTimeout(r, 3000));\n  return { partition: ctx.executionPartition, attempt: ctx.attempt };\n}\n",
+        "pipelines/p/triggers.yaml": `triggers:\n  - name: every_minute\n    schedule_type: time\n    schedule_interval: "* * * * *"\n    status: active\n    settings:\n      create_initial_pipeline_run: true\n`,
+      });
+      const db = join(root, ".kiln/kiln.db");
+      const rows = (sql: string, args: Array<string | number | null> = []) => queryDb(db, sql, args).catch(() => [] as Record<string, unknown>[]);
+      const logs: string[] = [];
+      const first = startScheduler(root);
+      let second: Scheduler | null = null;
+      try {
+        // the first scheduler starts the initial run, and its block process is running (its handle stored)
+        let handle: { pid: number } | null = null;
+        let runId = 0;
+        await waitFor(
+          async () => {
+            const [br] = await rows("SELECT * FROM block_runs WHERE status = 'running' AND executor_handle IS NOT NULL ORDER BY id LIMIT 1");
+            if (br) {
+              handle = JSON.parse(String(br.executor_handle)) as { pid: number };
+              runId = Number(br.pipeline_run_id);
+            }
+            return handle !== null;
+          },
+          "a block run to be running in the database",
+          45_000,
+        );
+        const blockPid = handle!.pid;
+        started.set(blockPid, null);
+        const [run] = await rows("SELECT * FROM pipeline_runs WHERE id = ?", [runId]);
+        expect(String(run!.status)).toBe("running");
+        const firstOwner = String(run!.owner);
+
+        // SIGKILL the scheduler alone: the block, in its own process group, outlives it
+        process.kill(first.pid, "SIGKILL");
+        expect((await first.exited).signal).toBe("SIGKILL");
+        logs.push(`--- first scheduler (pid ${first.pid}):\n${first.output()}`);
+        expect(isAlive(blockPid)).toBe(true);
+
+        second = startScheduler(root);
+        // every run ends; the trigger keeps making one a minute, so stop between minute marks
+        await waitFor(
+          async () => {
+            const all = await rows("SELECT status FROM pipeline_runs");
+            const second = new Date().getUTCSeconds();
+            return all.length > 0 && all.every((r) => TERMINAL.has(String(r.status))) && second >= 2 && second <= 50;
+          },
+          "every pipeline run to be completed or failed",
+          90_000,
+          100,
+        );
+        process.kill(second.pid, "SIGTERM");
+        const stop = await second.exited;
+        logs.push(`--- second scheduler (pid ${second.pid}):\n${second.output()}`);
+        expect(stop.code).toBe(0);
+
+        const runs = await rows("SELECT * FROM pipeline_runs ORDER BY id");
+        const blocks = await rows("SELECT * FROM block_runs ORDER BY id");
+        for (const b of blocks) {
+          const h = b.executor_handle === null ? null : (JSON.parse(String(b.executor_handle)) as { pid?: number });
+          if (h?.pid) started.set(h.pid, null);
+        }
+        const nonTerminal = runs.filter((r) => !TERMINAL.has(String(r.status)));
+        expect(nonTerminal).toEqual([]);
+        expect(blocks.filter((b) => !TERMINAL.has(String(b.status)) && b.status !== "upstream_failed")).toEqual([]);
+        // each (schedule, execution_date) once; each (run, block) once
+        const dates = runs.map((r) => `${r.pipeline_schedule_id}@${r.execution_date}`);
+        expect(new Set(dates).size).toBe(dates.length);
+        const pairs = blocks.map((b) => `${b.pipeline_run_id}/${b.block_uuid}`);
+        expect(new Set(pairs).size).toBe(pairs.length);
+        expect(new Set(blocks.map((b) => Number(b.pipeline_run_id)))).toEqual(new Set(runs.map((r) => Number(r.id))));
+
+        // the run that was interrupted: taken over by the second scheduler and completed
+        const taken = runs.find((r) => Number(r.id) === runId)!;
+        expect(taken.owner).not.toBe(firstOwner);
+        expect(String(taken.status)).toBe("completed");
+        const takenBlock = blocks.find((b) => Number(b.pipeline_run_id) === runId)!;
+        expect(String(takenBlock.status)).toBe("completed");
+        // the orphaned block process ended on its own; nothing this test started is left behind
+        await waitFor(() => !isAlive(blockPid), "the orphaned block process to end", 20_000);
+        expect(runs.every((r) => String(r.status) === "completed")).toBe(true);
+        // a clean stop removes the second scheduler's heartbeat
+        const schedulers = await rows("SELECT id FROM schedulers");
+        expect(schedulers.map((s) => String(s.id))).toEqual([firstOwner]);
+      } catch (error) {
+        if (second) logs.push(`--- second scheduler (pid ${second.pid}):\n${second.output()}`);
+        else logs.push(`--- first scheduler (pid ${first.pid}):\n${first.output()}`);
+        console.error(logs.join("\n"));
+        throw error;
+      } finally {
+        for (const s of [first, second]) if (s && isAlive(s.pid)) killGroup(s.pid, "SIGKILL");
+      }
+    },
+    180_000,
+  );
+});
