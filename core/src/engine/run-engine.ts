@@ -153,6 +153,8 @@ export class RunEngine {
   readonly #watchMs: number;
   readonly #beforeRunEnds: RunEngineDeps["beforeRunEnds"];
   readonly #runs = new Map<number, RunState>();
+  /** Every run this engine has been asked to drive and has not finished, registered before any await. */
+  readonly #calls = new Map<number, Promise<PipelineRun>>();
 
   constructor(deps: RunEngineDeps) {
     this.#store = deps.store;
@@ -172,13 +174,35 @@ export class RunEngine {
 
   /** Ids of the runs this engine is executing now. */
   activeRunIds(): number[] {
-    return [...this.#runs.keys()];
+    return [...this.#calls.keys()];
   }
 
   /** Runs a pipeline run to its end and returns it as stored. */
-  async execute(pipelineRunId: number, options: RunOptions = {}): Promise<PipelineRun> {
-    const active = this.#runs.get(pipelineRunId);
-    if (active) return active.done;
+  execute(pipelineRunId: number, options: RunOptions = {}): Promise<PipelineRun> {
+    return this.#once(pipelineRunId, () => this.#execute(pipelineRunId, options));
+  }
+
+  /**
+   * Takes over a running run whose owner stopped (a scheduler crash or restart) and drives it to
+   * its end: block runs still running are re-attached through their executor handles; those
+   * that cannot be (no handle, or in-process) count as a failed attempt and follow retry_config.
+   */
+  resume(pipelineRunId: number, previousOwner: string | null, options: RunOptions = {}): Promise<PipelineRun> {
+    return this.#once(pipelineRunId, () => this.#resume(pipelineRunId, previousOwner, options));
+  }
+
+  /** One driver per run in this engine: a second call while it runs gets the same promise. */
+  #once(pipelineRunId: number, drive: () => Promise<PipelineRun>): Promise<PipelineRun> {
+    const existing = this.#calls.get(pipelineRunId);
+    if (existing) return existing;
+    const call = drive().finally(() => {
+      if (this.#calls.get(pipelineRunId) === call) this.#calls.delete(pipelineRunId);
+    });
+    this.#calls.set(pipelineRunId, call);
+    return call;
+  }
+
+  async #execute(pipelineRunId: number, options: RunOptions): Promise<PipelineRun> {
     const run = await this.#store.getPipelineRun(pipelineRunId);
     if (!run) throw new Error(`pipeline run ${pipelineRunId} does not exist`);
     if (run.status !== "initial") {
@@ -200,17 +224,10 @@ export class RunEngine {
     return this.#run(state, { type: "start" });
   }
 
-  /**
-   * Takes over a running run whose owner stopped (a scheduler crash or restart) and drives it to
-   * its end: block runs still running are re-attached through their executor handles; those
-   * that cannot be (no handle, or in-process) count as a failed attempt and follow retry_config.
-   */
-  async resume(pipelineRunId: number, previousOwner: string | null, options: RunOptions = {}): Promise<PipelineRun> {
-    const active = this.#runs.get(pipelineRunId);
-    if (active) return active.done;
+  async #resume(pipelineRunId: number, previousOwner: string | null, options: RunOptions): Promise<PipelineRun> {
     const run = await this.#store.getPipelineRun(pipelineRunId);
     if (!run) throw new Error(`pipeline run ${pipelineRunId} does not exist`);
-    if (run.status === "initial") return this.execute(pipelineRunId, options);
+    if (run.status === "initial") return this.#execute(pipelineRunId, options);
     if (run.status !== "running") return run;
     const pipeline = this.#pipelineOf(run);
     const rows = await this.#store.getBlockRuns(run.id);
@@ -282,7 +299,7 @@ export class RunEngine {
     try {
       return await state.done;
     } finally {
-      this.#runs.delete(state.run.id);
+      if (this.#runs.get(state.run.id) === state) this.#runs.delete(state.run.id);
     }
   }
 
