@@ -39,6 +39,12 @@ export interface SchedulerOptions {
   leases?: RedisLeases | null;
 }
 
+/** How often code triggers are synced even when the project has not been reloaded. */
+const RESYNC_EVERY_MS = 30_000;
+
+/** Never tick again sooner than this, even when a trigger is due sooner. */
+const MIN_TICK_GAP_MS = 10;
+
 export interface TickReport {
   at: number;
   sync: SyncReport;
@@ -68,6 +74,8 @@ export class Scheduler {
   #timer: (() => void) | null = null;
   #ticking: Promise<TickReport> | null = null;
   #stopping = false;
+  #syncedProject: Project | null = null;
+  #syncedAt = 0;
   #delivering = false;
   readonly #fetch: typeof fetch | undefined;
   readonly #leases: RedisLeases | null;
@@ -106,7 +114,14 @@ export class Scheduler {
     const started = this.#clock.now();
     const store = this.#store;
     await scheduling.heartbeat(store.client, this.id, this.#host, this.#pid, started);
-    const sync = await syncTriggers(store, this.#project);
+    // triggers.yaml only changes with the project (reloaded from disk); a periodic pass repairs
+    // edits made to code triggers through the database
+    const resync = this.#project !== this.#syncedProject || started - this.#syncedAt >= RESYNC_EVERY_MS;
+    const sync = resync ? await syncTriggers(store, this.#project) : { created: 0, updated: 0, deactivated: 0 };
+    if (resync) {
+      this.#syncedProject = this.#project;
+      this.#syncedAt = started;
+    }
     const notifications = notificationConfigOf(this.#project);
     const shards = this.#leases ? await this.#leases.refresh() : null;
     const runs = await createDueRuns(store, this.#project, {
@@ -202,7 +217,21 @@ export class Scheduler {
     return resumed;
   }
 
-  /** Ticks every tickIntervalMs until stop(); a failing tick is logged, never fatal. */
+  /**
+   * How long to sleep before the next tick: until the earliest due trigger, so a run starts
+   * close to its instant rather than up to a whole interval late, but never longer than the tick
+   * interval (waiting runs, orphans and heartbeats need ticks too).
+   */
+  async #untilNextDue(): Promise<number> {
+    const rs = await this.#store.client.execute("SELECT min(next_run_at) AS next FROM pipeline_schedules WHERE status = 'active'");
+    const next = rs.rows[0]?.next;
+    const wait = next === null || next === undefined ? this.#tickMs : Number(next) - this.#clock.now();
+    // already due after our tick: another replica's shard, or work capped for later; don't spin on it
+    if (wait <= 0) return this.#tickMs;
+    return Math.min(this.#tickMs, Math.max(MIN_TICK_GAP_MS, wait));
+  }
+
+  /** Ticks every tickIntervalMs (sooner when a trigger is due) until stop(); a failing tick is logged, never fatal. */
   start(): void {
     let expected = this.#clock.now();
     const loop = () => {
@@ -218,10 +247,12 @@ export class Scheduler {
           this.#log.error(`tick failed: ${error instanceof Error ? error.message : String(error)}`);
           return null;
         })
-        .finally(() => {
+        .then(() => this.#untilNextDue())
+        .catch(() => this.#tickMs)
+        .then((wait) => {
           this.#ticking = null;
-          expected = this.#clock.now() + this.#tickMs;
-          if (!this.#stopping) this.#timer = this.#clock.setTimer(this.#tickMs, loop);
+          expected = this.#clock.now() + wait;
+          if (!this.#stopping) this.#timer = this.#clock.setTimer(wait, loop);
         });
     };
     loop();
