@@ -64,7 +64,7 @@ describe("kill -9 of a scheduler process mid-run, then a restart", () => {
     async () => {
       const root = temp.project({
         "kiln.yaml": "executor_type: local\n",
-        // the first attempt's result is lost with the scheduler that watched it: a retry makes the run complete
+        // retries allowed, so a re-run would show as attempt 2: the test asserts there is none
         "pipelines/p/metadata.yaml": "retry_config:\n  retries: 2\n  delay: 0\nblocks:\n  - uuid: work\n    type: custom\n",
         "custom/work.js": "export default async function work(ctx) {\n  await new Promise((r) => setTimeout(r, 3000));\n  return { partition: ctx.executionPartition, attempt: ctx.attempt };\n}\n",
         "pipelines/p/triggers.yaml": `triggers:\n  - name: every_minute\n    schedule_type: time\n    schedule_interval: "* * * * *"\n    status: active\n    settings:\n      create_initial_pipeline_run: true\n`,
@@ -141,6 +141,9 @@ describe("kill -9 of a scheduler process mid-run, then a restart", () => {
         expect(String(taken.status)).toBe("completed");
         const takenBlock = blocks.find((b) => Number(b.pipeline_run_id) === runId)!;
         expect(String(takenBlock.status)).toBe("completed");
+        // re-attached, not re-run: the block process that outlived the first scheduler recorded its
+        // outcome, and the second scheduler read it through the block run's stored handle
+        expect(Number(takenBlock.attempt)).toBe(1);
         // the orphaned block process ended on its own; nothing this test started is left behind
         await waitFor(() => !isAlive(blockPid), "the orphaned block process to end", 20_000);
         expect(runs.every((r) => String(r.status) === "completed")).toBe(true);

@@ -5,7 +5,7 @@
  * this process's exit code: 0 when the block returned, 1 when it threw.
  */
 import { buildBlockJob, executeBlock, mergeVariables } from "@kiln/core";
-import { BLOCK_FAILED_MARK } from "@kiln/executor-local";
+import { BLOCK_FAILED_MARK, RESULT_FILE_ENV, writeResult } from "@kiln/executor-local";
 import { parseCommand, parseId, parseRuntimeVars } from "../args.ts";
 import { UsageError } from "../errors.ts";
 import { loadUserProject, openProject } from "../project.ts";
@@ -62,13 +62,17 @@ export async function runBlock(args: string[]): Promise<number> {
       process.exit(1);
     };
     process.prependOnceListener("beforeExit", neverSettled);
+    const resultFile = process.env[RESULT_FILE_ENV];
     try {
       await executeBlock(job, open.runtime, controller.signal);
+      if (resultFile) writeResult(resultFile, { state: "completed" });
       return 0;
     } catch (error) {
       // the stack goes to the log; the parent takes the marked last line as the block run's error
       process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-      process.stderr.write(`${BLOCK_FAILED_MARK}${(error instanceof Error ? error.message : String(error)).replace(/\n/g, " ")}\n`);
+      const message = (error instanceof Error ? error.message : String(error)).replace(/\n/g, " ");
+      if (resultFile) writeResult(resultFile, { state: "failed", error: message });
+      process.stderr.write(`${BLOCK_FAILED_MARK}${message}\n`);
       return 1;
     } finally {
       process.off("beforeExit", neverSettled);

@@ -3,7 +3,9 @@
  * crashes or hangs cannot take kiln down, and a timeout or cancel kills everything it started.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
+import { dirname, join } from "node:path";
 import { formatLogLine, type BlockJob, type ExecutionHandle, type ExecutionStatus, type LogSink } from "@kiln/core";
 
 export interface ProcessOptions {
@@ -87,13 +89,42 @@ function killOnExit(pid: number): void {
   cancelling.add(pid);
 }
 
+/** Whether a process runs: signal 0 reaches it, and it is not a zombie waiting to be reaped. */
 function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch {
     return false;
   }
+  try {
+    // the state is the field after the parenthesised command name; Z is a zombie (finished)
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    return true;
+  }
+}
+
+/** The environment variable that tells `kiln run-block` where to record its outcome. */
+export const RESULT_FILE_ENV = "KILN_RESULT_FILE";
+
+/** The outcome `kiln run-block` recorded, or null if it left none (it crashed, or was killed). */
+function readResult(path: string): ExecutionStatus | null {
+  try {
+    const parsed = JSON.parse(readFileSync(path, "utf8")) as { state?: unknown; error?: unknown };
+    if (parsed.state === "completed") return { state: "completed" };
+    if (parsed.state === "failed") return { state: "failed", error: String(parsed.error ?? "the block failed") };
+    return null;
+  } catch {
+    return null;
+  }
+}
+
+/** Records a block run's outcome for a kiln that was not watching (called by `kiln run-block`). */
+export function writeResult(path: string, result: { state: "completed" } | { state: "failed"; error: string }): void {
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(`${path}.tmp`, JSON.stringify(result));
+  renameSync(`${path}.tmp`, path);
 }
 
 export class ProcessRunner {
@@ -107,9 +138,12 @@ export class ProcessRunner {
   start(job: BlockJob): ExecutionHandle {
     const [program, ...prefix] = this.options.command;
     if (!program) throw new Error("executor-local: no command configured to start kiln run-block");
+    // the child also leaves its outcome in a file, so a kiln that restarts while it runs learns it
+    const resultFile = join(job.projectRoot, ".kiln", "results", `${job.blockRunId}-${job.attempt}.json`);
+    rmSync(resultFile, { force: true });
     const child = spawn(program, [...prefix, ...runBlockArgs(job)], {
       cwd: job.projectRoot,
-      env: { ...process.env, ...this.options.env },
+      env: { ...process.env, ...this.options.env, [RESULT_FILE_ENV]: resultFile },
       stdio: ["ignore", "pipe", "pipe"],
       // its own process group, so cancel can kill whatever the block started too
       detached: true,
@@ -142,7 +176,7 @@ export class ProcessRunner {
     // keep the record a while after the end, for a late status() or cancel()
     void record.result.then(() => setTimeout(() => this.#children.delete(key), 60_000).unref?.());
     // pid -1: the spawn failed, and the "error" event above has the reason
-    return { mode: "process", runner: this.#id, key, pid: child.pid ?? -1, host: hostname(), started_at: Date.now() };
+    return { mode: "process", runner: this.#id, key, pid: child.pid ?? -1, host: hostname(), started_at: Date.now(), result_file: resultFile };
   }
 
   /** The record of a process this runner started (the key is only meaningful in this process). */
@@ -169,7 +203,9 @@ export class ProcessRunner {
     }
     const pid = Number(handle.pid);
     if (pid > 0 && isAlive(pid)) return { state: "running" };
-    return { state: "failed", error: `block process ${pid} ended while no kiln process was watching it; its result is unknown` };
+    const recorded = typeof handle.result_file === "string" ? readResult(handle.result_file) : null;
+    if (recorded) return recorded;
+    return { state: "failed", error: `block process ${pid} ended while no kiln process was watching it, and left no result` };
   }
 
   /** SIGTERM to the process group, then SIGKILL after the grace period. */
