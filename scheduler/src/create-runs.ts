@@ -45,7 +45,7 @@ export interface CreateRunsOptions {
   alwaysOnRecheckMs: number;
   log: Log;
   /** Where drift is reported, besides the log. */
-  notifications: notify.NotificationConfig | null;
+  notifications: (pipelineUuid: string) => notify.NotificationConfig | null;
   /** With Redis leases: the shards this replica holds; null evaluates every trigger. */
   shards?: ShardAssignment | null;
 }
@@ -179,12 +179,14 @@ async function createRunsFor(store: Store, project: Project, schedule: ScheduleS
       const executionDate = Number(row.execution_date);
       // a run that should have started a while ago: downtime, an overloaded scheduler, a slow tick
       const lateBy = now - (executionDate - lead);
-      if (lateBy > options.driftThresholdMs) {
+      // a date from before the trigger was enabled (create_initial_pipeline_run) is late on purpose
+      if (lateBy > options.driftThresholdMs && executionDate >= (schedule.lastEnabledAt ?? Number.NEGATIVE_INFINITY)) {
         report.late++;
         options.log.warn(`drift: trigger ${schedule.pipelineUuid}/${schedule.name} run for ${new Date(executionDate).toISOString()} created ${Math.round(lateBy / 1000)} s late`);
-        if (options.notifications) {
+        const config = options.notifications(schedule.pipelineUuid);
+        if (config) {
           await notify
-            .enqueueNotifications(null, store, options.notifications, notify.drift(schedule, lateBy, executionDate))
+            .enqueueNotifications(null, store, config, notify.drift(schedule, lateBy, executionDate))
             .catch((error: unknown) => options.log.error(`drift notification not queued: ${error instanceof Error ? error.message : String(error)}`));
         }
       }

@@ -1,18 +1,23 @@
 /** What the scheduler notifies about (run failure, opt-in success, SLA, drift), per notification_config. */
 import { notify, type PipelineRun, type PipelineRunStatus, type Project, type Store, type WriteBatch } from "@kiln/core";
 
-/** The project's notification_config, or null when it sets none (the loader has checked it). */
-export function notificationConfigOf(project: Project): notify.NotificationConfig | null {
-  const raw = project.settings.notificationConfig;
-  if (!raw || Object.keys(raw).length === 0) return null;
-  return notify.parseNotificationConfig(raw);
+/**
+ * The notification_config for a pipeline's events: kiln.yaml's, with the pipeline's keys
+ * replacing it; null when neither sets any (the loader has checked both).
+ */
+export function notificationConfigOf(project: Project, pipelineUuid?: string): notify.NotificationConfig | null {
+  const projectRaw = project.settings.notificationConfig;
+  const pipelineRaw = pipelineUuid ? project.pipelines.get(pipelineUuid)?.notificationConfig : undefined;
+  const empty = (raw: unknown) => !raw || Object.keys(raw as object).length === 0;
+  if (empty(projectRaw) && empty(pipelineRaw)) return null;
+  return notify.mergeNotificationConfig(notify.parseNotificationConfig(projectRaw), empty(pipelineRaw) ? null : notify.parseNotificationConfig(pipelineRaw));
 }
 
 /** An engine hook: queues the notification a run's end causes in the batch that ends it. */
 export function notifyRunEnd(store: Store, project: () => Project) {
   return (run: PipelineRun, status: PipelineRunStatus, error: string | null, batch: WriteBatch): void => {
     const current = project();
-    const config = notificationConfigOf(current);
+    const config = notificationConfigOf(current, run.pipelineUuid);
     if (!config) return;
     const pipeline = { uuid: run.pipelineUuid, name: current.pipelines.get(run.pipelineUuid)?.name };
     const event = status === "failed" ? notify.runFailed(run, pipeline, error) : status === "completed" ? notify.runSucceeded(run, pipeline) : null;

@@ -122,7 +122,8 @@ export class Scheduler {
       this.#syncedProject = this.#project;
       this.#syncedAt = started;
     }
-    const notifications = notificationConfigOf(this.#project);
+    const project = this.#project;
+    const notifications = (pipelineUuid: string) => notificationConfigOf(project, pipelineUuid);
     const shards = this.#leases ? await this.#leases.refresh() : null;
     const runs = await createDueRuns(store, this.#project, {
       now: started,
@@ -176,7 +177,7 @@ export class Scheduler {
     );
   }
 
-  async #flagSlaBreaches(now: number, notifications: notify.NotificationConfig | null): Promise<number> {
+  async #flagSlaBreaches(now: number, notifications: (pipelineUuid: string) => notify.NotificationConfig | null): Promise<number> {
     const breached = await scheduling.runsPastSla(this.#store.client, now, this.#batchSize);
     if (breached.length === 0) return 0;
     // One batch per run, its flag guarded: when several schedulers see the same breach, only the
@@ -187,9 +188,10 @@ export class Scheduler {
         const batch = this.#store.batch();
         batch.raw({ sql: "UPDATE pipeline_runs SET passed_sla = 1, updated_at = ? WHERE id = ? AND passed_sla = 0", args: [now, run.id] });
         batch.raw(FLAGGED_HERE);
-        if (notifications) {
+        const config = notifications(run.pipelineUuid);
+        if (config) {
           const pipeline = { uuid: run.pipelineUuid, name: this.#project.pipelines.get(run.pipelineUuid)?.name };
-          void notify.enqueueNotifications(batch, this.#store, notifications, notify.slaPassed(run, run.sla, pipeline));
+          void notify.enqueueNotifications(batch, this.#store, config, notify.slaPassed(run, run.sla, pipeline));
         }
         return this.#store.commit(batch);
       }),

@@ -502,3 +502,40 @@ describe("variables and sensors", () => {
     }
   });
 });
+
+describe("executor limits", () => {
+  test("concurrency_config.executor_limits bounds block runs per executor across runs", async () => {
+    const fx = await projectFixture({
+      "kiln.yaml": `${IN_PROCESS}concurrency_config:\n  executor_limits:\n    local: 2\n`,
+      "pipelines/p/metadata.yaml": metadata([
+        { uuid: "a", type: "data_loader" },
+        { uuid: "b", type: "data_loader" },
+        { uuid: "c", type: "data_loader" },
+      ]),
+      ...Object.fromEntries(
+        ["a", "b", "c"].map((b) => [
+          `data_loaders/${b}.js`,
+          `const g = globalThis;
+export default async () => {
+  g.kilnExecLive = (g.kilnExecLive ?? 0) + 1;
+  g.kilnExecPeak = Math.max(g.kilnExecPeak ?? 0, g.kilnExecLive);
+  await new Promise((r) => setTimeout(r, 5));
+  g.kilnExecLive--;
+  return 1;
+};\n`,
+        ]),
+      ),
+    });
+    const g = globalThis as { kilnExecPeak?: number; kilnExecLive?: number };
+    try {
+      const runs = await Promise.all([newRun(fx), newRun(fx), newRun(fx)]);
+      const finals = await Promise.all(runs.map((r) => fx.engine.execute(r.id)));
+      expect(finals.map((f) => f.status)).toEqual(["completed", "completed", "completed"]);
+      expect(g.kilnExecPeak).toBe(2);
+    } finally {
+      delete g.kilnExecPeak;
+      delete g.kilnExecLive;
+      fx.cleanup();
+    }
+  });
+});

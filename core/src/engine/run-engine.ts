@@ -83,6 +83,8 @@ interface Node {
   retryPending: boolean;
   handle: ExecutionHandle | null;
   executor: Executor | null;
+  /** The executor type holding a slot for this node while it runs (null when it holds none). */
+  executorType: string | null;
   timers: Array<() => void>;
 }
 
@@ -90,6 +92,8 @@ type Input =
   | { type: "start" }
   | { type: "resume"; previousOwner: string | null; retryAt: Map<string, number | null> }
   | { type: "ended_elsewhere"; status: PipelineRunStatus }
+  /** A slot freed up elsewhere: look at the queued block runs again. */
+  | { type: "wake" }
   | { type: "finished"; node: Node; launch: number; result: ExecutionStatus }
   | { type: "retry"; node: Node }
   | { type: "stop"; status: "cancelled" | "failed"; reason: string };
@@ -155,6 +159,8 @@ export class RunEngine {
   readonly #runs = new Map<number, RunState>();
   /** Every run this engine has been asked to drive and has not finished, registered before any await. */
   readonly #calls = new Map<number, Promise<PipelineRun>>();
+  /** Block runs executing now, per executor type, across every run of this engine. */
+  readonly #executorActive = new Map<string, number>();
 
   constructor(deps: RunEngineDeps) {
     this.#store = deps.store;
@@ -324,6 +330,7 @@ export class RunEngine {
       retryPending: false,
       handle: null,
       executor: null,
+      executorType: null,
       timers: [],
     };
   }
@@ -408,6 +415,8 @@ export class RunEngine {
           if (node.status === "running" && node.kind !== "controller") {
             node.launch++;
             state.running++;
+            node.executorType = executorTypeOf(this.#project, state.pipeline, node.block, state.options.executorType);
+            this.#executorActive.set(node.executorType, (this.#executorActive.get(node.executorType) ?? 0) + 1);
             if (node.handle && node.handle.transient !== true) {
               step.attaches.push(node);
             } else {
@@ -429,6 +438,8 @@ export class RunEngine {
         state.stopping ??= { status: input.status, reason: input.reason };
         return;
 
+      case "wake":
+        return;
       case "ended_elsewhere":
         throw new RunEndedElsewhereError(state.run.id, input.status);
       case "retry": {
@@ -493,7 +504,28 @@ export class RunEngine {
   /** A node stops executing: its timers go, and it frees a slot. */
   #settle(state: RunState, node: Node): void {
     for (const cancel of node.timers.splice(0)) cancel();
-    if (node.kind !== "controller" && node.status === "running") state.running--;
+    if (node.kind !== "controller" && node.status === "running") {
+      state.running--;
+      this.#releaseExecutorSlot(node);
+    }
+  }
+
+  /** Frees the node's place under its executor's limit, and lets runs waiting for one try again. */
+  #releaseExecutorSlot(node: Node): void {
+    const type = node.executorType;
+    if (type === null) return;
+    node.executorType = null;
+    this.#executorActive.set(type, Math.max(0, (this.#executorActive.get(type) ?? 1) - 1));
+    if (this.#project.settings.concurrencyConfig.executorLimits?.[type] === undefined) return;
+    for (const other of this.#runs.values()) {
+      if ([...other.nodes.values()].some((n) => n.status === "queued")) this.#post(other, { type: "wake" });
+    }
+  }
+
+  /** Whether the executor type has room for one more block run (concurrency_config.executor_limits). */
+  #executorHasRoom(type: string): boolean {
+    const limit = this.#project.settings.concurrencyConfig.executorLimits?.[type];
+    return limit === undefined || (this.#executorActive.get(type) ?? 0) < limit;
   }
 
   /** Works out every state change the run's current state allows, until nothing changes. */
@@ -534,6 +566,7 @@ export class RunEngine {
         for (const node of state.nodes.values()) {
           if (node.status !== "queued" || node.kind === "controller") continue;
           if (state.running >= state.blockRunLimit) break;
+          if (!this.#executorHasRoom(executorTypeOf(this.#project, state.pipeline, node.block, state.options.executorType))) continue;
           this.#claim(state, step, node);
           changed = true;
         }
@@ -612,6 +645,8 @@ export class RunEngine {
     }
     node.launch++;
     state.running++;
+    node.executorType = type;
+    this.#executorActive.set(type, (this.#executorActive.get(type) ?? 0) + 1);
     this.#move(state, step, node, "running", { startedAt: now, attempt: node.attempt, executorType: type });
     step.launches.push(node);
   }
@@ -821,6 +856,7 @@ export class RunEngine {
     }
     for (const node of state.nodes.values()) {
       if (node.status === "running" && node.kind !== "controller") this.#cancelExecution(node);
+      this.#releaseExecutorSlot(node);
     }
     state.finished = true;
     for (const cancel of state.timers.splice(0)) cancel();

@@ -71,13 +71,18 @@ async function loadSettings(source: ProjectSource, executorTypes: Set<string> | 
   if (isPlainObject(raw) && raw.executor_type != null) {
     checkExecutorType(file, "executor_type", settings.executorType, executorTypes);
   }
+  checkNotificationConfig(file, settings.notificationConfig);
+  return settings;
+}
+
+/** A notification_config that parses, or a ProjectLoadError naming the file and field. */
+function checkNotificationConfig(file: string, raw: unknown): void {
   try {
-    parseNotificationConfig(settings.notificationConfig);
+    parseNotificationConfig(raw);
   } catch (error) {
     if (error instanceof NotificationConfigError) throw new ProjectLoadError(file, error.field, error.expected, error.got);
     throw error;
   }
-  return settings;
 }
 
 /** Pipeline folder names, sorted so errors come in the same order on every machine. */
@@ -108,6 +113,7 @@ async function loadPipeline(source: ProjectSource, uuid: string, ctx: PipelineCo
     throw new ProjectLoadError(file, "uuid", `the pipeline folder's name "${uuid}"`, `"${spec.uuid}"`);
   }
   checkExecutorType(file, "executor_type", spec.executorType, ctx.executorTypes);
+  checkNotificationConfig(file, spec.notificationConfig);
   for (const [i, block] of spec.blocks.entries()) {
     checkExecutorType(file, `blocks[${i}].executor_type`, block.executorType, ctx.executorTypes);
   }

@@ -185,6 +185,7 @@ const concurrencyConfig = v.pipe(
     pipeline_run_limit: v.nullish(integer(1)),
     pipeline_run_limit_all_triggers: v.nullish(integer(1)),
     on_pipeline_run_limit_reached: v.nullish(oneOf(["wait", "skip"])),
+    executor_limits: v.nullish(v.record(v.string(), integer(1), "an object of executor type: positive integer")),
   }),
   v.transform(
     (c): ConcurrencyConfig =>
@@ -193,6 +194,7 @@ const concurrencyConfig = v.pipe(
         pipelineRunLimit: c.pipeline_run_limit,
         pipelineRunLimitAllTriggers: c.pipeline_run_limit_all_triggers,
         onPipelineRunLimitReached: c.on_pipeline_run_limit_reached,
+        executorLimits: c.executor_limits ?? undefined,
       }),
   ),
 );
@@ -328,6 +330,7 @@ export const pipelineSchema = v.pipe(
     concurrency_config: v.nullish(concurrencyConfig, () => ({})),
     variables: v.nullish(jsonObject, () => ({})),
     settings: v.nullish(scheduleSettings, () => ({})),
+    notification_config: v.nullish(jsonObject, () => ({})),
     blocks: v.array(block, "a list of blocks"),
   }),
   v.transform(
@@ -342,6 +345,7 @@ export const pipelineSchema = v.pipe(
       concurrencyConfig: p.concurrency_config,
       variables: p.variables,
       settings: p.settings,
+      notificationConfig: p.notification_config,
     }),
   ),
 );

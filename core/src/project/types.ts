@@ -34,6 +34,8 @@ export interface ConcurrencyConfig {
   pipelineRunLimit?: number;
   pipelineRunLimitAllTriggers?: number;
   onPipelineRunLimitReached?: "wait" | "skip";
+  /** Block runs executing at once per executor type, across all runs of this process (kiln.yaml). */
+  executorLimits?: Record<string, number>;
 }
 
 export interface BlockConfiguration {
@@ -76,6 +78,8 @@ export interface Pipeline {
   variables: JsonObject;
   /** Run settings used when a run has no trigger (e.g. `kiln run`); a trigger's own settings win. */
   settings: ScheduleSettings;
+  /** Notification targets for this pipeline's runs; each key set here replaces kiln.yaml's. */
+  notificationConfig: JsonObject;
   triggers: TriggerConfig[];
 }
 
