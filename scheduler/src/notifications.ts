@@ -6,6 +6,17 @@ import { notify, type PipelineRun, type PipelineRunStatus, type Project, type St
  * replacing it; null when neither sets any (the loader has checked both).
  */
 export function notificationConfigOf(project: Project, pipelineUuid?: string): notify.NotificationConfig | null {
+  // parsed once per loaded project: run ends and ticks ask again and again
+  let byPipeline = parsed.get(project);
+  if (!byPipeline) parsed.set(project, (byPipeline = new Map()));
+  const key = pipelineUuid ?? "";
+  if (!byPipeline.has(key)) byPipeline.set(key, parseConfigOf(project, pipelineUuid));
+  return byPipeline.get(key) ?? null;
+}
+
+const parsed = new WeakMap<Project, Map<string, notify.NotificationConfig | null>>();
+
+function parseConfigOf(project: Project, pipelineUuid?: string): notify.NotificationConfig | null {
   const projectRaw = project.settings.notificationConfig;
   const pipelineRaw = pipelineUuid ? project.pipelines.get(pipelineUuid)?.notificationConfig : undefined;
   const empty = (raw: unknown) => !raw || Object.keys(raw as object).length === 0;

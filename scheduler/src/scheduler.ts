@@ -154,9 +154,16 @@ export class Scheduler {
     if (this.#delivering) return;
     this.#delivering = true;
     const log = this.#log;
+    const project = this.#project;
+    // the outbox stores no headers (they are often tokens): they come from the config at send time
+    const headers = notify.webhookHeaders([
+      notificationConfigOf(project),
+      ...[...project.pipelines.keys()].map((uuid) => notificationConfigOf(project, uuid)),
+    ]);
     void notify
       .deliverDueNotifications(this.#store, {
         clock: this.#clock,
+        headers,
         ...(this.#fetch ? { fetch: this.#fetch } : {}),
         log: (level, message) => log[level](message),
       })

@@ -13,6 +13,7 @@ import { closeGate, gatedBlock, openGate, triggersYaml, utc } from "../helpers/s
 interface Received {
   path: string;
   body: Record<string, unknown>;
+  token: string | null;
 }
 const received: Received[] = [];
 let server: ReturnType<typeof Bun.serve>;
@@ -22,7 +23,11 @@ beforeAll(() => {
     port: 0,
     hostname: "127.0.0.1",
     async fetch(request) {
-      received.push({ path: new URL(request.url).pathname, body: (await request.json()) as Record<string, unknown> });
+      received.push({
+        path: new URL(request.url).pathname,
+        body: (await request.json()) as Record<string, unknown>,
+        token: request.headers.get("x-token"),
+      });
       return new Response("ok");
     },
   });
@@ -35,7 +40,7 @@ test("a failed run and an SLA breach are delivered to kiln.yaml's webhook and th
   const clock = new FakeClock(utc(2026, 3, 2, 10, 15));
   const fx = await projectFixture(
     {
-      "kiln.yaml": `executor_config:\n  in_process: true\nnotification_config:\n  webhooks:\n    - url: ${base}/hook\n`,
+      "kiln.yaml": `executor_config:\n  in_process: true\nnotification_config:\n  webhooks:\n    - url: ${base}/hook\n      headers: {X-Token: s3cret}\n`,
       "pipelines/broken/metadata.yaml": `notification_config:\n  slack:\n    - webhook_url: ${base}/slack\nblocks:\n  - uuid: fail\n    type: custom\n`,
       "custom/fail.js": "export default () => { throw new Error('warehouse unreachable'); };\n",
       "pipelines/broken/triggers.yaml": triggersYaml([
@@ -78,6 +83,8 @@ test("a failed run and an SLA breach are delivered to kiln.yaml's webhook and th
     expect(failure.pipeline_uuid).toBe("broken");
     expect(String(failure.message)).toContain("warehouse unreachable");
     expect(hook.find((r) => r.body.event === "sla_passed")!.body.pipeline_uuid).toBe("slow");
+    // headers come from the config at send time (the outbox stores none)
+    expect(hook.every((r) => r.token === "s3cret")).toBe(true);
     expect(slack.length).toBe(1);
     expect(String(slack[0]!.body.text)).toContain("broken");
     const sent = await fx.client.execute("SELECT count(*) AS n FROM notifications WHERE sent_at IS NOT NULL");
