@@ -20,5 +20,5 @@ export * from "./schedule/index.ts";
 export * as notify from "./notify/index.ts";
 export * from "./backfill/index.ts";
 export * from "./api/index.ts";
-export { buildBlockJob, planInputs, isController, executorTypeOf, executorConfigOf } from "./engine/plan.ts";
+export { buildBlockJob, planInputs, executorTypeOf, executorConfigOf, outsideUpstreams } from "./engine/plan.ts";
 export { effectiveRetryConfig, retryDelayMs, shouldRetry } from "./engine/retry.ts";

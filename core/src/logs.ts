@@ -28,6 +28,3 @@ export function createBlockLogger(
     sink.append(where.pipelineUuid, where.partition, where.blockUuid, formatLogLine(now(), level, message, fields));
   return { info: write("info"), warn: write("warn"), error: write("error") };
 }
-
-/** A sink that drops everything (benchmarks, tests that do not read logs). */
-export const nullLogSink: LogSink = { append() {} };

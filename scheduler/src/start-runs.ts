@@ -6,6 +6,7 @@
  * (max_concurrent_runs). A run over a limit waits; it is never cancelled here.
  */
 import {
+  backfillRunsToStart,
   scheduling,
   schedulingSettings,
   type JsonObject,
@@ -28,11 +29,12 @@ export interface StartRunsOptions {
 
 /** Starts the initial runs the limits allow; returns how many were handed to the engine. */
 export async function startInitialRuns(store: Store, project: Project, engine: RunEngine, options: StartRunsOptions): Promise<number> {
-  const candidates = await scheduling.initialRuns(store.client, options.limit);
+  // backfill runs come already within each backfill's max_concurrent_runs
+  const backfillRuns = await scheduling.runsByIds(store.client, await backfillRunsToStart(store, options.limit));
+  const candidates = [...(await scheduling.initialRuns(store.client, options.limit)), ...backfillRuns].sort((a, b) => a.id - b.id);
   if (candidates.length === 0) return 0;
   const counts = await scheduling.runningCounts(store.client);
   const schedules = new Map<number, { state: ScheduleState | null; settings: SchedulingSettings | null }>();
-  const backfillLimits = await backfillConcurrency(store, candidates);
   const active = new Set(engine.activeRunIds());
   let started = 0;
   for (const run of candidates) {
@@ -60,11 +62,6 @@ export async function startInitialRuns(store: Store, project: Project, engine: R
     }
     const allTriggers = pipeline.concurrencyConfig.pipelineRunLimitAllTriggers ?? defaults.pipelineRunLimitAllTriggers ?? null;
     if (allTriggers !== null && (counts.byPipeline.get(run.pipelineUuid) ?? 0) >= allTriggers) continue;
-    if (run.backfillId !== null) {
-      const max = backfillLimits.get(run.backfillId);
-      if (max && (counts.byBackfill.get(run.backfillId) ?? 0) >= max) continue;
-      counts.byBackfill.set(run.backfillId, (counts.byBackfill.get(run.backfillId) ?? 0) + 1);
-    }
     if (run.pipelineScheduleId !== null) counts.bySchedule.set(run.pipelineScheduleId, (counts.bySchedule.get(run.pipelineScheduleId) ?? 0) + 1);
     counts.byPipeline.set(run.pipelineUuid, (counts.byPipeline.get(run.pipelineUuid) ?? 0) + 1);
     const blockUuid = typeof run.metrics.block_uuid === "string" ? run.metrics.block_uuid : null;
@@ -73,17 +70,4 @@ export async function startInitialRuns(store: Store, project: Project, engine: R
     started++;
   }
   return started;
-}
-
-/** max_concurrent_runs of the backfills among the candidates. */
-async function backfillConcurrency(store: Store, runs: PipelineRun[]): Promise<Map<number, number | null>> {
-  const ids = [...new Set(runs.map((r) => r.backfillId).filter((id): id is number => id !== null))];
-  const limits = new Map<number, number | null>();
-  if (ids.length === 0) return limits;
-  const rs = await store.client.execute({
-    sql: `SELECT id, max_concurrent_runs FROM backfills WHERE id IN (${ids.map(() => "?").join(", ")})`,
-    args: ids,
-  });
-  for (const r of rs.rows) limits.set(Number(r.id), r.max_concurrent_runs === null ? null : Number(r.max_concurrent_runs));
-  return limits;
 }

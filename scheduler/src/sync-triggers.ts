@@ -3,12 +3,7 @@
  * A trigger deleted from the file becomes inactive (never silently kept running); a trigger that
  * turns active gets last_enabled_at = now, so it does not fire for dates before that.
  */
-import { scheduling, type JsonObject, type Project, type ScheduleState, type Store, type TriggerConfig } from "@kiln/core";
-
-/** The trigger's settings as stored: known keys in camelCase, the rest as written. */
-function settingsOf(trigger: TriggerConfig): JsonObject {
-  return { ...trigger.settings };
-}
+import { scheduling, type Project, type ScheduleState, type Store, type TriggerConfig } from "@kiln/core";
 
 const same = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
 
@@ -20,7 +15,7 @@ function timingChanged(row: ScheduleState, t: TriggerConfig): boolean {
     row.startTime !== t.startTime ||
     row.scheduleType !== t.scheduleType ||
     row.status !== t.status ||
-    !same(row.settings, settingsOf(t))
+    !same(row.settings, t.settings)
   );
 }
 
@@ -57,20 +52,7 @@ export async function syncTriggers(store: Store, project: Project): Promise<Sync
       const activated = trigger.status === "active" && row?.status !== "active";
       batch.raw(
         scheduling.upsertCodeTriggerStatement(
-          {
-            pipelineUuid: pipeline.uuid,
-            name: trigger.name,
-            scheduleType: trigger.scheduleType,
-            scheduleInterval: trigger.scheduleInterval,
-            startTime: trigger.startTime,
-            timezone: trigger.timezone,
-            status: trigger.status,
-            variables: trigger.variables,
-            sla: trigger.sla,
-            settings: settingsOf(trigger),
-            description: trigger.description,
-            token: trigger.token,
-          },
+          { ...trigger, pipelineUuid: pipeline.uuid },
           now,
           activated ? now : null,
           !row || timingChanged(row, trigger) ? now : null,

@@ -4,7 +4,7 @@
  * in a child process or a container. The block run's status is the engine's to record, from
  * this process's exit code: 0 when the block returned, 1 when it threw.
  */
-import { buildBlockJob, executeBlock, mergeVariables } from "@kiln/core";
+import { buildBlockJob, executeBlock, mergeVariables, outsideUpstreams, parseBlockRunUuid } from "@kiln/core";
 import { BLOCK_FAILED_MARK, RESULT_FILE_ENV, writeResult } from "@kiln/executor-local";
 import { parseCommand, parseId, parseRuntimeVars } from "../args.ts";
 import { UsageError } from "../errors.ts";
@@ -37,9 +37,8 @@ export async function runBlock(args: string[]): Promise<number> {
     if (!blockRun || blockRun.blockUuid !== blockRunUuid) {
       throw new UsageError(`--block-run-id: run ${pipelineRunId} has no block run ${blockRunId} for ${blockRunUuid}`);
     }
-    const inRun = new Set(blockRuns.map((b) => b.blockUuid));
-    const upstreams = pipeline.blocksByUuid.get(blockRunUuid.split(":")[0] ?? "")?.upstreamBlocks ?? [];
-    const elsewhere = await open.store.latestCompletedPartitions(pipelineUuid, upstreams.filter((u) => !inRun.has(u)));
+    // a single-block run reads the upstreams it did not run from where they last completed
+    const { partitions: elsewhere } = await outsideUpstreams(open.store, pipeline, blockRuns.map((b) => parseBlockRunUuid(b.blockUuid).block));
     const schedule = run.pipelineScheduleId === null ? null : await open.store.getPipelineSchedule(run.pipelineScheduleId);
     const job = buildBlockJob({
       project,

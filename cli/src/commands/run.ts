@@ -2,7 +2,7 @@
  * `kiln run <project> <pipeline_uuid>`: records a pipeline run in the database and executes it,
  * showing each block run's progress. Exit 0 when the run completes, 1 when it does not.
  */
-import { RunEngine } from "@kiln/core";
+import { outsideUpstreams, RunEngine } from "@kiln/core";
 import { parseCommand, parseRuntimeVars } from "../args.ts";
 import { UsageError } from "../errors.ts";
 import { plainProgress, ttyProgress } from "../progress.ts";
@@ -41,10 +41,7 @@ export async function run(args: string[]): Promise<number> {
   const open = await openProject(project);
   try {
     if (blockUuids) {
-      const only = new Set(blockUuids);
-      const outside = [...new Set(blockUuids.flatMap((b) => pipeline.blocksByUuid.get(b)?.upstreamBlocks ?? []))].filter((u) => !only.has(u));
-      const found = await open.store.latestCompletedPartitions(pipelineUuid, outside);
-      const missing = outside.filter((u) => !found.has(u));
+      const { missing } = await outsideUpstreams(open.store, pipeline, blockUuids);
       if (missing.length > 0) {
         throw new UsageError(`--block-uuid: upstream ${missing.join(", ")} has never completed, so there is no output to read; run the whole pipeline first`);
       }

@@ -12,7 +12,7 @@
  * const avg = await runtimeAverage(store, schedule.id, 10); // seconds, or null
  * ```
  */
-import type { JsonObject, PipelineRun, PipelineRunStatus, PipelineSchedule, ScheduleStatus, ScheduleType } from "../domain.ts";
+import type { JsonObject, PipelineRun, PipelineRunStatus, PipelineSchedule } from "../domain.ts";
 import { SCHEDULE_STATUSES, SCHEDULE_TYPES } from "../domain.ts";
 import type { Project } from "../project/types.ts";
 import { parseScheduleInterval } from "../schedule/interval.ts";
@@ -20,6 +20,7 @@ import { schedulingSettings } from "../schedule/settings.ts";
 import { assertTimeZone } from "../schedule/wall-time.ts";
 import type { Page, Store } from "../store/index.ts";
 import * as schedules from "../store/schedules.ts";
+import type { NewPipelineSchedule } from "../store/schedules.ts";
 import { pipelineRunFromRow } from "../store/rows.ts";
 
 /** Bad input to the schedule API; `field` names it in snake_case, as the API and YAML spell it. */
@@ -33,20 +34,8 @@ export class ScheduleInputError extends Error {
   }
 }
 
-export interface ScheduleInput {
-  name: string;
-  pipelineUuid: string;
-  scheduleType: ScheduleType;
-  scheduleInterval?: string | null;
-  startTime?: number | null;
-  timezone?: string;
-  status?: ScheduleStatus;
-  variables?: JsonObject;
-  sla?: number | null;
-  token?: string | null;
-  settings?: JsonObject;
-  description?: string | null;
-}
+/** A new trigger: the store's fields, with settings in either spelling (checked by schedulingSettings). */
+export type ScheduleInput = Omit<NewPipelineSchedule, "settings"> & { settings?: JsonObject };
 
 function check(field: string, fn: () => unknown): void {
   try {

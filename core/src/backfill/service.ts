@@ -216,7 +216,7 @@ export async function retryFailedBackfillRuns(store: Store, id: number): Promise
     if (retry.length === 0) return 0;
     const batch = store.batch();
     if (from === "failed") batch.transitionBackfill(id, "failed", "running", { completedAt: null });
-    else backfills.requireBackfillStatus(batch, id, "running");
+    else batch.requireBackfillStatus(id, "running");
     // `supersedes` makes each insert a no-op if a concurrent retry already replaced that run
     const inserts = backfills.addBackfillRunInserts(
       batch,

@@ -7,11 +7,7 @@ import { itemBlockRunUuid, parseBlockRunUuid } from "../domain.ts";
 import type { BlockJob, InputRef } from "../executor.ts";
 import { fanOutSourceOf } from "../project/dag.ts";
 import type { BlockConfig, Pipeline, Project } from "../project/types.ts";
-
-/** A block whose runs are per item: its row in block_runs tracks its items as a whole. */
-export function isController(pipeline: Pipeline, blockUuid: string): boolean {
-  return fanOutSourceOf(pipeline, blockUuid) !== null;
-}
+import type { Store } from "../store/index.ts";
 
 /**
  * Where block run `blockRunUuid` reads each upstream output, in upstream_blocks order.
@@ -49,6 +45,23 @@ export function executorTypeOf(project: Project, pipeline: Pipeline, block: Bloc
 /** Executor config, shallow-merged: project < pipeline < block. */
 export function executorConfigOf(project: Project, pipeline: Pipeline, block: BlockConfig): JsonObject {
   return { ...project.settings.executorConfig, ...pipeline.executorConfig, ...block.executorConfig };
+}
+
+/**
+ * For blocks run without some of their upstreams (a single-block run), where each of those
+ * upstreams last completed: the partition its output is read from. `missing` lists those that
+ * never completed, so there is nothing to read.
+ */
+export async function outsideUpstreams(
+  store: Pick<Store, "latestCompletedPartitions">,
+  pipeline: Pipeline,
+  blockUuids: Iterable<string>,
+): Promise<{ partitions: Map<string, string>; missing: string[] }> {
+  const inside = new Set(blockUuids);
+  const outside = new Set<string>();
+  for (const uuid of inside) for (const upstream of pipeline.blocksByUuid.get(uuid)?.upstreamBlocks ?? []) if (!inside.has(upstream)) outside.add(upstream);
+  const partitions = outside.size > 0 ? await store.latestCompletedPartitions(pipeline.uuid, [...outside]) : new Map<string, string>();
+  return { partitions, missing: [...outside].filter((u) => !partitions.has(u)) };
 }
 
 /** Builds the job for one block run. */

@@ -17,7 +17,7 @@ import type { BlockConfig, Pipeline, Project } from "../project/types.ts";
 import { assertTransition } from "../state-machine.ts";
 import { blockRunSubject, type Store, type WriteBatch, type BlockRunPatch } from "../store/index.ts";
 import { mergeVariables } from "../variables.ts";
-import { blockOf, buildBlockJob, executorTypeOf } from "./plan.ts";
+import { blockOf, buildBlockJob, executorTypeOf, outsideUpstreams } from "./plan.ts";
 import { effectiveRetryConfig, retryDelayMs, shouldRetry } from "./retry.ts";
 
 /** Block runs per pipeline run that may execute at once when concurrency_config sets none. */
@@ -275,18 +275,10 @@ export class RunEngine {
   /** The run's settings, variables and limits, and where upstreams outside `blocks` left their outputs. */
   async #prepare(run: PipelineRun, pipeline: Pipeline, blocks: BlockConfig[], options: RunOptions): Promise<RunState> {
     const schedule = run.pipelineScheduleId === null ? null : await this.#store.getPipelineSchedule(run.pipelineScheduleId);
-    const inside = new Set(blocks.map((b) => b.uuid));
-    const outside = [...new Set(blocks.flatMap((b) => b.upstreamBlocks).filter((u) => !inside.has(u)))];
-    const external = new Map<string, string>();
-    if (outside.length > 0) {
-      const found = await this.#store.latestCompletedPartitions(pipeline.uuid, outside);
-      for (const upstream of outside) {
-        const partition = found.get(upstream);
-        if (partition === undefined) {
-          throw new Error(`block ${[...inside].join(", ")} needs the output of ${upstream}, which has never completed: run the pipeline first`);
-        }
-        external.set(upstream, partition);
-      }
+    const { partitions: external, missing } = await outsideUpstreams(this.#store, pipeline, blocks.map((b) => b.uuid));
+    if (missing.length > 0) {
+      const names = blocks.map((b) => b.uuid).join(", ");
+      throw new Error(`block ${names} needs the output of ${missing.join(", ")}, which has never completed: run the pipeline first`);
     }
     return new RunState(
       run,
@@ -732,10 +724,15 @@ export class RunEngine {
     if (executor && handle) executor.cancel(handle).catch(() => {});
   }
 
-  #end(state: RunState, status: PipelineRunStatus): void {
+  /** This engine is done with the run: no more inputs are taken, no timer fires. */
+  #finish(state: RunState): void {
     state.finished = true;
     for (const cancel of state.timers.splice(0)) cancel();
     for (const node of state.nodes.values()) for (const cancel of node.timers.splice(0)) cancel();
+  }
+
+  #end(state: RunState, status: PipelineRunStatus): void {
+    this.#finish(state);
     void this.#store.getPipelineRun(state.run.id).then(
       (run) => state.resolve(run ?? { ...state.run, status }),
       () => state.resolve({ ...state.run, status }),
@@ -848,8 +845,7 @@ export class RunEngine {
   async #abandon(state: RunState, error: unknown): Promise<void> {
     if (!state.started) {
       // another process started this run first (or it was cancelled before it began): not ours
-      state.finished = true;
-      for (const cancel of state.timers.splice(0)) cancel();
+      this.#finish(state);
       const stored = await this.#store.getPipelineRun(state.run.id).catch(() => null);
       state.resolve(stored ?? state.run);
       return;
@@ -858,9 +854,7 @@ export class RunEngine {
       if (node.status === "running" && node.kind !== "controller") this.#cancelExecution(node);
       this.#releaseExecutorSlot(node);
     }
-    state.finished = true;
-    for (const cancel of state.timers.splice(0)) cancel();
-    for (const node of state.nodes.values()) for (const cancel of node.timers.splice(0)) cancel();
+    this.#finish(state);
     const stored = await this.#store.getPipelineRun(state.run.id).catch(() => null);
     const now = this.#clock.now();
     const batch = this.#store.batch().cancelLiveBlockRuns(state.run.id, `kiln stopped the run: ${messageOf(error)}`);

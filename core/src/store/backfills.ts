@@ -19,7 +19,7 @@ import {
 import { canTransition } from "../state-machine.ts";
 import { backfillFromRow } from "./rows.ts";
 import { toJson } from "./json.ts";
-import type { Page } from "./pipeline-runs.ts";
+import { listPage, type Page, type PageRequest } from "./page.ts";
 import type { WriteBatch } from "./write-batch.ts";
 
 /** A backfill as stored, with its run limit (which the domain's Backfill type does not carry yet). */
@@ -57,10 +57,6 @@ export interface NewBackfillRun {
 /** Pipeline-run statuses a run can be cancelled from (initial and running). */
 const LIVE_RUN_STATUSES = PIPELINE_RUN_STATUSES.filter((s) => canTransition("pipeline_run", s, "cancelled"));
 const LIVE_IN = LIVE_RUN_STATUSES.map((s) => `'${s}'`).join(", ");
-
-// The same guard WriteBatch uses: json() of a non-JSON string is an SQL error that aborts the batch.
-const FAIL_SQL = "json('kiln: conditional write matched no row')";
-const GUARD_SQL = `SELECT CASE WHEN changes() = 1 THEN 1 ELSE ${FAIL_SQL} END`;
 
 // a date's run is its latest when no run of the same backfill and date has a higher id
 const IS_LATEST = (alias: string) =>
@@ -109,26 +105,13 @@ export async function getBackfill(client: SqlClient, id: number): Promise<Backfi
 export async function listBackfills(
   client: SqlClient,
   filter: BackfillFilter = {},
-  page: { limit?: number; after?: string | null } = {},
+  page: PageRequest = {},
 ): Promise<Page<BackfillRecord>> {
-  const limit = Math.min(Math.max(page.limit ?? 50, 1), 1000);
   const where: string[] = [];
   const args: InValue[] = [];
   if (filter.pipelineUuid !== undefined) (where.push("pipeline_uuid = ?"), args.push(filter.pipelineUuid));
   if (filter.status !== undefined) (where.push("status = ?"), args.push(filter.status));
-  if (page.after) {
-    const cursor = Number(page.after);
-    if (!Number.isInteger(cursor)) throw new RangeError(`invalid page cursor: ${page.after}`);
-    where.push("id < ?");
-    args.push(cursor);
-  }
-  const rs = await client.execute({
-    sql: `SELECT * FROM backfills ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY id DESC LIMIT ?`,
-    args: [...args, limit + 1],
-  });
-  const items = rs.rows.slice(0, limit).map(backfillRecordFromRow);
-  const last = items[items.length - 1];
-  return { items, next: rs.rows.length > limit && last ? String(last.id) : null };
+  return listPage(client, "backfills", { where, args }, page, backfillRecordFromRow);
 }
 
 /** Runs per status, counting each execution date once, by its latest run (a retried date counts as its retry). */
@@ -263,33 +246,20 @@ export function addCancelBackfillRuns(batch: WriteBatch, backfillId: number): nu
   });
 }
 
-/** Fails the batch (IllegalTransitionError) unless the backfill is still in `status`. */
-export function requireBackfillStatus(batch: WriteBatch, id: number, status: BackfillStatus): void {
-  batch.raw({ sql: "UPDATE backfills SET updated_at = updated_at WHERE id = ? AND status = ?", args: [id, status] });
-  const index = batch.raw(GUARD_SQL);
-  batch.guards.push({
-    index,
-    entity: "backfill",
-    subject: `backfill ${id}`,
-    from: status,
-    to: status,
-    lookup: { sql: "SELECT status FROM backfills WHERE id = ?", args: [id] },
-  });
-}
-
 /**
  * Fails the batch (IllegalTransitionError) if the backfill has an initial or running run, so a
  * backfill is never settled while a retry's new runs are waiting.
  */
 export function requireNoLiveBackfillRuns(batch: WriteBatch, id: number, from: BackfillStatus, to: BackfillStatus): void {
   const live = `EXISTS (SELECT 1 FROM pipeline_runs WHERE backfill_id = ? AND status IN (${LIVE_IN}))`;
-  const index = batch.raw({ sql: `SELECT CASE WHEN ${live} THEN ${FAIL_SQL} ELSE 1 END`, args: [id] });
-  batch.guards.push({
-    index,
-    entity: "backfill",
-    subject: `backfill ${id}`,
-    from,
-    to,
-    lookup: { sql: `SELECT CASE WHEN ${live} THEN status || ' with live runs' ELSE status END AS status FROM backfills WHERE id = ?`, args: [id, id] },
-  });
+  batch.failIf(
+    { sql: live, args: [id] },
+    {
+      entity: "backfill",
+      subject: `backfill ${id}`,
+      from,
+      to,
+      lookup: { sql: `SELECT CASE WHEN ${live} THEN status || ' with live runs' ELSE status END AS status FROM backfills WHERE id = ?`, args: [id, id] },
+    },
+  );
 }

@@ -4,6 +4,9 @@ import type { SqlClient } from "./sql-client.ts";
 import { executionPartition, type JsonObject, type PipelineRun, type PipelineRunStatus } from "../domain.ts";
 import { pipelineRunFromRow } from "./rows.ts";
 import { toJson } from "./json.ts";
+import { listPage, type Page, type PageRequest } from "./page.ts";
+
+export type { Page, PageRequest } from "./page.ts";
 
 export interface NewPipelineRun {
   pipelineUuid: string;
@@ -99,19 +102,12 @@ export interface PipelineRunFilter {
   executionDateTo?: number;
 }
 
-export interface Page<T> {
-  items: T[];
-  /** Pass as `after` to get the next page; null on the last page. */
-  next: string | null;
-}
-
 /** Newest-first runs matching the filter, a page at a time (keyset: as fast on page 10,000 as on page 1). */
 export async function listPipelineRuns(
   client: SqlClient,
   filter: PipelineRunFilter = {},
-  page: { limit?: number; after?: string | null } = {},
+  page: PageRequest = {},
 ): Promise<Page<PipelineRun>> {
-  const limit = Math.min(Math.max(page.limit ?? 50, 1), 1000);
   const where: string[] = [];
   const args: InValue[] = [];
   if (filter.pipelineUuid !== undefined) (where.push("pipeline_uuid = ?"), args.push(filter.pipelineUuid));
@@ -120,17 +116,5 @@ export async function listPipelineRuns(
   if (filter.backfillId !== undefined) (where.push("backfill_id = ?"), args.push(filter.backfillId));
   if (filter.executionDateFrom !== undefined) (where.push("execution_date >= ?"), args.push(filter.executionDateFrom));
   if (filter.executionDateTo !== undefined) (where.push("execution_date <= ?"), args.push(filter.executionDateTo));
-  if (page.after) {
-    const cursor = Number(page.after);
-    if (!Number.isInteger(cursor)) throw new RangeError(`invalid page cursor: ${page.after}`);
-    where.push("id < ?");
-    args.push(cursor);
-  }
-  const rs = await client.execute({
-    sql: `SELECT * FROM pipeline_runs ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY id DESC LIMIT ?`,
-    args: [...args, limit + 1],
-  });
-  const items = rs.rows.slice(0, limit).map(pipelineRunFromRow);
-  const last = items[items.length - 1];
-  return { items, next: rs.rows.length > limit && last ? String(last.id) : null };
+  return listPage(client, "pipeline_runs", { where, args }, page, pipelineRunFromRow);
 }

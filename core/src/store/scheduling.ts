@@ -1,8 +1,9 @@
 /** Store operations the scheduler's tick uses: due schedules, live runs, heartbeats, orphans. */
 import type { InValue } from "@libsql/client";
-import { executionPartition, type JsonObject, type PipelineRun, type PipelineSchedule, type ScheduleStatus, type ScheduleType } from "../domain.ts";
+import { executionPartition, type JsonObject, type PipelineRun, type PipelineSchedule } from "../domain.ts";
 import { pipelineRunFromRow, pipelineScheduleFromRow } from "./rows.ts";
 import type { SqlClient } from "./sql-client.ts";
+import type { TriggerConfig } from "../project/types.ts";
 import { toJson } from "./json.ts";
 
 /** A schedule as the scheduler needs it: the row plus its scheduling bookkeeping. */
@@ -50,20 +51,8 @@ export async function scheduleState(client: SqlClient, id: number): Promise<Sche
   return rs.rows[0] ? scheduleStateFromRow(rs.rows[0]) : null;
 }
 
-export interface CodeTrigger {
-  pipelineUuid: string;
-  name: string;
-  scheduleType: ScheduleType;
-  scheduleInterval: string | null;
-  startTime: number | null;
-  timezone: string;
-  status: ScheduleStatus;
-  variables: JsonObject;
-  sla: number | null;
-  settings: JsonObject;
-  description: string | null;
-  token: string | null;
-}
+/** A triggers.yaml entry as the sync writes it: the loaded trigger, of a pipeline. */
+export type CodeTrigger = Omit<TriggerConfig, "envs" | "lastEnabledAt" | "settings"> & { pipelineUuid: string; settings: JsonObject };
 
 /** Inserts or updates a schedule from triggers.yaml; `nextRunAt` set means "evaluate it now". */
 export function upsertCodeTriggerStatement(t: CodeTrigger, now: number, lastEnabledAt: number | null, nextRunAt: number | null) {
@@ -158,30 +147,38 @@ export async function recentRuntimes(client: SqlClient, scheduleId: number, samp
 
 /** Initial runs in creation order: the queue the scheduler starts from, within the limits. */
 export async function initialRuns(client: SqlClient, limit: number): Promise<PipelineRun[]> {
-  const rs = await client.execute({ sql: "SELECT * FROM pipeline_runs WHERE status = 'initial' ORDER BY id LIMIT ?", args: [limit] });
+  // backfill runs are picked per backfill (backfillRunsToStart): thousands of them waiting on
+  // max_concurrent_runs must not fill this window and starve every other run
+  const rs = await client.execute({
+    sql: "SELECT * FROM pipeline_runs WHERE status = 'initial' AND backfill_id IS NULL ORDER BY id LIMIT ?",
+    args: [limit],
+  });
+  return rs.rows.map(pipelineRunFromRow);
+}
+
+/** Runs by id, in id order. */
+export async function runsByIds(client: SqlClient, ids: readonly number[]): Promise<PipelineRun[]> {
+  if (ids.length === 0) return [];
+  const rs = await client.execute({ sql: `SELECT * FROM pipeline_runs WHERE id IN (${ids.map(() => "?").join(", ")}) ORDER BY id`, args: [...ids] });
   return rs.rows.map(pipelineRunFromRow);
 }
 
 export interface RunningCounts {
   bySchedule: Map<number, number>;
   byPipeline: Map<string, number>;
-  byBackfill: Map<number, number>;
-  total: number;
 }
 
-/** How many runs are running, per schedule, pipeline and backfill (the concurrency limits). */
+/** How many runs are running, per schedule and pipeline (the concurrency limits). */
 export async function runningCounts(client: SqlClient): Promise<RunningCounts> {
   const rs = await client.execute(
-    "SELECT pipeline_schedule_id, pipeline_uuid, backfill_id, count(*) AS n FROM pipeline_runs WHERE status = 'running' GROUP BY 1, 2, 3",
+    "SELECT pipeline_schedule_id, pipeline_uuid, count(*) AS n FROM pipeline_runs WHERE status = 'running' GROUP BY 1, 2",
   );
-  const counts: RunningCounts = { bySchedule: new Map(), byPipeline: new Map(), byBackfill: new Map(), total: 0 };
+  const counts: RunningCounts = { bySchedule: new Map(), byPipeline: new Map() };
   const add = <K>(map: Map<K, number>, key: K, n: number) => map.set(key, (map.get(key) ?? 0) + n);
   for (const r of rs.rows) {
     const n = Number(r.n);
-    counts.total += n;
     add(counts.byPipeline, String(r.pipeline_uuid), n);
     if (r.pipeline_schedule_id !== null) add(counts.bySchedule, Number(r.pipeline_schedule_id), n);
-    if (r.backfill_id !== null) add(counts.byBackfill, Number(r.backfill_id), n);
   }
   return counts;
 }

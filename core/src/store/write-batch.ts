@@ -115,9 +115,9 @@ export class WriteBatch {
     return this.statements.length;
   }
 
-  #guard(entity: Entity, subject: string, from: string, to: string, lookup: InStatement): void {
+  #guard(entity: Entity, subject: string, from: string, to: string, lookup: InStatement, explain?: Guard["explain"]): void {
     this.statements.push(GUARD_SQL);
-    this.guards.push({ index: this.statements.length - 1, entity, subject, from, to, lookup });
+    this.guards.push({ index: this.statements.length - 1, entity, subject, from, to, lookup, ...(explain ? { explain } : {}) });
   }
 
   /** Moves a pipeline run from `from` to `to`, failing the batch if it is not in `from`. */
@@ -135,11 +135,27 @@ export class WriteBatch {
 
   /** Fails the batch unless the pipeline run is still in `status` (e.g. not cancelled meanwhile). */
   requirePipelineRunStatus(id: number, status: PipelineRunStatus): this {
-    this.statements.push({ sql: "UPDATE pipeline_runs SET updated_at = updated_at WHERE id = ? AND status = ?", args: [id, status] });
-    this.#guard("pipeline_run", `pipeline run ${id}`, status, status, {
-      sql: "SELECT status FROM pipeline_runs WHERE id = ?",
-      args: [id],
-    });
+    return this.#requireStatus("pipeline_runs", "pipeline_run", `pipeline run ${id}`, id, status);
+  }
+
+  /** Fails the batch unless the backfill is still in `status`. */
+  requireBackfillStatus(id: number, status: BackfillStatus): this {
+    return this.#requireStatus("backfills", "backfill", `backfill ${id}`, id, status);
+  }
+
+  #requireStatus(table: string, entity: Entity, subject: string, id: number, status: string): this {
+    this.statements.push({ sql: `UPDATE ${table} SET updated_at = updated_at WHERE id = ? AND status = ?`, args: [id, status] });
+    this.#guard(entity, subject, status, status, { sql: `SELECT status FROM ${table} WHERE id = ?`, args: [id] });
+    return this;
+  }
+
+  /**
+   * Fails the batch if `condition` (an SQL boolean expression) holds at commit time; the guard
+   * explains the refusal as an illegal transition, as the other guards do.
+   */
+  failIf(condition: { sql: string; args: InValue[] }, guard: Omit<Guard, "index">): this {
+    this.statements.push({ sql: `SELECT CASE WHEN ${condition.sql} THEN ${FAIL_SQL} ELSE 1 END`, args: condition.args });
+    this.guards.push({ index: this.statements.length - 1, ...guard });
     return this;
   }
 
@@ -149,16 +165,14 @@ export class WriteBatch {
    */
   requireLease(name: string, token: number): this {
     this.statements.push({ sql: "UPDATE leases SET expires_at = expires_at WHERE name = ? AND token = ?", args: [name, token] });
-    this.statements.push(GUARD_SQL);
-    this.guards.push({
-      index: this.statements.length - 1,
-      entity: "pipeline_run",
-      subject: `lease ${name}`,
-      from: String(token),
-      to: String(token),
-      lookup: { sql: "SELECT 'token ' || token || ' is current' AS status FROM leases WHERE name = ?", args: [name] },
-      explain: (actual) => new LeaseLostError(name, token, actual),
-    });
+    this.#guard(
+      "pipeline_run",
+      `lease ${name}`,
+      String(token),
+      String(token),
+      { sql: "SELECT 'token ' || token || ' is current' AS status FROM leases WHERE name = ?", args: [name] },
+      (actual) => new LeaseLostError(name, token, actual),
+    );
     return this;
   }
 
