@@ -71,6 +71,8 @@ export class Scheduler {
   readonly #driftMs: number;
   readonly #batchSize: number;
   readonly #runs = new Map<number, Promise<PipelineRun>>();
+  /** Each other scheduler's last seen beat count, and when (by this clock) it was first seen at it. */
+  readonly #beatsSeen = new Map<string, { beats: number; since: number }>();
   #timer: (() => void) | null = null;
   #ticking: Promise<TickReport> | null = null;
   #stopping = false;
@@ -213,8 +215,26 @@ export class Scheduler {
     return flagged;
   }
 
+  /**
+   * The schedulers that have heartbeated within orphanAfter, by this process's clock: a beat
+   * count seen to change counts, the other's heartbeat_at (its own clock) never does, so a
+   * replica whose clock runs ahead cannot mistake live schedulers for dead ones. A scheduler
+   * seen for the first time is given a whole orphanAfter from now.
+   */
+  async #liveSchedulers(now: number): Promise<Set<string>> {
+    const beats = await scheduling.schedulerBeats(this.#store.client);
+    const live = new Set<string>([this.id]);
+    for (const [id, count] of beats) {
+      const seen = this.#beatsSeen.get(id);
+      if (!seen || seen.beats !== count) this.#beatsSeen.set(id, { beats: count, since: now });
+      if (now - (this.#beatsSeen.get(id)?.since ?? now) < this.#orphanAfterMs) live.add(id);
+    }
+    for (const id of this.#beatsSeen.keys()) if (!beats.has(id)) this.#beatsSeen.delete(id);
+    return live;
+  }
+
   async #resumeOrphans(now: number): Promise<number> {
-    const orphans = await scheduling.orphanedRuns(this.#store.client, now - this.#orphanAfterMs, this.#batchSize);
+    const orphans = await scheduling.orphanedRuns(this.#store.client, await this.#liveSchedulers(now), this.#batchSize);
     const active = new Set(this.#engine.activeRunIds());
     let resumed = 0;
     for (const run of orphans) {

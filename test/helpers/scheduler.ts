@@ -144,6 +144,7 @@ export interface Replica {
   store: Store;
   engine: RunEngine;
   scheduler: Scheduler;
+  clock: FakeClock;
   close(): void;
 }
 
@@ -174,9 +175,9 @@ export async function replica(
   const executors = new ExecutorRegistry().register(
     localExecutor({ runtime, command: [process.execPath, CLI_MAIN], env: { KILN_DATABASE_URL: url } }),
   );
-  const engine = new RunEngine({ store, project: fx.project, executors, outputs, clock, pollIntervalMs: 50 });
+  const engine = new RunEngine({ store, project: fx.project, executors, outputs, clock, pollIntervalMs: 50, watchIntervalMs: 200 });
   const scheduler = new Scheduler({ store, project: fx.project, engine, clock, log: silentLog, id, ...schedulerOptions });
-  return { id, client, store, engine, scheduler, close: () => client.close() };
+  return { id, client, store, engine, scheduler, clock, close: () => client.close() };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -236,7 +236,8 @@ describe("three schedulers on one database", () => {
       await waitForRun(fx.client, run!.id, ["running"]);
       expect((await runs(fx.client))[0]!.owner).toBe("replica-a");
 
-      // replica-a dies: its connection goes, it never ticks again
+      // b and c see a's heartbeat; then a dies: its connection goes, it never ticks again
+      await Promise.all([b.scheduler.tick(), c.scheduler.tick()]);
       a.close();
       clock.advance(20_000);
       const early = await Promise.all([b.scheduler.tick(), c.scheduler.tick()]);
@@ -303,11 +304,41 @@ describe("three schedulers on one database", () => {
     }
   });
 
-  // KNOWN BUG (reported, not fixed): orphans are found by comparing the owner's heartbeat_at,
-  // written with the owner's clock, to the reader's clock. A replica whose clock runs more than
-  // orphan_after ahead sees every other scheduler as dead and takes their live runs over (the
-  // block then runs twice). test.failing passes while the bug is there; fix it, then make this a test.
-  test.failing("KNOWN BUG: a replica whose clock is 40 s ahead leaves a live scheduler's running run alone", async () => {
+  test("a scheduler whose run was taken over stops driving it: no end, no cancel, nothing written over the new owner", async () => {
+    closeGate("rep-fence");
+    const t = utc(2026, 3, 2, 10, 15);
+    const clock = new FakeClock(t);
+    const fx = await projectFixture(
+      gatedProject("rep-fence", [{ name: "hourly", schedule_type: "time", schedule_interval: "@hourly", status: "active", settings: { create_initial_pipeline_run: true } }]),
+      clock,
+    );
+    const replicas: Replica[] = [];
+    try {
+      replicas.push(await replica(fx, clock, "replica-a", { orphanAfterMs: 30_000 }));
+      const [a] = replicas as [Replica];
+      await a.scheduler.tick();
+      const [run] = await runs(fx.client);
+      await waitForRun(fx.client, run!.id, ["running"]);
+      await until(async () => (await blockRunRows(fx.client, "pipeline_run_id = ? AND status = 'running'", [run!.id])).length === 1, "the block to start");
+      // replica-b takes the run over while replica-a still works on it (a long pause, say)
+      await fx.store.commit(fx.store.batch().takeOverPipelineRun(run!.id, "replica-a", "replica-b"));
+      await until(() => !a.engine.activeRunIds().includes(run!.id), "replica-a to let the run go");
+      openGate("rep-fence");
+      await new Promise((r) => setTimeout(r, 300));
+      const [after] = await runs(fx.client, "id = ?", [run!.id]);
+      expect(after!.status).toBe("running");
+      expect(after!.owner).toBe("replica-b");
+      // replica-a neither cancelled the block run nor recorded anything over the new owner
+      expect((await blockRunRows(fx.client, "pipeline_run_id = ?", [run!.id])).map((br) => br.status)).toEqual(["running"]);
+    } finally {
+      openGate("rep-fence");
+      await closeAll(fx, replicas);
+    }
+  });
+
+  // liveness is judged by a beat count seen to change on the reader's own clock, never by the
+  // owner's heartbeat_at against the reader's clock (which made a fast replica steal live runs)
+  test("a replica whose clock is 40 s ahead leaves a live scheduler's running run alone, and takes it over once that one stops", async () => {
     closeGate("rep-skew");
     const t = utc(2026, 3, 2, 10, 15);
     const fx = await projectFixture(
@@ -323,9 +354,19 @@ describe("three schedulers on one database", () => {
       const [run] = await runs(fx.client);
       await waitForRun(fx.client, run!.id, ["running"]);
       // both alive and ticking
-      const reports = await Promise.all([a.scheduler.tick(), b.scheduler.tick()]);
-      expect(reports.map((r) => r.resumed)).toEqual([0, 0]);
+      for (let i = 0; i < 5; i++) {
+        for (const r of replicas) r.clock.advance(10_000);
+        const reports = await Promise.all([a.scheduler.tick(), b.scheduler.tick()]);
+        expect(reports.map((r) => r.resumed)).toEqual([0, 0]);
+      }
       expect((await runs(fx.client, "id = ?", [run!.id]))[0]!.owner).toBe("replica-a");
+      // replica-a dies: b sees its beat count stand still for 30 s of b's clock, and takes over
+      a.close();
+      b.clock.advance(20_000);
+      expect((await b.scheduler.tick()).resumed).toBe(0);
+      b.clock.advance(11_000);
+      expect((await b.scheduler.tick()).resumed).toBe(1);
+      await until(async () => (await runs(fx.client, "id = ? AND owner = 'replica-b'", [run!.id])).length === 1, "replica-b to own the run");
     } finally {
       openGate("rep-skew");
       await closeAll(fx, replicas);

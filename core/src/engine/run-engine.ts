@@ -15,7 +15,7 @@ import type { OutputStore } from "../outputs.ts";
 import { fanOutSourceOf } from "../project/dag.ts";
 import type { BlockConfig, Pipeline, Project } from "../project/types.ts";
 import { assertTransition } from "../state-machine.ts";
-import { blockRunSubject, type Store, type WriteBatch, type BlockRunPatch } from "../store/index.ts";
+import { blockRunSubject, RunTakenOverError, type Store, type WriteBatch, type BlockRunPatch } from "../store/index.ts";
 import { mergeVariables } from "../variables.ts";
 import { blockOf, buildBlockJob, executorTypeOf, outsideUpstreams } from "./plan.ts";
 import { effectiveRetryConfig, retryDelayMs, shouldRetry } from "./retry.ts";
@@ -92,6 +92,8 @@ type Input =
   | { type: "start" }
   | { type: "resume"; previousOwner: string | null; retryAt: Map<string, number | null> }
   | { type: "ended_elsewhere"; status: PipelineRunStatus }
+  /** Another scheduler took the run over (it presumed this one dead): stop driving it. */
+  | { type: "taken_over"; owner: string }
   /** A slot freed up elsewhere: look at the queued block runs again. */
   | { type: "wake" }
   | { type: "finished"; node: Node; launch: number; result: ExecutionStatus }
@@ -401,6 +403,7 @@ export class RunEngine {
       }
       case "resume": {
         step.batch.takeOverPipelineRun(state.run.id, input.previousOwner, state.options.owner ?? "kiln");
+        state.run = { ...state.run, owner: state.options.owner ?? "kiln" };
         step.starts = true;
         this.#startRunTimeout(state);
         for (const node of state.nodes.values()) {
@@ -434,6 +437,8 @@ export class RunEngine {
         return;
       case "ended_elsewhere":
         throw new RunEndedElsewhereError(state.run.id, input.status);
+      case "taken_over":
+        throw new RunTakenOverError(state.run.id, input.owner);
       case "retry": {
         const node = input.node;
         if (node.status !== "failed" || !node.retryPending || state.stopping) return;
@@ -695,6 +700,9 @@ export class RunEngine {
     if (step.batch.size === 0) return;
     // a run cancelled by another process must not start anything new: this guard fails the batch
     if (step.launches.length > 0 && step.ended === null) step.batch.requirePipelineRunStatus(state.run.id, "running");
+    // fencing: once another scheduler has taken the run over, this one neither launches nor ends anything in it
+    const owner = state.run.owner;
+    if (owner && (step.launches.length > 0 || step.ended !== null)) step.batch.requirePipelineRunOwner(state.run.id, owner);
     for (const o of step.outputs) await this.#outputs.write(state.pipeline.uuid, state.run.executionPartition, o.blockUuid, o.value);
     const results = await this.#store.commit(step.batch);
     if (step.starts) {
@@ -833,6 +841,7 @@ export class RunEngine {
         this.#store.getPipelineRun(state.run.id).then(
           (stored) => {
             if (stored && stored.status !== "running") this.#post(state, { type: "ended_elsewhere", status: stored.status });
+            else if (stored && state.run.owner && stored.owner !== state.run.owner) this.#post(state, { type: "taken_over", owner: stored.owner ?? "no owner" });
             else this.#watch(state);
           },
           () => this.#watch(state),
@@ -845,6 +854,18 @@ export class RunEngine {
   async #abandon(state: RunState, error: unknown): Promise<void> {
     if (!state.started) {
       // another process started this run first (or it was cancelled before it began): not ours
+      this.#finish(state);
+      const stored = await this.#store.getPipelineRun(state.run.id).catch(() => null);
+      state.resolve(stored ?? state.run);
+      return;
+    }
+    const owner = state.run.owner;
+    const current = owner ? await this.#store.getPipelineRun(state.run.id).catch(() => null) : null;
+    const takenOver = error instanceof RunTakenOverError || (current !== null && current.owner !== owner);
+    if (takenOver) {
+      // the new owner re-attaches to the block processes through their handles: leave them running,
+      // and write nothing (the run is no longer this scheduler's to change)
+      for (const node of state.nodes.values()) this.#releaseExecutorSlot(node);
       this.#finish(state);
       const stored = await this.#store.getPipelineRun(state.run.id).catch(() => null);
       state.resolve(stored ?? state.run);

@@ -183,13 +183,19 @@ export async function runningCounts(client: SqlClient): Promise<RunningCounts> {
   return counts;
 }
 
-/** Records that a scheduler process is alive. */
+/** Records that a scheduler process is alive: its beat count goes up by one. */
 export async function heartbeat(client: SqlClient, id: string, host: string, pid: number | null, now: number): Promise<void> {
   await client.execute({
-    sql: `INSERT INTO schedulers (id, host, pid, started_at, heartbeat_at) VALUES (?, ?, ?, ?, ?)
-          ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at`,
+    sql: `INSERT INTO schedulers (id, host, pid, started_at, heartbeat_at, beats) VALUES (?, ?, ?, ?, ?, 1)
+          ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at, beats = beats + 1`,
     args: [id, host, pid, now, now],
   });
+}
+
+/** Every registered scheduler and its beat count. */
+export async function schedulerBeats(client: SqlClient): Promise<Map<string, number>> {
+  const rs = await client.execute("SELECT id, beats FROM schedulers");
+  return new Map(rs.rows.map((r) => [String(r.id), Number(r.beats)]));
 }
 
 /** Removes a scheduler's heartbeat (a clean shutdown), so its runs are taken over at once. */
@@ -197,12 +203,12 @@ export async function removeScheduler(client: SqlClient, id: string): Promise<vo
   await client.execute({ sql: "DELETE FROM schedulers WHERE id = ?", args: [id] });
 }
 
-/** Running runs whose owner has not heartbeated since `staleBefore` (or that have none). */
-export async function orphanedRuns(client: SqlClient, staleBefore: number, limit: number): Promise<PipelineRun[]> {
+/** Running runs whose owner is not among `liveOwners` (or that have none). */
+export async function orphanedRuns(client: SqlClient, liveOwners: Iterable<string>, limit: number): Promise<PipelineRun[]> {
   const rs = await client.execute({
-    sql: `SELECT pr.* FROM pipeline_runs pr LEFT JOIN schedulers s ON s.id = pr.owner
-          WHERE pr.status = 'running' AND (s.id IS NULL OR s.heartbeat_at < ?) ORDER BY pr.id LIMIT ?`,
-    args: [staleBefore, limit],
+    sql: `SELECT * FROM pipeline_runs
+          WHERE status = 'running' AND (owner IS NULL OR owner NOT IN (SELECT value FROM json_each(?))) ORDER BY id LIMIT ?`,
+    args: [JSON.stringify([...liveOwners]), limit],
   });
   return rs.rows.map(pipelineRunFromRow);
 }

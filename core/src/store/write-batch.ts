@@ -57,6 +57,17 @@ export interface Guard {
 }
 
 /** A write refused because the scheduler no longer holds the lease it was made under. */
+/** The pipeline run was taken over by another scheduler: this one must stop driving it. */
+export class RunTakenOverError extends Error {
+  constructor(
+    readonly pipelineRunId: number,
+    readonly owner: string,
+  ) {
+    super(`pipeline run ${pipelineRunId} was taken over by ${owner}`);
+    this.name = "RunTakenOverError";
+  }
+}
+
 export class LeaseLostError extends Error {
   constructor(
     readonly lease: string,
@@ -136,6 +147,24 @@ export class WriteBatch {
   /** Fails the batch unless the pipeline run is still in `status` (e.g. not cancelled meanwhile). */
   requirePipelineRunStatus(id: number, status: PipelineRunStatus): this {
     return this.#requireStatus("pipeline_runs", "pipeline_run", `pipeline run ${id}`, id, status);
+  }
+
+  /**
+   * Fails the batch unless the pipeline run is still owned by `owner`: a scheduler whose run
+   * was taken over (it was presumed dead) cannot launch or end anything in it any more.
+   */
+  requirePipelineRunOwner(id: number, owner: string): this {
+    return this.failIf(
+      { sql: "(SELECT owner FROM pipeline_runs WHERE id = ?) IS NOT ?", args: [id, owner] },
+      {
+        entity: "pipeline_run",
+        subject: `pipeline run ${id}`,
+        from: "running",
+        to: "running",
+        lookup: { sql: "SELECT coalesce(owner, 'no owner') AS status FROM pipeline_runs WHERE id = ?", args: [id] },
+        explain: (actual) => new RunTakenOverError(id, actual),
+      },
+    );
   }
 
   /** Fails the batch unless the backfill is still in `status`. */

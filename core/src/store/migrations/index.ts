@@ -1,6 +1,7 @@
 /** The numbered migrations, in order. Append; never edit one that has shipped. */
 import * as m001 from "./001_initial.ts";
 import * as m002 from "./002_scheduler.ts";
+import * as m003 from "./003_liveness.ts";
 
 export interface Migration {
   id: number;
@@ -11,4 +12,5 @@ export interface Migration {
 export const MIGRATIONS: Migration[] = [
   { id: 1, ...m001 },
   { id: 2, ...m002 },
+  { id: 3, ...m003 },
 ];
