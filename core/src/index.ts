@@ -22,3 +22,4 @@ export * from "./backfill/index.ts";
 export * from "./api/index.ts";
 export { buildBlockJob, planInputs, executorTypeOf, executorConfigOf, outsideUpstreams } from "./engine/plan.ts";
 export { effectiveRetryConfig, retryDelayMs, shouldRetry } from "./engine/retry.ts";
+export * from "./auth/index.ts";

@@ -79,6 +79,8 @@ export class Scheduler {
   #syncedProject: Project | null = null;
   #syncedAt = 0;
   #delivering = false;
+  #waking = false;
+  #wakeAgain = false;
   readonly #fetch: typeof fetch | undefined;
   readonly #leases: RedisLeases | null;
   /** Ticks that started later than their interval (the process was busy or asleep). */
@@ -149,6 +151,34 @@ export class Scheduler {
     const resumed = this.#stopping ? 0 : await this.#resumeOrphans(started);
     this.#deliverNotifications();
     return { at: started, sync, runs, slaBreaches, backfillsSettled, started: startedRuns, resumed, durationMs: this.#clock.now() - started };
+  }
+
+  /**
+   * Starts waiting runs now, within the limits, without waiting for the next tick: the server
+   * calls this after it created runs (an API trigger), so a run starts within milliseconds.
+   * Calls during a pass are folded into one more pass.
+   */
+  wake(): void {
+    if (this.#stopping) return;
+    if (this.#waking) {
+      this.#wakeAgain = true;
+      return;
+    }
+    this.#waking = true;
+    void startInitialRuns(this.#store, this.#project, this.#engine, {
+      owner: this.id,
+      limit: this.#batchSize,
+      log: this.#log,
+      onStarted: (run, done) => this.#track(run.id, done),
+    })
+      .catch((error: unknown) => this.#log.error(`starting waiting runs: ${error instanceof Error ? error.message : String(error)}`))
+      .finally(() => {
+        this.#waking = false;
+        if (this.#wakeAgain) {
+          this.#wakeAgain = false;
+          this.wake();
+        }
+      });
   }
 
   /** Sends due notifications in the background: a slow or failing target never holds up a tick. */

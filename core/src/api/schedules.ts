@@ -17,6 +17,7 @@ import { SCHEDULE_STATUSES, SCHEDULE_TYPES } from "../domain.ts";
 import type { Project } from "../project/types.ts";
 import { parseScheduleInterval } from "../schedule/interval.ts";
 import { schedulingSettings } from "../schedule/settings.ts";
+import { nextOccurrence, scheduleSpec } from "../schedule/occurrences.ts";
 import { assertTimeZone } from "../schedule/wall-time.ts";
 import type { Page, Store } from "../store/index.ts";
 import * as schedules from "../store/schedules.ts";
@@ -159,7 +160,11 @@ export async function pipelineInProgressRunsCount(store: Store, scheduleId: numb
  * Creates a run of a schedule now (Mage's PipelineRun.create): its variables override the
  * schedule's; it starts when the scheduler next finds it within the limits.
  */
-export async function createRunForSchedule(store: Store, scheduleId: number, options: { variables?: JsonObject; executionDate?: number } = {}): Promise<PipelineRun> {
+export async function createRunForSchedule(
+  store: Store,
+  scheduleId: number,
+  options: { variables?: JsonObject; executionDate?: number; event?: JsonObject | null } = {},
+): Promise<PipelineRun> {
   const schedule = await store.getPipelineSchedule(scheduleId);
   if (!schedule) throw new ScheduleInputError("pipeline_schedule_id", `no pipeline schedule ${scheduleId}`);
   // a run created for "now" that meets another in the same millisecond moves one along
@@ -169,9 +174,28 @@ export async function createRunForSchedule(store: Store, scheduleId: number, opt
       pipelineScheduleId: schedule.id,
       executionDate: (options.executionDate ?? store.clock.now()) + shift,
       variables: options.variables ?? {},
+      event: options.event ?? null,
     });
     if (run) return run;
     if (options.executionDate !== undefined) throw new ScheduleInputError("execution_date", "a run of this schedule exists for that date");
   }
   throw new Error(`could not create a run of schedule ${scheduleId}`);
+}
+
+/** When a time schedule next fires after `now` (Mage's next_pipeline_run_date); null for others or when invalid. */
+export function nextPipelineRunDate(schedule: PipelineSchedule, now: number): number | null {
+  if (schedule.scheduleType !== "time" || !schedule.scheduleInterval || schedule.scheduleInterval === "@always_on") return null;
+  try {
+    const settings = schedulingSettings(schedule.settings as JsonObject);
+    const spec = scheduleSpec({
+      interval: schedule.scheduleInterval,
+      timezone: schedule.timezone,
+      startTime: schedule.startTime,
+      dstGap: settings.dstGap,
+      dstOverlap: settings.dstOverlap,
+    });
+    return nextOccurrence(spec, now);
+  } catch {
+    return null;
+  }
 }

@@ -1,0 +1,62 @@
+/**
+ * API keys: `kiln_<id>_<secret>`. Only the SHA-256 of a key is stored; a presented key is found
+ * by its id and its hash compared in constant time, so neither the table nor the timing of a
+ * refusal gives a key away.
+ */
+import type { SqlClient } from "../store/sql-client.ts";
+import { constantTimeEqual, sha256Hex } from "./constant-time.ts";
+import type { Role } from "./roles.ts";
+
+export interface ApiKeyRecord {
+  id: number;
+  name: string;
+  role: Role;
+  createdAt: number;
+  lastUsedAt: number | null;
+  revokedAt: number | null;
+}
+
+const KEY_FORMAT = /^kiln_([1-9][0-9]{0,15})_([A-Za-z0-9_-]{43})$/;
+
+function randomSecret(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(32));
+  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+/** Creates a key with `role`; the returned `key` is shown once and never stored. */
+export async function createApiKey(client: SqlClient, input: { name: string; role: Role }, now: number): Promise<{ record: ApiKeyRecord; key: string }> {
+  // the hash column is unique and the id is only known after the insert: insert a placeholder first
+  const placeholder = `pending-${crypto.randomUUID()}`;
+  const inserted = await client.execute({
+    sql: "INSERT INTO api_keys (name, key_hash, role, created_at) VALUES (?, ?, ?, ?) RETURNING id",
+    args: [input.name, placeholder, input.role, now],
+  });
+  const id = Number(inserted.rows[0]?.id);
+  const key = `kiln_${id}_${randomSecret()}`;
+  await client.execute({ sql: "UPDATE api_keys SET key_hash = ? WHERE id = ?", args: [await sha256Hex(key), id] });
+  return { record: { id, name: input.name, role: input.role, createdAt: now, lastUsedAt: null, revokedAt: null }, key };
+}
+
+/** The key's record when `key` is a live key, else null. */
+export async function verifyApiKey(client: SqlClient, key: string): Promise<ApiKeyRecord | null> {
+  const match = KEY_FORMAT.exec(key);
+  if (!match) return null;
+  const rs = await client.execute({ sql: "SELECT * FROM api_keys WHERE id = ?", args: [Number(match[1])] });
+  const row = rs.rows[0];
+  const hash = await sha256Hex(key);
+  if (!row || !constantTimeEqual(hash, String(row.key_hash)) || row.revoked_at !== null) return null;
+  return {
+    id: Number(row.id),
+    name: String(row.name),
+    role: String(row.role) as Role,
+    createdAt: Number(row.created_at),
+    lastUsedAt: row.last_used_at === null ? null : Number(row.last_used_at),
+    revokedAt: null,
+  };
+}
+
+/** Revokes a key; false when there is no such live key. */
+export async function revokeApiKey(client: SqlClient, id: number, now: number): Promise<boolean> {
+  const rs = await client.execute({ sql: "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", args: [now, id] });
+  return rs.rowsAffected === 1;
+}

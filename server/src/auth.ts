@@ -1,0 +1,78 @@
+/**
+ * Authentication and roles. Every route needs credentials except the few in PUBLIC (health,
+ * login, token-authenticated triggers and events, which check their own token). Reads need the
+ * viewer role and writes the editor role unless the route asks for more with requireRole().
+ */
+import { hasRole, verifyApiKey, type Role } from "@kiln/core";
+import type { MiddlewareHandler } from "hono";
+import { ApiError } from "./errors.ts";
+import type { Env, ServerDeps } from "./deps.ts";
+
+export interface Principal {
+  kind: "api_key" | "session" | "anonymous";
+  /** The key's name or the user's username. */
+  name: string;
+  role: Role;
+}
+
+/** Routes anyone may call; they authenticate by their own token where they need one. */
+const PUBLIC: Array<{ method: string; path: RegExp }> = [
+  { method: "GET", path: /^\/api\/health$/ },
+  { method: "POST", path: /^\/api\/sessions$/ },
+  { method: "POST", path: /^\/api\/pipeline_schedules\/[^/]+\/pipeline_runs\/[^/]+$/ },
+  { method: "POST", path: /^\/api\/events$/ },
+];
+
+/** Whether a request may go through without credentials. */
+export function isPublic(method: string, path: string): boolean {
+  return PUBLIC.some((route) => route.method === method && route.path.test(path));
+}
+
+/**
+ * Resolves the principal of a session token; set by the sessions module. Kept as a hook so this
+ * module does not depend on how sessions are signed.
+ */
+export type SessionVerifier = (token: string) => Promise<Principal | null>;
+
+/** Reads `Authorization: Bearer <key or session token>` into the `principal` variable; 401 for a bad one. */
+export function authenticate(deps: ServerDeps, verifySession: SessionVerifier | null): MiddlewareHandler<Env> {
+  return async (c, next) => {
+    if (!deps.authEnabled) {
+      c.set("principal", { kind: "anonymous", name: "anonymous", role: "admin" });
+      return next();
+    }
+    const header = c.req.header("authorization");
+    if (header === undefined) {
+      c.set("principal", null);
+    } else {
+      const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+      if (!match) throw new ApiError(401, "unauthenticated", "Authorization: expected `Bearer <api key or session token>`");
+      const token = match[1] as string;
+      let principal: Principal | null = null;
+      if (token.startsWith("kiln_")) {
+        const key = await verifyApiKey(deps.store.client, token);
+        if (key) principal = { kind: "api_key", name: key.name, role: key.role };
+      } else if (verifySession) {
+        principal = await verifySession(token);
+      }
+      if (!principal) throw new ApiError(401, "unauthenticated", "the API key or session token is not valid");
+      c.set("principal", principal);
+    }
+    const required: Role = c.req.method === "GET" || c.req.method === "HEAD" ? "viewer" : "editor";
+    if (!isPublic(c.req.method, c.req.path)) check(c.get("principal"), required);
+    return next();
+  };
+}
+
+function check(principal: Principal | null, required: Role): void {
+  if (!principal) throw new ApiError(401, "unauthenticated", "authentication required: send Authorization: Bearer <api key or session token>");
+  if (!hasRole(principal.role, required)) throw new ApiError(403, "forbidden", `this needs the ${required} role; you have ${principal.role}`);
+}
+
+/** Requires a role above the default for the method (e.g. admin for secrets). */
+export function requireRole(role: Role): MiddlewareHandler<Env> {
+  return async (c, next) => {
+    check(c.get("principal"), role);
+    return next();
+  };
+}

@@ -1,0 +1,250 @@
+/**
+ * Triggers (Mage's pipeline_schedules): list and create under a pipeline, get/update/delete by
+ * id, runs of a schedule, and the API trigger `POST /api/pipeline_schedules/:id/pipeline_runs/:token`.
+ */
+import {
+  constantTimeEqual,
+  createRunForSchedule,
+  createSchedule,
+  deleteSchedule,
+  lastPipelineRunStatus,
+  nextPipelineRunDate,
+  SCHEDULE_STATUSES,
+  SCHEDULE_TYPES,
+  updateSchedule,
+  type JsonObject,
+  type PipelineSchedule,
+} from "@kiln/core";
+import type { Context, Hono } from "hono";
+import * as v from "valibot";
+import type { ApiDoc } from "../api-doc.ts";
+import type { Env, ServerDeps } from "../deps.ts";
+import { one, list } from "../envelope.ts";
+import { ApiError, notFound } from "../errors.ts";
+import { pipelineRunJson, scheduleJson } from "../serialize.ts";
+import { idParam, InstantSchema, JsonObjectSchema, PageQuery, parseWith, readBody, readQuery } from "../validate.ts";
+
+const ScheduleFields = {
+  name: v.pipe(v.string(), v.trim(), v.minLength(1, "expected a non-empty name"), v.maxLength(255)),
+  schedule_type: v.picklist(SCHEDULE_TYPES, `expected one of ${SCHEDULE_TYPES.join(", ")}`),
+  schedule_interval: v.nullish(v.pipe(v.string(), v.maxLength(100))),
+  start_time: v.nullish(InstantSchema),
+  timezone: v.pipe(v.string(), v.maxLength(64)),
+  status: v.picklist(SCHEDULE_STATUSES, `expected one of ${SCHEDULE_STATUSES.join(", ")}`),
+  variables: JsonObjectSchema,
+  sla: v.nullish(v.pipe(v.number(), v.integer(), v.minValue(1, "expected a positive number of seconds"))),
+  settings: JsonObjectSchema,
+  description: v.nullish(v.pipe(v.string(), v.maxLength(10_000))),
+  token: v.nullish(v.pipe(v.string(), v.minLength(16, "expected at least 16 characters"), v.maxLength(200))),
+};
+
+const CreateBody = v.strictObject({
+  pipeline_schedule: v.strictObject({
+    ...ScheduleFields,
+    schedule_type: v.optional(ScheduleFields.schedule_type, "time"),
+    timezone: v.optional(ScheduleFields.timezone),
+    status: v.optional(ScheduleFields.status),
+    variables: v.optional(ScheduleFields.variables),
+    settings: v.optional(ScheduleFields.settings),
+  }),
+});
+
+const UpdateBody = v.strictObject({
+  pipeline_schedule: v.strictObject({
+    name: v.optional(ScheduleFields.name),
+    schedule_interval: v.optional(ScheduleFields.schedule_interval),
+    start_time: v.optional(ScheduleFields.start_time),
+    timezone: v.optional(ScheduleFields.timezone),
+    status: v.optional(ScheduleFields.status),
+    variables: v.optional(ScheduleFields.variables),
+    sla: v.optional(ScheduleFields.sla),
+    settings: v.optional(ScheduleFields.settings),
+    description: v.optional(ScheduleFields.description),
+    token: v.optional(ScheduleFields.token),
+    rotate_token: v.optional(v.boolean()),
+  }),
+});
+
+const ListQuery = v.strictObject({ ...PageQuery, status: v.optional(ScheduleFields.status), schedule_type: v.optional(ScheduleFields.schedule_type) });
+
+/** The run to create: Mage's writable fields. */
+const RunBody = v.strictObject({
+  pipeline_run: v.optional(
+    v.strictObject({
+      variables: v.optional(JsonObjectSchema),
+      execution_date: v.optional(InstantSchema),
+    }),
+    {},
+  ),
+});
+
+/** The API trigger's body: `pipeline_run` plus any other keys, which become the run's event. */
+const TriggerBody = v.objectWithRest(
+  {
+    pipeline_run: v.optional(
+      v.strictObject({
+        variables: v.optional(JsonObjectSchema),
+        execution_date: v.optional(InstantSchema),
+      }),
+      {},
+    ),
+  },
+  v.unknown(),
+);
+
+const PipelineParam = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_.-]{1,200}$/, "expected a pipeline uuid"));
+
+/** The schedule as the API shows it, with its next run date and its last run's status. */
+export async function scheduleView(deps: ServerDeps, schedule: PipelineSchedule): Promise<Record<string, unknown>> {
+  return scheduleJson(schedule, {
+    nextPipelineRunDate: schedule.status === "active" ? nextPipelineRunDate(schedule, deps.clock.now()) : null,
+    lastPipelineRunStatus: await lastPipelineRunStatus(deps.store, schedule.id),
+  });
+}
+
+async function scheduleOr404(deps: ServerDeps, id: number): Promise<PipelineSchedule> {
+  const schedule = await deps.store.getPipelineSchedule(id);
+  if (!schedule) throw notFound("pipeline schedule", id);
+  return schedule;
+}
+
+function pipelineOr404(deps: ServerDeps, c: Context): string {
+  const uuid = parseWith(PipelineParam, c.req.param("uuid"), "path.uuid");
+  if (!deps.project().pipelines.has(uuid)) throw notFound("pipeline", uuid);
+  return uuid;
+}
+
+export function scheduleRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc): void {
+  doc.add({ method: "get", path: "/api/pipelines/:uuid/pipeline_schedules", summary: "A pipeline's triggers", role: "viewer", query: ListQuery, responseKey: "pipeline_schedules" });
+  app.get("/api/pipelines/:uuid/pipeline_schedules", async (c) => {
+    const pipelineUuid = pipelineOr404(deps, c);
+    const query = readQuery(c, ListQuery);
+    const where = ["pipeline_uuid = ?"];
+    const args: Array<string | number> = [pipelineUuid];
+    if (query.status) (where.push("status = ?"), args.push(query.status));
+    if (query.schedule_type) (where.push("schedule_type = ?"), args.push(query.schedule_type));
+    if (query._after) (where.push("id < ?"), args.push(Number(query._after)));
+    const limit = query._limit ?? 40;
+    const rs = await deps.store.client.execute({
+      sql: `SELECT id FROM pipeline_schedules WHERE ${where.join(" AND ")} ORDER BY id DESC LIMIT ?`,
+      args: [...args, limit + 1],
+    });
+    const ids = rs.rows.map((r) => Number(r.id));
+    const page = ids.slice(0, limit);
+    const schedules = (await Promise.all(page.map((id) => deps.store.getPipelineSchedule(id)))).filter((s): s is PipelineSchedule => s !== null);
+    const views = await Promise.all(schedules.map((s) => scheduleView(deps, s)));
+    return list(c, "pipeline_schedules", views, ids.length > limit ? String(page[page.length - 1]) : null);
+  });
+
+  doc.add({ method: "post", path: "/api/pipelines/:uuid/pipeline_schedules", summary: "Create a trigger", role: "editor", body: CreateBody, responseKey: "pipeline_schedule" });
+  app.post("/api/pipelines/:uuid/pipeline_schedules", async (c) => {
+    const pipelineUuid = pipelineOr404(deps, c);
+    const { pipeline_schedule: s } = await readBody(c, CreateBody);
+    const schedule = await createSchedule(deps.store, deps.project(), {
+      name: s.name,
+      pipelineUuid,
+      scheduleType: s.schedule_type,
+      scheduleInterval: s.schedule_interval ?? null,
+      startTime: s.start_time ?? null,
+      ...(s.timezone !== undefined ? { timezone: s.timezone } : {}),
+      ...(s.status !== undefined ? { status: s.status } : {}),
+      ...(s.variables !== undefined ? { variables: s.variables } : {}),
+      sla: s.sla ?? null,
+      ...(s.settings !== undefined ? { settings: s.settings } : {}),
+      description: s.description ?? null,
+      token: s.token ?? null,
+    }).catch((error: unknown) => {
+      if (error instanceof Error && /UNIQUE constraint failed/.test(error.message)) {
+        throw new ApiError(409, "conflict", `pipeline ${pipelineUuid} has a trigger named ${s.name} already`, [{ field: "pipeline_schedule.name", message: "taken" }]);
+      }
+      throw error;
+    });
+    return one(c, "pipeline_schedule", await scheduleView(deps, schedule), 201);
+  });
+
+  doc.add({ method: "get", path: "/api/pipeline_schedules/:id", summary: "A trigger", role: "viewer", responseKey: "pipeline_schedule" });
+  app.get("/api/pipeline_schedules/:id", async (c) => {
+    const schedule = await scheduleOr404(deps, idParam(c));
+    return one(c, "pipeline_schedule", await scheduleView(deps, schedule));
+  });
+
+  doc.add({ method: "put", path: "/api/pipeline_schedules/:id", summary: "Update a trigger (status, settings, variables; rotate_token)", role: "editor", body: UpdateBody, responseKey: "pipeline_schedule" });
+  app.put("/api/pipeline_schedules/:id", async (c) => {
+    const id = idParam(c);
+    const { pipeline_schedule: s } = await readBody(c, UpdateBody);
+    await scheduleOr404(deps, id);
+    const updated = await updateSchedule(deps.store, id, {
+      ...(s.name !== undefined ? { name: s.name } : {}),
+      ...(s.schedule_interval !== undefined ? { scheduleInterval: s.schedule_interval } : {}),
+      ...(s.start_time !== undefined ? { startTime: s.start_time } : {}),
+      ...(s.timezone !== undefined ? { timezone: s.timezone } : {}),
+      ...(s.status !== undefined ? { status: s.status } : {}),
+      ...(s.variables !== undefined ? { variables: s.variables } : {}),
+      ...(s.sla !== undefined ? { sla: s.sla } : {}),
+      ...(s.settings !== undefined ? { settings: s.settings } : {}),
+      ...(s.description !== undefined ? { description: s.description } : {}),
+      ...(s.token !== undefined ? { token: s.token } : {}),
+      ...(s.rotate_token ? { rotateToken: true } : {}),
+    });
+    return one(c, "pipeline_schedule", await scheduleView(deps, updated));
+  });
+
+  doc.add({ method: "delete", path: "/api/pipeline_schedules/:id", summary: "Delete a trigger (its runs stay)", role: "editor", responseKey: "pipeline_schedule" });
+  app.delete("/api/pipeline_schedules/:id", async (c) => {
+    const schedule = await scheduleOr404(deps, idParam(c));
+    const view = await scheduleView(deps, schedule);
+    await deleteSchedule(deps.store, schedule.id);
+    return one(c, "pipeline_schedule", view);
+  });
+
+  doc.add({ method: "get", path: "/api/pipeline_schedules/:id/pipeline_runs", summary: "A trigger's runs", role: "viewer", query: v.strictObject(PageQuery), responseKey: "pipeline_runs" });
+  app.get("/api/pipeline_schedules/:id/pipeline_runs", async (c) => {
+    const id = idParam(c);
+    const query = readQuery(c, v.strictObject(PageQuery));
+    await scheduleOr404(deps, id);
+    const page = await deps.store.listPipelineRuns({ pipelineScheduleId: id }, { limit: query._limit ?? 40, after: query._after ?? null });
+    return list(c, "pipeline_runs", page.items.map(pipelineRunJson), page.next);
+  });
+
+  doc.add({ method: "post", path: "/api/pipeline_schedules/:id/pipeline_runs", summary: "Run a trigger now", role: "editor", body: RunBody, responseKey: "pipeline_run" });
+  app.post("/api/pipeline_schedules/:id/pipeline_runs", async (c) => {
+    const id = idParam(c);
+    const { pipeline_run: r } = await readBody(c, RunBody);
+    await scheduleOr404(deps, id);
+    const run = await createRunForSchedule(deps.store, id, {
+      ...(r.variables ? { variables: r.variables } : {}),
+      ...(r.execution_date !== undefined ? { executionDate: r.execution_date } : {}),
+    }).catch(conflictOnDuplicateDate);
+    deps.onRunsCreated?.();
+    return one(c, "pipeline_run", pipelineRunJson(run), 201);
+  });
+
+  doc.add({ method: "post", path: "/api/pipeline_schedules/:id/pipeline_runs/:token", summary: "API trigger: run by the trigger's token (no user credentials)", role: "public", body: TriggerBody, responseKey: "pipeline_run" });
+  app.post("/api/pipeline_schedules/:id/pipeline_runs/:token", async (c) => {
+    const id = idParam(c);
+    const token = c.req.param("token");
+    const body = await readBody(c, TriggerBody);
+    const schedule = await deps.store.getPipelineSchedule(id);
+    // an unknown schedule and a wrong token answer alike, so the id space cannot be probed
+    if (!schedule || schedule.scheduleType !== "api" || !schedule.token || !constantTimeEqual(token, schedule.token)) {
+      throw new ApiError(401, "unauthenticated", `invalid token for pipeline schedule ${id}`);
+    }
+    if (schedule.status !== "active") throw new ApiError(409, "conflict", `pipeline schedule ${id} is inactive: activate it to accept runs`);
+    const { pipeline_run: r, ...rest } = body;
+    const event: JsonObject | null = Object.keys(rest).length > 0 ? rest : null;
+    const run = await createRunForSchedule(deps.store, id, {
+      ...(r.variables ? { variables: r.variables } : {}),
+      ...(r.execution_date !== undefined ? { executionDate: r.execution_date } : {}),
+      event,
+    }).catch(conflictOnDuplicateDate);
+    deps.onRunsCreated?.();
+    return one(c, "pipeline_run", pipelineRunJson(run), 201);
+  });
+}
+
+function conflictOnDuplicateDate(error: unknown): never {
+  if (error instanceof Error && error.name === "ScheduleInputError" && /execution_date/.test(error.message)) {
+    throw new ApiError(409, "conflict", "this trigger has a run for that execution_date already", [{ field: "pipeline_run.execution_date", message: "taken" }]);
+  }
+  throw error;
+}

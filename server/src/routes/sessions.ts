@@ -1,0 +1,11 @@
+/** PLACEHOLDER: being written (issue 4). */
+import type { Hono } from "hono";
+import type { ApiDoc } from "../api-doc.ts";
+import type { SessionVerifier } from "../auth.ts";
+import type { Env, ServerDeps } from "../deps.ts";
+
+export function sessionVerifier(_deps: ServerDeps): SessionVerifier {
+  return async () => null;
+}
+
+export function sessionRoutes(_app: Hono<Env>, _deps: ServerDeps, _doc: ApiDoc): void {}

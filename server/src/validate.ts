@@ -1,0 +1,76 @@
+/**
+ * Reading a request through valibot schemas. Every body, path parameter and query goes through
+ * one of these, so a malformed request is a 400 naming the field (`pipeline_run.variables`,
+ * `query._limit`, `path.id`) before any handler code runs or anything is written.
+ */
+import * as v from "valibot";
+import type { Context } from "hono";
+import { ApiError, type ErrorDetail } from "./errors.ts";
+
+function detailsOf(prefix: string, issues: readonly v.BaseIssue<unknown>[]): ErrorDetail[] {
+  return issues.map((issue) => {
+    const path = issue.path?.map((item) => String(item.key)).join(".") ?? "";
+    const field = [prefix, path].filter(Boolean).join(".") || "body";
+    return { field, message: issue.message };
+  });
+}
+
+function invalid(prefix: string, issues: readonly v.BaseIssue<unknown>[]): ApiError {
+  const details = detailsOf(prefix, issues);
+  const first = details[0];
+  return new ApiError(400, "invalid_request", first ? `${first.field}: ${first.message}` : "invalid request", details);
+}
+
+/** Parses `value` with `schema`, or throws a 400 whose details name the fields under `prefix`. */
+export function parseWith<S extends v.GenericSchema>(schema: S, value: unknown, prefix: string): v.InferOutput<S> {
+  const result = v.safeParse(schema, value, { abortPipeEarly: true });
+  if (!result.success) throw invalid(prefix, result.issues);
+  return result.output;
+}
+
+/** The JSON body, checked against `schema` (a missing or non-JSON body is a 400). */
+export async function readBody<S extends v.GenericSchema>(c: Context, schema: S): Promise<v.InferOutput<S>> {
+  const text = await c.req.text();
+  let value: unknown;
+  try {
+    value = text.trim() === "" ? {} : JSON.parse(text);
+  } catch {
+    throw new ApiError(400, "invalid_json", "the request body is not valid JSON", [{ field: "body", message: "not valid JSON" }]);
+  }
+  return parseWith(schema, value, "");
+}
+
+/** The query string as an object of strings, checked against `schema`; unknown keys are refused. */
+export function readQuery<S extends v.GenericSchema>(c: Context, schema: S): v.InferOutput<S> {
+  return parseWith(schema, c.req.query(), "query");
+}
+
+/** A path parameter that must be a positive integer id. */
+export function idParam(c: Context, name = "id"): number {
+  const raw = c.req.param(name) ?? "";
+  const id = /^[1-9][0-9]{0,15}$/.test(raw) ? Number(raw) : NaN;
+  if (!Number.isSafeInteger(id)) throw new ApiError(400, "invalid_request", `path.${name}: expected a positive integer id`, [{ field: `path.${name}`, message: "expected a positive integer id" }]);
+  return id;
+}
+
+// ---------------------------------------------------------------------------------------------
+// schema pieces shared by the routes
+
+/** A JSON object (variables, settings, event payloads). */
+export const JsonObjectSchema = v.record(v.string(), v.unknown());
+
+/** An instant: epoch milliseconds, ISO 8601, or Mage's `YYYY-MM-DD HH:MM:SS` (UTC). */
+export const InstantSchema = v.pipe(
+  v.union([v.number(), v.string()], "expected an ISO 8601 date-time or epoch milliseconds"),
+  v.transform((value) => (typeof value === "number" ? value : Date.parse(/^\d{4}-\d\d-\d\d \d\d:\d\d(:\d\d)?$/.test(value) ? `${value.replace(" ", "T")}Z` : value))),
+  v.check((ms) => Number.isFinite(ms), "expected an ISO 8601 date-time or epoch milliseconds"),
+);
+
+/** Query-string forms: `_limit` (1-1000) and `_after` (a cursor from metadata.next). */
+export const PageQuery = {
+  _limit: v.optional(v.pipe(v.string(), v.regex(/^[1-9][0-9]{0,3}$/, "expected an integer from 1 to 1000"), v.transform(Number), v.maxValue(1000, "expected an integer from 1 to 1000"))),
+  _after: v.optional(v.pipe(v.string(), v.regex(/^[1-9][0-9]{0,15}$/, "expected the cursor given as metadata.next"))),
+};
+
+/** An integer id in a query string. */
+export const QueryId = v.pipe(v.string(), v.regex(/^[1-9][0-9]{0,15}$/, "expected a positive integer id"), v.transform(Number));
