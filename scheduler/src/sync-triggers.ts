@@ -3,7 +3,7 @@
  * A trigger deleted from the file becomes inactive (never silently kept running); a trigger that
  * turns active gets last_enabled_at = now, so it does not fire for dates before that.
  */
-import { scheduling, type Project, type ScheduleState, type Store, type TriggerConfig } from "@kiln/core";
+import { newToken, scheduling, type Project, type ScheduleState, type Store, type TriggerConfig } from "@kiln/core";
 
 const same = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
 
@@ -25,7 +25,8 @@ function contentChanged(row: ScheduleState, t: TriggerConfig): boolean {
     !same(row.variables, t.variables) ||
     row.sla !== t.sla ||
     row.description !== t.description ||
-    (t.token !== null && row.token !== t.token)
+    (t.token !== null && row.token !== t.token) ||
+    (t.scheduleType === "api" && row.token === null)
   );
 }
 
@@ -52,7 +53,8 @@ export async function syncTriggers(store: Store, project: Project): Promise<Sync
       const activated = trigger.status === "active" && row?.status !== "active";
       batch.raw(
         scheduling.upsertCodeTriggerStatement(
-          { ...trigger, pipelineUuid: pipeline.uuid },
+          // an API trigger without a token in the file gets one, once (Mage's behaviour); later syncs keep it
+          { ...trigger, pipelineUuid: pipeline.uuid, token: trigger.token ?? (trigger.scheduleType === "api" && !row?.token ? newToken() : null) },
           now,
           activated ? now : null,
           !row || timingChanged(row, trigger) ? now : null,

@@ -209,6 +209,7 @@ export interface ScheduleRow {
   next_run_at: number | null;
   last_execution_date: number | null;
   invalid_reason: string | null;
+  token: string | null;
 }
 
 function plain(rs: { columns: string[]; rows: ArrayLike<unknown>[] | unknown[] }): Record<string, unknown>[] {
@@ -249,6 +250,7 @@ export async function schedule(client: SqlClient, name: string, pipelineUuid = "
     next_run_at: n(r.next_run_at),
     last_execution_date: n(r.last_execution_date),
     invalid_reason: r.invalid_reason === null || r.invalid_reason === undefined ? null : String(r.invalid_reason),
+    token: r.token === null || r.token === undefined ? null : String(r.token),
   };
 }
 

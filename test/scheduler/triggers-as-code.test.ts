@@ -210,3 +210,26 @@ describe("an @hourly trigger in triggers.yaml", () => {
     }
   });
 });
+
+describe("an api trigger in triggers.yaml", () => {
+  test("gets a token when the file has none, keeps it on later syncs, and takes the file's when one is set", async () => {
+    const clock = new FakeClock(ACTIVATED);
+    const api = { name: "on_demand", schedule_type: "api", status: "active" };
+    const fx = await schedulerFixture(gatedProject("tac-token", [api]), clock);
+    try {
+      await fx.scheduler.tick();
+      const token = String((await schedule(fx.client, "on_demand")).token);
+      expect(token).toMatch(/^[0-9a-f]{32}$/);
+      clock.advance(60_000);
+      await fx.edit({ "pipelines/p/triggers.yaml": triggersYaml([{ ...api, variables: { a: 1 } }]) });
+      expect((await fx.scheduler.tick()).sync.updated).toBe(1);
+      expect((await schedule(fx.client, "on_demand")).token).toBe(token);
+      await fx.edit({ "pipelines/p/triggers.yaml": triggersYaml([{ ...api, token: "from-the-file-0123456789" }]) });
+      await fx.scheduler.tick();
+      expect((await schedule(fx.client, "on_demand")).token).toBe("from-the-file-0123456789");
+    } finally {
+      await waitForEngines([fx.engine]);
+      fx.cleanup();
+    }
+  });
+});

@@ -1,7 +1,8 @@
 /**
- * `kiln start <project> [--instance-type scheduler]`: runs the scheduler until SIGTERM or SIGINT,
- * then stops claiming work, gives running runs a grace period, and exits. The project is
- * reloaded from disk every few seconds so edits to triggers.yaml take effect without a restart.
+ * `kiln start <project> [--instance-type server_and_scheduler|scheduler|web_server]`: runs the
+ * scheduler, the HTTP server, or both, until SIGTERM or SIGINT; then stops claiming work, gives
+ * running runs a grace period, and exits. The project is reloaded from disk every few seconds so
+ * edits to triggers.yaml take effect without a restart.
  */
 import { hostname } from "node:os";
 import { RunEngine } from "@kiln/core";
@@ -9,8 +10,10 @@ import { RedisLeases, Scheduler, consoleLog, notifyRunEnd } from "@kiln/schedule
 import { parseCommand } from "../args.ts";
 import { UsageError } from "../errors.ts";
 import { loadUserProject, openProject } from "../project.ts";
+import { serveApi } from "../serve.ts";
 
-export const usage = "kiln start <project> [--instance-type scheduler] [--tick-interval MS] [--grace-period S]";
+export const usage =
+  "kiln start <project> [--instance-type server_and_scheduler|scheduler|web_server] [--port N] [--host H] [--no-auth] [--tick-interval MS] [--grace-period S]";
 
 const INSTANCE_TYPES = ["scheduler", "web_server", "server_and_scheduler"];
 
@@ -35,6 +38,9 @@ export async function start(args: string[]): Promise<number> {
     "grace-period": { type: "string" },
     "orphan-after": { type: "string" },
     "reload-interval": { type: "string" },
+    port: { type: "string" },
+    host: { type: "string" },
+    "no-auth": { type: "boolean" },
   });
   const [projectPath, ...extra] = positionals;
   if (!projectPath || extra.length > 0) throw new UsageError(`usage: ${usage}`);
@@ -42,9 +48,11 @@ export async function start(args: string[]): Promise<number> {
   if (!INSTANCE_TYPES.includes(instanceType)) {
     throw new UsageError(`--instance-type: expected one of ${INSTANCE_TYPES.join(", ")}, got ${instanceType}`);
   }
-  if (instanceType !== "scheduler") {
-    throw new UsageError(`--instance-type ${instanceType}: the web server is not built yet; use --instance-type scheduler`);
-  }
+  const withScheduler = instanceType !== "web_server";
+  const withServer = instanceType !== "scheduler";
+  const port = positiveNumber("--port", values.port ?? process.env.PORT, 6789);
+  if (!Number.isInteger(port) || port > 65_535) throw new UsageError(`--port: expected a port number, got ${values.port ?? process.env.PORT}`);
+  const authDisabled = values["no-auth"] === true || process.env.KILN_AUTH === "off";
   const tickMs = positiveNumber("--tick-interval", values["tick-interval"], 1000);
   const graceMs = positiveNumber("--grace-period", values["grace-period"], 30) * 1000;
   const orphanAfterMs = positiveNumber("--orphan-after", values["orphan-after"], 30) * 1000;
@@ -59,26 +67,41 @@ export async function start(args: string[]): Promise<number> {
     outputs: open.runtime.outputs,
     beforeRunEnds: notifyRunEnd(open.store, () => project),
   });
-  const id = `scheduler-${crypto.randomUUID()}`;
-  // with REDIS_URL, replicas split the triggers between them; without, this one evaluates all
-  const redisUrl = process.env.REDIS_URL;
-  const leases = redisUrl
-    ? new RedisLeases({ redisUrl, store: open.store, replicaId: id, namespace: `kiln:${namespaceOf(open.databaseUrl)}`, log: consoleLog })
+  let scheduler: Scheduler | null = null;
+  if (withScheduler) {
+    const id = `scheduler-${crypto.randomUUID()}`;
+    // with REDIS_URL, replicas split the triggers between them; without, this one evaluates all
+    const redisUrl = process.env.REDIS_URL;
+    const leases = redisUrl
+      ? new RedisLeases({ redisUrl, store: open.store, replicaId: id, namespace: `kiln:${namespaceOf(open.databaseUrl)}`, log: consoleLog })
+      : null;
+    scheduler = new Scheduler({
+      id,
+      leases,
+      store: open.store,
+      project,
+      engine,
+      host: hostname(),
+      pid: process.pid,
+      tickIntervalMs: tickMs,
+      orphanAfterMs,
+      log: consoleLog,
+    });
+    consoleLog.info(`${scheduler.id} started for ${project.root} (pid ${process.pid}, database ${open.databaseUrl.replace(/\/\/[^@]*@/, "//***@")})`);
+    scheduler.start();
+  }
+  const running = scheduler;
+  const server = withServer
+    ? await serveApi({
+        open,
+        project: () => project,
+        port,
+        host: values.host ?? process.env.HOST ?? "0.0.0.0",
+        authDisabled,
+        // a co-located scheduler starts API-created runs at once; a web_server alone leaves them to the schedulers
+        ...(running ? { onRunsCreated: () => running.wake(), engine } : {}),
+      })
     : null;
-  const scheduler = new Scheduler({
-    id,
-    leases,
-    store: open.store,
-    project,
-    engine,
-    host: hostname(),
-    pid: process.pid,
-    tickIntervalMs: tickMs,
-    orphanAfterMs,
-    log: consoleLog,
-  });
-  consoleLog.info(`${scheduler.id} started for ${project.root} (pid ${process.pid}, database ${open.databaseUrl.replace(/\/\/[^@]*@/, "//***@")})`);
-  scheduler.start();
 
   // triggers.yaml and metadata.yaml edits take effect without a restart; a broken edit keeps the last good project
   const reload = setInterval(() => {
@@ -86,7 +109,7 @@ export async function start(args: string[]): Promise<number> {
       (next) => {
         project = next;
         engine.setProject(next);
-        scheduler.setProject(next);
+        scheduler?.setProject(next);
       },
       (error: unknown) => consoleLog.warn(`project not reloaded: ${error instanceof Error ? error.message : String(error)}`),
     );
@@ -98,7 +121,8 @@ export async function start(args: string[]): Promise<number> {
   });
   clearInterval(reload);
   consoleLog.info("stopping: no new runs will be claimed");
-  await scheduler.stop(graceMs);
+  server?.stop();
+  await scheduler?.stop(graceMs);
   open.close();
   return 0;
 }
