@@ -87,8 +87,6 @@ export async function start(args: string[]): Promise<number> {
       orphanAfterMs,
       log: consoleLog,
     });
-    consoleLog.info(`${scheduler.id} started for ${project.root} (pid ${process.pid}, database ${open.databaseUrl.replace(/\/\/[^@]*@/, "//***@")})`);
-    scheduler.start();
   }
   const running = scheduler;
   const server = withServer
@@ -102,6 +100,11 @@ export async function start(args: string[]): Promise<number> {
         ...(running ? { onRunsCreated: () => running.wake(), engine } : {}),
       })
     : null;
+  // started after the server's checks, so a refused start has run nothing
+  if (scheduler) {
+    consoleLog.info(`${scheduler.id} started for ${project.root} (pid ${process.pid}, database ${open.databaseUrl.replace(/\/\/[^@]*@/, "//***@")})`);
+    scheduler.start();
+  }
 
   // triggers.yaml and metadata.yaml edits take effect without a restart; a broken edit keeps the last good project
   const reload = setInterval(() => {
