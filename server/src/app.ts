@@ -18,6 +18,8 @@ import { pipelineRunRoutes } from "./routes/pipeline-runs.ts";
 import { pipelineRoutes } from "./routes/pipelines.ts";
 import { scheduleRoutes } from "./routes/schedules.ts";
 import { secretRoutes } from "./routes/secrets.ts";
+import { apiKeyRoutes } from "./routes/api-keys.ts";
+import { userRoutes } from "./routes/users.ts";
 import { sessionRoutes, sessionVerifier } from "./routes/sessions.ts";
 import { statusRoutes } from "./routes/status.ts";
 
@@ -56,6 +58,8 @@ export function createApp(deps: ServerDeps, options: { log?: (message: string) =
   logRoutes(app, deps, doc);
   secretRoutes(app, deps, doc);
   sessionRoutes(app, deps, doc);
+  userRoutes(app, deps, doc);
+  apiKeyRoutes(app, deps, doc);
   eventRoutes(app, deps, doc);
   statusRoutes(app, deps, doc);
   openApiRoutes(app, deps, doc);

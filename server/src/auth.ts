@@ -23,9 +23,21 @@ const PUBLIC: Array<{ method: string; path: RegExp }> = [
   { method: "POST", path: /^\/api\/events$/ },
 ];
 
+/** Writes any signed-in principal may make: ending one's own session. */
+const VIEWER_WRITES: Array<{ method: string; path: RegExp }> = [{ method: "DELETE", path: /^\/api\/sessions$/ }];
+
 /** Whether a request may go through without credentials. */
 export function isPublic(method: string, path: string): boolean {
   return PUBLIC.some((route) => route.method === method && route.path.test(path));
+}
+
+/**
+ * The log streams' `?access_token=<key or session token>` as an Authorization value: EventSource
+ * cannot send headers, so these routes alone take credentials in the URL (which ends up in
+ * proxies' logs and browser history, hence nowhere else). kiln never logs it.
+ */
+function streamAccessToken(path: string, token: string | undefined): string | undefined {
+  return token !== undefined && /\/logs\/stream$/.test(path) ? `Bearer ${token}` : undefined;
 }
 
 /**
@@ -41,7 +53,7 @@ export function authenticate(deps: ServerDeps, verifySession: SessionVerifier | 
       c.set("principal", { kind: "anonymous", name: "anonymous", role: "admin" });
       return next();
     }
-    const header = c.req.header("authorization");
+    const header = c.req.header("authorization") ?? streamAccessToken(c.req.path, c.req.query("access_token"));
     if (header === undefined) {
       c.set("principal", null);
     } else {
@@ -58,7 +70,8 @@ export function authenticate(deps: ServerDeps, verifySession: SessionVerifier | 
       if (!principal) throw new ApiError(401, "unauthenticated", "the API key or session token is not valid");
       c.set("principal", principal);
     }
-    const required: Role = c.req.method === "GET" || c.req.method === "HEAD" ? "viewer" : "editor";
+    const viewerWrite = VIEWER_WRITES.some((route) => route.method === c.req.method && route.path.test(c.req.path));
+    const required: Role = c.req.method === "GET" || c.req.method === "HEAD" || viewerWrite ? "viewer" : "editor";
     if (!isPublic(c.req.method, c.req.path)) check(c.get("principal"), required);
     return next();
   };

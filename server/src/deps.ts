@@ -1,5 +1,5 @@
 /** What the server needs from its host: the store, the project, and hooks into a co-located scheduler. */
-import type { Clock, Project, RunEngine, Store } from "@kiln/core";
+import type { Clock, LogReader, Project, RunEngine, Store } from "@kiln/core";
 import type { Principal } from "./auth.ts";
 
 export interface ServerDeps {
@@ -15,6 +15,8 @@ export interface ServerDeps {
   secretKey: CryptoKey | null;
   /** Largest request body accepted, in bytes. */
   bodyLimitBytes: number;
+  /** How long a session token from `POST /api/sessions` lives; 24 hours when absent. */
+  sessionTtlMs?: number;
   /**
    * Called after the API created runs: a co-located scheduler starts them now, within its
    * limits, instead of at its next tick. Absent for a web_server alone.
@@ -22,6 +24,8 @@ export interface ServerDeps {
   onRunsCreated?: () => void;
   /** The engine of a co-located scheduler, to cancel a run it is executing at once. */
   engine?: RunEngine;
+  /** Block-run logs read back, for the log routes; without it they answer 404 (no logs here). */
+  logs?: LogReader;
 }
 
 /** Hono's context variables for kiln's routes. */

@@ -55,6 +55,30 @@ export async function verifyApiKey(client: SqlClient, key: string): Promise<ApiK
   };
 }
 
+function recordOf(row: Record<string, unknown>): ApiKeyRecord {
+  return {
+    id: Number(row.id),
+    name: String(row.name),
+    role: String(row.role) as Role,
+    createdAt: Number(row.created_at),
+    lastUsedAt: row.last_used_at === null ? null : Number(row.last_used_at),
+    revokedAt: row.revoked_at === null ? null : Number(row.revoked_at),
+  };
+}
+
+/** Every key (live and revoked) by id, without hashes. */
+export async function listApiKeys(client: SqlClient): Promise<ApiKeyRecord[]> {
+  const rs = await client.execute("SELECT id, name, role, created_at, last_used_at, revoked_at FROM api_keys ORDER BY id");
+  return rs.rows.map((row) => recordOf(row as Record<string, unknown>));
+}
+
+/** One key's record (live or revoked), or null. */
+export async function getApiKey(client: SqlClient, id: number): Promise<ApiKeyRecord | null> {
+  const rs = await client.execute({ sql: "SELECT id, name, role, created_at, last_used_at, revoked_at FROM api_keys WHERE id = ?", args: [id] });
+  const row = rs.rows[0] as Record<string, unknown> | undefined;
+  return row ? recordOf(row) : null;
+}
+
 /** Revokes a key; false when there is no such live key. */
 export async function revokeApiKey(client: SqlClient, id: number, now: number): Promise<boolean> {
   const rs = await client.execute({ sql: "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", args: [now, id] });
