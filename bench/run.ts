@@ -3,7 +3,7 @@
  * connection, and the scheduler's tick cost and lag, printed as markdown tables. See bench/README.md.
  *
  * `bun run bench -- --only core` runs (a)-(c) only; `--only scheduler` runs (d) and (e) only;
- * `--only d` or `--only e` runs one scheduler benchmark.
+ * `--only d` or `--only e` runs one scheduler benchmark; `--only server` runs (f) and (g), the API's.
  */
 import { cpus, platform, release } from "node:os";
 import { latency, rawWrites, throughput } from "./benchmarks.ts";
@@ -11,6 +11,7 @@ import { removeTempFolders } from "./project.ts";
 import { details, markdownTable, type Results } from "./report.ts";
 import { schedulerLag, tickCost, type Lag, type TickCost } from "./scheduler.ts";
 import { lagCaption, lagTable, schedulerDetails, tickCostCaption, tickCostTable } from "./scheduler-report.ts";
+import { apiTriggerLatency, listThroughput, serverTables } from "./server.ts";
 
 // each benchmark uses the fresh database of its own temp project, never one named in the environment
 delete process.env.KILN_DATABASE_URL;
@@ -21,13 +22,13 @@ const log = (text: string) => process.stderr.write(`${text}\n`);
 const SCHEDULE_COUNTS = [1_000, 100_000, 1_000_000];
 const TICK_INTERVALS_MS = [1_000, 200];
 
-const ONLY: Record<string, string[]> = { core: ["a", "b", "c"], scheduler: ["d", "e"], d: ["d"], e: ["e"] };
+const ONLY: Record<string, string[]> = { core: ["a", "b", "c"], scheduler: ["d", "e"], d: ["d"], e: ["e"], server: ["f", "g"], f: ["f"], g: ["g"] };
 
 /** The benchmarks to run: all, or those of `--only <core|scheduler|d|e>`. */
 function selected(argv: string[]): Set<string> {
   const i = argv.indexOf("--only");
   const only = i >= 0 ? argv[i + 1] : argv.find((a) => a.startsWith("--only="))?.slice("--only=".length);
-  if (only === undefined) return new Set(["a", "b", "c", "d", "e"]);
+  if (only === undefined) return new Set(["a", "b", "c", "d", "e", "f", "g"]);
   const picked = ONLY[only];
   if (!picked) throw new Error(`--only ${only}: expected one of ${Object.keys(ONLY).join(", ")}`);
   return new Set(picked);
@@ -76,6 +77,10 @@ async function main(): Promise<void> {
     out.push(lagCaption(lags), "", lagTable(lags), "");
   }
   if (costs.length > 0 || lags.length > 0) out.push(schedulerDetails(costs, lags), "");
+
+  const trigger = run.has("f") ? (log("(f) API trigger -> first block started (500 triggers)..."), await apiTriggerLatency()) : null;
+  const lists = run.has("g") ? (log("(g) GET /api/pipeline_runs with 1,000,000 runs stored..."), await listThroughput()) : [];
+  if (trigger || lists.length > 0) out.push(serverTables(trigger, lists));
 
   out.push(`whole benchmark: ${((performance.now() - started) / 1000).toFixed(1)} s`, "");
   process.stdout.write(out.join("\n"));

@@ -7,3 +7,4 @@ export * from "./database.ts";
 export * from "./file-outputs.ts";
 export * from "./file-logs.ts";
 export * from "./local-client.ts";
+export * from "./checkpointer.ts";

@@ -6,6 +6,7 @@
  */
 import { hostname } from "node:os";
 import { RunEngine } from "@kiln/core";
+import { startCheckpointer } from "@kiln/node";
 import { RedisLeases, Scheduler, consoleLog, notifyRunEnd } from "@kiln/scheduler";
 import { parseCommand } from "../args.ts";
 import { UsageError } from "../errors.ts";
@@ -60,6 +61,8 @@ export async function start(args: string[]): Promise<number> {
 
   let project = await loadUserProject(projectPath);
   const open = await openProject(project);
+  // a long-lived process: WAL checkpoints move to a worker, off every commit's path
+  const stopCheckpointer = open.databaseUrl.startsWith("file:") ? await startCheckpointer(open.store.client, open.databaseUrl.slice("file:".length)) : null;
   const engine = new RunEngine({
     store: open.store,
     project,
@@ -126,6 +129,7 @@ export async function start(args: string[]): Promise<number> {
   consoleLog.info("stopping: no new runs will be claimed");
   server?.stop();
   await scheduler?.stop(graceMs);
+  await stopCheckpointer?.();
   open.close();
   return 0;
 }
