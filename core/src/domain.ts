@@ -61,6 +61,8 @@ export interface PipelineSchedule {
   token: string | null;
   settings: ScheduleSettings;
   description: string | null;
+  /** Event triggers: the pattern an event must match (see events/match.ts); null matches nothing. */
+  eventPattern: JsonObject | null;
   lastEnabledAt: number | null;
   createdAt: number;
   updatedAt: number;

@@ -23,3 +23,4 @@ export * from "./api/index.ts";
 export { buildBlockJob, planInputs, executorTypeOf, executorConfigOf, outsideUpstreams } from "./engine/plan.ts";
 export { effectiveRetryConfig, retryDelayMs, shouldRetry } from "./engine/retry.ts";
 export * from "./auth/index.ts";
+export * from "./events/index.ts";

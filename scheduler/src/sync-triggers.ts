@@ -25,8 +25,9 @@ function contentChanged(row: ScheduleState, t: TriggerConfig): boolean {
     !same(row.variables, t.variables) ||
     row.sla !== t.sla ||
     row.description !== t.description ||
+    !same(row.eventPattern, t.eventPattern) ||
     (t.token !== null && row.token !== t.token) ||
-    (t.scheduleType === "api" && row.token === null)
+    ((t.scheduleType === "api" || t.scheduleType === "event") && row.token === null)
   );
 }
 
@@ -53,8 +54,8 @@ export async function syncTriggers(store: Store, project: Project): Promise<Sync
       const activated = trigger.status === "active" && row?.status !== "active";
       batch.raw(
         scheduling.upsertCodeTriggerStatement(
-          // an API trigger without a token in the file gets one, once (Mage's behaviour); later syncs keep it
-          { ...trigger, pipelineUuid: pipeline.uuid, token: trigger.token ?? (trigger.scheduleType === "api" && !row?.token ? newToken() : null) },
+          // an API (or event) trigger without a token in the file gets one, once (Mage's behaviour); later syncs keep it
+          { ...trigger, pipelineUuid: pipeline.uuid, token: trigger.token ?? ((trigger.scheduleType === "api" || trigger.scheduleType === "event") && !row?.token ? newToken() : null) },
           now,
           activated ? now : null,
           !row || timingChanged(row, trigger) ? now : null,

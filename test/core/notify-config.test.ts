@@ -53,6 +53,7 @@ const schedule: PipelineSchedule = {
   token: null,
   settings: {},
   description: null,
+  eventPattern: null,
   lastEnabledAt: null,
   createdAt: 0,
   updatedAt: 0,

@@ -12,7 +12,7 @@
  * const avg = await runtimeAverage(store, schedule.id, 10); // seconds, or null
  * ```
  */
-import type { JsonObject, PipelineRun, PipelineRunStatus, PipelineSchedule } from "../domain.ts";
+import type { JsonObject, PipelineRun, PipelineRunStatus, PipelineSchedule, ScheduleType } from "../domain.ts";
 import { SCHEDULE_STATUSES, SCHEDULE_TYPES } from "../domain.ts";
 import type { Project } from "../project/types.ts";
 import { parseScheduleInterval } from "../schedule/interval.ts";
@@ -23,6 +23,7 @@ import type { Page, Store } from "../store/index.ts";
 import * as schedules from "../store/schedules.ts";
 import type { NewPipelineSchedule } from "../store/schedules.ts";
 import { pipelineRunFromRow } from "../store/rows.ts";
+import { checkEventPattern, EventPatternError } from "../events/pattern.ts";
 
 /** Bad input to the schedule API; `field` names it in snake_case, as the API and YAML spell it. */
 export class ScheduleInputError extends Error {
@@ -57,6 +58,21 @@ function checkTiming(input: Partial<ScheduleInput>): void {
   if (input.timezone !== undefined) check("timezone", () => assertTimeZone(input.timezone as string));
   if (input.settings !== undefined) check("settings", () => schedulingSettings(input.settings as JsonObject));
   if (input.sla !== undefined && input.sla !== null && !(input.sla > 0)) throw new ScheduleInputError("sla", "expected a positive number of seconds");
+  if (input.eventPattern !== undefined && input.eventPattern !== null) {
+    try {
+      checkEventPattern(input.eventPattern);
+    } catch (error) {
+      if (error instanceof EventPatternError) throw new ScheduleInputError(error.path ? `event_pattern.${error.path}` : "event_pattern", error.detail);
+      throw error;
+    }
+  }
+}
+
+/** Only event triggers match events; a pattern on another type would be ignored silently. */
+function checkPatternType(scheduleType: ScheduleType, eventPattern: JsonObject | null | undefined): void {
+  if (eventPattern !== undefined && eventPattern !== null && scheduleType !== "event") {
+    throw new ScheduleInputError("event_pattern", `only event triggers have one (this is a ${scheduleType} trigger)`);
+  }
 }
 
 /** A random API-trigger token (128 bits, hex), like Mage's uuid4().hex. */
@@ -70,9 +86,11 @@ export async function createSchedule(store: Store, project: Project, input: Sche
   if (!project.pipelines.has(input.pipelineUuid)) throw new ScheduleInputError("pipeline_uuid", `no pipeline ${input.pipelineUuid} in the project`);
   checkTiming(input);
   if (input.scheduleType === "time" && !input.scheduleInterval) throw new ScheduleInputError("schedule_interval", "a time trigger needs one");
+  checkPatternType(input.scheduleType, input.eventPattern);
   const created = await store.createPipelineSchedule({
     ...input,
-    token: input.token ?? (input.scheduleType === "api" ? newToken() : null),
+    // api and event triggers are called from outside with their own token
+    token: input.token ?? (input.scheduleType === "api" || input.scheduleType === "event" ? newToken() : null),
   });
   // the scheduler evaluates it at its next tick
   return (await schedules.updatePipelineSchedule(store.client, created.id, { nextRunAt: store.clock.now() }, store.clock.now())) ?? created;
@@ -89,6 +107,7 @@ export async function updateSchedule(store: Store, id: number, update: ScheduleU
   if (!current) throw new ScheduleInputError("id", `no pipeline schedule ${id}`);
   if (update.name !== undefined && !update.name.trim()) throw new ScheduleInputError("name", "expected a non-empty name");
   checkTiming(update);
+  checkPatternType(update.scheduleType ?? current.scheduleType, update.eventPattern);
   const now = store.clock.now();
   const activating = update.status === "active" && current.status !== "active";
   const { rotateToken, ...fields } = update;

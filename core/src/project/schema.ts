@@ -10,6 +10,7 @@
  */
 import * as v from "valibot";
 import { SCHEDULE_STATUSES, SCHEDULE_TYPES, type JsonObject, type ScheduleSettings } from "../domain.ts";
+import { checkEventPattern, EventPatternError, patternOfMatchers } from "../events/pattern.ts";
 import {
   BLOCK_TYPES,
   type BlockConfig,
@@ -350,6 +351,28 @@ export const pipelineSchema = v.pipe(
   ),
 );
 
+/** An event pattern (event_pattern), or Mage's event matchers (event_matchers) made into one. */
+function eventPatternOf(read: (value: unknown) => JsonObject, expected: string) {
+  return v.pipe(
+    v.unknown(),
+    v.rawTransform(({ dataset, addIssue, NEVER }) => {
+      try {
+        return read(dataset.value);
+      } catch (error) {
+        if (!(error instanceof EventPatternError)) throw error;
+        addIssue({ message: `${expected} (${error.message})` });
+        return NEVER;
+      }
+    }),
+  );
+}
+
+const eventPattern = eventPatternOf(checkEventPattern, "an event pattern");
+const eventMatchers = eventPatternOf(
+  (value) => (Array.isArray(value) ? patternOfMatchers(value) : patternOfMatchers([value])),
+  "a list of event matchers with a pattern each",
+);
+
 const trigger = v.pipe(
   mapping(
     {
@@ -367,9 +390,13 @@ const trigger = v.pipe(
       token: v.nullish(nonEmptyString),
       envs: v.nullish(stringList, () => []),
       last_enabled_at: v.nullish(dateTime),
+      event_pattern: v.nullish(eventPattern),
+      event_matchers: v.nullish(eventMatchers),
     },
     "a trigger (an object with name and schedule_type)",
   ),
+  v.check((t) => !(t.event_pattern && t.event_matchers), "event_pattern or event_matchers, not both"),
+  v.check((t) => t.schedule_type === "event" || (!t.event_pattern && !t.event_matchers), "an event pattern only on a trigger with schedule_type: event"),
   v.transform(
     (t): TriggerConfig => ({
       name: t.name,
@@ -383,6 +410,7 @@ const trigger = v.pipe(
       settings: t.settings,
       description: t.description ?? null,
       token: t.token ?? null,
+      ...(t.event_pattern ? { eventPattern: t.event_pattern } : t.event_matchers ? { eventPattern: t.event_matchers } : {}),
       envs: t.envs,
       lastEnabledAt: t.last_enabled_at ?? null,
     }),

@@ -96,6 +96,8 @@ export interface TriggerConfig {
   settings: ScheduleSettings & JsonObject;
   description: string | null;
   token: string | null;
+  /** Event triggers: `event_pattern`, or Mage's `event_matchers` (any of their patterns). */
+  eventPattern?: JsonObject;
   envs: string[];
   lastEnabledAt: number | null;
 }

@@ -74,6 +74,7 @@ export function pipelineScheduleFromRow(r: Row): PipelineSchedule {
     token: strOrNull(r.token),
     settings: (parseJsonObject(r.settings) ?? {}) as ScheduleSettings,
     description: strOrNull(r.description),
+    eventPattern: parseJsonObject(r.event_pattern),
     lastEnabledAt: numOrNull(r.last_enabled_at),
     createdAt: num(r.created_at),
     updatedAt: num(r.updated_at),

@@ -18,6 +18,8 @@ export interface NewPipelineSchedule {
   token?: string | null;
   settings?: ScheduleSettings;
   description?: string | null;
+  /** Event triggers only; see events/match.ts. */
+  eventPattern?: JsonObject | null;
 }
 
 /** Inserts a schedule; (pipeline_uuid, name) is unique. */
@@ -25,8 +27,8 @@ export async function createPipelineSchedule(client: SqlClient, s: NewPipelineSc
   const status = s.status ?? "inactive";
   const rs = await client.execute({
     sql: `INSERT INTO pipeline_schedules (name, pipeline_uuid, schedule_type, schedule_interval, start_time, timezone, status,
-            variables, sla, token, settings, description, last_enabled_at, created_at, updated_at)
-          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
+            variables, sla, token, settings, description, event_pattern, last_enabled_at, created_at, updated_at)
+          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
     args: [
       s.name,
       s.pipelineUuid,
@@ -40,6 +42,7 @@ export async function createPipelineSchedule(client: SqlClient, s: NewPipelineSc
       s.token ?? null,
       toJson(s.settings),
       s.description ?? null,
+      s.eventPattern ? JSON.stringify(s.eventPattern) : null,
       status === "active" ? now : null,
       now,
       now,
@@ -68,6 +71,7 @@ export interface SchedulePatch {
   token?: string | null;
   settings?: JsonObject;
   description?: string | null;
+  eventPattern?: JsonObject | null;
   lastEnabledAt?: number | null;
   /** Set to make the scheduler look at the schedule again at its next tick. */
   nextRunAt?: number | null;
@@ -85,6 +89,7 @@ const SCHEDULE_COLUMNS: Record<keyof SchedulePatch, string> = {
   token: "token",
   settings: "settings",
   description: "description",
+  eventPattern: "event_pattern",
   lastEnabledAt: "last_enabled_at",
   nextRunAt: "next_run_at",
 };
@@ -96,7 +101,7 @@ export async function updatePipelineSchedule(client: SqlClient, id: number, patc
   for (const [key, value] of Object.entries(patch) as Array<[keyof SchedulePatch, unknown]>) {
     if (value === undefined) continue;
     sets.push(`${SCHEDULE_COLUMNS[key]} = ?`);
-    args.push(key === "variables" || key === "settings" ? toJson(value) : (value as InValue));
+    args.push(key === "variables" || key === "settings" ? toJson(value) : key === "eventPattern" ? (value === null ? null : JSON.stringify(value)) : (value as InValue));
   }
   const rs = await client.execute({ sql: `UPDATE pipeline_schedules SET ${sets.join(", ")} WHERE id = ? RETURNING *`, args: [...args, id] });
   return rs.rows[0] ? pipelineScheduleFromRow(rs.rows[0]) : null;

@@ -58,13 +58,13 @@ export type CodeTrigger = Omit<TriggerConfig, "envs" | "lastEnabledAt" | "settin
 export function upsertCodeTriggerStatement(t: CodeTrigger, now: number, lastEnabledAt: number | null, nextRunAt: number | null) {
   return {
     sql: `INSERT INTO pipeline_schedules (name, pipeline_uuid, schedule_type, schedule_interval, start_time, timezone, status,
-            variables, sla, token, settings, description, last_enabled_at, next_run_at, source, invalid_reason, created_at, updated_at)
-          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'code', NULL, ?, ?)
+            variables, sla, token, settings, description, event_pattern, last_enabled_at, next_run_at, source, invalid_reason, created_at, updated_at)
+          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'code', NULL, ?, ?)
           ON CONFLICT (pipeline_uuid, name) DO UPDATE SET
             schedule_type = excluded.schedule_type, schedule_interval = excluded.schedule_interval,
             start_time = excluded.start_time, timezone = excluded.timezone, status = excluded.status,
             variables = excluded.variables, sla = excluded.sla, token = coalesce(excluded.token, pipeline_schedules.token),
-            settings = excluded.settings, description = excluded.description,
+            settings = excluded.settings, description = excluded.description, event_pattern = excluded.event_pattern,
             last_enabled_at = coalesce(excluded.last_enabled_at, pipeline_schedules.last_enabled_at),
             next_run_at = coalesce(excluded.next_run_at, pipeline_schedules.next_run_at),
             source = 'code', updated_at = excluded.updated_at,
@@ -82,6 +82,7 @@ export function upsertCodeTriggerStatement(t: CodeTrigger, now: number, lastEnab
       t.token,
       toJson(t.settings),
       t.description,
+      t.eventPattern ? JSON.stringify(t.eventPattern) : null,
       lastEnabledAt,
       nextRunAt,
       now,

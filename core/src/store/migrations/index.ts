@@ -2,6 +2,8 @@
 import * as m001 from "./001_initial.ts";
 import * as m002 from "./002_scheduler.ts";
 import * as m003 from "./003_liveness.ts";
+import * as m004 from "./004_event_triggers.ts";
+import * as m005 from "./005_server_settings.ts";
 
 export interface Migration {
   id: number;
@@ -13,4 +15,6 @@ export const MIGRATIONS: Migration[] = [
   { id: 1, ...m001 },
   { id: 2, ...m002 },
   { id: 3, ...m003 },
+  { id: 4, ...m004 },
+  { id: 5, ...m005 },
 ];

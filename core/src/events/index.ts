@@ -1,0 +1,3 @@
+/** Event triggers: checking and matching EventBridge-style event patterns. */
+export { matchesEvent } from "./match.ts";
+export { checkEventPattern, EventPatternError, patternOfMatchers } from "./pattern.ts";
