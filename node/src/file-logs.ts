@@ -1,7 +1,8 @@
-/** The default log sink: one file per block run under the project's `.logs/` folder. */
+/** The default log sink and its reader: one file per block run under the project's `.logs/` folder. */
 import { appendFileSync, mkdirSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { logPath, type LogSink } from "@kiln/core";
+import { open } from "node:fs/promises";
+import { dirname, join, resolve, sep } from "node:path";
+import { logPath, type LogChunk, type LogReader, type LogSink } from "@kiln/core";
 
 /** Appends block-run log lines to `.logs/pipelines/<pipeline>/<partition>/<block>.log`. */
 export function fileLogSink(projectRoot: string): LogSink {
@@ -18,4 +19,54 @@ export function fileLogSink(projectRoot: string): LogSink {
       appendFileSync(path, text);
     },
   };
+}
+
+const NEWLINE = 0x0a;
+
+/** Reads the files fileLogSink writes, by byte offset. */
+export function fileLogReader(projectRoot: string): LogReader {
+  const logsRoot = resolve(projectRoot, ".logs") + sep;
+  const decoder = new TextDecoder();
+  return {
+    async read(pipelineUuid, partition, blockUuid, fromOffset, maxBytes): Promise<LogChunk> {
+      const none: LogChunk = { text: "", nextOffset: fromOffset };
+      const path = resolve(projectRoot, logPath(pipelineUuid, partition, blockUuid));
+      // names come from the database; one with ".." must not read outside .logs/
+      if (!path.startsWith(logsRoot) || maxBytes < 1 || fromOffset < 0) return none;
+      let file;
+      try {
+        file = await open(path, "r");
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === "ENOENT") return none;
+        throw error;
+      }
+      try {
+        const buffer = new Uint8Array(maxBytes);
+        const { bytesRead } = await file.read(buffer, 0, maxBytes, fromOffset);
+        const bytes = buffer.subarray(0, bytesRead);
+        const lastNewline = bytes.lastIndexOf(NEWLINE);
+        let end = lastNewline + 1;
+        if (lastNewline < 0) {
+          // a line still being written: wait for its end; one longer than maxBytes: cut it, at a
+          // character boundary (never inside a UTF-8 sequence)
+          if (bytesRead < maxBytes) return none;
+          end = completeUtf8(bytes);
+        }
+        return { text: decoder.decode(bytes.subarray(0, end)), nextOffset: fromOffset + end };
+      } finally {
+        await file.close();
+      }
+    },
+  };
+}
+
+/** The length of the longest prefix of `bytes` that ends on a whole UTF-8 character. */
+function completeUtf8(bytes: Uint8Array): number {
+  let lead = bytes.length - 1;
+  while (lead > 0 && ((bytes[lead] ?? 0) & 0xc0) === 0x80) lead--;
+  const first = bytes[lead] ?? 0;
+  const size = first < 0x80 ? 1 : first >= 0xf0 ? 4 : first >= 0xe0 ? 3 : first >= 0xc0 ? 2 : 1;
+  // nothing whole to give (garbage bytes): give them all rather than stall the reader
+  if (lead + size <= bytes.length || lead === 0) return bytes.length;
+  return lead;
 }

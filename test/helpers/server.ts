@@ -4,6 +4,7 @@
  */
 import { createApiKey, generateSecretKey, importSecretKey, type Role } from "@kiln/core";
 import { createApp, type ServerDeps } from "@kiln/server";
+import { fileLogReader } from "@kiln/node";
 import { Scheduler, silentLog } from "@kiln/scheduler";
 import { projectFixture, type Fixture } from "./fixtures.ts";
 
@@ -41,6 +42,7 @@ export async function serverFixture(
     bodyLimitBytes: 1024 * 1024,
     onRunsCreated: () => scheduler.wake(),
     engine: fx.engine,
+    logs: fileLogReader(fx.root),
     ...options,
   };
   const app = createApp(deps, { log: () => {} });

@@ -87,6 +87,7 @@ export { insertScheduledRunStatement } from "./pipeline-runs.ts";
 export type { NewPipelineSchedule } from "./schedules.ts";
 export * as scheduling from "./scheduling.ts";
 export * as backfills from "./backfills.ts";
+export { systemStats, type SystemStats, type SchedulerHeartbeat } from "./stats.ts";
 export { recordLease } from "./leases.ts";
 export type { BackfillRecord, NewBackfill, BackfillFilter, NewBackfillRun } from "./backfills.ts";
 export type { ScheduleState, CodeTrigger, RunningCounts } from "./scheduling.ts";

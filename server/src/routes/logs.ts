@@ -1,6 +1,257 @@
-/** PLACEHOLDER: being written (issue 4). */
-import type { Hono } from "hono";
+/**
+ * Block logs over HTTP: a page of history for a pipeline run or one block run, and a live stream
+ * (Server-Sent Events) that sends what is logged already, then follows new lines until the run
+ * ends. Lines are read back by byte offset through the LogReader port, so neither a page nor a
+ * poll rereads a file.
+ */
+import {
+  BLOCK_RUN_TERMINAL,
+  isTerminal,
+  parseLogLine,
+  splitLogChunk,
+  type BlockRun,
+  type LogReader,
+  type PipelineRun,
+} from "@kiln/core";
+import type { Context, Hono } from "hono";
+import { streamSSE, type SSEStreamingApi } from "hono/streaming";
+import * as v from "valibot";
 import type { ApiDoc } from "../api-doc.ts";
 import type { Env, ServerDeps } from "../deps.ts";
+import { list } from "../envelope.ts";
+import { ApiError, notFound } from "../errors.ts";
+import { idParam, PageQuery, readQuery } from "../validate.ts";
 
-export function logRoutes(_app: Hono<Env>, _deps: ServerDeps, _doc: ApiDoc): void {}
+/** Bytes asked of the reader at a time: a page or a poll reads whole chunks. */
+const CHUNK_BYTES = 64 * 1024;
+/** How often a stream looks for new lines and for the run's end. */
+const POLL_MS = 150;
+/** A comment sent when nothing else was, so idle proxies and servers keep the stream open. */
+const KEEPALIVE_MS = 5_000;
+
+/** The stream routes' credential for EventSource, which cannot send headers (read by the auth middleware). */
+const AccessToken = v.optional(v.pipe(v.string(), v.maxLength(1000)));
+
+/** A pipeline run's cursor: `<block_run_id>:<byte offset>`, the point to continue from. */
+const RunCursor = v.pipe(v.string(), v.regex(/^[1-9][0-9]{0,15}:[0-9]{1,15}$/, "expected the cursor given as metadata.next"));
+
+const RunLogsQuery = v.strictObject({ _limit: PageQuery._limit, _after: v.optional(RunCursor) });
+/** A block run's cursor is the byte offset to continue from. */
+const BlockRunLogsQuery = v.strictObject(PageQuery);
+const RunStreamQuery = v.strictObject({ access_token: AccessToken });
+const BlockRunStreamQuery = v.strictObject({ access_token: AccessToken, _after: PageQuery._after });
+
+/** One log line as the API shows it. */
+function lineJson(run: PipelineRun, blockRun: BlockRun, line: string): Record<string, unknown> {
+  const parsed = parseLogLine(line);
+  return {
+    pipeline_run_id: run.id,
+    block_run_id: blockRun.id,
+    block_uuid: blockRun.blockUuid,
+    at: parsed.at === null ? null : new Date(parsed.at).toISOString(),
+    level: parsed.level,
+    message: parsed.message,
+    fields: parsed.fields,
+  };
+}
+
+/** Up to `limit` lines of a block run's log from byte `from`; `next` is the offset after the last one. */
+async function readLines(reader: LogReader, run: PipelineRun, blockRun: BlockRun, from: number, limit: number): Promise<{ lines: Record<string, unknown>[]; next: number }> {
+  const lines: Record<string, unknown>[] = [];
+  let offset = from;
+  while (lines.length < limit) {
+    const chunk = await reader.read(run.pipelineUuid, run.executionPartition, blockRun.blockUuid, offset, CHUNK_BYTES);
+    if (chunk.text === "") break;
+    for (const { line, endOffset } of splitLogChunk(chunk, offset)) {
+      lines.push(lineJson(run, blockRun, line));
+      if (lines.length === limit) return { lines, next: endOffset };
+    }
+    offset = chunk.nextOffset;
+  }
+  return { lines, next: offset };
+}
+
+/** A block run whose log is complete: it ended and is not waiting to be retried. */
+const finished = (blockRun: BlockRun): boolean => BLOCK_RUN_TERMINAL.has(blockRun.status) && blockRun.retryAt === null;
+
+/** What a stream follows, read afresh at each poll. */
+interface Snapshot {
+  run: PipelineRun;
+  blockRuns: BlockRun[];
+  /** The status to end with once nothing more will be logged; null while it runs. */
+  ended: string | null;
+}
+
+/**
+ * Sends every line of the snapshot's block runs past `offsets`, polling until the snapshot says
+ * the run ended; the status is read before the files, so the lines sent last are its last ones.
+ * Stops when the client goes away.
+ */
+async function follow(stream: SSEStreamingApi, reader: LogReader, snapshot: () => Promise<Snapshot | null>, offsets: Map<number, number>, withIds: boolean): Promise<void> {
+  const gone = new AbortController();
+  stream.onAbort(() => gone.abort());
+  const drained = new Set<number>();
+  let lastSent = Date.now();
+  while (!gone.signal.aborted) {
+    const snap = await snapshot();
+    if (!snap) {
+      await stream.writeSSE({ event: "end", data: JSON.stringify({ status: null, message: "the run was deleted" }) });
+      return;
+    }
+    for (const blockRun of snap.blockRuns) {
+      // a block run that ended is read once more, after the snapshot that saw it end, then no more
+      if (finished(blockRun) && drained.has(blockRun.id)) continue;
+      let from = offsets.get(blockRun.id) ?? 0;
+      for (;;) {
+        const chunk = await reader.read(snap.run.pipelineUuid, snap.run.executionPartition, blockRun.blockUuid, from, CHUNK_BYTES);
+        if (chunk.text === "" || gone.signal.aborted) break;
+        for (const { line, endOffset } of splitLogChunk(chunk, from)) {
+          await stream.writeSSE({ event: "log", data: JSON.stringify(lineJson(snap.run, blockRun, line)), ...(withIds ? { id: String(endOffset) } : {}) });
+        }
+        from = chunk.nextOffset;
+        offsets.set(blockRun.id, from);
+        lastSent = Date.now();
+      }
+      if (finished(blockRun)) drained.add(blockRun.id);
+      else drained.delete(blockRun.id);
+    }
+    if (snap.ended !== null) {
+      await stream.writeSSE({ event: "end", data: JSON.stringify({ status: snap.ended }) });
+      return;
+    }
+    if (Date.now() - lastSent >= KEEPALIVE_MS) {
+      await stream.write(": keep-alive\n\n");
+      lastSent = Date.now();
+    }
+    await sleep(POLL_MS, gone.signal);
+  }
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts (the timer is cleared either way). */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
+
+/** The SSE response over `follow`; a failure mid-stream (the database went away) ends it with an error event. */
+function sseResponse(c: Context<Env>, reader: LogReader, snapshot: () => Promise<Snapshot | null>, offsets: Map<number, number>, withIds: boolean): Response {
+  return streamSSE(c, async (stream) => {
+    try {
+      await follow(stream, reader, snapshot, offsets, withIds);
+    } catch {
+      // the response is under way, so no status code can tell: an error event ends it instead
+      if (!stream.aborted) await stream.writeSSE({ event: "error", data: JSON.stringify({ message: "the log stream failed; reconnect to resume" }) });
+    }
+  });
+}
+
+function readerOr404(deps: ServerDeps): LogReader {
+  if (!deps.logs) throw new ApiError(404, "not_found", "this server has no access to block logs (no log reader configured)");
+  return deps.logs;
+}
+
+async function runOr404(deps: ServerDeps, id: number): Promise<PipelineRun> {
+  const run = await deps.store.getPipelineRun(id);
+  if (!run) throw notFound("pipeline run", id);
+  return run;
+}
+
+async function blockRunOr404(deps: ServerDeps, id: number): Promise<{ run: PipelineRun; blockRun: BlockRun }> {
+  const blockRun = await deps.store.getBlockRun(id);
+  if (!blockRun) throw notFound("block run", id);
+  return { run: await runOr404(deps, blockRun.pipelineRunId), blockRun };
+}
+
+export function logRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc): void {
+  doc.add({
+    method: "get",
+    path: "/api/pipeline_runs/:id/logs",
+    summary: "A page of a pipeline run's block logs, block run by block run (continue with _after=metadata.next)",
+    role: "viewer",
+    query: RunLogsQuery,
+    responseKey: "logs",
+  });
+  app.get("/api/pipeline_runs/:id/logs", async (c) => {
+    const id = idParam(c);
+    const query = readQuery(c, RunLogsQuery);
+    const reader = readerOr404(deps);
+    const run = await runOr404(deps, id);
+    const limit = query._limit ?? 40;
+    const [afterBlockRun, afterOffset] = query._after ? query._after.split(":").map(Number) : [0, 0];
+    const lines: Record<string, unknown>[] = [];
+    let next: string | null = null;
+    for (const blockRun of await deps.store.getBlockRuns(run.id)) {
+      if (blockRun.id < (afterBlockRun ?? 0)) continue;
+      const from = blockRun.id === afterBlockRun ? (afterOffset ?? 0) : 0;
+      const page = await readLines(reader, run, blockRun, from, limit - lines.length);
+      lines.push(...page.lines);
+      if (lines.length === limit) {
+        next = `${blockRun.id}:${page.next}`;
+        break;
+      }
+    }
+    return list(c, "logs", lines, next);
+  });
+
+  doc.add({ method: "get", path: "/api/block_runs/:id/logs", summary: "A page of a block run's log (continue with _after=metadata.next)", role: "viewer", query: BlockRunLogsQuery, responseKey: "logs" });
+  app.get("/api/block_runs/:id/logs", async (c) => {
+    const id = idParam(c);
+    const query = readQuery(c, BlockRunLogsQuery);
+    const reader = readerOr404(deps);
+    const { run, blockRun } = await blockRunOr404(deps, id);
+    const limit = query._limit ?? 40;
+    const page = await readLines(reader, run, blockRun, Number(query._after ?? 0), limit);
+    return list(c, "logs", page.lines, page.lines.length === limit ? String(page.next) : null);
+  });
+
+  doc.add({
+    method: "get",
+    path: "/api/pipeline_runs/:id/logs/stream",
+    summary: "Server-Sent Events: `log` events (one line each) as the run's blocks log them, then `end` with the run's status once it ended; credentials also as ?access_token= (EventSource sends no headers)",
+    role: "viewer",
+    query: RunStreamQuery,
+  });
+  app.get("/api/pipeline_runs/:id/logs/stream", async (c) => {
+    const id = idParam(c);
+    readQuery(c, RunStreamQuery);
+    const reader = readerOr404(deps);
+    await runOr404(deps, id);
+    const snapshot = async (): Promise<Snapshot | null> => {
+      const run = await deps.store.getPipelineRun(id);
+      if (!run) return null;
+      return { run, blockRuns: await deps.store.getBlockRuns(id), ended: isTerminal("pipeline_run", run.status) ? run.status : null };
+    };
+    return sseResponse(c, reader, snapshot, new Map(), false);
+  });
+
+  doc.add({
+    method: "get",
+    path: "/api/block_runs/:id/logs/stream",
+    summary: "Server-Sent Events: a block run's `log` events (id = byte offset, so Last-Event-ID or _after resumes), then `end` with its status; credentials also as ?access_token=",
+    role: "viewer",
+    query: BlockRunStreamQuery,
+  });
+  app.get("/api/block_runs/:id/logs/stream", async (c) => {
+    const id = idParam(c);
+    const query = readQuery(c, BlockRunStreamQuery);
+    const reader = readerOr404(deps);
+    const { run: first } = await blockRunOr404(deps, id);
+    const lastEventId = c.req.header("last-event-id");
+    const resumeAt = query._after ?? (lastEventId !== undefined && /^[0-9]{1,15}$/.test(lastEventId) ? lastEventId : "0");
+    const snapshot = async (): Promise<Snapshot | null> => {
+      const [run, blockRun] = await Promise.all([deps.store.getPipelineRun(first.id), deps.store.getBlockRun(id)]);
+      if (!run || !blockRun) return null;
+      // it ends with its block run, or with the pipeline run (which may never start it)
+      const ended = finished(blockRun) ? blockRun.status : isTerminal("pipeline_run", run.status) ? blockRun.status : null;
+      return { run, blockRuns: [blockRun], ended };
+    };
+    return sseResponse(c, reader, snapshot, new Map([[id, Number(resumeAt)]]), true);
+  });
+}
