@@ -31,6 +31,7 @@ const VERSION = "0.1.0";
 export async function serveApi(options: ServeOptions): Promise<{ port: number; stop(): void }> {
   const { open } = options;
   const client = open.store.client;
+  const events = eventsToken();
   const rawKey = process.env.KILN_SECRET_KEY;
   let secretKey: CryptoKey | null = null;
   if (rawKey) {
@@ -59,6 +60,7 @@ export async function serveApi(options: ServeOptions): Promise<{ port: number; s
       bodyLimitBytes: 1024 * 1024,
       ...(options.onRunsCreated ? { onRunsCreated: options.onRunsCreated } : {}),
       ...(options.engine ? { engine: options.engine } : {}),
+      ...(events ? { eventsToken: events } : {}),
     },
     { log: (message) => consoleLog.error(message) },
   );
@@ -82,4 +84,12 @@ async function bootstrapAdminKey(open: OpenProject): Promise<void> {
   writeFileSync(path, `${key}\n`, { mode: 0o600 });
   chmodSync(path, 0o600);
   consoleLog.warn(`no users or API keys existed: created an admin API key, written to ${path} (readable by this user only)`);
+}
+
+/** KILN_EVENTS_TOKEN, the project-level token for `POST /api/events`; refused when guessable. */
+function eventsToken(): string | undefined {
+  const token = process.env.KILN_EVENTS_TOKEN;
+  if (token === undefined || token === "") return undefined;
+  if (token.length < 16) throw new UsageError("KILN_EVENTS_TOKEN: expected at least 16 characters");
+  return token;
 }

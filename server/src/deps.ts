@@ -22,6 +22,11 @@ export interface ServerDeps {
    * limits, instead of at its next tick. Absent for a web_server alone.
    */
   onRunsCreated?: () => void;
+  /**
+   * The project-level events token (KILN_EVENTS_TOKEN): `POST /api/events` with it is matched
+   * against every active event trigger. Absent: events need a trigger's own token or an editor key.
+   */
+  eventsToken?: string;
   /** The engine of a co-located scheduler, to cancel a run it is executing at once. */
   engine?: RunEngine;
   /** Block-run logs read back, for the log routes; without it they answer 404 (no logs here). */

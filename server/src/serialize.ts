@@ -69,6 +69,7 @@ export function scheduleJson(schedule: PipelineSchedule, extra: { nextPipelineRu
     token: schedule.token,
     settings: settingsJson(schedule.settings),
     description: schedule.description,
+    event_pattern: schedule.eventPattern,
     last_enabled_at: iso(schedule.lastEnabledAt),
     next_pipeline_run_date: extra.nextPipelineRunDate === undefined ? null : iso(extra.nextPipelineRunDate),
     last_pipeline_run_status: extra.lastPipelineRunStatus ?? null,

@@ -36,6 +36,8 @@ const ScheduleFields = {
   settings: JsonObjectSchema,
   description: v.nullish(v.pipe(v.string(), v.maxLength(10_000))),
   token: v.nullish(v.pipe(v.string(), v.minLength(16, "expected at least 16 characters"), v.maxLength(200))),
+  /** Event triggers: the EventBridge-style pattern events must match (checked by core). */
+  event_pattern: v.nullish(JsonObjectSchema),
 };
 
 const CreateBody = v.strictObject({
@@ -61,6 +63,7 @@ const UpdateBody = v.strictObject({
     settings: v.optional(ScheduleFields.settings),
     description: v.optional(ScheduleFields.description),
     token: v.optional(ScheduleFields.token),
+    event_pattern: v.optional(ScheduleFields.event_pattern),
     rotate_token: v.optional(v.boolean()),
   }),
 });
@@ -153,6 +156,7 @@ export function scheduleRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc): v
       ...(s.settings !== undefined ? { settings: s.settings } : {}),
       description: s.description ?? null,
       token: s.token ?? null,
+      eventPattern: s.event_pattern ?? null,
     }).catch((error: unknown) => {
       if (error instanceof Error && /UNIQUE constraint failed/.test(error.message)) {
         throw new ApiError(409, "conflict", `pipeline ${pipelineUuid} has a trigger named ${s.name} already`, [{ field: "pipeline_schedule.name", message: "taken" }]);
@@ -184,6 +188,7 @@ export function scheduleRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc): v
       ...(s.settings !== undefined ? { settings: s.settings } : {}),
       ...(s.description !== undefined ? { description: s.description } : {}),
       ...(s.token !== undefined ? { token: s.token } : {}),
+      ...(s.event_pattern !== undefined ? { eventPattern: s.event_pattern } : {}),
       ...(s.rotate_token ? { rotateToken: true } : {}),
     });
     return one(c, "pipeline_schedule", await scheduleView(deps, updated));

@@ -1,0 +1,56 @@
+/**
+ * Event triggers fired: an event is matched against the active event triggers' patterns, and
+ * each trigger it matches gets one run now, with the event in its blocks' context (Mage's
+ * schedule_with_event). Who may send the event is the caller's to check (the server does).
+ */
+import { constantTimeEqual } from "../auth/constant-time.ts";
+import { createRunForSchedule } from "../api/schedules.ts";
+import type { JsonObject, PipelineRun, PipelineSchedule } from "../domain.ts";
+import type { Project } from "../project/types.ts";
+import type { Store } from "../store/index.ts";
+import { pipelineScheduleFromRow } from "../store/rows.ts";
+import { matchesEvent } from "./match.ts";
+
+/**
+ * Ids of the event triggers whose token is `token`, compared in constant time (inactive ones
+ * included: their token is valid, they just match nothing).
+ */
+export async function eventTriggersWithToken(store: Store, token: string): Promise<number[]> {
+  const rs = await store.client.execute("SELECT id, token FROM pipeline_schedules WHERE schedule_type = 'event' AND token IS NOT NULL");
+  // every token is compared, so the time taken says nothing about which (if any) matched
+  return rs.rows.filter((row) => constantTimeEqual(token, String(row.token))).map((row) => Number(row.id));
+}
+
+/** The active event triggers (of the given ids only, when given), by id. */
+export async function activeEventTriggers(store: Store, ids?: readonly number[]): Promise<PipelineSchedule[]> {
+  if (ids && ids.length === 0) return [];
+  const filter = ids ? ` AND id IN (${ids.map(() => "?").join(", ")})` : "";
+  const rs = await store.client.execute({
+    sql: `SELECT * FROM pipeline_schedules WHERE schedule_type = 'event' AND status = 'active'${filter} ORDER BY id`,
+    args: ids ? [...ids] : [],
+  });
+  return rs.rows.map(pipelineScheduleFromRow);
+}
+
+export interface DispatchResult {
+  /** One new run per matching trigger, in trigger id order. */
+  runs: PipelineRun[];
+  /** How many active event triggers the event was matched against. */
+  considered: number;
+}
+
+/**
+ * Creates a run for each active event trigger (of `scheduleIds` only, when given) whose pattern
+ * matches `event`. A trigger without a pattern, or of a pipeline the project no longer has,
+ * matches nothing.
+ */
+export async function dispatchEvent(store: Store, project: Project, event: JsonObject, options: { scheduleIds?: readonly number[] } = {}): Promise<DispatchResult> {
+  const triggers = await activeEventTriggers(store, options.scheduleIds);
+  const runs: PipelineRun[] = [];
+  for (const trigger of triggers) {
+    if (trigger.eventPattern === null || !project.pipelines.has(trigger.pipelineUuid)) continue;
+    if (!matchesEvent(trigger.eventPattern, event)) continue;
+    runs.push(await createRunForSchedule(store, trigger.id, { event }));
+  }
+  return { runs, considered: triggers.length };
+}
