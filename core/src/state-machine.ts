@@ -17,20 +17,22 @@ const PIPELINE_RUN: Record<PipelineRunStatus, readonly PipelineRunStatus[]> = {
   initial: ["running", "cancelled"],
   running: ["completed", "failed", "cancelled"],
   completed: [],
-  failed: [],
-  cancelled: [],
+  // retry_blocks: the run's failed blocks run again (block runs reset to initial in the same write)
+  failed: ["running"],
+  cancelled: ["running"],
 };
 
 const BLOCK_RUN: Record<BlockRunStatus, readonly BlockRunStatus[]> = {
   initial: ["queued", "upstream_failed", "cancelled", "condition_failed"],
   queued: ["running", "upstream_failed", "cancelled", "condition_failed"],
   running: ["completed", "failed", "cancelled"],
-  // a retry: the store bumps `attempt` on this edge
-  failed: ["queued"],
-  completed: [],
-  cancelled: [],
-  upstream_failed: [],
-  condition_failed: [],
+  // a retry: the store bumps `attempt` on this edge; to initial: reset by retry_blocks of its pipeline run
+  failed: ["queued", "initial"],
+  // reset by retry_blocks of an ended pipeline run (completed ones only from from_block_uuid down)
+  completed: ["initial"],
+  cancelled: ["initial"],
+  upstream_failed: ["initial"],
+  condition_failed: ["initial"],
 };
 
 const BACKFILL: Record<BackfillStatus, readonly BackfillStatus[]> = {
@@ -50,10 +52,13 @@ export function canTransition<E extends Entity>(entity: E, from: StatusOf<E>, to
   return table[from]?.includes(to) ?? false;
 }
 
-/** Whether a status is final: no transition leaves it (a failed block run can still be retried). */
+/**
+ * Whether a status is an end: the record is not live (initial, queued or running). Only a retry
+ * leaves an end: a failed block run's own retry, or retry_blocks of its pipeline run.
+ */
 export function isTerminal<E extends Entity>(entity: E, status: StatusOf<E>): boolean {
   if (entity === "block_run") return BLOCK_RUN_TERMINAL.has(status as BlockRunStatus);
-  return (MACHINES[entity] as Record<string, readonly string[]>)[status]?.length === 0;
+  return status !== "initial" && status !== "running";
 }
 
 /** Block-run statuses after which the block will not run again in this pipeline run. */

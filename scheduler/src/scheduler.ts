@@ -155,8 +155,9 @@ export class Scheduler {
 
   /**
    * Starts waiting runs now, within the limits, without waiting for the next tick: the server
-   * calls this after it created runs (an API trigger), so a run starts within milliseconds.
-   * Calls during a pass are folded into one more pass.
+   * calls this after it created runs (an API trigger), so a run starts within milliseconds; runs
+   * put back to running with no owner (retry_blocks) are resumed too. Calls during a pass are
+   * folded into one more pass.
    */
   wake(): void {
     if (this.#stopping) return;
@@ -171,6 +172,7 @@ export class Scheduler {
       log: this.#log,
       onStarted: (run, done) => this.#track(run.id, done),
     })
+      .then(() => (this.#stopping ? 0 : this.#resumeOrphans(this.#clock.now())))
       .catch((error: unknown) => this.#log.error(`starting waiting runs: ${error instanceof Error ? error.message : String(error)}`))
       .finally(() => {
         this.#waking = false;
@@ -269,7 +271,8 @@ export class Scheduler {
     let resumed = 0;
     for (const run of orphans) {
       if (active.has(run.id) || run.owner === this.id) continue;
-      this.#log.warn(`taking over pipeline run ${run.id} from ${run.owner ?? "no owner"}, which stopped heartbeating`);
+      if (run.owner === null) this.#log.info(`resuming pipeline run ${run.id}, which has no owner (retried, or left by kiln run)`);
+      else this.#log.warn(`taking over pipeline run ${run.id} from ${run.owner}, which stopped heartbeating`);
       this.#track(run.id, this.#engine.resume(run.id, run.owner, { owner: this.id }));
       resumed++;
     }

@@ -6,6 +6,7 @@ import {
   BLOCK_RUN_STATUSES,
   canTransition,
   IllegalTransitionError,
+  isTerminal,
   PIPELINE_RUN_STATUSES,
   type BlockRunStatus,
   type PipelineRunStatus,
@@ -13,7 +14,9 @@ import {
 import { metadata, projectFixture, type Fixture } from "../helpers/fixtures.ts";
 
 // DESIGN.md section 2, written out edge by edge
-const PIPELINE_RUN_EDGES = ["initial>running", "initial>cancelled", "running>completed", "running>failed", "running>cancelled"];
+const RUN_EDGES = ["initial>running", "initial>cancelled", "running>completed", "running>failed", "running>cancelled"];
+// retry_blocks: an ended run goes back to running, its block runs to retry back to initial
+const PIPELINE_RUN_EDGES = [...RUN_EDGES, "failed>running", "cancelled>running"];
 const BLOCK_RUN_EDGES = [
   "initial>queued",
   "queued>running",
@@ -27,8 +30,13 @@ const BLOCK_RUN_EDGES = [
   "queued>cancelled",
   "queued>condition_failed",
   "failed>queued",
+  "failed>initial",
+  "completed>initial",
+  "cancelled>initial",
+  "upstream_failed>initial",
+  "condition_failed>initial",
 ];
-const BACKFILL_EDGES = [...PIPELINE_RUN_EDGES, "failed>running"];
+const BACKFILL_EDGES = [...RUN_EDGES, "failed>running"];
 
 describe("transition tables", () => {
   const cases = [
@@ -46,6 +54,12 @@ describe("transition tables", () => {
       }
     });
   }
+});
+
+test("an ended run stays an end though retry_blocks may leave it: isTerminal is about being live", () => {
+  expect(PIPELINE_RUN_STATUSES.filter((s) => isTerminal("pipeline_run", s))).toEqual(["completed", "failed", "cancelled"]);
+  expect(BACKFILL_STATUSES.filter((s) => isTerminal("backfill", s))).toEqual(["completed", "failed", "cancelled"]);
+  expect(BLOCK_RUN_STATUSES.filter((s) => isTerminal("block_run", s))).toEqual(["completed", "failed", "cancelled", "upstream_failed", "condition_failed"]);
 });
 
 describe("conditional writes", () => {

@@ -1,2 +1,3 @@
 /** kiln's programmatic API: what the CLI, the scheduler and the server call. */
 export * from "./schedules.ts";
+export * from "./runs.ts";

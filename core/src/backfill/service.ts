@@ -19,7 +19,8 @@ import type { Project } from "../project/types.ts";
 import { IllegalTransitionError } from "../state-machine.ts";
 import type { Store } from "../store/index.ts";
 import * as backfills from "../store/backfills.ts";
-import type { BackfillRecord } from "../store/backfills.ts";
+import type { BackfillFilter, BackfillRecord, BackfillUpdate } from "../store/backfills.ts";
+import type { Page, PageRequest } from "../store/page.ts";
 import { backfillExecutionDates, countBackfillExecutionDates, MAX_BACKFILL_DATES } from "./dates.ts";
 
 /** A backfill request that cannot be carried out; `field` names the offending input (snake_case, as in the API). */
@@ -27,7 +28,7 @@ export class BackfillError extends Error {
   constructor(
     message: string,
     readonly field: string | null = null,
-    readonly code: "invalid" | "not_found" = "invalid",
+    readonly code: "invalid" | "not_found" | "conflict" = "invalid",
   ) {
     super(message);
     this.name = "BackfillError";
@@ -151,6 +152,52 @@ export async function createBackfill(store: Store, project: Project, input: Back
     { name: input.name.trim(), pipelineUuid: pipeline.uuid, pipelineScheduleId: scheduleId, ...range, variables, blockUuid, maxConcurrentRuns },
     store.clock.now(),
   );
+}
+
+/** Newest-first backfills matching the filter, a page at a time. */
+export function listBackfills(store: Store, filter: BackfillFilter = {}, page: PageRequest = {}): Promise<Page<BackfillRecord>> {
+  return backfills.listBackfills(store.client, filter, page);
+}
+
+/**
+ * Changes a backfill's name, variables or max_concurrent_runs; only an initial backfill can
+ * change (its runs are made from them at start), anything else is a conflict.
+ */
+export async function updateBackfill(store: Store, id: number, update: BackfillUpdate): Promise<BackfillRecord> {
+  if (update.name !== undefined && (typeof update.name !== "string" || update.name.trim() === "")) throw new BackfillError("name must be a non-empty string", "name");
+  const limit = update.maxConcurrentRuns;
+  if (limit !== undefined && limit !== null && (!Number.isSafeInteger(limit) || limit < 1)) {
+    throw new BackfillError(`max_concurrent_runs must be a positive integer or null, got ${JSON.stringify(limit)}`, "max_concurrent_runs");
+  }
+  if (update.variables !== undefined && (typeof update.variables !== "object" || update.variables === null || Array.isArray(update.variables))) {
+    throw new BackfillError("variables must be an object", "variables");
+  }
+  const fields: BackfillUpdate = { ...update, ...(update.name !== undefined ? { name: update.name.trim() } : {}) };
+  const updated = await backfills.updateInitialBackfill(store.client, id, fields, store.clock.now());
+  if (updated) return updated;
+  const current = await load(store, id);
+  throw new BackfillError(`backfill ${id} is ${current.status}: only an initial backfill can be changed`, "status", "conflict");
+}
+
+/**
+ * Deletes a backfill that is not running (cancel it first); its runs stay, with no backfill.
+ * Returns the backfill as it was.
+ */
+export async function deleteBackfill(store: Store, id: number): Promise<BackfillRecord> {
+  const backfill = await load(store, id);
+  if (backfill.status === "running") throw new BackfillError(`backfill ${id} is running: cancel it before deleting it`, "status", "conflict");
+  const batch = store.batch();
+  backfills.addDeleteBackfill(batch, id, backfill.status);
+  try {
+    await store.commit(batch);
+  } catch (error) {
+    if (error instanceof IllegalTransitionError) {
+      if (error.actual === "missing") throw notFound(id);
+      throw new BackfillError(`backfill ${id} is ${error.actual ?? "changed"}: cancel it before deleting it`, "status", "conflict");
+    }
+    throw error;
+  }
+  return backfill;
 }
 
 /**

@@ -185,6 +185,11 @@ export class RunEngine {
     return [...this.#calls.keys()];
   }
 
+  /** Settles with the run as stored when this engine is done with it; null if it is not executing it. */
+  ended(pipelineRunId: number): Promise<PipelineRun> | null {
+    return this.#calls.get(pipelineRunId) ?? null;
+  }
+
   /** Runs a pipeline run to its end and returns it as stored. */
   execute(pipelineRunId: number, options: RunOptions = {}): Promise<PipelineRun> {
     return this.#once(pipelineRunId, () => this.#execute(pipelineRunId, options));

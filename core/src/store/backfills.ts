@@ -114,6 +114,51 @@ export async function listBackfills(
   return listPage(client, "backfills", { where, args }, page, backfillRecordFromRow);
 }
 
+/** The fields of a backfill that may change before it starts. */
+export interface BackfillUpdate {
+  name?: string;
+  variables?: JsonObject;
+  maxConcurrentRuns?: number | null;
+}
+
+/**
+ * Changes a backfill's name, variables or run limit, only while it is initial: one conditional
+ * write, so a start racing with it either sees the new values or makes it change nothing.
+ * Returns the backfill, or null if it is not (or no longer) initial or does not exist.
+ */
+export async function updateInitialBackfill(client: SqlClient, id: number, update: BackfillUpdate, now: number): Promise<BackfillRecord | null> {
+  const sets: string[] = [];
+  const args: InValue[] = [];
+  if (update.name !== undefined) (sets.push("name = ?"), args.push(update.name));
+  if (update.variables !== undefined) (sets.push("variables = ?"), args.push(toJson(update.variables)));
+  if (update.maxConcurrentRuns !== undefined) (sets.push("max_concurrent_runs = ?"), args.push(update.maxConcurrentRuns));
+  const rs = await client.execute({
+    sql: `UPDATE backfills SET ${[...sets, "updated_at = ?"].join(", ")} WHERE id = ? AND status = 'initial' RETURNING *`,
+    args: [...args, now, id],
+  });
+  return rs.rows[0] ? backfillRecordFromRow(rs.rows[0]) : null;
+}
+
+/**
+ * Deletes a backfill unless it is running, detaching its runs (they stay, with no backfill),
+ * in one batch: the guard fails it if the backfill started meanwhile. Whether foreign keys are
+ * enforced depends on the connection, so the runs are detached explicitly.
+ */
+export function addDeleteBackfill(batch: WriteBatch, id: number, status: BackfillStatus): void {
+  batch.raw({ sql: "UPDATE pipeline_runs SET backfill_id = NULL WHERE backfill_id = ?", args: [id] });
+  batch.raw({ sql: "DELETE FROM backfills WHERE id = ? AND status = ? AND status <> 'running'", args: [id, status] });
+  batch.failIf(
+    { sql: "changes() <> 1", args: [] },
+    {
+      entity: "backfill",
+      subject: `backfill ${id}`,
+      from: status,
+      to: "deleted",
+      lookup: { sql: "SELECT coalesce((SELECT status FROM backfills WHERE id = ?), 'missing') AS status", args: [id] },
+    },
+  );
+}
+
 /** Runs per status, counting each execution date once, by its latest run (a retried date counts as its retry). */
 export async function backfillRunCounts(client: SqlClient, backfillId: number): Promise<Record<PipelineRunStatus, number>> {
   const rs = await client.execute({

@@ -2,11 +2,17 @@
 import type { SqlClient } from "./sql-client.ts";
 import type { BlockRun } from "../domain.ts";
 import { blockRunFromRow } from "./rows.ts";
+import { listPage, type Page, type PageRequest } from "./page.ts";
 
 /** All block runs of a pipeline run, in creation order. */
 export async function getBlockRuns(client: SqlClient, pipelineRunId: number): Promise<BlockRun[]> {
   const rs = await client.execute({ sql: "SELECT * FROM block_runs WHERE pipeline_run_id = ? ORDER BY id", args: [pipelineRunId] });
   return rs.rows.map(blockRunFromRow);
+}
+
+/** A pipeline run's block runs, newest first, a page at a time (keyset, like every list the API serves). */
+export function listBlockRuns(client: SqlClient, pipelineRunId: number, page: PageRequest = {}): Promise<Page<BlockRun>> {
+  return listPage(client, "block_runs", { where: ["pipeline_run_id = ?"], args: [pipelineRunId] }, page, blockRunFromRow);
 }
 
 /** One block run by id, or null. */

@@ -52,6 +52,9 @@ export class Store {
   getBlockRuns(pipelineRunId: number) {
     return blockRuns.getBlockRuns(this.client, pipelineRunId);
   }
+  listBlockRuns(pipelineRunId: number, page?: { limit?: number; after?: string | null }) {
+    return blockRuns.listBlockRuns(this.client, pipelineRunId, page);
+  }
   getBlockRun(id: number) {
     return blockRuns.getBlockRun(this.client, id);
   }

@@ -1,6 +1,201 @@
-/** PLACEHOLDER: being written (issue 4). */
-import type { Hono } from "hono";
+/**
+ * Backfills: list, create (also at Mage's `/api/pipelines/:uuid/backfills`), get with the run
+ * counts per status, update while initial, delete when not running, and the actions start,
+ * cancel and retry (the failed runs), all through core's backfill service.
+ */
+import {
+  BACKFILL_STATUSES,
+  BackfillError,
+  backfillStatus,
+  cancelBackfill,
+  createBackfill,
+  deleteBackfill,
+  INTERVAL_TYPES,
+  listBackfills,
+  retryFailedBackfillRuns,
+  startBackfill,
+  updateBackfill,
+} from "@kiln/core";
+import type { Context, Hono } from "hono";
+import * as v from "valibot";
 import type { ApiDoc } from "../api-doc.ts";
 import type { Env, ServerDeps } from "../deps.ts";
+import { list, one } from "../envelope.ts";
+import { ApiError, notFound, unprocessable } from "../errors.ts";
+import { backfillJson } from "../serialize.ts";
+import { idParam, JsonObjectSchema, PageQuery, parseWith, readBody, readQuery } from "../validate.ts";
 
-export function backfillRoutes(_app: Hono<Env>, _deps: ServerDeps, _doc: ApiDoc): void {}
+const PipelineUuid = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_.-]{1,200}$/, "expected a pipeline uuid"));
+
+/** Epoch ms, an ISO 8601 date, or a date-time with an offset; Mage's `YYYY-MM-DD HH:MM:SS` is UTC. */
+const Time = v.pipe(
+  v.union(
+    [v.pipe(v.number(), v.integer("expected whole epoch milliseconds")), v.pipe(v.string(), v.maxLength(64, "expected an ISO 8601 date-time"))],
+    "expected an ISO 8601 date, a date-time with an offset, or epoch milliseconds",
+  ),
+  // the backfill service refuses a date-time without an offset (ambiguous); Mage sends this form in UTC
+  v.transform((value) => (typeof value === "string" && /^\d{4}-\d\d-\d\d \d\d:\d\d(:\d\d)?$/.test(value) ? `${value.replace(" ", "T")}Z` : value)),
+);
+
+const Fields = {
+  name: v.pipe(v.string(), v.trim(), v.minLength(1, "expected a non-empty name"), v.maxLength(255)),
+  pipeline_uuid: PipelineUuid,
+  start_datetime: Time,
+  end_datetime: Time,
+  interval_type: v.picklist(INTERVAL_TYPES, `expected one of ${INTERVAL_TYPES.join(", ")}`),
+  interval_units: v.pipe(v.number(), v.integer("expected a positive integer"), v.minValue(1, "expected a positive integer")),
+  variables: JsonObjectSchema,
+  block_uuid: v.nullish(v.pipe(v.string(), v.regex(/^[A-Za-z0-9_.-]{1,200}$/, "expected a block uuid"))),
+  max_concurrent_runs: v.nullish(v.pipe(v.number(), v.integer("expected a positive integer or null"), v.minValue(1, "expected a positive integer or null"))),
+  pipeline_schedule_id: v.nullish(v.pipe(v.number(), v.integer("expected an integer id"), v.minValue(1, "expected an integer id"))),
+};
+
+const CreateBody = v.strictObject({
+  backfill: v.strictObject({
+    ...Fields,
+    interval_units: v.optional(Fields.interval_units),
+    variables: v.optional(Fields.variables),
+  }),
+});
+
+/** Under a pipeline (Mage's path) the pipeline comes from the path. */
+const CreateUnderPipelineBody = v.strictObject({
+  backfill: v.strictObject({
+    ...Fields,
+    pipeline_uuid: v.optional(Fields.pipeline_uuid),
+    interval_units: v.optional(Fields.interval_units),
+    variables: v.optional(Fields.variables),
+  }),
+});
+
+const UpdateBody = v.strictObject({
+  backfill: v.strictObject({
+    name: v.optional(Fields.name),
+    variables: v.optional(Fields.variables),
+    max_concurrent_runs: v.optional(Fields.max_concurrent_runs),
+  }),
+});
+
+/** The actions take no parameters; a body, if any, must be empty. */
+const ActionBody = v.strictObject({});
+
+const ListQuery = v.strictObject({
+  ...PageQuery,
+  pipeline_uuid: v.optional(PipelineUuid),
+  status: v.optional(v.picklist(BACKFILL_STATUSES, `expected one of ${BACKFILL_STATUSES.join(", ")}`)),
+});
+
+/** The backfill with its runs per status (each date counted once, by its latest run) and its number of dates. */
+async function backfillView(deps: ServerDeps, id: number): Promise<Record<string, unknown>> {
+  const report = await backfillStatus(deps.store, id).catch(backfillError);
+  return { ...backfillJson(report.backfill), run_status_counts: report.counts, total_run_count: report.totalDates };
+}
+
+/** The service's refusals as the API answers them, fields named under `backfill.`. */
+function backfillError(error: unknown): never {
+  if (error instanceof BackfillError) {
+    if (error.code === "not_found") throw new ApiError(404, "not_found", error.message);
+    const field = error.field ? `backfill.${error.field}` : "backfill";
+    if (error.code === "conflict") throw new ApiError(409, "conflict", error.message, [{ field, message: error.message }]);
+    throw unprocessable(field, error.message.replace(/^[a-z_]+: /, ""));
+  }
+  throw error;
+}
+
+export function backfillRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc): void {
+  async function create(c: Context, b: v.InferOutput<typeof CreateUnderPipelineBody>["backfill"], pipelineUuid: string): Promise<Response> {
+    const created = await createBackfill(deps.store, deps.project(), {
+      name: b.name,
+      pipelineUuid,
+      startDatetime: b.start_datetime,
+      endDatetime: b.end_datetime,
+      intervalType: b.interval_type,
+      ...(b.interval_units !== undefined ? { intervalUnits: b.interval_units } : {}),
+      ...(b.variables !== undefined ? { variables: b.variables } : {}),
+      blockUuid: b.block_uuid ?? null,
+      maxConcurrentRuns: b.max_concurrent_runs ?? null,
+      pipelineScheduleId: b.pipeline_schedule_id ?? null,
+    }).catch(backfillError);
+    return one(c, "backfill", await backfillView(deps, created.id), 201);
+  }
+
+  doc.add({ method: "get", path: "/api/backfills", summary: "Backfills, newest first, by pipeline and status", role: "viewer", query: ListQuery, responseKey: "backfills" });
+  app.get("/api/backfills", async (c) => {
+    const query = readQuery(c, ListQuery);
+    const page = await listBackfills(
+      deps.store,
+      { ...(query.pipeline_uuid !== undefined ? { pipelineUuid: query.pipeline_uuid } : {}), ...(query.status !== undefined ? { status: query.status } : {}) },
+      { limit: query._limit ?? 40, after: query._after ?? null },
+    );
+    return list(c, "backfills", page.items.map(backfillJson), page.next);
+  });
+
+  doc.add({ method: "post", path: "/api/backfills", summary: "Create a backfill (initial: start it to create its runs)", role: "editor", body: CreateBody, responseKey: "backfill" });
+  app.post("/api/backfills", async (c) => {
+    const { backfill: b } = await readBody(c, CreateBody);
+    return create(c, b, b.pipeline_uuid);
+  });
+
+  doc.add({ method: "post", path: "/api/pipelines/:uuid/backfills", summary: "Create a backfill of the pipeline (Mage's path)", role: "editor", body: CreateUnderPipelineBody, responseKey: "backfill" });
+  app.post("/api/pipelines/:uuid/backfills", async (c) => {
+    const pipelineUuid = parseWith(PipelineUuid, c.req.param("uuid"), "path.uuid");
+    const { backfill: b } = await readBody(c, CreateUnderPipelineBody);
+    if (!deps.project().pipelines.has(pipelineUuid)) throw notFound("pipeline", pipelineUuid);
+    if (b.pipeline_uuid !== undefined && b.pipeline_uuid !== pipelineUuid) {
+      throw unprocessable("backfill.pipeline_uuid", `differs from the pipeline in the path (${pipelineUuid})`);
+    }
+    return create(c, b, pipelineUuid);
+  });
+
+  doc.add({ method: "get", path: "/api/backfills/:id", summary: "A backfill with its run counts per status (run_status_counts) and its number of dates (total_run_count)", role: "viewer", responseKey: "backfill" });
+  app.get("/api/backfills/:id", async (c) => {
+    return one(c, "backfill", await backfillView(deps, idParam(c)));
+  });
+
+  doc.add({ method: "put", path: "/api/backfills/:id", summary: "Change a backfill's name, variables or max_concurrent_runs (only while initial)", role: "editor", body: UpdateBody, responseKey: "backfill" });
+  app.put("/api/backfills/:id", async (c) => {
+    const id = idParam(c);
+    const { backfill: b } = await readBody(c, UpdateBody);
+    await updateBackfill(deps.store, id, {
+      ...(b.name !== undefined ? { name: b.name } : {}),
+      ...(b.variables !== undefined ? { variables: b.variables } : {}),
+      ...(b.max_concurrent_runs !== undefined ? { maxConcurrentRuns: b.max_concurrent_runs } : {}),
+    }).catch(backfillError);
+    return one(c, "backfill", await backfillView(deps, id));
+  });
+
+  doc.add({ method: "delete", path: "/api/backfills/:id", summary: "Delete a backfill that is not running (its runs stay, with no backfill)", role: "editor", responseKey: "backfill" });
+  app.delete("/api/backfills/:id", async (c) => {
+    const id = idParam(c);
+    const view = await backfillView(deps, id);
+    await deleteBackfill(deps.store, id).catch(backfillError);
+    return one(c, "backfill", view);
+  });
+
+  doc.add({ method: "post", path: "/api/backfills/:id/start", summary: "Start an initial backfill: one run per execution date", role: "editor", body: ActionBody, responseKey: "backfill" });
+  app.post("/api/backfills/:id/start", async (c) => {
+    const id = idParam(c);
+    await readBody(c, ActionBody);
+    await startBackfill(deps.store, id).catch(backfillError);
+    deps.onRunsCreated?.();
+    return one(c, "backfill", await backfillView(deps, id));
+  });
+
+  doc.add({ method: "post", path: "/api/backfills/:id/cancel", summary: "Cancel a backfill and its live runs", role: "editor", body: ActionBody, responseKey: "backfill" });
+  app.post("/api/backfills/:id/cancel", async (c) => {
+    const id = idParam(c);
+    await readBody(c, ActionBody);
+    // the runs are cancelled in the database; the engine executing one notices and stops its block processes
+    await cancelBackfill(deps.store, id).catch(backfillError);
+    return one(c, "backfill", await backfillView(deps, id));
+  });
+
+  doc.add({ method: "post", path: "/api/backfills/:id/retry", summary: "Run again the dates whose latest run failed or was cancelled", role: "editor", body: ActionBody, responseKey: "backfill" });
+  app.post("/api/backfills/:id/retry", async (c) => {
+    const id = idParam(c);
+    await readBody(c, ActionBody);
+    await retryFailedBackfillRuns(deps.store, id).catch(backfillError);
+    deps.onRunsCreated?.();
+    return one(c, "backfill", await backfillView(deps, id));
+  });
+}

@@ -1,6 +1,45 @@
-/** PLACEHOLDER: being written (issue 4). */
+/**
+ * Block runs: a pipeline run's (`/api/pipeline_runs/:id/block_runs`, and Mage's
+ * `/api/block_runs?pipeline_run_id=`), newest first and keyset paginated, and one by id.
+ */
 import type { Hono } from "hono";
+import * as v from "valibot";
 import type { ApiDoc } from "../api-doc.ts";
 import type { Env, ServerDeps } from "../deps.ts";
+import { list, one } from "../envelope.ts";
+import { notFound } from "../errors.ts";
+import { blockRunJson } from "../serialize.ts";
+import { idParam, PageQuery, QueryId, readQuery } from "../validate.ts";
+import { pipelineRunOr404 } from "./pipeline-runs.ts";
 
-export function blockRunRoutes(_app: Hono<Env>, _deps: ServerDeps, _doc: ApiDoc): void {}
+const RunQuery = v.strictObject(PageQuery);
+const ListQuery = v.strictObject({ ...PageQuery, pipeline_run_id: QueryId });
+
+export function blockRunRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc): void {
+  async function page(pipelineRunId: number, query: v.InferOutput<typeof RunQuery>) {
+    await pipelineRunOr404(deps, pipelineRunId);
+    return deps.store.listBlockRuns(pipelineRunId, { limit: query._limit ?? 40, after: query._after ?? null });
+  }
+
+  doc.add({ method: "get", path: "/api/pipeline_runs/:id/block_runs", summary: "A pipeline run's block runs", role: "viewer", query: RunQuery, responseKey: "block_runs" });
+  app.get("/api/pipeline_runs/:id/block_runs", async (c) => {
+    const id = idParam(c);
+    const found = await page(id, readQuery(c, RunQuery));
+    return list(c, "block_runs", found.items.map(blockRunJson), found.next);
+  });
+
+  doc.add({ method: "get", path: "/api/block_runs", summary: "A pipeline run's block runs (Mage's form)", role: "viewer", query: ListQuery, responseKey: "block_runs" });
+  app.get("/api/block_runs", async (c) => {
+    const { pipeline_run_id, ...query } = readQuery(c, ListQuery);
+    const found = await page(pipeline_run_id, query);
+    return list(c, "block_runs", found.items.map(blockRunJson), found.next);
+  });
+
+  doc.add({ method: "get", path: "/api/block_runs/:id", summary: "A block run", role: "viewer", responseKey: "block_run" });
+  app.get("/api/block_runs/:id", async (c) => {
+    const id = idParam(c);
+    const blockRun = await deps.store.getBlockRun(id);
+    if (!blockRun) throw notFound("block run", id);
+    return one(c, "block_run", blockRunJson(blockRun));
+  });
+}

@@ -1,6 +1,154 @@
-/** PLACEHOLDER: being written (issue 4). */
+/**
+ * Pipeline runs: the list with its filters (keyset paginated, so a deep page costs what the
+ * first does), one run with its block runs, and Mage's update: cancel (`status: cancelled`) or
+ * retry its failed blocks (`pipeline_run_action: retry_blocks`, optionally `from_block_uuid`).
+ */
+import { cancelPipelineRun, PIPELINE_RUN_STATUSES, PipelineRunActionError, retryPipelineRun, type PipelineRun } from "@kiln/core";
 import type { Hono } from "hono";
+import * as v from "valibot";
 import type { ApiDoc } from "../api-doc.ts";
 import type { Env, ServerDeps } from "../deps.ts";
+import { list, one } from "../envelope.ts";
+import { ApiError, notFound, unprocessable } from "../errors.ts";
+import { blockRunJson, pipelineRunJson } from "../serialize.ts";
+import { idParam, PageQuery, QueryId, readBody, readQuery } from "../validate.ts";
 
-export function pipelineRunRoutes(_app: Hono<Env>, _deps: ServerDeps, _doc: ApiDoc): void {}
+const INSTANT_MESSAGE = "expected an ISO 8601 date or date-time, or epoch milliseconds";
+
+/** An instant in a query string: epoch milliseconds, or ISO 8601 (a date-time without an offset is UTC). */
+const QueryInstant = v.pipe(
+  v.string(),
+  v.maxLength(64, INSTANT_MESSAGE),
+  v.transform((value) => {
+    if (/^-?[0-9]{1,16}$/.test(value)) return Number(value);
+    // without an offset Date.parse would read a date-time in the server's zone: kiln speaks UTC
+    if (/^\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d+)?)?$/.test(value)) return Date.parse(`${value.replace(" ", "T")}Z`);
+    return /^\d{4}-\d\d-\d\d/.test(value) ? Date.parse(value) : Number.NaN;
+  }),
+  v.check((ms) => Number.isFinite(ms), INSTANT_MESSAGE),
+);
+
+const PipelineUuid = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_.-]{1,200}$/, "expected a pipeline uuid"));
+const BlockUuid = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_.-]{1,200}$/, "expected a block uuid"));
+
+const ListQuery = v.strictObject({
+  ...PageQuery,
+  pipeline_uuid: v.optional(PipelineUuid),
+  status: v.optional(v.picklist(PIPELINE_RUN_STATUSES, `expected one of ${PIPELINE_RUN_STATUSES.join(", ")}`)),
+  pipeline_schedule_id: v.optional(QueryId),
+  backfill_id: v.optional(QueryId),
+  /** Inclusive. */
+  execution_date_from: v.optional(QueryInstant),
+  /** Inclusive. */
+  execution_date_to: v.optional(QueryInstant),
+});
+
+/** Mage's update: exactly one of `status: cancelled` and `pipeline_run_action: retry_blocks`. */
+const UpdateBody = v.strictObject({
+  pipeline_run: v.strictObject({
+    status: v.optional(v.literal("cancelled", 'expected "cancelled" (the one status a client may set)')),
+    pipeline_run_action: v.optional(v.literal("retry_blocks", 'expected "retry_blocks"')),
+    from_block_uuid: v.optional(v.nullable(BlockUuid)),
+  }),
+});
+
+/** The run with its block runs (the detail view). */
+export async function pipelineRunView(deps: ServerDeps, run: PipelineRun): Promise<Record<string, unknown>> {
+  const blockRuns = await deps.store.getBlockRuns(run.id);
+  return {
+    ...pipelineRunJson(run),
+    block_runs: blockRuns.map(blockRunJson),
+    block_runs_count: blockRuns.length,
+    completed_block_runs_count: blockRuns.filter((b) => b.status === "completed").length,
+  };
+}
+
+/** A run action's refusal as the API answers it. */
+function runActionError(error: unknown): never {
+  if (error instanceof PipelineRunActionError) {
+    if (error.code === "not_found") throw new ApiError(404, "not_found", error.message);
+    const field = error.field ? `pipeline_run.${error.field}` : "pipeline_run";
+    if (error.code === "conflict") throw new ApiError(409, "conflict", error.message, [{ field, message: error.message }]);
+    throw unprocessable(field, error.message.replace(/^[a-z_]+: /, ""));
+  }
+  throw error;
+}
+
+export function pipelineRunRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc): void {
+  doc.add({
+    method: "get",
+    path: "/api/pipeline_runs",
+    summary: "Pipeline runs, newest first, filtered by pipeline, status, trigger, backfill and execution date (inclusive range)",
+    role: "viewer",
+    query: ListQuery,
+    responseKey: "pipeline_runs",
+  });
+  app.get("/api/pipeline_runs", async (c) => {
+    const query = readQuery(c, ListQuery);
+    if (query.execution_date_from !== undefined && query.execution_date_to !== undefined && query.execution_date_from > query.execution_date_to) {
+      throw unprocessable("query.execution_date_to", "is before execution_date_from");
+    }
+    const page = await deps.store.listPipelineRuns(
+      {
+        ...(query.pipeline_uuid !== undefined ? { pipelineUuid: query.pipeline_uuid } : {}),
+        ...(query.status !== undefined ? { status: query.status } : {}),
+        ...(query.pipeline_schedule_id !== undefined ? { pipelineScheduleId: query.pipeline_schedule_id } : {}),
+        ...(query.backfill_id !== undefined ? { backfillId: query.backfill_id } : {}),
+        ...(query.execution_date_from !== undefined ? { executionDateFrom: query.execution_date_from } : {}),
+        ...(query.execution_date_to !== undefined ? { executionDateTo: query.execution_date_to } : {}),
+      },
+      { limit: query._limit ?? 40, after: query._after ?? null },
+    );
+    return list(c, "pipeline_runs", page.items.map(pipelineRunJson), page.next);
+  });
+
+  doc.add({ method: "get", path: "/api/pipeline_runs/:id", summary: "A pipeline run with its block runs", role: "viewer", responseKey: "pipeline_run" });
+  app.get("/api/pipeline_runs/:id", async (c) => {
+    const run = await pipelineRunOr404(deps, idParam(c));
+    return one(c, "pipeline_run", await pipelineRunView(deps, run));
+  });
+
+  doc.add({
+    method: "put",
+    path: "/api/pipeline_runs/:id",
+    summary: 'Cancel a live run (`{"status": "cancelled"}`) or retry an ended run\'s failed blocks (`{"pipeline_run_action": "retry_blocks", "from_block_uuid"?}`)',
+    role: "editor",
+    body: UpdateBody,
+    responseKey: "pipeline_run",
+  });
+  app.put("/api/pipeline_runs/:id", async (c) => {
+    const id = idParam(c);
+    const { pipeline_run: update } = await readBody(c, UpdateBody);
+    const cancel = update.status === "cancelled";
+    const retry = update.pipeline_run_action === "retry_blocks";
+    if (cancel === retry) {
+      const message = 'expected either "status": "cancelled" or "pipeline_run_action": "retry_blocks"';
+      throw new ApiError(400, "invalid_request", `pipeline_run: ${message}`, [{ field: "pipeline_run", message }]);
+    }
+    if (!retry && update.from_block_uuid !== undefined) {
+      const message = "only with pipeline_run_action retry_blocks";
+      throw new ApiError(400, "invalid_request", `pipeline_run.from_block_uuid: ${message}`, [{ field: "pipeline_run.from_block_uuid", message }]);
+    }
+    await pipelineRunOr404(deps, id);
+    let run: PipelineRun;
+    if (cancel) {
+      const principal = c.get("principal");
+      run = await cancelPipelineRun(deps.store, id, {
+        ...(deps.engine ? { engine: deps.engine } : {}),
+        reason: principal ? `cancelled through the API by ${principal.name}` : "cancelled through the API",
+      }).catch(runActionError);
+    } else {
+      run = (await retryPipelineRun(deps.store, deps.project(), id, { fromBlockUuid: update.from_block_uuid ?? null }).catch(runActionError)).run;
+      // a co-located scheduler resumes it now rather than at its next tick
+      deps.onRunsCreated?.();
+    }
+    return one(c, "pipeline_run", await pipelineRunView(deps, run));
+  });
+}
+
+/** The pipeline run, or a 404. */
+export async function pipelineRunOr404(deps: ServerDeps, id: number): Promise<PipelineRun> {
+  const run = await deps.store.getPipelineRun(id);
+  if (!run) throw notFound("pipeline run", id);
+  return run;
+}
