@@ -6,9 +6,11 @@ import { runBlock, usage as runBlockUsage } from "./commands/run-block.ts";
 import { start, usage as startUsage } from "./commands/start.ts";
 import { trigger, usage as triggerUsage } from "./commands/trigger.ts";
 import { backfill, usage as backfillUsage } from "./commands/backfill.ts";
+import { apiKey, usage as apiKeyUsage } from "./commands/api-key.ts";
+import { user, usage as userUsage } from "./commands/user.ts";
 import { UsageError } from "./errors.ts";
 
-const COMMANDS: Record<string, (args: string[]) => Promise<number>> = { init, run, "run-block": runBlock, start, trigger, backfill };
+const COMMANDS: Record<string, (args: string[]) => Promise<number>> = { init, run, "run-block": runBlock, start, trigger, backfill, "api-key": apiKey, user };
 
 const HELP = `kiln: a data-pipeline orchestrator
 
@@ -19,6 +21,8 @@ usage:
   ${startUsage}
   ${triggerUsage}
   ${backfillUsage}
+  ${apiKeyUsage}
+  ${userUsage}
 `;
 
 async function main(argv: string[]): Promise<number> {
