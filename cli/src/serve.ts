@@ -5,6 +5,7 @@
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createApiKey, importSecretKey, type Project, type RunEngine } from "@kiln/core";
+import { fileLogReader } from "@kiln/node";
 import { consoleLog } from "@kiln/scheduler";
 import { createApp } from "@kiln/server";
 import { UsageError } from "./errors.ts";
@@ -58,6 +59,7 @@ export async function serveApi(options: ServeOptions): Promise<{ port: number; s
       authEnabled: !options.authDisabled,
       secretKey,
       bodyLimitBytes: 1024 * 1024,
+      logs: fileLogReader(open.project.root),
       ...(options.onRunsCreated ? { onRunsCreated: options.onRunsCreated } : {}),
       ...(options.engine ? { engine: options.engine } : {}),
       ...(events ? { eventsToken: events } : {}),

@@ -128,7 +128,7 @@ export interface Backfill {
   updatedAt: number;
 }
 
-/** The execution partition that names a run's outputs and logs: `<schedule>/<YYYYMMDDTHHMMSS>`. */
+/** The execution partition that names a run's outputs and logs: `<schedule>/<YYYYMMDDTHHMMSS[mmm]>`. */
 export function executionPartition(
   pipelineScheduleId: number | null,
   executionDate: number,
@@ -139,7 +139,10 @@ export function executionPartition(
   const pad = (n: number) => String(n).padStart(2, "0");
   const stamp =
     `${d.getUTCFullYear()}${pad(d.getUTCMonth() + 1)}${pad(d.getUTCDate())}` +
-    `T${pad(d.getUTCHours())}${pad(d.getUTCMinutes())}${pad(d.getUTCSeconds())}`;
+    `T${pad(d.getUTCHours())}${pad(d.getUTCMinutes())}${pad(d.getUTCSeconds())}` +
+    // API and event runs fall anywhere in a second (two in one second must not share outputs
+    // and logs); scheduled dates are whole seconds and keep Mage's form
+    (d.getUTCMilliseconds() === 0 ? "" : String(d.getUTCMilliseconds()).padStart(3, "0"));
   if (pipelineScheduleId === null && backfillId !== undefined && backfillId !== null) return `backfill_${backfillId}/${stamp}`;
   // Runs without a trigger (CLI, ad hoc) can share a second; the run id keeps their outputs apart.
   if (pipelineScheduleId === null) return `manual/${stamp}_${pipelineRunId ?? 0}`;

@@ -58,6 +58,15 @@ describe("exactly-once constraints", () => {
     expect(second).toBeNull();
   });
 
+  test("runs of one trigger within one second (API, event) get partitions of their own", async () => {
+    const schedule = await fx.store.createPipelineSchedule({ name: "api-partitions", pipelineUuid: "p", scheduleType: "api" });
+    const date = Date.UTC(2026, 0, 2, 3, 4, 5);
+    const a = await fx.store.createPipelineRun({ pipelineUuid: "p", pipelineScheduleId: schedule.id, executionDate: date + 7 });
+    const b = await fx.store.createPipelineRun({ pipelineUuid: "p", pipelineScheduleId: schedule.id, executionDate: date + 8 });
+    expect(a?.executionPartition).toBe(`${schedule.id}/20260102T030405007`);
+    expect(b?.executionPartition).toBe(`${schedule.id}/20260102T030405008`);
+  });
+
   test("manual runs never collide: their partition ends with the run id", async () => {
     const date = Date.UTC(2026, 0, 2, 3, 4, 5);
     const a = await fx.store.createPipelineRun({ pipelineUuid: "p", executionDate: date });
