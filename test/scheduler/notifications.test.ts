@@ -92,8 +92,13 @@ test("a failed run and an SLA breach are delivered to kiln.yaml's webhook and th
     expect(hook.every((r) => r.token === "s3cret")).toBe(true);
     expect(slack.length).toBe(1);
     expect(String(slack[0]!.body.text)).toContain("broken");
-    const sent = await fx.client.execute("SELECT count(*) AS n FROM notifications WHERE sent_at IS NOT NULL");
-    expect(Number(sent.rows[0]?.n)).toBe(3);
+    // each row is marked sent once its POST answered, a moment after the receiver saw it
+    await until(async () => {
+      const sent = await fx.client.execute("SELECT count(*) AS n FROM notifications WHERE sent_at IS NOT NULL");
+      return Number(sent.rows[0]?.n) === 3;
+    }, "the three rows to be marked sent");
+    const unsent = await fx.client.execute("SELECT count(*) AS n FROM notifications WHERE sent_at IS NULL");
+    expect(Number(unsent.rows[0]?.n)).toBe(0);
   } finally {
     openGate("notify-sla");
     await scheduler.stop(2000);
