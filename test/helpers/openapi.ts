@@ -12,6 +12,8 @@ export interface JsonSchema {
   nullable?: boolean;
   enum?: unknown[];
   pattern?: string;
+  minLength?: number;
+  maxLength?: number;
   anyOf?: JsonSchema[];
   oneOf?: JsonSchema[];
   properties?: Record<string, JsonSchema>;
