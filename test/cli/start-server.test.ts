@@ -60,7 +60,7 @@ async function triggerAndWait(base: string, root: string): Promise<Record<string
     if (!answer?.ok) return false;
     schedule = ((await answer.json()) as { pipeline_schedules: Array<{ id: number; token: string | null }> }).pipeline_schedules[0];
     return Boolean(schedule?.token);
-  }, "the code trigger to be synced with a token");
+  }, "the code trigger to be synced with a token", 45_000);
   const created = await fetch(`${base}/api/pipeline_schedules/${schedule!.id}/pipeline_runs/${schedule!.token}`, {
     method: "POST",
     body: JSON.stringify({ pipeline_run: { variables: { x: 7 } } }),
@@ -73,7 +73,7 @@ async function triggerAndWait(base: string, root: string): Promise<Record<string
     const runs = ((await answer.json()) as { pipeline_runs: Array<Record<string, unknown>> }).pipeline_runs;
     final = runs.find((r) => r.id === run.id) ?? {};
     return final.status === "completed";
-  }, "the triggered run to complete");
+  }, "the triggered run to complete", 45_000);
   return final;
 }
 
