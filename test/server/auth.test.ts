@@ -135,6 +135,13 @@ describe("the auth matrix, from /api/openapi.json", () => {
       }
       const basic = await rawRequest(await urlFor(s, op), op.method, { headers: { authorization: `Basic ${btoa("admin:admin")}` } });
       if (basic.status !== 401) wrong.push(`${label(op)} with Basic auth: ${basic.status}`);
+      // routes that take credentials in the URL (log streams, for EventSource) check them the same way
+      if (op.query.some((q) => q.name === "access_token")) {
+        const inUrl = await rawRequest(`${await urlFor(s, op)}?access_token=${bad[0]}`, op.method, { token: null });
+        if (inUrl.status !== 401) wrong.push(`${label(op)} with a bad ?access_token=: ${inUrl.status}`);
+        const good = await rawRequest(`${await urlFor(s, op)}?access_token=${s.keys.viewer}`, op.method, { token: null });
+        if (good.status === 401 || good.status === 403) wrong.push(`${label(op)} with a viewer's ?access_token=: ${good.status}`);
+      }
     }
     expect(wrong).toEqual([]);
   });
