@@ -56,8 +56,11 @@ export function idParam(c: Context, name = "id"): number {
 // ---------------------------------------------------------------------------------------------
 // schema pieces shared by the routes
 
-/** A JSON object (variables, settings, event payloads). */
-export const JsonObjectSchema = v.record(v.string(), v.unknown());
+/** A JSON object (variables, settings, event payloads); valibot's record alone takes an array as an object. */
+export const JsonObjectSchema = v.pipe(
+  v.custom<unknown>((value) => typeof value === "object" && value !== null && !Array.isArray(value), "expected a JSON object"),
+  v.record(v.string(), v.unknown()),
+);
 
 /** An instant: epoch milliseconds, ISO 8601, or Mage's `YYYY-MM-DD HH:MM:SS` (UTC). */
 export const InstantSchema = v.pipe(

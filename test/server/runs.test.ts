@@ -2,44 +2,11 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { metadata, until } from "../helpers/fixtures.ts";
-import { serverFixture, SERVER_PROJECT, type ServerFixture } from "../helpers/server.ts";
+import { until } from "../helpers/fixtures.ts";
+import { serverFixture, type ServerFixture } from "../helpers/server.ts";
+import { RUNS_PROJECT } from "./runs-project.ts";
 
 type Json = Record<string, unknown>;
-
-/**
- * etl (load -> shape); flaky (a -> b -> c, b fails unless `<dir>/ok` exists; each block counts
- * its executions per run in `<dir>/<run>-<block>.count`); slow (wait: runs until `<dir>/release`
- * exists or it is cancelled, and records the cancel in `<dir>/<run>-aborted`).
- */
-const COUNT = (block: string) =>
-  `import { appendFileSync } from "node:fs";\nexport const count = (ctx) => appendFileSync(ctx.variables.dir + "/" + ctx.pipelineRunId + "-${block}.count", "x");\n`;
-export const RUNS_PROJECT: Record<string, string> = {
-  ...SERVER_PROJECT,
-  "pipelines/flaky/metadata.yaml": metadata([
-    { uuid: "a", type: "data_loader" },
-    { uuid: "b", type: "transformer", upstream_blocks: ["a"] },
-    { uuid: "c", type: "data_exporter", upstream_blocks: ["b"] },
-  ]),
-  "data_loaders/count_a.js": COUNT("a"),
-  "transformers/count_b.js": COUNT("b"),
-  "data_exporters/count_c.js": COUNT("c"),
-  "data_loaders/a.js": 'import { count } from "./count_a.js";\nexport default function a(ctx) { count(ctx); return 1; }\n',
-  "transformers/b.js":
-    'import { existsSync } from "node:fs";\nimport { count } from "./count_b.js";\n' +
-    'export default function b(x, ctx) { count(ctx); if (!existsSync(ctx.variables.dir + "/ok")) throw new Error("no ok file"); return x + 1; }\n',
-  "data_exporters/c.js": 'import { count } from "./count_c.js";\nexport default function c(x, ctx) { count(ctx); return x; }\n',
-  "pipelines/slow/metadata.yaml": metadata([{ uuid: "wait", type: "data_loader" }]),
-  "data_loaders/wait.js":
-    'import { existsSync, writeFileSync } from "node:fs";\n' +
-    "export default async function wait(ctx) {\n" +
-    '  while (!existsSync(ctx.variables.dir + "/release")) {\n' +
-    '    if (ctx.signal.aborted) { writeFileSync(ctx.variables.dir + "/" + ctx.pipelineRunId + "-aborted", "1"); throw new Error("aborted"); }\n' +
-    "    await new Promise((r) => setTimeout(r, 10));\n" +
-    "  }\n" +
-    "  return 1;\n" +
-    "}\n",
-};
 
 let s: ServerFixture;
 const triggers = new Map<string, number>();
@@ -189,6 +156,8 @@ describe("cancel", () => {
     expect(run.status).toBe("cancelled");
     expect(blockStatuses(run)).toEqual({ wait: "cancelled" });
     expect(String(run.metrics.error)).toContain("cancelled through the API by test-editor");
+    // stopped by the engine itself, not left for its watcher to notice
+    expect(s.engine.activeRunIds()).not.toContain(id);
     await until(() => existsSync(join(s.root, `${id}-aborted`)), "the block to see the cancel");
 
     const again = await s.call("PUT", `/api/pipeline_runs/${id}`, { role: "editor", body: { pipeline_run: { status: "cancelled" } } });
@@ -202,6 +171,31 @@ describe("cancel", () => {
     expect(cancelled.status).toBe(200);
     expect((cancelled.json.pipeline_run as { status: string }).status).toBe("cancelled");
     expect((await s.store.getPipelineRun(run!.id))?.status).toBe("cancelled");
+  });
+});
+
+describe("cancel, the run executed elsewhere", () => {
+  test("a guarded write that the executing engine's watcher notices: the block is told to stop", async () => {
+    // this server has no engine of its own: the scheduler's engine plays another process
+    const other = await serverFixture(RUNS_PROJECT, { engine: undefined });
+    try {
+      const schedule = await other.call("POST", "/api/pipelines/slow/pipeline_schedules", { body: { pipeline_schedule: { name: "api", schedule_type: "api", status: "active" } } });
+      const created = await other.call("POST", `/api/pipeline_schedules/${(schedule.json.pipeline_schedule as { id: number }).id}/pipeline_runs`, {
+        body: { pipeline_run: { variables: { dir: other.root } } },
+      });
+      const id = (created.json.pipeline_run as { id: number }).id;
+      const blockStatus = async () => ((await other.call("GET", `/api/pipeline_runs/${id}`)).json.pipeline_run as { block_runs: Array<{ status: string }> }).block_runs[0]?.status;
+      await until(async () => (await blockStatus()) === "running", "the wait block to run");
+      const cancelled = await other.call("PUT", `/api/pipeline_runs/${id}`, { body: { pipeline_run: { status: "cancelled" } } });
+      expect(cancelled.status).toBe(200);
+      expect((cancelled.json.pipeline_run as { status: string }).status).toBe("cancelled");
+      expect(await blockStatus()).toBe("cancelled");
+      await until(() => existsSync(join(other.root, `${id}-aborted`)), "the block to see the cancel");
+      await until(() => other.engine.activeRunIds().length === 0, "the engine to let go of the run");
+      expect((await other.store.getPipelineRun(id))?.status).toBe("cancelled");
+    } finally {
+      await other.close();
+    }
   });
 });
 
