@@ -72,6 +72,7 @@ export async function openProject(project: Project): Promise<OpenProject> {
     logs: fileLogSink(project.root),
     secrets,
     clock: store.clock,
+    store,
   };
   const executors = new ExecutorRegistry().register(
     localExecutor({ runtime, command: KILN_COMMAND, env: { KILN_DATABASE_URL: url } }),

@@ -3,6 +3,7 @@
  * context, polls sensors, and stores the output. Used in-process by the local executor and by
  * `kiln run-block` inside a child process or a container.
  */
+import { triggerPipeline, TriggerPipelineError } from "./api/trigger-pipeline.ts";
 import { blockFunctionOf, type BlockContext, type BlockSecrets } from "./blocks.ts";
 import { sleep, type Clock } from "./clock.ts";
 import { parseBlockRunUuid } from "./domain.ts";
@@ -10,6 +11,7 @@ import type { BlockJob, InputRef } from "./executor.ts";
 import { createBlockLogger, type LogSink } from "./logs.ts";
 import type { OutputStore } from "./outputs.ts";
 import type { Project, ProjectSource } from "./project/types.ts";
+import type { Store } from "./store/index.ts";
 
 export interface BlockRuntime {
   project: Project;
@@ -18,6 +20,8 @@ export interface BlockRuntime {
   logs: LogSink;
   secrets: BlockSecrets;
   clock: Clock;
+  /** The project's database, for ctx.triggerPipeline; without it, that call fails. */
+  store?: Store;
 }
 
 /** A block's own error, as opposed to kiln failing to run it. */
@@ -69,6 +73,13 @@ export async function executeBlock(job: BlockJob, runtime: BlockRuntime, signal:
     secrets: runtime.secrets,
     logger,
     signal,
+    triggerPipeline(pipelineUuid, options = {}) {
+      const store = runtime.store;
+      if (!store) {
+        return Promise.reject(new TriggerPipelineError("ctx.triggerPipeline: this block runtime has no database; call triggerPipeline from @kiln/core with a server's url and API key"));
+      }
+      return triggerPipeline({ store, project: runtime.project }, pipelineUuid, { signal, log: (message) => logger.info(message), ...options });
+    },
   };
 
   let output: unknown;

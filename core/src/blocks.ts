@@ -3,7 +3,8 @@
  * helpers. The function receives its upstream blocks' outputs, in upstream_blocks order, then
  * the context; it returns its output (JSON-serialisable) or throws.
  */
-import type { JsonObject } from "./domain.ts";
+import type { TriggerPipelineOptions } from "./api/trigger-pipeline.ts";
+import type { JsonObject, PipelineRun } from "./domain.ts";
 import type { BlockType } from "./project/types.ts";
 
 export interface BlockLogger {
@@ -38,6 +39,12 @@ export interface BlockContext {
   logger: BlockLogger;
   /** Aborted when the block run is cancelled or times out; long blocks should watch it. */
   signal: AbortSignal;
+  /**
+   * Runs another pipeline of the project (Mage's trigger_pipeline): creates its run through
+   * an api trigger and, with `checkStatus`, waits for it to end (a scheduler must be running to
+   * start it). Waiting stops when this block run is cancelled.
+   */
+  triggerPipeline(pipelineUuid: string, options?: TriggerPipelineOptions): Promise<PipelineRun>;
 }
 
 const BLOCK = Symbol.for("kiln.block");

@@ -55,6 +55,7 @@ export async function projectFixture(files: Record<string, string>, clock: Clock
     logs: fileLogSink(root),
     secrets: { get: async (name) => `secret:${name}` },
     clock,
+    store,
   };
   const executors = new ExecutorRegistry().register(
     localExecutor({ runtime, command: [process.execPath, CLI_MAIN], env: { KILN_DATABASE_URL: url } }),
