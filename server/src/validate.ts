@@ -57,9 +57,9 @@ export function idParam(c: Context, name = "id"): number {
 // schema pieces shared by the routes
 
 /** A JSON object (variables, settings, event payloads); valibot's record alone takes an array as an object. */
-export const JsonObjectSchema = v.pipe(
-  v.custom<unknown>((value) => typeof value === "object" && value !== null && !Array.isArray(value), "expected a JSON object"),
-  v.record(v.string(), v.unknown()),
+export const JsonObjectSchema = v.intersect(
+  [v.record(v.string(), v.unknown()), v.custom<Record<string, unknown>>((value) => !Array.isArray(value), "expected a JSON object")],
+  "expected a JSON object",
 );
 
 /** An instant: epoch milliseconds, ISO 8601, or Mage's `YYYY-MM-DD HH:MM:SS` (UTC). */

@@ -18,6 +18,7 @@ import type { RunEngine } from "../engine/run-engine.ts";
 import type { Pipeline, Project } from "../project/types.ts";
 import { IllegalTransitionError, isTerminal } from "../state-machine.ts";
 import type { Store } from "../store/index.ts";
+import * as backfills from "../store/backfills.ts";
 
 /** A run action that cannot be carried out; `field` names the offending input (snake_case, as in the API). */
 export class PipelineRunActionError extends Error {
@@ -97,7 +98,8 @@ export interface RetryResult {
  * attempt count, and the run goes back to running with no owner, so a scheduler resumes it;
  * completed block runs keep their outputs. The per-item runs of a reset fan-out block are
  * removed, to be created again from the new output. One guarded batch: a concurrent change
- * makes it fail whole with IllegalTransitionError.
+ * makes it fail whole with IllegalTransitionError. A run of a failed backfill moves the backfill
+ * back to running too, so the backfill is settled again (completed, if every date now is).
  */
 export async function retryPipelineRun(store: Store, project: Project, id: number, options: RetryOptions = {}): Promise<RetryResult> {
   const run = await load(store, id);
@@ -113,6 +115,9 @@ export async function retryPipelineRun(store: Store, project: Project, id: numbe
   const batch = store.batch();
   const { error: _error, ...metrics } = run.metrics;
   batch.transitionPipelineRun(id, run.status, "running", { owner: null, startedAt: batch.now, completedAt: null, metrics });
+  // a failed backfill runs again while one of its runs does, and is settled anew when it ends
+  const backfill = run.backfillId === null ? null : await backfills.getBackfill(store.client, run.backfillId);
+  if (backfill?.status === "failed") batch.transitionBackfill(backfill.id, "failed", "running", { completedAt: null });
   let count = 0;
   if (rows.length === 0) {
     // cancelled before it started: no block runs yet, so create them as the engine's start would
