@@ -142,12 +142,7 @@ export class Scheduler {
     const backfillsSettled = (await settleBackfills(store, started)).length;
     const startedRuns = this.#stopping
       ? 0
-      : await startInitialRuns(store, this.#project, this.#engine, {
-          owner: this.id,
-          limit: this.#batchSize,
-          log: this.#log,
-          onStarted: (run, done) => this.#track(run.id, done),
-        });
+      : await this.#startWaiting();
     const resumed = this.#stopping ? 0 : await this.#resumeOrphans(started);
     this.#deliverNotifications();
     return { at: started, sync, runs, slaBreaches, backfillsSettled, started: startedRuns, resumed, durationMs: this.#clock.now() - started };
@@ -166,12 +161,7 @@ export class Scheduler {
       return;
     }
     this.#waking = true;
-    void startInitialRuns(this.#store, this.#project, this.#engine, {
-      owner: this.id,
-      limit: this.#batchSize,
-      log: this.#log,
-      onStarted: (run, done) => this.#track(run.id, done),
-    })
+    void this.#startWaiting()
       .then(() => (this.#stopping ? 0 : this.#resumeOrphans(this.#clock.now())))
       .catch((error: unknown) => this.#log.error(`starting waiting runs: ${error instanceof Error ? error.message : String(error)}`))
       .finally(() => {
@@ -181,6 +171,16 @@ export class Scheduler {
           this.wake();
         }
       });
+  }
+
+  /** Starts waiting runs within the limits, owned and tracked by this scheduler. */
+  #startWaiting(): Promise<number> {
+    return startInitialRuns(this.#store, this.#project, this.#engine, {
+      owner: this.id,
+      limit: this.#batchSize,
+      log: this.#log,
+      onStarted: (run, done) => this.#track(run.id, done),
+    });
   }
 
   /** Sends due notifications in the background: a slow or failing target never holds up a tick. */

@@ -64,6 +64,9 @@ export class Store {
   createPipelineSchedule(schedule: schedules.NewPipelineSchedule) {
     return schedules.createPipelineSchedule(this.client, schedule, this.clock.now());
   }
+  listPipelineSchedules(filter?: schedules.PipelineScheduleFilter, page?: { limit?: number; after?: string | null }) {
+    return schedules.listPipelineSchedules(this.client, filter, page);
+  }
   getPipelineSchedule(id: number) {
     return schedules.getPipelineSchedule(this.client, id);
   }

@@ -4,6 +4,7 @@ import type { SqlClient } from "./sql-client.ts";
 import type { JsonObject, PipelineSchedule, ScheduleSettings, ScheduleStatus, ScheduleType } from "../domain.ts";
 import { pipelineScheduleFromRow } from "./rows.ts";
 import { toJson } from "./json.ts";
+import { listPage, type Page, type PageRequest } from "./page.ts";
 
 export interface NewPipelineSchedule {
   name: string;
@@ -121,4 +122,20 @@ export async function activeSchedules(client: SqlClient, pipelineUuids?: readonl
     args: pipelineUuids ? [...pipelineUuids] : [],
   });
   return rs.rows.map(pipelineScheduleFromRow);
+}
+
+export interface PipelineScheduleFilter {
+  pipelineUuid?: string;
+  status?: string;
+  scheduleType?: string;
+}
+
+/** Newest-first schedules matching the filter, a page at a time (keyset, like every list). */
+export function listPipelineSchedules(client: SqlClient, filter: PipelineScheduleFilter = {}, page: PageRequest = {}): Promise<Page<PipelineSchedule>> {
+  const where: string[] = [];
+  const args: InValue[] = [];
+  if (filter.pipelineUuid !== undefined) (where.push("pipeline_uuid = ?"), args.push(filter.pipelineUuid));
+  if (filter.status !== undefined) (where.push("status = ?"), args.push(filter.status));
+  if (filter.scheduleType !== undefined) (where.push("schedule_type = ?"), args.push(filter.scheduleType));
+  return listPage(client, "pipeline_schedules", { where, args }, page, pipelineScheduleFromRow);
 }

@@ -122,21 +122,12 @@ export function scheduleRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc): v
   app.get("/api/pipelines/:uuid/pipeline_schedules", async (c) => {
     const pipelineUuid = pipelineOr404(deps, c);
     const query = readQuery(c, ListQuery);
-    const where = ["pipeline_uuid = ?"];
-    const args: Array<string | number> = [pipelineUuid];
-    if (query.status) (where.push("status = ?"), args.push(query.status));
-    if (query.schedule_type) (where.push("schedule_type = ?"), args.push(query.schedule_type));
-    if (query._after) (where.push("id < ?"), args.push(Number(query._after)));
-    const limit = query._limit ?? 40;
-    const rs = await deps.store.client.execute({
-      sql: `SELECT id FROM pipeline_schedules WHERE ${where.join(" AND ")} ORDER BY id DESC LIMIT ?`,
-      args: [...args, limit + 1],
-    });
-    const ids = rs.rows.map((r) => Number(r.id));
-    const page = ids.slice(0, limit);
-    const schedules = (await Promise.all(page.map((id) => deps.store.getPipelineSchedule(id)))).filter((s): s is PipelineSchedule => s !== null);
-    const views = await Promise.all(schedules.map((s) => scheduleView(deps, s)));
-    return list(c, "pipeline_schedules", views, ids.length > limit ? String(page[page.length - 1]) : null);
+    const page = await deps.store.listPipelineSchedules(
+      { pipelineUuid, ...(query.status ? { status: query.status } : {}), ...(query.schedule_type ? { scheduleType: query.schedule_type } : {}) },
+      { limit: query._limit ?? 40, after: query._after ?? null },
+    );
+    const views = await Promise.all(page.items.map((s) => scheduleView(deps, s)));
+    return list(c, "pipeline_schedules", views, page.next);
   });
 
   doc.add({ method: "post", path: "/api/pipelines/:uuid/pipeline_schedules", summary: "Create a trigger", role: "editor", body: CreateBody, responseKey: "pipeline_schedule" });
