@@ -8,3 +8,4 @@ export * from "./file-outputs.ts";
 export * from "./file-logs.ts";
 export * from "./local-client.ts";
 export * from "./checkpointer.ts";
+export * from "./serve.ts";

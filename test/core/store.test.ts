@@ -98,7 +98,8 @@ describe("exactly-once constraints", () => {
     const schedule = await fx.store.createPipelineSchedule({ name: "two-processes", pipelineUuid: "p", scheduleType: "time" });
     const worker = () =>
       new Promise<number>((resolve, reject) => {
-        const child = spawn(process.execPath, [join(REPO_ROOT, "test/core/fixtures/insert-runs.ts"), url(), String(schedule.id), "200"], {
+        // execArgv: under Node the loader flags (tsx) that let the child run TypeScript too
+        const child = spawn(process.execPath, [...process.execArgv, join(REPO_ROOT, "test/core/fixtures/insert-runs.ts"), url(), String(schedule.id), "200"], {
           stdio: ["ignore", "pipe", "inherit"],
         });
         let out = "";

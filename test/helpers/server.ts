@@ -1,10 +1,10 @@
 /**
  * The real server over loopback HTTP: a project fixture, a scheduler ticking on the real clock,
- * the Hono app served by Bun.serve on a free port, and an API key per role.
+ * the Hono app served on a free port (by whichever runtime runs the tests), and an API key per role.
  */
 import { createApiKey, generateSecretKey, importSecretKey, type Role } from "@kiln/core";
 import { createApp, type ServerDeps } from "@kiln/server";
-import { fileLogReader } from "@kiln/node";
+import { fileLogReader, serveHttp } from "@kiln/node";
 import { Scheduler, silentLog } from "@kiln/scheduler";
 import { projectFixture, type Fixture } from "./fixtures.ts";
 
@@ -46,7 +46,7 @@ export async function serverFixture(
     ...options,
   };
   const app = createApp(deps, { log: () => {} });
-  const server = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: app.fetch, idleTimeout: 0 });
+  const server = await serveHttp(app.fetch, { port: 0, hostname: "127.0.0.1" });
   const keys = {} as Record<Role, string>;
   for (const role of ["viewer", "editor", "admin"] as const) keys[role] = (await createApiKey(fx.client, { name: `test-${role}`, role }, Date.now())).key;
   scheduler.start();
@@ -77,7 +77,7 @@ export async function serverFixture(
     },
     async close() {
       await scheduler.stop(5_000);
-      server.stop(true);
+      await server.close();
       fx.cleanup();
     },
   };

@@ -1,0 +1,61 @@
+/**
+ * Serving a fetch handler over HTTP on whichever runtime runs kiln: Bun.serve on Bun,
+ * Deno.serve on Deno, node:http (through @hono/node-server) on Node. The Hono app is the same
+ * everywhere; only the listener differs.
+ */
+import type { AddressInfo } from "node:net";
+import { serve as serveNode } from "@hono/node-server";
+
+export type FetchHandler = (request: Request) => Response | Promise<Response>;
+
+export interface HttpServer {
+  /** The port listened on (the one picked when 0 was asked for). */
+  readonly port: number;
+  /** Stops listening and closes open connections (log streams included). */
+  close(): Promise<void>;
+}
+
+/** The part of Deno's API used here; kiln does not depend on Deno's type definitions. */
+interface DenoServe {
+  serve(
+    options: { port: number; hostname: string; onListen?: (addr: { port: number }) => void },
+    handler: FetchHandler,
+  ): { addr: { port: number }; shutdown(): Promise<void> };
+}
+
+/** The name of the runtime executing kiln: "bun", "deno" or "node". */
+export function runtimeName(): "bun" | "deno" | "node" {
+  if ("Bun" in globalThis) return "bun";
+  if ("Deno" in globalThis) return "deno";
+  return "node";
+}
+
+/** Listens on hostname:port (0 for a free port) and resolves once connections are accepted. */
+export async function serveHttp(fetch: FetchHandler, options: { port: number; hostname: string }): Promise<HttpServer> {
+  const runtime = runtimeName();
+  if (runtime === "bun") {
+    // idleTimeout 0: log streams stay open as long as the run goes on
+    const server = Bun.serve({ port: options.port, hostname: options.hostname, fetch, idleTimeout: 0 });
+    return { port: server.port ?? options.port, close: async () => void (await server.stop(true)) };
+  }
+  if (runtime === "deno") {
+    const deno = (globalThis as unknown as { Deno: DenoServe }).Deno;
+    const server = deno.serve({ port: options.port, hostname: options.hostname, onListen: () => {} }, fetch);
+    return { port: server.addr.port, close: () => server.shutdown() };
+  }
+  const server = await new Promise<ReturnType<typeof serveNode>>((resolve, reject) => {
+    const s = serveNode({ fetch, port: options.port, hostname: options.hostname }, () => resolve(s));
+    s.once("error", reject);
+  });
+  // node:http times requests out after 5 minutes by default, which would cut log streams
+  if ("requestTimeout" in server) server.requestTimeout = 0;
+  const port = (server.address() as AddressInfo).port;
+  return {
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        if ("closeAllConnections" in server) server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
