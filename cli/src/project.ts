@@ -4,7 +4,9 @@ import { resolve } from "node:path";
 import {
   ExecutorRegistry,
   loadProject,
+  loadProjectSettings,
   ProjectLoadError,
+  remoteExecutionProblem,
   Store,
   importSecretKey,
   type BlockRuntime,
@@ -14,29 +16,40 @@ import {
 import { databaseUrl, fileLogSink, fileOutputStore, folderSource, openDatabase } from "@kiln/node";
 import { localExecutor } from "@kiln/executor-local";
 import { UsageError } from "./errors.ts";
+import { buildExecutors, validateLocalConfig } from "./executors.ts";
 
 /** The command that runs this CLI again, for child processes (`kiln run-block`). */
 export const KILN_COMMAND = [process.execPath, resolve(import.meta.dirname, "main.ts")];
-
-/** Executor types the CLI registers; the loader rejects any other. */
-export const EXECUTOR_TYPES = ["local"];
 
 /** Loads and validates a project, turning every problem into a UsageError. */
 export async function loadUserProject(path: string): Promise<Project> {
   const root = resolve(path);
   if (!existsSync(root) || !statSync(root).isDirectory()) throw new UsageError(`no project at ${path}: not a folder`);
-  let project: Project;
+  const source = folderSource(root);
   try {
-    project = await loadProject(folderSource(root), { executorTypes: EXECUTOR_TYPES, env: process.env.ENV });
+    const settings = await loadProjectSettings(source);
+    const url = databaseUrl(root, settings.databaseUrl);
+    const remote = await buildExecutors(settings, root, url);
+    const byType = new Map(remote.map((e) => [e.type, e]));
+    const project = await loadProject(source, {
+      executorTypes: ["local", ...byType.keys()],
+      env: process.env.ENV,
+      validateExecutorConfig: (type, config) =>
+        type === "local" ? validateLocalConfig(config) : (byType.get(type)?.validateConfig?.(config) ?? null),
+    });
+    const problem = remoteExecutionProblem(project, url, (type) => byType.get(type)?.remote === true);
+    if (problem) throw new UsageError(problem);
+    return project;
   } catch (error) {
     if (error instanceof ProjectLoadError) throw new UsageError(error.message);
     throw error;
   }
-  if (project.settings.plugins.length > 0) {
-    // said plainly rather than ignored: a block configured for a plugin's executor must not run elsewhere
-    throw new UsageError(`kiln.yaml: plugins: executor plugins cannot be loaded yet (${project.settings.plugins.join(", ")}); only the local executor is available`);
-  }
-  return project;
+}
+
+/** The executor types a loaded project can use: local, the built-in remote executors, its plugins. */
+export async function executorTypesOf(project: Project): Promise<string[]> {
+  const remote = await buildExecutors(project.settings, project.root, databaseUrl(project.root, project.settings.databaseUrl));
+  return ["local", ...remote.map((e) => e.type)];
 }
 
 export interface OpenProject {
@@ -77,5 +90,6 @@ export async function openProject(project: Project): Promise<OpenProject> {
   const executors = new ExecutorRegistry().register(
     localExecutor({ runtime, command: KILN_COMMAND, env: { KILN_DATABASE_URL: url } }),
   );
+  for (const executor of await buildExecutors(project.settings, project.root, url)) executors.register(executor);
   return { project, store, databaseUrl: url, executors, runtime, close: () => client.close() };
 }

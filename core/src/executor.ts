@@ -4,6 +4,7 @@
  * on the block run, so any process can later poll, cancel or re-attach to the work.
  */
 import type { JsonObject } from "./domain.ts";
+import type { LogSink } from "./logs.ts";
 
 /** Where a block reads one of its inputs from (see engine/inputs.ts). */
 export type InputRef =
@@ -49,6 +50,11 @@ export type ExecutionStatus =
 export interface Executor {
   /** The name blocks use in executor_type: "local", "docker", "ecs", "cloud_run", "k8s", ... */
   readonly type: string;
+  /**
+   * True when the block runs somewhere that cannot see this machine's disk (a container, a cloud
+   * job): its project then needs a database and an output store reachable from there.
+   */
+  readonly remote?: boolean;
   start(job: BlockJob): Promise<ExecutionHandle>;
   status(handle: ExecutionHandle): Promise<ExecutionStatus>;
   cancel(handle: ExecutionHandle): Promise<void>;
@@ -63,8 +69,62 @@ export interface Executor {
   validateConfig?(config: JsonObject): string | null;
 }
 
+/**
+ * What an executor factory is given to build an executor for a project. Settings per block run
+ * come in BlockJob.executorConfig (kiln.yaml's `executors.<type>` merged under the project's,
+ * pipeline's and block's executor_config), so one executor serves every block of its type.
+ */
+export interface ExecutorContext {
+  projectRoot: string;
+  /**
+   * Environment a block needs wherever it runs (KILN_DATABASE_URL, its auth token, the output
+   * store's settings and credentials): a remote executor passes it into the container.
+   */
+  blockEnv: Record<string, string>;
+  /** The environment of the process running kiln, for credentials (AWS_*, KUBECONFIG, ...). */
+  env: Record<string, string | undefined>;
+  /** Where block-run logs go, for executors that copy logs in from elsewhere. */
+  logs: LogSink;
+}
+
 /** Builds an executor for a project; third-party executor packages default-export one. */
-export type ExecutorFactory = (options: { projectRoot: string; config: JsonObject }) => Executor;
+export type ExecutorFactory = (context: ExecutorContext) => Executor | Promise<Executor>;
+
+/** The arguments of `kiln run-block` for a job, with the project at `projectRoot` (a path inside a container, for remote executors). */
+export function runBlockArgs(job: BlockJob, projectRoot: string = job.projectRoot): string[] {
+  return [
+    "run-block",
+    projectRoot,
+    job.pipelineUuid,
+    job.blockUuid,
+    "--pipeline-run-id",
+    String(job.pipelineRunId),
+    "--block-run-id",
+    String(job.blockRunId),
+  ];
+}
+
+/** Environment telling `kiln run-block` which block run it is, beside the context's blockEnv. */
+export function blockRunEnv(job: BlockJob): Record<string, string> {
+  return {
+    KILN_PIPELINE_UUID: job.pipelineUuid,
+    KILN_PIPELINE_RUN_ID: String(job.pipelineRunId),
+    KILN_BLOCK_RUN_ID: String(job.blockRunId),
+    KILN_BLOCK_UUID: job.blockUuid,
+    KILN_EXECUTION_PARTITION: job.executionPartition,
+    KILN_ATTEMPT: String(job.attempt),
+  };
+}
+
+/** Labels naming a block run on a platform's resources (container labels, Kubernetes labels, ECS tags). */
+export function blockRunLabels(job: BlockJob): Record<string, string> {
+  return {
+    "kiln.pipeline-uuid": job.pipelineUuid,
+    "kiln.pipeline-run-id": String(job.pipelineRunId),
+    "kiln.block-run-id": String(job.blockRunId),
+    "kiln.attempt": String(job.attempt),
+  };
+}
 
 /** Executors by type name; entry points register them, the engine looks them up. */
 export class ExecutorRegistry {

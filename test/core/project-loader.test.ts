@@ -189,6 +189,8 @@ triggers:
       variables: { env: "dev" },
       plugins: ["some-npm-package"],
       notificationConfig: {},
+      executors: {},
+      outputStore: { type: "local" },
     });
     expect([...project.pipelines.keys()]).toEqual(["etl", "fanout", "scheduled"]);
   });

@@ -6,7 +6,7 @@ import { outsideUpstreams, RunEngine } from "@kiln/core";
 import { parseCommand, parseRuntimeVars } from "../args.ts";
 import { UsageError } from "../errors.ts";
 import { plainProgress, ttyProgress } from "../progress.ts";
-import { EXECUTOR_TYPES, loadUserProject, openProject } from "../project.ts";
+import { executorTypesOf, loadUserProject, openProject } from "../project.ts";
 
 export const usage = "kiln run <project> <pipeline_uuid> [--runtime-vars JSON] [--block-uuid B] [--skip-sensors] [--executor-type T]";
 
@@ -34,8 +34,9 @@ export async function run(args: string[]): Promise<number> {
     }
   }
   const executorType = values["executor-type"];
-  if (executorType !== undefined && !EXECUTOR_TYPES.includes(executorType)) {
-    throw new UsageError(`--executor-type: unknown executor ${executorType} (known: ${EXECUTOR_TYPES.join(", ")})`);
+  if (executorType !== undefined) {
+    const known = await executorTypesOf(project);
+    if (!known.includes(executorType)) throw new UsageError(`--executor-type: unknown executor ${executorType} (known: ${known.join(", ")})`);
   }
 
   const open = await openProject(project);

@@ -6,7 +6,7 @@ import type { JsonObject, PipelineRun } from "../domain.ts";
 import { itemBlockRunUuid, parseBlockRunUuid } from "../domain.ts";
 import type { BlockJob, InputRef } from "../executor.ts";
 import { fanOutSourceOf } from "../project/dag.ts";
-import type { BlockConfig, Pipeline, Project } from "../project/types.ts";
+import type { BlockConfig, Pipeline, Project, ProjectSettings } from "../project/types.ts";
 import type { Store } from "../store/index.ts";
 
 /**
@@ -39,12 +39,40 @@ export function blockOf(pipeline: Pipeline, blockUuid: string): BlockConfig {
 
 /** The executor type a block runs on: an override (CLI --executor-type) > block > pipeline > project. */
 export function executorTypeOf(project: Project, pipeline: Pipeline, block: BlockConfig, override?: string | null): string {
-  return override || block.executorType || pipeline.executorType || project.settings.executorType;
+  return resolveExecutor(project.settings, pipeline, block, override).type;
 }
 
-/** Executor config, shallow-merged: project < pipeline < block. */
-export function executorConfigOf(project: Project, pipeline: Pipeline, block: BlockConfig): JsonObject {
-  return { ...project.settings.executorConfig, ...pipeline.executorConfig, ...block.executorConfig };
+/** Executor config, shallow-merged: kiln.yaml's `executors.<type>` < project < pipeline < block. */
+export function executorConfigOf(project: Project, pipeline: Pipeline, block: BlockConfig, override?: string | null): JsonObject {
+  return resolveExecutor(project.settings, pipeline, block, override).config;
+}
+
+type ExecutorLevel = { executorType: string | null; executorConfig: JsonObject };
+
+/**
+ * A block's executor type and config. Each level's executor_config applies only where that
+ * level's executor type (its own, or the one it inherits) is the block's: a pipeline's ECS
+ * cluster must not leak into the config of a block that runs on Kubernetes.
+ */
+export function resolveExecutor(
+  settings: Pick<ProjectSettings, "executorType" | "executorConfig" | "executors">,
+  pipeline: ExecutorLevel,
+  block: ExecutorLevel,
+  override?: string | null,
+): { type: string; config: JsonObject } {
+  const projectType = settings.executorType;
+  const pipelineType = pipeline.executorType ?? projectType;
+  const blockType = block.executorType ?? pipelineType;
+  const type = override || blockType;
+  return {
+    type,
+    config: {
+      ...settings.executors[type],
+      ...(projectType === type ? settings.executorConfig : {}),
+      ...(pipelineType === type ? pipeline.executorConfig : {}),
+      ...(blockType === type ? block.executorConfig : {}),
+    },
+  };
 }
 
 /**
@@ -91,7 +119,7 @@ export function buildBlockJob(args: {
     event: run.event,
     inputs: planInputs(pipeline, args.blockRunUuid, args.partitionOf),
     executorType: executorTypeOf(project, pipeline, block, args.executorType),
-    executorConfig: executorConfigOf(project, pipeline, block),
+    executorConfig: executorConfigOf(project, pipeline, block, args.executorType),
     timeout: block.timeout,
   };
 }

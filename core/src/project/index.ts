@@ -3,3 +3,4 @@ export { pipelineSchema, projectSettingsSchema, triggersSchema, type BlockSpec, 
 export * from "./dag.ts";
 export * from "./load.ts";
 export * from "./persist-trigger.ts";
+export * from "./remote-check.ts";

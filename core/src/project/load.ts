@@ -6,6 +6,8 @@
  */
 import * as v from "valibot";
 import { LineCounter, parseDocument } from "yaml";
+import type { JsonObject } from "../domain.ts";
+import { resolveExecutor } from "../engine/plan.ts";
 import { checkDag, downstreamBlocksOf, topologicalOrder } from "./dag.ts";
 import { NotificationConfigError, parseNotificationConfig } from "../notify/config.ts";
 import { isPlainObject, pipelineSchema, projectSettingsSchema, triggersSchema, type BlockSpec } from "./schema.ts";
@@ -43,6 +45,11 @@ export interface LoadProjectOptions {
   executorTypes?: Iterable<string>;
   /** The environment (Mage's ENV); triggers whose `envs` list excludes it are dropped. */
   env?: string;
+  /**
+   * Checks a block's effective executor_config for its executor type (the registered
+   * executor's validateConfig); a message it returns fails the load, naming the block.
+   */
+  validateExecutorConfig?: (type: string, config: JsonObject) => string | null;
 }
 
 /** Reads, validates and links a whole project; throws the first ProjectLoadError found. */
@@ -52,10 +59,21 @@ export async function loadProject(source: ProjectSource, options: LoadProjectOpt
   const modules = new ModuleFinder(source);
   const pipelines = new Map<string, Pipeline>();
   for (const uuid of await pipelineUuids(source)) {
-    const pipeline = await loadPipeline(source, uuid, { executorTypes, env: options.env, modules });
+    const pipeline = await loadPipeline(source, uuid, {
+      executorTypes,
+      env: options.env,
+      modules,
+      settings,
+      validateExecutorConfig: options.validateExecutorConfig ?? null,
+    });
     if (pipeline) pipelines.set(uuid, pipeline);
   }
   return { root: source.root, settings, pipelines };
+}
+
+/** kiln.yaml alone, validated: what a caller needs (plugins, database_url) before loading the pipelines. */
+export function loadProjectSettings(source: ProjectSource): Promise<ProjectSettings> {
+  return loadSettings(source, null);
 }
 
 async function loadSettings(source: ProjectSource, executorTypes: Set<string> | null): Promise<ProjectSettings> {
@@ -92,6 +110,8 @@ async function pipelineUuids(source: ProjectSource): Promise<string[]> {
 }
 
 interface PipelineContext {
+  settings: ProjectSettings;
+  validateExecutorConfig: ((type: string, config: JsonObject) => string | null) | null;
   executorTypes: Set<string> | null;
   env: string | undefined;
   modules: ModuleFinder;
@@ -116,6 +136,21 @@ async function loadPipeline(source: ProjectSource, uuid: string, ctx: PipelineCo
   checkNotificationConfig(file, spec.notificationConfig);
   for (const [i, block] of spec.blocks.entries()) {
     checkExecutorType(file, `blocks[${i}].executor_type`, block.executorType, ctx.executorTypes);
+    if (ctx.validateExecutorConfig) {
+      const { type, config } = resolveExecutor(ctx.settings, spec, block);
+      if (ctx.executorTypes === null || ctx.executorTypes.has(type)) {
+        const problem = ctx.validateExecutorConfig(type, config);
+        if (problem !== null) {
+          throw new ProjectLoadError(
+            file,
+            `blocks[${i}].executor_config`,
+            `a valid ${type} executor config`,
+            problem,
+            `block "${block.uuid}" runs on the ${type} executor: ${problem} (executor_config merges kiln.yaml's executors.${type}, then the project's, pipeline's and block's executor_config)`,
+          );
+        }
+      }
+    }
   }
   const problem = checkDag(spec.blocks);
   if (problem) throw new ProjectLoadError(file, problem.field, problem.expected, problem.got);

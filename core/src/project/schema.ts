@@ -13,9 +13,11 @@ import { SCHEDULE_STATUSES, SCHEDULE_TYPES, type JsonObject, type ScheduleSettin
 import { checkEventPattern, EventPatternError, patternOfMatchers } from "../events/pattern.ts";
 import {
   BLOCK_TYPES,
+  DEFAULT_DATABASE_OUTPUT_BYTES,
   type BlockConfig,
   type BlockConfiguration,
   type ConcurrencyConfig,
+  type OutputStoreSettings,
   type Pipeline,
   type ProjectSettings,
   type RetryConfig,
@@ -200,6 +202,42 @@ const concurrencyConfig = v.pipe(
   ),
 );
 
+/**
+ * Where block outputs live (kiln.yaml `output_store`). The local folder only works when every
+ * block runs on this machine; the database and S3 stores serve remote executors too.
+ */
+const variantOf = <E extends v.ObjectEntries>(entries: E) => v.object(entries, missingKeyMessage(entries, "an object"));
+const outputStore = v.pipe(
+  v.variant(
+    "type",
+    [
+      variantOf({ type: v.literal("local") }),
+      variantOf({ type: v.literal("database"), max_bytes: v.nullish(integer(1)) }),
+      variantOf({
+        type: v.literal("s3"),
+        bucket: nonEmptyString,
+        prefix: v.nullish(string),
+        endpoint: v.nullish(nonEmptyString),
+        region: v.nullish(nonEmptyString),
+        force_path_style: v.nullish(boolean),
+      }),
+    ],
+    'a type of "local", "database" or "s3"',
+  ),
+  v.transform((o): OutputStoreSettings => {
+    if (o.type === "local") return { type: "local" };
+    if (o.type === "database") return { type: "database", maxBytes: o.max_bytes ?? DEFAULT_DATABASE_OUTPUT_BYTES };
+    return {
+      type: "s3",
+      bucket: o.bucket,
+      prefix: o.prefix ?? "",
+      endpoint: o.endpoint ?? null,
+      region: o.region ?? "us-east-1",
+      forcePathStyle: o.force_path_style ?? o.endpoint != null,
+    };
+  }),
+);
+
 /** Mage's SettingsConfig; keys kiln does not know are kept as written. */
 const scheduleSettings = v.pipe(
   looseMapping({
@@ -304,6 +342,8 @@ export const projectSettingsSchema = v.pipe(
     variables: v.nullish(jsonObject, () => ({})),
     plugins: v.nullish(v.array(nonEmptyString, "a list of package names"), () => []),
     notification_config: v.nullish(jsonObject, () => ({})),
+    executors: v.nullish(v.record(nonEmptyString, jsonObject, "an object of executor type: its config"), () => ({})),
+    output_store: v.nullish(outputStore, (): OutputStoreSettings => ({ type: "local" })),
   }),
   v.transform(
     (p): ProjectSettings => ({
@@ -315,6 +355,8 @@ export const projectSettingsSchema = v.pipe(
       variables: p.variables,
       plugins: p.plugins,
       notificationConfig: p.notification_config,
+      executors: p.executors,
+      outputStore: p.output_store,
     }),
   ),
 );

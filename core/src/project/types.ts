@@ -113,7 +113,30 @@ export interface ProjectSettings {
   /** npm packages that default-export an executor factory. */
   plugins: string[];
   notificationConfig: JsonObject;
+  /** Project-wide executor_config per executor type (kiln.yaml `executors`), under pipeline and block configs. */
+  executors: Record<string, JsonObject>;
+  /** Where block outputs are stored (kiln.yaml `output_store`). */
+  outputStore: OutputStoreSettings;
 }
+
+/** Outputs larger than this are refused by the database output store unless `max_bytes` says otherwise. */
+export const DEFAULT_DATABASE_OUTPUT_BYTES = 1024 * 1024;
+
+/** kiln.yaml's `output_store`, parsed. */
+export type OutputStoreSettings =
+  | { type: "local" }
+  | { type: "database"; maxBytes: number }
+  | {
+      type: "s3";
+      bucket: string;
+      /** Key prefix; keys are `<prefix><outputPath>`. */
+      prefix: string;
+      /** An S3-compatible endpoint (MinIO, R2, ...); null means AWS's endpoint for the region. */
+      endpoint: string | null;
+      region: string;
+      /** `<endpoint>/<bucket>/<key>` rather than `<bucket>.<endpoint>/<key>`; the default with a custom endpoint. */
+      forcePathStyle: boolean;
+    };
 
 export interface Project {
   /** Absolute path (or a bundle name on Workers). */

@@ -6,7 +6,7 @@ import type { BlockJob, BlockRuntime, ExecutionHandle, ExecutionStatus, Executor
 import { InProcessRunner } from "./in-process.ts";
 import { ProcessRunner, type ProcessOptions } from "./process.ts";
 
-export { runBlockArgs, BLOCK_FAILED_MARK, RESULT_FILE_ENV, writeResult } from "./process.ts";
+export { BLOCK_FAILED_MARK, RESULT_FILE_ENV, writeResult } from "./process.ts";
 
 export interface LocalExecutorOptions extends Omit<ProcessOptions, "logs"> {
   runtime: BlockRuntime;

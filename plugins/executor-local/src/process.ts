@@ -3,10 +3,10 @@
  * crashes or hangs cannot take kiln down, and a timeout or cancel kills everything it started.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { dirname, join } from "node:path";
-import { formatLogLine, type BlockJob, type ExecutionHandle, type ExecutionStatus, type LogSink } from "@kiln/core";
+import { formatLogLine, runBlockArgs, type BlockJob, type ExecutionHandle, type ExecutionStatus, type LogSink } from "@kiln/core";
 
 export interface ProcessOptions {
   /** The command that starts kiln, e.g. `[process.execPath, "/path/to/cli/src/main.ts"]`. */
@@ -29,20 +29,6 @@ const TAIL_LINES = 20;
 
 /** `kiln run-block` ends its stderr with this line when the block threw: the error, on one line. */
 export const BLOCK_FAILED_MARK = "kiln: block failed: ";
-
-/** The arguments of `kiln run-block` for a job. */
-export function runBlockArgs(job: BlockJob): string[] {
-  return [
-    "run-block",
-    job.projectRoot,
-    job.pipelineUuid,
-    job.blockUuid,
-    "--pipeline-run-id",
-    String(job.pipelineRunId),
-    "--block-run-id",
-    String(job.blockRunId),
-  ];
-}
 
 /** Splits a stream into lines, calling `onLine` for each complete one (and the rest at the end). */
 function eachLine(stream: NodeJS.ReadableStream | null, onLine: (line: string) => void): void {
@@ -127,6 +113,16 @@ export function writeResult(path: string, result: { state: "completed" } | { sta
   renameSync(`${path}.tmp`, path);
 }
 
+/** The file that says a block run was cancelled by a kiln that did not start it. */
+function cancelMark(resultFile: string): string {
+  return `${resultFile}.cancelled`;
+}
+
+function writeCancelMark(resultFile: string): void {
+  mkdirSync(dirname(resultFile), { recursive: true });
+  writeFileSync(cancelMark(resultFile), "");
+}
+
 export class ProcessRunner {
   readonly #children = new Map<number, Child>();
   readonly #id = crypto.randomUUID();
@@ -141,6 +137,7 @@ export class ProcessRunner {
     // the child also leaves its outcome in a file, so a kiln that restarts while it runs learns it
     const resultFile = join(job.projectRoot, ".kiln", "results", `${job.blockRunId}-${job.attempt}.json`);
     rmSync(resultFile, { force: true });
+    rmSync(cancelMark(resultFile), { force: true });
     const child = spawn(program, [...prefix, ...runBlockArgs(job)], {
       cwd: job.projectRoot,
       env: { ...process.env, ...this.options.env, [RESULT_FILE_ENV]: resultFile },
@@ -203,6 +200,7 @@ export class ProcessRunner {
     }
     const pid = Number(handle.pid);
     if (pid > 0 && isAlive(pid)) return { state: "running" };
+    if (typeof handle.result_file === "string" && existsSync(cancelMark(handle.result_file))) return { state: "cancelled" };
     const recorded = typeof handle.result_file === "string" ? readResult(handle.result_file) : null;
     if (recorded) return recorded;
     return { state: "failed", error: `block process ${pid} ended while no kiln process was watching it, and left no result` };
@@ -215,6 +213,9 @@ export class ProcessRunner {
     if (child) child.cancelled = true;
     if (!(pid > 0)) return;
     if (handle.host !== undefined && handle.host !== hostname()) return;
+    // a process another kiln started: its end is seen only through status(), which must then
+    // say cancelled, whatever the block records when SIGTERM makes it return
+    if (!child && typeof handle.result_file === "string") writeCancelMark(handle.result_file);
     killOnExit(pid);
     killGroup(pid, "SIGTERM");
     const grace = this.options.killGraceMs ?? 2000;

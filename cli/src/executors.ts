@@ -1,0 +1,67 @@
+/**
+ * The executors a project can use: the local executor, the built-in remote executors, and the
+ * npm packages kiln.yaml lists under `plugins` (each default-exports an ExecutorFactory).
+ */
+import { createRequire } from "node:module";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import type { Executor, ExecutorContext, ExecutorFactory, JsonObject, ProjectSettings } from "@kiln/core";
+import { fileLogSink } from "@kiln/node";
+import { UsageError } from "./errors.ts";
+
+/** Built-in executors other than local, by factory; each remote executor package adds its own here. */
+export const BUILTIN_EXECUTORS: ExecutorFactory[] = [];
+
+/** The local executor's config check, for loading a project before its runtime exists. */
+export function validateLocalConfig(config: JsonObject): string | null {
+  if ("in_process" in config && typeof config.in_process !== "boolean") return "executor_config.in_process: expected true or false";
+  return null;
+}
+
+/** Imports a plugin package from the project's own node_modules (or kiln's), and checks it exports a factory. */
+async function importPlugin(name: string, projectRoot: string): Promise<ExecutorFactory> {
+  let resolved: string;
+  try {
+    resolved = createRequire(join(projectRoot, "kiln.yaml")).resolve(name);
+  } catch {
+    throw new UsageError(`kiln.yaml: plugins: cannot find the package "${name}" from ${projectRoot} (install it in the project: npm install ${name})`);
+  }
+  const module = (await import(pathToFileURL(resolved).href)) as { default?: unknown };
+  if (typeof module.default !== "function") {
+    throw new UsageError(`kiln.yaml: plugins: "${name}" does not default-export an executor factory (a function returning an Executor)`);
+  }
+  return module.default as ExecutorFactory;
+}
+
+/**
+ * Environment every block needs wherever it runs, passed by remote executors into their
+ * containers: where the database is, and how to reach it.
+ */
+export function blockEnvOf(databaseUrl: string, env: Record<string, string | undefined>): Record<string, string> {
+  const blockEnv: Record<string, string> = { KILN_DATABASE_URL: databaseUrl };
+  if (env.KILN_DATABASE_AUTH_TOKEN) blockEnv.KILN_DATABASE_AUTH_TOKEN = env.KILN_DATABASE_AUTH_TOKEN;
+  return blockEnv;
+}
+
+/** Builds the built-in remote executors and the project's plugins (not the local executor, which needs the open project's runtime). */
+export async function buildExecutors(
+  settings: ProjectSettings,
+  projectRoot: string,
+  databaseUrl: string,
+  env: Record<string, string | undefined> = process.env,
+): Promise<Executor[]> {
+  const factories = [...BUILTIN_EXECUTORS];
+  for (const name of settings.plugins) factories.push(await importPlugin(name, projectRoot));
+  const executors: Executor[] = [];
+  const logs = fileLogSink(projectRoot);
+  const blockEnv = blockEnvOf(databaseUrl, env);
+  const context: ExecutorContext = { projectRoot, blockEnv, env, logs };
+  for (const factory of factories) {
+    const executor = await factory(context);
+    if (executor.type === "local" || executors.some((e) => e.type === executor.type)) {
+      throw new UsageError(`kiln.yaml: plugins: executor_type "${executor.type}" is registered twice`);
+    }
+    executors.push(executor);
+  }
+  return executors;
+}
