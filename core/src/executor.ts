@@ -113,6 +113,9 @@ export function blockRunEnv(job: BlockJob): Record<string, string> {
     KILN_BLOCK_UUID: job.blockUuid,
     KILN_EXECUTION_PARTITION: job.executionPartition,
     KILN_ATTEMPT: String(job.attempt),
+    // a container's files are gone when it ends: its block logs go to stdout, which the
+    // executor reads back (logs()) and kiln copies into the block run's log
+    KILN_BLOCK_LOGS: "stdout",
   };
 }
 
