@@ -22,6 +22,7 @@ import { apiKeyRoutes } from "./routes/api-keys.ts";
 import { userRoutes } from "./routes/users.ts";
 import { sessionRoutes, sessionVerifier } from "./routes/sessions.ts";
 import { statusRoutes } from "./routes/status.ts";
+import { uiApp } from "./ui/index.tsx";
 
 /** Builds the app over `deps`; serve it with `Bun.serve({ fetch: app.fetch })` or any runtime's equivalent. */
 export function createApp(deps: ServerDeps, options: { log?: (message: string) => void } = {}): Hono<Env> {
@@ -63,5 +64,8 @@ export function createApp(deps: ServerDeps, options: { log?: (message: string) =
   eventRoutes(app, deps, doc);
   statusRoutes(app, deps, doc);
   openApiRoutes(app, deps, doc);
+  // the web UI signs in with a session cookie and checks its own CSRF token (see ui/session.ts)
+  app.route("/ui", uiApp(deps, verifySession, log));
+  app.get("/", (c) => c.redirect("/ui", 302));
   return app;
 }

@@ -5,6 +5,7 @@
  */
 import { hasRole, verifyApiKey, type Role } from "@kiln/core";
 import type { MiddlewareHandler } from "hono";
+import { getCookie } from "hono/cookie";
 import { ApiError } from "./errors.ts";
 import type { Env, ServerDeps } from "./deps.ts";
 
@@ -40,6 +41,18 @@ function streamAccessToken(path: string, token: string | undefined): string | un
   return token !== undefined && /\/logs\/stream$/.test(path) ? `Bearer ${token}` : undefined;
 }
 
+/** The web UI's session cookie (HttpOnly, SameSite=Strict): a session token, as from POST /api/sessions. */
+export const SESSION_COOKIE = "kiln_session";
+
+/**
+ * The web UI's session cookie as an Authorization value, for reads only (GET, HEAD): the UI's
+ * pages read the API (and its log streams) with it, while every write through /api/* still needs
+ * a header a cross-site page cannot set, so a cookie alone never changes anything here.
+ */
+function cookieToken(method: string, cookie: string | undefined): string | undefined {
+  return cookie !== undefined && (method === "GET" || method === "HEAD") && /^[A-Za-z0-9_.-]{1,4096}$/.test(cookie) ? `Bearer ${cookie}` : undefined;
+}
+
 /**
  * Resolves the principal of a session token; set by the sessions module. Kept as a hook so this
  * module does not depend on how sessions are signed.
@@ -53,7 +66,8 @@ export function authenticate(deps: ServerDeps, verifySession: SessionVerifier | 
       c.set("principal", { kind: "anonymous", name: "anonymous", role: "admin" });
       return next();
     }
-    const header = c.req.header("authorization") ?? streamAccessToken(c.req.path, c.req.query("access_token"));
+    const header =
+      c.req.header("authorization") ?? streamAccessToken(c.req.path, c.req.query("access_token")) ?? cookieToken(c.req.method, getCookie(c, SESSION_COOKIE));
     if (header === undefined) {
       c.set("principal", null);
     } else {

@@ -104,32 +104,53 @@ function bearerToken(c: Context): string | null {
   return match ? (match[1] as string) : null;
 }
 
+/** A signed-in session: its token (a JWT), when it expires (epoch ms, whole seconds) and its user. */
+export interface SignedSession {
+  token: string;
+  expiresAt: number;
+  user: UserRecord;
+}
+
+/** Checks a username and password and signs a session token; the API's and the web UI's sign-in. */
+export async function signIn(deps: ServerDeps, username: string, password: string): Promise<SignedSession> {
+  let key: Uint8Array;
+  try {
+    key = await signingKey(deps);
+  } catch (error) {
+    if (error instanceof SessionKeyError) throw new ApiError(409, "conflict", `${error.message}: set KILN_SECRET_KEY to the key the sessions were set up with`);
+    throw error;
+  }
+  const user = await authenticateUser(deps.store.client, username, password);
+  // one answer for an unknown user and a wrong password, so usernames cannot be probed
+  if (!user) throw new ApiError(401, "unauthenticated", "invalid username or password");
+  const now = deps.clock.now();
+  const expiresAt = now + (deps.sessionTtlMs ?? DAY_MS);
+  const token = await new SignJWT({ role: user.role })
+    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+    .setIssuer(ISSUER)
+    .setSubject(String(user.id))
+    .setJti(crypto.randomUUID())
+    .setIssuedAt(Math.floor(now / 1000))
+    .setExpirationTime(Math.floor(expiresAt / 1000))
+    .sign(key);
+  return { token, expiresAt: Math.floor(expiresAt / 1000) * 1000, user };
+}
+
+/** Ends the session of `token` if it is a valid one; answers the time it ended, or null for a token that was not a live session. */
+export async function signOut(deps: ServerDeps, token: string): Promise<number | null> {
+  const claims = await readToken(deps, token);
+  if (!claims) return null;
+  const now = deps.clock.now();
+  await revokeSession(deps.store.client, claims.jti, claims.expiresAt, now);
+  return now;
+}
+
 export function sessionRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc): void {
   doc.add({ method: "post", path: "/api/sessions", summary: "Sign in with a username and password; answers a session token", role: "public", body: LoginBody, responseKey: "session" });
   app.post("/api/sessions", async (c) => {
     const { session } = await readBody(c, LoginBody);
-    const username = (session.username ?? session.email) as string;
-    let key: Uint8Array;
-    try {
-      key = await signingKey(deps);
-    } catch (error) {
-      if (error instanceof SessionKeyError) throw new ApiError(409, "conflict", `${error.message}: set KILN_SECRET_KEY to the key the sessions were set up with`);
-      throw error;
-    }
-    const user = await authenticateUser(deps.store.client, username, session.password);
-    // one answer for an unknown user and a wrong password, so usernames cannot be probed
-    if (!user) throw new ApiError(401, "unauthenticated", "invalid username or password");
-    const now = deps.clock.now();
-    const expiresAt = now + (deps.sessionTtlMs ?? DAY_MS);
-    const token = await new SignJWT({ role: user.role })
-      .setProtectedHeader({ alg: "HS256", typ: "JWT" })
-      .setIssuer(ISSUER)
-      .setSubject(String(user.id))
-      .setJti(crypto.randomUUID())
-      .setIssuedAt(Math.floor(now / 1000))
-      .setExpirationTime(Math.floor(expiresAt / 1000))
-      .sign(key);
-    return one(c, "session", { token, expires_at: new Date(Math.floor(expiresAt / 1000) * 1000).toISOString(), user: userJson(user) }, 201);
+    const signed = await signIn(deps, (session.username ?? session.email) as string, session.password);
+    return one(c, "session", { token: signed.token, expires_at: new Date(signed.expiresAt).toISOString(), user: userJson(signed.user) }, 201);
   });
 
   // any signed-in user may end their own session, so this write needs only the viewer role
@@ -143,8 +164,7 @@ export function sessionRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc): vo
         { field: "headers.authorization", message: "expected a session token" },
       ]);
     }
-    const now = deps.clock.now();
-    await revokeSession(deps.store.client, claims.jti, claims.expiresAt, now);
+    const now = (await signOut(deps, token as string)) ?? deps.clock.now();
     return one(c, "session", { expires_at: new Date(claims.expiresAt).toISOString(), ended_at: new Date(now).toISOString() });
   });
 }

@@ -1,0 +1,116 @@
+/**
+ * The web UI under test: the real server (test/helpers/server.ts) over a project with a quick
+ * pipeline, a slow one that waits until cancelled, and triggers of each kind; users per role;
+ * and Debian's Chromium driven by playwright-core. Under CI=true a browser that cannot start
+ * fails the tests; elsewhere, without /usr/bin/chromium, the browser tests are skipped.
+ */
+import { existsSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { createSchedule, createUser, type PipelineSchedule, type Role } from "@kiln/core";
+import { chromium, type Browser, type Page } from "playwright-core";
+import { REPO_ROOT } from "../helpers/fixtures.ts";
+import { serverFixture, SERVER_PROJECT, type ServerFixture } from "../helpers/server.ts";
+
+export const CHROMIUM = process.env.KILN_CHROMIUM ?? "/usr/bin/chromium";
+/** Whether this machine can run the browser tests; under CI they run (and fail) regardless. */
+export const BROWSER_TESTS = process.env.CI === "true" || existsSync(CHROMIUM);
+/** Where the browser tests leave their screenshots. */
+export const ARTIFACTS = process.env.KILN_TEST_ARTIFACTS ?? join(REPO_ROOT, "test-artifacts", "ui");
+
+export const PASSWORD = "correct horse battery";
+
+/** The UI test project: `etl` (two quick blocks that log) and `slow` (one block that waits up to 60 s or until cancelled). */
+export const UI_PROJECT: Record<string, string> = {
+  ...SERVER_PROJECT,
+  "pipelines/slow/metadata.yaml": "name: Slow\nblocks:\n  - uuid: wait\n    type: custom\n",
+  "custom/wait.js":
+    "export default async function wait(ctx) {\n" +
+    "  ctx.logger.info('waiting for the signal');\n" +
+    "  await new Promise((resolve) => { const t = setTimeout(resolve, 60000); ctx.signal.addEventListener('abort', () => { clearTimeout(t); resolve(); }); });\n" +
+    "  return null;\n" +
+    "}\n",
+};
+
+export interface UiFixture extends ServerFixture {
+  apiTrigger: PipelineSchedule;
+  slowTrigger: PipelineSchedule;
+  timeTrigger: PipelineSchedule;
+  /** A username per role, all with PASSWORD. */
+  users: Record<Role, string>;
+}
+
+/** The server with the UI project, its triggers and one user per role. */
+export async function uiFixture(options: Parameters<typeof serverFixture>[1] = {}): Promise<UiFixture> {
+  const fx = await serverFixture(UI_PROJECT, options);
+  try {
+    const apiTrigger = await createSchedule(fx.store, fx.project, { name: "on_demand", pipelineUuid: "etl", scheduleType: "api", status: "active" });
+    const slowTrigger = await createSchedule(fx.store, fx.project, { name: "slow_api", pipelineUuid: "slow", scheduleType: "api", status: "active" });
+    const timeTrigger = await createSchedule(fx.store, fx.project, {
+      name: "nightly",
+      pipelineUuid: "etl",
+      scheduleType: "time",
+      scheduleInterval: "30 2 * * *",
+      timezone: "America/New_York",
+      status: "inactive",
+    });
+    const users = {} as Record<Role, string>;
+    for (const role of ["viewer", "editor", "admin"] as const) {
+      users[role] = `ui-${role}`;
+      // a low PBKDF2 cost: these users only exist for the test
+      await createUser(fx.client, { username: users[role], password: PASSWORD, role }, Date.now(), { iterations: 1000 });
+    }
+    return { ...fx, apiTrigger, slowTrigger, timeTrigger, users };
+  } catch (error) {
+    await fx.close();
+    throw error;
+  }
+}
+
+/** Starts headless Chromium with the flags this machine needs. */
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+  });
+}
+
+/** Saves a full-page screenshot as `<ARTIFACTS>/<name>.png`. */
+export async function screenshot(page: Page, name: string): Promise<string> {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  const path = join(ARTIFACTS, `${name}.png`);
+  await page.screenshot({ path, fullPage: true });
+  return path;
+}
+
+/** Signs in through the login form and lands on `next` (the overview by default). */
+export async function signInThroughForm(page: Page, url: string, username: string, next = "/ui"): Promise<void> {
+  await page.goto(`${url}/ui/login?next=${encodeURIComponent(next)}`);
+  await page.getByLabel("Username").fill(username);
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.waitForURL((u) => u.pathname === next.split("?")[0]);
+}
+
+/** A form POST as a browser on the same origin would send it, with the session cookie; no redirect followed. */
+export async function postForm(url: string, path: string, fields: Record<string, string>, headers: Record<string, string> = {}): Promise<Response> {
+  return fetch(`${url}${path}`, {
+    method: "POST",
+    redirect: "manual",
+    headers: { "content-type": "application/x-www-form-urlencoded", ...headers },
+    body: new URLSearchParams(fields).toString(),
+  });
+}
+
+/** Signs in over HTTP and answers the session cookie (`kiln_session=...`) and the page's CSRF token. */
+export async function signInOverHttp(url: string, username: string): Promise<{ cookie: string; csrf: string }> {
+  const response = await postForm(url, "/ui/login", { username, password: PASSWORD, next: "/ui" }, { origin: url });
+  const setCookie = response.headers.get("set-cookie") ?? "";
+  const match = /kiln_session=([^;]+)/.exec(setCookie);
+  if (response.status !== 303 || !match) throw new Error(`sign-in answered ${response.status} with set-cookie ${JSON.stringify(setCookie)}`);
+  const cookie = `kiln_session=${match[1]}`;
+  const page = await (await fetch(`${url}/ui/pipelines`, { headers: { cookie } })).text();
+  const csrf = /name="_csrf" value="([^"]+)"/.exec(page)?.[1];
+  if (!csrf) throw new Error("no CSRF token on the page");
+  return { cookie, csrf };
+}
