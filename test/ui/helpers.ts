@@ -22,6 +22,14 @@ export const PASSWORD = "correct horse battery";
 /** The UI test project: `etl` (two quick blocks that log) and `slow` (one block that waits up to 60 s or until cancelled). */
 export const UI_PROJECT: Record<string, string> = {
   ...SERVER_PROJECT,
+  // held at a gate the test opens (blocks run in this process), so a page sees the run live first
+  "data_loaders/load.js":
+    "export default async function load(ctx) {\n" +
+    "  ctx.logger.info('loading rows');\n" +
+    "  if (globalThis.__kilnUiGate) await globalThis.__kilnUiGate;\n" +
+    "  ctx.logger.info('loaded 3 rows');\n" +
+    "  return { rows: [1, 2, 3], event: ctx.event ?? null };\n" +
+    "}\n",
   "pipelines/slow/metadata.yaml": "name: Slow\nblocks:\n  - uuid: wait\n    type: custom\n",
   "custom/wait.js":
     "export default async function wait(ctx) {\n" +
@@ -30,6 +38,19 @@ export const UI_PROJECT: Record<string, string> = {
     "  return null;\n" +
     "}\n",
 };
+
+/** Holds the `etl` pipeline's load block after its first log line until the returned function is called. */
+export function closeGate(): () => void {
+  const holder = globalThis as { __kilnUiGate?: Promise<void> };
+  let open = () => {};
+  holder.__kilnUiGate = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  return () => {
+    delete holder.__kilnUiGate;
+    open();
+  };
+}
 
 export interface UiFixture extends ServerFixture {
   apiTrigger: PipelineSchedule;

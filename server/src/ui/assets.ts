@@ -26,6 +26,7 @@ header nav a[aria-current="page"] { font-weight: 700; border-bottom: 3px solid v
 .who { margin-left: auto; display: flex; gap: .75rem; align-items: center; color: var(--muted); }
 main { padding: 1rem; max-width: 1200px; margin: 0 auto; }
 main:focus { outline: none; }
+#run-live, #backfill-live { margin-top: .8rem; }
 h1 { font-size: 1.5rem; margin: .2rem 0 1rem; display: flex; flex-wrap: wrap; gap: .5rem; align-items: center; }
 h2 { font-size: 1.1rem; margin: 1.2rem 0 .5rem; }
 .muted { color: var(--muted); }
