@@ -11,6 +11,7 @@ import {
   importSecretKey,
   type BlockRuntime,
   type BlockSecrets,
+  type LogSink,
   type Project,
 } from "@kiln/core";
 import { databaseUrl, fileLogSink, fileOutputStore, folderSource, openDatabase } from "@kiln/node";
@@ -52,6 +53,9 @@ export async function executorTypesOf(project: Project): Promise<string[]> {
   return ["local", ...remote.map((e) => e.type)];
 }
 
+/** Block logs as lines on stdout, for a block run whose files vanish with its container. */
+const stdoutLogSink: LogSink = { append: (_pipelineUuid, _partition, _blockUuid, text) => void process.stdout.write(text) };
+
 export interface OpenProject {
   project: Project;
   store: Store;
@@ -82,7 +86,8 @@ export async function openProject(project: Project): Promise<OpenProject> {
     project,
     source,
     outputs: fileOutputStore(project.root),
-    logs: fileLogSink(project.root),
+    // a block run in a container writes its log to stdout, which its executor reads back
+    logs: process.env.KILN_BLOCK_LOGS === "stdout" ? stdoutLogSink : fileLogSink(project.root),
     secrets,
     clock: store.clock,
     store,

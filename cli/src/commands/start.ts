@@ -68,6 +68,7 @@ export async function start(args: string[]): Promise<number> {
     project,
     executors: open.executors,
     outputs: open.runtime.outputs,
+    logs: open.runtime.logs,
     beforeRunEnds: notifyRunEnd(open.store, () => project),
   });
   let scheduler: Scheduler | null = null;

@@ -12,6 +12,7 @@ import type { BlockRunStatus, JsonObject, PipelineRun, PipelineRunStatus, Schedu
 import { itemBlockRunUuid, parseBlockRunUuid } from "../domain.ts";
 import type { ExecutionHandle, ExecutionStatus, Executor, ExecutorRegistry } from "../executor.ts";
 import type { OutputStore } from "../outputs.ts";
+import { formatLogLine, type LogSink } from "../logs.ts";
 import { fanOutSourceOf } from "../project/dag.ts";
 import type { BlockConfig, Pipeline, Project } from "../project/types.ts";
 import { assertTransition } from "../state-machine.ts";
@@ -33,6 +34,8 @@ export interface RunEngineDeps {
   pollIntervalMs?: number;
   /** How often to check that a running run was not cancelled by another process (ms). */
   watchIntervalMs?: number;
+  /** Where a remote block run's log is copied when it ends (the executor's logs()). */
+  logs?: LogSink;
   /**
    * Adds writes to the batch that ends a run (e.g. the notifications it causes), so they commit
    * with the run's final status or not at all.
@@ -154,6 +157,7 @@ export class RunEngine {
   #project: Project;
   readonly #executors: ExecutorRegistry;
   readonly #outputs: OutputStore;
+  readonly #logs: LogSink | null;
   readonly #clock: Clock;
   readonly #pollMs: number;
   readonly #watchMs: number;
@@ -163,12 +167,15 @@ export class RunEngine {
   readonly #calls = new Map<number, Promise<PipelineRun>>();
   /** Block runs executing now, per executor type, across every run of this engine. */
   readonly #executorActive = new Map<string, number>();
+  /** Set by holdLaunches: queued block runs stay queued for whichever engine drives their run next. */
+  #holding = false;
 
   constructor(deps: RunEngineDeps) {
     this.#store = deps.store;
     this.#project = deps.project;
     this.#executors = deps.executors;
     this.#outputs = deps.outputs;
+    this.#logs = deps.logs ?? null;
     this.#clock = deps.clock ?? systemClock;
     this.#pollMs = deps.pollIntervalMs ?? 1000;
     this.#watchMs = deps.watchIntervalMs ?? 2000;
@@ -178,6 +185,21 @@ export class RunEngine {
   /** Uses a reloaded project for runs started from now on (runs in flight keep theirs). */
   setProject(project: Project): void {
     this.#project = project;
+  }
+
+  /**
+   * Stops handing queued block runs to executors, in every run, for good: a Worker tick nearing
+   * its deadline lets running blocks finish and leaves the rest queued for the next tick.
+   */
+  holdLaunches(): void {
+    this.#holding = true;
+  }
+
+  /** Block runs this engine has handed to an executor that have not ended yet. */
+  get executingBlockRuns(): number {
+    let total = 0;
+    for (const count of this.#executorActive.values()) total += count;
+    return total;
   }
 
   /** Ids of the runs this engine is executing now. */
@@ -567,7 +589,7 @@ export class RunEngine {
       } else {
         for (const node of state.nodes.values()) {
           if (node.status !== "queued" || node.kind === "controller") continue;
-          if (state.running >= state.blockRunLimit) break;
+          if (state.running >= state.blockRunLimit || this.#holding) break;
           if (!this.#executorHasRoom(executorTypeOf(this.#project, state.pipeline, node.block, state.options.executorType))) continue;
           this.#claim(state, step, node);
           changed = true;
@@ -818,7 +840,8 @@ export class RunEngine {
   /** Routes a started block run's end to the inbox: by the executor's push, or by polling it. */
   #follow(state: RunState, node: Node, executor: Executor, handle: ExecutionHandle, mustPoll: boolean): void {
     const launch = node.launch;
-    const finish = (result: ExecutionStatus) => this.#post(state, { type: "finished", node, launch, result });
+    const finish = (result: ExecutionStatus) =>
+      void this.#copyRemoteLogs(state, node, executor, handle).finally(() => this.#post(state, { type: "finished", node, launch, result }));
     if (executor.wait && !mustPoll) {
       executor.wait(handle).then(finish, (error: unknown) => finish({ state: "failed", error: messageOf(error) }));
       return;
@@ -835,6 +858,21 @@ export class RunEngine {
       );
     };
     poll();
+  }
+
+  /**
+   * A remote block run's log lives with its platform (container output, CloudWatch, pod logs)
+   * and its files die with the container: copied into kiln's log when the block run ends, so
+   * the API and UI read every block's log the same way.
+   */
+  async #copyRemoteLogs(state: RunState, node: Node, executor: Executor, handle: ExecutionHandle): Promise<void> {
+    if (!this.#logs || !executor.remote || !executor.logs) return;
+    const where = [state.pipeline.uuid, state.run.executionPartition, node.uuid] as const;
+    try {
+      for await (const line of executor.logs(handle)) this.#logs.append(...where, line.endsWith("\n") ? line : `${line}\n`);
+    } catch (error) {
+      this.#logs.append(...where, formatLogLine(Date.now(), "warn", `kiln could not copy this block run's log from the ${executor.type} executor: ${messageOf(error)}`));
+    }
   }
 
   /** Checks now and then that the run is still running; another process may have ended it. */
