@@ -47,7 +47,7 @@ describeBrowser("web UI in Chromium", () => {
     expect(cookie?.httpOnly).toBe(true);
     expect(cookie?.sameSite).toBe("Strict");
     // the script cannot read it
-    expect(await page.evaluate(() => document.cookie)).not.toContain("kiln_session");
+    expect(await page.evaluate<string>("document.cookie")).not.toContain("kiln_session");
     await screenshot(page, "01-signed-in");
   });
 
@@ -60,9 +60,7 @@ describeBrowser("web UI in Chromium", () => {
       await page.getByTestId("run-now").click();
       await page.waitForURL(/\/ui\/runs\/\d+$/);
       // a mark on this document: a reload would lose it
-      await page.evaluate(() => {
-        (window as unknown as { kilnMark: number }).kilnMark = 1;
-      });
+      await page.evaluate("window.kilnMark = 1");
       // the load block logged its first line and waits at the gate: the page shows the run live
       await page.locator('details.block-log[data-block="load"] pre').getByText("loading rows").waitFor({ timeout: 20_000 });
       await page.getByTestId("run-status").locator('[data-status="running"]').waitFor({ timeout: 10_000 });
@@ -72,7 +70,7 @@ describeBrowser("web UI in Chromium", () => {
     }
     const runId = Number(new URL(page.url()).pathname.split("/").pop());
     await page.getByTestId("run-status").locator('[data-status="completed"]').waitFor({ timeout: 20_000 });
-    expect(await page.evaluate(() => (window as unknown as { kilnMark?: number }).kilnMark)).toBe(1);
+    expect(await page.evaluate<number | undefined>("window.kilnMark")).toBe(1);
     // each block of the DAG is on the timeline
     await expect(page.getByTestId("gantt").locator("g.gantt-row").count()).resolves.toBe(2);
     // the load block's log, streamed into its own panel
@@ -139,18 +137,17 @@ describeBrowser("web UI in Chromium", () => {
       await narrow.setViewportSize({ width: 360, height: 740 });
       await narrow.goto(`${fx.url}/ui/pipelines/etl`);
       await narrow.keyboard.press("Tab");
-      const focused = await narrow.evaluate(() => {
-        const el = document.activeElement as HTMLElement;
-        const style = getComputedStyle(el);
-        return { text: el.textContent, outline: style.outlineStyle, width: style.outlineWidth };
-      });
+      // in the page, as a string: the test's TypeScript has no DOM types
+      const focused = await narrow.evaluate<{ text: string; outline: string; width: string }>(
+        "(() => { const el = document.activeElement; const style = getComputedStyle(el); return { text: el.textContent, outline: style.outlineStyle, width: style.outlineWidth }; })()",
+      );
       expect(focused.text).toBe("Skip to content");
       expect(focused.outline).toBe("solid");
       expect(focused.width).not.toBe("0px");
       await narrow.keyboard.press("Enter");
-      expect(await narrow.evaluate(() => document.activeElement?.id)).toBe("main");
+      expect(await narrow.evaluate<string>("document.activeElement.id")).toBe("main");
       // the page fits: wide tables and drawings scroll inside their own regions
-      const overflow = await narrow.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+      const overflow = await narrow.evaluate<number>("document.documentElement.scrollWidth - document.documentElement.clientWidth");
       expect(overflow).toBeLessThanOrEqual(0);
       await expect(narrow.getByTestId("dag").locator("g.dag-node").count()).resolves.toBe(2);
       await screenshot(narrow, "07-narrow-pipeline");

@@ -6,7 +6,7 @@
  */
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { createSchedule, createUser, type PipelineSchedule, type Role } from "@kiln/core";
+import { createSchedule, createUser, generateSecretKey, importSecretKey, type PipelineSchedule, type Role } from "@kiln/core";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { REPO_ROOT } from "../helpers/fixtures.ts";
 import { serverFixture, SERVER_PROJECT, type ServerFixture } from "../helpers/server.ts";
@@ -37,6 +37,9 @@ export const UI_PROJECT: Record<string, string> = {
     "  await new Promise((resolve) => { const t = setTimeout(resolve, 60000); ctx.signal.addEventListener('abort', () => { clearTimeout(t); resolve(); }); });\n" +
     "  return null;\n" +
     "}\n",
+  "pipelines/flaky/metadata.yaml": "name: Flaky\nblocks:\n  - uuid: check\n    type: custom\n  - uuid: report\n    type: custom\n    upstream_blocks: [check]\n",
+  "custom/check.js": "export default function check(ctx) { if (globalThis.__kilnUiFail) throw new Error('check failed on purpose'); ctx.logger.info('check passed'); return 1; }\n",
+  "custom/report.js": "export default function report(n) { return n + 1; }\n",
 };
 
 /** Holds the `etl` pipeline's load block after its first log line until the returned function is called. */
@@ -52,17 +55,25 @@ export function closeGate(): () => void {
   };
 }
 
+/** Makes the `flaky` pipeline's check block fail (true) or pass (false). */
+export function setFlaky(fail: boolean): void {
+  (globalThis as { __kilnUiFail?: boolean }).__kilnUiFail = fail;
+}
+
 export interface UiFixture extends ServerFixture {
   apiTrigger: PipelineSchedule;
   slowTrigger: PipelineSchedule;
   timeTrigger: PipelineSchedule;
+  /** The key the server encrypts secrets with. */
+  secretKey: CryptoKey;
   /** A username per role, all with PASSWORD. */
   users: Record<Role, string>;
 }
 
 /** The server with the UI project, its triggers and one user per role. */
 export async function uiFixture(options: Parameters<typeof serverFixture>[1] = {}): Promise<UiFixture> {
-  const fx = await serverFixture(UI_PROJECT, options);
+  const secretKey = await importSecretKey(generateSecretKey());
+  const fx = await serverFixture(UI_PROJECT, { secretKey, ...options });
   try {
     const apiTrigger = await createSchedule(fx.store, fx.project, { name: "on_demand", pipelineUuid: "etl", scheduleType: "api", status: "active" });
     const slowTrigger = await createSchedule(fx.store, fx.project, { name: "slow_api", pipelineUuid: "slow", scheduleType: "api", status: "active" });
@@ -80,7 +91,7 @@ export async function uiFixture(options: Parameters<typeof serverFixture>[1] = {
       // a low PBKDF2 cost: these users only exist for the test
       await createUser(fx.client, { username: users[role], password: PASSWORD, role }, Date.now(), { iterations: 1000 });
     }
-    return { ...fx, apiTrigger, slowTrigger, timeTrigger, users };
+    return { ...fx, apiTrigger, slowTrigger, timeTrigger, users, secretKey };
   } catch (error) {
     await fx.close();
     throw error;
