@@ -29,6 +29,13 @@ export interface ListThroughput {
   perSecond: number;
   p50: number;
   p99: number;
+  /** One request in flight: the latency a single client sees. */
+  aloneP50: number;
+  aloneP99: number;
+  /** The same response body from a bare Bun.serve, same concurrency: HTTP alone. */
+  floorPerSecond: number;
+  /** The same page fetched with LIMIT/OFFSET (how offset-paged APIs do it), SQL alone, p50. */
+  offsetSqlP50: number;
 }
 
 /** Where the block reports that it started (the block runs in this process). */
@@ -51,7 +58,7 @@ async function benchServer(name: string) {
       authEnabled: true,
       secretKey: null,
       bodyLimitBytes: 1024 * 1024,
-      onRunsCreated: () => scheduler.wake(),
+      onRunsCreated: (options) => scheduler.wake(options),
       engine: p.engine,
     },
     { log: () => {} },
@@ -161,26 +168,64 @@ export async function listThroughput(runs = 1_000_000, requests = 2_000, concurr
       const body = (await check.json()) as { pipeline_runs?: unknown[] };
       if (check.status !== 200 || body.pipeline_runs?.length !== 40) throw new Error(`GET ${url} answered ${check.status} with ${body.pipeline_runs?.length} runs`);
       for (let i = 0; i < 100; i++) await (await fetch(url, { headers })).arrayBuffer();
-      const times: number[] = [];
-      let next = 0;
-      const t0 = performance.now();
-      await Promise.all(
-        Array.from({ length: concurrency }, async () => {
-          while (next < requests) {
-            next++;
-            const start = performance.now();
-            await (await fetch(url, { headers })).arrayBuffer();
-            times.push(performance.now() - start);
-          }
-        }),
-      );
-      const seconds = (performance.now() - t0) / 1000;
-      times.sort((a, b) => a - b);
-      results.push({ runs, page, requests: times.length, concurrency, perSecond: times.length / seconds, p50: percentile(times, 50), p99: percentile(times, 99) });
+      const loaded = await load(url, headers, requests, concurrency);
+      const alone = await load(url, headers, Math.floor(requests / 4), 1);
+      const floor = await bodyFloor(JSON.stringify(body), requests, concurrency);
+      const offset = page === "first" ? 0 : runs - Math.floor(runs / 2) + 1;
+      const sqlTimes: number[] = [];
+      for (let i = 0; i < 21; i++) {
+        const t = performance.now();
+        await s.p.store.client.execute({ sql: "SELECT * FROM pipeline_runs ORDER BY id DESC LIMIT 41 OFFSET ?", args: [offset] });
+        sqlTimes.push(performance.now() - t);
+      }
+      sqlTimes.sort((a, b) => a - b);
+      results.push({
+        runs,
+        page,
+        requests: loaded.times.length,
+        concurrency,
+        perSecond: loaded.perSecond,
+        p50: percentile(loaded.times, 50),
+        p99: percentile(loaded.times, 99),
+        aloneP50: percentile(alone.times, 50),
+        aloneP99: percentile(alone.times, 99),
+        floorPerSecond: floor.perSecond,
+        offsetSqlP50: percentile(sqlTimes, 50),
+      });
     }
     return results;
   } finally {
     await s.close();
+  }
+}
+
+/** `requests` GETs of `url`, `concurrency` at a time: sorted latencies and the rate. */
+async function load(url: string, headers: Record<string, string>, requests: number, concurrency: number): Promise<{ times: number[]; perSecond: number }> {
+  const times: number[] = [];
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < requests) {
+        next++;
+        const start = performance.now();
+        await (await fetch(url, { headers })).arrayBuffer();
+        times.push(performance.now() - start);
+      }
+    }),
+  );
+  const perSecond = times.length / ((performance.now() - t0) / 1000);
+  times.sort((a, b) => a - b);
+  return { times, perSecond };
+}
+
+/** The same body from a bare Bun.serve: what HTTP and the client cost with no kiln in the way. */
+async function bodyFloor(body: string, requests: number, concurrency: number): Promise<{ perSecond: number }> {
+  const server = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => new Response(body, { headers: { "content-type": "application/json" } }) });
+  try {
+    return await load(`http://127.0.0.1:${server.port}/`, {}, requests, concurrency);
+  } finally {
+    server.stop(true);
   }
 }
 
@@ -204,9 +249,14 @@ export function serverTables(trigger: TriggerLatency | null, lists: readonly Lis
     lines.push(
       `(g): ${l.runs.toLocaleString("en-US")} runs stored; ${l.requests.toLocaleString("en-US")} GET /api/pipeline_runs?_limit=40 with an admin key, ${l.concurrency} in flight, after 100 warm-ups; the deep page is _after=${Math.floor(l.runs / 2)} (page ${Math.floor(l.runs / 2 / 40).toLocaleString("en-US")}).`,
       "",
-      "| Benchmark | Requests/s | p50 | p99 |",
-      "| --- | --- | --- | --- |",
-      ...lists.map((r) => `| (g) list runs, ${r.page} page | ${Math.round(r.perSecond).toLocaleString("en-US")} | ${ms(r.p50)} | ${ms(r.p99)} |`),
+      `Alone: one request in flight. HTTP floor: the same body from a bare Bun.serve, ${l.concurrency} in flight. OFFSET: the same page read with LIMIT 41 OFFSET n (offset paging), the SQL alone.`,
+      "",
+      "| Benchmark | Requests/s | p50 | p99 | Alone p50 / p99 | HTTP floor | OFFSET SQL p50 |",
+      "| --- | --- | --- | --- | --- | --- | --- |",
+      ...lists.map(
+        (r) =>
+          `| (g) list runs, ${r.page} page | ${Math.round(r.perSecond).toLocaleString("en-US")} | ${ms(r.p50)} | ${ms(r.p99)} | ${ms(r.aloneP50)} / ${ms(r.aloneP99)} | ${Math.round(r.floorPerSecond).toLocaleString("en-US")} req/s | ${ms(r.offsetSqlP50)} |`,
+      ),
       "",
     );
   }

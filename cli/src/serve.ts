@@ -17,7 +17,7 @@ export interface ServeOptions {
   port: number;
   host: string;
   authDisabled: boolean;
-  onRunsCreated?: () => void;
+  onRunsCreated?: (options?: { resumed?: boolean }) => void;
   engine?: RunEngine;
 }
 

@@ -81,6 +81,8 @@ export class Scheduler {
   #delivering = false;
   #waking = false;
   #wakeAgain = false;
+  /** A wake asked for since the last pass should also resume ownerless running runs. */
+  #wakeResumes = false;
   readonly #fetch: typeof fetch | undefined;
   readonly #leases: RedisLeases | null;
   /** Ticks that started later than their interval (the process was busy or asleep). */
@@ -150,19 +152,22 @@ export class Scheduler {
 
   /**
    * Starts waiting runs now, within the limits, without waiting for the next tick: the server
-   * calls this after it created runs (an API trigger), so a run starts within milliseconds; runs
-   * put back to running with no owner (retry_blocks) are resumed too. Calls during a pass are
-   * folded into one more pass.
+   * calls this after it created runs (an API trigger), so a run starts within milliseconds. With
+   * `resumed`, runs put back to running with no owner (retry_blocks) are resumed too; an API
+   * trigger does not pay for that search. Calls during a pass are folded into one more pass.
    */
-  wake(): void {
+  wake(options: { resumed?: boolean } = {}): void {
     if (this.#stopping) return;
+    if (options.resumed) this.#wakeResumes = true;
     if (this.#waking) {
       this.#wakeAgain = true;
       return;
     }
     this.#waking = true;
+    const resume = this.#wakeResumes;
+    this.#wakeResumes = false;
     void this.#startWaiting()
-      .then(() => (this.#stopping ? 0 : this.#resumeOrphans(this.#clock.now())))
+      .then(() => (this.#stopping || !resume ? 0 : this.#resumeOrphans(this.#clock.now())))
       .catch((error: unknown) => this.#log.error(`starting waiting runs: ${error instanceof Error ? error.message : String(error)}`))
       .finally(() => {
         this.#waking = false;

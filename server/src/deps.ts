@@ -15,13 +15,19 @@ export interface ServerDeps {
   secretKey: CryptoKey | null;
   /** Largest request body accepted, in bytes. */
   bodyLimitBytes: number;
+  /**
+   * PBKDF2 iterations for passwords set here, and the most a stored hash may ask for (Cloudflare
+   * Workers: 100,000, their limit); absent: core's default, and any stored cost verifies.
+   */
+  passwordIterations?: number;
   /** How long a session token from `POST /api/sessions` lives; 24 hours when absent. */
   sessionTtlMs?: number;
   /**
    * Called after the API created runs: a co-located scheduler starts them now, within its
-   * limits, instead of at its next tick. Absent for a web_server alone.
+   * limits, instead of at its next tick; `resumed` when runs were put back to running with no
+   * owner (retry_blocks), which it then resumes too. Absent for a web_server alone.
    */
-  onRunsCreated?: () => void;
+  onRunsCreated?: (options?: { resumed?: boolean }) => void;
   /**
    * The project-level events token (KILN_EVENTS_TOKEN): `POST /api/events` with it is matched
    * against every active event trigger. Absent: events need a trigger's own token or an editor key.

@@ -40,7 +40,7 @@ export async function serverFixture(
     authEnabled: true,
     secretKey: await importSecretKey(generateSecretKey()),
     bodyLimitBytes: 1024 * 1024,
-    onRunsCreated: () => scheduler.wake(),
+    onRunsCreated: (options) => scheduler.wake(options),
     engine: fx.engine,
     logs: fileLogReader(fx.root),
     ...options,

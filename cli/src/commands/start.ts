@@ -101,7 +101,7 @@ export async function start(args: string[]): Promise<number> {
         host: values.host ?? process.env.HOST ?? "0.0.0.0",
         authDisabled,
         // a co-located scheduler starts API-created runs at once; a web_server alone leaves them to the schedulers
-        ...(running ? { onRunsCreated: () => running.wake(), engine } : {}),
+        ...(running ? { onRunsCreated: (options) => running.wake(options), engine } : {}),
       })
     : null;
   // started after the server's checks, so a refused start has run nothing

@@ -140,7 +140,7 @@ export function pipelineRunRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc)
     } else {
       run = (await retryPipelineRun(deps.store, deps.project(), id, { fromBlockUuid: update.from_block_uuid ?? null }).catch(runActionError)).run;
       // a co-located scheduler resumes it now rather than at its next tick
-      deps.onRunsCreated?.();
+      deps.onRunsCreated?.({ resumed: true });
     }
     return one(c, "pipeline_run", await pipelineRunView(deps, run));
   });
