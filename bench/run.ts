@@ -12,6 +12,7 @@ import { details, markdownTable, type Results } from "./report.ts";
 import { schedulerLag, tickCost, type Lag, type TickCost } from "./scheduler.ts";
 import { lagCaption, lagTable, schedulerDetails, tickCostCaption, tickCostTable } from "./scheduler-report.ts";
 import { apiTriggerLatency, listThroughput, serverTables } from "./server.ts";
+import { uiPageTimes, uiTable } from "./ui.ts";
 
 // each benchmark uses the fresh database of its own temp project, never one named in the environment
 delete process.env.KILN_DATABASE_URL;
@@ -22,13 +23,13 @@ const log = (text: string) => process.stderr.write(`${text}\n`);
 const SCHEDULE_COUNTS = [1_000, 100_000, 1_000_000];
 const TICK_INTERVALS_MS = [1_000, 200];
 
-const ONLY: Record<string, string[]> = { core: ["a", "b", "c"], scheduler: ["d", "e"], d: ["d"], e: ["e"], server: ["f", "g"], f: ["f"], g: ["g"] };
+const ONLY: Record<string, string[]> = { core: ["a", "b", "c"], scheduler: ["d", "e"], d: ["d"], e: ["e"], server: ["f", "g"], f: ["f"], g: ["g"], ui: ["h"], h: ["h"] };
 
 /** The benchmarks to run: all, or those of `--only <core|scheduler|d|e>`. */
 function selected(argv: string[]): Set<string> {
   const i = argv.indexOf("--only");
   const only = i >= 0 ? argv[i + 1] : argv.find((a) => a.startsWith("--only="))?.slice("--only=".length);
-  if (only === undefined) return new Set(["a", "b", "c", "d", "e", "f", "g"]);
+  if (only === undefined) return new Set(["a", "b", "c", "d", "e", "f", "g", "h"]);
   const picked = ONLY[only];
   if (!picked) throw new Error(`--only ${only}: expected one of ${Object.keys(ONLY).join(", ")}`);
   return new Set(picked);
@@ -81,6 +82,10 @@ async function main(): Promise<void> {
   const trigger = run.has("f") ? (log("(f) API trigger -> first block started (500 triggers)..."), await apiTriggerLatency()) : null;
   const lists = run.has("g") ? (log("(g) GET /api/pipeline_runs with 1,000,000 runs stored..."), await listThroughput()) : [];
   if (trigger || lists.length > 0) out.push(serverTables(trigger, lists));
+  if (run.has("h")) {
+    log("(h) web UI pages with 1,000,000 runs stored...");
+    out.push(uiTable(await uiPageTimes()));
+  }
 
   out.push(`whole benchmark: ${((performance.now() - started) / 1000).toFixed(1)} s`, "");
   process.stdout.write(out.join("\n"));
