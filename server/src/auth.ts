@@ -76,7 +76,7 @@ export function authenticate(deps: ServerDeps, verifySession: SessionVerifier | 
       const token = match[1] as string;
       let principal: Principal | null = null;
       if (token.startsWith("kiln_")) {
-        const key = await verifyApiKey(deps.store.client, token);
+        const key = await verifyApiKey(deps.store.client, token, deps.clock.now());
         if (key) principal = { kind: "api_key", name: key.name, role: key.role };
       } else if (verifySession) {
         principal = await verifySession(token);

@@ -3,7 +3,7 @@
  * User mistakes are ApiErrors (or core errors mapped here) and never reach the 500 path; a 500
  * means a bug in kiln, and its answer carries no stack and no input.
  */
-import { BackfillError, IllegalTransitionError, ScheduleInputError } from "@kiln/core";
+import { BackfillError, IllegalTransitionError, PasswordCostError, ScheduleInputError } from "@kiln/core";
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
@@ -23,6 +23,7 @@ export type ErrorCode =
   | "conflict"
   | "payload_too_large"
   | "unprocessable"
+  | "too_many_requests"
   | "internal";
 
 export class ApiError extends Error {
@@ -66,10 +67,15 @@ export function toApiError(error: unknown): ApiError {
     return new ApiError(422, "unprocessable", error.message, error.field ? [{ field: error.field, message: error.message }] : []);
   }
   if (error instanceof IllegalTransitionError) return new ApiError(409, "conflict", error.message);
+  if (error instanceof PasswordCostError) return new ApiError(409, "conflict", error.message);
   return new ApiError(500, "internal", "internal error");
 }
 
 /** The JSON answer for an error. */
 export function errorResponse(c: Context, error: ApiError): Response {
+  // a refusal for a while (sign-in throttling) says how long, as HTTP clients expect
+  if (error.status === 429 && "retryAfterMs" in error && typeof error.retryAfterMs === "number") {
+    c.header("Retry-After", String(Math.max(1, Math.ceil(error.retryAfterMs / 1000))));
+  }
   return c.json({ error: { code: error.code, message: error.message, details: error.details } }, error.status);
 }

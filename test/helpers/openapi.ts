@@ -99,6 +99,7 @@ export interface RawAnswer {
   /** The parsed JSON of an error answer (status >= 400); null otherwise or when not JSON. */
   error: { code?: unknown; message?: unknown } | null;
   json: unknown;
+  headers: Headers;
 }
 
 /**
@@ -126,5 +127,5 @@ export async function rawRequest(
     await response.body?.cancel();
   }
   const error = response.status >= 400 && json && typeof json === "object" && "error" in json ? ((json as { error: RawAnswer["error"] }).error ?? null) : null;
-  return { status: response.status, contentType, error, json };
+  return { status: response.status, contentType, error, json, headers: response.headers };
 }

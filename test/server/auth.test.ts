@@ -234,6 +234,18 @@ describe("sessions", () => {
     expect((await s.call("DELETE", "/api/sessions", { role: "viewer", body: {} })).status).toBe(400);
   });
 
+  test("five wrong passwords for a username shut its sign-in for a while (429, Retry-After), even with the right password; other users are not affected", async () => {
+    expect((await s.call("POST", "/api/users", { body: { user: { username: "guessed", password: PASSWORD, role: "viewer" } } })).status).toBe(201);
+    for (let i = 0; i < 5; i++) expect((await login(s, { username: "guessed", password: `guess ${i}` })).status).toBe(401);
+    const refused = await rawRequest(`${s.url}/api/sessions`, "POST", { body: JSON.stringify({ session: { username: "guessed", password: PASSWORD } }), readOk: true });
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get("retry-after"))).toBeGreaterThan(0);
+    expect(String((refused.json as { error: { message: string } }).error.message)).toMatch(/too many failed sign-ins/);
+    // the username is matched without case, so changing it does not start a fresh count
+    expect((await login(s, { username: "GUESSED", password: PASSWORD })).status).toBe(429);
+    expect((await login(s, { username: "matrix", password: PASSWORD })).status).toBe(201);
+  });
+
   test("a deleted user's token stops working; tokens not signed by this server, or with alg none, are refused", async () => {
     const user = (await s.call("POST", "/api/users", { body: { user: { username: "leaving", password: PASSWORD, role: "admin" } } })).json.user as { id: number };
     const token = ((await login(s, { username: "leaving", password: PASSWORD })).json.session as { token: string }).token;
@@ -289,6 +301,8 @@ describe("API keys over the API (admin)", () => {
     expect((await rawRequest(`${s.url}/api/pipelines`, "GET", { token: apiKey.key })).status).toBe(200);
 
     const listed = await s.call("GET", "/api/api_keys");
+    const used = (listed.json.api_keys as Array<{ id: number; last_used_at: string | null }>).find((k) => k.id === apiKey.id);
+    expect(Date.parse(String(used?.last_used_at))).toBeGreaterThan(0);
     const text = JSON.stringify(listed.json);
     expect(text).not.toContain(apiKey.key);
     expect(text).not.toContain("key_hash");

@@ -37,23 +37,32 @@ export async function createApiKey(client: SqlClient, input: { name: string; rol
   return { record: { id, name: input.name, role: input.role, createdAt: now, lastUsedAt: null, revokedAt: null }, key };
 }
 
-/** The key's record when `key` is a live key, else null. */
-export async function verifyApiKey(client: SqlClient, key: string): Promise<ApiKeyRecord | null> {
+/** The key's record when `key` is a live key, else null; with `now`, also records that the key was used. */
+export async function verifyApiKey(client: SqlClient, key: string, now?: number): Promise<ApiKeyRecord | null> {
   const match = KEY_FORMAT.exec(key);
   if (!match) return null;
   const rs = await client.execute({ sql: "SELECT * FROM api_keys WHERE id = ?", args: [Number(match[1])] });
   const row = rs.rows[0];
   const hash = await sha256Hex(key);
   if (!row || !constantTimeEqual(hash, String(row.key_hash)) || row.revoked_at !== null) return null;
+  let lastUsedAt = row.last_used_at === null ? null : Number(row.last_used_at);
+  // recorded at most once a minute per key: a write on every request would cost more than the request
+  if (now !== undefined && (lastUsedAt === null || now - lastUsedAt >= LAST_USED_RESOLUTION_MS)) {
+    await client.execute({ sql: "UPDATE api_keys SET last_used_at = ? WHERE id = ?", args: [now, Number(row.id)] });
+    lastUsedAt = now;
+  }
   return {
     id: Number(row.id),
     name: String(row.name),
     role: String(row.role) as Role,
     createdAt: Number(row.created_at),
-    lastUsedAt: row.last_used_at === null ? null : Number(row.last_used_at),
+    lastUsedAt,
     revokedAt: null,
   };
 }
+
+/** How fresh an API key's last_used_at is kept (ms). */
+export const LAST_USED_RESOLUTION_MS = 60_000;
 
 function recordOf(row: Record<string, unknown>): ApiKeyRecord {
   return {

@@ -15,6 +15,7 @@ import type { Principal, SessionVerifier } from "../auth.ts";
 import type { Env, ServerDeps } from "../deps.ts";
 import { one } from "../envelope.ts";
 import { ApiError } from "../errors.ts";
+import { SignInThrottle } from "../sign-in-throttle.ts";
 import { readBody } from "../validate.ts";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -60,6 +61,21 @@ function signingKey(deps: ServerDeps): Promise<Uint8Array> {
     key.catch(() => keys.delete(deps));
   }
   return key;
+}
+
+const throttles = new WeakMap<ServerDeps, SignInThrottle>();
+
+function throttleOf(deps: ServerDeps): SignInThrottle {
+  let throttle = throttles.get(deps);
+  if (!throttle) throttles.set(deps, (throttle = new SignInThrottle()));
+  return throttle;
+}
+
+/** Sign-in refused for a while after repeated failures; the answer carries Retry-After. */
+export class TooManySignInsError extends ApiError {
+  constructor(readonly retryAfterMs: number) {
+    super(429, "too_many_requests", `too many failed sign-ins for this username: try again in ${Math.ceil(retryAfterMs / 1000)} s`);
+  }
 }
 
 interface SessionClaims {
@@ -120,9 +136,16 @@ export async function signIn(deps: ServerDeps, username: string, password: strin
     if (error instanceof SessionKeyError) throw new ApiError(409, "conflict", `${error.message}: set KILN_SECRET_KEY to the key the sessions were set up with`);
     throw error;
   }
-  const user = await authenticateUser(deps.store.client, username, password);
+  const throttle = throttleOf(deps);
+  const wait = throttle.retryAfterMs(username, deps.clock.now());
+  if (wait > 0) throw new TooManySignInsError(wait);
+  const user = await authenticateUser(deps.store.client, username, password, deps.passwordIterations !== undefined ? { iterations: deps.passwordIterations } : {});
   // one answer for an unknown user and a wrong password, so usernames cannot be probed
-  if (!user) throw new ApiError(401, "unauthenticated", "invalid username or password");
+  if (!user) {
+    throttle.failed(username, deps.clock.now());
+    throw new ApiError(401, "unauthenticated", "invalid username or password");
+  }
+  throttle.succeeded(username);
   const now = deps.clock.now();
   const expiresAt = now + (deps.sessionTtlMs ?? DAY_MS);
   const token = await new SignJWT({ role: user.role })
