@@ -7,7 +7,7 @@
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { createSchedule, createUser, generateSecretKey, importSecretKey, type PipelineSchedule, type Role } from "@kiln/core";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { REPO_ROOT } from "../helpers/fixtures.ts";
 import { serverFixture, SERVER_PROJECT, type ServerFixture } from "../helpers/server.ts";
 
@@ -98,8 +98,9 @@ export async function uiFixture(options: Parameters<typeof serverFixture>[1] = {
   }
 }
 
-/** Starts headless Chromium with the flags this machine needs. */
-export function launchChromium(): Promise<Browser> {
+/** Starts headless Chromium with the flags this machine needs (playwright-core is loaded only here, so the HTTP tests run without it). */
+export async function launchChromium(): Promise<Browser> {
+  const { chromium } = await import("playwright-core");
   return chromium.launch({
     executablePath: CHROMIUM,
     headless: true,

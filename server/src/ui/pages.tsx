@@ -69,7 +69,7 @@ export function LoginPage(props: { next: string; error?: string; username?: stri
         <button type="submit">Sign in</button>
       </form>
       <p class="hint">
-        No user yet? Create one with <code>kiln user create --project &lt;path&gt; --role admin &lt;name&gt;</code>.
+        No user yet? Create one with <code>kiln user create --project P --username U --role admin --password-stdin</code>.
       </p>
     </div>
   );
