@@ -116,6 +116,24 @@ describe("kiln trigger add", () => {
   });
 });
 
+describe("kiln trigger add --event-pattern", () => {
+  test("writes the pattern, which the project loads; a bad pattern is exit 2 naming the flag and its field, file unchanged", async () => {
+    const pattern = { source: ["aws.s3"], detail: { object: { key: [{ prefix: "incoming/" }] } } };
+    const added = await kiln(["trigger", "add", project, "q", "--name", "uploads", "--schedule-type", "event", "--event-pattern", JSON.stringify(pattern)]);
+    expect(added.code).toBe(0);
+    const [loaded] = await loadedTriggers("q");
+    expect(loaded?.eventPattern).toEqual(pattern);
+
+    const before = readFileSync(triggersFile("q"), "utf8");
+    const bad = await kiln(["trigger", "add", project, "q", "--name", "other", "--schedule-type", "event", "--event-pattern", '{"detail": {"size": [{"numeric": "big"}]}}']);
+    expectUsageError(bad, /^kiln: --event-pattern: detail\.size/);
+    const notJson = await kiln(["trigger", "add", project, "q", "--name", "other", "--schedule-type", "event", "--event-pattern", "{"]);
+    expectUsageError(notJson, /--event-pattern: expected a JSON object/);
+    expect(readFileSync(triggersFile("q"), "utf8")).toBe(before);
+    expectNoDatabase();
+  });
+});
+
 describe("kiln trigger update", () => {
   test("changes only the given fields, in place", async () => {
     const result = await kiln(["trigger", "update", project, "p", "nightly", "--schedule-interval", "30 3 * * *", "--status", "inactive", "--sla", "60"]);

@@ -37,8 +37,8 @@ import { UsageError } from "../errors.ts";
 import { loadUserProject } from "../project.ts";
 
 const USAGE = {
-  add: "kiln trigger add <project> <pipeline> --name N --schedule-type time|api|event [--schedule-interval E] [--timezone TZ] [--start-time T] [--status active|inactive] [--variables JSON] [--settings JSON] [--sla S] [--description D]",
-  update: "kiln trigger update <project> <pipeline> <name> [--rename NEW] [--schedule-type T] [--schedule-interval E] [--timezone TZ] [--start-time T] [--status S] [--variables JSON] [--settings JSON] [--sla S] [--description D]",
+  add: "kiln trigger add <project> <pipeline> --name N --schedule-type time|api|event [--schedule-interval E] [--timezone TZ] [--start-time T] [--status active|inactive] [--variables JSON] [--settings JSON] [--sla S] [--description D] [--event-pattern JSON]",
+  update: "kiln trigger update <project> <pipeline> <name> [--rename NEW] [--schedule-type T] [--schedule-interval E] [--timezone TZ] [--start-time T] [--status S] [--variables JSON] [--settings JSON] [--sla S] [--description D] [--event-pattern JSON]",
   remove: "kiln trigger remove <project> <pipeline> <name>",
   preview: "kiln trigger preview <project> <pipeline> <name> --from ISO --to ISO [--json] [--limit N]",
   previewFlags:
@@ -80,6 +80,7 @@ const FIELD_FLAGS = {
   settings: { type: "string" },
   sla: { type: "string" },
   description: { type: "string" },
+  "event-pattern": { type: "string" },
 } as const;
 
 type FieldValues = { [K in keyof typeof FIELD_FLAGS]?: string };
@@ -95,6 +96,7 @@ const FLAG_OF: Record<string, string> = {
   settings: "--settings",
   sla: "--sla",
   description: "--description",
+  event_pattern: "--event-pattern",
 };
 
 async function add(args: string[]): Promise<number> {
@@ -167,6 +169,7 @@ function triggerInput(name: string, values: FieldValues): TriggerInput {
   }
   if (values.variables !== undefined) input.variables = parseJsonObject("--variables", values.variables);
   if (values.settings !== undefined) input.settings = parseJsonObject("--settings", values.settings);
+  if (values["event-pattern"] !== undefined) input.eventPattern = values["event-pattern"] === "" ? null : parseJsonObject("--event-pattern", values["event-pattern"]);
   return input;
 }
 

@@ -11,6 +11,7 @@
 import * as v from "valibot";
 import { Document, isMap, isScalar, isSeq, LineCounter, parseDocument, Scalar, type Node, type YAMLMap, type YAMLSeq } from "yaml";
 import { SCHEDULE_STATUSES, SCHEDULE_TYPES, type JsonObject, type ScheduleStatus, type ScheduleType } from "../domain.ts";
+import { checkEventPattern, EventPatternError } from "../events/pattern.ts";
 import { InvalidScheduleError } from "../schedule/errors.ts";
 import { parseScheduleInterval } from "../schedule/interval.ts";
 import { schedulingSettings } from "../schedule/settings.ts";
@@ -41,6 +42,8 @@ export interface TriggerInput {
   /** Mage's settings plus kiln's scheduling keys; camelCase keys are written in snake_case. */
   settings?: JsonObject | null;
   description?: string | null;
+  /** Event triggers: the EventBridge-style pattern events must match. */
+  eventPattern?: JsonObject | null;
 }
 
 export interface UpsertTriggerOptions {
@@ -75,6 +78,7 @@ const KEY_ORDER = [
   "sla",
   "variables",
   "settings",
+  "event_pattern",
 ] as const;
 type Key = (typeof KEY_ORDER)[number];
 
@@ -206,6 +210,15 @@ function triggerValues(t: TriggerInput): Partial<Record<Key, unknown>> {
       throw named ? new TriggerYamlError(`settings.${named[1]}`, named[2]!) : new TriggerYamlError("settings", error.message);
     }
     return snake;
+  });
+  set("event_pattern", t.eventPattern, (pattern) => {
+    try {
+      checkEventPattern(pattern);
+    } catch (error) {
+      if (error instanceof EventPatternError) throw new TriggerYamlError(error.path ? `event_pattern.${error.path}` : "event_pattern", error.detail);
+      throw error;
+    }
+    return pattern;
   });
   return out;
 }
