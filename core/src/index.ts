@@ -9,6 +9,7 @@ export * from "./clock.ts";
 export * from "./blocks.ts";
 export * from "./executor.ts";
 export * from "./outputs.ts";
+export * from "./output-store/index.ts";
 export * from "./logs.ts";
 export * from "./variables.ts";
 export * from "./secrets.ts";

@@ -4,6 +4,7 @@ import * as m002 from "./002_scheduler.ts";
 import * as m003 from "./003_liveness.ts";
 import * as m004 from "./004_event_triggers.ts";
 import * as m005 from "./005_server_settings.ts";
+import * as m006 from "./006_block_outputs.ts";
 
 export interface Migration {
   id: number;
@@ -17,4 +18,5 @@ export const MIGRATIONS: Migration[] = [
   { id: 3, ...m003 },
   { id: 4, ...m004 },
   { id: 5, ...m005 },
+  { id: 6, ...m006 },
 ];
