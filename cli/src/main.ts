@@ -8,9 +8,10 @@ import { trigger, usage as triggerUsage } from "./commands/trigger.ts";
 import { backfill, usage as backfillUsage } from "./commands/backfill.ts";
 import { apiKey, usage as apiKeyUsage } from "./commands/api-key.ts";
 import { user, usage as userUsage } from "./commands/user.ts";
+import { build, usage as buildUsage } from "./commands/build.ts";
 import { UsageError } from "./errors.ts";
 
-const COMMANDS: Record<string, (args: string[]) => Promise<number>> = { init, run, "run-block": runBlock, start, trigger, backfill, "api-key": apiKey, user };
+const COMMANDS: Record<string, (args: string[]) => Promise<number>> = { init, run, "run-block": runBlock, start, trigger, backfill, "api-key": apiKey, user, build };
 
 const HELP = `kiln: a data-pipeline orchestrator
 
@@ -23,6 +24,7 @@ usage:
   ${backfillUsage}
   ${apiKeyUsage}
   ${userUsage}
+  ${buildUsage}
 `;
 
 async function main(argv: string[]): Promise<number> {

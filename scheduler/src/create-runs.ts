@@ -25,7 +25,7 @@ import {
   type Store,
 } from "@kiln/core";
 import { LANDING_TIME_SAMPLE, landingLeadMs } from "./landing-time.ts";
-import { shardLeaseName, type ShardAssignment } from "./leases.ts";
+import { shardLeaseName, type ShardAssignment } from "./shards.ts";
 import type { Log } from "./log.ts";
 
 export interface CreateRunsReport {

@@ -10,13 +10,9 @@
 import { recordLease, type Store } from "@kiln/core";
 import Redis from "ioredis";
 import type { Log } from "./log.ts";
+import { shardLeaseName, type ShardAssignment } from "./shards.ts";
 
-/** The shards a replica may work on now, with the fencing token of each. */
-export interface ShardAssignment {
-  count: number;
-  /** shard -> fencing token */
-  held: ReadonlyMap<number, number>;
-}
+export { shardLeaseName, type ShardAssignment } from "./shards.ts";
 
 export interface LeaseOptions {
   redisUrl: string;
@@ -32,11 +28,6 @@ export interface LeaseOptions {
 // renew or release only a lease we still hold: compare and act in one step
 const RENEW = `if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("PEXPIRE", KEYS[1], ARGV[2]) else return 0 end`;
 const RELEASE = `if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) else return 0 end`;
-
-/** The lease name of a shard, as recorded in the database. */
-export function shardLeaseName(shard: number): string {
-  return `schedules-shard-${shard}`;
-}
 
 export class RedisLeases {
   readonly shards: number;

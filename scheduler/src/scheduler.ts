@@ -123,7 +123,7 @@ export class Scheduler {
     // triggers.yaml only changes with the project (reloaded from disk); a periodic pass repairs
     // edits made to code triggers through the database
     const resync = this.#project !== this.#syncedProject || started - this.#syncedAt >= RESYNC_EVERY_MS;
-    const sync = resync ? await syncTriggers(store, this.#project) : { created: 0, updated: 0, deactivated: 0 };
+    const sync = resync ? await syncTriggers(store, this.#project, started) : { created: 0, updated: 0, deactivated: 0 };
     if (resync) {
       this.#syncedProject = this.#project;
       this.#syncedAt = started;

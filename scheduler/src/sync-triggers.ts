@@ -37,9 +37,12 @@ export interface SyncReport {
   deactivated: number;
 }
 
-/** Brings the database's code triggers in line with the project's triggers.yaml files. */
-export async function syncTriggers(store: Store, project: Project): Promise<SyncReport> {
-  const now = store.clock.now();
+/**
+ * Brings the database's code triggers in line with the project's triggers.yaml files. `now` is
+ * the tick's time: a trigger created or retimed here is due at it, so the same tick evaluates it
+ * (a Worker's next tick is a minute away).
+ */
+export async function syncTriggers(store: Store, project: Project, now: number = store.clock.now()): Promise<SyncReport> {
   const existing = new Map<string, ScheduleState>();
   for (const row of await scheduling.codeSchedules(store.client)) existing.set(`${row.pipelineUuid}\u0000${row.name}`, row);
   const batch = store.batch();

@@ -43,12 +43,31 @@ export async function hashPassword(password: string, options: { iterations?: num
   return `pbkdf2-sha256$${iterations}$${toBase64(salt)}$${toBase64(hash)}`;
 }
 
-/** Whether `password` matches a stored hash; false (never a throw) for a malformed one. Compared in constant time. */
-export async function verifyPassword(password: string, stored: string): Promise<boolean> {
+/** A stored hash that asks for more PBKDF2 iterations than this runtime can compute (Workers: 100,000). */
+export class PasswordCostError extends Error {
+  override readonly name = "PasswordCostError";
+
+  constructor(
+    readonly iterations: number,
+    readonly maxIterations: number,
+  ) {
+    super(
+      `this password was hashed with ${iterations} PBKDF2 iterations, and this runtime computes at most ${maxIterations} ` +
+        "(Cloudflare Workers' limit): sign in where kiln runs on Bun, Deno or Node, or have an admin set the password again here",
+    );
+  }
+}
+
+/**
+ * Whether `password` matches a stored hash; false (never a throw) for a malformed one. Compared
+ * in constant time. A hash costlier than `maxIterations` throws PasswordCostError.
+ */
+export async function verifyPassword(password: string, stored: string, options: { maxIterations?: number } = {}): Promise<boolean> {
   const match = FORMAT.exec(stored);
   if (!match) return false;
   const iterations = Number(match[1]);
   if (iterations > MAX_ITERATIONS) return false;
+  if (options.maxIterations !== undefined && iterations > options.maxIterations) throw new PasswordCostError(iterations, options.maxIterations);
   const salt = fromBase64(match[2] as string);
   const expected = fromBase64(match[3] as string);
   if (salt.length === 0 || expected.length === 0) return false;
@@ -56,13 +75,17 @@ export async function verifyPassword(password: string, stored: string): Promise<
   return constantTimeEqual(toBase64(actual), toBase64(expected));
 }
 
-let decoy: Promise<string> | null = null;
+const decoys = new Map<number, Promise<string>>();
 
 /**
- * A hash of no one's password at the default cost: checked against when the username is
- * unknown, so a refusal takes as long whether or not the user exists.
+ * A hash of no one's password at the given cost (the default unless told): checked against when
+ * the username is unknown, so a refusal takes as long whether or not the user exists.
  */
-export function decoyPasswordHash(): Promise<string> {
-  decoy ??= hashPassword(crypto.randomUUID());
+export function decoyPasswordHash(iterations: number = DEFAULT_PASSWORD_ITERATIONS): Promise<string> {
+  let decoy = decoys.get(iterations);
+  if (!decoy) {
+    decoy = hashPassword(crypto.randomUUID(), { iterations });
+    decoys.set(iterations, decoy);
+  }
   return decoy;
 }

@@ -69,15 +69,20 @@ export async function createUser(
   }
 }
 
-/** The user when `password` is theirs, else null; takes a password check's time either way. */
-export async function authenticateUser(client: SqlClient, username: string, password: string): Promise<UserRecord | null> {
+/**
+ * The user when `password` is theirs, else null; takes a password check's time either way.
+ * `iterations` is the runtime's PBKDF2 cost (Workers: 100,000), also the most a stored hash may
+ * ask for there (PasswordCostError beyond it).
+ */
+export async function authenticateUser(client: SqlClient, username: string, password: string, options: { iterations?: number } = {}): Promise<UserRecord | null> {
+  const verify = { ...(options.iterations !== undefined ? { maxIterations: options.iterations } : {}) };
   if (password.length > MAX_PASSWORD_LENGTH || !USERNAME_PATTERN.test(username)) {
-    await verifyPassword(password.slice(0, MAX_PASSWORD_LENGTH), await decoyPasswordHash());
+    await verifyPassword(password.slice(0, MAX_PASSWORD_LENGTH), await decoyPasswordHash(options.iterations), verify);
     return null;
   }
   const rs = await client.execute({ sql: "SELECT * FROM users WHERE username = ?", args: [username] });
   const row = rs.rows[0] as Record<string, unknown> | undefined;
-  const ok = await verifyPassword(password, row ? String(row.password_hash) : await decoyPasswordHash());
+  const ok = await verifyPassword(password, row ? String(row.password_hash) : await decoyPasswordHash(options.iterations), verify);
   return row && ok ? userFromRow(row) : null;
 }
 

@@ -34,7 +34,7 @@ export function userRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc): void 
   doc.add({ method: "post", path: "/api/users", summary: "Create a user who signs in with a password", role: "admin", body: CreateBody, responseKey: "user" });
   app.post("/api/users", requireRole("admin"), async (c) => {
     const { user: input } = await readBody(c, CreateBody);
-    const user = await createUser(deps.store.client, input, deps.clock.now()).catch((error: unknown) => {
+    const user = await createUser(deps.store.client, input, deps.clock.now(), deps.passwordIterations !== undefined ? { iterations: deps.passwordIterations } : {}).catch((error: unknown) => {
       if (error instanceof UserInputError) {
         const field = `user.${error.field}`;
         if (error.kind === "conflict") throw new ApiError(409, "conflict", `${field}: ${input.username} is taken`, [{ field, message: "taken" }]);

@@ -96,8 +96,15 @@ export function sessionCookie(c: Context): string | undefined {
   return getCookie(c, SESSION_COOKIE);
 }
 
-/** A random token for servers without authentication (no session to derive one from). */
-const anonymousCsrf = base64url(crypto.getRandomValues(new Uint8Array(32)).buffer);
+/**
+ * A random token for servers without authentication (no session to derive one from), made on
+ * first use: Cloudflare Workers refuse random values at module scope.
+ */
+let anonymousCsrfToken: string | null = null;
+function anonymousCsrf(): string {
+  anonymousCsrfToken ??= base64url(crypto.getRandomValues(new Uint8Array(32)).buffer);
+  return anonymousCsrfToken;
+}
 
 /**
  * Resolves the signed-in user from the cookie: a page without one redirects to the login page,
@@ -107,7 +114,7 @@ export function uiAuth(deps: ServerDeps, verifySession: SessionVerifier): Middle
   return async (c, next) => {
     let session: UiSession | null = null;
     if (!deps.authEnabled) {
-      session = { principal: { kind: "anonymous", name: "anonymous", role: "admin" }, csrf: anonymousCsrf };
+      session = { principal: { kind: "anonymous", name: "anonymous", role: "admin" }, csrf: anonymousCsrf() };
     } else {
       const token = sessionCookie(c);
       const principal = token !== undefined && token.length <= 4096 ? await verifySession(token) : null;

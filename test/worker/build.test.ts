@@ -1,0 +1,158 @@
+/**
+ * `kiln build worker` and the Worker's own start checks: what a Worker cannot run is refused
+ * with the file, the field, why and what to use instead; a buildable project becomes a module
+ * map; and `wrangler deploy --dry-run` bundles the repository's wrangler.toml.
+ */
+import { afterAll, describe, expect, test } from "bun:test";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createWorker, type ProjectBundle, type WorkerEnv } from "@kiln/worker";
+import { CLI_MAIN, REPO_ROOT, writeTempProject } from "../helpers/fixtures.ts";
+
+const IN_PROCESS = "executor_config:\n  in_process: true\n";
+const BLOCK = "export default function load() { return [1]; }\n";
+const temps: string[] = [];
+
+afterAll(() => {
+  for (const dir of temps) rmSync(dir, { recursive: true, force: true });
+});
+
+function project(files: Record<string, string>): string {
+  const root = writeTempProject(files, "kiln-worker-build-");
+  temps.push(root);
+  return root;
+}
+
+function build(root: string, ...flags: string[]): { status: number | null; stderr: string; out: string } {
+  // outside the project, so building the repository's example leaves it as it was
+  const out = join(mkdtempSync(join(tmpdir(), "kiln-worker-out-")), "worker");
+  temps.push(join(out, ".."));
+  const child = spawnSync("bun", [CLI_MAIN, "build", "worker", root, "--out", out, ...flags], { cwd: REPO_ROOT, encoding: "utf8" });
+  return { status: child.status, stderr: child.stderr, out };
+}
+
+describe("kiln build worker refuses what a Worker cannot run", () => {
+  test("an @always_on trigger", () => {
+    const root = project({
+      "kiln.yaml": IN_PROCESS,
+      "pipelines/p/metadata.yaml": "blocks:\n  - uuid: load\n    type: data_loader\n",
+      "pipelines/p/triggers.yaml": "triggers:\n  - name: ok\n    schedule_type: time\n    schedule_interval: '@hourly'\n  - name: stream\n    schedule_type: time\n    schedule_interval: '@always_on'\n",
+      "data_loaders/load.js": BLOCK,
+    });
+    const result = build(root);
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain("cannot run on Cloudflare Workers");
+    expect(result.stderr).toContain("pipelines/p/triggers.yaml: triggers[1].schedule_interval: @always_on needs a process that never stops");
+    expect(result.stderr).toContain("use a cron expression");
+    expect(existsSync(result.out)).toBe(false);
+  });
+
+  test("the local executor's process per block, and the docker executor", () => {
+    const root = project({
+      "kiln.yaml": "executor_type: local\n",
+      "pipelines/p/metadata.yaml": "blocks:\n  - uuid: load\n    type: data_loader\n  - uuid: pack\n    type: transformer\n    upstream_blocks: [load]\n    executor_type: docker\n",
+      "data_loaders/load.js": BLOCK,
+      "transformers/pack.js": BLOCK,
+    });
+    const result = build(root);
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain("pipelines/p/metadata.yaml: block load: executor_type local: the local executor starts a process per block run, and a Worker cannot start processes");
+    expect(result.stderr).toContain("executor_config: {in_process: true}");
+    expect(result.stderr).toContain("pipelines/p/metadata.yaml: block pack: executor_type docker: the docker executor needs a Docker Engine");
+  });
+
+  test("a sensor that may poll longer than a tick, measured against --tick-seconds", () => {
+    const files = {
+      "kiln.yaml": IN_PROCESS,
+      "pipelines/p/metadata.yaml": "blocks:\n  - uuid: wait_for_file\n    type: sensor\n    timeout: 40\n  - uuid: forever\n    type: sensor\n",
+      "sensors/wait_for_file.js": "export default function () { return true; }\n",
+      "sensors/forever.js": "export default function () { return true; }\n",
+    };
+    const result = build(project(files), "--tick-seconds", "30");
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain("block wait_for_file: timeout: a sensor in a Worker must end within one tick (30 s), and it has timeout 40 s");
+    expect(result.stderr).toContain("block forever: timeout: a sensor in a Worker must end within one tick (30 s), and it has no timeout");
+    expect(result.stderr).toContain("retry_config retries so later ticks poll again");
+    const fitting = { ...files, "pipelines/p/metadata.yaml": "blocks:\n  - uuid: wait_for_file\n    type: sensor\n    timeout: 40\n" };
+    expect(build(project(fitting), "--tick-seconds", "40").status).toBe(0);
+  });
+
+  test("bad input is exit code 2 naming the flag or the file", () => {
+    expect(build(project({ "kiln.yaml": IN_PROCESS }), "--tick-seconds", "soon").stderr).toContain("--tick-seconds: expected a positive number");
+    const broken = build(project({ "kiln.yaml": IN_PROCESS, "pipelines/p/metadata.yaml": "blocks:\n  - uuid: load\n    type: loader\n" }));
+    expect(broken.status).toBe(2);
+    expect(broken.stderr).toContain("pipelines/p/metadata.yaml: blocks[0].type");
+    const nowhere = spawnSync("bun", [CLI_MAIN, "build", "worker", join(tmpdir(), "no-such-kiln-project")], { encoding: "utf8" });
+    expect(nowhere.status).toBe(2);
+    expect(nowhere.stderr).toContain("no project at");
+    expect(spawnSync("bun", [CLI_MAIN, "build", "lambda", "."], { encoding: "utf8" }).stderr).toContain("usage: kiln build worker");
+  });
+});
+
+describe("a buildable project", () => {
+  test("becomes an entry and a module map of its YAML files and block modules", () => {
+    const result = build(join(REPO_ROOT, "examples/edge"));
+    expect(result.status).toBe(0);
+    const module = readFileSync(join(result.out, "project.ts"), "utf8");
+    expect(module).toContain('"pipelines/orders/metadata.yaml":');
+    expect(module).toContain('"pipelines/orders/triggers.yaml":');
+    expect(module).toMatch(/import \* as block0 from "[./]+\/.*examples\/edge\/data_loaders\/load_orders\.ts";/);
+    expect(module).toContain('"transformers/total_by_customer.ts": block1,');
+    expect(readFileSync(join(result.out, "index.ts"), "utf8")).toContain("export default createWorker(project);");
+  });
+
+  test("wrangler deploy --dry-run bundles the repository's Worker (wrangler.toml), without Redis or node-only modules", () => {
+    const outdir = mkdtempSync(join(tmpdir(), "kiln-wrangler-dist-"));
+    temps.push(outdir);
+    const child = spawnSync(join(REPO_ROOT, "node_modules/.bin/wrangler"), ["deploy", "--dry-run", "--outdir", outdir], {
+      cwd: REPO_ROOT,
+      encoding: "utf8",
+      env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "1", NO_COLOR: "1" },
+      timeout: 120_000,
+    });
+    expect(`${child.stdout}${child.stderr}`).toContain("--dry-run: exiting now.");
+    expect(child.status).toBe(0);
+    const bundle = readFileSync(join(outdir, "index.js"), "utf8");
+    expect(bundle).toContain("createWorker");
+    expect(bundle).not.toContain("ioredis");
+    expect(bundle).not.toContain("node:child_process");
+  }, 120_000);
+});
+
+describe("the Worker checks its project and settings at start", () => {
+  const refused: ProjectBundle = {
+    root: "refused",
+    files: {
+      "kiln.yaml": "executor_type: local\n",
+      "pipelines/p/metadata.yaml": "blocks:\n  - uuid: load\n    type: data_loader\n",
+      "pipelines/p/triggers.yaml": "triggers:\n  - name: stream\n    schedule_type: time\n    schedule_interval: '@always_on'\n",
+    },
+    modules: { "data_loaders/load.js": { default: () => [1] } },
+  };
+  const ctx = { waitUntil() {} };
+
+  test("a bundle made some other way with refused features answers 503 with every reason", async () => {
+    const worker = createWorker(refused);
+    const response = await worker.fetch(new Request("http://kiln/api/health"), { LIBSQL_URL: "http://127.0.0.1:9" }, ctx);
+    expect(response.status).toBe(503);
+    const body = (await response.json()) as { error: { code: string; message: string } };
+    expect(body.error.code).toBe("worker_misconfigured");
+    expect(body.error.message).toContain("pipelines/p/triggers.yaml: triggers[0].schedule_interval: @always_on needs a process that never stops");
+    expect(body.error.message).toContain("block load: executor_type local: the local executor starts a process per block run");
+    await expect(worker.scheduled({ cron: "* * * * *", scheduledTime: Date.now() }, {}, ctx)).rejects.toThrow("cannot run on Cloudflare Workers");
+  });
+
+  test("a missing or file: LIBSQL_URL, or a bad tick length, says what to set", async () => {
+    const fine: ProjectBundle = { ...refused, files: { "kiln.yaml": IN_PROCESS, "pipelines/p/metadata.yaml": refused.files["pipelines/p/metadata.yaml"]! } };
+    const answer = async (env: WorkerEnv) => {
+      const response = await createWorker(fine).fetch(new Request("http://kiln/api/health"), env, ctx);
+      expect(response.status).toBe(503);
+      return ((await response.json()) as { error: { message: string } }).error.message;
+    };
+    expect(await answer({})).toContain("LIBSQL_URL is not set");
+    expect(await answer({ LIBSQL_URL: "file:kiln.db" })).toContain("a Worker has no disk");
+    expect(await answer({ LIBSQL_URL: "http://127.0.0.1:9", KILN_TICK_SECONDS: "-1" })).toContain("KILN_TICK_SECONDS: expected a positive number of seconds");
+  });
+});

@@ -1,0 +1,82 @@
+/**
+ * What a Worker cannot do, found before it is tried: `kiln build worker` refuses such a project,
+ * and the Worker checks again at start (its tick length may differ from the build's default).
+ * Each refusal names the file and field, says why, and says what to use instead.
+ */
+import { executorConfigOf, executorTypeOf, type Project } from "@kiln/core";
+
+/** Seconds a scheduled tick drives runs for when KILN_TICK_SECONDS does not say. */
+export const DEFAULT_TICK_SECONDS = 45;
+
+/** Executor types whose blocks can run from a Worker: in the Worker itself, or over fetch. */
+export const WORKER_EXECUTOR_TYPES = ["local"] as const;
+
+/** One thing a Worker cannot run, and where it is configured. */
+export interface WorkerRefusal {
+  /** Project-relative file, e.g. `pipelines/etl/triggers.yaml`. */
+  file: string;
+  /** The field at fault, e.g. `triggers[0].schedule_interval`. */
+  field: string;
+  message: string;
+}
+
+/** The message for a trigger with @always_on, for the build, the Worker's start and its API. */
+export const ALWAYS_ON_MESSAGE =
+  "@always_on needs a process that never stops, and a Worker only runs on its cron ticks: use a cron expression " +
+  "(the Worker ticks every minute), or run this trigger with `kiln start` on Bun, Deno or Node";
+
+const REMOTE_EXECUTORS = "ecs, cloud_run or k8s";
+
+function executorMessage(type: string, config: Record<string, unknown>): string | null {
+  if (type === "local") {
+    if (config.in_process === true) return null;
+    return (
+      "the local executor starts a process per block run, and a Worker cannot start processes: set " +
+      `executor_config: {in_process: true} to run the block inside the Worker, or use executor_type ${REMOTE_EXECUTORS}`
+    );
+  }
+  if (type === "docker") {
+    return `the docker executor needs a Docker Engine, which a Worker cannot reach: use executor_type ${REMOTE_EXECUTORS}, or run kiln start where Docker runs`;
+  }
+  if (["ecs", "cloud_run", "k8s"].includes(type)) {
+    return `the ${type} executor is not wired into this Worker build yet: run this block inside the Worker (executor_type local with executor_config: {in_process: true}), or run kiln start on Bun, Deno or Node`;
+  }
+  return `executor_type ${type} cannot run from a Worker: run the block inside the Worker (executor_type local with executor_config: {in_process: true})`;
+}
+
+/**
+ * Everything in `project` a Worker ticking for `tickSeconds` cannot run: @always_on triggers,
+ * blocks on the local (process) or docker executor, sensors that may poll longer than a tick.
+ */
+export function workerRefusals(project: Project, tickSeconds: number = DEFAULT_TICK_SECONDS): WorkerRefusal[] {
+  const refusals: WorkerRefusal[] = [];
+  for (const pipeline of project.pipelines.values()) {
+    pipeline.triggers.forEach((trigger, i) => {
+      if (trigger.scheduleInterval?.trim() === "@always_on") {
+        refusals.push({ file: `pipelines/${pipeline.uuid}/triggers.yaml`, field: `triggers[${i}].schedule_interval`, message: ALWAYS_ON_MESSAGE });
+      }
+    });
+    for (const block of pipeline.blocks) {
+      const file = `pipelines/${pipeline.uuid}/metadata.yaml`;
+      const type = executorTypeOf(project, pipeline, block);
+      const refused = executorMessage(type, executorConfigOf(project, pipeline, block));
+      if (refused) refusals.push({ file, field: `block ${block.uuid}: executor_type ${type}`, message: refused });
+      if (block.type === "sensor" && (block.timeout === null || block.timeout > tickSeconds)) {
+        const got = block.timeout === null ? "no timeout" : `timeout ${block.timeout} s`;
+        refusals.push({
+          file,
+          field: `block ${block.uuid}: timeout`,
+          message:
+            `a sensor in a Worker must end within one tick (${tickSeconds} s), and it has ${got}: a Worker cannot wait between ticks. ` +
+            `Set timeout to at most ${tickSeconds} and retry_config retries so later ticks poll again, or run the sensor with kiln start on Bun, Deno or Node`,
+        });
+      }
+    }
+  }
+  return refusals;
+}
+
+/** The refusals as one message, a line each: `<file>: <field>: <message>`. */
+export function describeRefusals(refusals: readonly WorkerRefusal[]): string {
+  return refusals.map((r) => `${r.file}: ${r.field}: ${r.message}`).join("\n");
+}
