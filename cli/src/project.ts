@@ -98,3 +98,15 @@ export async function openProject(project: Project): Promise<OpenProject> {
   for (const executor of await buildExecutors(project.settings, project.root, url)) executors.register(executor);
   return { project, store, databaseUrl: url, executors, runtime, close: () => client.close() };
 }
+
+/** Opens the project named by --project; problems with it are usage errors naming the flag. */
+export async function openProjectFlag(command: string, projectPath: string | undefined, positionals: string[]): Promise<OpenProject> {
+  if (positionals.length > 0) throw new UsageError(`kiln ${command}: unexpected argument ${positionals[0]} (the project is given with --project P)`);
+  if (!projectPath) throw new UsageError("--project: required (the project folder)");
+  try {
+    return await openProject(await loadUserProject(projectPath));
+  } catch (error) {
+    if (error instanceof UsageError) throw new UsageError(`--project: ${error.message}`);
+    throw error;
+  }
+}

@@ -6,7 +6,7 @@
 import { createApiKey, isRole, listApiKeys, revokeApiKey, ROLES } from "@kiln/core";
 import { parseCommand, parseId } from "../args.ts";
 import { UsageError } from "../errors.ts";
-import { loadUserProject, openProject, type OpenProject } from "../project.ts";
+import { openProjectFlag } from "../project.ts";
 
 const USAGE = {
   create: "kiln api-key create --project P --role admin|editor|viewer [--name N]",
@@ -27,18 +27,6 @@ export async function apiKey(args: string[]): Promise<number> {
       return revoke(rest);
     default:
       throw new UsageError(`kiln api-key: expected create, list or revoke${subcommand ? `, got ${subcommand}` : ""}`);
-  }
-}
-
-/** Opens the project named by --project; problems with it are usage errors naming the flag. */
-export async function openProjectFlag(command: string, projectPath: string | undefined, positionals: string[]): Promise<OpenProject> {
-  if (positionals.length > 0) throw new UsageError(`kiln ${command}: unexpected argument ${positionals[0]} (the project is given with --project P)`);
-  if (!projectPath) throw new UsageError("--project: required (the project folder)");
-  try {
-    return await openProject(await loadUserProject(projectPath));
-  } catch (error) {
-    if (error instanceof UsageError) throw new UsageError(`--project: ${error.message}`);
-    throw error;
   }
 }
 

@@ -6,7 +6,7 @@
 import { createUser, isRole, listUsers, deleteUser, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, ROLES, USERNAME_PATTERN, UserInputError } from "@kiln/core";
 import { parseCommand } from "../args.ts";
 import { UsageError } from "../errors.ts";
-import { openProjectFlag } from "./api-key.ts";
+import { openProjectFlag } from "../project.ts";
 
 const USAGE = {
   create: "kiln user create --project P --username U --role admin|editor|viewer [--password-stdin] (else the password is read from KILN_PASSWORD)",
