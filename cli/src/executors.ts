@@ -5,7 +5,7 @@
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import type { Executor, ExecutorContext, ExecutorFactory, JsonObject, ProjectSettings } from "@kiln/core";
+import { OutputStoreSettingsError, outputStoreEnv, type Executor, type ExecutorContext, type ExecutorFactory, type JsonObject, type OutputStoreSettings, type ProjectSettings } from "@kiln/core";
 import { fileLogSink } from "@kiln/node";
 import { UsageError } from "./errors.ts";
 
@@ -35,11 +35,22 @@ async function importPlugin(name: string, projectRoot: string): Promise<Executor
 
 /**
  * Environment every block needs wherever it runs, passed by remote executors into their
- * containers: where the database is, and how to reach it.
+ * containers: where the database is and how to reach it, and the output store's credentials
+ * (kiln.yaml holds the store's other settings, and the container has the project).
  */
-export function blockEnvOf(databaseUrl: string, env: Record<string, string | undefined>): Record<string, string> {
+export function blockEnvOf(
+  databaseUrl: string,
+  env: Record<string, string | undefined>,
+  outputStore: OutputStoreSettings = { type: "local" },
+): Record<string, string> {
   const blockEnv: Record<string, string> = { KILN_DATABASE_URL: databaseUrl };
   if (env.KILN_DATABASE_AUTH_TOKEN) blockEnv.KILN_DATABASE_AUTH_TOKEN = env.KILN_DATABASE_AUTH_TOKEN;
+  try {
+    Object.assign(blockEnv, outputStoreEnv(outputStore, env));
+  } catch (error) {
+    if (error instanceof OutputStoreSettingsError) throw new UsageError(error.message);
+    throw error;
+  }
   return blockEnv;
 }
 
@@ -54,7 +65,7 @@ export async function buildExecutors(
   for (const name of settings.plugins) factories.push(await importPlugin(name, projectRoot));
   const executors: Executor[] = [];
   const logs = fileLogSink(projectRoot);
-  const blockEnv = blockEnvOf(databaseUrl, env);
+  const blockEnv = blockEnvOf(databaseUrl, env, settings.outputStore);
   const context: ExecutorContext = { projectRoot, blockEnv, env, logs };
   for (const factory of factories) {
     const executor = await factory(context);

@@ -4,6 +4,8 @@ import { resolve } from "node:path";
 import {
   ExecutorRegistry,
   loadProject,
+  openOutputStore,
+  OutputStoreSettingsError,
   loadProjectSettings,
   ProjectLoadError,
   remoteExecutionProblem,
@@ -11,6 +13,7 @@ import {
   importSecretKey,
   type BlockRuntime,
   type BlockSecrets,
+  type OutputStore,
   type LogSink,
   type Project,
 } from "@kiln/core";
@@ -70,6 +73,14 @@ export async function openProject(project: Project): Promise<OpenProject> {
   const url = databaseUrl(project.root, project.settings.databaseUrl);
   const client = await openDatabase(url, { authToken: process.env.KILN_DATABASE_AUTH_TOKEN });
   const store = await Store.open(client);
+  let outputs: OutputStore;
+  try {
+    outputs = openOutputStore(project.settings.outputStore, { client, env: process.env, clock: store.clock, local: () => fileOutputStore(project.root) });
+  } catch (error) {
+    client.close();
+    if (error instanceof OutputStoreSettingsError) throw new UsageError(error.message);
+    throw error;
+  }
   const source = folderSource(project.root);
   let key: Promise<CryptoKey> | null = null;
   const secrets: BlockSecrets = {
@@ -85,7 +96,7 @@ export async function openProject(project: Project): Promise<OpenProject> {
   const runtime: BlockRuntime = {
     project,
     source,
-    outputs: fileOutputStore(project.root),
+    outputs,
     // a block run in a container writes its log to stdout, which its executor reads back
     logs: process.env.KILN_BLOCK_LOGS === "stdout" ? stdoutLogSink : fileLogSink(project.root),
     secrets,
