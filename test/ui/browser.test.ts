@@ -15,6 +15,8 @@ describeBrowser("web UI in Chromium", () => {
   let browser: Browser;
   let context: BrowserContext;
   let page: Page;
+  /** Script errors and refused resources (a CSP violation shows here) on any page of the file. */
+  const consoleErrors: string[] = [];
 
   beforeAll(async () => {
     fx = await uiFixture();
@@ -24,6 +26,10 @@ describeBrowser("web UI in Chromium", () => {
     page = await context.newPage();
     // the cancel button asks for confirmation
     page.on("dialog", (dialog) => void dialog.accept());
+    context.on("console", (message) => {
+      if (message.type() === "error") consoleErrors.push(`${message.location().url}: ${message.text()}`);
+    });
+    context.on("weberror", (error) => consoleErrors.push(error.error().message));
   });
 
   afterAll(async () => {
@@ -154,5 +160,14 @@ describeBrowser("web UI in Chromium", () => {
     } finally {
       await narrow.close();
     }
+  });
+
+  test("the overview draws its chart, and no page logged a script error or a CSP refusal", async () => {
+    await page.goto(`${fx.url}/ui`);
+    await expect(page.getByTestId("runs-chart").locator("rect").count()).resolves.toBeGreaterThan(0);
+    await expect(page.getByTestId("recent-failures").count()).resolves.toBe(0);
+    await screenshot(page, "08-overview");
+    // the first test's wrong password is answered 401 on purpose; nothing else may show
+    expect(consoleErrors.filter((e) => !/\/ui\/login: .* 401 /.test(e))).toEqual([]);
   });
 });

@@ -297,8 +297,9 @@ describe("pages", () => {
     expect(section("Drift warnings")).toContain(`href="/ui/runs/${late.id}"`);
     expect(section("Drift warnings")).not.toContain(`href="/ui/runs/${failed.id}"`);
     expect(section("Scheduler health")).toContain("active");
-    // the hour of the failed run counts it in the chart's table
-    expect(page.text).toContain('data-testid="runs-chart"');
+    // the chart draws the failed run (hatched) in its hour
+    const chart = page.text.slice(page.text.indexOf('data-testid="runs-chart"'), page.text.indexOf("</svg>", page.text.indexOf('data-testid="runs-chart"')));
+    expect(chart).toContain('class="seg-failed"');
   });
 
   test("a run's stream sends its region and ends once the run has ended; the API accepts the cookie for reads only", async () => {

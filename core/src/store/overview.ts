@@ -91,7 +91,8 @@ export async function runOverview(client: SqlClient, options: OverviewOptions): 
   const buckets: OverviewBucket[] = [];
   for (let start = from; start < end; start += bucketMs) buckets.push({ start, counts: zeroes() });
   for (const r of chart?.rows ?? []) {
-    const bucket = buckets[Number(r.bucket)];
+    // the driver may bind the bounds as floats, making the division fractional
+    const bucket = buckets[Math.floor(Number(r.bucket))];
     if (bucket) bucket.counts[String(r.status) as PipelineRunStatus] += Number(r.n);
   }
   const liveCounts = { initial: 0, running: 0 };

@@ -5,7 +5,7 @@
  */
 
 /** Bumped when either asset changes, so browsers that cached the old one fetch the new one. */
-export const ASSET_VERSION = "1";
+export const ASSET_VERSION = "2";
 
 export const APP_CSS = `
 :root { color-scheme: light dark; --bg: #fbfbfa; --fg: #1d1f21; --muted: #666b70; --line: #d8dadc; --panel: #ffffff;
@@ -33,6 +33,7 @@ h2 { font-size: 1.1rem; margin: 1.2rem 0 .5rem; }
 .grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(320px, 1fr)); gap: 1rem; }
 .panel { background: var(--panel); border: 1px solid var(--line); border-radius: 6px; padding: .75rem 1rem; min-width: 0; }
 .panel h2 { margin-top: 0; }
+main > .panel, main > .grid { margin-bottom: 1rem; }
 dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: .3rem 1rem; margin: 0; }
 dl.facts dt { color: var(--muted); }
 dl.facts dd { margin: 0; overflow-wrap: anywhere; }

@@ -32,6 +32,8 @@ export function Layout(props: LayoutProps): Child {
         <meta charset="utf-8" />
         <meta name="viewport" content="width=device-width, initial-scale=1" />
         <title>{`${props.title} · kiln`}</title>
+        {/* no favicon: an empty one keeps browsers from asking for /favicon.ico */}
+        <link rel="icon" href="data:," />
         <link rel="stylesheet" href={`/ui/static/app.css?v=${ASSET_VERSION}`} />
         <script src={`/ui/static/app.js?v=${ASSET_VERSION}`} defer></script>
       </head>

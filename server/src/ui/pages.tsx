@@ -107,7 +107,7 @@ export function OverviewPage(props: { overview: RunOverview; now: number }): Chi
     <>
       <h1>Overview</h1>
       <div class="grid">
-        <Panel title="Runs by status, last 24 hours">
+        <Panel title="Runs by status, last 24 hours (UTC hours)">
           <ul class="legend" aria-hidden="true">
             <li>✓ completed (solid)</li>
             <li>✗ failed (hatched)</li>
