@@ -7,12 +7,13 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { OutputStoreSettingsError, outputStoreEnv, type Executor, type ExecutorContext, type ExecutorFactory, type JsonObject, type OutputStoreSettings, type ProjectSettings } from "@kiln/core";
 import { fileLogSink } from "@kiln/node";
+import ecsExecutorFactory from "@kiln/executor-ecs";
 // the ./node entry reads kubeconfig and service-account files; the package's main entry cannot, to stay Workers-safe
 import kubernetesExecutorFactory from "@kiln/executor-kubernetes/node";
 import { UsageError } from "./errors.ts";
 
 /** Built-in executors other than local, by factory; each remote executor package adds its own here. */
-export const BUILTIN_EXECUTORS: ExecutorFactory[] = [kubernetesExecutorFactory];
+export const BUILTIN_EXECUTORS: ExecutorFactory[] = [kubernetesExecutorFactory, ecsExecutorFactory];
 
 /** The local executor's config check, for loading a project before its runtime exists. */
 export function validateLocalConfig(config: JsonObject): string | null {

