@@ -104,6 +104,7 @@ export interface BlockRunRow {
   attempt: number;
   error: string | null;
   metrics: string;
+  executor_type: string;
 }
 
 export async function pipelineRuns(dbPath: string): Promise<Array<{ id: number; status: string; metrics: string; execution_partition: string }>> {
