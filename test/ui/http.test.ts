@@ -48,6 +48,8 @@ describe("signing in", () => {
     expect(page.status).toBe(303);
     expect(page.headers.get("location")).toBe(`/ui/login?next=${encodeURIComponent("/ui/runs?status=failed")}`);
     expect((await get("/", null)).headers.get("location")).toBe("/ui");
+    expect((await get("/ui/")).headers.get("location")).toBe("/ui");
+    expect((await get("/ui/runs/")).headers.get("location")).toBe("/ui/runs");
     const css = await get("/ui/static/app.css", null);
     expect(css.status).toBe(200);
     expect(css.headers.get("content-type")).toContain("text/css");

@@ -612,7 +612,9 @@ export function uiApp(deps: ServerDeps, verifySession: SessionVerifier, log: (me
     return page(c, deps, "Secrets", "secrets", <SecretsPage names={names} />);
   });
 
-  ui.all("*", () => {
+  ui.all("*", (c) => {
+    // /ui/ and /ui/runs/ mean /ui and /ui/runs (the path always starts with /ui, so this stays on site)
+    if (c.req.method === "GET" && /^\/ui\/.*\/$|^\/ui\/$/.test(c.req.path)) return c.redirect(c.req.path.replace(/\/+$/, ""), 301);
     throw new UiError(404, "There is no such page.");
   });
   return ui;

@@ -329,7 +329,7 @@ export function TriggerPage(props: TriggerView): Child {
               <Notice kind="error">{props.nextDatesError}</Notice>
             ) : props.nextDates && props.nextDates.length > 0 ? (
               <>
-                <p class="hint">{active ? "" : "Inactive: these are the dates it would run at once activated. "}DST, start-time and overlap-free rules of the trigger applied.</p>
+                <p class="hint">{active ? "" : "Inactive: the dates it would run at once activated. "}Its start_time and DST rules (dst_gap, dst_overlap) applied; catch-up and overlap act when a date comes due.</p>
                 <Table head={["Your time", `In ${s.timezone}`]} testId="next-dates">
                   {props.nextDates.map((d) => (
                     <tr>
