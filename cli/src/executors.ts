@@ -2,18 +2,25 @@
  * The executors a project can use: the local executor, the built-in remote executors, and the
  * npm packages kiln.yaml lists under `plugins` (each default-exports an ExecutorFactory).
  */
+import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { OutputStoreSettingsError, outputStoreEnv, type Executor, type ExecutorContext, type ExecutorFactory, type JsonObject, type OutputStoreSettings, type ProjectSettings } from "@kiln/core";
 import { fileLogSink } from "@kiln/node";
+import { cloudRunExecutor } from "@kiln/executor-cloud-run";
 import ecsExecutorFactory from "@kiln/executor-ecs";
 // the ./node entry reads kubeconfig and service-account files; the package's main entry cannot, to stay Workers-safe
 import kubernetesExecutorFactory from "@kiln/executor-kubernetes/node";
 import { UsageError } from "./errors.ts";
 
 /** Built-in executors other than local, by factory; each remote executor package adds its own here. */
-export const BUILTIN_EXECUTORS: ExecutorFactory[] = [kubernetesExecutorFactory, ecsExecutorFactory];
+export const BUILTIN_EXECUTORS: ExecutorFactory[] = [
+  kubernetesExecutorFactory,
+  ecsExecutorFactory,
+  // the CLI reads key files (GOOGLE_APPLICATION_CREDENTIALS as a path, credentials_file); the package itself cannot, to stay Workers-safe
+  (context) => cloudRunExecutor(context, { readTextFile: (path) => readFile(path, "utf8") }),
+];
 
 /** The local executor's config check, for loading a project before its runtime exists. */
 export function validateLocalConfig(config: JsonObject): string | null {
