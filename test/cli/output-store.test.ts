@@ -15,8 +15,8 @@ let s3: FakeS3;
 const S3_ID = "AKIACLITEST";
 const S3_SECRET = "cli-test-secret";
 
-beforeAll(() => {
-  s3 = startFakeS3({ accessKeyId: S3_ID, secretAccessKey: S3_SECRET, buckets: ["kiln-cli"] });
+beforeAll(async () => {
+  s3 = await startFakeS3({ accessKeyId: S3_ID, secretAccessKey: S3_SECRET, buckets: ["kiln-cli"] });
 });
 
 afterAll(async () => {

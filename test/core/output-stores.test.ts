@@ -4,6 +4,7 @@
  * to each: the database's size limit, S3's keys, errors and credentials.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { createHash } from "node:crypto";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -26,7 +27,7 @@ import {
   type S3OutputStoreSettings,
   type SqlClient,
 } from "@kiln/core";
-import { fileOutputStore, openDatabase } from "@kiln/node";
+import { fileOutputStore, openDatabase, runtimeName } from "@kiln/node";
 import { startFakeS3, type FakeS3 } from "../helpers/fake-s3.ts";
 
 const CREDENTIALS: S3Credentials = { accessKeyId: "AKIAKILNTEST", secretAccessKey: "kiln-test-secret/xyz+123", source: "KILN_S3_ACCESS_KEY_ID" };
@@ -40,7 +41,7 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "kiln-outputs-"));
   client = await openDatabase(`file:${join(dir, "kiln.db")}`);
   await Store.open(client);
-  s3 = startFakeS3({ accessKeyId: CREDENTIALS.accessKeyId, secretAccessKey: CREDENTIALS.secretAccessKey, buckets: [BUCKET] });
+  s3 = await startFakeS3({ accessKeyId: CREDENTIALS.accessKeyId, secretAccessKey: CREDENTIALS.secretAccessKey, buckets: [BUCKET] });
 });
 
 afterAll(async () => {
@@ -48,6 +49,10 @@ afterAll(async () => {
   client.close();
   rmSync(dir, { recursive: true, force: true });
 });
+
+function sha256Hex(text: string): string {
+  return createHash("sha256").update(text).digest("hex");
+}
 
 function s3Settings(overrides: Partial<S3OutputStoreSettings> = {}): S3OutputStoreSettings {
   return { type: "s3", bucket: BUCKET, prefix: "runs/", endpoint: s3.endpoint, region: "us-east-1", forcePathStyle: true, ...overrides };
@@ -59,7 +64,7 @@ const BACKENDS: Array<[string, () => OutputStore]> = [
   ["s3", () => s3OutputStore(s3Settings(), CREDENTIALS, { retries: 0 })],
 ];
 
-describe.each(BACKENDS)("output store conformance: %s", (name, make) => {
+for (const [name, make] of BACKENDS) describe(`output store conformance: ${name}`, () => {
   // each backend gets its own pipeline, so the shared database and bucket keep them apart
   const pipeline = `conformance_${name.replace(/\W/g, "_")}`;
   const partition = "manual/20240101T000000_7";
@@ -169,14 +174,15 @@ describe("s3 output store against the fake", () => {
     // ":" of a dynamic child's uuid travels percent-encoded, and the signature covers that form
     expect(put?.path).toBe(`/${BUCKET}/team-a/.variables/pipelines/shapes/manual/20240103T000000_4/transform%3A2/output_0`);
     expect(put?.headers["content-type"]).toBe("application/json");
-    expect(put?.headers["x-amz-content-sha256"]).toBe(new Bun.CryptoHasher("sha256").update('{"ok":true}').digest("hex"));
+    expect(put?.headers["x-amz-content-sha256"]).toBe(sha256Hex('{"ok":true}'));
     expect(put?.headers.authorization).toStartWith(`AWS4-HMAC-SHA256 Credential=${CREDENTIALS.accessKeyId}/`);
     expect(put?.signedHeaders).toEqual(["host", "x-amz-content-sha256", "x-amz-date"]);
     expect(get).toMatchObject({ method: "GET", key, status: 200 });
     expect(s3.objects.get(`${BUCKET}/${key}`)?.contentType).toBe("application/json");
   });
 
-  test("virtual-host style (force_path_style: false) puts the bucket in the host name", async () => {
+  // Bun resolves <bucket>.localhost to loopback; Deno and Node ask DNS, which does not know it
+  test.skipIf(runtimeName() !== "bun")("virtual-host style (force_path_style: false) puts the bucket in the host name", async () => {
     const store = s3OutputStore(s3Settings({ endpoint: s3.virtualHostEndpoint, forcePathStyle: false, prefix: "" }), CREDENTIALS, { retries: 0 });
     const from = s3.requests.length;
     await store.write("vhost", "p", "load", [1, 2, 3]);
@@ -187,7 +193,7 @@ describe("s3 output store against the fake", () => {
   });
 
   test("session tokens are sent and signed as X-Amz-Security-Token", async () => {
-    const withToken = startFakeS3({ accessKeyId: "ASIATEMP", secretAccessKey: "temp-secret", sessionToken: "the-session-token", buckets: [BUCKET] });
+    const withToken = await startFakeS3({ accessKeyId: "ASIATEMP", secretAccessKey: "temp-secret", sessionToken: "the-session-token", buckets: [BUCKET] });
     try {
       const settings = s3Settings({ endpoint: withToken.endpoint });
       await s3OutputStore(settings, { accessKeyId: "ASIATEMP", secretAccessKey: "temp-secret", sessionToken: "the-session-token", source: "AWS_ACCESS_KEY_ID" }, { retries: 0 }).write("tok", "p", "b", 1);
@@ -235,7 +241,7 @@ describe("s3 output store against the fake", () => {
     const url = `${s3.endpoint}/${BUCKET}/checks/object`;
 
     // signed for one body, sent with another
-    const signed = await aws.sign(url, { method: "PUT", body: "original", headers: { "x-amz-content-sha256": new Bun.CryptoHasher("sha256").update("original").digest("hex") } });
+    const signed = await aws.sign(url, { method: "PUT", body: "original", headers: { "x-amz-content-sha256": sha256Hex("original") } });
     const tampered = await fetch(url, { method: "PUT", headers: signed.headers, body: "tampered" });
     expect(tampered.status).toBe(400);
     expect(await tampered.text()).toContain("<Code>XAmzContentSHA256Mismatch</Code>");
@@ -261,7 +267,7 @@ describe("s3 output store against the fake", () => {
     expect(await anonymous.text()).toContain("<Code>AccessDenied</Code>");
 
     // and the untouched request does verify
-    expect((await fetch(await aws.sign(url, { method: "PUT", body: "original", headers: { "x-amz-content-sha256": new Bun.CryptoHasher("sha256").update("original").digest("hex") } }))).status).toBe(200);
+    expect((await fetch(await aws.sign(url, { method: "PUT", body: "original", headers: { "x-amz-content-sha256": sha256Hex("original") } }))).status).toBe(200);
   });
 
   test("HeadObject and DeleteObject, as a client other than kiln would use them", async () => {
@@ -304,7 +310,7 @@ describe("s3 output store against the fake", () => {
   });
 
   test("an unreachable endpoint names it", async () => {
-    const gone = startFakeS3({ accessKeyId: "a", secretAccessKey: "b", buckets: [BUCKET] });
+    const gone = await startFakeS3({ accessKeyId: "a", secretAccessKey: "b", buckets: [BUCKET] });
     const endpoint = gone.endpoint;
     await gone.stop();
     const error = await s3OutputStore(s3Settings({ endpoint }), CREDENTIALS, { retries: 0 }).read("x", "p", "b").catch((e: unknown) => e);

@@ -2,9 +2,11 @@
  * A fake S3 on 127.0.0.1 for the S3 output store's tests: objects in memory, PutObject,
  * GetObject, HeadObject and DeleteObject, path-style and virtual-host (`<bucket>.localhost`).
  * It stands in for AWS, so it checks SigV4 on every request with its own canonical request,
- * string to sign and HMAC chain (node:crypto, not aws4fetch), answering S3's XML errors.
+ * string to sign and HMAC chain (node:crypto, not aws4fetch), answering S3's XML errors. It
+ * serves through serveHttp, so the same tests run on Bun, Deno and Node.
  */
 import { createHash, createHmac } from "node:crypto";
+import { serveHttp } from "@kiln/node";
 
 export interface FakeS3Options {
   accessKeyId: string;
@@ -139,7 +141,7 @@ function rawPathOf(request: Request, url: URL): string {
 }
 
 /** Starts the fake on a free port of 127.0.0.1. */
-export function startFakeS3(options: FakeS3Options): FakeS3 {
+export async function startFakeS3(options: FakeS3Options): Promise<FakeS3> {
   const region = options.region ?? "us-east-1";
   const buckets = new Set(options.buckets);
   const objects = new Map<string, { body: Uint8Array; contentType: string }>();
@@ -230,10 +232,8 @@ export function startFakeS3(options: FakeS3Options): FakeS3 {
     }
   }
 
-  const server = Bun.serve({
-    hostname: "127.0.0.1",
-    port: 0,
-    async fetch(request) {
+  const server = await serveHttp(
+    async (request) => {
       const url = new URL(request.url);
       const body = new Uint8Array(await request.arrayBuffer());
       const where = locate(request, url);
@@ -266,8 +266,9 @@ export function startFakeS3(options: FakeS3Options): FakeS3 {
       record.status = response.status;
       return response;
     },
-  });
-  const port = server.port ?? 0;
+    { hostname: "127.0.0.1", port: 0 },
+  );
+  const port = server.port;
   return {
     endpoint: `http://127.0.0.1:${port}`,
     virtualHostEndpoint: `http://localhost:${port}`,
@@ -277,8 +278,6 @@ export function startFakeS3(options: FakeS3Options): FakeS3 {
     failNext(status, code, message, count = 1) {
       for (let i = 0; i < count; i++) injected.push(new S3Failure(status, code, message));
     },
-    async stop() {
-      await server.stop(true);
-    },
+    stop: () => server.close(),
   };
 }
