@@ -78,6 +78,14 @@ describe("signing in", () => {
     expect(cookie).toMatch(/Max-Age=\d+/);
   });
 
+  test("repeated failed sign-ins are throttled with a page that says when to try again", async () => {
+    let last: Response | null = null;
+    for (let i = 0; i < 6; i++) last = await postForm(fx.url, "/ui/login", { username: "throttled-user", password: "wrong password" }, { origin: fx.url });
+    expect(last?.status).toBe(429);
+    expect(Number(last?.headers.get("retry-after"))).toBeGreaterThan(0);
+    expect(await last?.text()).toContain("Too many failed sign-ins");
+  });
+
   test("next= cannot send the user to another site", async () => {
     for (const next of ["https://evil.example/ui", "//evil.example/ui", "/api/secrets", "/ui\\@evil"]) {
       const response = await postForm(fx.url, "/ui/login", { username: fx.users.viewer, password: PASSWORD, next }, { origin: fx.url });

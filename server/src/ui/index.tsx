@@ -43,7 +43,7 @@ import { streamSSE } from "hono/streaming";
 import type { SessionVerifier } from "../auth.ts";
 import type { ServerDeps } from "../deps.ts";
 import { ApiError, toApiError } from "../errors.ts";
-import { signIn, signOut } from "../routes/sessions.ts";
+import { signIn, signOut, TooManySignInsError } from "../routes/sessions.ts";
 import { APP_CSS, APP_JS } from "./assets.ts";
 import { Status } from "./components.tsx";
 import { Layout, type Section } from "./layout.tsx";
@@ -98,7 +98,7 @@ function idOf(c: Context<UiEnv>, what: string): number {
 }
 
 /** The page around `body`, as a complete HTML document. */
-async function page(c: Context<UiEnv>, deps: ServerDeps, title: string, section: Section, body: Child, status: 200 | 400 | 401 | 403 | 404 | 409 | 422 | 500 = 200): Promise<Response> {
+async function page(c: Context<UiEnv>, deps: ServerDeps, title: string, section: Section, body: Child, status: 200 | 400 | 401 | 403 | 404 | 409 | 422 | 429 | 500 = 200): Promise<Response> {
   const ui = c.get("ui");
   const node = (
     <Layout title={title} section={section} principal={ui?.principal ?? null} csrf={ui?.csrf ?? ""} authEnabled={deps.authEnabled}>
@@ -331,6 +331,10 @@ export function uiApp(deps: ServerDeps, verifySession: SessionVerifier, log: (me
       setSessionCookie(c, session.token, session.expiresAt, deps.clock.now());
       return c.redirect(next, 303);
     } catch (error) {
+      if (error instanceof TooManySignInsError) {
+        c.header("retry-after", String(Math.ceil(error.retryAfterMs / 1000)));
+        return page(c, deps, "Sign in", "login", <LoginPage next={next} username={username} error={`Too many failed sign-ins for this username: try again in ${Math.ceil(error.retryAfterMs / 1000)} s.`} />, 429);
+      }
       if (error instanceof ApiError && error.status === 401) return page(c, deps, "Sign in", "login", <LoginPage next={next} username={username} error="Invalid username or password." />, 401);
       throw error;
     }
