@@ -519,7 +519,7 @@ export function uiApp(deps: ServerDeps, verifySession: SessionVerifier, log: (me
     const from = typeof body.from_block_uuid === "string" && body.from_block_uuid !== "" ? body.from_block_uuid : null;
     if (from !== null && !UUID.test(from)) throw new UiError(400, "from_block_uuid: expected a block uuid");
     await retryPipelineRun(deps.store, deps.project(), id, { fromBlockUuid: from });
-    deps.onRunsCreated?.();
+    deps.onRunsCreated?.({ resumed: true });
     return back(c, `/ui/runs/${id}`, "retried");
   });
 
