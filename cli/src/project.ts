@@ -25,8 +25,13 @@ import { buildExecutors, validateLocalConfig } from "./executors.ts";
 /** The command that runs this CLI again, for child processes (`kiln run-block`). */
 export const KILN_COMMAND = [process.execPath, resolve(import.meta.dirname, "main.ts")];
 
-/** Loads and validates a project, turning every problem into a UsageError. */
-export async function loadUserProject(path: string): Promise<Project> {
+/**
+ * Loads and validates a project, turning every problem into a UsageError. `checkRemote: false`
+ * skips the check that remote executors can reach the database and outputs: for `kiln run-block`,
+ * which runs on the remote side, where opening the database is the real test (a container with
+ * the project mounted reaches its file: database).
+ */
+export async function loadUserProject(path: string, { checkRemote = true }: { checkRemote?: boolean } = {}): Promise<Project> {
   const root = resolve(path);
   if (!existsSync(root) || !statSync(root).isDirectory()) throw new UsageError(`no project at ${path}: not a folder`);
   const source = folderSource(root);
@@ -41,7 +46,7 @@ export async function loadUserProject(path: string): Promise<Project> {
       validateExecutorConfig: (type, config) =>
         type === "local" ? validateLocalConfig(config) : (byType.get(type)?.validateConfig?.(config) ?? null),
     });
-    const problem = remoteExecutionProblem(project, url, (type) => byType.get(type)?.remote === true);
+    const problem = checkRemote ? remoteExecutionProblem(project, url, (type) => byType.get(type)?.remote === true) : null;
     if (problem) throw new UsageError(problem);
     return project;
   } catch (error) {

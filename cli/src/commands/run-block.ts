@@ -24,7 +24,8 @@ export async function runBlock(args: string[]): Promise<number> {
   const pipelineRunId = parseId("--pipeline-run-id", values["pipeline-run-id"]);
   const blockRunId = parseId("--block-run-id", values["block-run-id"]);
   const runtimeVariables = parseRuntimeVars(values["runtime-vars"]);
-  const project = await loadUserProject(projectPath);
+  // this process is the block run, wherever it was started: the remote-executor check is the starter's
+  const project = await loadUserProject(projectPath, { checkRemote: false });
   const pipeline = project.pipelines.get(pipelineUuid);
   if (!pipeline) throw new UsageError(`no pipeline ${pipelineUuid} in ${projectPath}`);
 
