@@ -9,6 +9,7 @@ import { pathToFileURL } from "node:url";
 import { OutputStoreSettingsError, outputStoreEnv, type Executor, type ExecutorContext, type ExecutorFactory, type JsonObject, type OutputStoreSettings, type ProjectSettings } from "@kiln/core";
 import { fileLogSink } from "@kiln/node";
 import { cloudRunExecutor } from "@kiln/executor-cloud-run";
+import dockerExecutorFactory from "@kiln/executor-docker";
 import ecsExecutorFactory from "@kiln/executor-ecs";
 // the ./node entry reads kubeconfig and service-account files; the package's main entry cannot, to stay Workers-safe
 import kubernetesExecutorFactory from "@kiln/executor-kubernetes/node";
@@ -16,6 +17,7 @@ import { UsageError } from "./errors.ts";
 
 /** Built-in executors other than local, by factory; each remote executor package adds its own here. */
 export const BUILTIN_EXECUTORS: ExecutorFactory[] = [
+  dockerExecutorFactory,
   kubernetesExecutorFactory,
   ecsExecutorFactory,
   // the CLI reads key files (GOOGLE_APPLICATION_CREDENTIALS as a path, credentials_file); the package itself cannot, to stay Workers-safe

@@ -17,13 +17,16 @@ import {
   type LogSink,
   type Project,
 } from "@kiln/core";
-import { databaseUrl, fileLogSink, fileOutputStore, folderSource, openDatabase } from "@kiln/node";
+import { databaseUrl, fileLogSink, fileOutputStore, folderSource, openDatabase, runtimeCommand } from "@kiln/node";
 import { localExecutor } from "@kiln/executor-local";
 import { UsageError } from "./errors.ts";
 import { buildExecutors, validateLocalConfig } from "./executors.ts";
 
-/** The command that runs this CLI again, for child processes (`kiln run-block`). */
-export const KILN_COMMAND = [process.execPath, resolve(import.meta.dirname, "main.ts")];
+/**
+ * The command that runs this CLI again, for child processes (`kiln run-block`): the same runtime
+ * with the same flags (see runtimeCommand).
+ */
+export const KILN_COMMAND = runtimeCommand(resolve(import.meta.dirname, "main.ts"));
 
 /**
  * Loads and validates a project, turning every problem into a UsageError. `checkRemote: false`

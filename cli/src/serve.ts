@@ -1,11 +1,11 @@
 /**
- * Serving the API from the CLI (Bun): the deps the server needs from this process, the checks
+ * Serving the API from the CLI (on Bun, Deno or Node): the deps the server needs from this process, the checks
  * that refuse an unsafe start, and a first admin key for a database that has no credentials.
  */
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createApiKey, importSecretKey, type Project, type RunEngine } from "@kiln/core";
-import { fileLogReader } from "@kiln/node";
+import { fileLogReader, runtimeName, serveHttp } from "@kiln/node";
 import { consoleLog } from "@kiln/scheduler";
 import { createApp } from "@kiln/server";
 import { UsageError } from "./errors.ts";
@@ -66,10 +66,9 @@ export async function serveApi(options: ServeOptions): Promise<{ port: number; s
     },
     { log: (message) => consoleLog.error(message) },
   );
-  // idleTimeout 0: log streams stay open as long as the run goes on
-  const server = Bun.serve({ port: options.port, hostname: options.host, fetch: app.fetch, idleTimeout: 0 });
-  consoleLog.info(`kiln server listening on http://${options.host}:${server.port} (version ${VERSION})`);
-  return { port: server.port ?? options.port, stop: () => void server.stop() };
+  const server = await serveHttp(app.fetch, { port: options.port, hostname: options.host });
+  consoleLog.info(`kiln server listening on http://${options.host}:${server.port} (version ${VERSION}, ${runtimeName()})`);
+  return { port: server.port, stop: () => void server.close() };
 }
 
 /**

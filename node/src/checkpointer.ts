@@ -9,7 +9,8 @@ import type { SqlClient } from "@kiln/core";
 /** Moves checkpoints of the `file:` database at `path` off `client`; returns a stop function. */
 export async function startCheckpointer(client: SqlClient, path: string, intervalMs = 1000): Promise<() => Promise<void>> {
   if (typeof Worker === "undefined" || path === ":memory:") return async () => {};
-  const worker = new Worker(new URL("./checkpoint-worker.ts", import.meta.url).href);
+  // a module worker: Deno accepts no other kind (Bun takes both); Node 20 has no Worker global and goes without
+  const worker = new Worker(new URL("./checkpoint-worker.ts", import.meta.url).href, { type: "module" });
   worker.postMessage({ path, intervalMs });
   (worker as unknown as { unref?: () => void }).unref?.();
   await client.execute("PRAGMA wal_autocheckpoint = 0");

@@ -59,3 +59,17 @@ export async function serveHttp(fetch: FetchHandler, options: { port: number; ho
       }),
   };
 }
+
+/**
+ * The command that runs `script` on this runtime with this process's flags (Node's `--import
+ * tsx`, made absolute so a child started in another folder finds it; Deno's node:child_process
+ * adds its own permissions), for child processes such as `kiln run-block`.
+ */
+export function runtimeCommand(script: string): string[] {
+  const flags = [...process.execArgv];
+  for (let i = 0; i < flags.length - 1; i++) {
+    const value = flags[i + 1] as string;
+    if ((flags[i] === "--import" || flags[i] === "--loader") && !/^(\.|\/|file:|node:)/.test(value)) flags[i + 1] = import.meta.resolve(value);
+  }
+  return [process.execPath, ...flags, script];
+}
