@@ -7,7 +7,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { ECSClient, StopTaskCommand } from "@aws-sdk/client-ecs";
 import { databaseOutputStore, runExecutorConformance, type ExecutionStatus, type Executor, type ExecutorContext, type JsonObject } from "@kiln/core";
-import { CANCEL_REASON, ecsExecutor, logStreamName } from "@kiln/executor-ecs";
+import { CANCEL_REASON, ecsExecutor, logStreamName, parseEcsConfig, runTaskInput } from "@kiln/executor-ecs";
 import { conformanceProject } from "../helpers/conformance.ts";
 import { FakeEcs } from "../helpers/fake-ecs.ts";
 import { startLibsqlServer } from "../helpers/libsql-server.ts";
@@ -342,6 +342,13 @@ describe("executor-ecs: validateConfig", () => {
     expect(ecsExecutor(context({})).validateConfig!(noRegion)).toStartWith("executor_config.region:");
     expect(ecsExecutor(context({ AWS_REGION: "eu-west-1" })).validateConfig!(noRegion)).toBeNull();
     expect(ecsExecutor(context({ AWS_DEFAULT_REGION: "eu-west-1" })).validateConfig!(noRegion)).toBeNull();
+  });
+  test("project_root is the project's folder in the image; by default the same path as kiln's", async () => {
+    const made = await fixture.harness.job("succeeds");
+    const commandOf = (config: JsonObject) => runTaskInput(made, parseEcsConfig({ ...BASE_CONFIG, ...config }, {}), {}, "token").overrides?.containerOverrides?.[0]?.command;
+    expect(commandOf({ project_root: "/srv/project" })?.slice(0, 3)).toEqual(["kiln", "run-block", "/srv/project"]);
+    expect(commandOf({})?.slice(0, 3)).toEqual(["kiln", "run-block", made.projectRoot]);
+    expect(commandOf({ command: ["bun", "/app/cli/main.ts"] })?.slice(0, 3)).toEqual(["bun", "/app/cli/main.ts", "run-block"]);
   });
   test("start refuses a bad config with the same message, before any request", async () => {
     const before = fake.requests.length;

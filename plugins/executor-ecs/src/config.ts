@@ -16,7 +16,8 @@ export interface EcsSettings {
   securityGroups: string[];
   assignPublicIp: boolean;
   command: string[];
-  projectRoot: string;
+  /** The project's folder inside the image; undefined: the same path as on kiln's machine. */
+  projectRoot: string | undefined;
   env: Record<string, string>;
   cpu: number | undefined;
   memory: number | undefined;
@@ -28,8 +29,6 @@ export interface EcsSettings {
 
 /** The container of the task definition that runs kiln, unless executor_config.container_name says otherwise. */
 export const DEFAULT_CONTAINER_NAME = "kiln";
-/** Where the project sits inside the image, unless executor_config.project_root says otherwise. */
-export const DEFAULT_PROJECT_ROOT = "/app";
 /** ECS's own default when RunTask names no cluster. */
 export const DEFAULT_CLUSTER = "default";
 
@@ -100,8 +99,8 @@ export function parseEcsConfig(config: JsonObject, env: Record<string, string | 
   const command = config.command === undefined || config.command === null ? ["kiln"] : stringList(config, "command");
   if (command.length === 0) fail("command", "expected the command that starts kiln in the image, e.g. [kiln] or [bunx, kiln]");
 
-  const projectRoot = optionalString(config, "project_root") ?? DEFAULT_PROJECT_ROOT;
-  if (!projectRoot.startsWith("/")) fail("project_root", `expected an absolute path inside the image, got ${JSON.stringify(projectRoot)}`);
+  const projectRoot = optionalString(config, "project_root");
+  if (projectRoot !== undefined && !projectRoot.startsWith("/")) fail("project_root", `expected an absolute path inside the image, got ${JSON.stringify(projectRoot)}`);
 
   const region = optionalString(config, "region") ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
   if (!region) fail("region", "not set, and neither AWS_REGION nor AWS_DEFAULT_REGION is in kiln's environment");

@@ -122,7 +122,7 @@ export function runTaskInput(job: BlockJob, settings: EcsSettings, blockEnv: Rec
       containerOverrides: [
         {
           name: settings.containerName,
-          command: [...settings.command, ...runBlockArgs(job, settings.projectRoot)],
+          command: [...settings.command, ...runBlockArgs(job, settings.projectRoot ?? job.projectRoot)],
           environment,
           ...(settings.cpu !== undefined ? { cpu: settings.cpu } : {}),
           ...(settings.memory !== undefined ? { memory: settings.memory } : {}),
