@@ -125,6 +125,16 @@ for (const [name, make] of BACKENDS) describe(`output store conformance: ${name}
   });
 });
 
+describe("the database and s3 stores refuse an output JSON cannot hold", () => {
+  for (const [name, make] of BACKENDS.filter(([name]) => name !== "local folder")) {
+    test(`${name}: a function is refused naming the block, and nothing is stored`, async () => {
+      const store = make();
+      await expect(store.write("non_json", "p", "returns_fn", () => 1)).rejects.toThrow('block "returns_fn" of pipeline "non_json" returned a function');
+      await expect(store.read("non_json", "p", "returns_fn")).rejects.toBeInstanceOf(OutputMissingError);
+    });
+  }
+});
+
 describe("database output store", () => {
   test("keeps outputs in block_outputs, one row per block run, updated in place on retry", async () => {
     const store = databaseOutputStore(client, { maxBytes: 1024, clock: new FakeClock(1_000) });

@@ -4,9 +4,10 @@
  * size limit keeps one large output from bloating every replica and backup of the database.
  */
 import { systemClock, type Clock } from "../clock.ts";
-import { encodeOutput, OutputMissingError, outputPath, type OutputStore } from "../outputs.ts";
+import { OutputMissingError, outputPath, type OutputStore } from "../outputs.ts";
 import { getBlockOutput, putBlockOutput } from "../store/block-outputs.ts";
 import type { SqlClient } from "../store/sql-client.ts";
+import { encodeBlockOutput } from "./encode.ts";
 
 /** Raised when a block's output is larger than the database output store accepts. */
 export class OutputTooLargeError extends Error {
@@ -39,7 +40,7 @@ export function databaseOutputStore(client: SqlClient, options: DatabaseOutputSt
   const clock = options.clock ?? systemClock;
   return {
     async write(pipelineUuid, partition, blockUuid, value) {
-      const json = encodeOutput(value);
+      const json = encodeBlockOutput(pipelineUuid, blockUuid, value);
       const size = utf8.encode(json).byteLength;
       if (size > options.maxBytes) throw new OutputTooLargeError(pipelineUuid, partition, blockUuid, size, options.maxBytes);
       await putBlockOutput(client, { pipelineUuid, executionPartition: partition, blockUuid }, json, size, clock.now());

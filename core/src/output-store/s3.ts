@@ -4,8 +4,9 @@
  * only fetch and WebCrypto, so this store runs on Bun, Deno, Node and Workers alike.
  */
 import { AwsClient } from "aws4fetch";
-import { encodeOutput, OutputMissingError, outputPath, type OutputStore } from "../outputs.ts";
+import { OutputMissingError, outputPath, type OutputStore } from "../outputs.ts";
 import type { OutputStoreSettings } from "../project/types.ts";
+import { encodeBlockOutput } from "./encode.ts";
 
 /** kiln.yaml's `output_store` when its type is s3. */
 export type S3OutputStoreSettings = Extract<OutputStoreSettings, { type: "s3" }>;
@@ -190,7 +191,7 @@ export function s3OutputStore(settings: S3OutputStoreSettings, credentials: S3Cr
   return {
     async write(pipelineUuid, partition, blockUuid, value) {
       const key = keyOf(pipelineUuid, partition, blockUuid);
-      const response = await send("PUT", key, encodeOutput(value));
+      const response = await send("PUT", key, encodeBlockOutput(pipelineUuid, blockUuid, value));
       if (!response.ok) throw await failure("PUT", key, response);
       await response.body?.cancel();
     },
