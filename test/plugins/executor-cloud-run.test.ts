@@ -19,6 +19,7 @@ import {
   type JsonObject,
 } from "@kiln/core";
 import { cloudRunExecutor, GoogleApiError, GoogleAuthError, statusOf, type CloudRunExecutorOptions, type Execution } from "@kiln/executor-cloud-run";
+import { runKiln, TempDirs } from "../helpers/cli.ts";
 import { conformanceProject } from "../helpers/conformance.ts";
 import { FakeCloudRun } from "../helpers/fake-cloud-run.ts";
 import { REPO_ROOT } from "../helpers/fixtures.ts";
@@ -417,6 +418,48 @@ describe("executor-cloud-run: credentials", () => {
     const error = await rejection(executor().start(await job("succeeds", { project: "another-project" })));
     expect(error.message).toContain("in project 'another-project' does not exist");
   });
+});
+
+describe("executor-cloud-run: through kiln run", () => {
+  const temp = new TempDirs();
+  afterAll(() => temp.removeAll());
+
+  test("a two-block pipeline runs as two executions; outputs pass through the database, logs are copied back", async () => {
+    const root = temp.project({
+      "kiln.yaml": [
+        "executor_type: cloud_run",
+        `database_url: ${sqld.url}`,
+        "output_store: { type: database }",
+        "executors:",
+        `  cloud_run: { job: ${JOB}, region: ${REGION}, endpoint: "${fake.url}", logging_endpoint: "${fake.url}" }`,
+        "",
+      ].join("\n"),
+      "pipelines/cr/metadata.yaml": "blocks:\n  - uuid: load\n    type: data_loader\n  - uuid: double\n    type: transformer\n    upstream_blocks: [load]\n",
+      "data_loaders/load.js": "export default function load(ctx) { ctx.logger.info('loaded on cloud run'); return [1, 2, 3]; }\n",
+      "transformers/double.js": "export default function double(rows, ctx) { ctx.logger.info('doubling ' + rows.length); return rows.map((n) => n * 2); }\n",
+    });
+    // the key as a file, as GOOGLE_APPLICATION_CREDENTIALS usually is: the CLI reads it
+    const keyFile = join(temp.make("kiln-gcp-key-"), "key.json");
+    writeFileSync(keyFile, KEY);
+    const runsBefore = fake.requestsTo(":run").length;
+    const result = await runKiln(["run", root, "cr"], { GOOGLE_APPLICATION_CREDENTIALS: keyFile, KILN_DATABASE_URL: undefined });
+    expect(result.stderr).toBe("");
+    expect(result.code).toBe(0);
+
+    const runs = fake.requestsTo(":run").slice(runsBefore);
+    expect(runs.map((r) => r.status)).toEqual([200, 200]);
+    const argsOf = (i: number) => (runs[i]!.body as { overrides: { containerOverrides: { args: string[] }[] } }).overrides.containerOverrides[0]!.args;
+    expect(argsOf(0).slice(0, 4)).toEqual(["run-block", root, "cr", "load"]);
+    expect(argsOf(1).slice(0, 4)).toEqual(["run-block", root, "cr", "double"]);
+
+    const partition = /execution partition (\S+)/.exec(result.stdout)?.[1];
+    expect(partition).toBeDefined();
+    const output = await databaseOutputStore(fixture.client, { maxBytes: 1_000_000 }).read("cr", partition!.replace(/,$/, ""), "double");
+    expect(output).toEqual([2, 4, 6]);
+    // the engine copied each block's log from Cloud Logging into the project's log files
+    const log = readFileSync(join(root, ".logs/pipelines/cr", partition!.replace(/,$/, ""), "double.log"), "utf8");
+    expect(log).toContain("doubling 3");
+  }, 120_000);
 });
 
 describe("executor-cloud-run: reading an execution", () => {
