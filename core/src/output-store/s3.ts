@@ -152,7 +152,7 @@ function hintFor(code: string | null, credentials: S3Credentials): string {
 
 /**
  * An output store over an S3 bucket: each output is the object `<prefix><outputPath>`, JSON. The
- * settings and credentials are checked here, so a bad endpoint or a missing key fails at open.
+ * endpoint is checked here, so a bad one fails when the project opens, not at the first block.
  */
 export function s3OutputStore(settings: S3OutputStoreSettings, credentials: S3Credentials, options: S3OutputStoreOptions = {}): OutputStore {
   s3ObjectUrl(settings, "");
@@ -163,6 +163,8 @@ export function s3OutputStore(settings: S3OutputStoreSettings, credentials: S3Cr
     service: "s3",
     region: settings.region,
     retries: options.retries ?? 3,
+    // waits of up to 0.2, 0.4, 0.8 s: aws4fetch's 50 ms start is short for S3's SlowDown
+    initRetryMs: 200,
   });
   const keyOf = (pipelineUuid: string, partition: string, blockUuid: string) => settings.prefix + outputPath(pipelineUuid, partition, blockUuid);
 
@@ -181,7 +183,7 @@ export function s3OutputStore(settings: S3OutputStoreSettings, credentials: S3Cr
   }
 
   async function failure(method: string, key: string, response: Response): Promise<S3OutputError> {
-    const xml = method === "HEAD" ? "" : await response.text().catch(() => "");
+    const xml = await response.text().catch(() => "");
     const code = xmlText(xml, "Code");
     const message = xmlText(xml, "Message");
     const detail = `HTTP ${response.status}${code ? ` ${code}` : ""}${message ? `: ${message}` : ""}${hintFor(code, credentials)}`;
