@@ -60,7 +60,7 @@ async function blockRunsOf(runId: number): Promise<Record<string, { status: stri
 
 async function outputOf(pipelineUuid: string, blockUuid: string, runId: number): Promise<unknown> {
   const rs = await client.execute({
-    sql: "SELECT o.value FROM worker_block_outputs o JOIN pipeline_runs r ON r.execution_partition = o.execution_partition WHERE o.pipeline_uuid = ? AND o.block_uuid = ? AND r.id = ?",
+    sql: "SELECT o.value FROM block_outputs o JOIN pipeline_runs r ON r.execution_partition = o.execution_partition WHERE o.pipeline_uuid = ? AND o.block_uuid = ? AND r.id = ?",
     args: [pipelineUuid, blockUuid, runId],
   });
   const row = rs.rows[0];

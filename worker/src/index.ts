@@ -5,4 +5,3 @@
 export { createWorker, WorkerStartError, WORKER_PASSWORD_ITERATIONS, type KilnWorker, type WorkerEnv, type CronEvent, type WorkerContext } from "./worker.ts";
 export { moduleMapSource, type ProjectBundle } from "./bundle.ts";
 export { workerRefusals, describeRefusals, ALWAYS_ON_MESSAGE, DEFAULT_TICK_SECONDS, type WorkerRefusal } from "./refusals.ts";
-export { databaseOutputStore } from "./outputs.ts";

@@ -10,17 +10,22 @@
  */
 import { createClient } from "@libsql/client/web";
 import {
+  DEFAULT_DATABASE_OUTPUT_BYTES,
   ExecutorRegistry,
+  OutputStoreSettingsError,
   RunEngine,
   Store,
+  databaseOutputStore,
   importSecretKey,
   loadProject,
+  openOutputStore,
   type BlockJob,
   type BlockRuntime,
   type BlockSecrets,
   type ExecutionHandle,
   type Executor,
   type LogSink,
+  type OutputStore,
   type Project,
 } from "@kiln/core";
 import { InProcessRunner } from "@kiln/executor-local/in-process";
@@ -28,7 +33,6 @@ import { Scheduler, notifyRunEnd, type Log, type TickReport } from "@kiln/schedu
 import { createApp } from "@kiln/server";
 import { Cron } from "croner";
 import { moduleMapSource, type ProjectBundle } from "./bundle.ts";
-import { databaseOutputStore } from "./outputs.ts";
 import { ALWAYS_ON_MESSAGE, DEFAULT_TICK_SECONDS, describeRefusals, workerRefusals } from "./refusals.ts";
 
 /** The Worker's bindings: vars from wrangler.toml, secrets from `wrangler secret put`. */
@@ -160,7 +164,18 @@ export function createWorker(bundle: ProjectBundle): KilnWorker {
     const project = await projectFor(env);
     const client = createClient({ url: databaseUrl(env), ...(env.LIBSQL_AUTH_TOKEN ? { authToken: env.LIBSQL_AUTH_TOKEN } : {}) });
     const store = await Store.open(client);
-    const outputs = await databaseOutputStore(client);
+    let outputs: OutputStore;
+    try {
+      // a Worker has no folder: outputs kiln.yaml leaves local go to the database, which every tick reaches
+      outputs = openOutputStore(project.settings.outputStore, {
+        client,
+        env: { ...env },
+        local: () => databaseOutputStore(client, { maxBytes: DEFAULT_DATABASE_OUTPUT_BYTES }),
+      });
+    } catch (error) {
+      if (error instanceof OutputStoreSettingsError) throw new WorkerStartError(`kiln.yaml: output_store: ${error.message}`);
+      throw error;
+    }
     let secretKey: CryptoKey | null = null;
     if (env.KILN_SECRET_KEY) {
       try {
