@@ -5,10 +5,14 @@
  * checks and the ways a task ends without an exit code.
  */
 import { afterAll, describe, expect, test } from "bun:test";
+import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { ECSClient, StopTaskCommand } from "@aws-sdk/client-ecs";
-import { databaseOutputStore, runExecutorConformance, type ExecutionStatus, type Executor, type ExecutorContext, type JsonObject } from "@kiln/core";
+import { databaseOutputStore, logPath, runExecutorConformance, type ExecutionStatus, type Executor, type ExecutorContext, type JsonObject } from "@kiln/core";
 import { CANCEL_REASON, ecsExecutor, logStreamName, parseEcsConfig, runTaskInput } from "@kiln/executor-ecs";
 import { conformanceProject } from "../helpers/conformance.ts";
+import { CLI_MAIN } from "../helpers/fixtures.ts";
 import { FakeEcs } from "../helpers/fake-ecs.ts";
 import { startLibsqlServer } from "../helpers/libsql-server.ts";
 
@@ -358,4 +362,29 @@ describe("executor-ecs: validateConfig", () => {
   test("ECS's own refusals name the config field: an unknown cluster", async () => {
     await expect(executor.start(await job("succeeds", { cluster: "nope" }))).rejects.toThrow(/RunTask failed: ClusterNotFoundException.*executor_config\.cluster: "nope"/);
   });
+});
+
+describe("executor-ecs: through kiln", () => {
+  test("kiln run starts the block as an ECS task and copies its CloudWatch log into the block run's log", async () => {
+    const before = new Set(fake.tasks.keys());
+    // not spawnSync: the fake answers from this process's event loop
+    const child = spawn(process.execPath, [CLI_MAIN, "run", fixture.root, "conformance", "--block-uuid", "logs"], {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, KILN_DATABASE_URL: sqld.url, AWS_ACCESS_KEY_ID: KEY.accessKeyId, AWS_SECRET_ACCESS_KEY: KEY.secretAccessKey },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let output = "";
+    child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")));
+    child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")));
+    const status = await new Promise<number | null>((resolve) => child.once("close", resolve));
+    expect(output).not.toContain(KEY.secretAccessKey);
+    if (status !== 0) throw new Error(`kiln run exited ${status}:\n${output}`);
+    const started = [...fake.tasks.values()].filter((task) => !before.has(task.taskArn));
+    expect(started).toHaveLength(1);
+    expect(started[0]!.command.slice(0, 3)).toEqual(["kiln", "run-block", fixture.root]);
+    expect(started[0]!.lastStatus).toBe("STOPPED");
+    const partition = String(started[0]!.environment.KILN_EXECUTION_PARTITION);
+    const log = readFileSync(join(fixture.root, logPath("conformance", partition, "logs")), "utf8");
+    expect(log).toContain("conformance log line");
+    expect(log).toContain("conformance log line (stdout)");
+  }, 90_000);
 });
