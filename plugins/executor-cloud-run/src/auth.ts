@@ -58,17 +58,17 @@ export function parseServiceAccountKey(text: string, source: string): ServiceAcc
   if (key.type !== "service_account") {
     throw new GoogleAuthError(`${source}: expected a key of type "service_account", got ${JSON.stringify(key.type ?? null)}`);
   }
-  const text_ = (field: string): string | null => (typeof key[field] === "string" && key[field] !== "" ? (key[field] as string) : null);
-  const clientEmail = text_("client_email");
-  const privateKey = text_("private_key");
+  const field = (name: string): string | null => (typeof key[name] === "string" && key[name] !== "" ? (key[name] as string) : null);
+  const clientEmail = field("client_email");
+  const privateKey = field("private_key");
   if (clientEmail === null) throw new GoogleAuthError(`${source}: the key has no client_email`);
   if (privateKey === null) throw new GoogleAuthError(`${source}: the key has no private_key`);
   return {
     clientEmail,
     privateKey,
-    privateKeyId: text_("private_key_id"),
-    projectId: text_("project_id"),
-    tokenUri: text_("token_uri") ?? DEFAULT_TOKEN_URI,
+    privateKeyId: field("private_key_id"),
+    projectId: field("project_id"),
+    tokenUri: field("token_uri") ?? DEFAULT_TOKEN_URI,
   };
 }
 
@@ -190,7 +190,13 @@ export function metadataTokenSource(baseUrl: string, fetcher: Fetch, now: () => 
   return new CachingTokenSource(
     async () => readTokenResponse(await get("instance/service-accounts/default/token", "access token"), `the metadata server at ${baseUrl}`, now),
     () => {
-      project ??= get("project/project-id", "project id").then(async (response) => (response.ok ? (await response.text()).trim() || null : null));
+      project ??= get("project/project-id", "project id").then(
+        async (response) => (response.ok ? (await response.text()).trim() || null : null),
+        (error: unknown) => {
+          project = null; // unreachable now is not unreachable forever
+          throw error;
+        },
+      );
       return project;
     },
     now,

@@ -18,7 +18,6 @@ import {
   type Executor,
   type ExecutorContext,
   type ExecutorFactory,
-  type JsonObject,
 } from "@kiln/core";
 import { CloudRunApi, GoogleApiError, parseExecutionName, type RunOverrides } from "./api.ts";
 import { DEFAULT_METADATA_URL, GoogleAuthError, metadataTokenSource, parseServiceAccountKey, serviceAccountTokenSource, type Fetch, type TokenSource } from "./auth.ts";
@@ -44,13 +43,13 @@ export interface CloudRunExecutorOptions {
 }
 
 /** The handle of one block run's execution, as stored on the block run. */
-interface CloudRunHandle {
+type CloudRunHandle = {
   /** projects/{p}/locations/{r}/jobs/{j}/executions/{id} */
   execution: string;
   endpoint: string;
   logging_endpoint: string;
   credentials: CredentialsRef;
-}
+};
 
 function readHandle(handle: ExecutionHandle): CloudRunHandle {
   const { execution, endpoint, logging_endpoint: loggingEndpoint, credentials } = handle;
@@ -157,7 +156,7 @@ export function cloudRunExecutor(context: ExecutorContext, options: CloudRunExec
       if (timeout !== null) overrides.timeout = `${Math.ceil(timeout)}s`;
       const execution = await api.runJob(`projects/${project}/locations/${config.region}/jobs/${config.job}`, overrides);
       const handle: CloudRunHandle = { execution: execution.name, endpoint: config.endpoint, logging_endpoint: config.loggingEndpoint, credentials };
-      return handle as unknown as JsonObject;
+      return handle;
     },
 
     async status(stored: ExecutionHandle): Promise<ExecutionStatus> {
