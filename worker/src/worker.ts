@@ -302,8 +302,8 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 }
 
-/** Resolves when no run is left in the engine, or at `until` (epoch ms), whichever is first. */
-async function drive(engine: RunEngine, until: number, done: () => boolean): Promise<void> {
+/** Resolves once `done()` holds, or at `until` (epoch ms), whichever is first. */
+async function waitUntil(until: number, done: () => boolean): Promise<void> {
   while (!done() && Date.now() < until) await sleep(Math.min(100, until - Date.now()));
 }
 
@@ -321,9 +321,9 @@ async function tick(opened: Opened, event: CronEvent, env: WorkerEnv): Promise<{
   // overlap, since each ends before the cron fires again
   const scheduler = new Scheduler({ store, project, engine, id: `worker-${crypto.randomUUID()}`, host: "cloudflare-worker", log, orphanAfterMs: 0, tickIntervalMs: 60_000 });
   const report = await scheduler.tick();
-  await drive(engine, deadline, () => engine.activeRunIds().length === 0);
+  await waitUntil(deadline, () => engine.activeRunIds().length === 0);
   engine.holdLaunches();
-  await drive(engine, Math.max(deadline, Date.now()) + grace, () => engine.executingBlockRuns === 0);
+  await waitUntil(Math.max(deadline, Date.now()) + grace, () => engine.executingBlockRuns === 0);
   const unfinished = engine.activeRunIds().length;
   await scheduler.stop(0);
   return { tick: report, unfinished };
