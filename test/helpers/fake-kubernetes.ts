@@ -176,6 +176,8 @@ export class FakeKubernetes {
   readonly #server: Server<undefined>;
   readonly #options: FakeKubernetesOptions;
   readonly #timers = new Set<ReturnType<typeof setTimeout>>();
+  // a cluster moves on whether or not anyone asks: containers end, deadlines pass, TTLs expire
+  readonly #clock = setInterval(() => this.refresh(), 50);
 
   constructor(options: FakeKubernetesOptions) {
     this.#options = options;
@@ -197,6 +199,7 @@ export class FakeKubernetes {
   /** Stops the server, its timers and every pod's process. */
   close(): void {
     for (const timer of this.#timers) clearTimeout(timer);
+    clearInterval(this.#clock);
     this.#server.stop(true);
     this.#options.containers.stopAll();
   }
@@ -213,6 +216,13 @@ export class FakeKubernetes {
     if (this.jobs.has(`${namespace}/${jobName}`)) return false;
     const containers = [...this.#options.containers.containers.values()].filter((c) => c.env.KILN_FAKE_K8S_JOB === `${namespace}/${jobName}`);
     return containers.every((c) => c.state === "exited");
+  }
+
+  #failures: { count: number; code: number } = { count: 0, code: 503 };
+
+  /** Answers the next `count` requests with `code` (after recording them), as an overloaded API server would. */
+  failNext(count: number, code = 503): void {
+    this.#failures = { count, code };
   }
 
   /** Requests to one path suffix and method, in order. */
@@ -500,6 +510,10 @@ export class FakeKubernetes {
     const token = this.#options.token ?? null;
     if (token !== null && authorization !== `Bearer ${token}`) return status(401, "Unauthorized", "Unauthorized");
     if (token === null && !this.#options.tls?.requireClientCert) return status(401, "Unauthorized", "Unauthorized");
+    if (this.#failures.count > 0) {
+      this.#failures.count--;
+      return status(this.#failures.code, this.#failures.code === 429 ? "TooManyRequests" : "ServiceUnavailable", "the server is currently unable to handle the request");
+    }
     this.refresh();
 
     const namespaces = this.#options.namespaces ?? ["default"];

@@ -72,6 +72,11 @@ interface StatusBody {
 }
 
 const REQUEST_TIMEOUT_MS = 30_000;
+/** Further tries of a GET, PATCH or DELETE that got no answer, a 429 or a 5xx. */
+const RETRIES = 2;
+const RETRY_DELAY_MS = 250;
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** The API calls of one connection. */
 export class KubeClient {
@@ -101,15 +106,28 @@ export class KubeClient {
       headers["Content-Type"] = options.contentType ?? "application/json";
       body = JSON.stringify(options.body);
     }
-    let response: Response;
-    try {
-      response = await this.fetcher(url.toString(), { method, headers, body, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS), ...this.#tls });
-    } catch (error) {
-      const cause = error instanceof Error ? error.message : String(error);
-      throw new KubeApiError(`cannot reach the Kubernetes API at ${this.connection.server} (${this.connection.source}): ${cause}`, 0, null);
+    // a status poll that fails fails the block run: ride out a blip, but never repeat a create
+    const attempts = method === "POST" ? 1 : RETRIES + 1;
+    for (let attempt = 1; ; attempt++) {
+      let response: Response;
+      try {
+        response = await this.fetcher(url.toString(), { method, headers, body, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS), ...this.#tls });
+      } catch (error) {
+        if (attempt < attempts) {
+          await sleep(RETRY_DELAY_MS * attempt);
+          continue;
+        }
+        const cause = error instanceof Error ? error.message : String(error);
+        throw new KubeApiError(`cannot reach the Kubernetes API at ${this.connection.server} (${this.connection.source}): ${cause}`, 0, null);
+      }
+      if (response.ok) return response;
+      if (attempt < attempts && (response.status === 429 || response.status >= 500)) {
+        await response.body?.cancel();
+        await sleep(RETRY_DELAY_MS * attempt);
+        continue;
+      }
+      throw await this.#error(method, path, response);
     }
-    if (response.ok) return response;
-    throw await this.#error(method, path, response);
   }
 
   async #error(method: string, path: string, response: Response): Promise<KubeApiError> {
