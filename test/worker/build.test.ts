@@ -63,6 +63,27 @@ describe("kiln build worker refuses what a Worker cannot run", () => {
     expect(result.stderr).toContain("pipelines/p/metadata.yaml: block pack: executor_type docker: the docker executor needs a Docker Engine");
   });
 
+  test("blocks on ecs, cloud_run and k8s build (the Worker drives them over fetch), but only with an output store their containers reach", () => {
+    const files = (outputStore: string) => ({
+      "kiln.yaml": `${IN_PROCESS}${outputStore}executors:\n  ecs: { cluster: etl, task_definition: kiln, subnets: [subnet-1], region: eu-west-1 }\n  cloud_run: { job: kiln, project: p, region: europe-west1 }\n  k8s: { image: registry.example/kiln:1 }\n`,
+      "pipelines/p/metadata.yaml":
+        "blocks:\n  - uuid: load\n    type: data_loader\n    executor_type: ecs\n  - uuid: clean\n    type: transformer\n    executor_type: cloud_run\n    upstream_blocks: [load]\n  - uuid: save\n    type: data_exporter\n    executor_type: k8s\n    upstream_blocks: [clean]\n",
+      "data_loaders/load.js": BLOCK,
+      "transformers/clean.js": BLOCK,
+      "data_exporters/save.js": BLOCK,
+    });
+    const local = build(project(files("")));
+    expect(local.status).toBe(2);
+    for (const block of ["load", "clean", "save"]) expect(local.stderr).toContain(`kiln.yaml: output_store (block ${block} runs on`);
+    expect(local.stderr).toContain("set output_store to {type: database}");
+    expect(local.stderr).not.toContain("executor_type ecs:");
+
+    const built = build(project(files("output_store: { type: database }\n")));
+    expect(built.stderr).toContain("built the Worker entry");
+    expect(built.status).toBe(0);
+    expect(existsSync(built.out)).toBe(true);
+  });
+
   test("a sensor that may poll longer than a tick, measured against --tick-seconds", () => {
     const files = {
       "kiln.yaml": IN_PROCESS,

@@ -8,8 +8,11 @@ import { executorConfigOf, executorTypeOf, type Project } from "@kiln/core";
 /** Seconds a scheduled tick drives runs for when KILN_TICK_SECONDS does not say. */
 export const DEFAULT_TICK_SECONDS = 45;
 
+/** Executors a Worker drives over fetch: the block runs in a container elsewhere. */
+export const REMOTE_EXECUTOR_TYPES = ["ecs", "cloud_run", "k8s"] as const;
+
 /** Executor types whose blocks can run from a Worker: in the Worker itself, or over fetch. */
-export const WORKER_EXECUTOR_TYPES = ["local"] as const;
+export const WORKER_EXECUTOR_TYPES = ["local", ...REMOTE_EXECUTOR_TYPES] as const;
 
 /** One thing a Worker cannot run, and where it is configured. */
 export interface WorkerRefusal {
@@ -38,9 +41,7 @@ function executorMessage(type: string, config: Record<string, unknown>): string 
   if (type === "docker") {
     return `the docker executor needs a Docker Engine, which a Worker cannot reach: use executor_type ${REMOTE_EXECUTORS}, or run kiln start where Docker runs`;
   }
-  if (["ecs", "cloud_run", "k8s"].includes(type)) {
-    return `the ${type} executor is not wired into this Worker build yet: run this block inside the Worker (executor_type local with executor_config: {in_process: true}), or run kiln start on Bun, Deno or Node`;
-  }
+  if ((REMOTE_EXECUTOR_TYPES as readonly string[]).includes(type)) return null;
   return `executor_type ${type} cannot run from a Worker: run the block inside the Worker (executor_type local with executor_config: {in_process: true})`;
 }
 
@@ -61,6 +62,15 @@ export function workerRefusals(project: Project, tickSeconds: number = DEFAULT_T
       const type = executorTypeOf(project, pipeline, block);
       const refused = executorMessage(type, executorConfigOf(project, pipeline, block));
       if (refused) refusals.push({ file, field: `block ${block.uuid}: executor_type ${type}`, message: refused });
+      // the Worker keeps a local output store's outputs in its database, but the container's
+      // kiln run-block reads kiln.yaml and would look in its own .variables folder
+      if (!refused && type !== "local" && project.settings.outputStore.type === "local") {
+        refusals.push({
+          file: "kiln.yaml",
+          field: `output_store (block ${block.uuid} runs on ${type})`,
+          message: "a block in a container must reach the outputs of the blocks before it: set output_store to {type: database} or {type: s3, bucket: ...}",
+        });
+      }
       if (block.type === "sensor" && (block.timeout === null || block.timeout > tickSeconds)) {
         const got = block.timeout === null ? "no timeout" : `timeout ${block.timeout} s`;
         refusals.push({

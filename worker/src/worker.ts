@@ -19,15 +19,20 @@ import {
   importSecretKey,
   loadProject,
   openOutputStore,
+  outputStoreEnv,
   type BlockJob,
   type BlockRuntime,
   type BlockSecrets,
   type ExecutionHandle,
   type Executor,
+  type ExecutorContext,
   type LogSink,
   type OutputStore,
   type Project,
 } from "@kiln/core";
+import cloudRunExecutorFactory from "@kiln/executor-cloud-run";
+import ecsExecutorFactory from "@kiln/executor-ecs";
+import kubernetesExecutorFactory from "@kiln/executor-kubernetes";
 import { InProcessRunner } from "@kiln/executor-local/in-process";
 import { Scheduler, notifyRunEnd, type Log, type TickReport } from "@kiln/scheduler";
 import { createApp } from "@kiln/server";
@@ -53,6 +58,12 @@ export interface WorkerEnv {
   KILN_TICK_GRACE_SECONDS?: string;
   /** Mage's ENV: triggers limited to other environments are left out. */
   ENV?: string;
+  /**
+   * Anything else the remote executors read: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY /
+   * AWS_REGION (ecs), GOOGLE_APPLICATION_CREDENTIALS as the key's JSON (cloud_run),
+   * KILN_KUBECONFIG_DATA (k8s), KILN_S3_* (the S3 output store).
+   */
+  [name: string]: string | undefined;
 }
 
 /** What a scheduled invocation receives (Cloudflare's ScheduledController, the parts used). */
@@ -194,7 +205,16 @@ export function createWorker(bundle: ProjectBundle): KilnWorker {
     };
     const runtime: BlockRuntime = { project, source: moduleMapSource(bundle), outputs, logs: consoleLogSink, secrets, clock: store.clock, store };
     const executors = new ExecutorRegistry().register(inWorkerExecutor(runtime));
-    const engine = new RunEngine({ store, project, executors, outputs, beforeRunEnds: notifyRunEnd(store, () => project) });
+    // the fetch-only executors: blocks run in containers elsewhere, which reach the same database
+    const variables: Record<string, string | undefined> = { ...env };
+    const blockEnv: Record<string, string> = {
+      KILN_DATABASE_URL: databaseUrl(env),
+      ...(env.LIBSQL_AUTH_TOKEN ? { KILN_DATABASE_AUTH_TOKEN: env.LIBSQL_AUTH_TOKEN } : {}),
+      ...outputStoreEnv(project.settings.outputStore, variables),
+    };
+    const context: ExecutorContext = { projectRoot: project.root, blockEnv, env: variables, logs: consoleLogSink };
+    for (const factory of [ecsExecutorFactory, cloudRunExecutorFactory, kubernetesExecutorFactory]) executors.register(await factory(context));
+    const engine = new RunEngine({ store, project, executors, outputs, logs: consoleLogSink, beforeRunEnds: notifyRunEnd(store, () => project) });
     return { store, project, engine, secretKey, close: () => client.close() };
   }
 
