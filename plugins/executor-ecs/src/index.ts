@@ -30,6 +30,12 @@ export { checkEcsConfig, parseEcsConfig, type EcsSettings } from "./config.ts";
 /** The StopTask reason kiln gives; a task stopped with it reads as cancelled, from any process. */
 export const CANCEL_REASON = "kiln: block run cancelled";
 
+/**
+ * How long one attempt at an AWS call may take (ms): a hung connection must not stall a
+ * scheduler's poll. The SDK tries a call three times, so about 45 s at worst.
+ */
+const REQUEST_TIMEOUT_MS = 15_000;
+
 /** RunTask's startedBy for every task kiln starts (ListTasks can filter on it). */
 export const STARTED_BY = "kiln";
 
@@ -171,7 +177,7 @@ export function ecsExecutor(context: ExecutorContext): Executor {
     if (!client) {
       const credentials = credentialsFrom(context.env);
       const { ECSClient } = await loadSdk();
-      client = new ECSClient({ region, credentials, ...(endpoint ? { endpoint } : {}) });
+      client = new ECSClient({ region, credentials, requestHandler: { requestTimeout: REQUEST_TIMEOUT_MS, throwOnRequestTimeout: true }, ...(endpoint ? { endpoint } : {}) });
       ecsClients.set(key, client);
     }
     return client;
@@ -183,7 +189,7 @@ export function ecsExecutor(context: ExecutorContext): Executor {
     if (!client) {
       const credentials = credentialsFrom(context.env);
       const { CloudWatchLogsClient } = await loadSdk();
-      client = new CloudWatchLogsClient({ region, credentials, ...(endpoint ? { endpoint } : {}) });
+      client = new CloudWatchLogsClient({ region, credentials, requestHandler: { requestTimeout: REQUEST_TIMEOUT_MS, throwOnRequestTimeout: true }, ...(endpoint ? { endpoint } : {}) });
       logsClients.set(key, client);
     }
     return client;
