@@ -8,7 +8,36 @@
  * schedule a pod, or lack a Secret or ServiceAccount, and it records every request.
  */
 import type { Server } from "bun";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { FakeContainers, type FakeContainer } from "./fake-containers.ts";
+
+/** PEM texts of a throwaway certificate authority, a server certificate for 127.0.0.1 and a client certificate, all signed by it. */
+export interface TestPki {
+  ca: string;
+  serverCert: string;
+  serverKey: string;
+  clientCert: string;
+  clientKey: string;
+}
+
+/** Makes a TestPki with openssl in `dir` (P-256 keys, valid a day). */
+export function makeTestPki(dir: string): TestPki {
+  mkdirSync(dir, { recursive: true });
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+  const openssl = (...args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: "ignore" });
+  openssl("req", "-x509", ...ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "1", "-subj", "/CN=kiln-test-ca");
+  openssl("req", ...ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1");
+  // X.509 v3 with extensions, as a cluster's certificates are (rustls, under Deno's fetch, refuses v1)
+  writeFileSync(join(dir, "server.ext"), "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n");
+  writeFileSync(join(dir, "client.ext"), "extendedKeyUsage=clientAuth\n");
+  openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.crt", "-days", "1", "-extfile", "server.ext");
+  openssl("req", ...ec, "-keyout", "client.key", "-out", "client.csr", "-subj", "/CN=kiln/O=kiln-runners");
+  openssl("x509", "-req", "-in", "client.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", "client.crt", "-days", "1", "-extfile", "client.ext");
+  const read = (name: string) => readFileSync(join(dir, name), "utf8");
+  return { ca: read("ca.crt"), serverCert: read("server.crt"), serverKey: read("server.key"), clientCert: read("client.crt"), clientKey: read("client.key") };
+}
 
 type Json = Record<string, unknown>;
 

@@ -5,7 +5,6 @@
  * a client certificate on Bun), and validateConfig.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { execFileSync } from "node:child_process";
 import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { BlockJob, ExecutionHandle, ExecutionStatus, Executor, JsonObject } from "@kiln/core";
@@ -25,7 +24,7 @@ import { readTextFile } from "@kiln/executor-kubernetes/node";
 import { stringify } from "yaml";
 import { conformanceProject } from "../helpers/conformance.ts";
 import { FakeContainers } from "../helpers/fake-containers.ts";
-import { FakeKubernetes } from "../helpers/fake-kubernetes.ts";
+import { FakeKubernetes, makeTestPki } from "../helpers/fake-kubernetes.ts";
 import { REPO_ROOT } from "../helpers/fixtures.ts";
 
 const TOKEN = "k8s-test-token-93be1c";
@@ -395,20 +394,10 @@ describe("credentials", () => {
   });
 
   it("TLS with a private CA and a client certificate (Bun's fetch tls option)", async () => {
-    const dir = join(fixture.root, "pki");
-    execFileSync("sh", ["-c", [
-      `mkdir -p ${dir} && cd ${dir}`,
-      "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ca.key -out ca.crt -days 1 -subj /CN=kiln-test-ca",
-      "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout server.key -out server.csr -subj /CN=127.0.0.1",
-      "printf 'subjectAltName=IP:127.0.0.1\\n' > san.ext",
-      "openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt -days 1 -extfile san.ext",
-      "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout client.key -out client.csr -subj /CN=kiln/O=kiln-runners",
-      "openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out client.crt -days 1",
-    ].join(" && ")], { stdio: "ignore" });
-    const read = (name: string) => readFileSync(join(dir, name), "utf8");
-    const secure = new FakeKubernetes({ containers, token: null, namespaces: [NAMESPACE], tls: { cert: read("server.crt"), key: read("server.key"), ca: read("ca.crt"), requireClientCert: true } });
+    const pki = makeTestPki(join(fixture.root, "pki"));
+    const secure = new FakeKubernetes({ containers, token: null, namespaces: [NAMESPACE], tls: { cert: pki.serverCert, key: pki.serverKey, ca: pki.ca, requireClientCert: true } });
     try {
-      const withCert = kubeconfigFile("tls.yaml", { "client-certificate-data": btoa(read("client.crt")), "client-key-data": btoa(read("client.key")) }, { "certificate-authority-data": btoa(read("ca.crt")) }, secure.url);
+      const withCert = kubeconfigFile("tls.yaml", { "client-certificate-data": btoa(pki.clientCert), "client-key-data": btoa(pki.clientKey) }, { "certificate-authority-data": btoa(pki.ca) }, secure.url);
       const k8s = executor({ KUBECONFIG: withCert });
       const handle = await k8s.start(await jobWith("succeeds", {}));
       expect(await settle(k8s, handle)).toEqual({ state: "completed" });
@@ -419,9 +408,9 @@ describe("credentials", () => {
       expect((await executor({ KUBECONFIG: byPath }).start(await jobWith("succeeds", {}))).namespace).toBe(NAMESPACE);
 
       // without the CA the server's certificate is not trusted; without the client certificate the handshake is refused
-      const noCa = kubeconfigFile("tls-no-ca.yaml", { "client-certificate-data": btoa(read("client.crt")), "client-key-data": btoa(read("client.key")) }, {}, secure.url);
+      const noCa = kubeconfigFile("tls-no-ca.yaml", { "client-certificate-data": btoa(pki.clientCert), "client-key-data": btoa(pki.clientKey) }, {}, secure.url);
       await expect(executor({ KUBECONFIG: noCa }).start(await jobWith("succeeds", {}))).rejects.toThrow(`cannot reach the Kubernetes API at ${secure.url}`);
-      const noCert = kubeconfigFile("tls-no-cert.yaml", {}, { "certificate-authority-data": btoa(read("ca.crt")) }, secure.url);
+      const noCert = kubeconfigFile("tls-no-cert.yaml", {}, { "certificate-authority-data": btoa(pki.ca) }, secure.url);
       await expect(executor({ KUBECONFIG: noCert }).start(await jobWith("succeeds", {}))).rejects.toThrow(`cannot reach the Kubernetes API at ${secure.url}`);
     } finally {
       secure.close();
