@@ -139,7 +139,12 @@ export function verifySigV4(
   const expected = createHmac("sha256", key).update(stringToSign, "utf8").digest();
   const given = /^[0-9a-f]{64}$/.test(auth.signature) ? Buffer.from(auth.signature, "hex") : Buffer.alloc(0);
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-    return refuse(403, "InvalidSignatureException", "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.");
+    // as AWS's JSON services do: the canonical request and string to sign follow (with any signed token header)
+    return refuse(
+      403,
+      "InvalidSignatureException",
+      `The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.\n\nThe Canonical String for this request should have been\n'${canonicalRequest}'\n\nThe String-to-Sign should have been\n'${stringToSign}'\n`,
+    );
   }
   return { accessKeyId, region, service };
 }

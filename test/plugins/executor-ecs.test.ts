@@ -225,6 +225,20 @@ describe("executor-ecs: credentials", () => {
     expect(fake.tasks.size).toBe(tasksBefore);
   }, 30_000);
 
+  test("a refused signature's error keeps no session token (AWS's message quotes the canonical request)", async () => {
+    const wrongSecret = "wrong/temporary+secret/0000000000000000000";
+    const executor = ecsExecutor(context({ AWS_ACCESS_KEY_ID: TEMPORARY.accessKeyId, AWS_SECRET_ACCESS_KEY: wrongSecret, AWS_SESSION_TOKEN: TEMPORARY.sessionToken }));
+    const error = await executor.start(await job("succeeds")).then(
+      () => null,
+      (e: unknown) => e as Error,
+    );
+    expect(error?.message).toContain("RunTask failed: InvalidSignatureException");
+    // the fake's refusal did quote the token, as AWS's does
+    expect(fake.refusals.at(-1)?.message).toContain(TEMPORARY.sessionToken);
+    expect(error!.message).not.toContain(TEMPORARY.sessionToken);
+    expect(error!.message).not.toContain(wrongSecret);
+  }, 30_000);
+
   test("an unknown access key is refused as UnrecognizedClientException", async () => {
     const executor = ecsExecutor(context({ AWS_ACCESS_KEY_ID: "AKIAUNKNOWN000000000", AWS_SECRET_ACCESS_KEY: KEY.secretAccessKey }));
     const handle = { cluster: "kiln-test", taskArn: `arn:aws:ecs:${fake.region}:${fake.accountId}:task/kiln-test/0`, region: fake.region, endpoint: fake.url, container: "kiln" };

@@ -92,10 +92,18 @@ export function logStreamName(prefix: string, container: string, taskArn: string
   return `${prefix}/${container}/${taskIdOf(taskArn)}`;
 }
 
-/** What an AWS error says, with a hint naming the setting to look at; never a key or signature. */
-function awsError(action: string, error: unknown, settings?: { cluster?: string; taskDefinition?: string }): Error {
+/**
+ * What an AWS error says, with a hint naming the setting to look at; never a key, token or
+ * signature. A refused signature's message goes on with the canonical request AWS expected,
+ * which holds the session token: only its first line is kept.
+ */
+function awsError(action: string, error: unknown, env: Record<string, string | undefined>, settings?: { cluster?: string; taskDefinition?: string }): Error {
   const name = error instanceof Error ? error.name : "Error";
-  const message = error instanceof Error ? error.message : String(error);
+  let message = error instanceof Error ? error.message : String(error);
+  if (name === "InvalidSignatureException" || name === "SignatureDoesNotMatch") message = message.split("\n")[0] ?? "";
+  for (const secret of [env.AWS_SECRET_ACCESS_KEY, env.AWS_SESSION_TOKEN]) {
+    if (secret) message = message.split(secret).join("[redacted]");
+  }
   let hint = "";
   if (name === "InvalidSignatureException" || name === "SignatureDoesNotMatch") {
     hint = " (the request signature was refused: check AWS_SECRET_ACCESS_KEY in kiln's environment)";
@@ -215,7 +223,7 @@ export function ecsExecutor(context: ExecutorContext): Executor {
         }
       } catch (error) {
         if (error instanceof Error && error.message.startsWith("executor ecs:")) throw error;
-        throw awsError("RunTask", error, settings);
+        throw awsError("RunTask", error, context.env, settings);
       }
       const task = tasks[0]!;
       if (!task.taskArn) throw new Error("executor ecs: RunTask answered a task without a taskArn");
@@ -236,7 +244,7 @@ export function ecsExecutor(context: ExecutorContext): Executor {
       try {
         output = await client.send(new DescribeTasksCommand({ cluster: handle.cluster, tasks: [handle.taskArn] }));
       } catch (error) {
-        throw awsError("DescribeTasks", error, { cluster: handle.cluster });
+        throw awsError("DescribeTasks", error, context.env, { cluster: handle.cluster });
       }
       const task = output.tasks?.find((t) => t.taskArn === handle.taskArn) ?? output.tasks?.[0];
       if (!task) {
@@ -260,7 +268,7 @@ export function ecsExecutor(context: ExecutorContext): Executor {
       } catch (error) {
         // a task ECS no longer knows has nothing left to stop; status says it is missing
         if (error instanceof Error && error.name === "InvalidParameterException" && /not found/i.test(error.message)) return;
-        throw awsError("StopTask", error, { cluster: handle.cluster });
+        throw awsError("StopTask", error, context.env, { cluster: handle.cluster });
       }
     },
 
@@ -283,7 +291,7 @@ export function ecsExecutor(context: ExecutorContext): Executor {
             yield `kiln: no CloudWatch log stream ${stream} in log group ${handle.logGroup} (the container may never have started, or the task definition's awslogs options differ from executor_config log_group/log_stream_prefix)`;
             return;
           }
-          throw awsError("GetLogEvents", error);
+          throw awsError("GetLogEvents", error, context.env);
         }
         for (const event of output.events ?? []) {
           if (event.message !== undefined) yield event.message.replace(/\r?\n$/, "");
