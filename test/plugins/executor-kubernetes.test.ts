@@ -166,6 +166,14 @@ describe("the Job kiln sends", () => {
     expect(list.query.labelSelector).toBe(`job-name=${String(handle.name)}`);
   });
 
+  it("a variable mapped from a Secret replaces kiln's plain value, so the database token can stay out of the Job", async () => {
+    const job = await jobWith("succeeds", { env_from_secrets: [{ name: "KILN_DATABASE_AUTH_TOKEN", secret: "db-creds", key: "DB_PASSWORD" }] });
+    const manifest = buildJobManifest(job, parseKubernetesConfig(job.executorConfig), NAMESPACE, { KILN_DATABASE_URL: "libsql://db", KILN_DATABASE_AUTH_TOKEN: "plain-db-token" });
+    const env = manifest.spec.template.spec.containers[0]!.env!;
+    expect(env.filter((e) => e.name === "KILN_DATABASE_AUTH_TOKEN")).toEqual([{ name: "KILN_DATABASE_AUTH_TOKEN", valueFrom: { secretKeyRef: { name: "db-creds", key: "DB_PASSWORD" } } }]);
+    expect(JSON.stringify(manifest)).not.toContain("plain-db-token");
+  });
+
   it("labels and names are made valid for Kubernetes; the exact uuids go in annotations", async () => {
     const job = await jobWith("succeeds", {});
     const odd: BlockJob = { ...job, pipelineUuid: "Daily ETL/über_pipeline_with_a_name_much_longer_than_sixty-three_characters", blockUuid: "transform:12" };

@@ -4,9 +4,9 @@
  * Node and Workers; files (a kubeconfig path, the service account's token) are read only when
  * the caller gives it a ReadFile (see ./node.ts, which the kiln CLI uses).
  */
-import type { BlockJob, ExecutionHandle, ExecutionStatus, Executor, ExecutorContext, JsonObject } from "@kiln/core";
+import type { BlockJob, ExecutionHandle, ExecutionStatus, Executor, ExecutorContext } from "@kiln/core";
 import { KubeApiError, KubeClient, type Fetch } from "./client.ts";
-import { parseKubernetesConfig, validateKubernetesConfig, type ConnectionChoice } from "./config.ts";
+import { DEFAULT_SCHEDULE_TIMEOUT, DEFAULT_TTL_SECONDS, parseKubernetesConfig, validateKubernetesConfig, type ConnectionChoice } from "./config.ts";
 import { resolveConnection, type KubeConnection, type ReadFile } from "./connection.ts";
 import { buildJobManifest, CANCELLED_ANNOTATION, CONTAINER_NAME, FAILURE_ANNOTATION, type KubeJob, type KubePod } from "./manifest.ts";
 import { judge } from "./status.ts";
@@ -51,8 +51,8 @@ function readHandle(handle: ExecutionHandle): K8sHandle {
     name,
     uid: typeof uid === "string" ? uid : "",
     startedAt,
-    ttlSecondsAfterFinished: typeof ttlSecondsAfterFinished === "number" ? ttlSecondsAfterFinished : 0,
-    scheduleTimeout: typeof scheduleTimeout === "number" ? scheduleTimeout : 300,
+    ttlSecondsAfterFinished: typeof ttlSecondsAfterFinished === "number" ? ttlSecondsAfterFinished : DEFAULT_TTL_SECONDS,
+    scheduleTimeout: typeof scheduleTimeout === "number" ? scheduleTimeout : DEFAULT_SCHEDULE_TIMEOUT,
     kubeconfig: typeof kubeconfig === "string" ? kubeconfig : null,
     context: typeof context === "string" ? context : null,
     inCluster: inCluster === true,
@@ -201,9 +201,4 @@ export function kubernetesExecutor(options: KubernetesExecutorOptions): Executor
 /** The executor factory without file access (Workers): the kubeconfig comes from KILN_KUBECONFIG_DATA. */
 export default function kubernetesExecutorFactory(context: ExecutorContext): Executor {
   return kubernetesExecutor({ context });
-}
-
-/** Checks a k8s executor_config without building an executor. */
-export function validateConfig(config: JsonObject): string | null {
-  return validateKubernetesConfig(config);
 }
