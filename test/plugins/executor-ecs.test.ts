@@ -50,6 +50,11 @@ const fake = new FakeEcs({
   logPageSize: 1,
 }).start();
 const sqld = await startLibsqlServer();
+// registered before anything else can throw at load, so the servers never outlive a failed setup
+afterAll(() => {
+  fake.stop();
+  sqld.stop();
+});
 
 const BASE_CONFIG: JsonObject = {
   cluster: "kiln-test",
@@ -73,11 +78,7 @@ const fixture = await conformanceProject({
   outputs: (project, client) => databaseOutputStore(client, { maxBytes: 1_000_000 }),
 });
 
-afterAll(() => {
-  fake.stop();
-  fixture.close();
-  sqld.stop();
-});
+afterAll(() => fixture.close());
 
 function context(env: Record<string, string | undefined> = { AWS_ACCESS_KEY_ID: KEY.accessKeyId, AWS_SECRET_ACCESS_KEY: KEY.secretAccessKey }): ExecutorContext {
   return { projectRoot: fixture.root, blockEnv: { KILN_DATABASE_URL: sqld.url }, env, logs: { append() {} } };
