@@ -541,7 +541,8 @@ export class FakeKubernetes {
     if (token === null && !this.#options.tls?.requireClientCert) return status(401, "Unauthorized", "Unauthorized");
     if (this.#failures.count > 0) {
       this.#failures.count--;
-      return status(this.#failures.code, this.#failures.code === 429 ? "TooManyRequests" : "ServiceUnavailable", "the server is currently unable to handle the request");
+      const reasons: Record<number, string> = { 403: "Forbidden", 429: "TooManyRequests" };
+      return status(this.#failures.code, reasons[this.#failures.code] ?? "ServiceUnavailable", this.#failures.code === 403 ? "forbidden by the fake's policy" : "the server is currently unable to handle the request");
     }
     this.refresh();
 

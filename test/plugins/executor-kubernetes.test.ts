@@ -300,6 +300,17 @@ describe("cancel and Jobs that are gone", () => {
     await k8s.cancel(handle);
   });
 
+  it("cancel still deletes the Job when kiln may not patch it", async () => {
+    const k8s = executor();
+    const handle = await k8s.start(await jobWith("sleeps", {}));
+    fake.failNext(1, 403);
+    await k8s.cancel(handle);
+    expect(fake.requestsTo("PATCH", new RegExp(`/jobs/${String(handle.name)}$`))).toHaveLength(1);
+    expect(fake.requestsTo("DELETE", new RegExp(`/jobs/${String(handle.name)}$`))).toHaveLength(1);
+    await until(() => fake.stopped(handleOf(handle).namespace, handleOf(handle).name), "the Job to be gone");
+    expect(await executor().status(handle)).toEqual({ state: "cancelled" });
+  });
+
   it("a finished Job removed by ttlSecondsAfterFinished: its outcome is unknown, said so rather than guessed", async () => {
     const k8s = executor();
     const handle = await k8s.start(await jobWith("succeeds", { ttl_seconds_after_finished: 0 }));

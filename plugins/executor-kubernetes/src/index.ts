@@ -167,14 +167,19 @@ export function kubernetesExecutor(options: KubernetesExecutorOptions): Executor
       const client = await clientOf(handle);
       cancelledHere.add(handle.uid || handle.name);
       const path = jobPath(handle.namespace, handle.name);
+      const gone = (error: unknown) => error instanceof KubeApiError && error.status === 404;
       try {
-        // marked first, so a Job still being deleted (a finalizer holds it) reads as cancelled
+        // marked first, so a Job still being deleted (a finalizer holds it) reads as cancelled;
+        // only a help, so an identity that may not patch Jobs still gets to delete it
         await client.send("PATCH", path, { body: { metadata: { annotations: { [CANCELLED_ANNOTATION]: "true" } } }, contentType: "application/merge-patch+json" });
+      } catch (error) {
+        if (gone(error)) return;
+      }
+      try {
         // Background: the Job goes now and its pod after it; the API's default for Jobs (Orphan) would leave the pod running
         await client.send("DELETE", path, { body: { apiVersion: "v1", kind: "DeleteOptions", propagationPolicy: "Background" } });
       } catch (error) {
-        if (error instanceof KubeApiError && error.status === 404) return;
-        throw error;
+        if (!gone(error)) throw error;
       }
     },
 
