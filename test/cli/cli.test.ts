@@ -128,7 +128,7 @@ describe("usage errors: exit 2, one line on stderr, nothing written", () => {
     { name: "an unknown project path", args: () => ["run", join(project, "no-such-project"), "p"], message: /no project at .*no-such-project/ },
     { name: "an unknown pipeline", args: () => ["run", project, "nope"], message: /no pipeline nope .*\(pipelines: p\)/ },
     { name: "an unknown --block-uuid", args: () => ["run", project, "p", "--block-uuid", "zz"], message: /--block-uuid: pipeline p has no block zz/ },
-    { name: "an unknown --executor-type", args: () => ["run", project, "p", "--executor-type", "docker"], message: /--executor-type: unknown executor docker/ },
+    { name: "an unknown --executor-type", args: () => ["run", project, "p", "--executor-type", "nomad"], message: /--executor-type: unknown executor nomad \(known: local, .*docker.*\)/ },
     { name: "a pipeline with a cycle", args: () => ["run", cyclic, "loop"], message: /a -> b -> a/ },
     { name: "an unknown flag", args: () => ["run", project, "p", "--frobnicate"], message: /--frobnicate/ },
     {
