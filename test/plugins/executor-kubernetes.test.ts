@@ -12,12 +12,15 @@ import {
   buildJobManifest,
   jobLabels,
   jobNamePrefix,
+  judge,
   kubernetesExecutor,
   parseKubeconfig,
   parseKubernetesConfig,
   resolveConnection,
   validateKubernetesConfig,
   type JobManifest,
+  type KubeJob,
+  type KubePod,
   type ReadFile,
 } from "@kiln/executor-kubernetes";
 import { readTextFile } from "@kiln/executor-kubernetes/node";
@@ -489,5 +492,41 @@ describe("validateConfig", () => {
         in_cluster: false,
       }),
     ).toBeNull();
+  });
+});
+
+describe("judging a Job and its pod (objects as a real cluster returns them)", () => {
+  const job = (status: JsonObject, extra: JsonObject = {}): KubeJob => ({ metadata: { name: "kiln-etl-load-7-1-x2x9q", namespace: "etl", uid: "u1", ...extra }, spec: { activeDeadlineSeconds: 600 }, status });
+  const pod = (phase: string, status: JsonObject = {}): KubePod => ({ metadata: { name: "kiln-etl-load-7-1-x2x9q-abcde", creationTimestamp: "2026-01-01T00:00:00Z" }, status: { phase, ...status } });
+  const terminated = (exitCode: number, reason: string, message?: string) => ({ containerStatuses: [{ name: "block", state: { terminated: { exitCode, reason, ...(message ? { message } : {}) } } }] });
+
+  it("an out-of-memory kill, an eviction, a deadline, a config error", () => {
+    const failed = { failed: 1, conditions: [{ type: "FailureTarget", status: "True", reason: "BackoffLimitExceeded" }, { type: "Failed", status: "True", reason: "BackoffLimitExceeded" }] };
+    expect(judge(job(failed), [pod("Failed", terminated(137, "OOMKilled"))], 0, 300)).toEqual({ status: { state: "failed", error: "exit code 137 (OOMKilled)" } });
+    expect(judge(job(failed), [pod("Failed", { reason: "Evicted", message: "The node was low on resource: memory." })], 0, 300)).toEqual({
+      status: { state: "failed", error: "the pod kiln-etl-load-7-1-x2x9q-abcde failed: Evicted: The node was low on resource: memory." },
+    });
+    const deadline = { failed: 1, conditions: [{ type: "Failed", status: "True", reason: "DeadlineExceeded", message: "Job was active longer than specified deadline" }] };
+    expect(judge(job(deadline), [], 0, 300)).toEqual({ status: { state: "failed", error: "timed out: the Job ran longer than its activeDeadlineSeconds (600 s, the block's timeout)" } });
+    const waiting = { containerStatuses: [{ name: "block", state: { waiting: { reason: "InvalidImageName", message: 'couldn\'t parse image name "Bad Image"' } } }] };
+    expect(judge(job({ active: 1 }), [pod("Pending", waiting)], 0, 300)).toEqual({ stuck: `the pod kiln-etl-load-7-1-x2x9q-abcde cannot start: InvalidImageName: couldn't parse image name "Bad Image"` });
+  });
+
+  it("the block's marked error is taken from the termination message; otherwise its last line", () => {
+    const log = "2026-01-01T00:00:00Z INFO loading\nError: boom\n    at load (custom/load.js:3:9)\nkiln: block failed: boom: the table is missing\n";
+    expect(judge(job({ failed: 1 }), [pod("Failed", terminated(1, "Error", log))], 0, 300)).toEqual({ status: { state: "failed", error: "exit code 1: boom: the table is missing" } });
+    expect(judge(job({ failed: 1 }), [pod("Failed", terminated(2, "Error", "kiln: no pipeline etl in /app\n"))], 0, 300)).toEqual({ status: { state: "failed", error: "exit code 2: kiln: no pipeline etl in /app" } });
+  });
+
+  it("completed, running, pending within the grace; cancelled while a finalizer holds the Job", () => {
+    expect(judge(job({ succeeded: 1, conditions: [{ type: "Complete", status: "True" }] }), [], 0, 300)).toEqual({ status: { state: "completed" } });
+    expect(judge(job({ active: 1 }), [pod("Running", { containerStatuses: [{ name: "block", state: { running: {} } }] })], 0, 300)).toEqual({ status: { state: "running" } });
+    const unschedulable = { conditions: [{ type: "PodScheduled", status: "False", reason: "Unschedulable", message: "0/3 nodes are available: 3 Insufficient cpu." }] };
+    expect(judge(job({ active: 1 }), [pod("Pending", unschedulable)], 299_000, 300)).toEqual({ status: { state: "running" } });
+    expect(judge(job({ active: 1 }), [pod("Pending", unschedulable)], 301_000, 300)).toEqual({
+      stuck: "the pod kiln-etl-load-7-1-x2x9q-abcde could not be scheduled in 300 s (executor_config.schedule_timeout): 0/3 nodes are available: 3 Insufficient cpu.",
+    });
+    expect(judge(job({ active: 1 }, { deletionTimestamp: "2026-01-01T00:00:05Z" }), [pod("Running")], 0, 300)).toEqual({ status: { state: "cancelled" } });
+    expect(judge(job({ active: 1 }, { annotations: { "kiln.dev/failure": "earlier verdict" } }), [], 0, 300)).toEqual({ status: { state: "failed", error: "earlier verdict" } });
   });
 });
