@@ -554,7 +554,12 @@ export class FakeKubernetes {
     if (jobs) {
       const name = jobs[2] ? decodeURIComponent(jobs[2]) : null;
       const key = `${namespace}/${name}`;
-      if (!name && request.method === "POST") return this.#createJob(namespace, isObject(body) ? body : {});
+      if (!name && request.method === "POST") {
+        if ((request.headers.get("content-type") ?? "").split(";")[0] !== "application/json") {
+          return status(415, "UnsupportedMediaType", "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf");
+        }
+        return this.#createJob(namespace, isObject(body) ? body : {});
+      }
       if (name && request.method === "GET") {
         const job = this.jobs.get(key);
         return job ? Response.json(job.object) : status(404, "NotFound", `jobs.batch "${name}" not found`, { name, group: "batch", kind: "jobs" });

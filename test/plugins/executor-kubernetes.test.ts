@@ -429,6 +429,10 @@ describe("credentials", () => {
       const byPath = kubeconfigFile("pki/tls-paths.yaml", { "client-certificate": "client.crt", "client-key": "client.key" }, { "certificate-authority": "ca.crt" }, secure.url);
       expect((await executor({ KUBECONFIG: byPath }).start(await jobWith("succeeds", {}))).namespace).toBe(NAMESPACE);
 
+      // insecure-skip-tls-verify trusts any server certificate (the client certificate still goes)
+      const insecure = kubeconfigFile("tls-insecure.yaml", { "client-certificate-data": btoa(pki.clientCert), "client-key-data": btoa(pki.clientKey) }, { "insecure-skip-tls-verify": true }, secure.url);
+      expect((await executor({ KUBECONFIG: insecure }).start(await jobWith("succeeds", {}))).namespace).toBe(NAMESPACE);
+
       // without the CA the server's certificate is not trusted; without the client certificate the handshake is refused
       const noCa = kubeconfigFile("tls-no-ca.yaml", { "client-certificate-data": btoa(pki.clientCert), "client-key-data": btoa(pki.clientKey) }, {}, secure.url);
       await expect(executor({ KUBECONFIG: noCa }).start(await jobWith("succeeds", {}))).rejects.toThrow(`cannot reach the Kubernetes API at ${secure.url}`);
