@@ -5,7 +5,7 @@
  * a client certificate on Bun), and validateConfig.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { BlockJob, ExecutionHandle, ExecutionStatus, Executor, JsonObject } from "@kiln/core";
 import {
@@ -405,6 +405,14 @@ describe("credentials", () => {
       "executor_config.kubeconfig is the file /etc/kube.yaml, and kiln cannot read files on this runtime",
     );
     await expect(resolveConnection({ kubeconfig: null, context: null, inCluster: false }, {}, null)).rejects.toThrow("no Kubernetes cluster configured");
+    // KUBECONFIG's first file that exists; ~/.kube/config last
+    const listed = await resolveConnection({ kubeconfig: null, context: null, inCluster: false }, { KUBECONFIG: `${join(fixture.root, "absent.yaml")}:${goodKubeconfig}` }, readTextFile);
+    expect(listed.source).toBe(`kubeconfig ${goodKubeconfig}, context fake`);
+    await expect(resolveConnection({ kubeconfig: null, context: null, inCluster: false }, { KUBECONFIG: join(fixture.root, "absent.yaml") }, readTextFile)).rejects.toThrow("KUBECONFIG: none of its files exist");
+    const home = join(fixture.root, "home");
+    mkdirSync(join(home, ".kube"), { recursive: true });
+    writeFileSync(join(home, ".kube/config"), data);
+    expect((await resolveConnection({ kubeconfig: null, context: null, inCluster: false }, { HOME: home }, readTextFile)).server).toBe(fake.url);
     const files: Record<string, string> = {
       "/var/run/secrets/kubernetes.io/serviceaccount/token": "sa-token\n",
       "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt": "CA PEM",
