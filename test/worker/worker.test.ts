@@ -184,6 +184,18 @@ describe("kiln on workerd with a libSQL server", () => {
     expect(names).not.toContain("stream");
   }, 30_000);
 
+  test("the web UI is served by the Worker too: the sign-in page, and a page behind it redirects there", async () => {
+    const login = await fetch(`${worker!.url}/ui/login`);
+    expect(login.status).toBe(200);
+    expect(login.headers.get("content-type")).toContain("text/html");
+    const html = await login.text();
+    expect(html).toContain("<form");
+    expect(html).toContain('name="password"');
+    const runs = await fetch(`${worker!.url}/ui/runs`, { redirect: "manual" });
+    expect(runs.status).toBe(303);
+    expect(runs.headers.get("location")).toContain("/ui/login");
+  }, 30_000);
+
   test("the Worker's secrets never reach its log", () => {
     const log = readFileSync(worker!.logFile, "utf8");
     expect(log).toContain("tick for cron");
