@@ -5,16 +5,11 @@
  * of executions on the fake Cloud Run. Each request builds a fresh executor from the stored
  * handle, as a Worker invocation would.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { afterAll, describe, expect, test } from "bun:test";
 import { exportPKCS8, exportSPKI, generateKeyPair } from "jose";
-import { Miniflare } from "miniflare";
 import type { BlockJob, ExecutionStatus, JsonObject } from "@kiln/core";
+import { startExecutorWorker, workerJob } from "../helpers/executor-worker.ts";
 import { FakeCloudRun } from "../helpers/fake-cloud-run.ts";
-import { REPO_ROOT } from "../helpers/fixtures.ts";
 
 const PROJECT = "kiln-edge-project";
 const REGION = "us-central1";
@@ -33,90 +28,22 @@ const fake = await new FakeCloudRun({
 }).start();
 const KEY = JSON.stringify({ type: "service_account", project_id: PROJECT, private_key: await exportPKCS8(privateKey), client_email: CLIENT_EMAIL, token_uri: fake.tokenUri });
 
-const WORKER = `
-import { cloudRunExecutor } from ${JSON.stringify(join(REPO_ROOT, "plugins/executor-cloud-run/src/index.ts"))};
-export default {
-  async fetch(request, env) {
-    const { op, job, handle } = await request.json();
-    const executor = cloudRunExecutor({ projectRoot: "/app", blockEnv: { KILN_DATABASE_URL: "libsql://kiln.example" }, env, logs: { append() {} } });
-    try {
-      if (op === "start") return Response.json(await executor.start(job));
-      if (op === "status") return Response.json(await executor.status(handle));
-      if (op === "cancel") { await executor.cancel(handle); return Response.json({}); }
-      const lines = [];
-      for await (const line of executor.logs(handle)) lines.push(line);
-      return Response.json(lines);
-    } catch (error) {
-      return Response.json({ error: String(error && error.message) }, { status: 500 });
-    }
-  },
-};
-`;
-
-let dir = "";
-let mf: Miniflare | null = null;
-
-beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), "kiln-cloud-run-worker-"));
-  writeFileSync(join(dir, "worker.js"), WORKER);
-  writeFileSync(join(dir, "wrangler.toml"), 'name = "kiln-cloud-run-check"\nmain = "worker.js"\ncompatibility_date = "2025-01-01"\n');
-  const built = spawnSync(join(REPO_ROOT, "node_modules/.bin/wrangler"), ["deploy", "--dry-run", "--outdir", "dist"], {
-    cwd: dir,
-    env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "true" },
-    encoding: "utf8",
-    timeout: 120_000,
-  });
-  if (built.status !== 0) throw new Error(`wrangler could not bundle the Worker:\n${built.stdout}${built.stderr}`);
-  mf = new Miniflare({
-    modules: true,
-    scriptPath: join(dir, "dist/worker.js"),
-    // module names are paths under this root (the default, the working directory, is elsewhere)
-    modulesRoot: join(dir, "dist"),
-    compatibilityDate: "2025-01-01",
-    // the key's JSON content: a Worker cannot read a key file
-    bindings: { GOOGLE_APPLICATION_CREDENTIALS: KEY },
-  });
-}, 150_000);
+const worker = await startExecutorWorker({
+  name: "cloud-run",
+  module: "plugins/executor-cloud-run/src/index.ts",
+  importClause: "{ cloudRunExecutor as factory }",
+  // the key's JSON content: a Worker cannot read a key file
+  bindings: { GOOGLE_APPLICATION_CREDENTIALS: KEY },
+});
+const { call, settle } = worker;
 
 afterAll(async () => {
-  await mf?.dispose();
+  await worker.dispose();
   fake.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-async function call(op: string, body: JsonObject): Promise<unknown> {
-  const response = await mf!.dispatchFetch("http://worker/", { method: "POST", body: JSON.stringify({ op, ...body }) });
-  const result = (await response.json()) as unknown;
-  if (response.status !== 200) throw new Error(`the Worker answered ${response.status}: ${JSON.stringify(result)}`);
-  return result;
-}
-
 function job(cloudRunJob: string, blockRunId: number): BlockJob {
-  return {
-    projectRoot: "/app",
-    pipelineUuid: "edge",
-    blockUuid: "task",
-    blockRunId,
-    pipelineRunId: 1,
-    attempt: 1,
-    executionDate: new Date(0).toISOString(),
-    executionPartition: "1/19700101T000000",
-    variables: {},
-    event: null,
-    inputs: [],
-    executorType: "cloud_run",
-    executorConfig: { job: cloudRunJob, region: REGION, endpoint: fake.url, logging_endpoint: fake.url },
-    timeout: null,
-  };
-}
-
-async function settle(handle: JsonObject): Promise<ExecutionStatus> {
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const status = (await call("status", { handle })) as ExecutionStatus;
-    if (status.state !== "running" || Date.now() > deadline) return status;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  return workerJob("cloud_run", { job: cloudRunJob, region: REGION, endpoint: fake.url, logging_endpoint: fake.url }, blockRunId);
 }
 
 describe("executor-cloud-run in workerd", () => {

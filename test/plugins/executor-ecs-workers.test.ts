@@ -4,15 +4,10 @@
  * of tasks on the fake ECS, credentials coming from the Worker's bindings. Each request builds
  * a fresh executor from the stored handle, as a Worker invocation would.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { Miniflare } from "miniflare";
+import { afterAll, describe, expect, test } from "bun:test";
 import type { BlockJob, ExecutionStatus, JsonObject } from "@kiln/core";
+import { startExecutorWorker, workerJob } from "../helpers/executor-worker.ts";
 import { FakeEcs } from "../helpers/fake-ecs.ts";
-import { REPO_ROOT } from "../helpers/fixtures.ts";
 
 const KEY = { accessKeyId: "AKIAKILNWORKERKEY001", secretAccessKey: "worker/secret+key/0123456789abcdefghijk" };
 const fake = new FakeEcs({
@@ -21,90 +16,22 @@ const fake = new FakeEcs({
   taskDefinitions: [{ family: "kiln", networkMode: "awsvpc", requiresCompatibilities: ["FARGATE"], containers: [{ name: "kiln", awslogs: { group: "/ecs/kiln", streamPrefix: "kiln" } }] }],
 }).start();
 
-const WORKER = `
-import { ecsExecutor } from ${JSON.stringify(join(REPO_ROOT, "plugins/executor-ecs/src/index.ts"))};
-export default {
-  async fetch(request, env) {
-    const { op, job, handle } = await request.json();
-    const executor = ecsExecutor({ projectRoot: "/app", blockEnv: { KILN_DATABASE_URL: "libsql://kiln.example" }, env, logs: { append() {} } });
-    try {
-      if (op === "start") return Response.json(await executor.start(job));
-      if (op === "status") return Response.json(await executor.status(handle));
-      if (op === "cancel") { await executor.cancel(handle); return Response.json({}); }
-      const lines = [];
-      for await (const line of executor.logs(handle)) lines.push(line);
-      return Response.json(lines);
-    } catch (error) {
-      return Response.json({ error: String(error && error.message) }, { status: 500 });
-    }
-  },
-};
-`;
-
-let dir = "";
-let mf: Miniflare | null = null;
-
-beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), "kiln-ecs-worker-"));
-  writeFileSync(join(dir, "worker.js"), WORKER);
-  writeFileSync(join(dir, "wrangler.toml"), 'name = "kiln-ecs-check"\nmain = "worker.js"\ncompatibility_date = "2025-01-01"\n');
-  const built = spawnSync(join(REPO_ROOT, "node_modules/.bin/wrangler"), ["deploy", "--dry-run", "--outdir", "dist"], {
-    cwd: dir,
-    env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "true" },
-    encoding: "utf8",
-    timeout: 120_000,
-  });
-  if (built.status !== 0) throw new Error(`wrangler could not bundle the Worker:\n${built.stdout}${built.stderr}`);
-  mf = new Miniflare({
-    modules: true,
-    scriptPath: join(dir, "dist/worker.js"),
-    // module names are paths under this root (the default, the working directory, is elsewhere)
-    modulesRoot: join(dir, "dist"),
-    compatibilityDate: "2025-01-01",
-    bindings: { AWS_ACCESS_KEY_ID: KEY.accessKeyId, AWS_SECRET_ACCESS_KEY: KEY.secretAccessKey, AWS_REGION: fake.region },
-  });
-}, 150_000);
+const worker = await startExecutorWorker({
+  name: "ecs",
+  module: "plugins/executor-ecs/src/index.ts",
+  importClause: "{ ecsExecutor as factory }",
+  bindings: { AWS_ACCESS_KEY_ID: KEY.accessKeyId, AWS_SECRET_ACCESS_KEY: KEY.secretAccessKey, AWS_REGION: fake.region },
+});
+const { call, settle } = worker;
 
 afterAll(async () => {
-  await mf?.dispose();
+  await worker.dispose();
   fake.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-async function call(op: string, body: JsonObject): Promise<unknown> {
-  const response = await mf!.dispatchFetch("http://worker/", { method: "POST", body: JSON.stringify({ op, ...body }) });
-  const result = (await response.json()) as unknown;
-  if (response.status !== 200) throw new Error(`the Worker answered ${response.status}: ${JSON.stringify(result)}`);
-  return result;
-}
-
 function job(script: string, blockRunId: number): BlockJob {
-  return {
-    projectRoot: "/app",
-    pipelineUuid: "edge",
-    blockUuid: "task",
-    blockRunId,
-    pipelineRunId: 1,
-    attempt: 1,
-    executionDate: new Date(0).toISOString(),
-    executionPartition: "1/19700101T000000",
-    variables: {},
-    event: null,
-    inputs: [],
-    executorType: "ecs",
-    // the fake runs the command as a local process: a shell stands in for kiln here
-    executorConfig: { cluster: "edge", task_definition: "kiln", subnets: ["subnet-edge"], endpoint: fake.url, command: ["sh", "-c", script], log_group: "/ecs/kiln", log_stream_prefix: "kiln" },
-    timeout: null,
-  };
-}
-
-async function settle(handle: JsonObject): Promise<ExecutionStatus> {
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const status = (await call("status", { handle })) as ExecutionStatus;
-    if (status.state !== "running" || Date.now() > deadline) return status;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  // the fake runs the command as a local process: a shell stands in for kiln here
+  return workerJob("ecs", { cluster: "edge", task_definition: "kiln", subnets: ["subnet-edge"], endpoint: fake.url, command: ["sh", "-c", script], log_group: "/ecs/kiln", log_stream_prefix: "kiln" }, blockRunId);
 }
 
 describe("executor-ecs in workerd", () => {
