@@ -8,7 +8,7 @@ import type { InValue } from "@libsql/client";
 import { PIPELINE_RUN_STATUSES, type PipelineRun, type PipelineRunStatus } from "../domain.ts";
 import { pipelineRunFromRow } from "./rows.ts";
 import type { SqlClient } from "./sql-client.ts";
-import type { SchedulerHeartbeat } from "./stats.ts";
+import { schedulerHeartbeatFromRow, type SchedulerHeartbeat } from "./stats.ts";
 
 /** How many of the newest runs the SLA and drift panels look through. */
 export const OVERVIEW_RECENT_WINDOW = 10_000;
@@ -107,14 +107,7 @@ export async function runOverview(client: SqlClient, options: OverviewOptions): 
     recentFailures: (failures?.rows ?? []).map(pipelineRunFromRow),
     slaBreaches: (sla?.rows ?? []).map(pipelineRunFromRow),
     drift: (drift?.rows ?? []).map(pipelineRunFromRow),
-    schedulers: (schedulers?.rows ?? []).map((r) => ({
-      id: String(r.id),
-      host: String(r.host),
-      pid: r.pid === null || r.pid === undefined ? null : Number(r.pid),
-      startedAt: Number(r.started_at),
-      heartbeatAt: Number(r.heartbeat_at),
-      beats: Number(r.beats),
-    })),
+    schedulers: (schedulers?.rows ?? []).map(schedulerHeartbeatFromRow),
   };
 }
 

@@ -4,6 +4,7 @@
  * snapshot and a remote database costs one round trip.
  */
 import { BLOCK_RUN_STATUSES, PIPELINE_RUN_STATUSES, type BlockRunStatus, type PipelineRunStatus } from "../domain.ts";
+import type { Row } from "@libsql/client";
 import { GAVE_UP_AT } from "../notify/deliver.ts";
 import type { SqlClient } from "./sql-client.ts";
 
@@ -27,6 +28,18 @@ export interface SystemStats {
   notificationsPending: number;
   /** The earliest next_run_at of an active trigger; null when none is scheduled. */
   earliestNextRunAt: number | null;
+}
+
+/** A schedulers row (id, host, pid, started_at, heartbeat_at, beats) as a SchedulerHeartbeat. */
+export function schedulerHeartbeatFromRow(r: Row): SchedulerHeartbeat {
+  return {
+    id: String(r.id),
+    host: String(r.host),
+    pid: r.pid === null || r.pid === undefined ? null : Number(r.pid),
+    startedAt: Number(r.started_at),
+    heartbeatAt: Number(r.heartbeat_at),
+    beats: Number(r.beats),
+  };
 }
 
 function zeroes<S extends string>(statuses: readonly S[]): Record<S, number> {
@@ -61,14 +74,7 @@ export async function systemStats(client: SqlClient): Promise<SystemStats> {
     migrationVersion: Number(migrations?.rows[0]?.version ?? 0),
     pipelineRuns,
     blockRuns,
-    schedulers: (schedulers?.rows ?? []).map((r) => ({
-      id: String(r.id),
-      host: String(r.host),
-      pid: r.pid === null || r.pid === undefined ? null : Number(r.pid),
-      startedAt: Number(r.started_at),
-      heartbeatAt: Number(r.heartbeat_at),
-      beats: Number(r.beats),
-    })),
+    schedulers: (schedulers?.rows ?? []).map(schedulerHeartbeatFromRow),
     notificationsPending: Number(notifications?.rows[0]?.n ?? 0),
     earliestNextRunAt: next === null || next === undefined ? null : Number(next),
   };

@@ -21,6 +21,7 @@ import type { Env, ServerDeps } from "../deps.ts";
 import { list } from "../envelope.ts";
 import { ApiError, notFound } from "../errors.ts";
 import { idParam, PageQuery, readQuery } from "../validate.ts";
+import { sleepUntilAborted } from "../sleep.ts";
 
 /** Bytes asked of the reader at a time: a page or a poll reads whole chunks. */
 const CHUNK_BYTES = 64 * 1024;
@@ -123,21 +124,8 @@ async function follow(stream: SSEStreamingApi, reader: LogReader, snapshot: () =
       await stream.write(": keep-alive\n\n");
       lastSent = Date.now();
     }
-    await sleep(POLL_MS, gone.signal);
+    await sleepUntilAborted(POLL_MS, gone.signal);
   }
-}
-
-/** Resolves after `ms`, or at once when `signal` aborts (the timer is cleared either way). */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-  });
 }
 
 /** The SSE response over `follow`; a failure mid-stream (the database went away) ends it with an error event. */

@@ -65,6 +65,7 @@ import {
   type BackfillForm,
 } from "./pages.tsx";
 import { canAct, clearSessionCookie, needRole, safeNext, sameOrigin, sessionCookie, setSessionCookie, uiAuth, UiError, type UiEnv } from "./session.ts";
+import { sleepUntilAborted } from "../sleep.ts";
 
 /** How often a live stream re-reads what it follows. */
 const STREAM_POLL_MS = 250;
@@ -147,19 +148,6 @@ function uiErrorOf(error: unknown): UiError | null {
   return null;
 }
 
-/** Resolves after `ms` or as soon as `signal` aborts. */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-  });
-}
-
 interface Frame {
   /** Changes whenever the region would render differently. */
   key: string;
@@ -197,7 +185,7 @@ function fragmentStream(c: Context<UiEnv>, load: () => Promise<Frame | null>): R
           await stream.write(": keep-alive\n\n");
           lastSent = Date.now();
         }
-        await sleep(STREAM_POLL_MS, gone.signal);
+        await sleepUntilAborted(STREAM_POLL_MS, gone.signal);
       }
     } catch {
       if (!stream.aborted) await stream.writeSSE({ event: "end", data: JSON.stringify({ status: null, message: "the stream failed; reload to resume" }) });
@@ -472,7 +460,7 @@ export function uiApp(deps: ServerDeps, verifySession: SessionVerifier, log: (me
             await stream.writeSSE({ event: "end", data: "{}" });
             return;
           }
-          await sleep(1_000, gone.signal);
+          await sleepUntilAborted(1_000, gone.signal);
         }
       } catch {
         if (!stream.aborted) await stream.writeSSE({ event: "end", data: JSON.stringify({ message: "the stream failed; reload to resume" }) });
