@@ -66,12 +66,37 @@ export function blockEnvOf(
   return blockEnv;
 }
 
+/**
+ * Executors built for this process's environment, by what they are built from: loading a
+ * project, opening it and `kiln start`'s reload every few seconds all ask for the same ones,
+ * and executors are stateless adapters, so one set serves them all.
+ */
+const built = new Map<string, Promise<Executor[]>>();
+
 /** Builds the built-in remote executors and the project's plugins (not the local executor, which needs the open project's runtime). */
-export async function buildExecutors(
+export function buildExecutors(
   settings: ProjectSettings,
   projectRoot: string,
   databaseUrl: string,
   env: Record<string, string | undefined> = process.env,
+): Promise<Executor[]> {
+  if (env !== process.env) return build(settings, projectRoot, databaseUrl, env);
+  const key = JSON.stringify([projectRoot, databaseUrl, settings.plugins, settings.outputStore]);
+  let executors = built.get(key);
+  if (!executors) {
+    executors = build(settings, projectRoot, databaseUrl, env);
+    built.set(key, executors);
+    // a failure (a plugin not installed yet) is not kept: the next attempt tries again
+    executors.catch(() => built.delete(key));
+  }
+  return executors;
+}
+
+async function build(
+  settings: ProjectSettings,
+  projectRoot: string,
+  databaseUrl: string,
+  env: Record<string, string | undefined>,
 ): Promise<Executor[]> {
   const factories = [...BUILTIN_EXECUTORS];
   for (const name of settings.plugins) factories.push(await importPlugin(name, projectRoot));
