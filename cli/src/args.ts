@@ -37,3 +37,15 @@ export function parseId(flag: string, text: string | undefined): number {
   }
   return id;
 }
+
+/** Runs the subcommand `args[0]` names with the rest; an unknown or missing one is a usage error listing them. */
+export function runSubcommand(command: string, subcommands: Record<string, (args: string[]) => Promise<number>>, args: string[]): Promise<number> {
+  const [subcommand, ...rest] = args;
+  const run = subcommand !== undefined && Object.hasOwn(subcommands, subcommand) ? subcommands[subcommand] : undefined;
+  if (!run) {
+    const names = Object.keys(subcommands);
+    const expected = names.length > 1 ? `${names.slice(0, -1).join(", ")} or ${names.at(-1)}` : (names[0] ?? "");
+    throw new UsageError(`kiln ${command}: expected ${expected}${subcommand ? `, got ${subcommand}` : ""}`);
+  }
+  return run(rest);
+}

@@ -4,7 +4,7 @@
  * as the last line, so scripts can take it with `tail -n 1`; only its hash is stored.
  */
 import { createApiKey, isRole, listApiKeys, revokeApiKey, ROLES } from "@kiln/core";
-import { parseCommand, parseId } from "../args.ts";
+import { parseCommand, parseId, runSubcommand } from "../args.ts";
 import { UsageError } from "../errors.ts";
 import { openProjectFlag } from "../project.ts";
 
@@ -16,18 +16,8 @@ const USAGE = {
 
 export const usage = Object.values(USAGE).join("\n  ");
 
-export async function apiKey(args: string[]): Promise<number> {
-  const [subcommand, ...rest] = args;
-  switch (subcommand) {
-    case "create":
-      return create(rest);
-    case "list":
-      return list(rest);
-    case "revoke":
-      return revoke(rest);
-    default:
-      throw new UsageError(`kiln api-key: expected create, list or revoke${subcommand ? `, got ${subcommand}` : ""}`);
-  }
+export function apiKey(args: string[]): Promise<number> {
+  return runSubcommand("api-key", { create, list, revoke }, args);
 }
 
 async function create(args: string[]): Promise<number> {

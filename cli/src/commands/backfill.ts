@@ -21,7 +21,7 @@ import {
   type IntervalType,
 } from "@kiln/core";
 import { databaseUrl } from "@kiln/node";
-import { parseCommand, parseId } from "../args.ts";
+import { parseCommand, parseId, runSubcommand } from "../args.ts";
 import { UsageError } from "../errors.ts";
 import { loadUserProject, openProject, type OpenProject } from "../project.ts";
 import { parseInstant, parseJsonObject } from "./trigger.ts";
@@ -34,19 +34,9 @@ const USAGE = {
 
 export const usage = Object.values(USAGE).join("\n  ");
 
-export async function backfill(args: string[]): Promise<number> {
-  const [subcommand, ...rest] = args;
-  switch (subcommand) {
-    case "create":
-      return create(rest);
-    case "start":
-    case "cancel":
-    case "retry":
-    case "status":
-      return act(subcommand, rest);
-    default:
-      throw new UsageError(`kiln backfill: expected create, start, cancel, retry or status${subcommand ? `, got ${subcommand}` : ""}`);
-  }
+export function backfill(args: string[]): Promise<number> {
+  const action = (name: "start" | "cancel" | "retry" | "status") => (rest: string[]) => act(name, rest);
+  return runSubcommand("backfill", { create, start: action("start"), cancel: action("cancel"), retry: action("retry"), status: action("status") }, args);
 }
 
 async function create(args: string[]): Promise<number> {

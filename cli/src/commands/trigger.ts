@@ -32,7 +32,7 @@ import {
   type ScheduleType,
   type TriggerInput,
 } from "@kiln/core";
-import { parseCommand, parseId } from "../args.ts";
+import { parseCommand, parseId, runSubcommand } from "../args.ts";
 import { UsageError } from "../errors.ts";
 import { loadUserProject } from "../project.ts";
 
@@ -50,20 +50,8 @@ export const usage = Object.values(USAGE).join("\n  ");
 /** Most dates preview prints unless --limit says otherwise. */
 const DEFAULT_LIMIT = 1000;
 
-export async function trigger(args: string[]): Promise<number> {
-  const [subcommand, ...rest] = args;
-  switch (subcommand) {
-    case "add":
-      return add(rest);
-    case "update":
-      return update(rest);
-    case "remove":
-      return remove(rest);
-    case "preview":
-      return preview(rest);
-    default:
-      throw new UsageError(`kiln trigger: expected add, update, remove or preview${subcommand ? `, got ${subcommand}` : ""}`);
-  }
+export function trigger(args: string[]): Promise<number> {
+  return runSubcommand("trigger", { add, update, remove, preview }, args);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@
  * read from stdin with --password-stdin, or from KILN_PASSWORD.
  */
 import { createUser, isRole, listUsers, deleteUser, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, ROLES, USERNAME_PATTERN, UserInputError } from "@kiln/core";
-import { parseCommand } from "../args.ts";
+import { parseCommand, runSubcommand } from "../args.ts";
 import { UsageError } from "../errors.ts";
 import { openProjectFlag } from "../project.ts";
 
@@ -16,18 +16,8 @@ const USAGE = {
 
 export const usage = Object.values(USAGE).join("\n  ");
 
-export async function user(args: string[]): Promise<number> {
-  const [subcommand, ...rest] = args;
-  switch (subcommand) {
-    case "create":
-      return create(rest);
-    case "list":
-      return list(rest);
-    case "delete":
-      return remove(rest);
-    default:
-      throw new UsageError(`kiln user: expected create, list or delete${subcommand ? `, got ${subcommand}` : ""}`);
-  }
+export function user(args: string[]): Promise<number> {
+  return runSubcommand("user", { create, list, delete: remove }, args);
 }
 
 async function readStdin(): Promise<string> {
