@@ -5,11 +5,11 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync, statSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { generateSecretKey, importSecretKey, Store } from "@kiln/core";
 import { openDatabase } from "@kiln/node";
 import { CLI_MAIN, REPO_ROOT, runKiln, TempDirs, waitFor } from "../helpers/cli.ts";
+import { freePort } from "../helpers/ports.ts";
 
 const dirs = new TempDirs();
 const children: ChildProcess[] = [];
@@ -24,15 +24,6 @@ const PROJECT = {
   "custom/work.js": "export default (ctx) => ({ got: ctx.variables.x ?? null });\n",
   "pipelines/p/triggers.yaml": "triggers:\n  - name: hook\n    schedule_type: api\n    status: active\n",
 };
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, "127.0.0.1", () => {
-      const port = (server.address() as { port: number }).port;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 function startKiln(root: string, instanceType: string, port: number): { output: () => string; exited: Promise<number | null>; child: ChildProcess } {
   const env: Record<string, string> = {};

@@ -1,6 +1,6 @@
 /** A private redis-server for a test file: a free port, its own process, stopped by pid. */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { createServer } from "node:net";
+import { freePort } from "./ports.ts";
 
 export interface RedisServer {
   url: string;
@@ -13,18 +13,6 @@ export function redisAvailable(): boolean {
   const found = spawnSync("redis-server", ["--version"]).status === 0;
   if (!found && process.env.CI === "true") throw new Error("redis-server is not installed (CI=true: .ci/run should have installed it)");
   return found;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** Starts redis-server on a free port and waits until it answers. */

@@ -8,7 +8,8 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { openSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { CLI_MAIN, REPO_ROOT, until, writeTempProject } from "../helpers/fixtures.ts";
-import { freePort, tail } from "../worker/processes.ts";
+import { freePort } from "../helpers/ports.ts";
+import { tail } from "../worker/processes.ts";
 
 const PROJECT = {
   "kiln.yaml": "executor_type: local\n",

@@ -5,9 +5,9 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, openSync, readFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { REPO_ROOT } from "../helpers/fixtures.ts";
+import { freePort } from "../helpers/ports.ts";
 
 /** A started server: where it listens, its log file, and how to stop it. */
 export interface Started {
@@ -15,19 +15,6 @@ export interface Started {
   port: number;
   logFile: string;
   stop(): Promise<void>;
-}
-
-/** A port nothing listens on right now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** Starts `command` in a new process group (setsid), its output to `logFile`. */
