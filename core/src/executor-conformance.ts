@@ -52,15 +52,17 @@ function check(condition: boolean, message: string): void {
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-/** Polls `status` until the work ends or `limitMs` passes; the last status either way. */
-async function settle(executor: Executor, handle: ExecutionHandle, limitMs: number): Promise<ExecutionStatus> {
+/** Polls an executor's `status` until the work ends or `limitMs` passes; the last status either way. */
+export async function settleExecution(executor: Executor, handle: ExecutionHandle, limitMs: number, intervalMs = 100): Promise<ExecutionStatus> {
   const deadline = Date.now() + limitMs;
   for (;;) {
     const status = await executor.status(handle);
     if (status.state !== "running" || Date.now() > deadline) return status;
-    await sleep(100);
+    await sleep(intervalMs);
   }
 }
+
+const settle = settleExecution;
 
 /** Polls until `ok` holds, failing with `what` after `limitMs`. */
 async function eventually(ok: () => Promise<boolean>, what: string, limitMs: number): Promise<void> {

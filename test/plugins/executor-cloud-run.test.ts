@@ -13,6 +13,7 @@ import {
   databaseOutputStore,
   runBlockArgs,
   runExecutorConformance,
+  settleExecution,
   type ExecutionStatus,
   type Executor,
   type ExecutorContext,
@@ -100,14 +101,8 @@ async function job(block: "succeeds" | "fails" | "sleeps" | "logs", config: Json
   return made;
 }
 
-async function settle(executor: Executor, handle: JsonObject, limitMs = 30_000): Promise<ExecutionStatus> {
-  const deadline = Date.now() + limitMs;
-  for (;;) {
-    const status = await executor.status(handle);
-    if (status.state !== "running" || Date.now() > deadline) return status;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+/** Polls status until the block run ends. */
+const settle = (executor: Executor, handle: JsonObject, limitMs = 30_000): Promise<ExecutionStatus> => settleExecution(executor, handle, limitMs, 50);
 
 /** The error a promise rejects with (fails the test when it resolves). */
 async function rejection(promise: Promise<unknown>): Promise<Error> {

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, test } from "bun:test";
 import { stringify } from "yaml";
 import type Docker from "dockerode";
-import { runExecutorConformance, type BlockJob, type ExecutionStatus, type Executor, type JsonObject } from "@kiln/core";
+import { runExecutorConformance, settleExecution, type BlockJob, type ExecutionStatus, type Executor, type JsonObject } from "@kiln/core";
 import { CANCELLED_SUFFIX, dockerExecutor, MANAGED_LABEL, type DockerHandle } from "@kiln/executor-docker";
 import { conformanceProject } from "../helpers/conformance.ts";
 import { REPO_ROOT } from "../helpers/fixtures.ts";
@@ -43,14 +43,7 @@ if ("skipped" in ready) {
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Polls status until the block run ends. */
-async function settle(executor: Executor, handle: JsonObject, limitMs = 60_000): Promise<ExecutionStatus> {
-  const deadline = Date.now() + limitMs;
-  for (;;) {
-    const status = await executor.status(handle);
-    if (status.state !== "running" || Date.now() > deadline) return status;
-    await sleep(100);
-  }
-}
+const settle = (executor: Executor, handle: JsonObject, limitMs = 60_000): Promise<ExecutionStatus> => settleExecution(executor, handle, limitMs, 100);
 
 const fixture = "skipped" in ready ? null : await conformanceProject({ executorType: "docker" });
 

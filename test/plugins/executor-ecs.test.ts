@@ -9,7 +9,7 @@ import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ECSClient, StopTaskCommand } from "@aws-sdk/client-ecs";
-import { databaseOutputStore, logPath, runExecutorConformance, type ExecutionStatus, type Executor, type ExecutorContext, type JsonObject } from "@kiln/core";
+import { databaseOutputStore, logPath, runExecutorConformance, settleExecution, type ExecutionStatus, type Executor, type ExecutorContext, type JsonObject } from "@kiln/core";
 import { CANCEL_REASON, ecsExecutor, logStreamName, parseEcsConfig, runTaskInput } from "@kiln/executor-ecs";
 import { conformanceProject } from "../helpers/conformance.ts";
 import { CLI_MAIN } from "../helpers/fixtures.ts";
@@ -91,14 +91,8 @@ async function job(block: "succeeds" | "fails" | "sleeps" | "logs", config: Json
   return made;
 }
 
-async function settle(executor: Executor, handle: JsonObject, limitMs = 30_000): Promise<ExecutionStatus> {
-  const deadline = Date.now() + limitMs;
-  for (;;) {
-    const status = await executor.status(handle);
-    if (status.state !== "running" || Date.now() > deadline) return status;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+/** Polls status until the block run ends. */
+const settle = (executor: Executor, handle: JsonObject, limitMs = 30_000): Promise<ExecutionStatus> => settleExecution(executor, handle, limitMs, 50);
 
 describe("executor-ecs: conformance against the fake ECS", () => {
   runExecutorConformance(

@@ -7,7 +7,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { BlockJob, ExecutionHandle, ExecutionStatus, Executor, JsonObject } from "@kiln/core";
+import { settleExecution, type BlockJob, type ExecutionHandle, type ExecutionStatus, type Executor, type JsonObject } from "@kiln/core";
 import {
   buildJobManifest,
   jobLabels,
@@ -79,14 +79,7 @@ async function jobWith(block: "succeeds" | "fails" | "sleeps" | "logs", config: 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Polls until the status is not running (or 30 s pass). */
-async function settle(k8s: Executor, handle: ExecutionHandle): Promise<ExecutionStatus> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const status = await k8s.status(handle);
-    if (status.state !== "running" || Date.now() > deadline) return status;
-    await sleep(100);
-  }
-}
+const settle = (k8s: Executor, handle: ExecutionHandle): Promise<ExecutionStatus> => settleExecution(k8s, handle, 30_000);
 
 async function until(ok: () => boolean, what: string): Promise<void> {
   const deadline = Date.now() + 30_000;
