@@ -7,6 +7,7 @@ import {
   createRunForSchedule,
   createSchedule,
   deleteSchedule,
+  hasRole,
   lastPipelineRunStatus,
   nextPipelineRunDate,
   SCHEDULE_STATUSES,
@@ -18,6 +19,7 @@ import {
 import type { Context, Hono } from "hono";
 import * as v from "valibot";
 import type { ApiDoc } from "../api-doc.ts";
+import type { Principal } from "../auth.ts";
 import type { Env, ServerDeps } from "../deps.ts";
 import { one, list } from "../envelope.ts";
 import { ApiError, notFound } from "../errors.ts";
@@ -97,12 +99,18 @@ const TriggerBody = v.objectWithRest(
 
 const PipelineParam = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_.-]{1,200}$/, "expected a pipeline uuid"));
 
-/** The schedule as the API shows it, with its next run date and its last run's status. */
-export async function scheduleView(deps: ServerDeps, schedule: PipelineSchedule): Promise<Record<string, unknown>> {
-  return scheduleJson(schedule, {
+/**
+ * The schedule as the API shows it, with its next run date and its last run's status. The
+ * trigger's token starts runs with variables of the caller's choosing, so it is a write
+ * credential: only a principal that may write (editor, admin) gets it; for others it is omitted.
+ */
+export async function scheduleView(deps: ServerDeps, schedule: PipelineSchedule, principal: Principal | null): Promise<Record<string, unknown>> {
+  const view = scheduleJson(schedule, {
     nextPipelineRunDate: schedule.status === "active" ? nextPipelineRunDate(schedule, deps.clock.now()) : null,
     lastPipelineRunStatus: await lastPipelineRunStatus(deps.store, schedule.id),
   });
+  if (!principal || !hasRole(principal.role, "editor")) delete view.token;
+  return view;
 }
 
 async function scheduleOr404(deps: ServerDeps, id: number): Promise<PipelineSchedule> {
@@ -126,7 +134,7 @@ export function scheduleRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc): v
       { pipelineUuid, ...(query.status ? { status: query.status } : {}), ...(query.schedule_type ? { scheduleType: query.schedule_type } : {}) },
       { limit: query._limit ?? 40, after: query._after ?? null },
     );
-    const views = await Promise.all(page.items.map((s) => scheduleView(deps, s)));
+    const views = await Promise.all(page.items.map((s) => scheduleView(deps, s, c.get("principal"))));
     return list(c, "pipeline_schedules", views, page.next);
   });
 
@@ -154,13 +162,13 @@ export function scheduleRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc): v
       }
       throw error;
     });
-    return one(c, "pipeline_schedule", await scheduleView(deps, schedule), 201);
+    return one(c, "pipeline_schedule", await scheduleView(deps, schedule, c.get("principal")), 201);
   });
 
   doc.add({ method: "get", path: "/api/pipeline_schedules/:id", summary: "A trigger", role: "viewer", responseKey: "pipeline_schedule" });
   app.get("/api/pipeline_schedules/:id", async (c) => {
     const schedule = await scheduleOr404(deps, idParam(c));
-    return one(c, "pipeline_schedule", await scheduleView(deps, schedule));
+    return one(c, "pipeline_schedule", await scheduleView(deps, schedule, c.get("principal")));
   });
 
   doc.add({ method: "put", path: "/api/pipeline_schedules/:id", summary: "Update a trigger (status, settings, variables; rotate_token)", role: "editor", body: UpdateBody, responseKey: "pipeline_schedule" });
@@ -182,13 +190,13 @@ export function scheduleRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc): v
       ...(s.event_pattern !== undefined ? { eventPattern: s.event_pattern } : {}),
       ...(s.rotate_token ? { rotateToken: true } : {}),
     });
-    return one(c, "pipeline_schedule", await scheduleView(deps, updated));
+    return one(c, "pipeline_schedule", await scheduleView(deps, updated, c.get("principal")));
   });
 
   doc.add({ method: "delete", path: "/api/pipeline_schedules/:id", summary: "Delete a trigger (its runs stay)", role: "editor", responseKey: "pipeline_schedule" });
   app.delete("/api/pipeline_schedules/:id", async (c) => {
     const schedule = await scheduleOr404(deps, idParam(c));
-    const view = await scheduleView(deps, schedule);
+    const view = await scheduleView(deps, schedule, c.get("principal"));
     await deleteSchedule(deps.store, schedule.id);
     return one(c, "pipeline_schedule", view);
   });
