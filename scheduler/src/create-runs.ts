@@ -136,7 +136,7 @@ async function createRunsFor(store: Store, project: Project, schedule: ScheduleS
     return;
   }
 
-  const spec = scheduleSpec({ interval, timezone: schedule.timezone, startTime: schedule.startTime, dstGap: settings.dstGap, dstOverlap: settings.dstOverlap });
+  const spec = scheduleSpec({ interval, timezone: schedule.timezone, startTime: schedule.startTime, dstGap: settings.dstGap, dstOverlap: settings.dstOverlap, landingTime: settings.landingTimeEnabled });
   const lead = settings.landingTimeEnabled ? landingLeadMs(await scheduling.recentRuntimes(store.client, schedule.id, LANDING_TIME_SAMPLE)) : 0;
   const horizon = now + lead;
   const dates = dueExecutionDates(spec, {

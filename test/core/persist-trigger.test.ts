@@ -241,7 +241,7 @@ describe("validation: an error naming the field, and nothing returned", () => {
     { name: "a new trigger without a schedule type", input: { scheduleType: undefined }, field: "schedule_type", message: "required for a new trigger" },
     { name: "a time trigger without an interval", input: { scheduleInterval: undefined }, field: "schedule_interval", message: "required for a time trigger" },
     { name: "a cron with 4 fields", input: { scheduleInterval: "0 0 * *" }, field: "schedule_interval", message: "a cron expression has 5 fields" },
-    { name: "an unknown preset", input: { scheduleInterval: "@yearly" }, field: "schedule_interval", message: "unknown preset" },
+    { name: "an unknown preset", input: { scheduleInterval: "@weekdays" }, field: "schedule_interval", message: "unknown preset" },
     { name: "a cron that never matches", input: { scheduleInterval: "0 0 30 2 *" }, field: "schedule_interval", message: "never matches" },
     { name: "an unknown time zone", input: { timezone: "Mars/Olympus" }, field: "timezone", message: 'got "Mars/Olympus"' },
     { name: "an unknown status", input: { status: "on" as never }, field: "status", message: "expected one of active, inactive" },

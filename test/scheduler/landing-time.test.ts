@@ -1,6 +1,7 @@
 /**
- * Landing time: a @daily trigger with landing_time_enabled starts early enough to be done by
- * midnight: next_run_at = midnight - (mean + stddev / 2) of its 7 most recent completed runtimes.
+ * Landing time: a @daily trigger with landing_time_enabled starts early enough to be done by its
+ * landing instant (start_time's time of day in its zone; midnight without a start_time):
+ * next_run_at = landing - (mean + stddev / 2) of its 7 most recent completed runtimes.
  */
 import { describe, expect, test } from "bun:test";
 import { FakeClock, type SqlClient } from "@kiln/core";
@@ -60,6 +61,42 @@ describe("landing_time_enabled on a @daily trigger", () => {
       expect(next.next_run_at!).toBeLessThan(MIDNIGHT + DAY);
       clock.advance(MIDNIGHT - clock.now());
       expect((await fx.scheduler.tick()).runs.created).toBe(1);
+    } finally {
+      await waitForEngines([fx.engine]);
+      fx.cleanup();
+    }
+  });
+
+  test("in Europe/Paris with start_time 09:00 Paris time, it lands at 09:00 Paris time on both sides of the DST change", async () => {
+    // Saturday March 28, 2026; Paris moves to summer time on Sunday the 29th
+    const clock = new FakeClock(utc(2026, 3, 28, 10, 15));
+    const trigger = (name: string) => ({ ...daily(name), timezone: "Europe/Paris", start_time: "2026-03-20T09:00:00+01:00" });
+    const fx = await schedulerFixture(gatedProject("landing-paris", [trigger("paris"), trigger("paris-fresh")]), clock);
+    try {
+      await syncTriggers(fx.store, fx.project);
+      const paris = await schedule(fx.client, "paris");
+      // runtimes 10..16 minutes: lead 14 min
+      for (let i = 0; i < 7; i++) await insertRun(fx.client, paris.id, utc(2026, 3, 20, 8) + i * DAY, "completed", (10 + i) * MINUTE);
+      await fx.scheduler.tick();
+      // Sunday 09:00 CEST is 07:00 UTC; without history it starts at the landing instant itself
+      const sunday = utc(2026, 3, 29, 7);
+      expect(iso((await schedule(fx.client, "paris")).next_run_at)).toBe(iso(sunday - 14 * MINUTE));
+      expect(iso((await schedule(fx.client, "paris-fresh")).next_run_at)).toBe(iso(sunday));
+
+      clock.advance(sunday - 14 * MINUTE - clock.now());
+      expect((await fx.scheduler.tick()).runs.created).toBe(1);
+      const created = await runs(fx.client, "pipeline_schedule_id = ? AND status NOT IN ('completed', 'failed')", [paris.id]);
+      expect(created.map((r) => iso(r.execution_date))).toEqual([iso(sunday)]);
+      const done = await waitForRun(fx.client, created[0]!.id);
+      expect(done.started_at).toBe(sunday - 14 * MINUTE);
+      // Monday's landing is 09:00 CEST again, started early by the new estimate
+      const next = await schedule(fx.client, "paris");
+      expect(next.next_run_at!).toBeGreaterThan(sunday + DAY - 60 * MINUTE);
+      expect(next.next_run_at!).toBeLessThan(sunday + DAY);
+      clock.advance(sunday - clock.now());
+      expect((await fx.scheduler.tick()).runs.created).toBe(1);
+      const fresh = await runs(fx.client, "pipeline_schedule_id = ?", [(await schedule(fx.client, "paris-fresh")).id]);
+      expect(fresh.map((r) => iso(r.execution_date))).toEqual([iso(sunday)]);
     } finally {
       await waitForEngines([fx.engine]);
       fx.cleanup();

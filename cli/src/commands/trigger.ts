@@ -338,6 +338,7 @@ async function triggerSpec(projectPath: string, pipelineUuid: string, name: stri
       startTime: trigger.startTime,
       dstGap: settings.dstGap,
       dstOverlap: settings.dstOverlap,
+      landingTime: settings.landingTimeEnabled,
     });
   } catch (error) {
     if (error instanceof InvalidScheduleError) throw new UsageError(`${pipelineFile(pipeline)}: trigger ${name}: ${error.message}`);

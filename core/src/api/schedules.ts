@@ -212,6 +212,7 @@ export function nextPipelineRunDate(schedule: PipelineSchedule, now: number): nu
       startTime: schedule.startTime,
       dstGap: settings.dstGap,
       dstOverlap: settings.dstOverlap,
+      landingTime: settings.landingTimeEnabled,
     });
     return nextOccurrence(spec, now);
   } catch {

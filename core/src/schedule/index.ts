@@ -3,5 +3,6 @@ export * from "./errors.ts";
 export * from "./interval.ts";
 export * from "./wall-time.ts";
 export * from "./occurrences.ts";
+export * from "./landing.ts";
 export * from "./catch-up.ts";
 export * from "./settings.ts";

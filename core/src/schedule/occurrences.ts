@@ -6,7 +6,8 @@
  */
 import { Cron } from "croner";
 import { InvalidScheduleError } from "./errors.ts";
-import { parseScheduleInterval, type ScheduleExpression } from "./interval.ts";
+import { cronMode, parseScheduleInterval, type ScheduleExpression } from "./interval.ts";
+import { landingInterval } from "./landing.ts";
 import { assertTimeZone, offsetTimeline, resolveClockValue, TIMELINE_PAD } from "./wall-time.ts";
 
 /** A wall time the clock skips: `skip` it, or `shift` it to the instant the clock jumps. */
@@ -38,6 +39,8 @@ export interface ScheduleSpecInput {
   startTime?: number | null;
   dstGap?: DstGapPolicy | null;
   dstOverlap?: DstOverlapPolicy | null;
+  /** landing_time_enabled: a preset's dates take start_time's time fields (see landing.ts). */
+  landingTime?: boolean;
 }
 
 const HOUR = 3_600_000;
@@ -47,7 +50,7 @@ const SEARCH_HORIZON = 100 * 366 * 24 * HOUR;
 
 /** Validates settings and fills defaults (UTC, shift, first); throws InvalidScheduleError. */
 export function scheduleSpec(input: ScheduleSpecInput): ScheduleSpec {
-  const interval = typeof input.interval === "string" ? parseScheduleInterval(input.interval) : input.interval;
+  const parsed = typeof input.interval === "string" ? parseScheduleInterval(input.interval) : input.interval;
   const timezone = input.timezone ?? "UTC";
   assertTimeZone(timezone);
   const dstGap = input.dstGap ?? DEFAULT_DST_GAP;
@@ -58,6 +61,7 @@ export function scheduleSpec(input: ScheduleSpecInput): ScheduleSpec {
   }
   const startTime = input.startTime ?? null;
   if (startTime !== null && !Number.isFinite(startTime)) throw new InvalidScheduleError(`invalid start_time ${startTime}`);
+  const interval = input.landingTime ? landingInterval(parsed, startTime, timezone) : parsed;
   return { interval, timezone, startTime, dstGap, dstOverlap };
 }
 
@@ -67,7 +71,7 @@ function cronFor(expression: string): Cron {
   let cron = compiled.get(expression);
   if (cron === undefined) {
     // utcOffset 0, not timezone "UTC": same clock, but croner skips Intl entirely (about 7x faster)
-    cron = new Cron(expression, { utcOffset: 0, mode: "5-part" });
+    cron = new Cron(expression, { utcOffset: 0, mode: cronMode(expression) });
     // a project has a handful of expressions; the bound only guards against unbounded growth
     if (compiled.size >= 1000) compiled.clear();
     compiled.set(expression, cron);
@@ -90,14 +94,14 @@ export function occurrences(spec: ScheduleSpec, fromExclusive: number, toInclusi
   const interval = spec.interval;
   if (interval.kind === "always_on") return [];
   if (interval.kind === "once") return spec.startTime !== null && spec.startTime > from && spec.startTime <= toInclusive ? [spec.startTime] : [];
-  if (limit === undefined) return cronWindow(spec, interval.cron, from, toInclusive);
+  if (limit === undefined) return cronWindow(spec, interval, from, toInclusive);
   // Growing windows: a dense cron fills `limit` in the first hour, a sparse one is not
   // enumerated across the whole range just to find a few dates.
   const out: number[] = [];
   let span = HOUR;
   for (let a = from; a < toInclusive; a += span, span *= 2) {
     const b = Math.min(toInclusive, a + span);
-    for (const t of cronWindow(spec, interval.cron, a, b)) {
+    for (const t of cronWindow(spec, interval, a, b)) {
       out.push(t);
       if (out.length >= limit) return out;
     }
@@ -124,8 +128,15 @@ export function previousOccurrence(spec: ScheduleSpec, atOrBefore: number, notBe
   return null;
 }
 
+/** Whether a clock value falls on `day` of its month, or on the last day of a month without it. */
+function isMonthDay(clock: number, day: number): boolean {
+  const d = new Date(clock);
+  const last = new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 0)).getUTCDate();
+  return d.getUTCDate() === Math.min(day, last);
+}
+
 /** Dates of a cron in (from, to]: enumerate wall times, map each to instants by the DST rules. */
-function cronWindow(spec: ScheduleSpec, expression: string, from: number, to: number): number[] {
+function cronWindow(spec: ScheduleSpec, interval: ScheduleExpression & { kind: "cron" }, from: number, to: number): number[] {
   // The timeline reaches past the window so an overlap straddling an edge is seen whole:
   // "first"/"last" must pick the same instant whichever window a wall time is looked at from.
   const segments = offsetTimeline(spec.timezone, from - TIMELINE_PAD, to + TIMELINE_PAD);
@@ -140,7 +151,8 @@ function cronWindow(spec: ScheduleSpec, expression: string, from: number, to: nu
   // every instant in the window, and every gap whose jump is in it, shows a wall time in this range
   const clockLo = from + 1 + minOffset;
   const clockHi = to + maxOffset;
-  const cron = cronFor(expression);
+  const cron = cronFor(interval.cron);
+  const monthDay = interval.monthDay;
   const out: number[] = [];
   const keep = (t: number) => {
     if (t > from && t <= to) out.push(t);
@@ -149,6 +161,7 @@ function cronWindow(spec: ScheduleSpec, expression: string, from: number, to: nu
   for (let next = cron.nextRun(new Date(clockLo - 1)); next !== null; next = cron.nextRun(next)) {
     const clock = next.getTime();
     if (clock > clockHi) break;
+    if (monthDay !== undefined && !isMonthDay(clock, monthDay)) continue;
     const { instants, gapEnd } = resolveClockValue(segments, clock);
     if (instants.length === 0) {
       if (gapEnd !== null && spec.dstGap === "shift") keep(gapEnd);

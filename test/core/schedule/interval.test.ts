@@ -11,6 +11,17 @@ describe("parseScheduleInterval", () => {
     expect(Object.keys(PRESET_CRON).sort()).toEqual(["@daily", "@hourly", "@monthly", "@weekly"]);
   });
 
+  test("croniter's nicknames @yearly, @annually and @midnight, as Mage accepts them", () => {
+    expect(parseScheduleInterval("@yearly")).toEqual({ kind: "cron", source: "@yearly", cron: "0 0 1 1 *" });
+    expect(parseScheduleInterval("@annually")).toEqual({ kind: "cron", source: "@annually", cron: "0 0 1 1 *" });
+    expect(parseScheduleInterval("@midnight")).toEqual({ kind: "cron", source: "@midnight", cron: "0 0 * * *" });
+  });
+
+  test("6-field cron: seconds first, as croniter reads it", () => {
+    expect(parseScheduleInterval("30 */5 * * * *")).toEqual({ kind: "cron", source: "30 */5 * * * *", cron: "30 */5 * * * *" });
+    expect(parseScheduleInterval("0 0 0 29 2 *").kind).toBe("cron");
+  });
+
   test("@once and @always_on are their own kinds", () => {
     expect(parseScheduleInterval("@once")).toEqual({ kind: "once", source: "@once" });
     expect(parseScheduleInterval("@always_on")).toEqual({ kind: "always_on", source: "@always_on" });
@@ -29,8 +40,8 @@ describe("parseScheduleInterval", () => {
     ["61 * * * *", /minute: 61/],
     ["* 24 * * *", /hour: 24/],
     ["@sometimes", /unknown preset/],
-    ["@yearly", /unknown preset/],
-    ["0 * * * * *", /this has 6; seconds are not supported/],
+    ["@weekdays", /unknown preset/],
+    ["60 * * * * *", /60/],
     ["0 0 1 1 * 2027 1", /this has 7/],
     ["0 0 30 2 *", /never matches/],
     ["0:0 * * * *", /illegal characters/],
