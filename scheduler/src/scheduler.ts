@@ -140,6 +140,8 @@ export class Scheduler {
       notifications,
       shards,
     });
+    const spentOnce = await scheduling.deactivateSpentOnceTriggers(store.client, started);
+    if (spentOnce.length > 0) this.#log.info(`@once trigger(s) ${spentOnce.join(", ")} ran: now inactive`);
     const slaBreaches = await this.#flagSlaBreaches(started, notifications);
     const backfillsSettled = (await settleBackfills(store, started)).length;
     const startedRuns = this.#stopping

@@ -49,12 +49,18 @@ export async function syncTriggers(store: Store, project: Project, now: number =
   const report: SyncReport = { created: 0, updated: 0, deactivated: 0 };
   const seen = new Set<string>();
   for (const pipeline of project.pipelines.values()) {
-    for (const trigger of pipeline.triggers) {
+    for (let trigger of pipeline.triggers) {
       const key = `${pipeline.uuid}\u0000${trigger.name}`;
       seen.add(key);
       const row = existing.get(key);
+      // an @once that has run keeps the database's status (the tick switches it off when its run
+      // ends, Mage's rule) instead of the file's, until its start_time changes
+      const once = trigger.scheduleInterval === "@once";
+      const rearm = once && row !== undefined && row.lastExecutionDate !== null && (row.startTime !== trigger.startTime || row.scheduleInterval !== "@once");
+      const spent = once && row !== undefined && row.lastExecutionDate !== null && !rearm;
+      if (spent) trigger = { ...trigger, status: row.status };
       if (row && !contentChanged(row, trigger)) continue;
-      const activated = trigger.status === "active" && row?.status !== "active";
+      const activated = trigger.status === "active" && (row?.status !== "active" || rearm);
       batch.raw(
         scheduling.upsertCodeTriggerStatement(
           // an API (or event) trigger without a token in the file gets one, once (Mage's behaviour); later syncs keep it
@@ -62,6 +68,7 @@ export async function syncTriggers(store: Store, project: Project, now: number =
           now,
           activated ? now : null,
           !row || timingChanged(row, trigger) ? now : null,
+          rearm,
         ),
       );
       if (row) report.updated++;

@@ -110,6 +110,9 @@ export async function updateSchedule(store: Store, id: number, update: ScheduleU
   checkPatternType(update.scheduleType ?? current.scheduleType, update.eventPattern);
   const now = store.clock.now();
   const activating = update.status === "active" && current.status !== "active";
+  // an @once that ran fires again only for a new start_time (a second activation alone does not)
+  const interval = update.scheduleInterval !== undefined ? update.scheduleInterval : current.scheduleInterval;
+  const rearm = interval === "@once" && (update.startTime !== undefined && update.startTime !== current.startTime || current.scheduleInterval !== "@once");
   const { rotateToken, ...fields } = update;
   const updated = await schedules.updatePipelineSchedule(
     store.client,
@@ -118,6 +121,7 @@ export async function updateSchedule(store: Store, id: number, update: ScheduleU
       ...fields,
       ...(rotateToken ? { token: newToken() } : {}),
       ...(activating ? { lastEnabledAt: now } : {}),
+      ...(rearm ? { lastExecutionDate: null } : {}),
       nextRunAt: now,
     },
     now,

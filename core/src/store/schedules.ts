@@ -76,6 +76,8 @@ export interface SchedulePatch {
   lastEnabledAt?: number | null;
   /** Set to make the scheduler look at the schedule again at its next tick. */
   nextRunAt?: number | null;
+  /** null re-arms an @once trigger whose start_time changed (it fires again). */
+  lastExecutionDate?: number | null;
 }
 
 const SCHEDULE_COLUMNS: Record<keyof SchedulePatch, string> = {
@@ -93,6 +95,7 @@ const SCHEDULE_COLUMNS: Record<keyof SchedulePatch, string> = {
   eventPattern: "event_pattern",
   lastEnabledAt: "last_enabled_at",
   nextRunAt: "next_run_at",
+  lastExecutionDate: "last_execution_date",
 };
 
 /** Changes a schedule's fields; returns the updated schedule, or null if there is none. */

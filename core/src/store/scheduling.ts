@@ -54,8 +54,11 @@ export async function scheduleState(client: SqlClient, id: number): Promise<Sche
 /** A triggers.yaml entry as the sync writes it: the loaded trigger, of a pipeline. */
 export type CodeTrigger = Omit<TriggerConfig, "envs" | "lastEnabledAt" | "settings"> & { pipelineUuid: string; settings: JsonObject };
 
-/** Inserts or updates a schedule from triggers.yaml; `nextRunAt` set means "evaluate it now". */
-export function upsertCodeTriggerStatement(t: CodeTrigger, now: number, lastEnabledAt: number | null, nextRunAt: number | null) {
+/**
+ * Inserts or updates a schedule from triggers.yaml; `nextRunAt` set means "evaluate it now";
+ * `rearm` forgets how far it got (an @once whose start_time changed fires again).
+ */
+export function upsertCodeTriggerStatement(t: CodeTrigger, now: number, lastEnabledAt: number | null, nextRunAt: number | null, rearm = false) {
   return {
     sql: `INSERT INTO pipeline_schedules (name, pipeline_uuid, schedule_type, schedule_interval, start_time, timezone, status,
             variables, sla, token, settings, description, event_pattern, last_enabled_at, next_run_at, source, invalid_reason, created_at, updated_at)
@@ -67,6 +70,7 @@ export function upsertCodeTriggerStatement(t: CodeTrigger, now: number, lastEnab
             settings = excluded.settings, description = excluded.description, event_pattern = excluded.event_pattern,
             last_enabled_at = coalesce(excluded.last_enabled_at, pipeline_schedules.last_enabled_at),
             next_run_at = coalesce(excluded.next_run_at, pipeline_schedules.next_run_at),
+            last_execution_date = CASE WHEN ${rearm ? 1 : 0} THEN NULL ELSE pipeline_schedules.last_execution_date END,
             source = 'code', updated_at = excluded.updated_at,
             invalid_reason = CASE WHEN excluded.next_run_at IS NULL THEN pipeline_schedules.invalid_reason ELSE NULL END`,
     args: [
@@ -89,6 +93,21 @@ export function upsertCodeTriggerStatement(t: CodeTrigger, now: number, lastEnab
       now,
     ] as InValue[],
   };
+}
+
+/**
+ * Mage's rule for @once: the trigger becomes inactive once its run has ended. Returns the ids
+ * switched off. A spent @once switched on again is switched off here again (it does not refire).
+ */
+export async function deactivateSpentOnceTriggers(client: SqlClient, now: number): Promise<number[]> {
+  const rs = await client.execute({
+    sql: `UPDATE pipeline_schedules SET status = 'inactive', next_run_at = NULL, updated_at = ?
+          WHERE status = 'active' AND schedule_interval = '@once' AND last_execution_date IS NOT NULL
+            AND NOT EXISTS (SELECT 1 FROM pipeline_runs r WHERE r.pipeline_schedule_id = pipeline_schedules.id AND r.status IN ('initial', 'running'))
+          RETURNING id`,
+    args: [now],
+  });
+  return rs.rows.map((r) => Number(r.id));
 }
 
 /** Records what a tick decided for a schedule: when to look again, how far it has got, or why it cannot run. */
