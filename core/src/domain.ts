@@ -2,6 +2,7 @@
  * kiln's domain records, as the rest of the code sees them (camelCase). The database and the
  * JSON API use snake_case; the store converts at the boundary (store/rows.ts).
  */
+import { assertInstant } from "./bounds.ts";
 
 export type JsonObject = { [key: string]: unknown };
 
@@ -135,6 +136,8 @@ export function executionPartition(
   pipelineRunId?: number,
   backfillId?: number | null,
 ): string {
+  // every run insert names its partition here: an out-of-range date stops before anything is written
+  assertInstant("execution_date", executionDate);
   const d = new Date(executionDate);
   const pad = (n: number) => String(n).padStart(2, "0");
   const stamp =

@@ -26,3 +26,4 @@ export { effectiveRetryConfig, retryDelayMs, shouldRetry } from "./engine/retry.
 export * from "./auth/index.ts";
 export * from "./events/index.ts";
 export * from "./executor-conformance.ts";
+export * from "./bounds.ts";

@@ -9,6 +9,7 @@ import { ApiDoc } from "./api-doc.ts";
 import { authenticate, type SessionVerifier } from "./auth.ts";
 import type { Env, ServerDeps } from "./deps.ts";
 import { ApiError, errorResponse, toApiError } from "./errors.ts";
+import { routeLabel } from "./route-pattern.ts";
 import { backfillRoutes } from "./routes/backfills.ts";
 import { blockRunRoutes } from "./routes/block-runs.ts";
 import { eventRoutes } from "./routes/events.ts";
@@ -33,8 +34,8 @@ export function createApp(deps: ServerDeps, options: { log?: (message: string) =
 
   app.onError((error, c) => {
     const apiError = toApiError(error);
-    // a 500 is a kiln bug: log it (without the request, which may hold secrets) and answer plainly
-    if (apiError.status >= 500) log(`internal error on ${c.req.method} ${c.req.path}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    // a 500 is a kiln bug: log it (by route pattern, without the request, which may hold secrets) and answer plainly
+    if (apiError.status >= 500) log(`internal error on ${routeLabel(c)}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
     return errorResponse(c, apiError);
   });
   app.notFound((c) => errorResponse(c, new ApiError(404, "not_found", `no route ${c.req.method} ${c.req.path}`)));

@@ -3,7 +3,7 @@
  * User mistakes are ApiErrors (or core errors mapped here) and never reach the 500 path; a 500
  * means a bug in kiln, and its answer carries no stack and no input.
  */
-import { BackfillError, IllegalTransitionError, PasswordCostError, ScheduleInputError } from "@kiln/core";
+import { BackfillError, BoundsError, IllegalTransitionError, PasswordCostError, ScheduleInputError } from "@kiln/core";
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
@@ -66,6 +66,8 @@ export function toApiError(error: unknown): ApiError {
     if (error.code === "not_found") return new ApiError(404, "not_found", error.message);
     return new ApiError(422, "unprocessable", error.message, error.field ? [{ field: error.field, message: error.message }] : []);
   }
+  // a write path's last check (the routes refuse the same values first, with the same words)
+  if (error instanceof BoundsError) return new ApiError(400, "invalid_request", error.message, [{ field: error.field, message: error.message.replace(/^[^:]+: /, "") }]);
   if (error instanceof IllegalTransitionError) return new ApiError(409, "conflict", error.message);
   if (error instanceof PasswordCostError) return new ApiError(409, "conflict", error.message);
   return new ApiError(500, "internal", "internal error");

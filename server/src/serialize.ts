@@ -2,9 +2,11 @@
  * Records as the API shows them: snake_case as in Mage, times as UTC ISO 8601 strings. One
  * function per record type, so every route shows a record the same way.
  */
+import { isoOrNull } from "@kiln/core";
 import type { Backfill, BlockRun, Pipeline, PipelineRun, PipelineSchedule, ScheduleSettings } from "@kiln/core";
 
-const iso = (ms: number | null | undefined): string | null => (ms === null || ms === undefined ? null : new Date(ms).toISOString());
+// a stored time outside kiln's bounds (a row from before they held) shows as null, never a 500
+const iso = isoOrNull;
 
 /** Settings in Mage's spelling. */
 export function settingsJson(settings: ScheduleSettings): Record<string, unknown> {

@@ -3,6 +3,7 @@
  * one of these, so a malformed request is a 400 naming the field (`pipeline_run.variables`,
  * `query._limit`, `path.id`) before any handler code runs or anything is written.
  */
+import { InstantSchema as CoreInstantSchema, JSON_DEPTH_MESSAGE, jsonTextDepth, MAX_JSON_DEPTH } from "@kiln/core";
 import * as v from "valibot";
 import type { Context } from "hono";
 import { ApiError, type ErrorDetail } from "./errors.ts";
@@ -31,13 +32,21 @@ export function parseWith<S extends v.GenericSchema>(schema: S, value: unknown, 
 /** The JSON body, checked against `schema` (a missing or non-JSON body is a 400). */
 export async function readBody<S extends v.GenericSchema>(c: Context, schema: S): Promise<v.InferOutput<S>> {
   const text = await c.req.text();
+  return parseWith(schema, parseJsonText(text), "");
+}
+
+/** JSON text as a value: 400 when it is not JSON or nests deeper than MAX_JSON_DEPTH (checked before parsing, so no depth overflows a stack). */
+export function parseJsonText(text: string): unknown {
+  if (jsonTextDepth(text, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) {
+    throw new ApiError(400, "invalid_json", `the request body is ${JSON_DEPTH_MESSAGE}`, [{ field: "body", message: JSON_DEPTH_MESSAGE }]);
+  }
   let value: unknown;
   try {
     value = text.trim() === "" ? {} : JSON.parse(text);
   } catch {
     throw new ApiError(400, "invalid_json", "the request body is not valid JSON", [{ field: "body", message: "not valid JSON" }]);
   }
-  return parseWith(schema, value, "");
+  return value;
 }
 
 /** The query string as an object of strings, checked against `schema`; unknown keys are refused. */
@@ -62,12 +71,8 @@ export const JsonObjectSchema = v.intersect(
   "expected a JSON object",
 );
 
-/** An instant: epoch milliseconds, ISO 8601, or Mage's `YYYY-MM-DD HH:MM:SS` (UTC). */
-export const InstantSchema = v.pipe(
-  v.union([v.number(), v.string()], "expected an ISO 8601 date-time or epoch milliseconds"),
-  v.transform((value) => (typeof value === "number" ? value : Date.parse(/^\d{4}-\d\d-\d\d \d\d:\d\d(:\d\d)?$/.test(value) ? `${value.replace(" ", "T")}Z` : value))),
-  v.check((ms) => Number.isFinite(ms), "expected an ISO 8601 date-time or epoch milliseconds"),
-);
+/** An instant: epoch milliseconds, ISO 8601, or Mage's `YYYY-MM-DD HH:MM:SS` (UTC), within kiln's bounds (core's one schema). */
+export const InstantSchema = CoreInstantSchema;
 
 /** Query-string forms: `_limit` (1-1000) and `_after` (a cursor from metadata.next). */
 export const PageQuery = {

@@ -12,6 +12,7 @@
  * const avg = await runtimeAverage(store, schedule.id, 10); // seconds, or null
  * ```
  */
+import { INSTANT_RANGE, isInstant, MAX_SETTING_NUMBER, nameProblem } from "../bounds.ts";
 import type { JsonObject, PipelineRun, PipelineRunStatus, PipelineSchedule, ScheduleType } from "../domain.ts";
 import { SCHEDULE_STATUSES, SCHEDULE_TYPES } from "../domain.ts";
 import type { Project } from "../project/types.ts";
@@ -57,7 +58,16 @@ function checkTiming(input: Partial<ScheduleInput>): void {
   if (input.scheduleInterval) check("schedule_interval", () => parseScheduleInterval(input.scheduleInterval as string));
   if (input.timezone !== undefined) check("timezone", () => assertTimeZone(input.timezone as string));
   if (input.settings !== undefined) check("settings", () => schedulingSettings(input.settings as JsonObject));
-  if (input.sla !== undefined && input.sla !== null && !(input.sla > 0)) throw new ScheduleInputError("sla", "expected a positive number of seconds");
+  if (input.sla !== undefined && input.sla !== null && !(input.sla > 0 && input.sla <= MAX_SETTING_NUMBER)) {
+    throw new ScheduleInputError("sla", `expected a positive number of seconds up to ${MAX_SETTING_NUMBER}`);
+  }
+  if (input.startTime !== undefined && input.startTime !== null && !isInstant(input.startTime)) {
+    throw new ScheduleInputError("start_time", `expected a time ${INSTANT_RANGE}`);
+  }
+  if (input.name !== undefined) {
+    const problem = nameProblem(input.name);
+    if (problem) throw new ScheduleInputError("name", problem);
+  }
   if (input.eventPattern !== undefined && input.eventPattern !== null) {
     try {
       checkEventPattern(input.eventPattern);
@@ -82,7 +92,7 @@ export function newToken(): string {
 
 /** Creates a schedule after checking it; an active one counts as enabled now. */
 export async function createSchedule(store: Store, project: Project, input: ScheduleInput): Promise<PipelineSchedule> {
-  if (!input.name?.trim()) throw new ScheduleInputError("name", "expected a non-empty name");
+  if (typeof input.name !== "string" || !input.name.trim()) throw new ScheduleInputError("name", "expected a non-empty name");
   if (!project.pipelines.has(input.pipelineUuid)) throw new ScheduleInputError("pipeline_uuid", `no pipeline ${input.pipelineUuid} in the project`);
   checkTiming(input);
   if (input.scheduleType === "time" && !input.scheduleInterval) throw new ScheduleInputError("schedule_interval", "a time trigger needs one");
@@ -188,6 +198,7 @@ export async function createRunForSchedule(
   scheduleId: number,
   options: { variables?: JsonObject; executionDate?: number; event?: JsonObject | null } = {},
 ): Promise<PipelineRun> {
+  if (options.executionDate !== undefined && !isInstant(options.executionDate)) throw new ScheduleInputError("execution_date", `expected a time ${INSTANT_RANGE}`);
   const schedule = await store.getPipelineSchedule(scheduleId);
   if (!schedule) throw new ScheduleInputError("pipeline_schedule_id", `no pipeline schedule ${scheduleId}`);
   // a run created for "now" that meets another in the same millisecond moves one along

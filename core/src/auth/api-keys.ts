@@ -3,6 +3,7 @@
  * by its id and its hash compared in constant time, so neither the table nor the timing of a
  * refusal gives a key away.
  */
+import { assertName } from "../bounds.ts";
 import type { SqlClient } from "../store/sql-client.ts";
 import { constantTimeEqual, sha256Hex } from "./constant-time.ts";
 import type { Role } from "./roles.ts";
@@ -25,6 +26,7 @@ function randomSecret(): string {
 
 /** Creates a key with `role`; the returned `key` is shown once and never stored. */
 export async function createApiKey(client: SqlClient, input: { name: string; role: Role }, now: number): Promise<{ record: ApiKeyRecord; key: string }> {
+  assertName("name", input.name);
   // the hash column is unique and the id is only known after the insert: insert a placeholder first
   const placeholder = `pending-${crypto.randomUUID()}`;
   const inserted = await client.execute({

@@ -15,6 +15,7 @@ import {
   type JsonObject,
   type PipelineRunStatus,
 } from "../domain.ts";
+import { INSTANT_RANGE, isInstant, nameProblem } from "../bounds.ts";
 import type { Project } from "../project/types.ts";
 import { IllegalTransitionError } from "../state-machine.ts";
 import type { Store } from "../store/index.ts";
@@ -73,7 +74,7 @@ const WITH_OFFSET = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d
 
 function parseTime(value: unknown, field: string): number {
   if (typeof value === "number") {
-    if (!Number.isInteger(value) || Math.abs(value) > 8.64e15) throw new BackfillError(`${field} must be a time in epoch milliseconds, got ${value}`, field);
+    if (!isInstant(value)) throw new BackfillError(`${field} must be a time ${INSTANT_RANGE} in whole epoch milliseconds, got ${value}`, field);
     return value;
   }
   if (typeof value === "string") {
@@ -83,6 +84,7 @@ function parseTime(value: unknown, field: string): number {
     const [y, m, d] = value.slice(0, 10).split("-").map(Number);
     if (new Date(Date.UTC(y!, m!, 0)).getUTCDate() < d!) ms = Number.NaN;
     if (Number.isNaN(ms)) throw new BackfillError(`${field} must be an ISO 8601 date or a date-time with an offset (e.g. 2024-01-31T00:00:00Z), got ${JSON.stringify(value)}`, field);
+    if (!isInstant(ms)) throw new BackfillError(`${field} must be a time ${INSTANT_RANGE}, got ${JSON.stringify(value)}`, field);
     return ms;
   }
   throw new BackfillError(`${field} is required`, field);
@@ -101,6 +103,8 @@ async function load(store: Store, id: number): Promise<BackfillRecord> {
 /** Validates a backfill request against the project and the database, and stores it in status initial. */
 export async function createBackfill(store: Store, project: Project, input: BackfillInput): Promise<BackfillRecord> {
   if (typeof input.name !== "string" || input.name.trim() === "") throw new BackfillError("name must be a non-empty string", "name");
+  const nameIssue = nameProblem(input.name);
+  if (nameIssue) throw new BackfillError(`name ${nameIssue}`, "name");
   const pipeline = typeof input.pipelineUuid === "string" ? project.pipelines.get(input.pipelineUuid) : undefined;
   if (!pipeline) throw new BackfillError(`pipeline_uuid: the project has no pipeline ${JSON.stringify(input.pipelineUuid)}`, "pipeline_uuid");
   const blockUuid = input.blockUuid ?? null;
@@ -165,6 +169,8 @@ export function listBackfills(store: Store, filter: BackfillFilter = {}, page: P
  */
 export async function updateBackfill(store: Store, id: number, update: BackfillUpdate): Promise<BackfillRecord> {
   if (update.name !== undefined && (typeof update.name !== "string" || update.name.trim() === "")) throw new BackfillError("name must be a non-empty string", "name");
+  const nameIssue = update.name === undefined ? null : nameProblem(update.name);
+  if (nameIssue) throw new BackfillError(`name ${nameIssue}`, "name");
   const limit = update.maxConcurrentRuns;
   if (limit !== undefined && limit !== null && (!Number.isSafeInteger(limit) || limit < 1)) {
     throw new BackfillError(`max_concurrent_runs must be a positive integer or null, got ${JSON.stringify(limit)}`, "max_concurrent_runs");

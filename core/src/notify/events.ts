@@ -3,6 +3,7 @@
  * one-line message Slack shows. Builders are pure: the caller builds the event next to the state
  * change that causes it and enqueues both in one WriteBatch.
  */
+import { isoOrNull } from "../bounds.ts";
 import type { PipelineRun, PipelineSchedule } from "../domain.ts";
 import type { AlertOn } from "./config.ts";
 
@@ -49,7 +50,7 @@ export interface PipelineRef {
 const MAX_DETAIL = 10_000;
 const MAX_MESSAGE_DETAIL = 300;
 
-const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+const iso = isoOrNull;
 
 /** The text on one line, shortened to `max` characters. */
 function oneLine(text: string, max: number): string {

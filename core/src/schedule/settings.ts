@@ -2,6 +2,7 @@
  * A trigger's scheduling settings, read from its `settings` JSON in either spelling (triggers.yaml
  * and the API write snake_case, TypeScript callers camelCase) and checked once.
  */
+import { MAX_SETTING_NUMBER } from "../bounds.ts";
 import type { JsonObject, TimeoutStatus } from "../domain.ts";
 import { CATCH_UP_POLICIES, type CatchUpPolicy } from "./catch-up.ts";
 import { InvalidScheduleError } from "./errors.ts";
@@ -44,7 +45,9 @@ function oneOf<T extends string>(raw: JsonObject, camel: string, snake: string, 
 function positive(raw: JsonObject, camel: string, snake: string): number | null {
   const value = pick(raw, camel, snake);
   if (value === undefined || value === null) return null;
-  if (typeof value !== "number" || !(value > 0)) throw new InvalidScheduleError(`settings.${snake}: expected a positive number, got ${JSON.stringify(value)}`);
+  if (typeof value !== "number" || !(value > 0) || value > MAX_SETTING_NUMBER) {
+    throw new InvalidScheduleError(`settings.${snake}: expected a positive number up to ${MAX_SETTING_NUMBER}, got ${JSON.stringify(value)}`);
+  }
   return value;
 }
 

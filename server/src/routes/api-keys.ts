@@ -1,5 +1,5 @@
 /** API keys, managed by admins: list (never the key), create (the key is shown once), revoke. */
-import { createApiKey, getApiKey, listApiKeys, revokeApiKey, ROLES, type ApiKeyRecord } from "@kiln/core";
+import { createApiKey, getApiKey, isoOrNull, NameSchema, listApiKeys, revokeApiKey, ROLES, type ApiKeyRecord } from "@kiln/core";
 import type { Hono } from "hono";
 import * as v from "valibot";
 import type { ApiDoc } from "../api-doc.ts";
@@ -11,14 +11,14 @@ import { idParam, readBody, readQuery } from "../validate.ts";
 
 const CreateBody = v.strictObject({
   api_key: v.strictObject({
-    name: v.pipe(v.string(), v.trim(), v.minLength(1, "expected a non-empty name"), v.maxLength(255, "expected at most 255 characters")),
+    name: NameSchema,
     role: v.picklist(ROLES, `expected one of ${ROLES.join(", ")}`),
   }),
 });
 
 const ListQuery = v.strictObject({});
 
-const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+const iso = isoOrNull;
 
 function apiKeyJson(record: ApiKeyRecord): Record<string, unknown> {
   return { id: record.id, name: record.name, role: record.role, created_at: iso(record.createdAt), last_used_at: iso(record.lastUsedAt), revoked_at: iso(record.revokedAt) };

@@ -7,6 +7,12 @@ import {
   BACKFILL_STATUSES,
   BackfillError,
   backfillStatus,
+  boundedInteger,
+  INSTANT_EXPECTED,
+  MAX_INSTANT,
+  MAX_SETTING_NUMBER,
+  MIN_INSTANT,
+  NameSchema,
   cancelBackfill,
   createBackfill,
   deleteBackfill,
@@ -30,7 +36,7 @@ const PipelineUuid = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_.-]{1,200}$/, "expe
 /** Epoch ms, an ISO 8601 date, or a date-time with an offset; Mage's `YYYY-MM-DD HH:MM:SS` is UTC. */
 const Time = v.pipe(
   v.union(
-    [v.pipe(v.number(), v.integer("expected whole epoch milliseconds")), v.pipe(v.string(), v.maxLength(64, "expected an ISO 8601 date-time"))],
+    [v.pipe(v.number(), v.integer("expected whole epoch milliseconds"), v.minValue(MIN_INSTANT, INSTANT_EXPECTED), v.maxValue(MAX_INSTANT, INSTANT_EXPECTED)), v.pipe(v.string(), v.maxLength(64, "expected an ISO 8601 date-time"))],
     "expected an ISO 8601 date, a date-time with an offset, or epoch milliseconds",
   ),
   // the backfill service refuses a date-time without an offset (ambiguous); Mage sends this form in UTC
@@ -38,16 +44,16 @@ const Time = v.pipe(
 );
 
 const Fields = {
-  name: v.pipe(v.string(), v.trim(), v.minLength(1, "expected a non-empty name"), v.maxLength(255)),
+  name: NameSchema,
   pipeline_uuid: PipelineUuid,
   start_datetime: Time,
   end_datetime: Time,
   interval_type: v.picklist(INTERVAL_TYPES, `expected one of ${INTERVAL_TYPES.join(", ")}`),
-  interval_units: v.pipe(v.number(), v.integer("expected a positive integer"), v.minValue(1, "expected a positive integer")),
+  interval_units: boundedInteger(1, MAX_SETTING_NUMBER, `expected a whole number from 1 to ${MAX_SETTING_NUMBER}`),
   variables: JsonObjectSchema,
   block_uuid: v.nullish(v.pipe(v.string(), v.regex(/^[A-Za-z0-9_.-]{1,200}$/, "expected a block uuid"))),
-  max_concurrent_runs: v.nullish(v.pipe(v.number(), v.integer("expected a positive integer or null"), v.minValue(1, "expected a positive integer or null"))),
-  pipeline_schedule_id: v.nullish(v.pipe(v.number(), v.integer("expected an integer id"), v.minValue(1, "expected an integer id"))),
+  max_concurrent_runs: v.nullish(boundedInteger(1, MAX_SETTING_NUMBER, `expected a whole number from 1 to ${MAX_SETTING_NUMBER}, or null`)),
+  pipeline_schedule_id: v.nullish(boundedInteger(1, Number.MAX_SAFE_INTEGER, "expected an integer id")),
 };
 
 const CreateBody = v.strictObject({

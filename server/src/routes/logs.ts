@@ -5,6 +5,7 @@
  * poll rereads a file.
  */
 import {
+  isoOrNull,
   BLOCK_RUN_TERMINAL,
   isTerminal,
   parseLogLine,
@@ -49,7 +50,7 @@ function lineJson(run: PipelineRun, blockRun: BlockRun, line: string): Record<st
     pipeline_run_id: run.id,
     block_run_id: blockRun.id,
     block_uuid: blockRun.blockUuid,
-    at: parsed.at === null ? null : new Date(parsed.at).toISOString(),
+    at: isoOrNull(parsed.at),
     level: parsed.level,
     message: parsed.message,
     fields: parsed.fields,

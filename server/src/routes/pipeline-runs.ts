@@ -3,7 +3,7 @@
  * first does), one run with its block runs, and Mage's update: cancel (`status: cancelled`) or
  * retry its failed blocks (`pipeline_run_action: retry_blocks`, optionally `from_block_uuid`).
  */
-import { cancelPipelineRun, PIPELINE_RUN_STATUSES, PipelineRunActionError, retryPipelineRun, type PipelineRun } from "@kiln/core";
+import { cancelPipelineRun, INSTANT_EXPECTED, parseInstant, PIPELINE_RUN_STATUSES, PipelineRunActionError, retryPipelineRun, type PipelineRun } from "@kiln/core";
 import type { Hono } from "hono";
 import * as v from "valibot";
 import type { ApiDoc } from "../api-doc.ts";
@@ -13,19 +13,19 @@ import { ApiError, notFound, unprocessable } from "../errors.ts";
 import { blockRunJson, pipelineRunJson } from "../serialize.ts";
 import { idParam, PageQuery, QueryId, readBody, readQuery } from "../validate.ts";
 
-const INSTANT_MESSAGE = "expected an ISO 8601 date or date-time, or epoch milliseconds";
-
-/** An instant in a query string: epoch milliseconds, or ISO 8601 (a date-time without an offset is UTC). */
+/** An instant in a query string: epoch milliseconds, or ISO 8601 (a date-time without an offset is UTC), within kiln's bounds. */
 const QueryInstant = v.pipe(
   v.string(),
-  v.maxLength(64, INSTANT_MESSAGE),
-  v.transform((value) => {
-    if (/^-?[0-9]{1,16}$/.test(value)) return Number(value);
-    // without an offset Date.parse would read a date-time in the server's zone: kiln speaks UTC
-    if (/^\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d+)?)?$/.test(value)) return Date.parse(`${value.replace(" ", "T")}Z`);
-    return /^\d{4}-\d\d-\d\d/.test(value) ? Date.parse(value) : Number.NaN;
+  v.maxLength(64, INSTANT_EXPECTED),
+  v.rawTransform(({ dataset, addIssue, NEVER }) => {
+    const value = dataset.value;
+    const ms = parseInstant(/^-?[0-9]{1,16}$/.test(value) ? Number(value) : /^\d{4}-\d\d-\d\d/.test(value) ? value : "");
+    if (ms === null) {
+      addIssue({ message: INSTANT_EXPECTED });
+      return NEVER;
+    }
+    return ms;
   }),
-  v.check((ms) => Number.isFinite(ms), INSTANT_MESSAGE),
 );
 
 const PipelineUuid = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_.-]{1,200}$/, "expected a pipeline uuid"));

@@ -3,7 +3,10 @@
  * id, runs of a schedule, and the API trigger `POST /api/pipeline_schedules/:id/pipeline_runs/:token`.
  */
 import {
+  boundedInteger,
   constantTimeEqual,
+  MAX_SETTING_NUMBER,
+  NameSchema,
   createRunForSchedule,
   createSchedule,
   deleteSchedule,
@@ -27,14 +30,14 @@ import { pipelineRunJson, scheduleJson } from "../serialize.ts";
 import { idParam, InstantSchema, JsonObjectSchema, PageQuery, parseWith, readBody, readQuery } from "../validate.ts";
 
 const ScheduleFields = {
-  name: v.pipe(v.string(), v.trim(), v.minLength(1, "expected a non-empty name"), v.maxLength(255)),
+  name: NameSchema,
   schedule_type: v.picklist(SCHEDULE_TYPES, `expected one of ${SCHEDULE_TYPES.join(", ")}`),
   schedule_interval: v.nullish(v.pipe(v.string(), v.maxLength(100))),
   start_time: v.nullish(InstantSchema),
   timezone: v.pipe(v.string(), v.maxLength(64)),
   status: v.picklist(SCHEDULE_STATUSES, `expected one of ${SCHEDULE_STATUSES.join(", ")}`),
   variables: JsonObjectSchema,
-  sla: v.nullish(v.pipe(v.number(), v.integer(), v.minValue(1, "expected a positive number of seconds"))),
+  sla: v.nullish(boundedInteger(1, MAX_SETTING_NUMBER, `expected a whole number of seconds from 1 to ${MAX_SETTING_NUMBER}`)),
   settings: JsonObjectSchema,
   description: v.nullish(v.pipe(v.string(), v.maxLength(10_000))),
   token: v.nullish(v.pipe(v.string(), v.minLength(16, "expected at least 16 characters"), v.maxLength(200))),
@@ -247,7 +250,7 @@ export function scheduleRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc): v
 }
 
 function conflictOnDuplicateDate(error: unknown): never {
-  if (error instanceof Error && error.name === "ScheduleInputError" && /execution_date/.test(error.message)) {
+  if (error instanceof Error && error.name === "ScheduleInputError" && /^execution_date: a run of this schedule exists/.test(error.message)) {
     throw new ApiError(409, "conflict", "this trigger has a run for that execution_date already", [{ field: "pipeline_run.execution_date", message: "taken" }]);
   }
   throw error;

@@ -3,13 +3,13 @@
  * database, scheduler heartbeats, runs by status) and `GET /metrics` (the same in Prometheus's
  * text exposition format, for scraping).
  */
-import { systemStats, type SystemStats } from "@kiln/core";
+import { isoOrNull, systemStats, type SystemStats } from "@kiln/core";
 import type { Hono } from "hono";
 import type { ApiDoc } from "../api-doc.ts";
 import type { Env, ServerDeps } from "../deps.ts";
 import { one } from "../envelope.ts";
 
-const iso = (ms: number): string => new Date(ms).toISOString();
+const iso = isoOrNull;
 
 /** Seconds from a scheduler's last heartbeat to now; its clock and ours may differ a little. */
 const ageSeconds = (now: number, at: number): number => Math.max(0, (now - at) / 1000);

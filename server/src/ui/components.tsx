@@ -4,6 +4,7 @@
  * times (UTC in the markup, the viewer's zone filled in by the client script, UTC on hover),
  * durations, keyset pagers and the forms that post an action with the CSRF token.
  */
+import { isoOrNull } from "@kiln/core";
 import type { Child } from "hono/jsx";
 
 /** A symbol per status, so statuses differ in shape as well as colour. */
@@ -31,13 +32,16 @@ export function Status(props: { status: string; id?: string }): Child {
 
 /** An ISO string in UTC without milliseconds, e.g. `2026-11-22 10:15:00 UTC`. */
 export function utcText(ms: number): string {
-  return `${new Date(ms).toISOString().replace("T", " ").replace(/\.\d{3}Z$/, "")} UTC`;
+  // a stored time outside kiln's bounds (a row from before they held) reads as invalid, never a 500
+  const iso = isoOrNull(ms);
+  return iso === null ? "invalid date" : `${iso.replace("T", " ").replace(/\.\d{3}Z$/, "")} UTC`;
 }
 
 /** A time: shown in the viewer's zone by the client script, UTC on hover; `—` for none. */
 export function Time(props: { ms: number | null | undefined }): Child {
   if (props.ms === null || props.ms === undefined) return <span class="muted">—</span>;
-  const iso = new Date(props.ms).toISOString();
+  const iso = isoOrNull(props.ms);
+  if (iso === null) return <span class="muted" title={`stored value ${String(props.ms)} is not a valid time`}>invalid date</span>;
   return (
     <time datetime={iso} title={utcText(props.ms)}>
       {utcText(props.ms)}

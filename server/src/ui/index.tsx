@@ -66,6 +66,7 @@ import {
 } from "./pages.tsx";
 import { canAct, clearSessionCookie, needRole, safeNext, sameOrigin, sessionCookie, setSessionCookie, uiAuth, UiError, type UiEnv } from "./session.ts";
 import { sleepUntilAborted } from "../sleep.ts";
+import { routeLabel } from "../route-pattern.ts";
 
 /** How often a live stream re-reads what it follows. */
 const STREAM_POLL_MS = 250;
@@ -284,7 +285,7 @@ export function uiApp(deps: ServerDeps, verifySession: SessionVerifier, log: (me
   ui.onError(async (error, c) => {
     const known = uiErrorOf(error);
     // a 500 is a kiln bug: logged without the request (a form may hold a password), shown plainly
-    if (!known) log(`internal error on ${c.req.method} ${c.req.path} (web UI): ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    if (!known) log(`internal error on ${routeLabel(c)} (web UI): ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
     const status = known?.status ?? 500;
     return page(c, deps, "Error", "overview", <ErrorPage status={status} message={known?.message ?? "kiln hit an internal error; it was logged on the server."} />, status === 413 ? 400 : status);
   });
