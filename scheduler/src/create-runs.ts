@@ -12,6 +12,7 @@ import {
   DEFAULT_CATCH_UP_CAP,
   dueExecutionDates,
   insertScheduledRunStatement,
+  insertSkippedRunStatement,
   nextDueAt,
   parseScheduleInterval,
   scheduleSpec,
@@ -48,6 +49,21 @@ export interface CreateRunsOptions {
   notifications: (pipelineUuid: string) => notify.NotificationConfig | null;
   /** With Redis leases: the shards this replica holds; null evaluates every trigger. */
   shards?: ShardAssignment | null;
+}
+
+/** Why a due date got no run, by the policy that passed it over (the skipped run's error). */
+export function skipReason(settings: SchedulingSettings, limitReached: boolean): string {
+  if (limitReached && settings.onPipelineRunLimitReached === "skip") {
+    return `skipped: the trigger's pipeline_run_limit (${settings.pipelineRunLimit}) was reached (on_pipeline_run_limit_reached: skip)`;
+  }
+  switch (settings.overlap) {
+    case "skip":
+      return "skipped: a previous run of the trigger was still running (overlap: skip / skip_if_previous_running)";
+    case "buffer_one":
+      return "skipped: a run of the trigger was already waiting behind the running one (overlap: buffer_one)";
+    default:
+      return "skipped: a newer date of the trigger was due at the same time (overlap: cancel_previous)";
+  }
 }
 
 /** Which of the due dates to create, and which live runs to cancel, under the overlap policy. */
@@ -154,6 +170,13 @@ async function createRunsFor(store: Store, project: Project, schedule: ScheduleS
     cancel = [];
   }
   report.skipped += dates.length - create.length;
+  // passed-over dates are recorded as cancelled runs saying why (Mage's create-and-cancel)
+  const reason = skipReason(settings, limitReached);
+  const kept = new Set(create);
+  for (const executionDate of dates) {
+    if (kept.has(executionDate)) continue;
+    batch.raw(insertSkippedRunStatement({ pipelineUuid: schedule.pipelineUuid, pipelineScheduleId: schedule.id, executionDate, reason }, now));
+  }
   for (const run of cancel) {
     batch.transitionPipelineRun(run.id, run.status, "cancelled", {
       completedAt: now,

@@ -66,11 +66,18 @@ async function skipBehaviour(fx: SchedulerFixture, first: RunRow, gateName: stri
   expect(report.runs.created).toBe(0);
   expect(report.runs.skipped).toBe(1);
   expect(report.started).toBe(0);
-  expect((await runs(fx.client)).map((r) => [iso(r.execution_date), r.status])).toEqual([[iso(TEN), "running"]]);
+  // the skipped date is visible: a cancelled run whose error says why (Mage's create-and-cancel)
+  expect((await runs(fx.client)).map((r) => [iso(r.execution_date), r.status])).toEqual([
+    [iso(TEN), "running"],
+    [iso(ELEVEN), "cancelled"],
+  ]);
+  const [skipped] = await runs(fx.client, "execution_date = ?", [ELEVEN]);
+  expect(JSON.parse(skipped!.metrics).error).toBe("skipped: a previous run of the trigger was still running (overlap: skip / skip_if_previous_running)");
+  expect((await blockRunRows(fx.client, "pipeline_run_id = ?", [skipped!.id])).length).toBe(0);
   // the skipped date is dealt with: it is not made up once the run ends
   expect((await schedule(fx.client, "hourly")).last_execution_date).toBe(ELEVEN);
   await tickAt(fx, ELEVEN + 30 * MINUTE);
-  expect((await runs(fx.client)).length).toBe(1);
+  expect((await runs(fx.client)).length).toBe(2);
 
   openGate(gateName);
   await waitForRun(fx.client, first.id);
@@ -80,6 +87,7 @@ async function skipBehaviour(fx: SchedulerFixture, first: RunRow, gateName: stri
   const all = await waitForQuiet(fx.client);
   expect(all.map((r) => [iso(r.execution_date), r.status])).toEqual([
     [iso(TEN), "completed"],
+    [iso(ELEVEN), "cancelled"],
     [iso(TWELVE), "completed"],
   ]);
 }
@@ -106,7 +114,9 @@ describe("overlap policies while the trigger's previous run is still running", (
       expect(waiting.map((r) => [iso(r.execution_date), r.status])).toEqual([
         [iso(TEN), "running"],
         [iso(ELEVEN), "initial"],
+        [iso(TWELVE), "cancelled"],
       ]);
+      expect(JSON.parse(waiting[2]!.metrics).error).toContain("overlap: buffer_one");
 
       openGate("ov-buffer");
       const firstDone = await waitForRun(fx.client, first.id);
@@ -114,7 +124,7 @@ describe("overlap policies while the trigger's previous run is still running", (
       expect(after.started).toBe(1);
       const buffered = await waitForRun(fx.client, waiting[1]!.id);
       expect(buffered.started_at).toBeGreaterThan(firstDone.completed_at!);
-      expect((await runs(fx.client)).length).toBe(2);
+      expect((await runs(fx.client)).length).toBe(3);
     });
   });
 

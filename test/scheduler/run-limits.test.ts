@@ -101,7 +101,15 @@ describe("pipeline_run_limit: 1 on a trigger", () => {
       await waitForRun(fx.client, first!.id, ["running"]);
       const at11 = await tickAt(fx, ELEVEN);
       expect([at11.runs.created, at11.runs.skipped, at11.started]).toEqual([0, 1, 0]);
-      expect(await statuses(fx)).toEqual([[iso(TEN), "running"]]);
+      // the skipped date is visible: a cancelled run whose error says why (Mage's create-and-cancel)
+      expect(await statuses(fx)).toEqual([
+        [iso(TEN), "running"],
+        [iso(ELEVEN), "cancelled"],
+      ]);
+      const [skipped] = await runs(fx.client, "execution_date = ?", [ELEVEN]);
+      expect(JSON.parse(skipped!.metrics).error).toBe("skipped: the trigger's pipeline_run_limit (1) was reached (on_pipeline_run_limit_reached: skip)");
+      expect(skipped!.completed_at).toBe(ELEVEN);
+      expect(skipped!.started_at).toBeNull();
 
       openGate("lim-skip");
       await waitForRun(fx.client, first!.id);
@@ -110,6 +118,7 @@ describe("pipeline_run_limit: 1 on a trigger", () => {
       await waitForQuiet(fx.client);
       expect(await statuses(fx)).toEqual([
         [iso(TEN), "completed"],
+        [iso(ELEVEN), "cancelled"],
         [iso(TWELVE), "completed"],
       ]);
     });

@@ -89,7 +89,7 @@ export { migrate } from "./migrate.ts";
 export { MIGRATIONS, type Migration } from "./migrations/index.ts";
 export { WriteBatch, LeaseLostError, RunTakenOverError, blockRunSubject, type BlockRunRef, type BlockRunPatch, type PipelineRunPatch } from "./write-batch.ts";
 export type { NewPipelineRun, PipelineRunFilter, Page } from "./pipeline-runs.ts";
-export { insertScheduledRunStatement } from "./pipeline-runs.ts";
+export { insertScheduledRunStatement, insertSkippedRunStatement } from "./pipeline-runs.ts";
 export type { NewPipelineSchedule } from "./schedules.ts";
 export * as scheduling from "./scheduling.ts";
 export * as backfills from "./backfills.ts";

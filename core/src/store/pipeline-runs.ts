@@ -86,6 +86,29 @@ export function insertScheduledRunStatement(run: { pipelineUuid: string; pipelin
   };
 }
 
+/**
+ * Records a date a policy passed over as a cancelled run whose error says why (Mage's
+ * create-and-cancel), so the UI and API show the date was skipped, not forgotten. A no-op if the
+ * date already has a run.
+ */
+export function insertSkippedRunStatement(run: { pipelineUuid: string; pipelineScheduleId: number; executionDate: number; reason: string }, now: number) {
+  return {
+    sql: `INSERT INTO pipeline_runs (pipeline_schedule_id, pipeline_uuid, execution_date, execution_partition, status, variables,
+            metrics, completed_at, created_at, updated_at)
+          VALUES (?, ?, ?, ?, 'cancelled', '{}', ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id, execution_date`,
+    args: [
+      run.pipelineScheduleId,
+      run.pipelineUuid,
+      run.executionDate,
+      executionPartition(run.pipelineScheduleId, run.executionDate),
+      toJson({ error: run.reason, skipped: true }),
+      now,
+      now,
+      now,
+    ] as InValue[],
+  };
+}
+
 /** One pipeline run by id, or null. */
 export async function getPipelineRun(client: SqlClient, id: number): Promise<PipelineRun | null> {
   const rs = await client.execute({ sql: "SELECT * FROM pipeline_runs WHERE id = ?", args: [id] });
