@@ -39,14 +39,26 @@ export async function createApiKey(client: SqlClient, input: { name: string; rol
   return { record: { id, name: input.name, role: input.role, createdAt: now, lastUsedAt: null, revokedAt: null }, key };
 }
 
+/**
+ * What an unknown key id is compared against: a hash no key has (its form is a SHA-256 hex, so
+ * the comparison costs what a real one does), so a refusal takes the same work whether the id exists or not.
+ */
+const UNKNOWN_ID_HASH = "0".repeat(64);
+
+/** How a presented key's hash is compared with the stored one; a parameter so a test can watch the work done. */
+export type HashComparison = (presented: string, stored: string) => boolean;
+
 /** The key's record when `key` is a live key, else null; with `now`, also records that the key was used. */
-export async function verifyApiKey(client: SqlClient, key: string, now?: number): Promise<ApiKeyRecord | null> {
+export async function verifyApiKey(client: SqlClient, key: string, now?: number, compare: HashComparison = constantTimeEqual): Promise<ApiKeyRecord | null> {
   const match = KEY_FORMAT.exec(key);
   if (!match) return null;
   const rs = await client.execute({ sql: "SELECT * FROM api_keys WHERE id = ?", args: [Number(match[1])] });
   const row = rs.rows[0];
   const hash = await sha256Hex(key);
-  if (!row || !constantTimeEqual(hash, String(row.key_hash)) || row.revoked_at !== null) return null;
+  // one comparison of the same length whether or not the id exists, and before looking at revocation
+  const stored = row ? String(row.key_hash) : UNKNOWN_ID_HASH;
+  const equal = compare(hash, stored.length === hash.length ? stored : UNKNOWN_ID_HASH);
+  if (!row || !equal || row.revoked_at !== null) return null;
   let lastUsedAt = row.last_used_at === null ? null : Number(row.last_used_at);
   // recorded at most once a minute per key: a write on every request would cost more than the request
   if (now !== undefined && (lastUsedAt === null || now - lastUsedAt >= LAST_USED_RESOLUTION_MS)) {
