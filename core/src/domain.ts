@@ -152,6 +152,22 @@ export function executionPartition(
   return `${pipelineScheduleId}/${stamp}`;
 }
 
+/**
+ * The partition of a run created through the API, an event, the UI or trigger_pipeline, in
+ * Mage's form for those (configure_pipeline_run_payload): `<schedule>/%Y%m%dT%H%M%S_%f`, the
+ * execution date to the microsecond, so output folders match a Mage project's.
+ */
+export function triggeredExecutionPartition(pipelineScheduleId: number, executionDate: number): string {
+  assertInstant("execution_date", executionDate);
+  const d = new Date(executionDate);
+  const pad = (n: number) => String(n).padStart(2, "0");
+  const stamp =
+    `${d.getUTCFullYear()}${pad(d.getUTCMonth() + 1)}${pad(d.getUTCDate())}` +
+    `T${pad(d.getUTCHours())}${pad(d.getUTCMinutes())}${pad(d.getUTCSeconds())}`;
+  // kiln's instants are milliseconds: %f's last three digits are always 0
+  return `${pipelineScheduleId}/${stamp}_${String(d.getUTCMilliseconds() * 1000).padStart(6, "0")}`;
+}
+
 /** Splits `transform:3` into its block uuid and item index; a plain uuid has no index. */
 export function parseBlockRunUuid(blockUuid: string): { block: string; index: number | null } {
   const at = blockUuid.lastIndexOf(":");

@@ -89,12 +89,17 @@ describe("run statistics", () => {
     }
     const live = await createRunForSchedule(fx.store, s.id, { variables: { env: "override" } });
     expect(live.variables).toEqual({ env: "override" });
-    expect(live.executionPartition.startsWith(`${s.id}/`)).toBe(true);
+    // Mage's partition for API, event and UI runs: <schedule>/%Y%m%dT%H%M%S_%f (microseconds)
+    expect(live.executionPartition).toMatch(new RegExp(`^${s.id}/\\d{8}T\\d{6}_\\d{6}$`));
+    const precise = await createRunForSchedule(fx.store, s.id, { executionDate: t0 + 5 * 3_600_000 + 61_123 });
+    expect(precise.executionPartition).toBe(`${s.id}/20260101T050101_123000`);
+    const whole = await createRunForSchedule(fx.store, s.id, { executionDate: t0 + 6 * 3_600_000 });
+    expect(whole.executionPartition).toBe(`${s.id}/20260101T060000_000000`);
     expect(await runtimeAverage(fx.store, s.id)).toBe(20);
     expect((await recentlyCompletedPipelineRuns(fx.store, s.id, 2)).map((r) => r.variables.i)).toEqual([2, 1]);
-    expect(await pipelineInProgressRunsCount(fx.store, s.id)).toBe(1);
+    expect(await pipelineInProgressRunsCount(fx.store, s.id)).toBe(3);
     expect(await lastPipelineRunStatus(fx.store, s.id)).toBe("initial");
-    expect((await pipelineRuns(fx.store, s.id, { limit: 10 })).items.length).toBe(4);
+    expect((await pipelineRuns(fx.store, s.id, { limit: 10 })).items.length).toBe(6);
     await expect(createRunForSchedule(fx.store, s.id, { executionDate: t0 })).rejects.toThrow("exists for that date");
   });
 });

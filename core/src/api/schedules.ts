@@ -209,6 +209,7 @@ export async function createRunForSchedule(
       executionDate: (options.executionDate ?? store.clock.now()) + shift,
       variables: options.variables ?? {},
       event: options.event ?? null,
+      triggered: true,
     });
     if (run) return run;
     if (options.executionDate !== undefined) throw new ScheduleInputError("execution_date", "a run of this schedule exists for that date");

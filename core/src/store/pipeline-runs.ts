@@ -1,7 +1,7 @@
 /** Store operations on pipeline runs. */
 import type { InValue } from "@libsql/client";
 import type { SqlClient } from "./sql-client.ts";
-import { executionPartition, type JsonObject, type PipelineRun, type PipelineRunStatus } from "../domain.ts";
+import { executionPartition, triggeredExecutionPartition, type JsonObject, type PipelineRun, type PipelineRunStatus } from "../domain.ts";
 import { pipelineRunFromRow } from "./rows.ts";
 import { toJson } from "./json.ts";
 import { listPage, type Page, type PageRequest } from "./page.ts";
@@ -16,6 +16,8 @@ export interface NewPipelineRun {
   event?: JsonObject | null;
   backfillId?: number | null;
   metrics?: JsonObject;
+  /** Created through the API, an event, the UI or trigger_pipeline: Mage's partition for those (with microseconds). */
+  triggered?: boolean;
 }
 
 /**
@@ -26,7 +28,8 @@ export interface NewPipelineRun {
 export async function createPipelineRun(client: SqlClient, run: NewPipelineRun, now: number): Promise<PipelineRun | null> {
   const scheduleId = run.pipelineScheduleId ?? null;
   const backfillId = run.backfillId ?? null;
-  const partition = executionPartition(scheduleId, run.executionDate, undefined, backfillId);
+  const partition =
+    run.triggered && scheduleId !== null ? triggeredExecutionPartition(scheduleId, run.executionDate) : executionPartition(scheduleId, run.executionDate, undefined, backfillId);
   const manual = scheduleId === null && backfillId === null;
   const insert = {
     sql: `INSERT INTO pipeline_runs (pipeline_schedule_id, pipeline_uuid, execution_date, execution_partition, variables,
