@@ -8,7 +8,9 @@ import {
   OutputStoreSettingsError,
   loadProjectSettings,
   ProjectLoadError,
+  isPythonModule,
   remoteExecutionProblem,
+  resolveExecutor,
   Store,
   importSecretKey,
   type BlockRuntime,
@@ -17,7 +19,17 @@ import {
   type LogSink,
   type Project,
 } from "@kiln/core";
-import { databaseUrl, fileLogSink, fileOutputStore, folderSource, openDatabase, runtimeCommand } from "@kiln/node";
+import {
+  databaseUrl,
+  fileLogSink,
+  fileOutputStore,
+  folderSource,
+  missingPythonMessage,
+  openDatabase,
+  pythonHost,
+  resolvePythonInterpreter,
+  runtimeCommand,
+} from "@kiln/node";
 import { localExecutor } from "@kiln/executor-local";
 import { UsageError } from "./errors.ts";
 import { buildExecutors, validateLocalConfig } from "./executors.ts";
@@ -51,11 +63,33 @@ export async function loadUserProject(path: string, { checkRemote = true }: { ch
     });
     const problem = checkRemote ? remoteExecutionProblem(project, url, (type) => byType.get(type)?.remote === true) : null;
     if (problem) throw new UsageError(problem);
+    // Python blocks on a remote executor run with the container's interpreter, checked there
+    const pythonProblem = missingPythonProblem(project, (type) => checkRemote && byType.get(type)?.remote === true);
+    if (pythonProblem) throw new UsageError(pythonProblem);
     return project;
   } catch (error) {
     if (error instanceof ProjectLoadError) throw new UsageError(error.message);
     throw error;
   }
+}
+
+/** A message naming the Python blocks that would run here when the interpreter for them is missing, or null. */
+function missingPythonProblem(project: Project, isRemote: (type: string) => boolean): string | null {
+  const blocks: string[] = [];
+  for (const pipeline of project.pipelines.values()) {
+    for (const block of pipeline.blocks) {
+      if (isPythonModule(block.modulePath) && !isRemote(resolveExecutor(project.settings, pipeline, block).type)) blocks.push(`${pipeline.uuid}/${block.uuid} (${block.modulePath})`);
+    }
+  }
+  if (blocks.length === 0) return null;
+  const interpreter = resolvePythonInterpreter(project.root, project.settings.python);
+  return interpreter.path === null ? missingPythonMessage(interpreter, blocks) : null;
+}
+
+/** The interpreter command for a project's Python blocks (the name asked for when none is found: starting it then fails, saying so). */
+function pythonInterpreterCommand(project: Project): string {
+  const interpreter = resolvePythonInterpreter(project.root, project.settings.python);
+  return interpreter.path ?? interpreter.requested;
 }
 
 /** The executor types a loaded project can use: local, the built-in remote executors, its plugins. */
@@ -76,8 +110,16 @@ export interface OpenProject {
   close(): void;
 }
 
+export interface OpenProjectOptions {
+  /**
+   * This process is one block run (`kiln run-block`): a Python block's interpreter stays in this
+   * process's group, which its executor kills whole. Otherwise each interpreter gets a group of its own.
+   */
+  blockProcess?: boolean;
+}
+
 /** Opens a loaded project's database and wires its executors and block runtime. */
-export async function openProject(project: Project): Promise<OpenProject> {
+export async function openProject(project: Project, options: OpenProjectOptions = {}): Promise<OpenProject> {
   const url = databaseUrl(project.root, project.settings.databaseUrl);
   const client = await openDatabase(url, { authToken: process.env.KILN_DATABASE_AUTH_TOKEN });
   const store = await Store.open(client);
@@ -110,6 +152,11 @@ export async function openProject(project: Project): Promise<OpenProject> {
     secrets,
     clock: store.clock,
     store,
+    python: pythonHost({
+      interpreter: pythonInterpreterCommand(project),
+      ownProcessGroup: options.blockProcess !== true,
+    }),
+    ...(process.env.ENV ? { env: process.env.ENV } : {}),
   };
   const executors = new ExecutorRegistry().register(
     localExecutor({ runtime, command: KILN_COMMAND, env: { KILN_DATABASE_URL: url } }),

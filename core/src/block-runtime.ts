@@ -11,6 +11,8 @@ import type { BlockJob, InputRef } from "./executor.ts";
 import { createBlockLogger, type LogSink } from "./logs.ts";
 import type { OutputStore } from "./outputs.ts";
 import type { Project, ProjectSource } from "./project/types.ts";
+import { isPythonModule, type PythonHost } from "./python.ts";
+import { runPythonBlock } from "./python-blocks.ts";
 import type { Store } from "./store/index.ts";
 
 export interface BlockRuntime {
@@ -22,6 +24,10 @@ export interface BlockRuntime {
   clock: Clock;
   /** The project's database, for ctx.triggerPipeline; without it, that call fails. */
   store?: Store;
+  /** Runs Python block files; without it, a .py block fails saying so (e.g. on Workers). */
+  python?: PythonHost;
+  /** Mage's ENV for the runtime variables (`env` kwarg); "prod" when unset. */
+  env?: string;
 }
 
 /** A block's own error, as opposed to kiln failing to run it. */
@@ -47,7 +53,8 @@ export async function executeBlock(job: BlockJob, runtime: BlockRuntime, signal:
   const block = pipeline.blocksByUuid.get(blockUuid);
   if (!block) throw new BlockError(`pipeline ${pipeline.uuid} has no block ${blockUuid}`);
 
-  const fn = blockFunctionOf(await runtime.source.importModule(block.modulePath));
+  const python = isPythonModule(block.modulePath);
+  const fn = python ? () => null : blockFunctionOf(await runtime.source.importModule(block.modulePath));
   if (!fn) {
     throw new BlockError(
       `${block.modulePath}: expected a default export made with ${block.type}() from @kiln/core, or a function`,
@@ -83,7 +90,10 @@ export async function executeBlock(job: BlockJob, runtime: BlockRuntime, signal:
   };
 
   let output: unknown;
-  if (block.type === "sensor") {
+  if (python) {
+    // the runner polls a Python sensor itself, in the one interpreter process
+    output = await runPythonBlock(job, runtime, block, inputs, context);
+  } else if (block.type === "sensor") {
     const pollMs = (block.configuration.pollInterval ?? 60) * 1000;
     let polls = 0;
     for (;;) {

@@ -9,3 +9,4 @@ export * from "./file-logs.ts";
 export * from "./local-client.ts";
 export * from "./checkpointer.ts";
 export * from "./serve.ts";
+export * from "./python-host.ts";

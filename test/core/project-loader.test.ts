@@ -472,11 +472,11 @@ blocks:
     });
   });
 
-  test("a missing block module names both paths", async () => {
+  test("a missing block module names the paths looked at", async () => {
     await expectError(withPipeline("blocks:\n  - {uuid: load, type: data_loader}\n", { "data_loaders/other.ts": MODULE }), {
       file: META,
       field: "blocks[0]",
-      message: ['block "load"', "data_loaders/load.ts or data_loaders/load.js"],
+      message: ['block "load"', "data_loaders/load.ts, data_loaders/load.js or data_loaders/load.py"],
     });
   });
 

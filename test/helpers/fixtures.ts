@@ -13,7 +13,7 @@ import {
   type Clock,
   type Project,
 } from "@kiln/core";
-import { fileLogSink, fileOutputStore, folderSource, openDatabase } from "@kiln/node";
+import { fileLogSink, fileOutputStore, folderSource, openDatabase, pythonHost, resolvePythonInterpreter } from "@kiln/node";
 import { localExecutor } from "@kiln/executor-local";
 
 export const REPO_ROOT = resolve(import.meta.dirname, "../..");
@@ -56,6 +56,8 @@ export async function projectFixture(files: Record<string, string>, clock: Clock
     secrets: { get: async (name) => `secret:${name}` },
     clock,
     store,
+    // Python blocks run in process groups of their own, as in a kiln server's in-process mode
+    python: pythonHost({ interpreter: resolvePythonInterpreter(root, project.settings.python).path ?? "python3", ownProcessGroup: true }),
   };
   const executors = new ExecutorRegistry().register(
     localExecutor({ runtime, command: [process.execPath, CLI_MAIN], env: { KILN_DATABASE_URL: url } }),

@@ -4,7 +4,7 @@
  * in a child process or a container. The block run's status is the engine's to record, from
  * this process's exit code: 0 when the block returned, 1 when it threw.
  */
-import { buildBlockJob, executeBlock, mergeVariables, outsideUpstreams, parseBlockRunUuid } from "@kiln/core";
+import { buildBlockJob, executeBlock, mergeVariables, outsideUpstreams, parseBlockRunUuid, PythonBlockError } from "@kiln/core";
 import { BLOCK_FAILED_MARK, RESULT_FILE_ENV, writeResult } from "@kiln/executor-local";
 import { parseCommand, parseId, parseRuntimeVars } from "../args.ts";
 import { UsageError } from "../errors.ts";
@@ -29,7 +29,7 @@ export async function runBlock(args: string[]): Promise<number> {
   const pipeline = project.pipelines.get(pipelineUuid);
   if (!pipeline) throw new UsageError(`no pipeline ${pipelineUuid} in ${projectPath}`);
 
-  const open = await openProject(project);
+  const open = await openProject(project, { blockProcess: true });
   try {
     const run = await open.store.getPipelineRun(pipelineRunId);
     if (!run || run.pipelineUuid !== pipelineUuid) throw new UsageError(`--pipeline-run-id: no run ${pipelineRunId} of pipeline ${pipelineUuid}`);
@@ -69,9 +69,13 @@ export async function runBlock(args: string[]): Promise<number> {
       return 0;
     } catch (error) {
       // the stack goes to the log; the parent takes the marked last line as the block run's error
-      process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-      const message = (error instanceof Error ? error.message : String(error)).replace(/\n/g, " ");
-      if (resultFile) writeResult(resultFile, { state: "failed", error: message });
+      // a Python block's error is its traceback already; kiln's own stack would only bury it
+      const detail = error instanceof PythonBlockError ? error.message : error instanceof Error ? (error.stack ?? error.message) : String(error);
+      process.stderr.write(`${detail}\n`);
+      const full = error instanceof Error ? error.message : String(error);
+      const message = full.replace(/\n/g, " ");
+      // the result file keeps a multi-line error (a Python traceback) whole; the marked line cannot
+      if (resultFile) writeResult(resultFile, { state: "failed", error: full });
       process.stderr.write(`${BLOCK_FAILED_MARK}${message}\n`);
       return 1;
     } finally {

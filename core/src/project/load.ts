@@ -200,7 +200,7 @@ class ModuleFinder {
 
   constructor(private readonly source: ProjectSource) {}
 
-  /** The project-relative path of the block's module (.ts preferred over .js). */
+  /** The project-relative path of the block's module (.ts preferred over .js, then Mage's .py). */
   async find(block: BlockSpec, file: string, field: string): Promise<string> {
     const folder = BLOCK_TYPE_FOLDERS[block.type];
     let listing = this.#listings.get(folder);
@@ -209,11 +209,11 @@ class ModuleFinder {
       this.#listings.set(folder, listing);
     }
     const names = await listing;
-    const candidates = [`${block.uuid}.ts`, `${block.uuid}.js`];
+    const candidates = [`${block.uuid}.ts`, `${block.uuid}.js`, `${block.uuid}.py`];
     const found = candidates.find((name) => names.has(name));
     if (found) return `${folder}/${found}`;
-    const [ts, js] = candidates.map((name) => `${folder}/${name}`);
-    throw new ProjectLoadError(file, field, `a module for block "${block.uuid}" at ${ts} or ${js}`, "neither exists");
+    const [ts, js, py] = candidates.map((name) => `${folder}/${name}`);
+    throw new ProjectLoadError(file, field, `a module for block "${block.uuid}" at ${ts}, ${js} or ${py}`, "none exists");
   }
 }
 

@@ -344,10 +344,12 @@ export const projectSettingsSchema = v.pipe(
     notification_config: v.nullish(jsonObject, () => ({})),
     executors: v.nullish(v.record(nonEmptyString, jsonObject, "an object of executor type: its config"), () => ({})),
     output_store: v.nullish(outputStore, (): OutputStoreSettings => ({ type: "local" })),
+    python: v.nullish(nonEmptyString),
   }),
   v.transform(
     (p): ProjectSettings => ({
       databaseUrl: p.database_url ?? null,
+      ...(p.python ? { python: p.python } : {}),
       executorType: p.executor_type,
       executorConfig: p.executor_config,
       retryConfig: p.retry_config,

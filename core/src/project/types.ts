@@ -117,6 +117,8 @@ export interface ProjectSettings {
   executors: Record<string, JsonObject>;
   /** Where block outputs are stored (kiln.yaml `output_store`). */
   outputStore: OutputStoreSettings;
+  /** The interpreter for Python blocks (kiln.yaml `python`); KILN_PYTHON wins over it; null: python3 on PATH. */
+  python?: string | null;
 }
 
 /** Outputs larger than this are refused by the database output store unless `max_bytes` says otherwise. */

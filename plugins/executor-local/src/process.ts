@@ -161,7 +161,10 @@ export class ProcessRunner {
         if (code === 0) return resolve({ state: "completed" });
         const last = record.stderrTail[record.stderrTail.length - 1] ?? "";
         if (code === 1 && last.startsWith(BLOCK_FAILED_MARK)) {
-          return resolve({ state: "failed", error: last.slice(BLOCK_FAILED_MARK.length) });
+          // the recorded error, when there is one, has the lines the marked line had to join
+          const recorded = readResult(resultFile);
+          const error = recorded?.state === "failed" ? recorded.error : last.slice(BLOCK_FAILED_MARK.length);
+          return resolve({ state: "failed", error });
         }
         const tail = record.stderrTail.join("\n").trim();
         const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;

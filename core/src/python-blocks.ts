@@ -1,0 +1,138 @@
+/**
+ * Runs a block run's Python file through the runtime's PythonHost: builds Mage's kwargs, answers
+ * the file's calls into kiln, and writes what it prints to the block run's log.
+ */
+import { BlockError, type BlockRuntime } from "./block-runtime.ts";
+import type { BlockContext } from "./blocks.ts";
+import type { JsonObject, PipelineRun } from "./domain.ts";
+import type { BlockJob } from "./executor.ts";
+import { formatLogLine } from "./logs.ts";
+import type { BlockConfig } from "./project/types.ts";
+import type { CallbackStatus, PythonOutcome, PythonRequest } from "./python.ts";
+import { runtimeVariables } from "./runtime-variables.ts";
+
+/** A run as Python's trigger_pipeline returns it (Mage's PipelineRun fields). */
+function runJson(run: PipelineRun): JsonObject {
+  return {
+    id: run.id,
+    pipeline_uuid: run.pipelineUuid,
+    pipeline_schedule_id: run.pipelineScheduleId,
+    status: run.status,
+    variables: run.variables,
+    execution_date: new Date(run.executionDate).toISOString(),
+    execution_partition: run.executionPartition,
+  };
+}
+
+function str(value: unknown, field: string): string {
+  if (typeof value !== "string" || value === "") throw new BlockError(`${field}: expected a non-empty string`);
+  return value;
+}
+
+function num(value: unknown, field: string): number | undefined {
+  if (value === null || value === undefined) return undefined;
+  if (typeof value !== "number" || !Number.isFinite(value)) throw new BlockError(`${field}: expected a number of seconds`);
+  return value;
+}
+
+/** The kwargs of a block run: Mage's runtime variables from the job, its run and its trigger. */
+export async function pythonKwargs(job: BlockJob, runtime: BlockRuntime): Promise<JsonObject> {
+  const run = runtime.store ? await runtime.store.getPipelineRun(job.pipelineRunId) : null;
+  const schedule = run?.pipelineScheduleId != null && runtime.store ? await runtime.store.getPipelineSchedule(run.pipelineScheduleId) : null;
+  return runtimeVariables({
+    executionDate: Date.parse(job.executionDate),
+    executionPartition: job.executionPartition,
+    pipelineUuid: job.pipelineUuid,
+    pipelineRunId: job.pipelineRunId,
+    blockUuid: job.blockUuid,
+    blockRunId: job.blockRunId,
+    variables: job.variables,
+    env: runtime.env ?? null,
+    schedule: schedule ?? null,
+    event: job.event,
+  });
+}
+
+export interface PythonRunArgs {
+  job: BlockJob;
+  runtime: BlockRuntime;
+  context: BlockContext;
+  /** The Python file, project-relative. */
+  modulePath: string;
+  mode: PythonRequest["mode"];
+  blockType: string;
+  inputs: unknown[];
+  kwargs: JsonObject;
+  pollInterval?: number;
+  callbackStatus?: CallbackStatus;
+}
+
+/** Runs a Python file for a block run and answers its calls; rejects with the file's error. */
+export async function runPythonFile(args: PythonRunArgs): Promise<PythonOutcome> {
+  const { job, runtime, context } = args;
+  const host = runtime.python;
+  if (!host) {
+    throw new BlockError(`${args.modulePath}: this kiln process cannot run Python blocks (no Python host; Workers run them only on a remote executor)`);
+  }
+  const root = runtime.project.root.replace(/\/+$/, "");
+  const request: PythonRequest = {
+    mode: args.mode,
+    project_root: root,
+    module_path: `${root}/${args.modulePath}`,
+    module_relative: args.modulePath,
+    block_type: args.blockType,
+    block_uuid: job.blockUuid,
+    pipeline_uuid: job.pipelineUuid,
+    inputs: args.inputs,
+    kwargs: args.kwargs,
+    ...(args.pollInterval !== undefined ? { poll_interval: args.pollInterval } : {}),
+    ...(args.callbackStatus !== undefined ? { callback_status: args.callbackStatus } : {}),
+  };
+  const log = (level: string, line: string) =>
+    runtime.logs.append(job.pipelineUuid, job.executionPartition, job.blockUuid, formatLogLine(runtime.clock.now(), level, line));
+  return host.run(request, {
+    log,
+    signal: context.signal,
+    async call(method, params) {
+      switch (method) {
+        case "trigger_pipeline": {
+          const run = await context.triggerPipeline(str(params.pipeline_uuid, "trigger_pipeline: pipeline_uuid"), {
+            variables: (params.variables ?? {}) as JsonObject,
+            checkStatus: params.check_status === true,
+            errorOnFailure: params.error_on_failure === true,
+            ...(num(params.poll_interval, "trigger_pipeline: poll_interval") !== undefined ? { pollInterval: params.poll_interval as number } : {}),
+            pollTimeout: num(params.poll_timeout, "trigger_pipeline: poll_timeout") ?? null,
+            ...(typeof params.schedule_name === "string" && params.schedule_name !== "" ? { scheduleName: params.schedule_name } : {}),
+            // Mage's verbose prints the run's status at each check; quiet otherwise
+            log: params.verbose === false ? () => {} : (message: string) => log("info", message),
+          });
+          return runJson(run);
+        }
+        case "get_secret_value":
+          return runtime.secrets.get(str(params.name, "get_secret_value: name"));
+        case "get_variable": {
+          const partition = typeof params.partition === "string" && params.partition !== "" ? params.partition : job.executionPartition;
+          return runtime.outputs.read(str(params.pipeline_uuid, "get_variable: pipeline_uuid"), partition, str(params.block_uuid, "get_variable: block_uuid"));
+        }
+        default:
+          throw new BlockError(`the block called ${method}, which kiln does not provide`);
+      }
+    },
+  });
+}
+
+/** A Python block run's output: its decorated function called as Mage calls it, then its @test functions. */
+export async function runPythonBlock(job: BlockJob, runtime: BlockRuntime, block: BlockConfig, inputs: unknown[], context: BlockContext): Promise<unknown> {
+  const outcome = await runPythonFile({
+    job,
+    runtime,
+    context,
+    modulePath: block.modulePath,
+    mode: "block",
+    blockType: block.type,
+    inputs,
+    kwargs: await pythonKwargs(job, runtime),
+    ...(block.type === "sensor" ? { pollInterval: block.configuration.pollInterval ?? 60 } : {}),
+  });
+  return outcome.output ?? null;
+}

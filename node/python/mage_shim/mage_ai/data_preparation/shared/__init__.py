@@ -1,0 +1,1 @@
+"""Stand-in for mage_ai.data_preparation.shared (kiln)."""
