@@ -5,6 +5,7 @@
  */
 export * from "./domain.ts";
 export * from "./state-machine.ts";
+export * from "./races.ts";
 export * from "./clock.ts";
 export * from "./blocks.ts";
 export * from "./executor.ts";

@@ -30,6 +30,56 @@ export function writeTempProject(files: Record<string, string>, prefix = "kiln-t
   return root;
 }
 
+/**
+ * IllegalTransitionError's message as it would read inside a recorded error ("... cannot move
+ * from running to completed: it is completed now"): kiln's own race reaching a run or block run.
+ */
+const RACE_ERROR = /cannot move from \w+ to \w+/;
+
+/** Race errors seen written through a fixture's database connections, by project root. */
+const raceErrorsWritten = new Map<string, string[]>();
+
+/**
+ * Wraps a connection to a fixture's database so that any write carrying an IllegalTransitionError
+ * message (a run's or block run's error, a notification about it) is noted: the fixture's
+ * cleanup then fails the test. Every engine, scheduler and replica test checks this, for free.
+ */
+export function guardRaceErrors(client: SqlClient, root: string): SqlClient {
+  const seen = raceErrorsWritten.get(root) ?? [];
+  raceErrorsWritten.set(root, seen);
+  const inspect = (statement: unknown, args?: unknown) => {
+    const values = typeof statement === "string" ? args : (statement as { args?: unknown } | null)?.args;
+    const list = Array.isArray(values) ? values : values && typeof values === "object" ? Object.values(values) : [];
+    for (const value of list) if (typeof value === "string" && RACE_ERROR.test(value)) seen.push(value);
+  };
+  return new Proxy(client, {
+    get(target, property, receiver) {
+      if (property === "execute") {
+        return (statement: unknown, args?: unknown) => {
+          inspect(statement, args);
+          return (target.execute as (...a: unknown[]) => unknown).call(target, ...(args === undefined ? [statement] : [statement, args]));
+        };
+      }
+      if (property === "batch") {
+        return (statements: unknown[], mode?: unknown) => {
+          for (const statement of statements) inspect(statement);
+          return (target.batch as (...a: unknown[]) => unknown).call(target, statements, ...(mode === undefined ? [] : [mode]));
+        };
+      }
+      return Reflect.get(target, property, receiver);
+    },
+  });
+}
+
+/** Throws if kiln's own race was recorded as an error in the fixture's database (see guardRaceErrors). */
+export function assertNoRaceErrors(root: string): void {
+  const seen = raceErrorsWritten.get(root) ?? [];
+  raceErrorsWritten.delete(root);
+  if (seen.length > 0) {
+    throw new Error(`kiln recorded its own race as an error (an IllegalTransitionError reached a run): ${seen.slice(0, 3).join(" | ")}`);
+  }
+}
+
 export interface Fixture {
   root: string;
   project: Project;
@@ -46,7 +96,7 @@ export async function projectFixture(files: Record<string, string>, clock: Clock
   const source = folderSource(root);
   const project = await loadProject(source, { executorTypes: ["local"] });
   const url = `file:${join(root, ".kiln/kiln.db")}`;
-  const client = await openDatabase(url);
+  const client = guardRaceErrors(await openDatabase(url), root);
   const store = await Store.open(client, clock);
   const runtime: BlockRuntime = {
     project,
@@ -73,6 +123,7 @@ export async function projectFixture(files: Record<string, string>, clock: Clock
     cleanup() {
       client.close();
       rmSync(root, { recursive: true, force: true });
+      assertNoRaceErrors(root);
     },
   };
 }

@@ -11,6 +11,7 @@ import {
   RunEngine,
   Store,
   type BlockRuntime,
+  type Clock,
   type FakeClock,
   type OutputStore,
   type Project,
@@ -19,7 +20,7 @@ import {
 import { fileLogSink, fileOutputStore, folderSource, openDatabase } from "@kiln/node";
 import { localExecutor } from "@kiln/executor-local";
 import { Scheduler, silentLog, type SchedulerOptions } from "@kiln/scheduler";
-import { CLI_MAIN, projectFixture, until, type Fixture } from "./fixtures.ts";
+import { CLI_MAIN, guardRaceErrors, projectFixture, until, type Fixture } from "./fixtures.ts";
 
 export const MINUTE = 60_000;
 export const HOUR = 60 * MINUTE;
@@ -138,13 +139,13 @@ export async function schedulerFixture(
   };
 }
 
-export interface Replica {
+export interface Replica<C extends Clock = FakeClock> {
   id: string;
   client: SqlClient;
   store: Store;
   engine: RunEngine;
   scheduler: Scheduler;
-  clock: FakeClock;
+  clock: C;
   close(): void;
 }
 
@@ -152,15 +153,19 @@ export interface Replica {
  * Another scheduler on the same project and database file, with its own connection, Store and
  * RunEngine wired as projectFixture wires them (local executor), sharing `clock`.
  */
-export async function replica(
+export async function replica<C extends Clock = FakeClock>(
   fx: Fixture,
-  clock: FakeClock,
+  clock: C,
   id: string,
-  options: Partial<SchedulerOptions> & { wrapOutputs?: (outputs: OutputStore) => OutputStore } = {},
-): Promise<Replica> {
-  const { wrapOutputs, ...schedulerOptions } = options;
+  options: Partial<SchedulerOptions> & {
+    wrapOutputs?: (outputs: OutputStore) => OutputStore;
+    /** Engine settings over the defaults below (poll and watch intervals). */
+    engineOptions?: { pollIntervalMs?: number; watchIntervalMs?: number };
+  } = {},
+): Promise<Replica<C>> {
+  const { wrapOutputs, engineOptions, ...schedulerOptions } = options;
   const url = `file:${join(fx.root, ".kiln/kiln.db")}`;
-  const client = await openDatabase(url);
+  const client = guardRaceErrors(await openDatabase(url), fx.root);
   const store = await Store.open(client, clock);
   const source = folderSource(fx.root);
   const outputs = wrapOutputs ? wrapOutputs(fileOutputStore(fx.root)) : fileOutputStore(fx.root);
@@ -175,7 +180,7 @@ export async function replica(
   const executors = new ExecutorRegistry().register(
     localExecutor({ runtime, command: [process.execPath, CLI_MAIN], env: { KILN_DATABASE_URL: url } }),
   );
-  const engine = new RunEngine({ store, project: fx.project, executors, outputs, clock, pollIntervalMs: 50, watchIntervalMs: 200 });
+  const engine = new RunEngine({ store, project: fx.project, executors, outputs, clock, pollIntervalMs: 50, watchIntervalMs: 200, ...engineOptions });
   const scheduler = new Scheduler({ store, project: fx.project, engine, clock, log: silentLog, id, ...schedulerOptions });
   return { id, client, store, engine, scheduler, clock, close: () => client.close() };
 }

@@ -8,15 +8,16 @@
  */
 import type { ResultSet } from "@libsql/client";
 import { systemClock, type Clock } from "../clock.ts";
-import type { BlockRunStatus, JsonObject, PipelineRun, PipelineRunStatus, ScheduleSettings } from "../domain.ts";
+import type { BlockRun, BlockRunStatus, JsonObject, PipelineRun, PipelineRunStatus, ScheduleSettings } from "../domain.ts";
 import { itemBlockRunUuid, parseBlockRunUuid } from "../domain.ts";
 import type { ExecutionHandle, ExecutionStatus, Executor, ExecutorRegistry } from "../executor.ts";
 import type { OutputStore } from "../outputs.ts";
 import { formatLogLine, type LogSink } from "../logs.ts";
 import { fanOutSourceOf } from "../project/dag.ts";
 import type { BlockConfig, Pipeline, Project } from "../project/types.ts";
-import { assertTransition } from "../state-machine.ts";
-import { blockRunSubject, RunTakenOverError, type Store, type WriteBatch, type BlockRunPatch } from "../store/index.ts";
+import { lostRaces } from "../races.ts";
+import { assertTransition, BLOCK_RUN_TERMINAL, IllegalTransitionError } from "../state-machine.ts";
+import { blockRunSubject, LeaseLostError, RunTakenOverError, type Store, type WriteBatch, type BlockRunPatch } from "../store/index.ts";
 import { mergeVariables } from "../variables.ts";
 import { blockOf, buildBlockJob, executorTypeOf, outsideUpstreams } from "./plan.ts";
 import { effectiveRetryConfig, retryDelayMs, shouldRetry } from "./retry.ts";
@@ -97,6 +98,8 @@ type Input =
   | { type: "ended_elsewhere"; status: PipelineRunStatus }
   /** Another scheduler took the run over (it presumed this one dead): stop driving it. */
   | { type: "taken_over"; owner: string }
+  /** This process may no longer write for the run (its heartbeat lapsed past the orphan window). */
+  | { type: "lost"; reason: string }
   /** A slot freed up elsewhere: look at the queued block runs again. */
   | { type: "wake" }
   | { type: "finished"; node: Node; launch: number; result: ExecutionStatus }
@@ -126,6 +129,8 @@ class RunState {
   finished = false;
   /** Whether this engine moved the run to running (or took it over); until then a lost race is not ours to clean up. */
   started = false;
+  /** This engine is taking the run over from a stopped owner (resume), rather than starting it. */
+  takingOver = false;
   /** Set once the run is going down (a failure without allow_blocks_to_fail, a cancel, a timeout). */
   stopping: { status: PipelineRunStatus; reason: string } | null = null;
   nodes = new Map<string, Node>();
@@ -169,6 +174,8 @@ export class RunEngine {
   readonly #executorActive = new Map<string, number>();
   /** Set by holdLaunches: queued block runs stay queued for whichever engine drives their run next. */
   #holding = false;
+  /** Says why this process may not write for its runs now (see setLiveness); null while it may. */
+  #liveness: (() => string | null) | null = null;
 
   constructor(deps: RunEngineDeps) {
     this.#store = deps.store;
@@ -193,6 +200,33 @@ export class RunEngine {
    */
   holdLaunches(): void {
     this.#holding = true;
+  }
+
+  /**
+   * Tells the engine how to know that this process may have been presumed dead (its scheduler's
+   * heartbeat lapsed past the orphan window, e.g. it was frozen): `check` returns why, or null.
+   * Asked before every commit, so a process waking from a freeze writes nothing for runs that
+   * others may have taken over; it lets go of them instead (see checkLiveness).
+   */
+  setLiveness(check: (() => string | null) | null): void {
+    this.#liveness = check;
+  }
+
+  /** Why this process may not write for its runs now, or null (no liveness check set, or alive). */
+  fenced(): string | null {
+    return this.#liveness?.() ?? null;
+  }
+
+  /**
+   * Lets go of every run this engine drives if the liveness check says this process may have
+   * been presumed dead: in-process block runs are aborted, block processes that another owner
+   * can re-attach to are left running, and nothing more is written. True if it let go.
+   */
+  checkLiveness(): boolean {
+    const reason = this.fenced();
+    if (reason === null) return false;
+    for (const state of this.#runs.values()) this.#post(state, { type: "lost", reason });
+    return true;
   }
 
   /** Block runs this engine has handed to an executor that have not ended yet. */
@@ -240,9 +274,7 @@ export class RunEngine {
   async #execute(pipelineRunId: number, options: RunOptions): Promise<PipelineRun> {
     const run = await this.#store.getPipelineRun(pipelineRunId);
     if (!run) throw new Error(`pipeline run ${pipelineRunId} does not exist`);
-    if (run.status !== "initial") {
-      throw new Error(`pipeline run ${pipelineRunId} is ${run.status}; only an initial run can be executed`);
-    }
+    if (run.status !== "initial") throw new RunNotInitialError(pipelineRunId, run.status);
     const pipeline = this.#pipelineOf(run);
     const only = options.blockUuids ? new Set(options.blockUuids) : null;
     const blocks = only ? pipeline.blocks.filter((b) => only.has(b.uuid)) : pipeline.blocks;
@@ -430,6 +462,7 @@ export class RunEngine {
       }
       case "resume": {
         step.batch.takeOverPipelineRun(state.run.id, input.previousOwner, state.options.owner ?? "kiln");
+        state.takingOver = true;
         state.run = { ...state.run, owner: state.options.owner ?? "kiln" };
         step.starts = true;
         this.#startRunTimeout(state);
@@ -466,6 +499,8 @@ export class RunEngine {
         throw new RunEndedElsewhereError(state.run.id, input.status);
       case "taken_over":
         throw new RunTakenOverError(state.run.id, input.owner);
+      case "lost":
+        throw new RunLostError(state.run.id, input.reason);
       case "retry": {
         const node = input.node;
         if (node.status !== "failed" || !node.retryPending || state.stopping) return;
@@ -721,17 +756,27 @@ export class RunEngine {
   }
 
   async #commit(state: RunState, step: Step): Promise<void> {
-    for (const [node, move] of step.moves) {
-      step.batch.transitionBlockRun({ pipelineRunId: state.run.id, blockUuid: node.uuid }, move.from, node.status, move.patch, move.via);
-    }
-    if (step.batch.size === 0) return;
-    // a run cancelled by another process must not start anything new: this guard fails the batch
-    if (step.launches.length > 0 && step.ended === null) step.batch.requirePipelineRunStatus(state.run.id, "running");
-    // fencing: once another scheduler has taken the run over, this one neither launches nor ends anything in it
-    const owner = state.run.owner;
-    if (owner && (step.launches.length > 0 || step.ended !== null)) step.batch.requirePipelineRunOwner(state.run.id, owner);
+    if (step.moves.size === 0 && step.batch.size === 0) return;
+    // a process waking from a freeze may have been presumed dead and its runs taken over: it
+    // writes nothing (outputs included) until it knows it still may
+    const fenced = this.fenced();
+    if (fenced !== null) throw new RunLostError(state.run.id, fenced);
     for (const o of step.outputs) await this.#outputs.write(state.pipeline.uuid, state.run.executionPartition, o.blockUuid, o.value);
-    const results = await this.#store.commit(step.batch);
+    /** Moves found already made, exactly so, by another writer: they are left out of the next try. */
+    const recorded = new Set<Node>();
+    let results: ResultSet[] = [];
+    for (;;) {
+      const batch = this.#stepBatch(state, step, recorded);
+      if (batch.size === 0) break;
+      try {
+        results = await this.#store.commit(batch);
+        break;
+      } catch (error) {
+        // a run this engine has not started yet is not its to reconcile: a lost start is let go
+        if (!(error instanceof IllegalTransitionError) || !state.started) throw error;
+        if ((await this.#reconcile(state, step, recorded)) === "ended") return;
+      }
+    }
     if (step.starts) {
       state.started = true;
       this.#watch(state);
@@ -743,6 +788,64 @@ export class RunEngine {
     for (const node of step.attaches) this.#attach(state, node);
     const onEvent = state.options.onEvent;
     if (onEvent) for (const event of step.events) onEvent(event);
+  }
+
+  /** The step's writes as one batch, guarded, without the moves in `recorded`. */
+  #stepBatch(state: RunState, step: Step, recorded: ReadonlySet<Node>): WriteBatch {
+    const batch = step.batch.copy();
+    for (const [node, move] of step.moves) {
+      if (recorded.has(node)) continue;
+      batch.transitionBlockRun({ pipelineRunId: state.run.id, blockUuid: node.uuid }, move.from, node.status, move.patch, move.via);
+    }
+    if (batch.size === 0) return batch;
+    // a run cancelled by another process must not start anything new: this guard fails the batch
+    if (step.launches.length > 0 && step.ended === null) batch.requirePipelineRunStatus(state.run.id, "running");
+    // fencing: once another scheduler has taken the run over, this one writes nothing more in it
+    const owner = state.run.owner;
+    if (owner) batch.requirePipelineRunOwner(state.run.id, owner);
+    return batch;
+  }
+
+  /**
+   * A commit of a started run was refused: works out why from what is stored. The moves another
+   * writer already made exactly as this step wanted (the same attempt ended the same way, e.g.
+   * seen by two engines following one block process) are success: "retry" commits the rest. The
+   * run already ended the way this step ends it: "ended". Anything else was done by another owner
+   * (the run taken over, ended elsewhere, a block run moved on): it throws, and the engine lets go.
+   */
+  async #reconcile(state: RunState, step: Step, recorded: Set<Node>): Promise<"retry" | "ended"> {
+    const id = state.run.id;
+    const stored = await this.#store.getPipelineRun(id);
+    if (!stored) throw new RunLostError(id, "the pipeline run is gone from the database");
+    if (state.run.owner && stored.owner !== state.run.owner) throw new RunTakenOverError(id, stored.owner ?? "no owner");
+    if (stored.status !== "running") {
+      if (step.ended !== null && stored.status === step.ended) {
+        lostRaces.lost("outcome_recorded");
+        for (const node of state.nodes.values()) this.#releaseExecutorSlot(node);
+        this.#finish(state);
+        state.resolve(stored);
+        return "ended";
+      }
+      throw new RunEndedElsewhereError(id, stored.status);
+    }
+    const rows = new Map((await this.#store.getBlockRuns(id)).map((r) => [r.blockUuid, r]));
+    let progress = false;
+    for (const [node, move] of step.moves) {
+      if (recorded.has(node)) continue;
+      const row = rows.get(node.uuid);
+      // as this engine left it, or created by this very step (its insert was rolled back with the rest)
+      if (row ? row.status === move.from : move.from === "initial") continue;
+      const sameOutcome =
+        row !== undefined && row.status === node.status && row.attempt === node.attempt && BLOCK_RUN_TERMINAL.has(node.status) && !step.launches.includes(node);
+      if (!sameOutcome) {
+        throw new RunLostError(id, `block run ${node.uuid} is ${row ? `${row.status} (attempt ${row.attempt})` : "gone"}: another process moved it`);
+      }
+      recorded.add(node);
+      lostRaces.lost("outcome_recorded");
+      progress = true;
+    }
+    if (!progress) throw new RunLostError(id, "a write was refused although the run and its block runs are as this engine left them");
+    return "retry";
   }
 
   #recordIds(state: RunState, step: Step, results: ResultSet[]): void {
@@ -810,16 +913,17 @@ export class RunEngine {
       return;
     }
     const handle = node.handle;
-    if (node.launch !== launch || node.status !== "running") {
-      // stopped while it was starting
+    if (node.launch !== launch || node.status !== "running" || state.finished) {
+      // stopped while it was starting, or the run was let go meanwhile (its new owner never saw this handle)
       executor.cancel(handle).catch(() => {});
       return;
     }
     // stored so another process can poll, cancel or re-attach; a transient handle means nothing elsewhere
-    if (handle.transient !== true) {
-      void this.#store
-        .commit(this.#store.batch().patchBlockRun({ pipelineRunId: state.run.id, blockUuid: node.uuid }, { executorHandle: handle }))
-        .catch(() => {});
+    if (handle.transient !== true && this.fenced() === null) {
+      const batch = this.#store.batch().patchBlockRun({ pipelineRunId: state.run.id, blockUuid: node.uuid }, { executorHandle: handle });
+      // never over a run taken over meanwhile: its new owner may have started another attempt
+      if (state.run.owner) batch.requirePipelineRunOwner(state.run.id, state.run.owner);
+      void this.#store.commit(batch).catch(() => {});
     }
     this.#follow(state, node, executor, handle, false);
   }
@@ -881,6 +985,8 @@ export class RunEngine {
     state.timers.push(
       systemClock.setTimer(this.#watchMs, () => {
         if (state.finished) return;
+        const fenced = this.fenced();
+        if (fenced !== null) return this.#post(state, { type: "lost", reason: fenced });
         this.#store.getPipelineRun(state.run.id).then(
           (stored) => {
             if (stored && stored.status !== "running") this.#post(state, { type: "ended_elsewhere", status: stored.status });
@@ -896,30 +1002,31 @@ export class RunEngine {
   /** Something went wrong outside the blocks (a lost race, the database): stop the run cleanly. */
   async #abandon(state: RunState, error: unknown): Promise<void> {
     if (!state.started) {
-      // another process started this run first (or it was cancelled before it began): not ours
-      this.#finish(state);
-      const stored = await this.#store.getPipelineRun(state.run.id).catch(() => null);
-      state.resolve(stored ?? state.run);
-      return;
-    }
-    const owner = state.run.owner;
-    const current = owner ? await this.#store.getPipelineRun(state.run.id).catch(() => null) : null;
-    const takenOver = error instanceof RunTakenOverError || (current !== null && current.owner !== owner);
-    if (takenOver) {
-      // the new owner re-attaches to the block processes through their handles: leave them running,
-      // and write nothing (the run is no longer this scheduler's to change)
+      // another process started this run first (or it was cancelled before it began): not ours;
+      // the slots claimed for its first block runs go back
+      lostRaces.lost(state.takingOver ? "run_takeover" : "run_start");
       for (const node of state.nodes.values()) this.#releaseExecutorSlot(node);
       this.#finish(state);
       const stored = await this.#store.getPipelineRun(state.run.id).catch(() => null);
       state.resolve(stored ?? state.run);
       return;
     }
+    const owner = state.run.owner;
+    const current = await this.#store.getPipelineRun(state.run.id).catch(() => null);
+    // a race with another owner (or with a write this engine cannot explain) is never the run's failure
+    const lost =
+      error instanceof RunTakenOverError ||
+      error instanceof RunLostError ||
+      error instanceof LeaseLostError ||
+      error instanceof IllegalTransitionError ||
+      (owner !== null && current !== null && current.owner !== owner);
+    if (lost) return this.#letGo(state, current);
     for (const node of state.nodes.values()) {
       if (node.status === "running" && node.kind !== "controller") this.#cancelExecution(node);
       this.#releaseExecutorSlot(node);
     }
     this.#finish(state);
-    const stored = await this.#store.getPipelineRun(state.run.id).catch(() => null);
+    const stored = current;
     const now = this.#clock.now();
     const batch = this.#store.batch().cancelLiveBlockRuns(state.run.id, `kiln stopped the run: ${messageOf(error)}`);
     if (stored && (stored.status === "initial" || stored.status === "running")) {
@@ -928,6 +1035,8 @@ export class RunEngine {
         metrics: { ...stored.metrics, error: `kiln stopped the run: ${messageOf(error)}` },
       });
     }
+    // never over another owner: a run taken over since the read above stays its new owner's
+    if (owner) batch.requirePipelineRunOwner(state.run.id, owner);
     await this.#store.commit(batch).catch(() => {});
     const final = await this.#store.getPipelineRun(state.run.id).catch(() => null);
     state.options.onEvent?.({
@@ -938,6 +1047,65 @@ export class RunEngine {
       at: now,
     });
     state.resolve(final ?? { ...state.run, status: "failed" });
+  }
+
+  /**
+   * This engine lost the run (taken over, fenced out, or presumed dead): it writes nothing more
+   * for it. Its in-process block runs are aborted (ctx.signal); its block processes are stopped
+   * unless the stored block run still names that very attempt and process, which the run's next
+   * owner re-attaches to (and a process on its way is better followed than run again).
+   */
+  async #letGo(state: RunState, current: PipelineRun | null): Promise<void> {
+    lostRaces.lost("run_taken_over");
+    this.#finish(state);
+    const live = [...state.nodes.values()].filter((n) => n.status === "running" && n.kind !== "controller" && n.executor && n.handle);
+    const rows = live.some((n) => n.handle?.transient !== true)
+      ? new Map((await this.#store.getBlockRuns(state.run.id).catch(() => [])).map((r) => [r.blockUuid, r]))
+      : new Map<string, BlockRun>();
+    for (const node of live) {
+      const row = rows.get(node.uuid);
+      const followed =
+        node.handle?.transient !== true &&
+        row !== undefined &&
+        row.attempt === node.attempt &&
+        (row.status === "running" || BLOCK_RUN_TERMINAL.has(row.status)) &&
+        sameHandle(row.executorHandle, node.handle);
+      if (!followed) this.#cancelExecution(node);
+    }
+    for (const node of state.nodes.values()) this.#releaseExecutorSlot(node);
+    state.resolve(current ?? state.run);
+  }
+}
+
+/** Whether a stored executor handle names the same execution as this engine's. */
+function sameHandle(stored: JsonObject | null, mine: ExecutionHandle | null): boolean {
+  return stored !== null && mine !== null && JSON.stringify(stored) === JSON.stringify(mine);
+}
+
+/** Only an initial run can be executed; this one is past that (another scheduler started it, usually). */
+export class RunNotInitialError extends Error {
+  readonly code = "run_not_initial";
+  constructor(
+    readonly pipelineRunId: number,
+    readonly status: PipelineRunStatus,
+  ) {
+    super(`pipeline run ${pipelineRunId} is ${status}; only an initial run can be executed`);
+    this.name = "RunNotInitialError";
+  }
+}
+
+/**
+ * This engine may no longer write for the run: its process may have been presumed dead (its
+ * heartbeat lapsed past the orphan window), or another process moved the run on. It lets go.
+ */
+export class RunLostError extends Error {
+  readonly code = "run_lost";
+  constructor(
+    readonly pipelineRunId: number,
+    readonly reason: string,
+  ) {
+    super(`pipeline run ${pipelineRunId}: this engine let go of it: ${reason}`);
+    this.name = "RunLostError";
   }
 }
 

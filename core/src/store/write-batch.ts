@@ -126,6 +126,14 @@ export class WriteBatch {
     return this.statements.length;
   }
 
+  /** A new batch with the same time, statements and guards (to be extended and committed instead). */
+  copy(): WriteBatch {
+    const copy = new WriteBatch(this.now);
+    copy.statements.push(...this.statements);
+    copy.guards.push(...this.guards);
+    return copy;
+  }
+
   #guard(entity: Entity, subject: string, from: string, to: string, lookup: InStatement, explain?: Guard["explain"]): void {
     this.statements.push(GUARD_SQL);
     this.guards.push({ index: this.statements.length - 1, entity, subject, from, to, lookup, ...(explain ? { explain } : {}) });
