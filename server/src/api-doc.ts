@@ -20,6 +20,21 @@ export interface RouteDoc {
   responseKey?: string;
 }
 
+/**
+ * OpenAPI 3.0 forbids an empty `required` list (3.1 allows it), which the JSON Schema writer
+ * emits for objects whose keys are all optional: dropped here, everywhere in a schema.
+ */
+function withoutEmptyRequired(schema: unknown): unknown {
+  if (Array.isArray(schema)) return schema.map(withoutEmptyRequired);
+  if (schema === null || typeof schema !== "object") return schema;
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(schema)) {
+    if (key === "required" && Array.isArray(value) && value.length === 0) continue;
+    out[key] = withoutEmptyRequired(value);
+  }
+  return out;
+}
+
 export class ApiDoc {
   readonly routes: RouteDoc[] = [];
 
@@ -30,7 +45,7 @@ export class ApiDoc {
   /** The OpenAPI 3.0 document. */
   document(version: string): Record<string, unknown> {
     const paths: Record<string, Record<string, unknown>> = {};
-    const schema = (s: GenericSchema) => toJsonSchema(s, { target: "openapi-3.0", errorMode: "ignore", typeMode: "input" });
+    const schema = (s: GenericSchema) => withoutEmptyRequired(toJsonSchema(s, { target: "openapi-3.0", errorMode: "ignore", typeMode: "input" })) as Record<string, unknown>;
     for (const route of this.routes) {
       const path = route.path.replace(/:([A-Za-z_]+)/g, "{$1}");
       const parameters: unknown[] = [...route.path.matchAll(/:([A-Za-z_]+)/g)].map((m) => ({ name: m[1], in: "path", required: true, schema: { type: "string" } }));
