@@ -33,6 +33,7 @@ export async function serveApi(options: ServeOptions): Promise<{ port: number; s
   const { open } = options;
   const client = open.store.client;
   const events = eventsToken();
+  const trustProxy = trustProxySetting();
   const rawKey = process.env.KILN_SECRET_KEY;
   let secretKey: CryptoKey | null = null;
   if (rawKey) {
@@ -63,6 +64,7 @@ export async function serveApi(options: ServeOptions): Promise<{ port: number; s
       ...(options.onRunsCreated ? { onRunsCreated: options.onRunsCreated } : {}),
       ...(options.engine ? { engine: options.engine } : {}),
       ...(events ? { eventsToken: events } : {}),
+      trustProxy,
     },
     { log: (message) => consoleLog.error(message) },
   );
@@ -85,6 +87,13 @@ async function bootstrapAdminKey(open: OpenProject): Promise<void> {
   writeFileSync(path, `${key}\n`, { mode: 0o600 });
   chmodSync(path, 0o600);
   consoleLog.warn(`no users or API keys existed: created an admin API key, written to ${path} (readable by this user only)`);
+}
+
+/** KILN_TRUST_PROXY: true when a reverse proxy in front sets X-Forwarded-Proto/-Host (off by default: anyone could send them). */
+export function trustProxySetting(value = process.env.KILN_TRUST_PROXY): boolean {
+  if (value === undefined || /^(|false|0|no|off)$/i.test(value.trim())) return false;
+  if (/^(true|1|yes|on)$/i.test(value.trim())) return true;
+  throw new UsageError(`KILN_TRUST_PROXY: expected true or false, got ${JSON.stringify(value)}`);
 }
 
 /** KILN_EVENTS_TOKEN, the project-level token for `POST /api/events`; refused when guessable. */

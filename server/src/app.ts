@@ -49,6 +49,10 @@ export function createApp(deps: ServerDeps, options: { log?: (message: string) =
       },
     }),
   );
+  app.use("*", async (c, next) => {
+    c.set("trustProxy", deps.trustProxy === true);
+    await next();
+  });
   app.use("/api/*", authenticate(deps, verifySession));
   app.use("/metrics", authenticate(deps, verifySession));
 

@@ -37,11 +37,18 @@ export interface ServerDeps {
   engine?: RunEngine;
   /** Block-run logs read back, for the log routes; without it they answer 404 (no logs here). */
   logs?: LogReader;
+  /**
+   * A reverse proxy is in front (`KILN_TRUST_PROXY=true`): X-Forwarded-Proto/-Host are believed
+   * for the session cookie's Secure flag, the same-origin check and the URLs pages show. Off by default.
+   */
+  trustProxy?: boolean;
 }
 
 /** Hono's context variables for kiln's routes. */
 export interface Env {
   Variables: {
     principal: Principal | null;
+    /** deps.trustProxy, for the helpers in forwarded.ts. */
+    trustProxy: boolean;
   };
 }

@@ -67,6 +67,7 @@ import {
 import { canAct, clearSessionCookie, needRole, safeNext, sameOrigin, sessionCookie, setSessionCookie, uiAuth, UiError, type UiEnv } from "./session.ts";
 import { sleepUntilAborted } from "../sleep.ts";
 import { routeLabel } from "../route-pattern.ts";
+import { requestHost, requestProto } from "../forwarded.ts";
 
 /** How often a live stream re-reads what it follows. */
 const STREAM_POLL_MS = 250;
@@ -200,11 +201,10 @@ function runKey(run: PipelineRun, blockRuns: BlockRun[], now: number): string {
   return [run.status, run.updatedAt, ...blockRuns.map((b) => `${b.id}:${b.status}:${b.updatedAt}`), live ? Math.floor(now / STREAM_TICK_MS) : ""].join("|");
 }
 
-/** The API-trigger URL as the browser addressed this server (a proxy's forwarded host and scheme win). */
+/** The API-trigger URL as the browser addressed this server (a trusted proxy's forwarded host and scheme win). */
 function apiTriggerUrl(c: Context<UiEnv>, scheduleId: number, token: string): string {
-  const url = new URL(c.req.url);
-  const proto = c.req.header("x-forwarded-proto") ?? url.protocol.replace(/:$/, "");
-  const host = c.req.header("x-forwarded-host") ?? c.req.header("host") ?? url.host;
+  const proto = requestProto(c);
+  const host = requestHost(c);
   return `${proto}://${host}/api/pipeline_schedules/${scheduleId}/pipeline_runs/${encodeURIComponent(token)}`;
 }
 

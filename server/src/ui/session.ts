@@ -9,6 +9,7 @@ import type { Context, MiddlewareHandler } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import { SESSION_COOKIE, type Principal, type SessionVerifier } from "../auth.ts";
 import type { Env, ServerDeps } from "../deps.ts";
+import { requestHost, requestProto } from "../forwarded.ts";
 
 export interface UiSession {
   principal: Principal;
@@ -66,13 +67,13 @@ export function sameOrigin(c: Context): boolean {
     return false;
   }
   // behind a TLS-terminating proxy the scheme differs; the host the browser addressed must match
-  const addressed = c.req.header("x-forwarded-host") ?? c.req.header("host") ?? new URL(c.req.url).host;
+  const addressed = requestHost(c);
   return host === addressed;
 }
 
 /** Whether the request came over HTTPS (directly or through a proxy that says so), for the cookie's Secure flag. */
 function overHttps(c: Context): boolean {
-  return new URL(c.req.url).protocol === "https:" || c.req.header("x-forwarded-proto") === "https";
+  return requestProto(c) === "https";
 }
 
 /** Stores the session token in the cookie, expiring with the session. */
