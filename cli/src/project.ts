@@ -13,6 +13,8 @@ import {
   resolveExecutor,
   Store,
   importSecretKey,
+  moduleAddonRunner,
+  type AddonRunner,
   type BlockRuntime,
   type BlockSecrets,
   type OutputStore,
@@ -51,13 +53,14 @@ export async function loadUserProject(path: string, { checkRemote = true }: { ch
   if (!existsSync(root) || !statSync(root).isDirectory()) throw new UsageError(`no project at ${path}: not a folder`);
   const source = folderSource(root);
   try {
-    const settings = await loadProjectSettings(source);
+    const settings = await loadProjectSettings(source, process.env);
     const url = databaseUrl(root, settings.databaseUrl);
     const remote = await buildExecutors(settings, root, url);
     const byType = new Map(remote.map((e) => [e.type, e]));
     const project = await loadProject(source, {
       executorTypes: ["local", ...byType.keys()],
       env: process.env.ENV,
+      environment: process.env,
       validateExecutorConfig: (type, config) =>
         type === "local" ? validateLocalConfig(config) : (byType.get(type)?.validateConfig?.(config) ?? null),
     });
@@ -66,6 +69,8 @@ export async function loadUserProject(path: string, { checkRemote = true }: { ch
     // Python blocks on a remote executor run with the container's interpreter, checked there
     const pythonProblem = missingPythonProblem(project, (type) => checkRemote && byType.get(type)?.remote === true);
     if (pythonProblem) throw new UsageError(pythonProblem);
+    // settings kiln does not act on (Mage's spark_config, widgets, ...) are named, never dropped silently
+    for (const warning of project.warnings ?? []) process.stderr.write(`kiln: warning: ${warning}\n`);
     return project;
   } catch (error) {
     if (error instanceof ProjectLoadError) throw new UsageError(error.message);
@@ -107,6 +112,8 @@ export interface OpenProject {
   databaseUrl: string;
   executors: ExecutorRegistry;
   runtime: BlockRuntime;
+  /** Runs Mage's callback and conditional blocks for the run engine. */
+  addons: AddonRunner;
   close(): void;
 }
 
@@ -162,7 +169,9 @@ export async function openProject(project: Project, options: OpenProjectOptions 
     localExecutor({ runtime, command: KILN_COMMAND, env: { KILN_DATABASE_URL: url } }),
   );
   for (const executor of await buildExecutors(project.settings, project.root, url)) executors.register(executor);
-  return { project, store, databaseUrl: url, executors, runtime, close: () => client.close() };
+  // Mage's callbacks and conditionals run in this process, with the blocks' runtime
+  const addons = moduleAddonRunner(runtime);
+  return { project, store, databaseUrl: url, executors, runtime, addons, close: () => client.close() };
 }
 
 /** Opens the project named by --project; problems with it are usage errors naming the flag. */

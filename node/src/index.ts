@@ -10,3 +10,4 @@ export * from "./local-client.ts";
 export * from "./checkpointer.ts";
 export * from "./serve.ts";
 export * from "./python-host.ts";
+export { smtpMailSender } from "./smtp-mail.ts";

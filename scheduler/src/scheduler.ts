@@ -35,6 +35,8 @@ export interface SchedulerOptions {
   batchSize?: number;
   /** How notifications are sent (tests inject one); globalThis.fetch by default. */
   fetch?: typeof fetch;
+  /** Sends email_config notifications (the entry point's SMTP client); without it they fail, saying why. */
+  sendMail?: notify.MailSender;
   /** Redis leases to share triggers with other replicas; without, this process evaluates all. */
   leases?: RedisLeases | null;
 }
@@ -84,6 +86,7 @@ export class Scheduler {
   /** A wake asked for since the last pass should also resume ownerless running runs. */
   #wakeResumes = false;
   readonly #fetch: typeof fetch | undefined;
+  readonly #sendMail: notify.MailSender | undefined;
   readonly #leases: RedisLeases | null;
   /** Ticks that started later than their interval (the process was busy or asleep). */
   skippedTicks = 0;
@@ -102,6 +105,7 @@ export class Scheduler {
     this.#driftMs = options.driftThresholdMs ?? 60_000;
     this.#batchSize = options.batchSize ?? 500;
     this.#fetch = options.fetch;
+    this.#sendMail = options.sendMail;
     this.#leases = options.leases ?? null;
   }
 
@@ -197,14 +201,14 @@ export class Scheduler {
     const log = this.#log;
     const project = this.#project;
     // the outbox stores no headers (they are often tokens): they come from the config at send time
-    const headers = notify.webhookHeaders([
-      notificationConfigOf(project),
-      ...[...project.pipelines.keys()].map((uuid) => notificationConfigOf(project, uuid)),
-    ]);
+    const configs = [notificationConfigOf(project), ...[...project.pipelines.keys()].map((uuid) => notificationConfigOf(project, uuid))];
+    const headers = notify.webhookHeaders(configs);
     void notify
       .deliverDueNotifications(this.#store, {
         clock: this.#clock,
         headers,
+        email: notify.emailSettings(configs),
+        ...(this.#sendMail ? { sendMail: this.#sendMail } : {}),
         ...(this.#fetch ? { fetch: this.#fetch } : {}),
         log: (level, message) => log[level](message),
       })

@@ -85,7 +85,7 @@ describe("parseNotificationConfig", () => {
         { url: "http://localhost:9000/x", alert_on: ["drift"], headers: null },
       ],
       slack: [{ webhook_url: SLACK }],
-      slack_config: { webhook_url: "ignored: unknown keys are Mage's" },
+      slack_config: { webhook_url: "" },
     });
     expect(config).toEqual({
       alertOn: ["trigger_failure", "trigger_success"],
@@ -94,12 +94,14 @@ describe("parseNotificationConfig", () => {
         { url: "http://localhost:9000/x", headers: {}, alertOn: ["drift"] },
       ],
       slack: [{ webhookUrl: SLACK, alertOn: null }],
+      // Mage's slack_config with an unset env_var() renders as "": not configured, as in Mage
+      channels: { slack: [] },
     });
     expect(parseNotificationConfig({ alert_on: null, slack: [] })).toEqual({ slack: [] });
   });
 
   test.each([
-    [[], "notification_config", "an object (alert_on, webhooks, slack)", "a list"],
+    [[], "notification_config", "an object (alert_on, webhooks, slack, or Mage's slack_config", "a list"],
     [{ alert_on: "trigger_failure" }, "notification_config.alert_on", "a list of events", '"trigger_failure"'],
     [{ alert_on: ["trigger_failure", "on_failure"] }, "notification_config.alert_on[1]", "one of trigger_failure, trigger_success, trigger_passed_sla, drift", '"on_failure"'],
     [{ webhooks: { url: "https://x.test" } }, "notification_config.webhooks", "a list of webhooks", "an object"],

@@ -488,17 +488,19 @@ blocks:
     });
   });
 
-  test("block uuids must not contain ':' or '/'", async () => {
+  test("block uuids must not contain ':', nor '/' parts that leave the folder", async () => {
     await expectError(withPipeline("blocks:\n  - {uuid: 'a:1', type: custom}\n"), {
       file: META,
       field: "blocks[0].uuid",
-      message: ["without ':' or '/'", '"a:1"'],
+      message: ["without ':'", '"a:1"'],
     });
-    await expectError(withPipeline("blocks:\n  - {uuid: a/b, type: custom}\n"), {
-      file: META,
-      field: "blocks[0].uuid",
-      message: '"a/b"',
-    });
+    for (const uuid of ["a/../../b", "/a", "a//b", "./a"]) {
+      await expectError(withPipeline(`blocks:\n  - {uuid: '${uuid}', type: custom}\n`), {
+        file: META,
+        field: "blocks[0].uuid",
+        message: JSON.stringify(uuid),
+      });
+    }
   });
 
   test("a pipeline folder without metadata.yaml", async () => {

@@ -49,7 +49,7 @@ export async function run(args: string[]): Promise<number> {
     }
     const pipelineRun = await open.store.createPipelineRun({ pipelineUuid, executionDate: Date.now(), variables });
     if (!pipelineRun) throw new Error("the pipeline run was not created");
-    const engine = new RunEngine({ store: open.store, project, executors: open.executors, outputs: open.runtime.outputs, logs: open.runtime.logs });
+    const engine = new RunEngine({ store: open.store, project, executors: open.executors, outputs: open.runtime.outputs, logs: open.runtime.logs, addons: open.addons });
     const write = (text: string) => void process.stdout.write(text);
     const progress = process.stdout.isTTY ? ttyProgress(write) : plainProgress(write);
     write(`pipeline run ${pipelineRun.id}: ${pipelineUuid}, execution partition ${pipelineRun.executionPartition}\n`);

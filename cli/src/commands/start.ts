@@ -6,7 +6,7 @@
  */
 import { hostname } from "node:os";
 import { RunEngine } from "@kiln/core";
-import { startCheckpointer } from "@kiln/node";
+import { smtpMailSender, startCheckpointer } from "@kiln/node";
 import { RedisLeases, Scheduler, consoleLog, notifyRunEnd } from "@kiln/scheduler";
 import { parseCommand } from "../args.ts";
 import { UsageError } from "../errors.ts";
@@ -70,6 +70,7 @@ export async function start(args: string[]): Promise<number> {
     outputs: open.runtime.outputs,
     logs: open.runtime.logs,
     beforeRunEnds: notifyRunEnd(open.store, () => project),
+    addons: open.addons,
   });
   let scheduler: Scheduler | null = null;
   if (withScheduler) {
@@ -90,6 +91,7 @@ export async function start(args: string[]): Promise<number> {
       tickIntervalMs: tickMs,
       orphanAfterMs,
       log: consoleLog,
+      sendMail: smtpMailSender,
     });
   }
   const running = scheduler;

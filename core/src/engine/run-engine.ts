@@ -19,6 +19,7 @@ import { lostRaces } from "../races.ts";
 import { assertTransition, BLOCK_RUN_TERMINAL, IllegalTransitionError } from "../state-machine.ts";
 import { blockRunSubject, LeaseLostError, RunTakenOverError, type Store, type WriteBatch, type BlockRunPatch } from "../store/index.ts";
 import { mergeVariables } from "../variables.ts";
+import { AddonHooks, callbacksOf, conditionalsOf, type AddonRunner } from "./addons.ts";
 import { blockOf, buildBlockJob, executorTypeOf, outsideUpstreams } from "./plan.ts";
 import { effectiveRetryConfig, retryDelayMs, shouldRetry } from "./retry.ts";
 
@@ -42,6 +43,8 @@ export interface RunEngineDeps {
    * with the run's final status or not at all.
    */
   beforeRunEnds?: (run: PipelineRun, status: PipelineRunStatus, error: string | null, batch: WriteBatch) => void;
+  /** Runs Mage's callback and conditional blocks (engine/addons.ts); without it they fail, logged. */
+  addons?: AddonRunner;
 }
 
 export interface RunOptions {
@@ -176,6 +179,7 @@ export class RunEngine {
   #holding = false;
   /** Says why this process may not write for its runs now (see setLiveness); null while it may. */
   #liveness: (() => string | null) | null = null;
+  readonly #addons: AddonHooks;
 
   constructor(deps: RunEngineDeps) {
     this.#store = deps.store;
@@ -187,6 +191,10 @@ export class RunEngine {
     this.#pollMs = deps.pollIntervalMs ?? 1000;
     this.#watchMs = deps.watchIntervalMs ?? 2000;
     this.#beforeRunEnds = deps.beforeRunEnds;
+    this.#addons = new AddonHooks(deps.addons ?? null, this.#logs, (id) => {
+      const state = this.#runs.get(id);
+      if (state) this.#post(state, { type: "wake" });
+    });
   }
 
   /** Uses a reloaded project for runs started from now on (runs in flight keep theirs). */
@@ -595,11 +603,22 @@ export class RunEngine {
       for (const node of state.nodes.values()) {
         if (node.status !== "initial" && node.status !== "queued") continue;
         const verdict = this.#readiness(state, node);
-        if (verdict === "upstream_failed") {
-          this.#move(state, step, node, "upstream_failed", { completedAt: now });
+        if (verdict === "upstream_failed" || verdict === "condition_failed") {
+          this.#move(state, step, node, verdict, { completedAt: now });
           changed = true;
         } else if (state.stopping) {
           this.#move(state, step, node, "cancelled", { completedAt: now });
+          changed = true;
+        } else if (verdict === "ready" && node.status === "initial" && node.kind !== "controller" && hasConditionals(state.pipeline, node.block.uuid)) {
+          // Mage's conditionals decide, before a block is queued, whether it runs at all; they
+          // get the block run's job, so its row must exist first (ask again once it is inserted)
+          if (node.id === null) {
+            queueMicrotask(() => this.#post(state, { type: "wake" }));
+            continue;
+          }
+          const gate = this.#addons.gate(state.pipeline, node.block, node.uuid, state.run.id, () => this.#jobOf(state, node));
+          if (gate === "wait") continue;
+          this.#move(state, step, node, gate === "run" ? "queued" : "condition_failed", gate === "run" ? {} : { completedAt: now });
           changed = true;
         } else if (verdict === "ready" && node.status === "initial") {
           if (node.kind === "controller") this.#expand(state, step, node);
@@ -640,10 +659,11 @@ export class RunEngine {
   }
 
   /** Whether a waiting node can go: all upstreams completed, one failed, or not yet. */
-  #readiness(state: RunState, node: Node): "ready" | "wait" | "upstream_failed" {
+  #readiness(state: RunState, node: Node): "ready" | "wait" | "upstream_failed" | "condition_failed" {
     const pipeline = state.pipeline;
     const source = node.kind === "block" ? null : fanOutSourceOf(pipeline, node.block.uuid);
     let wait = false;
+    let conditionFailed = false;
     for (const upstream of node.block.upstreamBlocks) {
       let status: BlockRunStatus | undefined;
       if (upstream === source && node.kind === "item") {
@@ -668,9 +688,11 @@ export class RunEngine {
         continue;
       }
       if (FAILED_UPSTREAM.has(status)) return "upstream_failed";
-      if (status !== "completed") wait = true;
+      // downstream of a block whose conditional was false: condition_failed too, as in Mage
+      if (status === "condition_failed") conditionFailed = true;
+      else if (status !== "completed") wait = true;
     }
-    return wait ? "wait" : "ready";
+    return conditionFailed ? "condition_failed" : wait ? "wait" : "ready";
   }
 
   /** A per-item block becomes ready: create its item runs (and those of per-item blocks below it). */
@@ -743,6 +765,8 @@ export class RunEngine {
   #finishIfDone(state: RunState, step: Step): void {
     if (state.run.status !== "running") return;
     for (const node of state.nodes.values()) if (!DONE.has(node.status) || node.retryPending) return;
+    // the run ends once its blocks' callbacks have returned (those this step starts included)
+    if (this.#addons.busy(state.run.id) || this.#endedBlocks(step).some((node) => callbacksOf(state.pipeline, node.block.uuid).length > 0)) return;
     const failed = [...state.nodes.values()].some((n) => FAILED_UPSTREAM.has(n.status));
     const status: PipelineRunStatus = state.stopping?.status ?? (failed ? "failed" : "completed");
     const error = state.stopping?.reason ?? (failed ? "some blocks failed" : null);
@@ -782,6 +806,7 @@ export class RunEngine {
       this.#watch(state);
     }
     this.#recordIds(state, step, results);
+    this.#runCallbacks(state, step);
     for (const node of step.cancels) this.#cancelExecution(node);
     if (step.ended) this.#end(state, step.ended);
     for (const node of step.launches) void this.#launch(state, node);
@@ -848,6 +873,37 @@ export class RunEngine {
     return "retry";
   }
 
+  /** The block runs this step ended for good (completed, or failed with no retry to come). */
+  #endedBlocks(step: Step): Node[] {
+    return [...step.moves.keys()].filter(
+      (node) => node.kind !== "controller" && !node.retryPending && (node.status === "completed" || node.status === "failed"),
+    );
+  }
+
+  /** Starts Mage's callbacks of the block runs this step ended for good. */
+  #runCallbacks(state: RunState, step: Step): void {
+    for (const node of this.#endedBlocks(step)) {
+      if (node.status !== "completed" && node.status !== "failed") continue;
+      const error = node.status === "failed" ? (step.moves.get(node)?.patch.error ?? null) : null;
+      this.#addons.afterBlock(state.pipeline, node.block, node.status, error, () => this.#jobOf(state, node));
+    }
+  }
+
+  /** The job of a block run (what its executor, or its callbacks and conditionals, get). */
+  #jobOf(state: RunState, node: Node) {
+    return buildBlockJob({
+      project: this.#project,
+      pipeline: state.pipeline,
+      run: state.run,
+      blockRunUuid: node.uuid,
+      blockRunId: node.id ?? 0,
+      attempt: node.attempt,
+      variables: state.variables,
+      partitionOf: (upstream) => state.external.get(upstream) ?? state.run.executionPartition,
+      executorType: state.options.executorType,
+    });
+  }
+
   #recordIds(state: RunState, step: Step, results: ResultSet[]): void {
     for (const index of step.inserts) {
       for (const row of results[index]?.rows ?? []) {
@@ -865,6 +921,7 @@ export class RunEngine {
   /** This engine is done with the run: no more inputs are taken, no timer fires. */
   #finish(state: RunState): void {
     state.finished = true;
+    this.#addons.forget(state.run.id);
     for (const cancel of state.timers.splice(0)) cancel();
     for (const node of state.nodes.values()) for (const cancel of node.timers.splice(0)) cancel();
   }
@@ -1118,6 +1175,10 @@ export class RunEndedElsewhereError extends Error {
     super(`pipeline run ${pipelineRunId} was ${status} by another process`);
     this.name = "RunEndedElsewhereError";
   }
+}
+
+function hasConditionals(pipeline: Pipeline, blockUuid: string): boolean {
+  return conditionalsOf(pipeline, blockUuid).length > 0;
 }
 
 function messageOf(error: unknown): string {

@@ -16,6 +16,7 @@
  * not read).
  */
 import * as v from "valibot";
+import { emailTargetOf, MAGE_CHANNELS, type ChannelTarget, type EmailTarget, type MageChannel, type MessageTemplates } from "./mage.ts";
 import { redactUrl } from "./redact.ts";
 
 /** The events a target can be told about (Mage's alert_on values, plus kiln's scheduler drift). */
@@ -45,6 +46,12 @@ export interface NotificationConfig {
   alertOn?: AlertOn[];
   webhooks?: WebhookTarget[];
   slack?: SlackTarget[];
+  /** Mage's `<channel>_config` webhooks (slack_config, teams_config, ...), by channel. */
+  channels?: Partial<Record<MageChannel, ChannelTarget[]>>;
+  /** Mage's email_config; an empty list when its to_emails is empty (Mage sends nothing then). */
+  email?: EmailTarget[];
+  /** Mage's message_templates. */
+  messageTemplates?: MessageTemplates;
 }
 
 /** A notification_config that does not say what kiln expects; fields are as the loader's ProjectLoadError wants them. */
@@ -132,6 +139,121 @@ const slack = v.pipe(
   v.transform((s): SlackTarget => ({ webhookUrl: s.webhook_url, alertOn: s.alert_on ?? null })),
 );
 
+// Mage writes `webhook_url: "{{ env_var('MAGE_SLACK_WEBHOOK_URL') }}"`: unset renders as "" (or
+// "None"), which Mage treats as "not configured"; kiln does the same.
+const unsetUrl = (value: unknown) => value === null || value === undefined || value === "" || value === "None";
+const mageUrl = v.union([v.pipe(v.custom<unknown>(unsetUrl), v.transform(() => null)), httpUrl], HTTP_URL);
+
+function channelSchema(channel: MageChannel) {
+  return v.pipe(
+    mapping({ webhook_url: v.nullish(mageUrl) }, `a ${channel}_config (an object with webhook_url)`),
+    v.transform((c): ChannelTarget[] => (c.webhook_url ? [{ channel, url: c.webhook_url, headers: {}, extra: {} }] : [])),
+  );
+}
+
+const teamsSchema = v.pipe(
+  mapping(
+    { webhook_url: v.nullish(v.union([mageUrl, v.array(mageUrl, HTTP_URL)], "an http or https URL, or a list of them")) },
+    "a teams_config (an object with webhook_url)",
+  ),
+  v.transform((c): ChannelTarget[] =>
+    [c.webhook_url ?? []].flat().flatMap((url) => (url ? [{ channel: "teams" as const, url, headers: {}, extra: {} }] : [])),
+  ),
+);
+
+const opsgenieSchema = v.pipe(
+  mapping(
+    {
+      url: v.nullish(mageUrl),
+      api_key: v.nullish(v.string("a string api_key")),
+      priority: v.nullish(v.string("a priority such as P3"), "P3"),
+      responders: v.nullish(v.array(v.custom<Record<string, unknown>>(isPlainObject, "an object"), "a list of responders"), () => []),
+      tags: v.nullish(v.array(v.string("a string"), "a list of tags"), () => []),
+      details: v.nullish(v.custom<Record<string, unknown>>(isPlainObject, "an object"), () => ({})),
+    },
+    "an opsgenie_config (an object with url and api_key)",
+  ),
+  v.transform((c): ChannelTarget[] =>
+    c.url && c.api_key && c.api_key !== "None"
+      ? [
+          {
+            channel: "opsgenie",
+            url: c.url,
+            headers: { Authorization: `GenieKey ${c.api_key}` },
+            extra: { priority: c.priority, responders: c.responders, tags: c.tags, details: c.details },
+          },
+        ]
+      : [],
+  ),
+);
+
+const PORT = "a port number (1-65535)";
+const port = v.pipe(
+  v.union([v.number(PORT), v.pipe(v.string(PORT), v.regex(/^\s*\d+\s*$/, PORT), v.transform(Number))], PORT),
+  v.integer(PORT),
+  v.minValue(1, PORT),
+  v.maxValue(65535, PORT),
+);
+const emailSchema = v.pipe(
+  mapping(
+    {
+      smtp_host: v.pipe(v.string("an SMTP host name"), v.minLength(1, "an SMTP host name")),
+      smtp_mail_from: v.pipe(v.string("a From address"), v.minLength(1, "a From address")),
+      smtp_user: v.nullish(v.string("a string")),
+      smtp_password: v.nullish(v.string("a string")),
+      smtp_starttls: v.nullish(v.boolean("true or false"), true),
+      smtp_ssl: v.nullish(v.boolean("true or false"), false),
+      smtp_port: v.nullish(port, 587),
+      to_emails: v.nullish(v.union([v.string("an address"), v.array(v.string("an address"), "a list of addresses")], "a list of addresses")),
+    },
+    "an email_config (an object with smtp_host, smtp_mail_from and to_emails)",
+  ),
+  v.transform((e): EmailTarget[] => {
+    const to = [e.to_emails ?? []].flat().filter((address) => address.trim() !== "");
+    // Mage sends no mail when to_emails is empty
+    if (to.length === 0) return [];
+    return [
+      {
+        host: e.smtp_host,
+        port: e.smtp_port,
+        user: e.smtp_user || null,
+        password: e.smtp_password || null,
+        starttls: e.smtp_starttls,
+        ssl: e.smtp_ssl,
+        from: e.smtp_mail_from,
+        to,
+      },
+    ];
+  }),
+);
+
+const messageTemplate = v.pipe(
+  mapping(
+    { title: v.nullish(v.string("a string")), summary: v.nullish(v.string("a string")), details: v.nullish(v.string("a string")) },
+    "a message template (title, summary, details)",
+  ),
+  v.transform((t) => {
+    const out: { title?: string; summary?: string; details?: string } = {};
+    if (t.title != null) out.title = t.title;
+    if (t.summary != null) out.summary = t.summary;
+    if (t.details != null) out.details = t.details;
+    return out;
+  }),
+);
+const messageTemplates = v.pipe(
+  mapping(
+    { success: v.nullish(messageTemplate), failure: v.nullish(messageTemplate), passed_sla: v.nullish(messageTemplate) },
+    "message_templates (success, failure, passed_sla)",
+  ),
+  v.transform((t): MessageTemplates => {
+    const out: MessageTemplates = {};
+    if (t.success) out.success = t.success;
+    if (t.failure) out.failure = t.failure;
+    if (t.passed_sla) out.passedSla = t.passed_sla;
+    return out;
+  }),
+);
+
 /** notification_config (snake_case YAML in, NotificationConfig out). Prefer parseNotificationConfig, whose errors redact URLs. */
 export const notificationConfigSchema = v.pipe(
   mapping(
@@ -139,14 +261,28 @@ export const notificationConfigSchema = v.pipe(
       alert_on: v.nullish(alertOnList),
       webhooks: v.nullish(v.array(webhook, "a list of webhooks")),
       slack: v.nullish(v.array(slack, "a list of Slack targets")),
+      slack_config: v.nullish(channelSchema("slack")),
+      teams_config: v.nullish(teamsSchema),
+      discord_config: v.nullish(channelSchema("discord")),
+      google_chat_config: v.nullish(channelSchema("google_chat")),
+      telegram_config: v.nullish(channelSchema("telegram")),
+      opsgenie_config: v.nullish(opsgenieSchema),
+      email_config: v.nullish(emailSchema),
+      message_templates: v.nullish(messageTemplates),
     },
-    "an object (alert_on, webhooks, slack)",
+    "an object (alert_on, webhooks, slack, or Mage's slack_config, teams_config, email_config, ...)",
   ),
   v.transform((c): NotificationConfig => {
     const out: NotificationConfig = {};
     if (c.alert_on) out.alertOn = c.alert_on;
     if (c.webhooks) out.webhooks = c.webhooks;
     if (c.slack) out.slack = c.slack;
+    const channels: Partial<Record<MageChannel, ChannelTarget[]>> = {};
+    const given = { slack: c.slack_config, teams: c.teams_config, discord: c.discord_config, google_chat: c.google_chat_config, telegram: c.telegram_config, opsgenie: c.opsgenie_config };
+    for (const channel of MAGE_CHANNELS) if (given[channel]) channels[channel] = given[channel];
+    if (Object.keys(channels).length > 0) out.channels = channels;
+    if (c.email_config) out.email = c.email_config;
+    if (c.message_templates) out.messageTemplates = c.message_templates;
     return out;
   }),
 );
@@ -173,6 +309,7 @@ function describe(value: unknown, path: readonly { key: unknown; origin?: unknow
   }
   const last = keys[keys.length - 1];
   if ((last === "url" || last === "webhook_url") && typeof value === "string") return JSON.stringify(redactUrl(value));
+  if (last === "api_key" || last === "smtp_password" || last === "smtp_user") return value === null ? "null" : `a ${typeof value}`;
   // a list or object may hold a URL or headers further down; do not echo it
   if (Array.isArray(value)) return "a list";
   if (value !== null && typeof value === "object") return "an object";
@@ -211,6 +348,13 @@ export function mergeNotificationConfig(
   if (alertOn) out.alertOn = alertOn;
   if (webhooks) out.webhooks = webhooks;
   if (slackTargets) out.slack = slackTargets;
+  // Mage merges the two configs key by key too: a pipeline's slack_config replaces the project's
+  const channels = { ...project?.channels, ...pipeline?.channels };
+  if (Object.keys(channels).length > 0) out.channels = channels;
+  const email = pipeline?.email ?? project?.email;
+  if (email) out.email = email;
+  const templates = pipeline?.messageTemplates ?? project?.messageTemplates;
+  if (templates) out.messageTemplates = templates;
   return out;
 }
 
@@ -226,6 +370,21 @@ export function alertOnOf(config: NotificationConfig, target: { alertOn: AlertOn
  */
 export function webhookHeaders(configs: Iterable<NotificationConfig | null | undefined>): (target: string) => Record<string, string> {
   const byUrl = new Map<string, Record<string, string>>();
-  for (const config of configs) for (const w of config?.webhooks ?? []) byUrl.set(w.url, w.headers);
+  for (const config of configs) {
+    for (const w of config?.webhooks ?? []) byUrl.set(w.url, w.headers);
+    for (const targets of Object.values(config?.channels ?? {})) {
+      for (const t of targets ?? []) if (Object.keys(t.headers).length > 0) byUrl.set(t.url, t.headers);
+    }
+  }
   return (target) => byUrl.get(target) ?? {};
+}
+
+/**
+ * SMTP settings by outbox target over several configs, for delivery: the outbox stores the mail,
+ * never the SMTP password, which comes from the config at send time.
+ */
+export function emailSettings(configs: Iterable<NotificationConfig | null | undefined>): (target: string) => EmailTarget | undefined {
+  const byTarget = new Map<string, EmailTarget>();
+  for (const config of configs) for (const e of config?.email ?? []) byTarget.set(emailTargetOf(e), e);
+  return (target) => byTarget.get(target);
 }

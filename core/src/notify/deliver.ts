@@ -13,6 +13,7 @@
  */
 import type { Row } from "@libsql/client";
 import type { Clock } from "../clock.ts";
+import type { EmailTarget, MailMessage, MailSender } from "./mage.ts";
 import { redactText, redactUrl } from "./redact.ts";
 import type { NotifyStore } from "./outbox.ts";
 
@@ -52,6 +53,10 @@ export interface DeliverOptions {
   headers?: (target: string) => Record<string, string> | undefined;
   /** Failed attempts before a row is given up. */
   maxAttempts?: number;
+  /** SMTP settings for an email target (see emailSettings()); the outbox stores no credentials. */
+  email?: (target: string) => EmailTarget | undefined;
+  /** Sends mail for `smtp://` targets (the entry point's SMTP client); without it they fail, saying so. */
+  sendMail?: MailSender;
 }
 
 /** What one call did: rows delivered, rows that failed and will be retried, rows given up. */
@@ -110,7 +115,9 @@ export async function deliverDueNotifications(store: NotifyStore, options: Deliv
       const what = `notification ${row.id} (${row.kind}) to ${redactUrl(row.target)}`;
       let outcome: Outcome;
       try {
-        outcome = await post(fetchFn, row, options.headers?.(row.target) ?? {}, timeoutMs);
+        outcome = row.target.startsWith("smtp://")
+          ? await mail(options, row, timeoutMs)
+          : await post(fetchFn, row, options.headers?.(row.target) ?? {}, timeoutMs);
       } catch (e) {
         // post() turns every failure into an outcome; this is a bug guard, not a path
         outcome = { ok: false, error: redactText(errorText(e), row.target) };
@@ -167,6 +174,30 @@ async function claimDue(store: NotifyStore, now: number, limit: number, claimMs:
   });
   // RETURNING gives no order; the POSTs start oldest first
   return rs.rows.map(rowOf).sort((a, b) => a.id - b.id);
+}
+
+/** One mail through its SMTP server, under the same timeout as a POST. */
+async function mail(options: DeliverOptions, row: OutboxRow, timeoutMs: number): Promise<Outcome> {
+  const smtp = options.email?.(row.target);
+  if (!smtp) return { ok: false, error: "no email_config for this target in the project any more" };
+  if (!options.sendMail) {
+    return { ok: false, error: "this kiln process cannot send mail (email notifications need the Bun, Node or Deno entry point's SMTP client)" };
+  }
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    await Promise.race([options.sendMail(smtp, JSON.parse(row.payload) as MailMessage), timedOut]);
+    return { ok: true };
+  } catch (e) {
+    const secrets = [smtp.password, smtp.user].filter((s): s is string => !!s);
+    let text = errorText(e);
+    for (const secret of secrets) text = text.split(secret).join("[redacted]");
+    return { ok: false, error: redactText(text, row.target) };
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**

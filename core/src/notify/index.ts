@@ -8,3 +8,4 @@ export * from "./events.ts";
 export * from "./outbox.ts";
 export * from "./deliver.ts";
 export * from "./redact.ts";
+export * from "./mage.ts";

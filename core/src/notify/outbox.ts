@@ -9,6 +9,7 @@ import type { Store } from "../store/index.ts";
 import type { WriteBatch } from "../store/write-batch.ts";
 import { alertOnOf, type NotificationConfig } from "./config.ts";
 import { ALERT_ON_FOR, slackBody, webhookBody, type NotificationEvent } from "./events.ts";
+import { channelBody, emailTargetOf, mageMessage, mailBody } from "./mage.ts";
 
 /** What the outbox needs of a Store (tests and other adapters can pass just this). */
 export type NotifyStore = Pick<Store, "client" | "clock">;
@@ -28,6 +29,15 @@ export function outboxEntries(config: NotificationConfig, event: NotificationEve
   }
   for (const s of config.slack ?? []) {
     if (alertOnOf(config, s).includes(wanted)) entries.push({ target: s.webhookUrl, body: slackBody(event) });
+  }
+  // Mage's channels and email follow the config's alert_on, as in Mage
+  const mage = { alertOn: null };
+  const channels = Object.values(config.channels ?? {}).flat();
+  const email = config.email ?? [];
+  if ((channels.length > 0 || email.length > 0) && alertOnOf(config, mage).includes(wanted)) {
+    const message = mageMessage(event, config.messageTemplates);
+    for (const t of channels) entries.push({ target: t.url, body: channelBody(t, message) });
+    for (const e of email) entries.push({ target: emailTargetOf(e), body: mailBody(e, message) });
   }
   return entries;
 }

@@ -4,3 +4,4 @@ export * from "./dag.ts";
 export * from "./load.ts";
 export * from "./persist-trigger.ts";
 export * from "./remote-check.ts";
+export * from "./mage.ts";

@@ -10,9 +10,22 @@ import type { JsonObject } from "../domain.ts";
 import { resolveExecutor } from "../engine/plan.ts";
 import { checkDag, downstreamBlocksOf, topologicalOrder } from "./dag.ts";
 import { NotificationConfigError, parseNotificationConfig } from "../notify/config.ts";
-import { isPlainObject, pipelineSchema, projectSettingsSchema, triggersSchema, type BlockSpec } from "./schema.ts";
+import { isPlainObject, pipelineSchema, projectSettingsSchema, triggersSchema, type AddonSpec, type BlockSpec } from "./schema.ts";
 import {
+  isEmptyValue,
+  KILN_PROJECT_KEYS,
+  MAGE_PROJECT_FILE,
+  mageProjectSettings,
+  NOT_RUN_BLOCK_TYPES,
+  refusedPipelineType,
+  renderEnvVars,
+  unusedKeysWarning,
+  unusedPipelineKeys,
+} from "./mage.ts";
+import {
+  ADDON_FOLDERS,
   BLOCK_TYPE_FOLDERS,
+  type AddonBlock,
   type BlockConfig,
   type Pipeline,
   type Project,
@@ -50,47 +63,91 @@ export interface LoadProjectOptions {
    * executor's validateConfig); a message it returns fails the load, naming the block.
    */
   validateExecutorConfig?: (type: string, config: JsonObject) => string | null;
+  /**
+   * Environment variables for Mage's `{{ env_var('X') }}` templates (in a Mage project's YAML
+   * files); without it, those templates render as their default, or as nothing.
+   */
+  environment?: Readonly<Record<string, string | undefined>>;
 }
 
 /** Reads, validates and links a whole project; throws the first ProjectLoadError found. */
 export async function loadProject(source: ProjectSource, options: LoadProjectOptions = {}): Promise<Project> {
   const executorTypes = options.executorTypes ? new Set(options.executorTypes) : null;
-  const settings = await loadSettings(source, executorTypes);
+  const warnings: string[] = [];
+  const environment = options.environment ?? {};
+  const settings = await loadSettings(source, executorTypes, environment, warnings);
   const modules = new ModuleFinder(source);
   const pipelines = new Map<string, Pipeline>();
   for (const uuid of await pipelineUuids(source)) {
     const pipeline = await loadPipeline(source, uuid, {
       executorTypes,
       env: options.env,
+      environment,
+      mage: settings.file === MAGE_PROJECT_FILE,
       modules,
       settings,
       validateExecutorConfig: options.validateExecutorConfig ?? null,
+      warnings,
     });
     if (pipeline) pipelines.set(uuid, pipeline);
   }
-  return { root: source.root, settings, pipelines };
+  return { root: source.root, settings, pipelines, warnings };
 }
 
-/** kiln.yaml alone, validated: what a caller needs (plugins, database_url) before loading the pipelines. */
-export function loadProjectSettings(source: ProjectSource): Promise<ProjectSettings> {
-  return loadSettings(source, null);
+/**
+ * The project settings alone, validated (kiln.yaml, or a Mage project's root metadata.yaml):
+ * what a caller needs (plugins, database_url) before loading the pipelines.
+ */
+export function loadProjectSettings(
+  source: ProjectSource,
+  environment: Readonly<Record<string, string | undefined>> = {},
+): Promise<ProjectSettings> {
+  return loadSettings(source, null, environment, []);
 }
 
-async function loadSettings(source: ProjectSource, executorTypes: Set<string> | null): Promise<ProjectSettings> {
-  const file = "kiln.yaml";
-  const text = await source.readText(file);
+async function loadSettings(
+  source: ProjectSource,
+  executorTypes: Set<string> | null,
+  environment: Readonly<Record<string, string | undefined>>,
+  warnings: string[],
+): Promise<ProjectSettings> {
+  let file = "kiln.yaml";
+  let text = await source.readText(file);
+  let raw: unknown;
+  let projectUuid: string | null = null;
   if (text === null) {
-    throw new ProjectLoadError(file, "", "a kiln.yaml", "nothing", `not a kiln project: ${source.root} has no kiln.yaml`);
+    // a project laid out by Mage: its root metadata.yaml stands for kiln.yaml
+    text = await source.readText(MAGE_PROJECT_FILE);
+    if (text === null) {
+      throw new ProjectLoadError(
+        file,
+        "",
+        "a kiln.yaml",
+        "nothing",
+        `not a kiln project: ${source.root} has no kiln.yaml (nor a Mage project's metadata.yaml)`,
+      );
+    }
+    file = MAGE_PROJECT_FILE;
+    const mage = mageProjectSettings(parseYaml(file, renderEnvVars(text, environment)) ?? {});
+    raw = mage.settings;
+    projectUuid = mage.projectUuid;
+    if (mage.unused.length > 0) warnings.push(unusedKeysWarning(file, mage.unused));
+  } else {
+    // An empty kiln.yaml is a project with every default.
+    raw = parseYaml(file, text) ?? {};
+    if (isPlainObject(raw)) {
+      const doc = raw;
+      const unused = Object.keys(doc).filter((key) => !KILN_PROJECT_KEYS.has(key) && !isEmptyValue(doc[key]));
+      if (unused.length > 0) warnings.push(unusedKeysWarning(file, unused));
+    }
   }
-  // An empty kiln.yaml is a project with every default.
-  const raw = parseYaml(file, text) ?? {};
   const settings = validate(projectSettingsSchema, raw, file);
   // Only a value written in the file is checked: the default "local" may be unused.
   if (isPlainObject(raw) && raw.executor_type != null) {
     checkExecutorType(file, "executor_type", settings.executorType, executorTypes);
   }
   checkNotificationConfig(file, settings.notificationConfig);
-  return settings;
+  return file === MAGE_PROJECT_FILE ? { ...settings, projectUuid, file } : settings;
 }
 
 /** A notification_config that parses, or a ProjectLoadError naming the file and field. */
@@ -111,6 +168,10 @@ async function pipelineUuids(source: ProjectSource): Promise<string[]> {
 
 interface PipelineContext {
   settings: ProjectSettings;
+  environment: Readonly<Record<string, string | undefined>>;
+  /** A Mage project: its pipelines' YAML is rendered (env_var) as Mage renders it. */
+  mage: boolean;
+  warnings: string[];
   validateExecutorConfig: ((type: string, config: JsonObject) => string | null) | null;
   executorTypes: Set<string> | null;
   env: string | undefined;
@@ -128,10 +189,15 @@ async function loadPipeline(source: ProjectSource, uuid: string, ctx: PipelineCo
     if (entries.length === 0) return null;
     throw new ProjectLoadError(file, "", "a metadata.yaml in every pipeline folder", `only ${entries.join(", ")}`);
   }
-  const spec = validate(pipelineSchema, parseYaml(file, text), file);
+  const raw = withoutNotRunBlocks(parseYaml(file, ctx.mage ? renderEnvVars(text, ctx.environment) : text));
+  const spec = validate(pipelineSchema, raw.value, file);
   if (spec.uuid !== null && spec.uuid !== uuid) {
     throw new ProjectLoadError(file, "uuid", `the pipeline folder's name "${uuid}"`, `"${spec.uuid}"`);
   }
+  const refusal = refusedPipelineType(spec.type);
+  if (refusal) throw new ProjectLoadError(file, "type", "type: python (a batch pipeline)", `"${spec.type}"`, refusal);
+  const unused = [...unusedPipelineKeys(raw.value), ...raw.skipped];
+  if (unused.length > 0) ctx.warnings.push(unusedKeysWarning(file, unused));
   checkExecutorType(file, "executor_type", spec.executorType, ctx.executorTypes);
   checkNotificationConfig(file, spec.notificationConfig);
   for (const [i, block] of spec.blocks.entries()) {
@@ -163,14 +229,58 @@ async function loadPipeline(source: ProjectSource, uuid: string, ctx: PipelineCo
   }
   const sorted = topologicalOrder(blocks);
   const triggers = await loadTriggers(source, `${folder}/triggers.yaml`, ctx.env);
+  const { type: _type, callbacks: callbackSpecs, conditionals: conditionalSpecs, ...rest } = spec;
+  const known = new Set(spec.blocks.map((b) => b.uuid));
+  const callbacks = await addonsOf(callbackSpecs, "callbacks", known, file, ctx.modules);
+  const conditionals = await addonsOf(conditionalSpecs, "conditionals", known, file, ctx.modules);
   return {
-    ...spec,
+    ...rest,
     uuid,
     name: spec.name ?? uuid,
     blocks: sorted,
     blocksByUuid: new Map(sorted.map((b) => [b.uuid, b])),
     triggers,
+    ...(callbacks.length > 0 ? { callbacks } : {}),
+    ...(conditionals.length > 0 ? { conditionals } : {}),
   };
+}
+
+/** Callback or conditional blocks with their modules, each attached to blocks the pipeline has. */
+async function addonsOf(
+  specs: AddonSpec[],
+  field: "callbacks" | "conditionals",
+  blocks: ReadonlySet<string>,
+  file: string,
+  modules: ModuleFinder,
+): Promise<AddonBlock[]> {
+  const out: AddonBlock[] = [];
+  for (const [i, spec] of specs.entries()) {
+    for (const [j, parent] of spec.parents.entries()) {
+      if (!blocks.has(parent)) {
+        throw new ProjectLoadError(file, `${field}[${i}].upstream_blocks[${j}]`, "the uuid of a block of this pipeline", `"${parent}"`);
+      }
+    }
+    const modulePath = await modules.findIn(ADDON_FOLDERS[spec.kind], spec.uuid, file, `${field}[${i}]`);
+    out.push({ ...spec, modulePath });
+  }
+  return out;
+}
+
+/**
+ * The pipeline document without the blocks Mage lists but never runs (markdown, scratchpad,
+ * chart), and a note for each one left out, for the load warning.
+ */
+function withoutNotRunBlocks(doc: unknown): { value: unknown; skipped: string[] } {
+  if (!isPlainObject(doc) || !Array.isArray(doc.blocks)) return { value: doc, skipped: [] };
+  const skipped: string[] = [];
+  const blocks = doc.blocks.filter((b, i) => {
+    const type = isPlainObject(b) ? b.type : undefined;
+    if (typeof type !== "string" || !NOT_RUN_BLOCK_TYPES.has(type)) return true;
+    const uuid = isPlainObject(b) && typeof b.uuid === "string" ? b.uuid : "";
+    skipped.push(`blocks[${i}]${uuid ? ` (${uuid})` : ""}, a ${type} block (Mage does not run those either)`);
+    return false;
+  });
+  return { value: { ...doc, blocks }, skipped };
 }
 
 async function loadTriggers(source: ProjectSource, file: string, env: string | undefined): Promise<TriggerConfig[]> {
@@ -200,22 +310,35 @@ class ModuleFinder {
 
   constructor(private readonly source: ProjectSource) {}
 
-  /** The project-relative path of the block's module (.ts preferred over .js, then Mage's .py). */
-  async find(block: BlockSpec, file: string, field: string): Promise<string> {
-    const folder = BLOCK_TYPE_FOLDERS[block.type];
-    let listing = this.#listings.get(folder);
+  /** The project-relative path of the block's module (.ts, then .js, then .py). */
+  find(block: BlockSpec, file: string, field: string): Promise<string> {
+    return this.findIn(BLOCK_TYPE_FOLDERS[block.type], block.uuid, file, `${field}`);
+  }
+
+  /**
+   * The module of `uuid` under `folder`. A uuid with '/' is one of Mage's nested folders:
+   * `cleaning/fill_missing` of a transformer is transformers/cleaning/fill_missing.py.
+   */
+  async findIn(folder: string, uuid: string, file: string, field: string): Promise<string> {
+    const slash = uuid.lastIndexOf("/");
+    const dir = slash < 0 ? folder : `${folder}/${uuid.slice(0, slash)}`;
+    const base = uuid.slice(slash + 1);
+    let listing = this.#listings.get(dir);
     if (!listing) {
-      listing = this.source.list(folder).then((names) => new Set(names));
-      this.#listings.set(folder, listing);
+      listing = this.source.list(dir).then((names) => new Set(names));
+      this.#listings.set(dir, listing);
     }
     const names = await listing;
-    const candidates = [`${block.uuid}.ts`, `${block.uuid}.js`, `${block.uuid}.py`];
+    const candidates = MODULE_EXTENSIONS.map((ext) => `${base}${ext}`);
     const found = candidates.find((name) => names.has(name));
-    if (found) return `${folder}/${found}`;
-    const [ts, js, py] = candidates.map((name) => `${folder}/${name}`);
-    throw new ProjectLoadError(file, field, `a module for block "${block.uuid}" at ${ts}, ${js} or ${py}`, "none exists");
+    if (found) return `${dir}/${found}`;
+    const paths = candidates.map((name) => `${dir}/${name}`);
+    throw new ProjectLoadError(file, field, `a module for block "${uuid}" at ${paths.slice(0, -1).join(", ")} or ${paths.at(-1)}`, "none exists");
   }
 }
+
+/** Block module file types, in the order they are looked for. */
+const MODULE_EXTENSIONS = [".ts", ".js", ".py"];
 
 function checkExecutorType(file: string, field: string, type: string | null, known: Set<string> | null): void {
   if (type === null || known === null || known.has(type)) return;

@@ -13,6 +13,8 @@ import { SCHEDULE_STATUSES, SCHEDULE_TYPES, type JsonObject, type ScheduleSettin
 import { checkEventPattern, EventPatternError, patternOfMatchers } from "../events/pattern.ts";
 import {
   BLOCK_TYPES,
+  type AddonBlock,
+  type AddonKind,
   DEFAULT_DATABASE_OUTPUT_BYTES,
   type BlockConfig,
   type BlockConfiguration,
@@ -28,11 +30,18 @@ import {
 export type BlockSpec = Omit<BlockConfig, "downstreamBlocks" | "modulePath">;
 
 /** A pipeline as metadata.yaml states it; `uuid` and `name` are null when the file omits them. */
-export type PipelineSpec = Omit<Pipeline, "uuid" | "name" | "blocks" | "blocksByUuid" | "triggers"> & {
+export type PipelineSpec = Omit<Pipeline, "uuid" | "name" | "blocks" | "blocksByUuid" | "triggers" | "callbacks" | "conditionals"> & {
   uuid: string | null;
   name: string | null;
   blocks: BlockSpec[];
+  /** Mage's pipeline `type` (python, integration, streaming, ...); null when unset. */
+  type: string | null;
+  callbacks: AddonSpec[];
+  conditionals: AddonSpec[];
 };
+
+/** A callback or conditional as metadata.yaml states it, before the loader finds its module. */
+export type AddonSpec = Omit<AddonBlock, "modulePath">;
 
 /** True for a mapping (not a list, a date or null). */
 export function isPlainObject(value: unknown): value is JsonObject {
@@ -55,17 +64,33 @@ const boolean = v.boolean("true or false");
 const stringList = v.array(string, "a list of strings");
 const jsonObject = v.custom<JsonObject>(isPlainObject, "an object");
 
-function integer(min: 0 | 1) {
-  const expected = min === 0 ? "a non-negative integer" : "a positive integer";
-  return v.pipe(v.number(expected), v.integer(expected), v.minValue(min, expected));
+const NUMERIC_STRING = /^\s*[+-]?(\d+(\.\d*)?|\.\d+)\s*$/;
+
+/**
+ * A number, or a string that reads as one: Mage writes `timeout: "60"` and reads it with int(),
+ * so a Mage file's quoted numbers mean numbers. Anything else is left for the number check.
+ */
+function numeric<S extends v.GenericSchema<unknown, number>>(schema: S, expected: string) {
+  return v.pipe(
+    v.union([v.number(expected), v.string(expected)], expected),
+    v.transform((value): unknown => (typeof value === "string" && NUMERIC_STRING.test(value) ? Number(value) : value)),
+    schema,
+  );
 }
 
-const nonNegativeNumber = v.pipe(
-  v.number("a non-negative number"),
-  v.finite("a non-negative number"),
-  v.minValue(0, "a non-negative number"),
+function integer(min: 0 | 1) {
+  const expected = min === 0 ? "a non-negative integer" : "a positive integer";
+  return numeric(v.pipe(v.number(expected), v.integer(expected), v.minValue(min, expected)), expected);
+}
+
+const nonNegativeNumber = numeric(
+  v.pipe(v.number("a non-negative number"), v.finite("a non-negative number"), v.minValue(0, "a non-negative number")),
+  "a non-negative number",
 );
-const positiveNumber = v.pipe(v.number("a positive number"), v.finite("a positive number"), v.gtValue(0, "a positive number"));
+const positiveNumber = numeric(
+  v.pipe(v.number("a positive number"), v.finite("a positive number"), v.gtValue(0, "a positive number")),
+  "a positive number",
+);
 
 function oneOf<const T extends readonly string[]>(options: T) {
   return v.picklist(options, `one of ${options.join(", ")}`);
@@ -167,7 +192,18 @@ function missingKeyMessage(entries: v.ObjectEntries, expected: string) {
   };
 }
 
-const executorType = nonEmptyString;
+/** Mage's executor names and the kiln executor each one means (k8s and ecs are spelled alike). */
+export const MAGE_EXECUTOR_ALIASES: Readonly<Record<string, string>> = {
+  local_python: "local",
+  // Mage's "force" skips its DEFAULT_EXECUTOR_TYPE env default; kiln has no such default to skip
+  local_python_force: "local",
+  gcp_cloud_run: "cloud_run",
+};
+
+const executorType = v.pipe(
+  nonEmptyString,
+  v.transform((type) => MAGE_EXECUTOR_ALIASES[type] ?? type),
+);
 
 const retryConfig = v.pipe(
   mapping({
@@ -291,8 +327,13 @@ const blockConfiguration = v.pipe(
 const blockUuid = v.pipe(
   v.string("a block uuid"),
   v.minLength(1, "a non-empty block uuid"),
-  // ':' is reserved for the items of a dynamic block (`load:3`); '/' would leave the module folder.
-  v.check((uuid) => !/[:/]/.test(uuid), "a block uuid without ':' or '/' (':' names the items of a dynamic block)"),
+  // ':' is reserved for the items of a dynamic block (`load:3`).
+  v.check((uuid) => !uuid.includes(":"), "a block uuid without ':' (':' names the items of a dynamic block)"),
+  // '/' is a Mage nested folder (`cleaning/fill_missing`); it must stay inside the block-type folder.
+  v.check(
+    (uuid) => uuid.split("/").every((part) => part !== "" && part !== "." && part !== ".." && !part.includes("\\")),
+    "a block uuid whose '/'-separated parts are folder names (no empty part, '.', '..' or '\\')",
+  ),
 );
 const blockUuidList = v.array(v.string("a block uuid"), "a list of block uuids");
 
@@ -327,6 +368,25 @@ const block = v.pipe(
     }),
   ),
 );
+
+/** An entry of Mage's `callbacks:` or `conditionals:` list. */
+function addon(kind: AddonKind) {
+  return v.pipe(
+    mapping(
+      {
+        uuid: blockUuid,
+        name: v.nullish(string),
+        type: v.nullish(v.literal(kind, `type: ${kind} (or no type)`)),
+        upstream_blocks: v.pipe(
+          blockUuidList,
+          v.minLength(1, `a list of the blocks this ${kind} is attached to`),
+        ),
+      },
+      `a ${kind} block (an object with uuid and upstream_blocks)`,
+    ),
+    v.transform((a): AddonSpec => ({ uuid: a.uuid, name: a.name ?? a.uuid, kind, parents: a.upstream_blocks })),
+  );
+}
 
 // ---------------------------------------------------------------------------------------------
 // Files
@@ -376,7 +436,10 @@ export const pipelineSchema = v.pipe(
     variables: v.nullish(jsonObject, () => ({})),
     settings: v.nullish(scheduleSettings, () => ({})),
     notification_config: v.nullish(jsonObject, () => ({})),
+    type: v.nullish(string),
     blocks: v.array(block, "a list of blocks"),
+    callbacks: v.nullish(v.array(addon("callback"), "a list of callback blocks"), () => []),
+    conditionals: v.nullish(v.array(addon("conditional"), "a list of conditional blocks"), () => []),
   }),
   v.transform(
     (p): PipelineSpec => ({
@@ -391,6 +454,9 @@ export const pipelineSchema = v.pipe(
       variables: p.variables,
       settings: p.settings,
       notificationConfig: p.notification_config,
+      type: p.type ?? null,
+      callbacks: p.callbacks,
+      conditionals: p.conditionals,
     }),
   ),
 );

@@ -16,6 +16,27 @@ export const BLOCK_TYPE_FOLDERS: Record<BlockType, string> = {
   custom: "custom",
 };
 
+/** Mage's add-on blocks: listed under `callbacks:` and `conditionals:`, attached to the blocks they name upstream. */
+export type AddonKind = "callback" | "conditional";
+
+/** The folder that holds each add-on kind's modules, as in Mage. */
+export const ADDON_FOLDERS: Record<AddonKind, string> = { callback: "callbacks", conditional: "conditionals" };
+
+/**
+ * A callback or conditional block. It gets no block run of its own: a conditional is evaluated
+ * before each block it is attached to (false, or an error, makes that block condition_failed);
+ * a callback runs after it (on_success / on_failure). See engine/addons.ts.
+ */
+export interface AddonBlock {
+  uuid: string;
+  name: string;
+  kind: AddonKind;
+  /** The blocks it is attached to (its `upstream_blocks` in Mage's metadata.yaml). */
+  parents: string[];
+  /** Project-relative path of its module, e.g. `conditionals/is_weekday.py`. */
+  modulePath: string;
+}
+
 /** Mage's retry_config; `maxDelay` caps each wait (Mage caps their sum, a known complaint). */
 export interface RetryConfig {
   retries: number;
@@ -81,6 +102,10 @@ export interface Pipeline {
   /** Notification targets for this pipeline's runs; each key set here replaces kiln.yaml's. */
   notificationConfig: JsonObject;
   triggers: TriggerConfig[];
+  /** Callback blocks (Mage's `callbacks:`); absent means none. */
+  callbacks?: AddonBlock[];
+  /** Conditional blocks (Mage's `conditionals:`); absent means none. */
+  conditionals?: AddonBlock[];
 }
 
 /** One entry of triggers.yaml, in Mage's format. */
@@ -119,6 +144,10 @@ export interface ProjectSettings {
   outputStore: OutputStoreSettings;
   /** The interpreter for Python blocks (kiln.yaml `python`); KILN_PYTHON wins over it; null: python3 on PATH. */
   python?: string | null;
+  /** Mage's project_uuid, when the project is a Mage project (root metadata.yaml). */
+  projectUuid?: string | null;
+  /** The file the settings came from: kiln.yaml, or Mage's root metadata.yaml. */
+  file?: string;
 }
 
 /** Outputs larger than this are refused by the database output store unless `max_bytes` says otherwise. */
@@ -145,6 +174,11 @@ export interface Project {
   root: string;
   settings: ProjectSettings;
   pipelines: ReadonlyMap<string, Pipeline>;
+  /**
+   * Settings found in the project's files that kiln does not act on, one line per file naming
+   * the keys (Mage's spark_config, widgets, ...). The CLI prints them at load.
+   */
+  warnings?: string[];
 }
 
 /**
