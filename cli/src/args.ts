@@ -2,15 +2,23 @@
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import type { JsonObject } from "@kiln/core";
 import { UsageError } from "./errors.ts";
+import { usageOf } from "./usage.ts";
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
 
-/** Parses a command's arguments; an unknown flag or a missing value is a UsageError. */
+/**
+ * Parses a command's arguments (`command` as typed, "start" or "trigger add"); an unknown flag or
+ * a missing value is a UsageError naming the flag, followed by the command's usage.
+ */
 export function parseCommand<O extends Options>(command: string, args: string[], options: O) {
   try {
     return parseArgs({ args, options, allowPositionals: true, strict: true });
   } catch (error) {
-    throw new UsageError(`kiln ${command}: ${(error as Error).message}`);
+    const { code, message } = error as { code?: string; message: string };
+    // node's message for an unknown flag goes on about positionals; the flag and the usage say more
+    const flag = code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" ? /'([^']+)'/.exec(message)?.[1] : undefined;
+    const usage = usageOf(command.split(" "));
+    throw new UsageError(`kiln ${command}: ${flag ? `unknown option '${flag}'` : message}${usage ? `\nusage:\n  ${usage}` : ""}`);
   }
 }
 

@@ -8,20 +8,22 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { OutputStoreSettingsError, outputStoreEnv, type Executor, type ExecutorContext, type ExecutorFactory, type JsonObject, type OutputStoreSettings, type ProjectSettings } from "@kiln/core";
 import { fileLogSink } from "@kiln/node";
-import { cloudRunExecutor } from "@kiln/executor-cloud-run";
-import dockerExecutorFactory from "@kiln/executor-docker";
-import ecsExecutorFactory from "@kiln/executor-ecs";
-// the ./node entry reads kubeconfig and service-account files; the package's main entry cannot, to stay Workers-safe
-import kubernetesExecutorFactory from "@kiln/executor-kubernetes/node";
 import { UsageError } from "./errors.ts";
 
-/** Built-in executors other than local, by factory; each remote executor package adds its own here. */
-export const BUILTIN_EXECUTORS: ExecutorFactory[] = [
-  dockerExecutorFactory,
-  kubernetesExecutorFactory,
-  ecsExecutorFactory,
-  // the CLI reads key files (GOOGLE_APPLICATION_CREDENTIALS as a path, credentials_file); the package itself cannot, to stay Workers-safe
-  (context) => cloudRunExecutor(context, { readTextFile: (path) => readFile(path, "utf8") }),
+/** A built-in executor's factory, imported when a command builds executors (not by `kiln run-block` or `--help`). */
+export type ExecutorFactoryLoader = () => Promise<ExecutorFactory>;
+
+/** Built-in executors other than local, by factory loader; each remote executor package adds its own here. */
+export const BUILTIN_EXECUTORS: ExecutorFactoryLoader[] = [
+  async () => (await import("@kiln/executor-docker")).default,
+  // the ./node entry reads kubeconfig and service-account files; the package's main entry cannot, to stay Workers-safe
+  async () => (await import("@kiln/executor-kubernetes/node")).default,
+  async () => (await import("@kiln/executor-ecs")).default,
+  async () => {
+    const { cloudRunExecutor } = await import("@kiln/executor-cloud-run");
+    // the CLI reads key files (GOOGLE_APPLICATION_CREDENTIALS as a path, credentials_file); the package itself cannot, to stay Workers-safe
+    return (context) => cloudRunExecutor(context, { readTextFile: (path) => readFile(path, "utf8") });
+  },
 ];
 
 /** The local executor's config check, for loading a project before its runtime exists. */
@@ -98,7 +100,7 @@ async function build(
   databaseUrl: string,
   env: Record<string, string | undefined>,
 ): Promise<Executor[]> {
-  const factories = [...BUILTIN_EXECUTORS];
+  const factories = await Promise.all(BUILTIN_EXECUTORS.map((load) => load()));
   for (const name of settings.plugins) factories.push(await importPlugin(name, projectRoot));
   const executors: Executor[] = [];
   const logs = fileLogSink(projectRoot);

@@ -1,41 +1,72 @@
 #!/usr/bin/env bun
-/** The `kiln` command. Exit codes: 0 success, 1 the run failed, 2 a usage or input error. */
-import { init, usage as initUsage } from "./commands/init.ts";
-import { run, usage as runUsage } from "./commands/run.ts";
-import { runBlock, usage as runBlockUsage } from "./commands/run-block.ts";
-import { start, usage as startUsage } from "./commands/start.ts";
-import { trigger, usage as triggerUsage } from "./commands/trigger.ts";
-import { backfill, usage as backfillUsage } from "./commands/backfill.ts";
-import { apiKey, usage as apiKeyUsage } from "./commands/api-key.ts";
-import { user, usage as userUsage } from "./commands/user.ts";
-import { build, usage as buildUsage } from "./commands/build.ts";
+/**
+ * The `kiln` command. Exit codes: 0 success, 1 the run failed, 2 a usage or input error.
+ * Commands are imported when they are run, so `kiln --help`, `kiln --version` and each command
+ * load only what that command uses.
+ */
 import { UsageError } from "./errors.ts";
+import { COMMAND_USAGE, usageOf } from "./usage.ts";
+import { VERSION } from "./version.ts";
 
-const COMMANDS: Record<string, (args: string[]) => Promise<number>> = { init, run, "run-block": runBlock, start, trigger, backfill, "api-key": apiKey, user, build };
+type Command = (args: string[]) => Promise<number>;
 
-const HELP = `kiln: a data-pipeline orchestrator
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  init: async () => (await import("./commands/init.ts")).init,
+  run: async () => (await import("./commands/run.ts")).run,
+  "run-block": async () => (await import("./commands/run-block.ts")).runBlock,
+  start: async () => (await import("./commands/start.ts")).start,
+  trigger: async () => (await import("./commands/trigger.ts")).trigger,
+  backfill: async () => (await import("./commands/backfill.ts")).backfill,
+  "api-key": async () => (await import("./commands/api-key.ts")).apiKey,
+  user: async () => (await import("./commands/user.ts")).user,
+  build: async () => (await import("./commands/build.ts")).build,
+};
+
+const HELP = `kiln ${VERSION}: a data-pipeline orchestrator
 
 usage:
-  ${initUsage}
-  ${runUsage}
-  ${runBlockUsage}
-  ${startUsage}
-  ${triggerUsage}
-  ${backfillUsage}
-  ${apiKeyUsage}
-  ${userUsage}
-  ${buildUsage}
+  ${Object.values(COMMAND_USAGE).join("\n  ")}
+  kiln help <command>        a command's usage (also: kiln <command> --help)
+  kiln --version
 `;
+
+const isHelpFlag = (arg: string) => arg === "--help" || arg === "-h";
+
+/** `--help` or `-h` among a command's arguments, before a `--` that ends the flags. */
+function asksForHelp(args: string[]): boolean {
+  const end = args.indexOf("--");
+  return (end === -1 ? args : args.slice(0, end)).some(isHelpFlag);
+}
+
+function printUsage(path: string[]): number {
+  const usage = usageOf(path);
+  if (usage === undefined) throw new UsageError(`unknown command ${path[0]} (commands: ${Object.keys(COMMANDS).join(", ")})`);
+  process.stdout.write(`usage:\n  ${usage}\n`);
+  return 0;
+}
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...args] = argv;
-  if (!name || name === "--help" || name === "-h" || name === "help") {
-    process.stdout.write(HELP);
+  if (name === "--version" || name === "-V" || name === "version") {
+    process.stdout.write(`kiln ${VERSION}\n`);
+    return 0;
+  }
+  if (!name || isHelpFlag(name)) {
+    // bare `kiln` is a mistake (exit 2) that shows the help; `kiln --help` asked for it
+    (name ? process.stdout : process.stderr).write(HELP);
     return name ? 0 : 2;
   }
-  const command = COMMANDS[name];
-  if (!command) throw new UsageError(`unknown command ${name} (commands: ${Object.keys(COMMANDS).join(", ")})`);
-  return command(args);
+  if (name === "help") {
+    if (args.length === 0) {
+      process.stdout.write(HELP);
+      return 0;
+    }
+    return printUsage(args);
+  }
+  const load = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+  if (!load) throw new UsageError(`unknown command ${name} (commands: ${Object.keys(COMMANDS).join(", ")}; kiln --help shows their usage)`);
+  if (asksForHelp(args)) return printUsage([name, ...args.filter((arg) => !arg.startsWith("-")).slice(0, 1)]);
+  return (await load())(args);
 }
 
 // The event loop emptied while the command was still waiting on a promise that can no longer

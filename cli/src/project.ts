@@ -46,19 +46,24 @@ export const KILN_COMMAND = runtimeCommand(resolve(import.meta.dirname, "main.ts
  * Loads and validates a project, turning every problem into a UsageError. `checkRemote: false`
  * skips the check that remote executors can reach the database and outputs: for `kiln run-block`,
  * which runs on the remote side, where opening the database is the real test (a container with
- * the project mounted reaches its file: database).
+ * the project mounted reaches its file: database). `executors: false` does not build the remote
+ * executors (nor import their packages) and leaves executor types and configs unchecked: for
+ * `kiln run-block`, whose block run was started by an executor the starter checked.
  */
-export async function loadUserProject(path: string, { checkRemote = true }: { checkRemote?: boolean } = {}): Promise<Project> {
+export async function loadUserProject(
+  path: string,
+  { checkRemote = true, executors = true }: { checkRemote?: boolean; executors?: boolean } = {},
+): Promise<Project> {
   const root = resolve(path);
   if (!existsSync(root) || !statSync(root).isDirectory()) throw new UsageError(`no project at ${path}: not a folder`);
   const source = folderSource(root);
   try {
     const settings = await loadProjectSettings(source, process.env);
     const url = databaseUrl(root, settings.databaseUrl);
-    const remote = await buildExecutors(settings, root, url);
+    const remote = executors ? await buildExecutors(settings, root, url) : [];
     const byType = new Map(remote.map((e) => [e.type, e]));
     const project = await loadProject(source, {
-      executorTypes: ["local", ...byType.keys()],
+      ...(executors ? { executorTypes: ["local", ...byType.keys()] } : {}),
       env: process.env.ENV,
       environment: process.env,
       validateExecutorConfig: (type, config) =>
@@ -123,6 +128,8 @@ export interface OpenProjectOptions {
    * process's group, which its executor kills whole. Otherwise each interpreter gets a group of its own.
    */
   blockProcess?: boolean;
+  /** false: register only the local executor (`kiln run-block` runs its block in this process), importing no remote executor. */
+  executors?: boolean;
 }
 
 /** Opens a loaded project's database and wires its executors and block runtime. */
@@ -168,7 +175,7 @@ export async function openProject(project: Project, options: OpenProjectOptions 
   const executors = new ExecutorRegistry().register(
     localExecutor({ runtime, command: KILN_COMMAND, env: { KILN_DATABASE_URL: url } }),
   );
-  for (const executor of await buildExecutors(project.settings, project.root, url)) executors.register(executor);
+  if (options.executors !== false) for (const executor of await buildExecutors(project.settings, project.root, url)) executors.register(executor);
   // Mage's callbacks and conditionals run in this process, with the blocks' runtime
   const addons = moduleAddonRunner(runtime);
   return { project, store, databaseUrl: url, executors, runtime, addons, close: () => client.close() };

@@ -9,6 +9,7 @@ import { fileLogReader, runtimeName, serveHttp } from "@kiln/node";
 import { consoleLog } from "@kiln/scheduler";
 import { createApp } from "@kiln/server";
 import { UsageError } from "./errors.ts";
+import { VERSION } from "./version.ts";
 import type { OpenProject } from "./project.ts";
 
 export interface ServeOptions {
@@ -25,8 +26,6 @@ export interface ServeOptions {
 export function adminKeyPath(projectRoot: string): string {
   return join(projectRoot, ".kiln", "admin-api-key");
 }
-
-const VERSION = "0.1.0";
 
 /** Starts the HTTP server; resolves once it listens. */
 export async function serveApi(options: ServeOptions): Promise<{ port: number; stop(): void }> {

@@ -51,7 +51,7 @@ describe("blockEnvOf", () => {
       return { type: "capture_env", start: () => Promise.reject(new Error("unused")), status: () => Promise.reject(new Error("unused")), cancel: async () => {} };
     };
     // only the capturing factory: the built-in remote executors are other tests' subject
-    const builtins = BUILTIN_EXECUTORS.splice(0, BUILTIN_EXECUTORS.length, capture);
+    const builtins = BUILTIN_EXECUTORS.splice(0, BUILTIN_EXECUTORS.length, async () => capture);
     try {
       await buildExecutors(settings, root, DB_URL, { KILN_S3_ACCESS_KEY_ID: "kiln-id", KILN_S3_SECRET_ACCESS_KEY: "kiln-secret" });
     } finally {

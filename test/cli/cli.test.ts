@@ -17,6 +17,7 @@ import {
   runBun,
   runKiln,
   TempDirs,
+  withoutUsage,
   type KilnResult,
 } from "../helpers/cli.ts";
 
@@ -146,7 +147,8 @@ describe("usage errors: exit 2, one line on stderr, nothing written", () => {
       const result = await kiln(c.args(), db);
       expect(result.code).toBe(2);
       expect(result.stdout).toBe("");
-      const lines = result.stderr.split("\n");
+      // one line (a flag mistake adds the command's usage after it)
+      const lines = withoutUsage(result.stderr).split("\n");
       expect(lines.at(-1)).toBe(""); // ends with a newline
       expect(lines.length).toBe(2); // exactly one line
       expect(lines[0]).toStartWith("kiln: ");

@@ -8,7 +8,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadProject, type TriggerConfig } from "@kiln/core";
 import { folderSource } from "@kiln/node";
-import { runKiln, TempDirs, type KilnResult } from "../helpers/cli.ts";
+import { runKiln, TempDirs, withoutUsage, type KilnResult } from "../helpers/cli.ts";
 
 const temp = new TempDirs();
 afterAll(() => temp.removeAll());
@@ -64,7 +64,8 @@ function expectNoDatabase(): void {
 /** Exit 2 with exactly one `kiln: ...` line on stderr matching `message`, nothing on stdout. */
 function expectUsageError(result: KilnResult, message: RegExp): void {
   expect(result.stdout).toBe("");
-  expect(result.stderr.split("\n")).toHaveLength(2);
+  // one line (a flag mistake adds the command's usage after it)
+  expect(withoutUsage(result.stderr).split("\n")).toHaveLength(2);
   expect(result.stderr).toStartWith("kiln: ");
   expect(result.stderr).toMatch(message);
   expect(result.code).toBe(2);

@@ -176,3 +176,8 @@ export function killQuietly(pids: number[]): void {
     }
   }
 }
+
+/** stderr without the command's usage that follows a flag mistake's one line ("usage:" and its indented lines). */
+export function withoutUsage(stderr: string): string {
+  return stderr.replace(/\nusage:\n(?: {2}.*\n)+$/, "\n");
+}

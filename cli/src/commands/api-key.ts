@@ -6,15 +6,12 @@
 import { createApiKey, isRole, listApiKeys, revokeApiKey, ROLES } from "@kiln/core";
 import { parseCommand, parseId, runSubcommand } from "../args.ts";
 import { UsageError } from "../errors.ts";
+import { COMMAND_USAGE, SUBCOMMAND_USAGE } from "../usage.ts";
 import { openProjectFlag } from "../project.ts";
 
-const USAGE = {
-  create: "kiln api-key create --project P --role admin|editor|viewer [--name N]",
-  list: "kiln api-key list --project P [--json]",
-  revoke: "kiln api-key revoke --project P --id N",
-};
+const USAGE = SUBCOMMAND_USAGE["api-key"];
 
-export const usage = Object.values(USAGE).join("\n  ");
+export const usage = COMMAND_USAGE["api-key"];
 
 export function apiKey(args: string[]): Promise<number> {
   return runSubcommand("api-key", { create, list, revoke }, args);

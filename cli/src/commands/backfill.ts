@@ -23,16 +23,13 @@ import {
 import { databaseUrl } from "@kiln/node";
 import { parseCommand, parseId, runSubcommand } from "../args.ts";
 import { UsageError } from "../errors.ts";
+import { COMMAND_USAGE, SUBCOMMAND_USAGE } from "../usage.ts";
 import { loadUserProject, openProject, type OpenProject } from "../project.ts";
 import { parseInstant, parseJsonObject } from "./trigger.ts";
 
-const USAGE = {
-  create:
-    "kiln backfill create <project> <pipeline> --name N --start ISO --end ISO --interval-type minute|hour|day|week|month|year [--interval-units N] [--variables JSON] [--block-uuid B] [--max-concurrent-runs N] [--start-now] [--json]",
-  start: "kiln backfill start|cancel|retry|status <project> <backfill_id> [--json]",
-};
+const USAGE = SUBCOMMAND_USAGE["backfill"];
 
-export const usage = Object.values(USAGE).join("\n  ");
+export const usage = COMMAND_USAGE["backfill"];
 
 export function backfill(args: string[]): Promise<number> {
   const action = (name: "start" | "cancel" | "retry" | "status") => (rest: string[]) => act(name, rest);

@@ -11,8 +11,9 @@ import { folderSource } from "@kiln/node";
 import { DEFAULT_TICK_SECONDS, describeRefusals, workerRefusals } from "@kiln/worker";
 import { parseCommand } from "../args.ts";
 import { UsageError } from "../errors.ts";
+import { COMMAND_USAGE } from "../usage.ts";
 
-export const usage = "kiln build worker <project> [--out DIR] [--tick-seconds N]";
+export const usage = COMMAND_USAGE["build"]!;
 
 /** Executor types the loader accepts here, so a Worker-only refusal can explain what to use instead. */
 const KNOWN_EXECUTORS = ["local", "docker", "ecs", "cloud_run", "k8s"];

@@ -3,8 +3,9 @@ import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { parseCommand } from "../args.ts";
 import { UsageError } from "../errors.ts";
+import { COMMAND_USAGE } from "../usage.ts";
 
-export const usage = "kiln init <path>";
+export const usage = COMMAND_USAGE["init"]!;
 
 // Blocks are plain functions so a new project runs without installing anything; wrapping them
 // in dataLoader()/transformer()/dataExporter() from @kiln/core adds types and is equivalent.

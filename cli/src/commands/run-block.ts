@@ -8,10 +8,10 @@ import { buildBlockJob, executeBlock, mergeVariables, outsideUpstreams, parseBlo
 import { BLOCK_FAILED_MARK, RESULT_FILE_ENV, writeResult } from "@kiln/executor-local";
 import { parseCommand, parseId, parseRuntimeVars } from "../args.ts";
 import { UsageError } from "../errors.ts";
+import { COMMAND_USAGE } from "../usage.ts";
 import { loadUserProject, openProject } from "../project.ts";
 
-export const usage =
-  "kiln run-block <project> <pipeline_uuid> <block_uuid> --pipeline-run-id N --block-run-id M [--runtime-vars JSON]";
+export const usage = COMMAND_USAGE["run-block"]!;
 
 export async function runBlock(args: string[]): Promise<number> {
   const { values, positionals } = parseCommand("run-block", args, {
@@ -25,11 +25,12 @@ export async function runBlock(args: string[]): Promise<number> {
   const blockRunId = parseId("--block-run-id", values["block-run-id"]);
   const runtimeVariables = parseRuntimeVars(values["runtime-vars"]);
   // this process is the block run, wherever it was started: the remote-executor check is the starter's
-  const project = await loadUserProject(projectPath, { checkRemote: false });
+  // nor does it start executors: only the block's own imports weigh on its start
+  const project = await loadUserProject(projectPath, { checkRemote: false, executors: false });
   const pipeline = project.pipelines.get(pipelineUuid);
   if (!pipeline) throw new UsageError(`no pipeline ${pipelineUuid} in ${projectPath}`);
 
-  const open = await openProject(project, { blockProcess: true });
+  const open = await openProject(project, { blockProcess: true, executors: false });
   try {
     const run = await open.store.getPipelineRun(pipelineRunId);
     if (!run || run.pipelineUuid !== pipelineUuid) throw new UsageError(`--pipeline-run-id: no run ${pipelineRunId} of pipeline ${pipelineUuid}`);

@@ -5,10 +5,11 @@
 import { outsideUpstreams, RunEngine } from "@kiln/core";
 import { parseCommand, parseRuntimeVars } from "../args.ts";
 import { UsageError } from "../errors.ts";
+import { COMMAND_USAGE } from "../usage.ts";
 import { plainProgress, ttyProgress } from "../progress.ts";
 import { executorTypesOf, loadUserProject, openProject } from "../project.ts";
 
-export const usage = "kiln run <project> <pipeline_uuid> [--runtime-vars JSON] [--block-uuid B] [--skip-sensors] [--executor-type T]";
+export const usage = COMMAND_USAGE["run"]!;
 
 export async function run(args: string[]): Promise<number> {
   const { values, positionals } = parseCommand("run", args, {

@@ -10,11 +10,11 @@ import { smtpMailSender, startCheckpointer } from "@kiln/node";
 import { RedisLeases, Scheduler, consoleLog, notifyRunEnd } from "@kiln/scheduler";
 import { parseCommand } from "../args.ts";
 import { UsageError } from "../errors.ts";
+import { COMMAND_USAGE } from "../usage.ts";
 import { loadUserProject, openProject } from "../project.ts";
 import { serveApi } from "../serve.ts";
 
-export const usage =
-  "kiln start <project> [--instance-type server_and_scheduler|scheduler|web_server] [--port N] [--host H] [--no-auth] [--tick-interval MS] [--grace-period S]";
+export const usage = COMMAND_USAGE["start"]!;
 
 const INSTANCE_TYPES = ["scheduler", "web_server", "server_and_scheduler"];
 

@@ -34,18 +34,12 @@ import {
 } from "@kiln/core";
 import { parseCommand, parseId, runSubcommand } from "../args.ts";
 import { UsageError } from "../errors.ts";
+import { COMMAND_USAGE, SUBCOMMAND_USAGE } from "../usage.ts";
 import { loadUserProject } from "../project.ts";
 
-const USAGE = {
-  add: "kiln trigger add <project> <pipeline> --name N --schedule-type time|api|event [--schedule-interval E] [--timezone TZ] [--start-time T] [--status active|inactive] [--variables JSON] [--settings JSON] [--sla S] [--description D] [--event-pattern JSON]",
-  update: "kiln trigger update <project> <pipeline> <name> [--rename NEW] [--schedule-type T] [--schedule-interval E] [--timezone TZ] [--start-time T] [--status S] [--variables JSON] [--settings JSON] [--sla S] [--description D] [--event-pattern JSON]",
-  remove: "kiln trigger remove <project> <pipeline> <name>",
-  preview: "kiln trigger preview <project> <pipeline> <name> --from ISO --to ISO [--json] [--limit N]",
-  previewFlags:
-    "kiln trigger preview --schedule-interval E [--timezone TZ] [--dst-gap skip|shift] [--dst-overlap first|last|both] [--start-time T] --from ISO --to ISO [--json] [--limit N]",
-};
+const USAGE = SUBCOMMAND_USAGE["trigger"];
 
-export const usage = Object.values(USAGE).join("\n  ");
+export const usage = COMMAND_USAGE["trigger"];
 
 /** Most dates preview prints unless --limit says otherwise. */
 const DEFAULT_LIMIT = 1000;

@@ -6,15 +6,12 @@
 import { createUser, isRole, listUsers, deleteUser, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, ROLES, USERNAME_PATTERN, UserInputError } from "@kiln/core";
 import { parseCommand, runSubcommand } from "../args.ts";
 import { UsageError } from "../errors.ts";
+import { COMMAND_USAGE, SUBCOMMAND_USAGE } from "../usage.ts";
 import { openProjectFlag } from "../project.ts";
 
-const USAGE = {
-  create: "kiln user create --project P --username U --role admin|editor|viewer [--password-stdin] (else the password is read from KILN_PASSWORD)",
-  list: "kiln user list --project P [--json]",
-  delete: "kiln user delete --project P --username U",
-};
+const USAGE = SUBCOMMAND_USAGE["user"];
 
-export const usage = Object.values(USAGE).join("\n  ");
+export const usage = COMMAND_USAGE["user"];
 
 export function user(args: string[]): Promise<number> {
   return runSubcommand("user", { create, list, delete: remove }, args);
