@@ -117,6 +117,8 @@ export async function start(args: string[]): Promise<number> {
     loadUserProject(projectPath).then(
       (next) => {
         project = next;
+        // the block runtime too: in-process blocks of a pipeline added since the start find it at once
+        open.runtime.project = next;
         engine.setProject(next);
         scheduler?.setProject(next);
       },
