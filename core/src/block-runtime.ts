@@ -13,6 +13,7 @@ import type { OutputStore } from "./outputs.ts";
 import type { Project, ProjectSource } from "./project/types.ts";
 import { isPythonModule, type PythonHost } from "./python.ts";
 import { runPythonBlock } from "./python-blocks.ts";
+import { blockRunVariables } from "./runtime-variables.ts";
 import type { Store } from "./store/index.ts";
 
 export interface BlockRuntime {
@@ -75,7 +76,9 @@ export async function executeBlock(job: BlockJob, runtime: BlockRuntime, signal:
     blockRunId: job.blockRunId,
     dynamicBlockIndex: index,
     attempt: job.attempt,
-    variables: Object.freeze({ ...job.variables }),
+    // Mage's runtime variables (ds, hr, execution_date, interval_*, trigger_name, env...) over the
+    // merged variables: the same object Python blocks get as kwargs
+    variables: Object.freeze(await blockRunVariables(job, runtime.store, runtime.env ?? null)),
     event: job.event,
     secrets: runtime.secrets,
     logger,

@@ -9,7 +9,7 @@ import type { BlockJob } from "./executor.ts";
 import { formatLogLine } from "./logs.ts";
 import type { BlockConfig } from "./project/types.ts";
 import type { CallbackStatus, PythonOutcome, PythonRequest } from "./python.ts";
-import { runtimeVariables } from "./runtime-variables.ts";
+import { blockRunVariables } from "./runtime-variables.ts";
 
 /** A run as Python's trigger_pipeline returns it (Mage's PipelineRun fields). */
 function runJson(run: PipelineRun): JsonObject {
@@ -35,22 +35,9 @@ function num(value: unknown, field: string): number | undefined {
   return value;
 }
 
-/** The kwargs of a block run: Mage's runtime variables from the job, its run and its trigger. */
-export async function pythonKwargs(job: BlockJob, runtime: BlockRuntime): Promise<JsonObject> {
-  const run = runtime.store ? await runtime.store.getPipelineRun(job.pipelineRunId) : null;
-  const schedule = run?.pipelineScheduleId != null && runtime.store ? await runtime.store.getPipelineSchedule(run.pipelineScheduleId) : null;
-  return runtimeVariables({
-    executionDate: Date.parse(job.executionDate),
-    executionPartition: job.executionPartition,
-    pipelineUuid: job.pipelineUuid,
-    pipelineRunId: job.pipelineRunId,
-    blockUuid: job.blockUuid,
-    blockRunId: job.blockRunId,
-    variables: job.variables,
-    env: runtime.env ?? null,
-    schedule: schedule ?? null,
-    event: job.event,
-  });
+/** The kwargs of a block run: Mage's runtime variables from the job, its run and its trigger (see blockRunVariables). */
+export function pythonKwargs(job: BlockJob, runtime: BlockRuntime): Promise<JsonObject> {
+  return blockRunVariables(job, runtime.store, runtime.env ?? null);
 }
 
 export interface PythonRunArgs {
@@ -131,7 +118,8 @@ export async function runPythonBlock(job: BlockJob, runtime: BlockRuntime, block
     mode: "block",
     blockType: block.type,
     inputs,
-    kwargs: await pythonKwargs(job, runtime),
+    // ctx.variables is the same object a TypeScript block gets (blockRunVariables), computed once
+    kwargs: { ...context.variables },
     ...(block.type === "sensor" ? { pollInterval: block.configuration.pollInterval ?? 60 } : {}),
   });
   return outcome.output ?? null;

@@ -462,7 +462,8 @@ describe("variables and sensors", () => {
       });
       const run = await newRun(fx, "p", { pipelineScheduleId: schedule.id, variables: { d: "run", e: "run" } });
       await fx.engine.execute(run.id, { runtimeVariables: { e: "runtime" } });
-      expect(readOutput(fx, run, "vars")).toEqual({ a: "project", b: "pipeline", c: "trigger", d: "run", e: "runtime" });
+      // Mage's runtime variables come on top (test/node/runtime-variables.test.ts checks them)
+      expect(readOutput(fx, run, "vars")).toMatchObject({ a: "project", b: "pipeline", c: "trigger", d: "run", e: "runtime", trigger_name: "t" });
       expect(run.executionPartition).toBe(`${schedule.id}/20260501T000000`);
     } finally {
       fx.cleanup();
