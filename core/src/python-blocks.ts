@@ -2,6 +2,7 @@
  * Runs a block run's Python file through the runtime's PythonHost: builds Mage's kwargs, answers
  * the file's calls into kiln, and writes what it prints to the block run's log.
  */
+import { triggerPipeline, TriggerPipelineError } from "./api/trigger-pipeline.ts";
 import { BlockError, type BlockRuntime } from "./block-runtime.ts";
 import type { BlockContext } from "./blocks.ts";
 import type { JsonObject, PipelineRun } from "./domain.ts";
@@ -43,7 +44,8 @@ export function pythonKwargs(job: BlockJob, runtime: BlockRuntime): Promise<Json
 export interface PythonRunArgs {
   job: BlockJob;
   runtime: BlockRuntime;
-  context: BlockContext;
+  /** What the file's calls need of the block run: its signal, and trigger_pipeline. */
+  context: Pick<BlockContext, "signal" | "triggerPipeline">;
   /** The Python file, project-relative. */
   modulePath: string;
   mode: PythonRequest["mode"];
@@ -123,4 +125,44 @@ export async function runPythonBlock(job: BlockJob, runtime: BlockRuntime, block
     ...(block.type === "sensor" ? { pollInterval: block.configuration.pollInterval ?? 60 } : {}),
   });
   return outcome.output ?? null;
+}
+
+export interface PythonAddonArgs {
+  /** The callback's or conditional's .py file, project-relative. */
+  modulePath: string;
+  mode: "callback" | "condition";
+  /** For a callback: which of its functions run (Mage's @callback('success'|'failure'|'cancelled'), @on_success, @on_failure). */
+  callbackStatus?: CallbackStatus;
+  /** Positional arguments: for a callback its parent block's output, for a condition its parent's upstream outputs (Mage's). */
+  inputs: unknown[];
+  /** The parent block run's error, passed to failure callbacks as Mage's `__error` kwarg. */
+  error?: string | null;
+  signal?: AbortSignal;
+}
+
+/**
+ * Runs a Mage callback or conditional block file for the block run `job` (its parent) with the
+ * parent's kwargs. A condition's outcome has `condition`; a callback's, how many functions ran.
+ */
+export async function runPythonAddon(job: BlockJob, runtime: BlockRuntime, args: PythonAddonArgs): Promise<PythonOutcome> {
+  const signal = args.signal ?? new AbortController().signal;
+  const kwargs = await pythonKwargs(job, runtime);
+  if (args.error != null) kwargs.__error = args.error;
+  return runPythonFile({
+    job,
+    runtime,
+    context: {
+      signal,
+      triggerPipeline(pipelineUuid, options = {}) {
+        if (!runtime.store) return Promise.reject(new TriggerPipelineError("trigger_pipeline: this block runtime has no database"));
+        return triggerPipeline({ store: runtime.store, project: runtime.project }, pipelineUuid, { signal, ...options });
+      },
+    },
+    modulePath: args.modulePath,
+    mode: args.mode,
+    blockType: args.mode === "callback" ? "callback" : "condition",
+    inputs: args.inputs,
+    kwargs,
+    ...(args.callbackStatus !== undefined ? { callbackStatus: args.callbackStatus } : {}),
+  });
 }

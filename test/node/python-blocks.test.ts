@@ -7,9 +7,11 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { logPath, outputPath, type PipelineRun } from "@kiln/core";
+import { spawnSync } from "node:child_process";
+import { isDataFrameJson, logPath, outputPath, runPythonAddon, triggerPipeline, type BlockJob, type PipelineRun } from "@kiln/core";
 import { missingPythonMessage, resolvePythonInterpreter } from "@kiln/node";
-import { metadata, projectFixture, type Fixture } from "../helpers/fixtures.ts";
+import { metadata, projectFixture, until, type Fixture } from "../helpers/fixtures.ts";
+import { serverFixture } from "../helpers/server.ts";
 import { runKiln, TempDirs } from "../helpers/cli.ts";
 
 const IN_PROCESS = "executor_config:\n  in_process: true\n";
@@ -46,6 +48,20 @@ async function withFixture(files: Record<string, string>, body: (fx: Fixture) =>
   }
 }
 
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    return false;
+  }
+}
 
 const CHAIN: Record<string, string> = {
   "kiln.yaml": "variables:\n  greeting: hello\n",
@@ -306,3 +322,314 @@ describe("interpreter", () => {
   });
 });
 
+
+describe("each decorator", () => {
+  test("@sensor is polled until it holds; @custom; get_secret_value and get_variable answer from kiln", async () => {
+    const files = {
+      "kiln.yaml": IN_PROCESS,
+      "pipelines/p/metadata.yaml": metadata([
+        { uuid: "wait_for_file", type: "sensor", configuration: { poll_interval: 0.05 } },
+        { uuid: "seed", type: "data_loader" },
+        { uuid: "peek", type: "custom", upstream_blocks: ["wait_for_file", "seed"] },
+      ]),
+      "sensors/wait_for_file.py": `${GUARD("sensor")}
+import os
+
+@sensor
+def check(*args, **kwargs):
+    count = int(open('polls').read()) + 1 if os.path.exists('polls') else 1
+    open('polls', 'w').write(str(count))
+    return count >= 3
+`,
+      "data_loaders/seed.ts": "export default () => ({ answer: 42 });\n",
+      "custom/peek.py": `${GUARD("custom")}
+from mage_ai.data_preparation.shared.secrets import get_secret_value
+from mage_ai.data_preparation.variable_manager import get_variable
+
+@custom
+def peek(sensed, seed, *args, **kwargs):
+    again = get_variable(kwargs['pipeline_uuid'], 'seed', 'output_0')
+    return {'sensed': sensed, 'seed': seed, 'again': again, 'secret': get_secret_value('api_token')}
+`,
+    };
+    await withFixture(files, async (fx) => {
+      const run = await newRun(fx);
+      expect((await fx.engine.execute(run.id)).status).toBe("completed");
+      expect(readFileSync(join(fx.root, "polls"), "utf8")).toBe("3");
+      expect(log(fx, run, "wait_for_file")).toContain("sensor condition not met (poll 2); next poll in 0.05 s");
+      expect(output(fx, run, "peek")).toEqual({ sensed: true, seed: { answer: 42 }, again: { answer: 42 }, secret: "secret:api_token" });
+    });
+  });
+
+  test("@callback (bare, 'success', 'failure'), @on_success/@on_failure and @condition, as the engine calls them", async () => {
+    const files = {
+      "kiln.yaml": IN_PROCESS,
+      "pipelines/p/metadata.yaml": metadata([{ uuid: "load", type: "data_loader" }]),
+      "data_loaders/load.py": `${GUARD("data_loader")}\n@data_loader\ndef load(*args, **kwargs):\n    return {'rows': 3}\n`,
+      "callbacks/load_callback.py": `${GUARD("callback")}
+import json
+from mage_ai.data_preparation.decorators import on_success, on_failure
+
+def record(name, value):
+    with open('calls.jsonl', 'a') as f:
+        f.write(json.dumps([name, value]) + '\\n')
+
+@callback
+def bare(parent_block_data, **kwargs):
+    record('bare', parent_block_data)
+
+@callback('success')
+def succeeded(parent_block_data, **kwargs):
+    record('success', [parent_block_data, kwargs['block_uuid']])
+
+@callback('failure')
+def failed(parent_block_data, **kwargs):
+    record('failure', kwargs['__error'])
+
+@on_success
+def legacy_success(**kwargs):
+    record('legacy_success', kwargs['pipeline_uuid'])
+
+@on_failure
+def legacy_failure(**kwargs):
+    record('legacy_failure', kwargs['__error'])
+`,
+      "conditionals/only_prod.py": `${GUARD("condition")}
+@condition
+def evaluate_condition(*args, **kwargs) -> bool:
+    return kwargs.get('env') == 'prod' and kwargs.get('run_it', True)
+`,
+    };
+    await withFixture(files, async (fx) => {
+      const run = await newRun(fx);
+      expect((await fx.engine.execute(run.id)).status).toBe("completed");
+      const [blockRun] = await fx.store.getBlockRuns(run.id);
+      const job: BlockJob = {
+        projectRoot: fx.root,
+        pipelineUuid: "p",
+        blockUuid: "load",
+        blockRunId: blockRun!.id,
+        pipelineRunId: run.id,
+        attempt: 1,
+        executionDate: new Date(run.executionDate).toISOString(),
+        executionPartition: run.executionPartition,
+        variables: {},
+        event: null,
+        inputs: [],
+        executorType: "local",
+        executorConfig: {},
+        timeout: null,
+      };
+      const parentOutput = output(fx, run, "load");
+      const calls = () => readFileSync(join(fx.root, "calls.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as unknown);
+      const success = await runPythonAddon(job, fx.runtime, { modulePath: "callbacks/load_callback.py", mode: "callback", callbackStatus: "success", inputs: [parentOutput] });
+      expect(success.called).toBe(3);
+      expect(calls()).toEqual([["legacy_success", "p"], ["bare", { rows: 3 }], ["success", [{ rows: 3 }, "load"]]]);
+      const failure = await runPythonAddon(job, fx.runtime, { modulePath: "callbacks/load_callback.py", mode: "callback", callbackStatus: "failure", inputs: [parentOutput], error: "ValueError: bad row" });
+      expect(failure.called).toBe(2);
+      expect(calls().slice(3)).toEqual([["legacy_failure", "ValueError: bad row"], ["failure", "ValueError: bad row"]]);
+
+      expect((await runPythonAddon(job, fx.runtime, { modulePath: "conditionals/only_prod.py", mode: "condition", inputs: [] })).condition).toBe(true);
+      const skipped = { ...job, variables: { run_it: false } };
+      expect((await runPythonAddon(skipped, fx.runtime, { modulePath: "conditionals/only_prod.py", mode: "condition", inputs: [] })).condition).toBe(false);
+    });
+  });
+});
+
+const SYSTEM_PYTHON = "/usr/bin/python3";
+const systemHasPandas = spawnSync(SYSTEM_PYTHON, ["-c", "import pandas"]).status === 0;
+
+describe("DataFrames (Debian's python3-pandas, for /usr/bin/python3 named in kiln.yaml)", () => {
+  test.skipIf(!systemHasPandas)("a DataFrame goes Python -> TS -> Python as tagged records and comes back a DataFrame; FileIO loads and exports CSV and JSON", async () => {
+    const files = {
+      "kiln.yaml": `${IN_PROCESS}python: ${SYSTEM_PYTHON}\n`,
+      "pipelines/p/metadata.yaml": metadata([
+        { uuid: "frame", type: "data_loader" },
+        { uuid: "tag", type: "transformer", upstream_blocks: ["frame"] },
+        { uuid: "check", type: "data_exporter", upstream_blocks: ["tag", "frame"] },
+      ]),
+      "data_loaders/frame.py": `${GUARD("data_loader")}
+import pandas as pd
+from mage_ai.io.file import FileIO
+
+@data_loader
+def load(*args, **kwargs):
+    df = pd.DataFrame({
+        'id': [1, 2, 3],
+        'price': [1.5, None, 3.25],
+        'name': ['a', 'b', 'c'],
+        'at': pd.to_datetime(['2026-05-01T00:00:00', '2026-05-02T12:00:00', '2026-05-03T00:00:00']),
+    })
+    FileIO().export(df, 'frame.csv', index=False)
+    FileIO().export(df[['id', 'name']], 'frame.json', orient='records')
+    back = FileIO().load('frame.csv', parse_dates=['at'])
+    assert back.equals(df), back
+    assert list(FileIO().load('frame.json')['name']) == ['a', 'b', 'c']
+    return df
+`,
+      "transformers/tag.ts": `type Frame = { $type: string; columns: string[]; records: Record<string, unknown>[] };
+export default (frame: Frame) => {
+  if (frame.$type !== "pandas.DataFrame") throw new Error("not a DataFrame: " + JSON.stringify(frame));
+  return { ...frame, columns: [...frame.columns, "tagged"], records: frame.records.map((r) => ({ ...r, tagged: true })) };
+};
+`,
+      "data_exporters/check.py": `${GUARD("data_exporter")}
+import pandas as pd
+
+@data_exporter
+def check(tagged, frame, *args, **kwargs):
+    assert isinstance(tagged, pd.DataFrame) and isinstance(frame, pd.DataFrame)
+    return {
+        'columns': list(tagged.columns),
+        'dtypes': {c: str(t) for c, t in frame.dtypes.items()},
+        'tagged': bool(tagged['tagged'].all()),
+        'total': float(frame['price'].sum()),
+        'nan_kept': bool(frame['price'].isna().iloc[1]),
+        'first_at': frame['at'].iloc[0].isoformat(),
+    }
+`,
+    };
+    await withFixture(files, async (fx) => {
+      const run = await newRun(fx);
+      const final = await fx.engine.execute(run.id);
+      expect(await blockRuns(fx, run.id)).toEqual({ frame: { status: "completed", error: null }, tag: { status: "completed", error: null }, check: { status: "completed", error: null } });
+      expect(final.status).toBe("completed");
+      const stored = output(fx, run, "frame");
+      expect(isDataFrameJson(stored)).toBe(true);
+      expect(stored).toMatchObject({
+        $type: "pandas.DataFrame",
+        columns: ["id", "price", "name", "at"],
+        records: [
+          { id: 1, price: 1.5, name: "a", at: "2026-05-01T00:00:00.000" },
+          { id: 2, price: null, name: "b", at: "2026-05-02T12:00:00.000" },
+          { id: 3, price: 3.25, name: "c", at: "2026-05-03T00:00:00.000" },
+        ],
+      });
+      expect(output(fx, run, "check")).toEqual({
+        columns: ["id", "price", "name", "at", "tagged"],
+        dtypes: { id: "int64", price: "float64", name: "object", at: "datetime64[ns]" },
+        tagged: true,
+        total: 4.75,
+        nan_kept: true,
+        first_at: "2026-05-01T00:00:00",
+      });
+    });
+  });
+});
+
+const TREE_BLOCK = `${GUARD("data_loader")}
+import json, os, subprocess, time
+
+@data_loader
+def hang(*args, **kwargs):
+    child = subprocess.Popen(['sleep', '600'])
+    with open('tree.pids.tmp', 'w') as f:
+        json.dump({'self': os.getpid(), 'child': child.pid}, f)
+    os.rename('tree.pids.tmp', 'tree.pids')
+    while True:
+        time.sleep(0.05)
+`;
+
+describe("timeout and cancel kill the Python process tree", () => {
+  for (const mode of ["in process", "own process (kiln run-block)"] as const) {
+    test(`cancel (${mode})`, async () => {
+      const files = {
+        "kiln.yaml": mode === "in process" ? IN_PROCESS : "",
+        "pipelines/p/metadata.yaml": metadata([{ uuid: "hang", type: "data_loader" }]),
+        "data_loaders/hang.py": TREE_BLOCK,
+      };
+      await withFixture(files, async (fx) => {
+        const run = await newRun(fx);
+        const done = fx.engine.execute(run.id);
+        const pidsFile = join(fx.root, "tree.pids");
+        await until(() => existsSync(pidsFile), "the block to start its child", 60_000);
+        const pids = JSON.parse(readFileSync(pidsFile, "utf8")) as { self: number; child: number };
+        expect(pidAlive(pids.self) && pidAlive(pids.child)).toBe(true);
+        expect(fx.engine.cancel(run.id)).toBe(true);
+        expect((await done).status).toBe("cancelled");
+        await until(() => !pidAlive(pids.self) && !pidAlive(pids.child), "the interpreter and its child to end", 20_000);
+        expect((await blockRuns(fx, run.id)).hang!.status).toBe("cancelled");
+      });
+    });
+  }
+
+  test("a block timeout fails the block run and kills the interpreter and its child", async () => {
+    const files = {
+      "kiln.yaml": IN_PROCESS,
+      // long enough for the interpreter to start on a loaded machine; the test waits for the timeout
+      "pipelines/p/metadata.yaml": metadata([{ uuid: "hang", type: "data_loader", timeout: 8 }]),
+      "data_loaders/hang.py": TREE_BLOCK,
+    };
+    await withFixture(files, async (fx) => {
+      const run = await newRun(fx);
+      const done = fx.engine.execute(run.id);
+      const pidsFile = join(fx.root, "tree.pids");
+      await until(() => existsSync(pidsFile), "the block to start its child", 8_000);
+      const pids = JSON.parse(readFileSync(pidsFile, "utf8")) as { self: number; child: number };
+      expect((await done).status).toBe("failed");
+      const blockRun = (await blockRuns(fx, run.id)).hang!;
+      expect(blockRun.status).toBe("failed");
+      expect(blockRun.error).toMatch(/tim(ed out|eout)/i);
+      await until(() => !pidAlive(pids.self) && !pidAlive(pids.child), "the interpreter and its child to end", 20_000);
+    });
+  });
+});
+
+describe("the seeds' trigger_pipeline exporter", () => {
+  const SEED_EXPORTER = `from mage_ai.orchestration.triggers.api import trigger_pipeline
+
+if 'data_exporter' not in globals():
+    from mage_ai.data_preparation.decorators import data_exporter
+
+@data_exporter
+def trigger_downstream_pipeline(*args, **kwargs):
+    # Trigger another pipeline when this one completes
+    pipeline_run = trigger_pipeline(
+        'downstream_pipeline',
+        variables={'upstream_date': kwargs['execution_date']},
+        check_status=True,
+        poll_interval=0.1,
+        error_on_failure=True,
+        schedule_name=kwargs.get('schedule_name'),
+        verbose=True,
+    )
+    return {'pipeline_run_id': pipeline_run.id, 'status': pipeline_run.status}
+`;
+  const files = {
+    "kiln.yaml": "",
+    "pipelines/downstream_pipeline/metadata.yaml": metadata([{ uuid: "echo", type: "data_loader" }], "executor_config:\n  in_process: true\n"),
+    "data_loaders/echo.py": `${GUARD("data_loader")}\n@data_loader\ndef echo(*args, **kwargs):\n    return {'upstream_date': kwargs['upstream_date']}\n`,
+    "pipelines/upstream/metadata.yaml": metadata([{ uuid: "trigger_downstream", type: "data_exporter" }], "executor_config:\n  in_process: true\n"),
+    "pipelines/upstream_process/metadata.yaml": metadata([{ uuid: "trigger_downstream", type: "data_exporter" }]),
+    "data_exporters/trigger_downstream.py": SEED_EXPORTER,
+  };
+
+  test("starts the downstream pipeline and waits for it with check_status=True (in process, and from kiln run-block)", async () => {
+    const s = await serverFixture(files);
+    try {
+      for (const [pipeline, scheduleName] of [["upstream", null], ["upstream_process", "from_python"]] as const) {
+        const upstream = await triggerPipeline({ store: s.store, project: s.project }, pipeline, {
+          variables: scheduleName ? { schedule_name: scheduleName } : {},
+          checkStatus: true,
+          pollInterval: 0.1,
+        });
+        expect(upstream.status).toBe("completed");
+        const result = (await s.runtime.outputs.read(pipeline, upstream.executionPartition, "trigger_downstream")) as { pipeline_run_id: number; status: string };
+        // the block saw the downstream run completed before it returned
+        expect(result.status).toBe("completed");
+        const downstream = (await s.store.getPipelineRun(result.pipeline_run_id))!;
+        expect(downstream.pipelineUuid).toBe("downstream_pipeline");
+        expect(downstream.status).toBe("completed");
+        const date = new Date(upstream.executionDate).toISOString().replace("Z", "+00:00").replace(".000", "");
+        expect(downstream.variables).toEqual({ upstream_date: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+00:00$/) });
+        expect(String(downstream.variables.upstream_date).slice(0, 19)).toBe(date.slice(0, 19));
+        expect(await s.runtime.outputs.read("downstream_pipeline", downstream.executionPartition, "echo")).toEqual(downstream.variables);
+        const schedule = await s.store.getPipelineSchedule(downstream.pipelineScheduleId!);
+        expect(schedule?.name).toBe(scheduleName ?? "trigger_pipeline");
+        expect(schedule?.scheduleType).toBe("api");
+      }
+    } finally {
+      await s.close();
+    }
+  }, 120_000);
+});

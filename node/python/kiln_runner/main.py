@@ -191,10 +191,11 @@ def _run_callback(request, inputs, kwargs):
     status = request.get("callback_status")
     if status not in CALLBACK_STATUSES:
         raise ValueError(f"callback_status: expected one of {', '.join(CALLBACK_STATUSES)}, got {status!r}")
-    if not decorated and not legacy["success"] and not legacy["failure"]:
-        decorated = [(getattr(f, "__kiln_callback_status__", "success"), f) for f in _tagged(scope, "callback")]
-        legacy["success"] = _tagged(scope, "on_success")
-        legacy["failure"] = _tagged(scope, "on_failure")
+    # a file that imports the decorators without Mage's globals() guard replaced some collectors
+    seen = {id(f) for _, f in decorated} | {id(f) for fs in legacy.values() for f in fs}
+    decorated += [(getattr(f, "__kiln_callback_status__", "success"), f) for f in _tagged(scope, "callback") if id(f) not in seen]
+    legacy["success"] += [f for f in _tagged(scope, "on_success") if id(f) not in seen]
+    legacy["failure"] += [f for f in _tagged(scope, "on_failure") if id(f) not in seen]
     called = 0
     for function in legacy.get(status, []):
         _call(function, [], kwargs)
