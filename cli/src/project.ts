@@ -14,6 +14,7 @@ import {
   Store,
   importSecretKey,
   moduleAddonRunner,
+  pythonAddonRunner,
   type AddonRunner,
   type BlockRuntime,
   type BlockSecrets,
@@ -177,7 +178,7 @@ export async function openProject(project: Project, options: OpenProjectOptions 
   );
   if (options.executors !== false) for (const executor of await buildExecutors(project.settings, project.root, url)) executors.register(executor);
   // Mage's callbacks and conditionals run in this process, with the blocks' runtime
-  const addons = moduleAddonRunner(runtime);
+  const addons = moduleAddonRunner(runtime, pythonAddonRunner);
   return { project, store, databaseUrl: url, executors, runtime, addons, close: () => client.close() };
 }
 

@@ -46,6 +46,11 @@ async function readInput(runtime: BlockRuntime, pipelineUuid: string, ref: Input
   return value[ref.item];
 }
 
+/** A job's inputs: its upstream blocks' outputs, in upstream_blocks order. */
+export function readBlockInputs(runtime: BlockRuntime, job: BlockJob): Promise<unknown[]> {
+  return Promise.all(job.inputs.map((ref) => readInput(runtime, job.pipelineUuid, ref)));
+}
+
 /** Executes a block run to its end; returns its output (already stored) or throws. */
 export async function executeBlock(job: BlockJob, runtime: BlockRuntime, signal: AbortSignal = new AbortController().signal): Promise<unknown> {
   const pipeline = runtime.project.pipelines.get(job.pipelineUuid);

@@ -16,7 +16,7 @@ export * from "./variables.ts";
 export * from "./secrets.ts";
 export * from "./block-runtime.ts";
 export * from "./python.ts";
-export { pythonKwargs, runPythonAddon, runPythonBlock, runPythonFile, type PythonAddonArgs, type PythonRunArgs } from "./python-blocks.ts";
+export { pythonAddonRunner, pythonKwargs, runPythonAddon, runPythonBlock, runPythonFile, type PythonAddonArgs, type PythonRunArgs } from "./python-blocks.ts";
 export * from "./runtime-variables.ts";
 export * from "./addon-runtime.ts";
 export * from "./project/index.ts";

@@ -3,7 +3,9 @@
  * the file's calls into kiln, and writes what it prints to the block run's log.
  */
 import { triggerPipeline, TriggerPipelineError } from "./api/trigger-pipeline.ts";
-import { BlockError, type BlockRuntime } from "./block-runtime.ts";
+import type { PythonAddonRunner } from "./addon-runtime.ts";
+import { BlockError, readBlockInputs, type BlockRuntime } from "./block-runtime.ts";
+import { OutputMissingError } from "./outputs.ts";
 import type { BlockContext } from "./blocks.ts";
 import type { JsonObject, PipelineRun } from "./domain.ts";
 import type { BlockJob } from "./executor.ts";
@@ -166,3 +168,30 @@ export async function runPythonAddon(job: BlockJob, runtime: BlockRuntime, args:
     ...(args.callbackStatus !== undefined ? { callbackStatus: args.callbackStatus } : {}),
   });
 }
+
+/**
+ * The engine's runner for Python callbacks and conditionals (moduleAddonRunner's `python`): a
+ * conditional gets its parent's upstream outputs, a callback its parent's output (None when the
+ * parent failed before storing one), as Mage passes them; on_failure gets `__error`.
+ */
+export const pythonAddonRunner: PythonAddonRunner = async (call, runtime) => {
+  const job = call.job;
+  let inputs: unknown[];
+  if (call.kind === "condition") {
+    inputs = await readBlockInputs(runtime, job);
+  } else {
+    const output = await runtime.outputs.read(job.pipelineUuid, job.executionPartition, job.blockUuid).catch((error: unknown) => {
+      if (error instanceof OutputMissingError) return null;
+      throw error;
+    });
+    inputs = [output];
+  }
+  const outcome = await runPythonAddon(job, runtime, {
+    modulePath: call.addon.modulePath,
+    mode: call.kind,
+    ...(call.kind === "callback" ? { callbackStatus: call.callback === "on_failure" ? "failure" : "success" } : {}),
+    inputs,
+    error: call.error ?? null,
+  });
+  return call.kind === "condition" ? outcome.condition === true : outcome.called;
+};

@@ -8,9 +8,10 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { spawnSync } from "node:child_process";
-import { isDataFrameJson, logPath, outputPath, runPythonAddon, triggerPipeline, type BlockJob, type PipelineRun } from "@kiln/core";
+import { ExecutorRegistry, isDataFrameJson, logPath, moduleAddonRunner, outputPath, pythonAddonRunner, RunEngine, runPythonAddon, triggerPipeline, type BlockJob, type PipelineRun } from "@kiln/core";
+import { localExecutor } from "@kiln/executor-local";
 import { missingPythonMessage, resolvePythonInterpreter } from "@kiln/node";
-import { metadata, projectFixture, until, type Fixture } from "../helpers/fixtures.ts";
+import { CLI_MAIN, metadata, projectFixture, until, type Fixture } from "../helpers/fixtures.ts";
 import { serverFixture } from "../helpers/server.ts";
 import { runKiln, TempDirs } from "../helpers/cli.ts";
 
@@ -432,6 +433,54 @@ def evaluate_condition(*args, **kwargs) -> bool:
       expect((await runPythonAddon(job, fx.runtime, { modulePath: "conditionals/only_prod.py", mode: "condition", inputs: [] })).condition).toBe(true);
       const skipped = { ...job, variables: { run_it: false } };
       expect((await runPythonAddon(skipped, fx.runtime, { modulePath: "conditionals/only_prod.py", mode: "condition", inputs: [] })).condition).toBe(false);
+    });
+  });
+});
+
+describe("Python callbacks and conditionals through the engine", () => {
+  test("a false @condition makes its block condition_failed; @callback('success') and ('failure') run after their parent", async () => {
+    const files = {
+      "kiln.yaml": IN_PROCESS,
+      "pipelines/p/metadata.yaml": `${metadata([
+        { uuid: "load", type: "data_loader" },
+        { uuid: "gated", type: "transformer", upstream_blocks: ["load"] },
+      ])}callbacks:
+  - uuid: notes
+    upstream_blocks: [load]
+conditionals:
+  - uuid: never
+    upstream_blocks: [gated]
+`,
+      "pipelines/q/metadata.yaml": `${metadata([{ uuid: "boom", type: "custom" }])}callbacks:\n  - uuid: notes\n    upstream_blocks: [boom]\n`,
+      "data_loaders/load.py": `${GUARD("data_loader")}\n@data_loader\ndef load(*args, **kwargs):\n    return [1, 2]\n`,
+      "transformers/gated.py": `${GUARD("transformer")}\n@transformer\ndef gated(rows, *args, **kwargs):\n    return rows\n`,
+      "custom/boom.py": `${GUARD("custom")}\n@custom\ndef boom(*args, **kwargs):\n    raise KeyError('missing')\n`,
+      "callbacks/notes.py": `${GUARD("callback")}
+import json
+
+@callback('success')
+def ok(parent_block_data, **kwargs):
+    open(f"ok_{kwargs['block_uuid']}.json", 'w').write(json.dumps(parent_block_data))
+
+@callback('failure')
+def failed(parent_block_data, **kwargs):
+    open(f"failed_{kwargs['block_uuid']}.txt", 'w').write(kwargs['__error'])
+`,
+      "conditionals/never.py": `${GUARD("condition")}\n@condition\ndef evaluate_condition(rows, *args, **kwargs):\n    return len(rows) > 5\n`,
+    };
+    await withFixture(files, async (fx) => {
+      const executors = new ExecutorRegistry().register(localExecutor({ runtime: fx.runtime, command: [process.execPath, CLI_MAIN] }));
+      const engine = new RunEngine({ store: fx.store, project: fx.project, executors, outputs: fx.runtime.outputs, logs: fx.runtime.logs, addons: moduleAddonRunner(fx.runtime, pythonAddonRunner) });
+      const run = await newRun(fx);
+      expect((await engine.execute(run.id)).status).toBe("completed");
+      const runs = await blockRuns(fx, run.id);
+      expect(runs.load!.status).toBe("completed");
+      expect(runs.gated!.status).toBe("condition_failed");
+      const failing = await newRun(fx, "q");
+      expect((await engine.execute(failing.id)).status).toBe("failed");
+      expect((await blockRuns(fx, failing.id)).boom!.status).toBe("failed");
+      expect(JSON.parse(readFileSync(join(fx.root, "ok_load.json"), "utf8"))).toEqual([1, 2]);
+      expect(readFileSync(join(fx.root, "failed_boom.txt"), "utf8")).toContain("KeyError: 'missing'");
     });
   });
 });
