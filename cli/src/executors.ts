@@ -9,6 +9,7 @@ import { pathToFileURL } from "node:url";
 import { OutputStoreSettingsError, outputStoreEnv, type Executor, type ExecutorContext, type ExecutorFactory, type JsonObject, type OutputStoreSettings, type ProjectSettings } from "@kiln/core";
 import { fileLogSink } from "@kiln/node";
 import { UsageError } from "./errors.ts";
+import { kilnEnv } from "./kiln-env.ts";
 
 /** A built-in executor's factory, imported when a command builds executors (not by `kiln run-block` or `--help`). */
 export type ExecutorFactoryLoader = () => Promise<ExecutorFactory>;
@@ -104,7 +105,8 @@ async function build(
   for (const name of settings.plugins) factories.push(await importPlugin(name, projectRoot));
   const executors: Executor[] = [];
   const logs = fileLogSink(projectRoot);
-  const blockEnv = blockEnvOf(databaseUrl, env, settings.outputStore);
+  // kiln's own credentials left process.env at start (kiln-env.ts); containers still need them
+  const blockEnv = blockEnvOf(databaseUrl, env === process.env ? kilnEnv() : env, settings.outputStore);
   const context: ExecutorContext = { projectRoot, blockEnv, env, logs };
   for (const factory of factories) {
     const executor = await factory(context);

@@ -7,6 +7,7 @@
 import { UsageError } from "./errors.ts";
 import { COMMAND_USAGE, usageOf } from "./usage.ts";
 import { VERSION } from "./version.ts";
+import { takeKilnSecrets } from "./kiln-env.ts";
 
 type Command = (args: string[]) => Promise<number>;
 
@@ -46,6 +47,7 @@ function printUsage(path: string[]): number {
 }
 
 async function main(argv: string[]): Promise<number> {
+  takeKilnSecrets();
   const [name, ...args] = argv;
   if (name === "--version" || name === "-V" || name === "version") {
     process.stdout.write(`kiln ${VERSION}\n`);

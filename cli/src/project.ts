@@ -12,7 +12,6 @@ import {
   remoteExecutionProblem,
   resolveExecutor,
   Store,
-  importSecretKey,
   moduleAddonRunner,
   pythonAddonRunner,
   type AddonRunner,
@@ -29,12 +28,15 @@ import {
   folderSource,
   missingPythonMessage,
   openDatabase,
+  resolveSecretKey,
   pythonHost,
   resolvePythonInterpreter,
   runtimeCommand,
+  secretKeyFile,
 } from "@kiln/node";
 import { localExecutor } from "@kiln/executor-local";
 import { UsageError } from "./errors.ts";
+import { handoffFor, KILN_SECRET_VARIABLES, kilnEnv, kilnSecret } from "./kiln-env.ts";
 import { buildExecutors, validateLocalConfig } from "./executors.ts";
 
 /**
@@ -136,24 +138,27 @@ export interface OpenProjectOptions {
 /** Opens a loaded project's database and wires its executors and block runtime. */
 export async function openProject(project: Project, options: OpenProjectOptions = {}): Promise<OpenProject> {
   const url = databaseUrl(project.root, project.settings.databaseUrl);
-  const client = await openDatabase(url, { authToken: process.env.KILN_DATABASE_AUTH_TOKEN });
+  const client = await openDatabase(url, { authToken: kilnSecret("KILN_DATABASE_AUTH_TOKEN") });
   const store = await Store.open(client);
   let outputs: OutputStore;
   try {
-    outputs = openOutputStore(project.settings.outputStore, { client, env: process.env, clock: store.clock, local: () => fileOutputStore(project.root) });
+    outputs = openOutputStore(project.settings.outputStore, { client, env: kilnEnv(), clock: store.clock, local: () => fileOutputStore(project.root) });
   } catch (error) {
     client.close();
     if (error instanceof OutputStoreSettingsError) throw new UsageError(error.message);
     throw error;
   }
   const source = folderSource(project.root);
-  let key: Promise<CryptoKey> | null = null;
+  let key: Promise<CryptoKey | null> | null = null;
   const secrets: BlockSecrets = {
     async get(name) {
-      const secretKey = process.env.KILN_SECRET_KEY;
-      if (!secretKey) throw new Error(`cannot read secret ${name}: KILN_SECRET_KEY is not set`);
-      key ??= importSecretKey(secretKey);
-      const value = await store.getSecret(await key, name);
+      key ??= resolveSecretKey(project.root, url, kilnSecret("KILN_SECRET_KEY"), { create: false }).then((s) => s?.key ?? null);
+      const secretKey = await key.catch((error: unknown) => {
+        key = null;
+        throw error;
+      });
+      if (!secretKey) throw new Error(`cannot read secret ${name}: KILN_SECRET_KEY is not set and there is no key file ${secretKeyFile(project.root, url)}`);
+      const value = await store.getSecret(secretKey, name);
       if (value === null) throw new Error(`no secret named ${name}`);
       return value;
     },
@@ -174,7 +179,7 @@ export async function openProject(project: Project, options: OpenProjectOptions 
     ...(process.env.ENV ? { env: process.env.ENV } : {}),
   };
   const executors = new ExecutorRegistry().register(
-    localExecutor({ runtime, command: KILN_COMMAND, env: { KILN_DATABASE_URL: url } }),
+    localExecutor({ runtime, command: KILN_COMMAND, withhold: [...KILN_SECRET_VARIABLES, "KILN_DATABASE_URL"], handoff: () => handoffFor({ databaseUrl: url }) }),
   );
   if (options.executors !== false) for (const executor of await buildExecutors(project.settings, project.root, url)) executors.register(executor);
   // Mage's callbacks and conditionals run in this process, with the blocks' runtime

@@ -2,14 +2,15 @@
  * Serving the API from the CLI (on Bun, Deno or Node): the deps the server needs from this process, the checks
  * that refuse an unsafe start, and a first admin key for a database that has no credentials.
  */
-import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { createApiKey, importSecretKey, type Project, type RunEngine } from "@kiln/core";
-import { fileLogReader, runtimeName, serveHttp } from "@kiln/node";
+import type { Project, RunEngine } from "@kiln/core";
+import { fileLogReader, resolveSecretKey, runtimeName, secretKeyFile, serveHttp, type SecretKeySource } from "@kiln/node";
 import { consoleLog } from "@kiln/scheduler";
 import { createApp } from "@kiln/server";
 import { UsageError } from "./errors.ts";
 import { VERSION } from "./version.ts";
+import { kilnSecret } from "./kiln-env.ts";
 import type { OpenProject } from "./project.ts";
 
 export interface ServeOptions {
@@ -22,8 +23,8 @@ export interface ServeOptions {
   engine?: RunEngine;
 }
 
-/** Where the first admin key is written for its owner to read (never to a log). */
-export function adminKeyPath(projectRoot: string): string {
+/** Where kiln before 0.2 wrote the first admin key; it is removed at start (see noCredentialsHint). */
+export function legacyAdminKeyPath(projectRoot: string): string {
   return join(projectRoot, ".kiln", "admin-api-key");
 }
 
@@ -33,22 +34,11 @@ export async function serveApi(options: ServeOptions): Promise<{ port: number; s
   const client = open.store.client;
   const events = eventsToken();
   const trustProxy = trustProxySetting();
-  const rawKey = process.env.KILN_SECRET_KEY;
-  let secretKey: CryptoKey | null = null;
-  if (rawKey) {
-    try {
-      secretKey = await importSecretKey(rawKey);
-    } catch (error) {
-      throw new UsageError(`KILN_SECRET_KEY: ${error instanceof Error ? error.message : String(error)}`);
-    }
-  } else {
-    const stored = Number((await client.execute("SELECT count(*) AS n FROM secrets")).rows[0]?.n ?? 0);
-    if (stored > 0) throw new UsageError(`KILN_SECRET_KEY is not set, and the database holds ${stored} secret(s) encrypted under it: set it to start the server`);
-  }
+  const secretKey = await serverSecretKey(open);
   if (options.authDisabled) {
     consoleLog.warn("AUTHENTICATION IS OFF (--no-auth or KILN_AUTH=off): anyone who can reach this port can read and change everything");
   } else {
-    await bootstrapAdminKey(open);
+    await noCredentialsHint(open);
   }
   const app = createApp(
     {
@@ -73,19 +63,50 @@ export async function serveApi(options: ServeOptions): Promise<{ port: number; s
 }
 
 /**
- * A database with no users and no API keys gets one admin key, written to .kiln/admin-api-key
- * (mode 0600) so its owner can read it; only the path is logged.
+ * The first admin credential is made by its owner with `kiln api-key create` (or `kiln user
+ * create`), which prints it once; kiln keeps no credential on disk, where a block run as the
+ * same user could read it. A key file an older kiln wrote (.kiln/admin-api-key) is removed.
  */
-async function bootstrapAdminKey(open: OpenProject): Promise<void> {
-  const client = open.store.client;
-  const rs = await client.execute("SELECT (SELECT count(*) FROM api_keys) + (SELECT count(*) FROM users) AS n");
+async function noCredentialsHint(open: OpenProject): Promise<void> {
+  const legacy = legacyAdminKeyPath(open.project.root);
+  if (existsSync(legacy)) {
+    rmSync(legacy, { force: true });
+    consoleLog.warn(`removed ${legacy}: kiln no longer keeps an admin key on disk, where blocks could read it (the key itself still works; revoke it with kiln api-key revoke if it may have been read)`);
+  }
+  const rs = await open.store.client.execute("SELECT (SELECT count(*) FROM api_keys) + (SELECT count(*) FROM users) AS n");
   if (Number(rs.rows[0]?.n ?? 0) > 0) return;
-  const { key } = await createApiKey(client, { name: "bootstrap-admin", role: "admin" }, open.store.clock.now());
-  const path = adminKeyPath(open.project.root);
-  mkdirSync(join(open.project.root, ".kiln"), { recursive: true });
-  writeFileSync(path, `${key}\n`, { mode: 0o600 });
-  chmodSync(path, 0o600);
-  consoleLog.warn(`no users or API keys existed: created an admin API key, written to ${path} (readable by this user only)`);
+  consoleLog.warn(`no users or API keys exist yet: create the first admin with \`kiln api-key create --project ${open.project.root} --role admin\` (the key is printed once) or \`kiln user create\``);
+}
+
+/**
+ * The server's secret key: KILN_SECRET_KEY, else the key file beside the database (made now if
+ * missing, with a warning at every start that secrets and sessions depend on that file). A
+ * database that holds secrets but has neither was set up with a KILN_SECRET_KEY: refused.
+ */
+async function serverSecretKey(open: OpenProject): Promise<CryptoKey> {
+  const rawKey = kilnSecret("KILN_SECRET_KEY");
+  if (!rawKey) {
+    const file = secretKeyFile(open.project.root, open.databaseUrl);
+    const stored = Number((await open.store.client.execute("SELECT count(*) AS n FROM secrets")).rows[0]?.n ?? 0);
+    if (stored > 0 && !existsSync(file)) {
+      throw new UsageError(`KILN_SECRET_KEY is not set, and the database holds ${stored} secret(s) encrypted under it (there is no key file ${file}): set it to start the server`);
+    }
+  }
+  let source: SecretKeySource | null;
+  try {
+    source = await resolveSecretKey(open.project.root, open.databaseUrl, rawKey, { create: true });
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    throw new UsageError(rawKey ? `KILN_SECRET_KEY: ${message.replace(/^KILN_SECRET_KEY: /, "")}` : message);
+  }
+  if (!source) throw new Error("no secret key was resolved although one was to be created");
+  if (source.file) {
+    consoleLog.warn(
+      `KILN_SECRET_KEY is not set: secrets, trigger tokens and sessions are encrypted under the key file ${source.file}${source.created ? " (made now)" : ""}, readable by this user only. ` +
+        "Losing it loses them; whoever reads it can decrypt them: keep it with the database's backups, or set KILN_SECRET_KEY instead",
+    );
+  }
+  return source.key;
 }
 
 /** KILN_TRUST_PROXY: true when a reverse proxy in front sets X-Forwarded-Proto/-Host (off by default: anyone could send them). */
@@ -97,7 +118,7 @@ export function trustProxySetting(value = process.env.KILN_TRUST_PROXY): boolean
 
 /** KILN_EVENTS_TOKEN, the project-level token for `POST /api/events`; refused when guessable. */
 function eventsToken(): string | undefined {
-  const token = process.env.KILN_EVENTS_TOKEN;
+  const token = kilnSecret("KILN_EVENTS_TOKEN");
   if (token === undefined || token === "") return undefined;
   if (token.length < 16) throw new UsageError("KILN_EVENTS_TOKEN: expected at least 16 characters");
   return token;

@@ -2,7 +2,8 @@
 import { createClient } from "@libsql/client";
 import type { SqlClient } from "@kiln/core";
 import { createLocalClient } from "./local-client.ts";
-import { mkdirSync } from "node:fs";
+import { existsSync } from "node:fs";
+import { ensurePrivateFile, makePrivateDir } from "./private-files.ts";
 import { dirname, isAbsolute, resolve } from "node:path";
 
 /** The database URL: KILN_DATABASE_URL, else kiln.yaml's database_url, else `file:<project>/.kiln/kiln.db`. */
@@ -24,7 +25,13 @@ export async function openDatabase(
 ): Promise<SqlClient> {
   if (!url.startsWith("file:")) return createClient({ url, authToken: options.authToken });
   const path = url.slice("file:".length);
-  if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+  if (path !== ":memory:") {
+    makePrivateDir(dirname(path));
+    // SQLite gives its -wal and -shm files the database file's mode, so a private database
+    // file keeps them private too; existing ones are tightened as well
+    ensurePrivateFile(path);
+    for (const side of [`${path}-wal`, `${path}-shm`]) if (existsSync(side)) ensurePrivateFile(side);
+  }
   const client = createLocalClient(path, { timeoutMs: 10_000 });
   await client.execute("PRAGMA journal_mode = WAL");
   const sync = options.sync ?? (process.env.KILN_DB_SYNC === "full" ? "full" : "normal");

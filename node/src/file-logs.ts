@@ -1,5 +1,5 @@
 /** The default log sink and its reader: one file per block run under the project's `.logs/` folder. */
-import { appendFileSync, mkdirSync } from "node:fs";
+import { appendPrivateFile, makePrivateDir } from "./private-files.ts";
 import { open } from "node:fs/promises";
 import { dirname, join, resolve, sep } from "node:path";
 import { logPath, type LogChunk, type LogReader, type LogSink } from "@kiln/core";
@@ -12,11 +12,11 @@ export function fileLogSink(projectRoot: string): LogSink {
       const path = join(projectRoot, logPath(pipelineUuid, partition, blockUuid));
       const dir = dirname(path);
       if (!made.has(dir)) {
-        mkdirSync(dir, { recursive: true });
+        makePrivateDir(dir);
         made.add(dir);
       }
       // synchronous appends keep lines in order without a queue per file; lines are small
-      appendFileSync(path, text);
+      appendPrivateFile(path, text);
     },
   };
 }

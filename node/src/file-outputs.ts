@@ -1,5 +1,6 @@
 /** The default output store: JSON files under the project's `.variables/` folder. */
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
+import { makePrivateDir, writePrivateFile } from "./private-files.ts";
 import { dirname, join } from "node:path";
 import { encodeOutput, OutputMissingError, outputPath, type OutputStore } from "@kiln/core";
 
@@ -11,10 +12,10 @@ export function fileOutputStore(projectRoot: string): OutputStore {
       const path = join(projectRoot, outputPath(pipelineUuid, partition, blockUuid));
       const dir = dirname(path);
       if (!made.has(dir)) {
-        mkdirSync(dir, { recursive: true });
+        makePrivateDir(dir);
         made.add(dir);
       }
-      writeFileSync(path, encodeOutput(value));
+      writePrivateFile(path, encodeOutput(value));
     },
     async read(pipelineUuid, partition, blockUuid) {
       const rel = outputPath(pipelineUuid, partition, blockUuid);

@@ -11,3 +11,5 @@ export * from "./checkpointer.ts";
 export * from "./serve.ts";
 export * from "./python-host.ts";
 export { smtpMailSender } from "./smtp-mail.ts";
+export * from "./private-files.ts";
+export * from "./secret-key.ts";

@@ -58,6 +58,13 @@ export function runKiln(args: string[], env: Record<string, string | undefined> 
   return runBun([CLI_MAIN, ...args], env);
 }
 
+/** The first admin API key of a project, made as README says (`kiln api-key create`, printed once as the last line). */
+export async function createAdminKey(root: string, env: Record<string, string | undefined> = {}): Promise<string> {
+  const made = await runKiln(["api-key", "create", "--project", root, "--role", "admin"], env);
+  if (made.code !== 0) throw new Error(`kiln api-key create exited ${made.code}: ${made.stderr}`);
+  return made.stdout.trim().split("\n").at(-1) as string;
+}
+
 /** Runs `bun <args>` from the repository root (e.g. `bun run kiln ...`), like runKiln. */
 export function runBun(args: string[], env: Record<string, string | undefined> = {}): Promise<KilnResult> {
   const childEnv: Record<string, string> = {};

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { CLI_MAIN, REPO_ROOT, until, writeTempProject } from "../helpers/fixtures.ts";
 import { freePort } from "../helpers/ports.ts";
 import { tail } from "../worker/processes.ts";
+import { createAdminKey } from "../helpers/cli.ts";
 
 const PROJECT = {
   "kiln.yaml": "executor_type: local\n",
@@ -85,7 +86,7 @@ describe("kiln start on other runtimes", () => {
         45_000,
       );
       expect(readFileSync(logFile, "utf8")).toContain(`(version 0.1.0, ${runtime})`);
-      const key = readFileSync(join(root, ".kiln/admin-api-key"), "utf8").trim();
+      const key = await createAdminKey(root, { KILN_DATABASE_URL: `file:${join(root, ".kiln/kiln.db")}` });
       const auth = { authorization: `Bearer ${key}` };
 
       let schedule: { id: number; token: string } | undefined;

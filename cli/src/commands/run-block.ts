@@ -9,6 +9,7 @@ import { BLOCK_FAILED_MARK, RESULT_FILE_ENV, writeResult } from "@kiln/executor-
 import { parseCommand, parseId, parseRuntimeVars } from "../args.ts";
 import { UsageError } from "../errors.ts";
 import { COMMAND_USAGE } from "../usage.ts";
+import { receiveHandoff, scrubBlockEnvironment } from "../kiln-env.ts";
 import { loadUserProject, openProject } from "../project.ts";
 
 export const usage = COMMAND_USAGE["run-block"]!;
@@ -24,6 +25,7 @@ export async function runBlock(args: string[]): Promise<number> {
   const pipelineRunId = parseId("--pipeline-run-id", values["pipeline-run-id"]);
   const blockRunId = parseId("--block-run-id", values["block-run-id"]);
   const runtimeVariables = parseRuntimeVars(values["runtime-vars"]);
+  await receiveHandoff();
   // this process is the block run, wherever it was started: the remote-executor check is the starter's
   // nor does it start executors: only the block's own imports weigh on its start
   const project = await loadUserProject(projectPath, { checkRemote: false, executors: false });
@@ -64,6 +66,8 @@ export async function runBlock(args: string[]): Promise<number> {
     };
     process.prependOnceListener("beforeExit", neverSettled);
     const resultFile = process.env[RESULT_FILE_ENV];
+    // everything kiln itself needs is open or read by now: the block's code sees none of it
+    scrubBlockEnvironment();
     try {
       await executeBlock(job, open.runtime, controller.signal);
       if (resultFile) writeResult(resultFile, { state: "completed" });

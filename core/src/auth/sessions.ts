@@ -29,38 +29,34 @@ function fromBase64(text: string): Uint8Array {
   return out;
 }
 
-async function seal(secretKey: CryptoKey | null, raw: string): Promise<string> {
-  return secretKey ? encryptSecret(secretKey, SIGNING_KEY_AD, raw) : `raw:${raw}`;
-}
+const freshKey = (): string => toBase64(crypto.getRandomValues(new Uint8Array(32)));
 
 /**
- * The 32-byte key that signs session tokens, made on first use. Stored encrypted under
- * KILN_SECRET_KEY when one is set (a database reader then cannot mint tokens), in the clear
- * otherwise; a clear one is sealed once a key is set. Replicas racing to make it agree on one.
+ * The 32-byte key that signs session tokens, made on first use and stored only encrypted under
+ * the secret key (KILN_SECRET_KEY or the key file beside the database), so a reader of the
+ * database cannot mint tokens. Without a secret key there are no sessions. A key an older kiln
+ * kept in the clear (`raw:`) was readable by anyone who read the database: it is replaced by a
+ * new one, which ends the sessions it signed. Replicas racing to make or replace it agree on one.
  */
 export async function sessionSigningKey(client: SqlClient, secretKey: CryptoKey | null, now: number): Promise<Uint8Array> {
+  if (!secretKey) throw new SessionKeyError("sessions are unavailable: they need a secret key (KILN_SECRET_KEY) to keep their signing key encrypted, and none is set");
   const read = async () => (await client.execute({ sql: "SELECT value FROM server_settings WHERE key = ?", args: [SIGNING_KEY] })).rows[0]?.value;
   let stored = await read();
   if (stored === undefined) {
-    const fresh = toBase64(crypto.getRandomValues(new Uint8Array(32)));
     await client.execute({
       sql: "INSERT INTO server_settings (key, value, created_at, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
-      args: [SIGNING_KEY, await seal(secretKey, fresh), now, now],
+      args: [SIGNING_KEY, await encryptSecret(secretKey, SIGNING_KEY_AD, freshKey()), now, now],
     });
     stored = await read();
   }
-  const text = String(stored);
+  let text = String(stored);
   if (text.startsWith("raw:")) {
-    const raw = text.slice("raw:".length);
-    if (secretKey) {
-      await client.execute({
-        sql: "UPDATE server_settings SET value = ?, updated_at = ? WHERE key = ? AND value = ?",
-        args: [await seal(secretKey, raw), now, SIGNING_KEY, text],
-      });
-    }
-    return fromBase64(raw);
+    await client.execute({
+      sql: "UPDATE server_settings SET value = ?, updated_at = ? WHERE key = ? AND value = ?",
+      args: [await encryptSecret(secretKey, SIGNING_KEY_AD, freshKey()), now, SIGNING_KEY, text],
+    });
+    text = String(await read());
   }
-  if (!secretKey) throw new SessionKeyError("sessions are unavailable: their signing key is stored encrypted under KILN_SECRET_KEY, which is not set");
   try {
     return fromBase64(await decryptSecret(secretKey, SIGNING_KEY_AD, text));
   } catch {

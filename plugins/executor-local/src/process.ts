@@ -11,8 +11,16 @@ import { formatLogLine, runBlockArgs, type BlockJob, type ExecutionHandle, type 
 export interface ProcessOptions {
   /** The command that starts kiln, e.g. `[process.execPath, "/path/to/cli/src/main.ts"]`. */
   command: string[];
-  /** Extra environment for the child (the database URL, at least). */
+  /** Extra environment for the child. */
   env?: Record<string, string>;
+  /**
+   * Values the child needs that must not be in its environment, where the block could read
+   * them (the database URL and token, the secret key): written to its stdin as one JSON object,
+   * with KILN_HANDOFF=stdin in its environment to say so.
+   */
+  handoff?: () => Record<string, string>;
+  /** Variables of this process's environment the child must not inherit (kiln's own keys). */
+  withhold?: readonly string[];
   logs: LogSink;
   /** Milliseconds between SIGTERM and SIGKILL on cancel. */
   killGraceMs?: number;
@@ -108,8 +116,8 @@ function readResult(path: string): ExecutionStatus | null {
 
 /** Records a block run's outcome for a kiln that was not watching (called by `kiln run-block`). */
 export function writeResult(path: string, result: { state: "completed" } | { state: "failed"; error: string }): void {
-  mkdirSync(dirname(path), { recursive: true });
-  writeFileSync(`${path}.tmp`, JSON.stringify(result));
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  writeFileSync(`${path}.tmp`, JSON.stringify(result), { mode: 0o600 });
   renameSync(`${path}.tmp`, path);
 }
 
@@ -119,8 +127,8 @@ function cancelMark(resultFile: string): string {
 }
 
 function writeCancelMark(resultFile: string): void {
-  mkdirSync(dirname(resultFile), { recursive: true });
-  writeFileSync(cancelMark(resultFile), "");
+  mkdirSync(dirname(resultFile), { recursive: true, mode: 0o700 });
+  writeFileSync(cancelMark(resultFile), "", { mode: 0o600 });
 }
 
 export class ProcessRunner {
@@ -138,13 +146,22 @@ export class ProcessRunner {
     const resultFile = join(job.projectRoot, ".kiln", "results", `${job.blockRunId}-${job.attempt}.json`);
     rmSync(resultFile, { force: true });
     rmSync(cancelMark(resultFile), { force: true });
+    const env: Record<string, string | undefined> = { ...process.env, ...this.options.env, [RESULT_FILE_ENV]: resultFile };
+    for (const name of this.options.withhold ?? []) delete env[name];
+    const handoff = this.options.handoff?.();
+    if (handoff) env.KILN_HANDOFF = "stdin";
     const child = spawn(program, [...prefix, ...runBlockArgs(job)], {
       cwd: job.projectRoot,
-      env: { ...process.env, ...this.options.env, [RESULT_FILE_ENV]: resultFile },
-      stdio: ["ignore", "pipe", "pipe"],
+      env,
+      stdio: [handoff ? "pipe" : "ignore", "pipe", "pipe"],
       // its own process group, so cancel can kill whatever the block started too
       detached: true,
     });
+    if (handoff && child.stdin) {
+      // a child that dies before reading it closes the pipe: its exit code tells what happened
+      child.stdin.on("error", () => {});
+      child.stdin.end(JSON.stringify(handoff));
+    }
     const record: Child = { process: child, cancelled: false, stderrTail: [], result: Promise.resolve({ state: "running" }) };
     const log = (stream: string) => (line: string) =>
       this.options.logs.append(job.pipelineUuid, job.executionPartition, job.blockUuid, formatLogLine(Date.now(), stream, line));
