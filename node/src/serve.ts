@@ -6,7 +6,13 @@
 import type { AddressInfo } from "node:net";
 import { serve as serveNode } from "@hono/node-server";
 
-export type FetchHandler = (request: Request) => Response | Promise<Response>;
+/** What the listener knows of a request besides the request itself; Hono sees it as `c.env`. */
+export interface ConnectionInfo {
+  /** The peer's IP address (the proxy's, behind a proxy). */
+  remoteAddress?: string;
+}
+
+export type FetchHandler = (request: Request, connection?: ConnectionInfo) => Response | Promise<Response>;
 
 export interface HttpServer {
   /** The port listened on (the one picked when 0 was asked for). */
@@ -19,7 +25,7 @@ export interface HttpServer {
 interface DenoServe {
   serve(
     options: { port: number; hostname: string; onListen?: (addr: { port: number }) => void },
-    handler: FetchHandler,
+    handler: (request: Request, info: { remoteAddr?: { hostname?: string } }) => Response | Promise<Response>,
   ): { addr: { port: number }; shutdown(): Promise<void> };
 }
 
@@ -35,16 +41,25 @@ export async function serveHttp(fetch: FetchHandler, options: { port: number; ho
   const runtime = runtimeName();
   if (runtime === "bun") {
     // idleTimeout 0: log streams stay open as long as the run goes on
-    const server = Bun.serve({ port: options.port, hostname: options.hostname, fetch, idleTimeout: 0 });
+    const server = Bun.serve({
+      port: options.port,
+      hostname: options.hostname,
+      fetch: (request, bun) => fetch(request, { remoteAddress: bun.requestIP(request)?.address }),
+      idleTimeout: 0,
+    });
     return { port: server.port ?? options.port, close: async () => void (await server.stop(true)) };
   }
   if (runtime === "deno") {
     const deno = (globalThis as unknown as { Deno: DenoServe }).Deno;
-    const server = deno.serve({ port: options.port, hostname: options.hostname, onListen: () => {} }, fetch);
+    const server = deno.serve({ port: options.port, hostname: options.hostname, onListen: () => {} }, (request, info) => fetch(request, { remoteAddress: info.remoteAddr?.hostname }));
     return { port: server.addr.port, close: () => server.shutdown() };
   }
   const server = await new Promise<ReturnType<typeof serveNode>>((resolve, reject) => {
-    const s = serveNode({ fetch, port: options.port, hostname: options.hostname }, () => resolve(s));
+    // @hono/node-server passes {incoming, outgoing} as the second argument: the socket has the peer
+    const s = serveNode(
+      { fetch: (request: Request, env: { incoming?: { socket?: { remoteAddress?: string } } }) => fetch(request, { remoteAddress: env.incoming?.socket?.remoteAddress }), port: options.port, hostname: options.hostname },
+      () => resolve(s),
+    );
     s.once("error", reject);
   });
   // node:http times requests out after 5 minutes by default, which would cut log streams

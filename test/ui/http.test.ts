@@ -83,7 +83,7 @@ describe("signing in", () => {
     for (let i = 0; i < 6; i++) last = await postForm(fx.url, "/ui/login", { username: "throttled-user", password: "wrong password" }, { origin: fx.url });
     expect(last?.status).toBe(429);
     expect(Number(last?.headers.get("retry-after"))).toBeGreaterThan(0);
-    expect(await last?.text()).toContain("Too many failed sign-ins");
+    expect(await last?.text()).toContain("Too many sign-in attempts");
   });
 
   test("next= cannot send the user to another site", async () => {

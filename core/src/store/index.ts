@@ -98,3 +98,4 @@ export { runOverview, pipelineRunStatuses, OVERVIEW_RECENT_WINDOW, OVERVIEW_CHAR
 export { recordLease } from "./leases.ts";
 export type { BackfillRecord, NewBackfill, BackfillFilter, NewBackfillRun } from "./backfills.ts";
 export type { ScheduleState, CodeTrigger, RunningCounts } from "./scheduling.ts";
+export * as signInAttempts from "./sign-in-attempts.ts";

@@ -17,6 +17,7 @@ import { one } from "../envelope.ts";
 import { ApiError } from "../errors.ts";
 import { SignInThrottle } from "../sign-in-throttle.ts";
 import { readBody } from "../validate.ts";
+import { clientAddress } from "../client-address.ts";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 const ISSUER = "kiln";
@@ -67,14 +68,14 @@ const throttles = new WeakMap<ServerDeps, SignInThrottle>();
 
 function throttleOf(deps: ServerDeps): SignInThrottle {
   let throttle = throttles.get(deps);
-  if (!throttle) throttles.set(deps, (throttle = new SignInThrottle()));
+  if (!throttle) throttles.set(deps, (throttle = new SignInThrottle(deps.store.client)));
   return throttle;
 }
 
 /** Sign-in refused for a while after repeated failures; the answer carries Retry-After. */
 export class TooManySignInsError extends ApiError {
   constructor(readonly retryAfterMs: number) {
-    super(429, "too_many_requests", `too many failed sign-ins for this username: try again in ${Math.ceil(retryAfterMs / 1000)} s`);
+    super(429, "too_many_requests", `too many sign-in attempts from this client: try again in ${Math.ceil(retryAfterMs / 1000)} s`);
   }
 }
 
@@ -127,8 +128,8 @@ export interface SignedSession {
   user: UserRecord;
 }
 
-/** Checks a username and password and signs a session token; the API's and the web UI's sign-in. */
-export async function signIn(deps: ServerDeps, username: string, password: string): Promise<SignedSession> {
+/** Checks a username and password from `client` (its address) and signs a session token; the API's and the web UI's sign-in. */
+export async function signIn(deps: ServerDeps, username: string, password: string, client: string): Promise<SignedSession> {
   let key: Uint8Array;
   try {
     key = await signingKey(deps);
@@ -136,16 +137,12 @@ export async function signIn(deps: ServerDeps, username: string, password: strin
     if (error instanceof SessionKeyError) throw new ApiError(409, "conflict", `${error.message}: set KILN_SECRET_KEY to the key the sessions were set up with`);
     throw error;
   }
-  const throttle = throttleOf(deps);
-  const wait = throttle.retryAfterMs(username, deps.clock.now());
-  if (wait > 0) throw new TooManySignInsError(wait);
+  const claim = await throttleOf(deps).claim(client, username, deps.clock.now());
+  if (claim.retryAfterMs > 0) throw new TooManySignInsError(claim.retryAfterMs);
   const user = await authenticateUser(deps.store.client, username, password, deps.passwordIterations !== undefined ? { iterations: deps.passwordIterations } : {});
+  await claim.settle(user !== null);
   // one answer for an unknown user and a wrong password, so usernames cannot be probed
-  if (!user) {
-    throttle.failed(username, deps.clock.now());
-    throw new ApiError(401, "unauthenticated", "invalid username or password");
-  }
-  throttle.succeeded(username);
+  if (!user) throw new ApiError(401, "unauthenticated", "invalid username or password");
   const now = deps.clock.now();
   const expiresAt = now + (deps.sessionTtlMs ?? DAY_MS);
   const token = await new SignJWT({ role: user.role })
@@ -172,7 +169,7 @@ export function sessionRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc): vo
   doc.add({ method: "post", path: "/api/sessions", summary: "Sign in with a username and password; answers a session token", role: "public", body: LoginBody, responseKey: "session" });
   app.post("/api/sessions", async (c) => {
     const { session } = await readBody(c, LoginBody);
-    const signed = await signIn(deps, (session.username ?? session.email) as string, session.password);
+    const signed = await signIn(deps, (session.username ?? session.email) as string, session.password, clientAddress(c));
     return one(c, "session", { token: signed.token, expires_at: new Date(signed.expiresAt).toISOString(), user: userJson(signed.user) }, 201);
   });
 

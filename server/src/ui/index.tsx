@@ -68,6 +68,7 @@ import { canAct, clearSessionCookie, needRole, safeNext, sameOrigin, sessionCook
 import { sleepUntilAborted } from "../sleep.ts";
 import { routeLabel } from "../route-pattern.ts";
 import { requestHost, requestProto } from "../forwarded.ts";
+import { clientAddress } from "../client-address.ts";
 
 /** How often a live stream re-reads what it follows. */
 const STREAM_POLL_MS = 250;
@@ -316,13 +317,13 @@ export function uiApp(deps: ServerDeps, verifySession: SessionVerifier, log: (me
     const next = safeNext(typeof body.next === "string" ? body.next : undefined);
     if (username === "" || password === "") return page(c, deps, "Sign in", "login", <LoginPage next={next} username={username} error="Enter your username and password." />, 400);
     try {
-      const session = await signIn(deps, username, password);
+      const session = await signIn(deps, username, password, clientAddress(c));
       setSessionCookie(c, session.token, session.expiresAt, deps.clock.now());
       return c.redirect(next, 303);
     } catch (error) {
       if (error instanceof TooManySignInsError) {
         c.header("retry-after", String(Math.ceil(error.retryAfterMs / 1000)));
-        return page(c, deps, "Sign in", "login", <LoginPage next={next} username={username} error={`Too many failed sign-ins for this username: try again in ${Math.ceil(error.retryAfterMs / 1000)} s.`} />, 429);
+        return page(c, deps, "Sign in", "login", <LoginPage next={next} username={username} error={`Too many sign-in attempts from here: try again in ${Math.ceil(error.retryAfterMs / 1000)} s.`} />, 429);
       }
       if (error instanceof ApiError && error.status === 401) return page(c, deps, "Sign in", "login", <LoginPage next={next} username={username} error="Invalid username or password." />, 401);
       throw error;

@@ -5,6 +5,7 @@ import * as m003 from "./003_liveness.ts";
 import * as m004 from "./004_event_triggers.ts";
 import * as m005 from "./005_server_settings.ts";
 import * as m006 from "./006_block_outputs.ts";
+import * as m007 from "./007_sign_in_attempts.ts";
 
 export interface Migration {
   id: number;
@@ -19,4 +20,5 @@ export const MIGRATIONS: Migration[] = [
   { id: 4, ...m004 },
   { id: 5, ...m005 },
   { id: 6, ...m006 },
+  { id: 7, ...m007 },
 ];
