@@ -92,6 +92,7 @@ export type { NewPipelineRun, PipelineRunFilter, Page } from "./pipeline-runs.ts
 export { insertScheduledRunStatement, insertSkippedRunStatement } from "./pipeline-runs.ts";
 export type { NewPipelineSchedule } from "./schedules.ts";
 export * as scheduling from "./scheduling.ts";
+export { countedPipelineRuns, scheduleRunCounts, type CountedRunFilter } from "./counters.ts";
 export * as backfills from "./backfills.ts";
 export { systemStats, type SystemStats, type SchedulerHeartbeat } from "./stats.ts";
 export { runOverview, pipelineRunStatuses, OVERVIEW_RECENT_WINDOW, OVERVIEW_CHART_CAP, type RunOverview, type OverviewBucket, type OverviewOptions } from "./overview.ts";

@@ -6,6 +6,7 @@ import * as m004 from "./004_event_triggers.ts";
 import * as m005 from "./005_server_settings.ts";
 import * as m006 from "./006_block_outputs.ts";
 import * as m007 from "./007_sign_in_attempts.ts";
+import * as m008 from "./008_run_counters.ts";
 
 export interface Migration {
   id: number;
@@ -21,4 +22,5 @@ export const MIGRATIONS: Migration[] = [
   { id: 5, ...m005 },
   { id: 6, ...m006 },
   { id: 7, ...m007 },
+  { id: 8, ...m008 },
 ];
