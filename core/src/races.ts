@@ -7,6 +7,8 @@
 
 /** What a lost race was about. */
 export type RaceKind =
+  /** Another scheduler created a trigger's run (or moved one of its live runs) first. */
+  | "run_create"
   /** Another scheduler started the initial run first. */
   | "run_start"
   /** Another scheduler took the orphaned run over first. */
@@ -18,7 +20,7 @@ export type RaceKind =
   /** A trigger's shard lease is held by another replica. */
   | "lease";
 
-export const RACE_KINDS: readonly RaceKind[] = ["run_start", "run_takeover", "run_taken_over", "outcome_recorded", "lease"];
+export const RACE_KINDS: readonly RaceKind[] = ["run_create", "run_start", "run_takeover", "run_taken_over", "outcome_recorded", "lease"];
 
 /** Counts of lost races, per kind, since this process started. */
 export class RaceCounter {

@@ -8,6 +8,7 @@
 import {
   IllegalTransitionError,
   LeaseLostError,
+  lostRaces,
   notify,
   DEFAULT_CATCH_UP_CAP,
   dueExecutionDates,
@@ -96,13 +97,15 @@ export async function createDueRuns(store: Store, project: Project, options: Cre
     } catch (error) {
       if (error instanceof LeaseLostError) {
         // another replica owns this trigger now; it is not invalid, just not ours
-        options.log.warn(error.message);
+        lostRaces.lost("lease");
+        options.log.debug?.(error.message);
         continue;
       }
       if (error instanceof IllegalTransitionError) {
         // a lost race (another scheduler, or the run's engine, moved a live run first): nothing
         // was written, and the trigger is still due, so the next tick looks at it again
-        options.log.warn(`trigger ${schedule.pipelineUuid}/${schedule.name}: ${error.message}; evaluated again next tick`);
+        lostRaces.lost("run_create");
+        options.log.debug?.(`trigger ${schedule.pipelineUuid}/${schedule.name}: ${error.message}; evaluated again next tick`);
         continue;
       }
       // one bad trigger never stops the tick: it is marked invalid, with the reason

@@ -7,7 +7,7 @@
  * its TTL and wakes up cannot create runs over its successor. Correctness never rests on Redis:
  * run creation stays exactly-once through the database's unique key with or without it.
  */
-import { recordLease, type Store } from "@kiln/core";
+import { lostRaces, recordLease, type Store } from "@kiln/core";
 import Redis from "ioredis";
 import type { Log } from "./log.ts";
 import { shardLeaseName, type ShardAssignment } from "./shards.ts";
@@ -72,7 +72,9 @@ export class RedisLeases {
         const renewed = await redis.eval(RENEW, 1, this.#key(`shard:${shard}`), id, String(this.ttlMs));
         if (renewed !== 1) {
           this.#held.delete(shard);
-          this.#options.log.warn(`lost the lease on shard ${shard}`);
+          // taken by another replica (this one was slow to renew): it evaluates the shard now
+          lostRaces.lost("lease");
+          this.#options.log.debug?.(`lost the lease on shard ${shard} to another replica`);
         }
       }
       // give back what is over the fair share, so a new replica gets work
@@ -89,6 +91,7 @@ export class RedisLeases {
         if (await recordLease(this.#options.store.client, shardLeaseName(shard), id, token, now + this.ttlMs)) {
           this.#held.set(shard, token);
         } else {
+          lostRaces.lost("lease");
           await redis.eval(RELEASE, 1, this.#key(`shard:${shard}`), id);
         }
       }

@@ -5,7 +5,19 @@
  * creation is exactly-once by the unique (schedule, execution_date) key, and starting or taking
  * over a run is a conditional write that only one of them wins.
  */
-import { notify, scheduling, settleBackfills, systemClock, type Clock, type PipelineRun, type Project, type RunEngine, type Store } from "@kiln/core";
+import {
+  lostRaces,
+  notify,
+  RunNotInitialError,
+  scheduling,
+  settleBackfills,
+  systemClock,
+  type Clock,
+  type PipelineRun,
+  type Project,
+  type RunEngine,
+  type Store,
+} from "@kiln/core";
 import type { RedisLeases } from "./leases.ts";
 import { notificationConfigOf } from "./notifications.ts";
 import { createDueRuns, type CreateRunsReport } from "./create-runs.ts";
@@ -90,6 +102,8 @@ export class Scheduler {
   readonly #leases: RedisLeases | null;
   /** Ticks that started later than their interval (the process was busy or asleep). */
   skippedTicks = 0;
+  /** When (real time) the last heartbeat that was written began; null before the first. */
+  #lastBeatAt: number | null = null;
 
   constructor(options: SchedulerOptions) {
     this.#store = options.store;
@@ -107,6 +121,25 @@ export class Scheduler {
     this.#fetch = options.fetch;
     this.#sendMail = options.sendMail;
     this.#leases = options.leases ?? null;
+    // with no orphan window (a Worker tick) nobody takes runs over, so there is nothing to fence
+    if (this.#orphanAfterMs > 0) this.#engine.setLiveness(() => this.#heartbeatLapse());
+  }
+
+  /**
+   * Why this process may have been presumed dead, or null: its last heartbeat is older than the
+   * orphan window (it was frozen, or could not reach the database), so other schedulers may be
+   * taking its runs over. Wall-clock time, whatever clock schedules triggers: a freeze is real.
+   */
+  #heartbeatLapse(): string | null {
+    if (this.#lastBeatAt === null) return null;
+    const silent = systemClock.now() - this.#lastBeatAt;
+    if (silent <= this.#orphanAfterMs) return null;
+    return `scheduler ${this.id} wrote no heartbeat for ${Math.round(silent / 1000)} s, past the orphan window of ${Math.round(this.#orphanAfterMs / 1000)} s: its runs may have been taken over`;
+  }
+
+  /** Logs normal contention between replicas (never at ERROR). */
+  #debug(message: string): void {
+    this.#log.debug?.(message);
   }
 
   /** Replaces the project (after triggers.yaml or metadata.yaml changed on disk). */
@@ -123,7 +156,11 @@ export class Scheduler {
   async tick(): Promise<TickReport> {
     const started = this.#clock.now();
     const store = this.#store;
+    // a process waking from a freeze lets go of its runs before it writes anything for them
+    if (this.#engine.checkLiveness()) this.#log.warn(`${this.#heartbeatLapse()}; letting go of the runs this scheduler drove`);
+    const beatAt = systemClock.now();
     await scheduling.heartbeat(store.client, this.id, this.#host, this.#pid, started);
+    this.#lastBeatAt = beatAt;
     // triggers.yaml only changes with the project (reloaded from disk); a periodic pass repairs
     // edits made to code triggers through the database
     const resync = this.#project !== this.#syncedProject || started - this.#syncedAt >= RESYNC_EVERY_MS;
@@ -220,10 +257,17 @@ export class Scheduler {
     done.then(
       (run) => {
         this.#runs.delete(runId);
-        if (run.status === "failed") this.#log.warn(`pipeline run ${run.id} (${run.pipelineUuid}) failed: ${String(run.metrics.error ?? "")}`);
+        // a run another scheduler drove (it won the start or took the run over) is its to report
+        if (run.status === "failed" && run.owner === this.id) this.#log.warn(`pipeline run ${run.id} (${run.pipelineUuid}) failed: ${String(run.metrics.error ?? "")}`);
       },
       (error: unknown) => {
         this.#runs.delete(runId);
+        if (error instanceof RunNotInitialError) {
+          // another scheduler started it between this one's read and its start: a race it is meant to lose
+          lostRaces.lost("run_start");
+          this.#debug(`${error.message} (started by another scheduler first)`);
+          return;
+        }
         this.#log.error(`pipeline run ${runId}: ${error instanceof Error ? error.message : String(error)}`);
       },
     );
@@ -285,6 +329,14 @@ export class Scheduler {
       if (run.owner === null) this.#log.info(`resuming pipeline run ${run.id}, which has no owner (retried, or left by kiln run)`);
       else this.#log.warn(`taking over pipeline run ${run.id} from ${run.owner}, which stopped heartbeating`);
       this.#track(run.id, this.#engine.resume(run.id, run.owner, { owner: this.id }));
+      resumed++;
+    }
+    // runs still recorded as this scheduler's that its engine let go of (after a freeze, say) and
+    // no other scheduler took over: nobody else will, since this one heartbeats again
+    for (const run of await scheduling.runsOwnedBy(this.#store.client, this.id, this.#batchSize)) {
+      if (active.has(run.id) || this.#runs.has(run.id)) continue;
+      this.#log.info(`resuming pipeline run ${run.id}, which this scheduler let go of`);
+      this.#track(run.id, this.#engine.resume(run.id, this.id, { owner: this.id }));
       resumed++;
     }
     return resumed;

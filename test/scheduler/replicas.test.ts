@@ -3,7 +3,8 @@
  * connection to the same file, sharing one fake clock and ticking at the same moments.
  */
 import { describe, expect, test } from "bun:test";
-import { FakeClock, type OutputStore } from "@kiln/core";
+import { FakeClock, lostRaces, type OutputStore } from "@kiln/core";
+import type { Log } from "@kiln/scheduler";
 import { projectFixture, until, type Fixture } from "../helpers/fixtures.ts";
 import {
   blockRunRows,
@@ -271,7 +272,7 @@ describe("three schedulers on one database", () => {
   });
 
   test("@always_on on replicas whose clocks differ by a few ms: one live run at a time, not one per replica", async () => {
-    closeGate("rep-always");
+    const first = closeGate("rep-always");
     const t = utc(2026, 3, 2, 10, 15);
     const fx = await projectFixture(gatedProject("rep-always", [{ name: "always", schedule_type: "time", schedule_interval: "@always_on", status: "active" }]), new FakeClock(t));
     const clocks = [new FakeClock(t), new FakeClock(t + 3), new FakeClock(t + 7)];
@@ -289,6 +290,8 @@ describe("three schedulers on one database", () => {
       expect((await runs(fx.client)).length).toBe(1);
 
       // it ends: the next ticks start exactly one new run, whichever replica's clock is first
+      // (once its block waits at the gate: opened before, the block would wait at the next one)
+      await until(() => first.arrivals === 1, "the first run's block to reach its gate");
       openGate("rep-always");
       closeGate("rep-always");
       await until(async () => (await runs(fx.client, "status = 'completed'")).length === 1, "the first run to end");
@@ -369,6 +372,38 @@ describe("three schedulers on one database", () => {
       await until(async () => (await runs(fx.client, "id = ? AND owner = 'replica-b'", [run!.id])).length === 1, "replica-b to own the run");
     } finally {
       openGate("rep-skew");
+      await closeAll(fx, replicas);
+    }
+  });
+
+  test("schedulers racing to start the same initial runs: the losers log at debug and count the race, never an error", async () => {
+    const clock = new FakeClock(utc(2026, 3, 2, 10, 15));
+    const fx = await projectFixture({ "kiln.yaml": IN_PROCESS, "pipelines/p/metadata.yaml": "blocks:\n  - uuid: work\n    type: custom\n", "custom/work.js": countingBlock("race") }, clock);
+    const lines: Array<{ level: string; message: string }> = [];
+    const recording = (id: string): Log => ({
+      debug: (message) => lines.push({ level: "debug", message: `${id}: ${message}` }),
+      info: (message) => lines.push({ level: "info", message: `${id}: ${message}` }),
+      warn: (message) => lines.push({ level: "warn", message: `${id}: ${message}` }),
+      error: (message) => lines.push({ level: "error", message: `${id}: ${message}` }),
+    });
+    const replicas: Replica[] = [];
+    try {
+      for (const id of ["replica-a", "replica-b", "replica-c"]) replicas.push(await replica(fx, clock, id, { orphanAfterMs: ORPHAN_AFTER, log: recording(id) }));
+      const before = lostRaces.snapshot().run_start;
+      for (let round = 0; round < 5; round++) {
+        for (let i = 0; i < 4; i++) await fx.store.createPipelineRun({ pipelineUuid: "p", executionDate: utc(2026, 3, 2, round, i) });
+        // every replica sees the same initial runs and tries to start each of them
+        await Promise.all(replicas.map((r) => r.scheduler.tick()));
+        await waitForEngines(replicas.map((r) => r.engine), 30_000);
+      }
+      const all = await waitForQuiet(fx.client, 30_000);
+      expect(all.length).toBe(20);
+      expect(all.filter((r) => r.status !== "completed")).toEqual([]);
+      // each run ran once
+      expect(Object.values(calls("race")).every((n) => n === 1)).toBe(true);
+      expect(lostRaces.snapshot().run_start).toBeGreaterThan(before);
+      expect(lines.filter((l) => l.level === "error" || l.level === "warn")).toEqual([]);
+    } finally {
       await closeAll(fx, replicas);
     }
   });

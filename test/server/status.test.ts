@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { MIGRATIONS, notify, Store } from "@kiln/core";
+import { lostRaces, MIGRATIONS, notify, Store } from "@kiln/core";
 import { openDatabase } from "@kiln/node";
 import { createApp } from "@kiln/server";
 import { until } from "../helpers/fixtures.ts";
@@ -159,6 +159,18 @@ describe("health, status and metrics", () => {
     expect([...lagging.samples.keys()].some((k) => k.startsWith("kiln_scheduler_heartbeat_age_seconds"))).toBe(false);
     const status = await s.call("GET", "/api/status", { role: "viewer" });
     expect((status.json.status as { schedulers: unknown[] }).schedulers).toEqual([]);
+  });
+
+  test("races this process lost to other replicas are a counter by kind, every kind present", async () => {
+    const before = await metrics();
+    expect(before.types.get("kiln_races_lost_total")).toBe("counter");
+    for (const kind of ["run_create", "run_start", "run_takeover", "run_taken_over", "outcome_recorded", "lease"]) {
+      expect(before.samples.has(`kiln_races_lost_total{kind="${kind}"}`)).toBe(true);
+    }
+    lostRaces.lost("lease");
+    const after = await metrics();
+    const key = 'kiln_races_lost_total{kind="lease"}';
+    expect(after.samples.get(key)).toBe(before.samples.get(key)! + 1);
   });
 
   test("label values are escaped as the format requires", async () => {

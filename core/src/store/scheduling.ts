@@ -233,6 +233,15 @@ export async function orphanedRuns(client: SqlClient, liveOwners: Iterable<strin
   return rs.rows.map(pipelineRunFromRow);
 }
 
+/**
+ * Running runs owned by `owner`: a scheduler resumes those its engine is not driving (it let go
+ * of them, e.g. after a freeze, and no other scheduler took them over).
+ */
+export async function runsOwnedBy(client: SqlClient, owner: string, limit: number): Promise<PipelineRun[]> {
+  const rs = await client.execute({ sql: "SELECT * FROM pipeline_runs WHERE status = 'running' AND owner = ? ORDER BY id LIMIT ?", args: [owner, limit] });
+  return rs.rows.map(pipelineRunFromRow);
+}
+
 /** Live runs past their SLA that have not been flagged yet. */
 export async function runsPastSla(client: SqlClient, now: number, limit: number): Promise<Array<PipelineRun & { sla: number }>> {
   const rs = await client.execute({

@@ -3,7 +3,7 @@
  * database, scheduler heartbeats, runs by status) and `GET /metrics` (the same in Prometheus's
  * text exposition format, for scraping).
  */
-import { isoOrNull, systemStats, type SystemStats } from "@kiln/core";
+import { isoOrNull, lostRaces, systemStats, type SystemStats } from "@kiln/core";
 import type { Hono } from "hono";
 import type { ApiDoc } from "../api-doc.ts";
 import type { Env, ServerDeps } from "../deps.ts";
@@ -50,7 +50,7 @@ export function statusRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc): voi
   doc.add({ method: "get", path: "/metrics", summary: "Prometheus metrics (text exposition format)", role: "viewer" });
   app.get("/metrics", async (c) => {
     const stats = await systemStats(deps.store.client);
-    return c.body(prometheusText(stats, deps.clock.now()), 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
+    return c.body(prometheusText(stats, deps.clock.now(), lostRaces.snapshot()), 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
   });
 }
 
@@ -62,11 +62,16 @@ function label(value: string): string {
 interface Metric {
   name: string;
   help: string;
+  /** A gauge unless said: a snapshot of the database. */
+  type?: "counter";
   samples: Array<{ labels?: Record<string, string>; value: number }>;
 }
 
-/** The figures in Prometheus's text format; every metric is a gauge (a snapshot of the database). */
-export function prometheusText(stats: SystemStats, now: number): string {
+/**
+ * The figures in Prometheus's text format: gauges (a snapshot of the database), and the races
+ * this process lost to other replicas since it started (a counter, by kind).
+ */
+export function prometheusText(stats: SystemStats, now: number, racesLost: Record<string, number> = {}): string {
   const metrics: Metric[] = [
     {
       name: "kiln_pipeline_runs",
@@ -90,10 +95,16 @@ export function prometheusText(stats: SystemStats, now: number): string {
       samples: [{ value: stats.earliestNextRunAt === null ? 0 : ageSeconds(now, stats.earliestNextRunAt) }],
     },
     { name: "kiln_notifications_pending", help: "Notifications waiting to be delivered (due or backing off).", samples: [{ value: stats.notificationsPending }] },
+    {
+      name: "kiln_races_lost_total",
+      help: "Races this process lost to another replica (normal contention: a run started or taken over first, a lease held by another, an outcome already recorded).",
+      type: "counter",
+      samples: Object.entries(racesLost).map(([kind, value]) => ({ labels: { kind }, value })),
+    },
   ];
   const lines: string[] = [];
   for (const metric of metrics) {
-    lines.push(`# HELP ${metric.name} ${metric.help}`, `# TYPE ${metric.name} gauge`);
+    lines.push(`# HELP ${metric.name} ${metric.help}`, `# TYPE ${metric.name} ${metric.type ?? "gauge"}`);
     for (const sample of metric.samples) {
       const labels = Object.entries(sample.labels ?? {});
       const set = labels.length > 0 ? `{${labels.map(([k, v]) => `${k}=${label(v)}`).join(",")}}` : "";
