@@ -206,26 +206,46 @@ export async function deleteBackfill(store: Store, id: number): Promise<Backfill
   return backfill;
 }
 
+/** How many runs a start stages per batch: a batch this size commits in a few milliseconds, so a 100,000-date start never holds the event loop for long. */
+export const BACKFILL_START_CHUNK = 400;
+
+/** Lets timers and I/O run (a macrotask, not a microtask) between two batches of a start. */
+const yieldToEventLoop = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
+
 /**
- * Starts an initial backfill: moves it to running and creates one initial run per execution
- * date (partition `backfill_<id>/<YYYYMMDDTHHMMSS>`), all in one batch. A concurrent second
- * start rejects with IllegalTransitionError and creates nothing.
+ * Starts an initial backfill: creates one initial run per execution date (partition
+ * `backfill_<id>/<YYYYMMDDTHHMMSS>`) and moves it to running. The runs are staged in batches of
+ * BACKFILL_START_CHUNK while the backfill stays initial (the scheduler starts only runs of
+ * running backfills), yielding to the event loop between them; each batch is guarded on the
+ * backfill being initial and unchanged, and inserts a date only once. The last batch moves it to
+ * running if every date has its run: of two concurrent starts one wins, the other rejects with
+ * IllegalTransitionError; a start interrupted midway leaves an initial backfill that a later start
+ * completes (a delete removes the staged runs, an update gives them its variables).
  */
-export async function startBackfill(store: Store, id: number): Promise<{ backfill: BackfillRecord; runsCreated: number }> {
+export async function startBackfill(store: Store, id: number): Promise<{ backfill: BackfillRecord; runsCreated: number; totalDates: number }> {
   const backfill = await load(store, id);
-  // fail fast (before listing dates) on a backfill that is plainly not startable; the guard below settles races
+  // fail fast (before listing dates) on a backfill that is plainly not startable; the guards below settle races
   if (backfill.status !== "initial") throw new IllegalTransitionError("backfill", `backfill ${id}`, "initial", "running", backfill.status);
   const dates = backfillExecutionDates(backfill);
+  let runsCreated = 0;
+  for (let start = 0; start < dates.length; start += BACKFILL_START_CHUNK) {
+    if (start > 0) await yieldToEventLoop();
+    const batch = store.batch();
+    backfills.requireUnchangedInitial(batch, id, backfill.updatedAt);
+    const inserts = backfills.addBackfillRunInserts(
+      batch,
+      backfill,
+      dates.slice(start, start + BACKFILL_START_CHUNK).map((d) => ({ executionDate: d, executionPartition: executionPartition(null, d, undefined, id), supersedes: 0 })),
+    );
+    const results = await store.commit(batch);
+    runsCreated += inserts.reduce((n, i) => n + (results[i]?.rowsAffected ?? 0), 0);
+  }
+  await yieldToEventLoop();
   const batch = store.batch();
+  backfills.requireRunCount(batch, id, dates.length);
   batch.transitionBackfill(id, "initial", "running", { startedAt: batch.now });
-  const inserts = backfills.addBackfillRunInserts(
-    batch,
-    backfill,
-    dates.map((d) => ({ executionDate: d, executionPartition: executionPartition(null, d, undefined, id), supersedes: 0 })),
-  );
-  const results = await store.commit(batch);
-  const runsCreated = inserts.reduce((n, i) => n + (results[i]?.rowsAffected ?? 0), 0);
-  return { backfill: { ...backfill, status: "running", startedAt: batch.now, updatedAt: batch.now }, runsCreated };
+  await store.commit(batch);
+  return { backfill: { ...backfill, status: "running", startedAt: batch.now, updatedAt: batch.now }, runsCreated, totalDates: dates.length };
 }
 
 /**

@@ -132,11 +132,17 @@ export async function updateInitialBackfill(client: SqlClient, id: number, updat
   if (update.name !== undefined) (sets.push("name = ?"), args.push(update.name));
   if (update.variables !== undefined) (sets.push("variables = ?"), args.push(toJson(update.variables)));
   if (update.maxConcurrentRuns !== undefined) (sets.push("max_concurrent_runs = ?"), args.push(update.maxConcurrentRuns));
-  const rs = await client.execute({
+  const update_ = {
     sql: `UPDATE backfills SET ${[...sets, "updated_at = ?"].join(", ")} WHERE id = ? AND status = 'initial' RETURNING *`,
     args: [...args, now, id],
-  });
-  return rs.rows[0] ? backfillRecordFromRow(rs.rows[0]) : null;
+  };
+  // runs staged by a start that never finished take the new variables too, as a start's runs would
+  const staged = {
+    sql: "UPDATE pipeline_runs SET variables = (SELECT variables FROM backfills WHERE id = ?) WHERE backfill_id = ? AND status = 'initial' AND (SELECT status FROM backfills WHERE id = ?) = 'initial'",
+    args: [id, id, id],
+  };
+  const [rs] = await client.batch(update.variables !== undefined ? [update_, staged] : [update_], "write");
+  return rs?.rows[0] ? backfillRecordFromRow(rs.rows[0]) : null;
 }
 
 /**
@@ -145,6 +151,8 @@ export async function updateInitialBackfill(client: SqlClient, id: number, updat
  * enforced depends on the connection, so the runs are detached explicitly.
  */
 export function addDeleteBackfill(batch: WriteBatch, id: number, status: BackfillStatus): void {
+  // runs staged by a start that never finished (the backfill is still initial) go with it: detached, they would run as manual runs
+  batch.raw({ sql: "DELETE FROM pipeline_runs WHERE backfill_id = ? AND status = 'initial' AND (SELECT status FROM backfills WHERE id = ?) = 'initial'", args: [id, id] });
   batch.raw({ sql: "UPDATE pipeline_runs SET backfill_id = NULL WHERE backfill_id = ?", args: [id] });
   batch.raw({ sql: "DELETE FROM backfills WHERE id = ? AND status = ? AND status <> 'running'", args: [id, status] });
   batch.failIf(
@@ -276,6 +284,38 @@ export function addBackfillRunInserts(
     );
   }
   return indexes;
+}
+
+/**
+ * Fails the batch unless the backfill is still initial and unchanged since it was read (its
+ * updated_at): a start stages its runs in several batches, and one whose backfill was updated,
+ * started, cancelled or deleted meanwhile stops.
+ */
+export function requireUnchangedInitial(batch: WriteBatch, id: number, updatedAt: number): void {
+  batch.failIf(
+    { sql: "coalesce((SELECT status = 'initial' AND updated_at = ? FROM backfills WHERE id = ?), 0) = 0", args: [updatedAt, id] },
+    {
+      entity: "backfill",
+      subject: `backfill ${id}`,
+      from: "initial",
+      to: "running",
+      lookup: { sql: "SELECT coalesce((SELECT CASE WHEN status = 'initial' THEN 'changed' ELSE status END FROM backfills WHERE id = ?), 'missing') AS status", args: [id] },
+    },
+  );
+}
+
+/** Fails the batch unless the backfill has exactly `count` runs (every date staged, none twice). */
+export function requireRunCount(batch: WriteBatch, id: number, count: number): void {
+  batch.failIf(
+    { sql: "(SELECT count(*) FROM pipeline_runs WHERE backfill_id = ?) <> ?", args: [id, count] },
+    {
+      entity: "backfill",
+      subject: `backfill ${id}`,
+      from: "initial",
+      to: "running",
+      lookup: { sql: "SELECT 'changed while starting' AS status", args: [] },
+    },
+  );
 }
 
 /**
