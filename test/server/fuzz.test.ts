@@ -86,6 +86,12 @@ function wrongTypeFor(schema: JsonSchema): fc.Arbitrary<unknown> | null {
   return wrong.length === 0 ? null : fc.oneof(...wrong.map((t) => wrongValue[t]));
 }
 
+/** Instants outside kiln's bounds (0001-01-01..9999-12-31 UTC), or not days at all: each once wrote a run with a NaN partition. */
+const outOfRangeDate = fc.constantFrom(8640000000000001, -8640000000000001, 1e308, 253402300800000, -62135596800001, 1.5, "+275760-09-13T00:00:00.000Z", "10000-01-01T00:00:00Z", "2024-02-30T00:00:00Z");
+
+/** Properties that take an instant, by their names in kiln's API (execution_date, start_time, start_datetime, ...). */
+const DATE_PROPERTY = /(^|_)(date|time|datetime)$/;
+
 /** A key no schema of kiln's declares. */
 const unknownKey = fc.string({ minLength: 1, maxLength: 12 }).map((k) => `zz_${k}`);
 
@@ -101,6 +107,7 @@ function invalidObject(schema: JsonSchema, depth = 0): fc.Arbitrary<unknown> | n
   for (const [name, prop] of Object.entries(schema.properties ?? {})) {
     const wrong = wrongTypeFor(prop);
     if (wrong) options.push(wrong.map((v) => ({ [name]: v })));
+    if (DATE_PROPERTY.test(name)) options.push(outOfRangeDate.map((v) => ({ [name]: v })));
     const nested = depth < 4 && acceptedTypes(prop)?.has("object") ? invalidObject(prop, depth + 1) : null;
     if (nested) options.push(nested.map((v) => ({ [name]: v })));
   }
@@ -114,6 +121,8 @@ const notJson: fc.Arbitrary<string | Uint8Array> = fc.oneof(
   { weight: 2, arbitrary: fc.uint8Array({ maxLength: 30 }).map((b) => new Uint8Array([0x7b, 0xff, 0xfe, ...b])) },
   { weight: 1, arbitrary: fc.integer({ min: 1, max: 3000 }).map((d) => `${"[".repeat(d)}${"]".repeat(d - 1)}`) },
   { weight: 1, arbitrary: fc.constant(`{"a":"${"x".repeat(1_100_000)}"}`) },
+  // valid JSON nested 100,000 deep (arrays, then objects): once a 500 (stack overflow) on token-only routes
+  { weight: 1, arbitrary: fc.constantFrom(`{"a":${"[".repeat(100_000)}${"]".repeat(100_000)}}`, `${'{"a":'.repeat(100_000)}1${"}".repeat(100_000)}`) },
 );
 
 /** Bodies the route's schema refuses. */
