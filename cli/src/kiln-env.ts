@@ -14,10 +14,9 @@ export const KILN_SECRET_VARIABLES = [
   "KILN_S3_ACCESS_KEY_ID",
   "KILN_S3_SECRET_ACCESS_KEY",
   "KILN_S3_SESSION_TOKEN",
+  // not a key for a file, but a remote database's URL can carry credentials, and no block needs it
+  "KILN_DATABASE_URL",
 ] as const;
-
-/** Variables a `kiln run-block` needs before its block starts and then removes (the database URL too). */
-const BLOCK_PROCESS_VARIABLES = [...KILN_SECRET_VARIABLES, "KILN_DATABASE_URL"] as const;
 
 /** Set in a child kiln's environment when its credentials wait on stdin. */
 export const HANDOFF_ENV = "KILN_HANDOFF";
@@ -53,11 +52,7 @@ export function handoffFor(values: { databaseUrl: string; secretKey?: string }):
   return out;
 }
 
-/**
- * In a child kiln started with a handoff: reads it from stdin (one JSON object) into this
- * module. The database URL goes into process.env for the project loader, and leaves again in
- * scrubBlockEnvironment before the block starts.
- */
+/** In a child kiln started with a handoff: reads it from stdin (one JSON object) into this module. */
 export async function receiveHandoff(): Promise<void> {
   if (process.env[HANDOFF_ENV] !== "stdin") return;
   delete process.env[HANDOFF_ENV];
@@ -66,16 +61,11 @@ export async function receiveHandoff(): Promise<void> {
   const values = JSON.parse(text) as Record<string, unknown>;
   for (const [name, value] of Object.entries(values)) {
     if (typeof value !== "string") continue;
-    if (name === "KILN_DATABASE_URL") process.env.KILN_DATABASE_URL = value;
-    else if ((KILN_SECRET_VARIABLES as readonly string[]).includes(name)) held.set(name, value);
+    if ((KILN_SECRET_VARIABLES as readonly string[]).includes(name)) held.set(name, value);
   }
 }
 
-/** Removes every kiln credential and the database URL from process.env: the last step before user code runs. */
+/** Removes every kiln credential from process.env again (anything set since the start): the last step before user code runs. */
 export function scrubBlockEnvironment(): void {
-  for (const name of BLOCK_PROCESS_VARIABLES) {
-    const value = process.env[name];
-    if (value !== undefined && name !== "KILN_DATABASE_URL") held.set(name, value);
-    delete process.env[name];
-  }
+  takeKilnSecrets();
 }

@@ -62,7 +62,7 @@ export async function loadUserProject(
   const source = folderSource(root);
   try {
     const settings = await loadProjectSettings(source, process.env);
-    const url = databaseUrl(root, settings.databaseUrl);
+    const url = databaseUrl(root, settings.databaseUrl, kilnEnv());
     const remote = executors ? await buildExecutors(settings, root, url) : [];
     const byType = new Map(remote.map((e) => [e.type, e]));
     const project = await loadProject(source, {
@@ -107,7 +107,7 @@ function pythonInterpreterCommand(project: Project): string {
 
 /** The executor types a loaded project can use: local, the built-in remote executors, its plugins. */
 export async function executorTypesOf(project: Project): Promise<string[]> {
-  const remote = await buildExecutors(project.settings, project.root, databaseUrl(project.root, project.settings.databaseUrl));
+  const remote = await buildExecutors(project.settings, project.root, databaseUrl(project.root, project.settings.databaseUrl, kilnEnv()));
   return ["local", ...remote.map((e) => e.type)];
 }
 
@@ -137,7 +137,7 @@ export interface OpenProjectOptions {
 
 /** Opens a loaded project's database and wires its executors and block runtime. */
 export async function openProject(project: Project, options: OpenProjectOptions = {}): Promise<OpenProject> {
-  const url = databaseUrl(project.root, project.settings.databaseUrl);
+  const url = databaseUrl(project.root, project.settings.databaseUrl, kilnEnv());
   const client = await openDatabase(url, { authToken: kilnSecret("KILN_DATABASE_AUTH_TOKEN") });
   const store = await Store.open(client);
   let outputs: OutputStore;
@@ -179,7 +179,7 @@ export async function openProject(project: Project, options: OpenProjectOptions 
     ...(process.env.ENV ? { env: process.env.ENV } : {}),
   };
   const executors = new ExecutorRegistry().register(
-    localExecutor({ runtime, command: KILN_COMMAND, withhold: [...KILN_SECRET_VARIABLES, "KILN_DATABASE_URL"], handoff: () => handoffFor({ databaseUrl: url }) }),
+    localExecutor({ runtime, command: KILN_COMMAND, withhold: KILN_SECRET_VARIABLES, handoff: () => handoffFor({ databaseUrl: url }) }),
   );
   if (options.executors !== false) for (const executor of await buildExecutors(project.settings, project.root, url)) executors.register(executor);
   // Mage's callbacks and conditionals run in this process, with the blocks' runtime

@@ -26,6 +26,7 @@ import { UsageError } from "../errors.ts";
 import { COMMAND_USAGE, SUBCOMMAND_USAGE } from "../usage.ts";
 import { loadUserProject, openProject, type OpenProject } from "../project.ts";
 import { parseInstant, parseJsonObject } from "./trigger.ts";
+import { kilnEnv } from "../kiln-env.ts";
 
 const USAGE = SUBCOMMAND_USAGE["backfill"];
 
@@ -121,7 +122,7 @@ async function act(action: Action, args: string[]): Promise<number> {
   const id = parseId("<backfill_id>", idText);
   const project = await loadUserProject(projectPath);
   // a project that never ran has no database: say so rather than create an empty one to look in
-  const url = databaseUrl(project.root, project.settings.databaseUrl);
+  const url = databaseUrl(project.root, project.settings.databaseUrl, kilnEnv());
   if (url.startsWith("file:") && url !== "file::memory:" && !existsSync(url.slice("file:".length))) {
     throw new UsageError(`backfill ${id} does not exist (the project has no database yet at ${url.slice("file:".length)})`);
   }
