@@ -20,7 +20,7 @@ import {
   type BlockRuntime,
   type Project,
 } from "@kiln/core";
-import { fileLogSink, fileOutputStore, folderSource, openDatabase, smtpMailSender } from "@kiln/node";
+import { fileLogSink, fileOutputStore, folderSource, openDatabase, pythonHost, smtpMailSender } from "@kiln/node";
 import { localExecutor } from "@kiln/executor-local";
 import { notificationConfigOf, notifyRunEnd } from "@kiln/scheduler";
 import { CLI_MAIN, writeTempProject } from "../helpers/fixtures.ts";
@@ -378,4 +378,98 @@ describe("Mage pipelines kiln refuses or names", () => {
     const error = (await loadMage(root).catch((e: unknown) => e)) as ProjectLoadError;
     expect(error.message).toContain("has no kiln.yaml (nor a Mage project's metadata.yaml)");
   });
+});
+
+describe("Python callbacks and conditionals", () => {
+  test("run through kiln's Python runner with Mage's decorators: @condition, @on_success, @callback('failure')", async () => {
+    const root = writeTempProject({
+      "metadata.yaml": "project_type: standalone\n",
+      "pipelines/py/metadata.yaml": [
+        "settings: {allow_blocks_to_fail: true}",
+        "blocks:",
+        "  - {uuid: numbers, type: data_loader}",
+        "  - {uuid: total, type: transformer, upstream_blocks: [numbers]}",
+        "  - {uuid: never, type: transformer, upstream_blocks: [numbers]}",
+        "  - {uuid: fails, type: custom}",
+        "callbacks:",
+        "  - {uuid: after_total, upstream_blocks: [total, fails]}",
+        "conditionals:",
+        "  - {uuid: enough, upstream_blocks: [total]}",
+        "  - {uuid: nope, upstream_blocks: [never]}",
+        "",
+      ].join("\n"),
+      "data_loaders/numbers.ts": "export default () => [1, 2, 3];\n",
+      "transformers/total.ts": "export default (xs) => xs.reduce((a, b) => a + b, 0);\n",
+      "transformers/never.ts": "export default () => 'ran';\n",
+      "custom/fails.ts": "export default () => { throw new Error('disk full'); };\n",
+      "conditionals/enough.py": [
+        "if 'condition' not in globals():",
+        "    from mage_ai.data_preparation.decorators import condition",
+        "",
+        "@condition",
+        "def evaluate_condition(numbers, *args, **kwargs) -> bool:",
+        "    return len(numbers) == 3 and kwargs['parent_block_uuid'] == 'total'",
+        "",
+      ].join("\n"),
+      "conditionals/nope.py": "from mage_ai.data_preparation.decorators import condition\n\n@condition\ndef evaluate_condition(*args, **kwargs):\n    return False\n",
+      "callbacks/after_total.py": [
+        "import json, os",
+        "if 'on_success' not in globals():",
+        "    from mage_ai.data_preparation.decorators import on_success",
+        "if 'callback' not in globals():",
+        "    from mage_ai.data_preparation.decorators import callback",
+        "",
+        "@on_success",
+        "def success(**kwargs):",
+        "    with open(os.path.join(kwargs['repo_path'] if 'repo_path' in kwargs else '.', 'success.json'), 'w') as f:",
+        "        json.dump({'parent': kwargs['parent_block_uuid'], 'pipeline': kwargs['pipeline_uuid']}, f)",
+        "",
+        "@callback('failure')",
+        "def failure(*args, **kwargs):",
+        "    with open('failure.json', 'w') as f:",
+        "        json.dump({'parent': kwargs['parent_block_uuid'], 'error': str(kwargs['__error'])}, f)",
+        "",
+      ].join("\n"),
+    });
+    roots.push(root);
+    const project = await loadMage(root);
+    const client = await openDatabase(`file:${join(root, ".kiln/kiln.db")}`);
+    const store = await Store.open(client);
+    const runtime: BlockRuntime = {
+      project,
+      source: folderSource(root),
+      outputs: fileOutputStore(root),
+      logs: fileLogSink(root),
+      secrets: { get: async (name) => `secret:${name}` },
+      clock: store.clock,
+      store,
+      python: pythonHost({ interpreter: process.env.KILN_PYTHON ?? "python3", ownProcessGroup: true }),
+    };
+    const etl = project.pipelines.get("py")!;
+    for (const block of etl.blocks) block.executorConfig = { in_process: true };
+    const engine = new RunEngine({
+      store,
+      project,
+      executors: new ExecutorRegistry().register(localExecutor({ runtime, command: [process.execPath, CLI_MAIN] })),
+      outputs: runtime.outputs,
+      logs: runtime.logs,
+      addons: moduleAddonRunner(runtime),
+    });
+    try {
+      const run = await store.createPipelineRun({ pipelineUuid: "py", executionDate: Date.UTC(2026, 4, 1) });
+      const done = await engine.execute(run!.id);
+      expect(done.status).toBe("failed");
+      const rows = await client.execute({ sql: "SELECT block_uuid, status FROM block_runs WHERE pipeline_run_id = ? ORDER BY id", args: [run!.id] });
+      expect(Object.fromEntries(rows.rows.map((r) => [String(r.block_uuid), String(r.status)]))).toEqual({
+        numbers: "completed",
+        total: "completed",
+        never: "condition_failed",
+        fails: "failed",
+      });
+      expect(JSON.parse(readFileSync(join(root, "success.json"), "utf8"))).toEqual({ parent: "total", pipeline: "py" });
+      expect(JSON.parse(readFileSync(join(root, "failure.json"), "utf8"))).toEqual({ parent: "fails", error: "disk full" });
+    } finally {
+      client.close();
+    }
+  }, 60_000);
 });
