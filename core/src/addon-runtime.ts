@@ -13,10 +13,8 @@
  * `ctx` is a block context whose `blockUuid` is the parent's, plus `parentBlockUuid` and
  * `addonUuid`.
  *
- * A `.py` module runs through kiln's Python runner (runtime.python) as Mage runs it: a
- * conditional's @condition functions get the parent's upstream outputs and Mage's kwargs
- * (with parent_block_uuid); a callback's @on_success/@on_failure functions get the kwargs (with
- * `__error` on failure), its @callback('success'|'failure') functions also the parent's output.
+ * A `.py` module goes to the Python runner given as `python` (pythonAddonRunner: Mage's
+ * @condition, @on_success, @on_failure and @callback decorators); without one it fails, saying so.
  */
 import { triggerPipeline, TriggerPipelineError } from "./api/trigger-pipeline.ts";
 import type { BlockContext } from "./blocks.ts";
@@ -24,13 +22,15 @@ import type { BlockRuntime } from "./block-runtime.ts";
 import { parseBlockRunUuid } from "./domain.ts";
 import type { AddonCall, AddonRunner } from "./engine/addons.ts";
 import { createBlockLogger } from "./logs.ts";
-import { pythonKwargs, runPythonFile } from "./python-blocks.ts";
 
 /** The context an add-on function gets: its parent block run's, and which add-on it is. */
 export interface AddonContext extends BlockContext {
   parentBlockUuid: string;
   addonUuid: string;
 }
+
+/** Runs a Python add-on (the Python runner's entry); resolves to a conditional's verdict. */
+export type PythonAddonRunner = (call: AddonCall, runtime: BlockRuntime) => Promise<unknown>;
 
 type Fn = (...args: unknown[]) => unknown;
 
@@ -49,8 +49,8 @@ function exported(moduleExports: unknown, names: string[]): Fn | null {
   return null;
 }
 
-/** An AddonRunner over a block runtime (its Python host runs `.py` modules). */
-export function moduleAddonRunner(runtime: BlockRuntime): AddonRunner {
+/** An AddonRunner over a block runtime; `python` runs `.py` modules. */
+export function moduleAddonRunner(runtime: BlockRuntime, python?: PythonAddonRunner): AddonRunner {
   const contextOf = (call: AddonCall): AddonContext => {
     const job = call.job;
     const logger = createBlockLogger(runtime.logs, () => runtime.clock.now(), {
@@ -83,15 +83,6 @@ export function moduleAddonRunner(runtime: BlockRuntime): AddonRunner {
     };
   };
 
-  const inputsOf = (call: AddonCall) =>
-    Promise.all(
-      call.job.inputs.map(async (ref) => {
-        const value = await runtime.outputs.read(call.job.pipelineUuid, ref.partition, ref.blockUuid);
-        return "item" in ref && Array.isArray(value) ? value[ref.item] : value;
-      }),
-    );
-  const parentOutput = (call: AddonCall) => runtime.outputs.read(call.job.pipelineUuid, call.job.executionPartition, call.job.blockUuid);
-
   const load = async (call: AddonCall, names: string[], what: string): Promise<Fn | null> => {
     const fn = exported(await runtime.source.importModule(call.addon.modulePath), names);
     if (!fn && call.kind === "condition") {
@@ -104,7 +95,13 @@ export function moduleAddonRunner(runtime: BlockRuntime): AddonRunner {
     async condition(call) {
       if (call.addon.modulePath.endsWith(".py")) return Boolean(await runPython(call));
       const fn = await load(call, ["condition", "default"], "a default-exported function (or an export named condition) returning a boolean");
-      const result = await fn!(...(await inputsOf(call)), contextOf(call));
+      const inputs = await Promise.all(
+        call.job.inputs.map(async (ref) => {
+          const value = await runtime.outputs.read(call.job.pipelineUuid, ref.partition, ref.blockUuid);
+          return "item" in ref && Array.isArray(value) ? value[ref.item] : value;
+        }),
+      );
+      const result = await fn!(...inputs, contextOf(call));
       if (typeof result !== "boolean") throw new Error(`${call.addon.modulePath}: returned ${result === null ? "null" : typeof result}, expected true or false`);
       return result;
     },
@@ -123,34 +120,18 @@ export function moduleAddonRunner(runtime: BlockRuntime): AddonRunner {
       }
       const ctx = contextOf(call);
       if (success) {
-        await fn(await parentOutput(call), ctx);
+        const output = await runtime.outputs.read(call.job.pipelineUuid, call.job.executionPartition, call.job.blockUuid);
+        await fn(output, ctx);
       } else {
         await fn({ message: call.error ?? "" }, ctx);
       }
     },
   };
 
-  async function runPython(call: AddonCall): Promise<boolean | undefined> {
-    const condition = call.kind === "condition";
-    const failure = call.callback === "on_failure";
-    const kwargs = {
-      ...(await pythonKwargs(call.job, runtime)),
-      parent_block_uuid: call.parent.uuid,
-      retry: { attempts: call.job.attempt },
-      ...(failure ? { __error: call.error ?? "" } : {}),
-    };
-    const inputs = condition ? await inputsOf(call) : failure ? [] : [await parentOutput(call)];
-    const outcome = await runPythonFile({
-      job: call.job,
-      runtime,
-      context: contextOf(call),
-      modulePath: call.addon.modulePath,
-      mode: condition ? "condition" : "callback",
-      blockType: condition ? "conditional" : "callback",
-      inputs,
-      kwargs,
-      ...(condition ? {} : { callbackStatus: failure ? ("failure" as const) : ("success" as const) }),
-    });
-    return outcome.condition;
+  function runPython(call: AddonCall): Promise<unknown> {
+    if (!python) {
+      return Promise.reject(new Error(`${call.addon.modulePath}: Python ${call.kind === "condition" ? "conditionals" : "callbacks"} need kiln's Python runner, which this kiln process does not have`));
+    }
+    return python(call, runtime);
   }
 }

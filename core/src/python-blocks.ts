@@ -139,6 +139,8 @@ export interface PythonAddonArgs {
   inputs: unknown[];
   /** The parent block run's error, passed to failure callbacks as Mage's `__error` kwarg. */
   error?: string | null;
+  /** The parent block's uuid, Mage's `parent_block_uuid` kwarg of add-on blocks. */
+  parentBlockUuid?: string;
   signal?: AbortSignal;
 }
 
@@ -150,6 +152,7 @@ export async function runPythonAddon(job: BlockJob, runtime: BlockRuntime, args:
   const signal = args.signal ?? new AbortController().signal;
   const kwargs = await pythonKwargs(job, runtime);
   if (args.error != null) kwargs.__error = args.error;
+  if (args.parentBlockUuid !== undefined) kwargs.parent_block_uuid = args.parentBlockUuid;
   return runPythonFile({
     job,
     runtime,
@@ -192,6 +195,7 @@ export const pythonAddonRunner: PythonAddonRunner = async (call, runtime) => {
     ...(call.kind === "callback" ? { callbackStatus: call.callback === "on_failure" ? "failure" : "success" } : {}),
     inputs,
     error: call.error ?? null,
+    parentBlockUuid: call.parent.uuid,
   });
   return call.kind === "condition" ? outcome.condition === true : outcome.called;
 };

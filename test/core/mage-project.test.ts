@@ -15,6 +15,7 @@ import {
   moduleAddonRunner,
   notify,
   ProjectLoadError,
+  pythonAddonRunner,
   RunEngine,
   Store,
   type BlockRuntime,
@@ -453,7 +454,7 @@ describe("Python callbacks and conditionals", () => {
       executors: new ExecutorRegistry().register(localExecutor({ runtime, command: [process.execPath, CLI_MAIN] })),
       outputs: runtime.outputs,
       logs: runtime.logs,
-      addons: moduleAddonRunner(runtime),
+      addons: moduleAddonRunner(runtime, pythonAddonRunner),
     });
     try {
       const run = await store.createPipelineRun({ pipelineUuid: "py", executionDate: Date.UTC(2026, 4, 1) });
