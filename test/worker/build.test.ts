@@ -84,6 +84,41 @@ describe("kiln build worker refuses what a Worker cannot run", () => {
     expect(existsSync(built.out)).toBe(true);
   });
 
+  test("Python blocks, by name, unless a remote executor runs them; Python callbacks and conditionals", () => {
+    const PY = "@data_loader\ndef load(*args, **kwargs):\n    return [1]\n";
+    const refused = build(
+      project({
+        "kiln.yaml": `${IN_PROCESS}output_store: { type: database }\nexecutors:\n  k8s: { image: registry.example/kiln:1 }\n`,
+        "pipelines/p/metadata.yaml":
+          "blocks:\n  - uuid: load\n    type: data_loader\n  - uuid: clean\n    type: transformer\n    executor_type: k8s\n    upstream_blocks: [load]\n  - uuid: ts\n    type: data_exporter\n    upstream_blocks: [clean]\ncallbacks:\n  - uuid: tell\n    upstream_blocks: [ts]\n",
+        "data_loaders/load.py": PY,
+        "transformers/clean.py": PY,
+        "data_exporters/ts.js": BLOCK,
+        "callbacks/tell.py": "@callback('success')\ndef ok(*args, **kwargs):\n    pass\n",
+      }),
+    );
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toContain("pipelines/p/metadata.yaml: block load: data_loaders/load.py: a Python block cannot run inside a Worker (there is no interpreter): give it a remote executor");
+    expect(refused.stderr).toContain("pipelines/p/metadata.yaml: callback tell: callbacks/tell.py: a Python callback runs in kiln's own process");
+    // on k8s its container runs it
+    expect(refused.stderr).not.toContain("block clean");
+    expect(refused.stderr).not.toContain("block ts");
+
+    const built = build(
+      project({
+        "kiln.yaml": `${IN_PROCESS}output_store: { type: database }\nexecutors:\n  k8s: { image: registry.example/kiln:1 }\n`,
+        "pipelines/p/metadata.yaml": "blocks:\n  - uuid: clean\n    type: transformer\n    executor_type: k8s\n  - uuid: ts\n    type: data_exporter\n    upstream_blocks: [clean]\n",
+        "transformers/clean.py": PY,
+        "data_exporters/ts.js": BLOCK,
+      }),
+    );
+    expect(built.stderr).toContain("built the Worker entry");
+    expect(built.status).toBe(0);
+    const moduleMap = readFileSync(join(built.out, "project.ts"), "utf8");
+    expect(moduleMap).toContain('"data_exporters/ts.js": block0');
+    expect(moduleMap).not.toContain("clean.py");
+  });
+
   test("a sensor that may poll longer than a tick, measured against --tick-seconds", () => {
     const files = {
       "kiln.yaml": IN_PROCESS,

@@ -3,7 +3,7 @@
  * and the Worker checks again at start (its tick length may differ from the build's default).
  * Each refusal names the file and field, says why, and says what to use instead.
  */
-import { executorConfigOf, executorTypeOf, type Project } from "@kiln/core";
+import { executorConfigOf, executorTypeOf, isPythonModule, type Project } from "@kiln/core";
 
 /** Seconds a scheduled tick drives runs for when KILN_TICK_SECONDS does not say. */
 export const DEFAULT_TICK_SECONDS = 45;
@@ -29,6 +29,10 @@ export const ALWAYS_ON_MESSAGE =
   "(the Worker ticks every minute), or run this trigger with `kiln start` on Bun, Deno or Node";
 
 const REMOTE_EXECUTORS = "ecs, cloud_run or k8s";
+
+/** Why a Python block on the local executor is refused on Workers. */
+export const PYTHON_BLOCK_MESSAGE =
+  `a Python block cannot run inside a Worker (there is no interpreter): give it a remote executor (executor_type ${REMOTE_EXECUTORS}), whose container runs it with python3, or run the project with kiln start on Bun, Deno or Node`;
 
 function executorMessage(type: string, config: Record<string, unknown>): string | null {
   if (type === "local") {
@@ -57,11 +61,24 @@ export function workerRefusals(project: Project, tickSeconds: number = DEFAULT_T
         refusals.push({ file: `pipelines/${pipeline.uuid}/triggers.yaml`, field: `triggers[${i}].schedule_interval`, message: ALWAYS_ON_MESSAGE });
       }
     });
+    for (const addon of [...(pipeline.callbacks ?? []), ...(pipeline.conditionals ?? [])]) {
+      if (isPythonModule(addon.modulePath)) {
+        refusals.push({
+          file: `pipelines/${pipeline.uuid}/metadata.yaml`,
+          field: `${addon.kind} ${addon.uuid}: ${addon.modulePath}`,
+          message: `a Python ${addon.kind} runs in kiln's own process, which on Workers has no Python: write it in TypeScript or JavaScript, or run the project with kiln start on Bun, Deno or Node`,
+        });
+      }
+    }
     for (const block of pipeline.blocks) {
       const file = `pipelines/${pipeline.uuid}/metadata.yaml`;
       const type = executorTypeOf(project, pipeline, block);
       const refused = executorMessage(type, executorConfigOf(project, pipeline, block));
       if (refused) refusals.push({ file, field: `block ${block.uuid}: executor_type ${type}`, message: refused });
+      // a Worker has no interpreter: a Python block runs only in a remote executor's container
+      if (!refused && type === "local" && isPythonModule(block.modulePath)) {
+        refusals.push({ file, field: `block ${block.uuid}: ${block.modulePath}`, message: PYTHON_BLOCK_MESSAGE });
+      }
       // the Worker keeps a local output store's outputs in its database, but the container's
       // kiln run-block reads kiln.yaml and would look in its own .variables folder
       if (!refused && type !== "local" && project.settings.outputStore.type === "local") {

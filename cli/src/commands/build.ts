@@ -6,7 +6,7 @@
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { basename, join, relative, resolve, sep } from "node:path";
-import { loadProject, ProjectLoadError, type Project, type ProjectSource } from "@kiln/core";
+import { isPythonModule, loadProject, ProjectLoadError, type Project, type ProjectSource } from "@kiln/core";
 import { folderSource } from "@kiln/node";
 import { DEFAULT_TICK_SECONDS, describeRefusals, workerRefusals } from "@kiln/worker";
 import { parseCommand } from "../args.ts";
@@ -95,7 +95,8 @@ export async function build(args: string[]): Promise<number> {
   const out = resolve(values.out ?? join(root, ".kiln", "worker"));
   const modules: Record<string, string> = {};
   for (const pipeline of project.pipelines.values()) {
-    for (const block of pipeline.blocks) modules[block.modulePath] = importSpecifier(out, join(root, block.modulePath));
+    // a Python block (refused above unless it runs in a remote executor's container) is not bundled
+    for (const block of pipeline.blocks) if (!isPythonModule(block.modulePath)) modules[block.modulePath] = importSpecifier(out, join(root, block.modulePath));
   }
   mkdirSync(out, { recursive: true });
   writeFileSync(join(out, "project.ts"), projectModule(basename(root), await projectFiles(source, project), modules));
