@@ -8,10 +8,11 @@ export function one(c: Context, name: string, record: unknown, status: Contentfu
 }
 
 /**
- * A page of records under their plural name. `count` is the number on this page and `next` the
- * cursor for the following one (pass it as `_after`), null on the last page: lists are keyset
- * paginated, so a deep page costs what the first does and no total is counted.
+ * A list of records under their plural name. As in Mage, `metadata.count` is the total matching
+ * (`total`; without one, the records given, which is then the whole list) and `metadata.next`
+ * says whether more follow; `metadata.after` is kiln's keyset cursor for the following page (pass
+ * it as `_after`), null on the last page, so a deep page costs what the first does.
  */
-export function list(c: Context, name: string, records: unknown[], next: string | null = null): Response {
-  return c.json({ [name]: records, metadata: { count: records.length, next } });
+export function list(c: Context, name: string, records: unknown[], after: string | null = null, total?: number): Response {
+  return c.json({ [name]: records, metadata: { count: total ?? records.length, next: after !== null, after } });
 }

@@ -74,10 +74,10 @@ export const JsonObjectSchema = v.intersect(
 /** An instant: epoch milliseconds, ISO 8601, or Mage's `YYYY-MM-DD HH:MM:SS` (UTC), within kiln's bounds (core's one schema). */
 export const InstantSchema = CoreInstantSchema;
 
-/** Query-string forms: `_limit` (1-1000) and `_after` (a cursor from metadata.next). */
+/** Query-string forms: `_limit` (1-1000) and `_after` (the cursor given as metadata.after). */
 export const PageQuery = {
   _limit: v.optional(v.pipe(v.string(), v.regex(/^[1-9][0-9]{0,3}$/, "expected an integer from 1 to 1000"), v.transform(Number), v.maxValue(1000, "expected an integer from 1 to 1000"))),
-  _after: v.optional(v.pipe(v.string(), v.regex(/^[1-9][0-9]{0,15}$/, "expected the cursor given as metadata.next"))),
+  _after: v.optional(v.pipe(v.string(), v.regex(/^[1-9][0-9]{0,15}$/, "expected the cursor given as metadata.after"))),
 };
 
 /** An integer id in a query string. */

@@ -161,7 +161,7 @@ describe("backfills", () => {
       const items = listed.json.backfills as BackfillJson[];
       sizes.push(items.length);
       seen.push(...items.map((b) => b.id));
-      after = (listed.json.metadata as { next: string | null }).next;
+      after = (listed.json.metadata as { after: string | null }).after;
       if (after === null) break;
     }
     const all = (await s.client.execute("SELECT id FROM backfills ORDER BY id DESC")).rows.map((r) => Number(r.id));

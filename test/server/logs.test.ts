@@ -167,7 +167,7 @@ describe("log history", () => {
 
     const all = await s.call("GET", `/api/pipeline_runs/${runId}/logs`, { role: "viewer" });
     expect(all.status).toBe(200);
-    expect(all.json.metadata).toEqual({ count: 6, next: null });
+    expect(all.json.metadata).toEqual({ count: 6, next: false, after: null });
     const lines = all.json.logs as Line[];
     expect(lines.map((l) => [l.block_uuid, l.level, l.message, l.fields])).toEqual([
       ["talk", "info", "line 1", { n: 1 }],
@@ -190,7 +190,7 @@ describe("log history", () => {
       const page: { status: number; json: Record<string, unknown> } = await s.call("GET", `/api/pipeline_runs/${runId}/logs?_limit=4${cursor ? `&_after=${cursor}` : ""}`, { role: "viewer" });
       expect(page.status).toBe(200);
       paged.push(...(page.json.logs as Line[]));
-      cursor = (page.json.metadata as { next: string | null }).next;
+      cursor = (page.json.metadata as { after: string | null }).after;
       pages++;
     } while (cursor !== null && pages < 10);
     expect(pages).toBe(2);
@@ -199,11 +199,11 @@ describe("log history", () => {
     const first = await s.call("GET", `/api/block_runs/${talk.id}/logs?_limit=3`, { role: "viewer" });
     expect(first.status).toBe(200);
     expect((first.json.logs as Line[]).map((l) => l.message)).toEqual(["line 1", "line 2", "line 3"]);
-    const nextCursor = (first.json.metadata as { next: string }).next;
+    const nextCursor = (first.json.metadata as { after: string }).after;
     expect(nextCursor).toMatch(/^[1-9][0-9]*$/);
     const rest = await s.call("GET", `/api/block_runs/${talk.id}/logs?_limit=3&_after=${nextCursor}`, { role: "viewer" });
     expect((rest.json.logs as Line[]).map((l) => l.message)).toEqual(["a {literal} brace", "careful"]);
-    expect(rest.json.metadata).toEqual({ count: 2, next: null });
+    expect(rest.json.metadata).toEqual({ count: 2, next: false, after: null });
   });
 
   test("bad input is a 400 naming the field; unknown runs are 404s", async () => {

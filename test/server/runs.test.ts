@@ -68,11 +68,13 @@ describe("GET /api/pipeline_runs", () => {
       const listed = await s.call("GET", `/api/pipeline_runs?pipeline_uuid=ghost&_limit=2${after ? `&_after=${after}` : ""}`, { role: "viewer" });
       expect(listed.status).toBe(200);
       const items = listed.json.pipeline_runs as Array<{ id: number; pipeline_uuid: string }>;
-      const meta = listed.json.metadata as { count: number; next: string | null };
-      expect(meta.count).toBe(items.length);
+      const meta = listed.json.metadata as { count: number; next: boolean; after: string | null };
+      // Mage's metadata: count is the total matching, next whether more follow; after is kiln's cursor
+      expect(meta.count).toBe(5);
+      expect(meta.next).toBe(meta.after !== null);
       sizes.push(items.length);
       seen.push(...items.map((r) => r.id));
-      after = meta.next;
+      after = meta.after;
       if (after === null) break;
     }
     expect(sizes).toEqual([2, 2, 1]);
@@ -116,15 +118,15 @@ describe("one run and its block runs", () => {
     const all = await s.call("GET", `/api/pipeline_runs/${id}/block_runs`, { role: "viewer" });
     expect(all.status).toBe(200);
     expect((all.json.block_runs as Array<{ block_uuid: string }>).map((b) => b.block_uuid).sort()).toEqual(["load", "shape"]);
-    expect(all.json.metadata).toEqual({ count: 2, next: null });
+    expect(all.json.metadata).toEqual({ count: 2, next: false, after: null });
 
     const first = await s.call("GET", `/api/pipeline_runs/${id}/block_runs?_limit=1`, { role: "viewer" });
-    const next = (first.json.metadata as { next: string | null }).next;
+    const next = (first.json.metadata as { after: string | null }).after;
     expect(next).not.toBeNull();
     const second = await s.call("GET", `/api/pipeline_runs/${id}/block_runs?_limit=1&_after=${next}`, { role: "viewer" });
     const pagedIds = [...(first.json.block_runs as Array<{ id: number }>), ...(second.json.block_runs as Array<{ id: number }>)].map((b) => b.id);
     expect(new Set(pagedIds).size).toBe(2);
-    expect((second.json.metadata as { next: string | null }).next).toBeNull();
+    expect((second.json.metadata as { after: string | null }).after).toBeNull();
 
     const mage = await s.call("GET", `/api/block_runs?pipeline_run_id=${id}`, { role: "viewer" });
     expect(mage.status).toBe(200);

@@ -30,7 +30,7 @@ describe("pipeline_schedules", () => {
     const listed = await s.call("GET", "/api/pipelines/etl/pipeline_schedules", { role: "viewer" });
     expect(listed.status).toBe(200);
     expect((listed.json.pipeline_schedules as unknown[]).length).toBe(1);
-    expect(listed.json.metadata).toEqual({ count: 1, next: null });
+    expect(listed.json.metadata).toEqual({ count: 1, next: false, after: null });
 
     const api = await s.call("POST", "/api/pipelines/etl/pipeline_schedules", { body: { pipeline_schedule: { name: "api", schedule_type: "api", status: "active" } } });
     const apiSchedule = api.json.pipeline_schedule as Record<string, unknown>;

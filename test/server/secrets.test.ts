@@ -26,7 +26,7 @@ describe("secrets", () => {
 
     const listed = await s.call("GET", "/api/secrets", { role: "editor" });
     expect(listed.status).toBe(200);
-    expect(listed.json).toEqual({ secrets: [{ name: "DB_URL" }, { name: "_token2" }], metadata: { count: 2, next: null } });
+    expect(listed.json).toEqual({ secrets: [{ name: "DB_URL" }, { name: "_token2" }], metadata: { count: 2, next: false, after: null } });
     expect(JSON.stringify(listed.json)).not.toContain("hunter2");
 
     const rows = await s.client.execute("SELECT name, value_encrypted FROM secrets ORDER BY name");
@@ -77,7 +77,7 @@ describe("secrets", () => {
       expect(answer.status).toBe(409);
       expect((answer.json.error as { message: string }).message).toContain("KILN_SECRET_KEY");
       expect((await keyless.client.execute("SELECT count(*) AS n FROM secrets")).rows[0]?.n).toBe(0);
-      expect((await keyless.call("GET", "/api/secrets")).json).toEqual({ secrets: [], metadata: { count: 0, next: null } });
+      expect((await keyless.call("GET", "/api/secrets")).json).toEqual({ secrets: [], metadata: { count: 0, next: false, after: null } });
     } finally {
       await keyless.close();
     }

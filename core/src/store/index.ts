@@ -49,6 +49,11 @@ export class Store {
   listPipelineRuns(filter?: pipelineRuns.PipelineRunFilter, page?: { limit?: number; after?: string | null }) {
     return pipelineRuns.listPipelineRuns(this.client, filter, page);
   }
+
+  /** How many runs match the filter (Mage's metadata.count), O(1) from the run counters where the filter allows. */
+  totalPipelineRuns(filter?: pipelineRuns.PipelineRunFilter) {
+    return pipelineRuns.totalPipelineRuns(this.client, filter);
+  }
   getBlockRuns(pipelineRunId: number) {
     return blockRuns.getBlockRuns(this.client, pipelineRunId);
   }

@@ -5,6 +5,7 @@ import { executionPartition, triggeredExecutionPartition, type JsonObject, type 
 import { pipelineRunFromRow } from "./rows.ts";
 import { toJson } from "./json.ts";
 import { listPage, type Page, type PageRequest } from "./page.ts";
+import { countedPipelineRuns } from "./counters.ts";
 
 export type { Page, PageRequest } from "./page.ts";
 
@@ -129,6 +130,30 @@ export interface PipelineRunFilter {
 }
 
 /** Newest-first runs matching the filter, a page at a time (keyset: as fast on page 10,000 as on page 1). */
+/**
+ * How many runs match the filter: from the run counters when it filters by pipeline, trigger and
+ * status only (O(1) in the number of runs), else counted over the filter's index.
+ */
+export async function totalPipelineRuns(client: SqlClient, filter: PipelineRunFilter = {}): Promise<number> {
+  if (filter.backfillId === undefined && filter.executionDateFrom === undefined && filter.executionDateTo === undefined) {
+    return countedPipelineRuns(client, {
+      ...(filter.pipelineUuid !== undefined ? { pipelineUuid: filter.pipelineUuid } : {}),
+      ...(filter.pipelineScheduleId !== undefined ? { pipelineScheduleId: filter.pipelineScheduleId } : {}),
+      ...(filter.status !== undefined ? { statuses: [filter.status] } : {}),
+    });
+  }
+  const where: string[] = [];
+  const args: InValue[] = [];
+  if (filter.pipelineUuid !== undefined) (where.push("pipeline_uuid = ?"), args.push(filter.pipelineUuid));
+  if (filter.status !== undefined) (where.push("status = ?"), args.push(filter.status));
+  if (filter.pipelineScheduleId !== undefined) (where.push("pipeline_schedule_id = ?"), args.push(filter.pipelineScheduleId));
+  if (filter.backfillId !== undefined) (where.push("backfill_id = ?"), args.push(filter.backfillId));
+  if (filter.executionDateFrom !== undefined) (where.push("execution_date >= ?"), args.push(filter.executionDateFrom));
+  if (filter.executionDateTo !== undefined) (where.push("execution_date <= ?"), args.push(filter.executionDateTo));
+  const rs = await client.execute({ sql: `SELECT count(*) AS n FROM pipeline_runs WHERE ${where.join(" AND ")}`, args });
+  return Number(rs.rows[0]?.n ?? 0);
+}
+
 export async function listPipelineRuns(
   client: SqlClient,
   filter: PipelineRunFilter = {},

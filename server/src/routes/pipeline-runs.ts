@@ -11,7 +11,7 @@ import type { Env, ServerDeps } from "../deps.ts";
 import { list, one } from "../envelope.ts";
 import { ApiError, notFound, unprocessable } from "../errors.ts";
 import { blockRunJson, pipelineRunJson } from "../serialize.ts";
-import { idParam, PageQuery, QueryId, readBody, readQuery } from "../validate.ts";
+import { idParam, PageQuery, parseWith, QueryId, readBody, readQuery } from "../validate.ts";
 
 /** An instant in a query string: epoch milliseconds, or ISO 8601 (a date-time without an offset is UTC), within kiln's bounds. */
 const QueryInstant = v.pipe(
@@ -88,18 +88,34 @@ export function pipelineRunRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc)
     if (query.execution_date_from !== undefined && query.execution_date_to !== undefined && query.execution_date_from > query.execution_date_to) {
       throw unprocessable("query.execution_date_to", "is before execution_date_from");
     }
-    const page = await deps.store.listPipelineRuns(
-      {
-        ...(query.pipeline_uuid !== undefined ? { pipelineUuid: query.pipeline_uuid } : {}),
-        ...(query.status !== undefined ? { status: query.status } : {}),
-        ...(query.pipeline_schedule_id !== undefined ? { pipelineScheduleId: query.pipeline_schedule_id } : {}),
-        ...(query.backfill_id !== undefined ? { backfillId: query.backfill_id } : {}),
-        ...(query.execution_date_from !== undefined ? { executionDateFrom: query.execution_date_from } : {}),
-        ...(query.execution_date_to !== undefined ? { executionDateTo: query.execution_date_to } : {}),
-      },
-      { limit: query._limit ?? 40, after: query._after ?? null },
-    );
-    return list(c, "pipeline_runs", page.items.map(pipelineRunJson), page.next);
+    const filter = {
+      ...(query.pipeline_uuid !== undefined ? { pipelineUuid: query.pipeline_uuid } : {}),
+      ...(query.status !== undefined ? { status: query.status } : {}),
+      ...(query.pipeline_schedule_id !== undefined ? { pipelineScheduleId: query.pipeline_schedule_id } : {}),
+      ...(query.backfill_id !== undefined ? { backfillId: query.backfill_id } : {}),
+      ...(query.execution_date_from !== undefined ? { executionDateFrom: query.execution_date_from } : {}),
+      ...(query.execution_date_to !== undefined ? { executionDateTo: query.execution_date_to } : {}),
+    };
+    const [page, total] = await Promise.all([
+      deps.store.listPipelineRuns(filter, { limit: query._limit ?? 40, after: query._after ?? null }),
+      deps.store.totalPipelineRuns(filter),
+    ]);
+    return list(c, "pipeline_runs", page.items.map(pipelineRunJson), page.next, total);
+  });
+
+  // Mage's route for a pipeline's runs (its UI's runs page)
+  const PipelineRunsQuery = v.strictObject({ ...PageQuery, status: ListQuery.entries.status });
+  doc.add({ method: "get", path: "/api/pipelines/:uuid/pipeline_runs", summary: "A pipeline's runs, newest first (Mage's route)", role: "viewer", query: PipelineRunsQuery, responseKey: "pipeline_runs" });
+  app.get("/api/pipelines/:uuid/pipeline_runs", async (c) => {
+    const uuid = parseWith(PipelineUuid, c.req.param("uuid"), "path.uuid");
+    if (!deps.project().pipelines.has(uuid)) throw notFound("pipeline", uuid);
+    const query = readQuery(c, PipelineRunsQuery);
+    const filter = { pipelineUuid: uuid, ...(query.status !== undefined ? { status: query.status } : {}) };
+    const [page, total] = await Promise.all([
+      deps.store.listPipelineRuns(filter, { limit: query._limit ?? 40, after: query._after ?? null }),
+      deps.store.totalPipelineRuns(filter),
+    ]);
+    return list(c, "pipeline_runs", page.items.map(pipelineRunJson), page.next, total);
   });
 
   doc.add({ method: "get", path: "/api/pipeline_runs/:id", summary: "A pipeline run with its block runs", role: "viewer", responseKey: "pipeline_run" });

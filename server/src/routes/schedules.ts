@@ -13,6 +13,8 @@ import {
   hasRole,
   lastPipelineRunStatus,
   nextPipelineRunDate,
+  runtimeAverage,
+  scheduleRunCounts,
   SCHEDULE_STATUSES,
   SCHEDULE_TYPES,
   updateSchedule,
@@ -108,10 +110,19 @@ const PipelineParam = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_.-]{1,200}$/, "exp
  * credential: only a principal that may write (editor, admin) gets it; for others it is omitted.
  */
 export async function scheduleView(deps: ServerDeps, schedule: PipelineSchedule, principal: Principal | null): Promise<Record<string, unknown>> {
+  const [lastStatus, counts, average] = await Promise.all([
+    lastPipelineRunStatus(deps.store, schedule.id),
+    scheduleRunCounts(deps.store.client, [schedule.id]),
+    runtimeAverage(deps.store, schedule.id),
+  ]);
   const view = scheduleJson(schedule, {
     nextPipelineRunDate: schedule.status === "active" ? nextPipelineRunDate(schedule, deps.clock.now()) : null,
-    lastPipelineRunStatus: await lastPipelineRunStatus(deps.store, schedule.id),
+    lastPipelineRunStatus: lastStatus,
   });
+  // Mage's presenter fields: run counts (from the run counters) and the mean runtime in seconds
+  view.pipeline_runs_count = counts.get(schedule.id)?.total ?? 0;
+  view.pipeline_in_progress_runs_count = counts.get(schedule.id)?.inProgress ?? 0;
+  view.runtime_average = average;
   if (!principal || !hasRole(principal.role, "editor")) delete view.token;
   return view;
 }
@@ -135,6 +146,23 @@ export function scheduleRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc): v
     const query = readQuery(c, ListQuery);
     const page = await deps.store.listPipelineSchedules(
       { pipelineUuid, ...(query.status ? { status: query.status } : {}), ...(query.schedule_type ? { scheduleType: query.schedule_type } : {}) },
+      { limit: query._limit ?? 40, after: query._after ?? null },
+    );
+    const views = await Promise.all(page.items.map((s) => scheduleView(deps, s, c.get("principal"))));
+    return list(c, "pipeline_schedules", views, page.next);
+  });
+
+  // Mage's route for every pipeline's triggers (its UI's triggers page)
+  const AllQuery = v.strictObject({ ...PageQuery, status: v.optional(ScheduleFields.status), schedule_type: v.optional(ScheduleFields.schedule_type), pipeline_uuid: v.optional(PipelineParam) });
+  doc.add({ method: "get", path: "/api/pipeline_schedules", summary: "Every pipeline's triggers (Mage's route)", role: "viewer", query: AllQuery, responseKey: "pipeline_schedules" });
+  app.get("/api/pipeline_schedules", async (c) => {
+    const query = readQuery(c, AllQuery);
+    const page = await deps.store.listPipelineSchedules(
+      {
+        ...(query.pipeline_uuid ? { pipelineUuid: query.pipeline_uuid } : {}),
+        ...(query.status ? { status: query.status } : {}),
+        ...(query.schedule_type ? { scheduleType: query.schedule_type } : {}),
+      },
       { limit: query._limit ?? 40, after: query._after ?? null },
     );
     const views = await Promise.all(page.items.map((s) => scheduleView(deps, s, c.get("principal"))));
@@ -209,8 +237,11 @@ export function scheduleRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc): v
     const id = idParam(c);
     const query = readQuery(c, v.strictObject(PageQuery));
     await scheduleOr404(deps, id);
-    const page = await deps.store.listPipelineRuns({ pipelineScheduleId: id }, { limit: query._limit ?? 40, after: query._after ?? null });
-    return list(c, "pipeline_runs", page.items.map(pipelineRunJson), page.next);
+    const [page, total] = await Promise.all([
+      deps.store.listPipelineRuns({ pipelineScheduleId: id }, { limit: query._limit ?? 40, after: query._after ?? null }),
+      deps.store.totalPipelineRuns({ pipelineScheduleId: id }),
+    ]);
+    return list(c, "pipeline_runs", page.items.map(pipelineRunJson), page.next, total);
   });
 
   doc.add({ method: "post", path: "/api/pipeline_schedules/:id/pipeline_runs", summary: "Run a trigger now", role: "editor", body: RunBody, responseKey: "pipeline_run" });

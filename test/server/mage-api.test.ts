@@ -1,0 +1,67 @@
+/**
+ * Routes and fields as Mage's clients use them (Mage's presenters are the reference): every
+ * pipeline's triggers, a pipeline's runs, run counts and the mean runtime on triggers, and list
+ * metadata with the total matching (count), whether more follow (next) and kiln's cursor (after).
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { serverFixture, type ServerFixture } from "../helpers/server.ts";
+
+let s: ServerFixture;
+beforeAll(async () => {
+  s = await serverFixture();
+});
+afterAll(() => s.close());
+
+type Meta = { count: number; next: boolean; after: string | null };
+
+describe("Mage's routes and fields", () => {
+  test("GET /api/pipeline_schedules lists every pipeline's triggers with pipeline_runs_count, pipeline_in_progress_runs_count and runtime_average", async () => {
+    const created = await s.call("POST", "/api/pipelines/etl/pipeline_schedules", { body: { pipeline_schedule: { name: "counted", schedule_type: "api", status: "active" } } });
+    expect(created.status).toBe(201);
+    const id = (created.json.pipeline_schedule as { id: number }).id;
+    const t0 = Date.UTC(2025, 0, 1);
+    // two finished runs of 10 s and 30 s, one waiting (a pipeline-less date keeps it from starting: status set directly)
+    for (const [i, seconds] of [[1, 10], [2, 30]] as const) {
+      const run = await s.store.createPipelineRun({ pipelineUuid: "etl", pipelineScheduleId: id, executionDate: t0 + i * 1000 });
+      await s.client.execute({ sql: "UPDATE pipeline_runs SET status = 'completed', started_at = ?, completed_at = ? WHERE id = ?", args: [t0, t0 + seconds * 1000, run!.id] });
+    }
+    const waiting = await s.store.createPipelineRun({ pipelineUuid: "etl", pipelineScheduleId: id, executionDate: t0 + 3000 });
+    await s.client.execute({ sql: "UPDATE pipeline_runs SET status = 'running', owner = 'elsewhere' WHERE id = ?", args: [waiting!.id] });
+
+    const all = await s.call("GET", "/api/pipeline_schedules", { role: "viewer" });
+    expect(all.status).toBe(200);
+    const row = (all.json.pipeline_schedules as Array<Record<string, unknown>>).find((x) => x.id === id)!;
+    expect(row).toMatchObject({ name: "counted", pipeline_uuid: "etl", pipeline_runs_count: 3, pipeline_in_progress_runs_count: 1, runtime_average: 20 });
+    expect(all.json.metadata as Meta).toMatchObject({ next: false, after: null });
+    const one = await s.call("GET", `/api/pipeline_schedules/${id}`, { role: "viewer" });
+    expect(one.json.pipeline_schedule).toMatchObject({ pipeline_runs_count: 3, pipeline_in_progress_runs_count: 1, runtime_average: 20 });
+    // filtered by pipeline, and a bad filter is a 400 naming it
+    expect(((await s.call("GET", "/api/pipeline_schedules?pipeline_uuid=nope", { role: "viewer" })).json.pipeline_schedules as unknown[]).length).toBe(0);
+    const bad = await s.call("GET", "/api/pipeline_schedules?status=sometimes", { role: "viewer" });
+    expect(bad.status).toBe(400);
+    expect(JSON.stringify(bad.json)).toContain("status");
+
+    // a trigger's runs: count is the total, next and after page through
+    const first = await s.call("GET", `/api/pipeline_schedules/${id}/pipeline_runs?_limit=2`, { role: "viewer" });
+    const meta = first.json.metadata as Meta;
+    expect((first.json.pipeline_runs as unknown[]).length).toBe(2);
+    expect(meta.count).toBe(3);
+    expect(meta.next).toBe(true);
+    const second = await s.call("GET", `/api/pipeline_schedules/${id}/pipeline_runs?_limit=2&_after=${meta.after}`, { role: "viewer" });
+    expect(second.json.metadata as Meta).toEqual({ count: 3, next: false, after: null });
+  });
+
+  test("GET /api/pipelines/:uuid/pipeline_runs: a pipeline's runs with the total, filtered by status; 404 for an unknown pipeline", async () => {
+    const before = await s.call("GET", "/api/pipelines/etl/pipeline_runs?_limit=1", { role: "viewer" });
+    expect(before.status).toBe(200);
+    const total = (before.json.metadata as Meta).count;
+    const truth = Number((await s.client.execute("SELECT count(*) AS n FROM pipeline_runs WHERE pipeline_uuid = 'etl'")).rows[0]!.n);
+    expect(total).toBe(truth);
+    expect(total).toBeGreaterThanOrEqual(3);
+    const completed = await s.call("GET", "/api/pipelines/etl/pipeline_runs?status=completed", { role: "viewer" });
+    const completedTruth = Number((await s.client.execute("SELECT count(*) AS n FROM pipeline_runs WHERE pipeline_uuid = 'etl' AND status = 'completed'")).rows[0]!.n);
+    expect((completed.json.metadata as Meta).count).toBe(completedTruth);
+    expect((completed.json.pipeline_runs as Array<{ status: string }>).every((r) => r.status === "completed")).toBe(true);
+    expect((await s.call("GET", "/api/pipelines/nope/pipeline_runs", { role: "viewer" })).status).toBe(404);
+  });
+});
