@@ -606,14 +606,14 @@ describe("timeout and cancel kill the Python process tree", () => {
     const files = {
       "kiln.yaml": IN_PROCESS,
       // long enough for the interpreter to start on a loaded machine; the test waits for the timeout
-      "pipelines/p/metadata.yaml": metadata([{ uuid: "hang", type: "data_loader", timeout: 8 }]),
+      "pipelines/p/metadata.yaml": metadata([{ uuid: "hang", type: "data_loader", timeout: 15 }]),
       "data_loaders/hang.py": TREE_BLOCK,
     };
     await withFixture(files, async (fx) => {
       const run = await newRun(fx);
       const done = fx.engine.execute(run.id);
       const pidsFile = join(fx.root, "tree.pids");
-      await until(() => existsSync(pidsFile), "the block to start its child", 8_000);
+      await until(() => existsSync(pidsFile), "the block to start its child", 15_000);
       const pids = JSON.parse(readFileSync(pidsFile, "utf8")) as { self: number; child: number };
       expect((await done).status).toBe("failed");
       const blockRun = (await blockRuns(fx, run.id)).hang!;
