@@ -3,7 +3,7 @@
  * @always_on, API and backfill runs, faults every few seconds; then everything is put back, the
  * time triggers are switched off, the runs settle, and the checks read what happened.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync, existsSync, mkdirSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort } from "../test/helpers/ports.ts";
@@ -110,12 +110,18 @@ function readRecords(file: string): BlockRecord[] {
 
 /** Runs one chaos scenario and returns its counts and checks. */
 export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
-  const log = options.log ?? ((line: string) => console.log(`${new Date().toISOString()} chaos: ${line}`));
   const rng = new Random(options.seed);
   const workDir = mkdtempSync(join(tmpdir(), "kiln-chaos-"));
   const root = join(workDir, "project");
   const logDir = join(workDir, "logs");
   mkdirSync(logDir, { recursive: true });
+  // every line also goes to logs/chaos.log, kept with the work folder when a check fails
+  const print = options.log ?? ((line: string) => console.log(line));
+  const log = (line: string) => {
+    const stamped = `${new Date().toISOString()} chaos: ${line}`;
+    appendFileSync(join(logDir, "chaos.log"), `${stamped}\n`);
+    print(stamped);
+  };
   const recordsFile = join(workDir, "records.jsonl");
   const token = Array.from(crypto.getRandomValues(new Uint8Array(24)), (b) => b.toString(16).padStart(2, "0")).join("");
   writeProject(root, recordsFile, token);
