@@ -89,7 +89,7 @@ class Managed {
 export function cleanEnv(extra: Record<string, string | undefined> = {}): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) {
-    if (v !== undefined && !["KILN_DATABASE_URL", "REDIS_URL", "KILN_AUTH", "ENV", "PORT", "HOST"].includes(k)) env[k] = v;
+    if (v !== undefined && !["KILN_DATABASE_URL", "KILN_SECRET_KEY", "REDIS_URL", "KILN_AUTH", "ENV", "PORT", "HOST"].includes(k)) env[k] = v;
   }
   for (const [k, v] of Object.entries(extra)) if (v !== undefined) env[k] = v;
   return env;
@@ -99,6 +99,7 @@ export interface ReplicaOptions {
   root: string;
   port: number;
   databaseUrl: string;
+  secretKey: string;
   redisUrl: string | null;
   orphanAfterSeconds: number;
   logFile: string;
@@ -129,7 +130,7 @@ export class Replica extends Managed {
       process.execPath,
       [CLI_MAIN, "start", o.root, "--instance-type", "server_and_scheduler", "--port", String(o.port), "--host", "127.0.0.1",
         "--tick-interval", "500", "--orphan-after", String(o.orphanAfterSeconds), "--grace-period", "10", "--reload-interval", "2"],
-      { env: cleanEnv({ KILN_DATABASE_URL: o.databaseUrl, REDIS_URL: o.redisUrl ?? undefined }), logFile: o.logFile },
+      { env: cleanEnv({ KILN_DATABASE_URL: o.databaseUrl, KILN_SECRET_KEY: o.secretKey, REDIS_URL: o.redisUrl ?? undefined }), logFile: o.logFile },
     );
   }
 

@@ -86,7 +86,7 @@ const base: Omit<ChaosOptions, "database"> = {
   faultEverySeconds: range("--fault-every", v["fault-every"] ?? "2-4"),
   apiEverySeconds: [0.5, 1.5],
   orphanAfterSeconds: positive("--orphan-after", v["orphan-after"], 5),
-  settleSeconds: 300,
+  settleSeconds: 180,
   keep: v.keep === true,
 };
 if (base.replicas < 2) fail("--replicas: expected at least 2 (one always stays up while another is faulted)");

@@ -6,6 +6,8 @@
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { generateSecretKey } from "@kiln/core";
+import { createAdminKey } from "../test/helpers/cli.ts";
 import { freePort } from "../test/helpers/ports.ts";
 import { runChecks, type CheckResult } from "./checks.ts";
 import { ChaosDb, type Row } from "./db.ts";
@@ -141,13 +143,14 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     await sqld?.start();
     await redis?.start();
     const databaseUrl = sqld ? sqld.url : `file:${join(workDir, "kiln.db")}`;
+    // one key for every replica, as a deployment sets it (secrets and the session key are encrypted under it)
+    const secretKey = generateSecretKey();
     for (let i = 0; i < options.replicas; i++) {
-      replicas.push(new Replica(i, { root, port: await freePort(), databaseUrl, redisUrl: redis?.url ?? null, orphanAfterSeconds: options.orphanAfterSeconds, logFile: join(logDir, `replica-${i}.log`) }));
+      replicas.push(new Replica(i, { root, port: await freePort(), databaseUrl, secretKey, redisUrl: redis?.url ?? null, orphanAfterSeconds: options.orphanAfterSeconds, logFile: join(logDir, `replica-${i}.log`) }));
     }
-    // the first replica makes the database and the first admin key; the others join it
-    replicas[0]!.start();
-    const keyFile = join(root, ".kiln/admin-api-key");
-    const adminKey = await waitFor("the first admin key", 60_000, async () => existsSync(keyFile) && readFileSync(keyFile, "utf8").trim());
+    // the first admin key, made as an operator makes it (kiln keeps none on disk), then every replica
+    const adminKey = await createAdminKey(root, { KILN_DATABASE_URL: databaseUrl, KILN_SECRET_KEY: secretKey, REDIS_URL: undefined });
+    for (const replica of replicas) replica.start();
     db = new ChaosDb(databaseUrl);
     const chaosDb = db;
     const scheduleIds = await waitFor("the triggers to be synced", 60_000, async () => {
@@ -156,7 +159,6 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       const ids = { cron: id(TRIGGERS.cron), alwaysOn: id(TRIGGERS.alwaysOn), api: id(TRIGGERS.api) };
       return ids.cron && ids.alwaysOn && ids.api ? ids : null;
     });
-    for (const replica of replicas.slice(1)) replica.start();
     await waitFor("every replica to answer", 60_000, async () => {
       const answers = await Promise.all(replicas.map((r) => fetch(`${r.url}/api/pipelines`, { headers: { authorization: `Bearer ${adminKey}` }, signal: AbortSignal.timeout(2_000) }).then((a) => a.ok, () => false)));
       return answers.every(Boolean);
