@@ -1,6 +1,6 @@
 /** Flag parsing shared by the commands (node:util parseArgs), with errors a user can act on. */
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import type { JsonObject } from "@kiln/core";
+import { JSON_DEPTH_MESSAGE, jsonTextDepth, MAX_JSON_DEPTH, type JsonObject } from "@kiln/core";
 import { UsageError } from "./errors.ts";
 import { usageOf } from "./usage.ts";
 
@@ -25,6 +25,7 @@ export function parseCommand<O extends Options>(command: string, args: string[],
 /** Parses --runtime-vars: a JSON object, or a UsageError naming the flag. */
 export function parseRuntimeVars(text: string | undefined): JsonObject {
   if (text === undefined) return {};
+  if (jsonTextDepth(text, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) throw new UsageError(`--runtime-vars: expected a JSON object, got one ${JSON_DEPTH_MESSAGE}`);
   let value: unknown;
   try {
     value = JSON.parse(text);

@@ -3,7 +3,7 @@
  * `kiln run` and `kiln start` use, KILN_DATABASE_URL when set). A created key is printed once,
  * as the last line, so scripts can take it with `tail -n 1`; only its hash is stored.
  */
-import { createApiKey, isRole, listApiKeys, revokeApiKey, ROLES } from "@kiln/core";
+import { createApiKey, isRole, listApiKeys, nameProblem, revokeApiKey, ROLES } from "@kiln/core";
 import { parseCommand, parseId, runSubcommand } from "../args.ts";
 import { UsageError } from "../errors.ts";
 import { COMMAND_USAGE, SUBCOMMAND_USAGE } from "../usage.ts";
@@ -24,6 +24,8 @@ async function create(args: string[]): Promise<number> {
   if (!isRole(role)) throw new UsageError(`--role: expected one of ${ROLES.join(", ")}, got ${JSON.stringify(role)}`);
   const name = values.name === undefined ? `cli-${role}` : values.name.trim();
   if (!name || name.length > 255) throw new UsageError("--name: expected a non-empty name of at most 255 characters");
+  const problem = nameProblem(name);
+  if (problem) throw new UsageError(`--name: ${problem}`);
   const open = await openProjectFlag("api-key create", values.project, positionals);
   try {
     const { record, key } = await createApiKey(open.store.client, { name, role }, open.store.clock.now());

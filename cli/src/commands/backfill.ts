@@ -19,6 +19,7 @@ import {
   type BackfillRecord,
   type BackfillStatusReport,
   type IntervalType,
+  nameProblem,
 } from "@kiln/core";
 import { databaseUrl } from "@kiln/node";
 import { parseCommand, parseId, runSubcommand } from "../args.ts";
@@ -56,6 +57,8 @@ async function create(args: string[]): Promise<number> {
   // core checks the same again for its other callers
   const name = values.name?.trim();
   if (!name) throw new UsageError("--name: required (a non-empty name for the backfill)");
+  const nameIssue = nameProblem(name);
+  if (nameIssue) throw new UsageError(`--name: ${nameIssue}`);
   if (values.start === undefined) throw new UsageError("--start: required (an ISO 8601 date or instant, e.g. 2024-01-01)");
   if (values.end === undefined) throw new UsageError("--end: required (an ISO 8601 date or instant; a date landing exactly on it gets a run)");
   const startDatetime = parseInstant("--start", values.start);

@@ -31,6 +31,12 @@ import {
   type ScheduleStatus,
   type ScheduleType,
   type TriggerInput,
+  INSTANT_RANGE,
+  isInstant,
+  JSON_DEPTH_MESSAGE,
+  jsonTextDepth,
+  MAX_JSON_DEPTH,
+  nameProblem,
 } from "@kiln/core";
 import { parseCommand, parseId, runSubcommand } from "../args.ts";
 import { UsageError } from "../errors.ts";
@@ -130,6 +136,8 @@ async function remove(args: string[]): Promise<number> {
 
 /** Checks and converts the field flags; an empty value removes the key (the loader's default applies). */
 function triggerInput(name: string, values: FieldValues): TriggerInput {
+  const problem = nameProblem(name);
+  if (problem) throw new UsageError(`--name (or --rename): ${problem}`);
   const input: TriggerInput = { name };
   const text = (flag: keyof FieldValues) => {
     const value = values[flag];
@@ -157,6 +165,7 @@ function triggerInput(name: string, values: FieldValues): TriggerInput {
 
 /** A JSON object flag, or a UsageError naming the flag. */
 export function parseJsonObject(flag: string, text: string): JsonObject {
+  if (jsonTextDepth(text, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) throw new UsageError(`${flag}: expected a JSON object ${JSON_DEPTH_MESSAGE.replace(/^nested/, "nested at most")}, got one ${JSON_DEPTH_MESSAGE}`);
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -391,7 +400,9 @@ export function parseInstant(flag: string, text: string): number {
   if (d.getUTCFullYear() !== year || d.getUTCMonth() !== month - 1 || d.getUTCDate() !== day || d.getUTCHours() !== hour || d.getUTCMinutes() !== minute || d.getUTCSeconds() !== second) {
     bad(": no such date or time");
   }
-  return d.getTime() - offsetMinutes(isDateOnly ? undefined : m[8]) * 60_000;
+  const ms = d.getTime() - offsetMinutes(isDateOnly ? undefined : m[8]) * 60_000;
+  if (!isInstant(ms)) bad(`: outside ${INSTANT_RANGE}`);
+  return ms;
 }
 
 function offsetMinutes(offset: string | undefined): number {

@@ -8,6 +8,7 @@
  * `timeout: null` and the like. Unknown keys are ignored (a Mage file has many kiln does not
  * use), except in `settings` and `configuration`, which keep them for the code that reads them.
  */
+import { INSTANT_RANGE, isInstant, nameProblem } from "../bounds.ts";
 import * as v from "valibot";
 import { SCHEDULE_STATUSES, SCHEDULE_TYPES, type JsonObject, type ScheduleSettings } from "../domain.ts";
 import { checkEventPattern, EventPatternError, patternOfMatchers } from "../events/pattern.ts";
@@ -61,6 +62,11 @@ function compact<T extends object>(value: T): { [K in keyof T]?: NonNullable<T[K
 const string = v.string("a string");
 const nonEmptyString = v.pipe(v.string("a non-empty string"), v.minLength(1, "a non-empty string"));
 const boolean = v.boolean("true or false");
+/** A name as kiln stores it: no control characters (NUL truncates) and no bidi controls (text that reads other than it is). */
+const nameString = v.pipe(
+  nonEmptyString,
+  v.check((name) => nameProblem(name) === null, "a name without control or bidirectional control characters, at most 255 characters"),
+);
 const stringList = v.array(string, "a list of strings");
 const jsonObject = v.custom<JsonObject>(isPlainObject, "an object");
 
@@ -142,8 +148,8 @@ const dateTime = v.pipe(
   v.unknown(),
   v.rawTransform(({ dataset, addIssue, NEVER }) => {
     const ms = parseDateTime(dataset.value);
-    if (ms === null) {
-      addIssue({ message: "a date-time such as 2024-01-01 00:00:00 or 2024-01-01T00:00:00+02:00" });
+    if (ms === null || !isInstant(ms)) {
+      addIssue({ message: `a date-time such as 2024-01-01 00:00:00 or 2024-01-01T00:00:00+02:00, ${INSTANT_RANGE}` });
       return NEVER;
     }
     return ms;
@@ -341,7 +347,7 @@ const block = v.pipe(
   mapping(
     {
       uuid: blockUuid,
-      name: v.nullish(string),
+      name: v.nullish(nameString),
       type: oneOf(BLOCK_TYPES),
       upstream_blocks: v.nullish(blockUuidList, () => []),
       // Mage writes downstream_blocks; kiln derives them, but a malformed list is still a mistake.
@@ -427,7 +433,7 @@ export const projectSettingsSchema = v.pipe(
 export const pipelineSchema = v.pipe(
   mapping({
     uuid: v.nullish(nonEmptyString),
-    name: v.nullish(string),
+    name: v.nullish(nameString),
     description: v.nullish(string),
     executor_type: v.nullish(executorType),
     executor_config: v.nullish(jsonObject, () => ({})),
@@ -486,7 +492,7 @@ const eventMatchers = eventPatternOf(
 const trigger = v.pipe(
   mapping(
     {
-      name: nonEmptyString,
+      name: nameString,
       schedule_type: oneOf(SCHEDULE_TYPES),
       // Cron strings are checked by the scheduler, which owns the cron parser.
       schedule_interval: v.nullish(nonEmptyString),
