@@ -31,19 +31,19 @@ import {
   resolveSecretKey,
   pythonHost,
   resolvePythonInterpreter,
-  runtimeCommand,
   secretKeyFile,
 } from "@kiln/node";
 import { localExecutor } from "@kiln/executor-local";
 import { UsageError } from "./errors.ts";
 import { handoffFor, KILN_SECRET_VARIABLES, kilnEnv, kilnSecret } from "./kiln-env.ts";
 import { buildExecutors, validateLocalConfig } from "./executors.ts";
+import { kilnCommand, resolveKilnForBlocks } from "./kiln-resolution.ts";
 
 /**
  * The command that runs this CLI again, for child processes (`kiln run-block`): the same runtime
- * with the same flags (see runtimeCommand).
+ * (see kilnCommand).
  */
-export const KILN_COMMAND = runtimeCommand(resolve(import.meta.dirname, "main.ts"));
+export const KILN_COMMAND = kilnCommand();
 
 /**
  * Loads and validates a project, turning every problem into a UsageError. `checkRemote: false`
@@ -59,6 +59,8 @@ export async function loadUserProject(
 ): Promise<Project> {
   const root = resolve(path);
   if (!existsSync(root) || !statSync(root).isDirectory()) throw new UsageError(`no project at ${path}: not a folder`);
+  // the project's blocks import "@kiln/core" from wherever the project is: it is this kiln
+  resolveKilnForBlocks(root);
   const source = folderSource(root);
   try {
     const settings = await loadProjectSettings(source, process.env);

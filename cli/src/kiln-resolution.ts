@@ -1,0 +1,71 @@
+/**
+ * Projects anywhere: a block's `import ... from "@kiln/core"` resolves to the kiln that runs it,
+ * though the project has no node_modules of its own. Node gets a module.register resolve hook,
+ * Deno the import map its launcher passes (cli/bin/kiln-deno), Bun a runtime plugin that loads
+ * the project's modules with that specifier made kiln's path (Bun's runtime plugins are not
+ * asked to resolve a module's package imports, only to load it; NODE_PATH counts only at start);
+ * `kilnCommand` starts kiln again (for `kiln run-block` children) the same way.
+ */
+import { readFileSync } from "node:fs";
+import { register } from "node:module";
+import { resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { runtimeCommand } from "@kiln/node";
+
+const CLI = resolve(import.meta.dirname, "..");
+const MAIN = resolve(CLI, "src/main.ts");
+/** The import map `kiln-deno` passes to Deno. */
+export const DENO_IMPORT_MAP = resolve(CLI, "import-map.json");
+/** The Node launcher: registers tsx, then runs main.ts. */
+export const NODE_LAUNCHER = resolve(CLI, "bin/kiln-node.mjs");
+
+interface DenoGlobal {
+  execPath(): string;
+}
+interface BunGlobal {
+  plugin(plugin: {
+    name: string;
+    setup(build: { onLoad(options: { filter: RegExp }, callback: (args: { path: string }) => { contents: string; loader: string }): void }): void;
+  }): void;
+}
+
+const BUN_LOADERS: Record<string, string> = { ts: "ts", mts: "ts", tsx: "tsx", js: "js", mjs: "js", jsx: "jsx" };
+/** `from "@kiln/core"`, `import "@kiln/core"` and `import("@kiln/core")`, with either quote. */
+const KILN_CORE_IMPORT = /(\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)(["'])@kiln\/core\2/g;
+
+const roots = new Set<string>();
+
+/** Installs, for the project at `projectRoot`, the resolution of "@kiln/core" for its blocks (once per project and process). */
+export function resolveKilnForBlocks(projectRoot: string): void {
+  const first = roots.size === 0;
+  if (roots.has(projectRoot)) return;
+  roots.add(projectRoot);
+  const core = import.meta.resolve("@kiln/core");
+  const { Bun, Deno } = globalThis as { Bun?: BunGlobal; Deno?: DenoGlobal };
+  if (Bun) {
+    const path = fileURLToPath(core);
+    const escaped = projectRoot.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+    Bun.plugin({
+      name: `kiln-core:${projectRoot}`,
+      setup: (build) =>
+        build.onLoad({ filter: new RegExp(`^${escaped}/.*\\.(ts|mts|tsx|js|mjs|jsx)$`) }, (args) => {
+          const text = readFileSync(args.path, "utf8");
+          const extension = args.path.slice(args.path.lastIndexOf(".") + 1);
+          // the project's own dependencies (plugins in its node_modules) load untouched
+          const contents = args.path.includes("/node_modules/") ? text : text.replace(KILN_CORE_IMPORT, (_match, lead: string, quote: string) => `${lead}${quote}${path}${quote}`);
+          return { contents, loader: BUN_LOADERS[extension] ?? "js" };
+        }),
+    });
+  } else if (!Deno && first) {
+    register(new URL("./node-resolve-hook.mjs", import.meta.url), { data: { core } });
+  }
+}
+
+/** The command that runs this kiln again on this runtime, for child processes such as `kiln run-block`. */
+export function kilnCommand(): string[] {
+  const { Deno } = globalThis as { Deno?: DenoGlobal };
+  if (Deno) return [Deno.execPath(), "run", "-A", "--import-map", DENO_IMPORT_MAP, MAIN];
+  // Node started without tsx's flag (by kiln-node): the child needs the launcher too
+  if (!("Bun" in globalThis) && !process.execArgv.some((flag) => flag.includes("tsx"))) return [process.execPath, ...process.execArgv, NODE_LAUNCHER];
+  return runtimeCommand(MAIN);
+}
