@@ -29,6 +29,12 @@ export interface BlockRuntime {
   python?: PythonHost;
   /** Mage's ENV for the runtime variables (`env` kwarg); "prod" when unset. */
   env?: string;
+  /**
+   * Why this process may not record results now (it may have been presumed dead, e.g. frozen
+   * past the orphan window, and its runs taken over), or null: an in-process block's output is
+   * then not stored, so a zombie attempt never overwrites the one its run's new owner records.
+   */
+  fence?: () => string | null;
 }
 
 /** A block's own error, as opposed to kiln failing to run it. */
@@ -120,6 +126,10 @@ export async function executeBlock(job: BlockJob, runtime: BlockRuntime, signal:
     const got = output === null ? "null" : typeof output;
     throw new BlockError(`dynamic block ${block.uuid} must return a list (one item per downstream run), got ${got}`);
   }
+  // a block that ran on after its run was cancelled or let go (ctx.signal aborted) records nothing
+  if (signal.aborted) throw new BlockError("the block run was stopped before its output was stored");
+  const fenced = runtime.fence?.() ?? null;
+  if (fenced !== null) throw new BlockError(`the output was not stored: ${fenced}`);
   await runtime.outputs.write(job.pipelineUuid, job.executionPartition, job.blockUuid, output);
   return output;
 }

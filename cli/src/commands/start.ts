@@ -72,6 +72,8 @@ export async function start(args: string[]): Promise<number> {
     beforeRunEnds: notifyRunEnd(open.store, () => project),
     addons: open.addons,
   });
+  // in-process blocks store no output while this process may have been presumed dead (see RunEngine.setLiveness)
+  open.runtime.fence = () => engine.fenced();
   let scheduler: Scheduler | null = null;
   if (withScheduler) {
     const id = `scheduler-${crypto.randomUUID()}`;
