@@ -12,6 +12,9 @@ import {
   remoteExecutionProblem,
   resolveExecutor,
   Store,
+  SecretMask,
+  maskingExecutor,
+  maskingLogSink,
   moduleAddonRunner,
   pythonAddonRunner,
   type AddonRunner,
@@ -35,6 +38,7 @@ import {
 } from "@kiln/node";
 import { localExecutor } from "@kiln/executor-local";
 import { UsageError } from "./errors.ts";
+import { maskProcessOutput } from "./masked-output.ts";
 import { handoffFor, KILN_SECRET_VARIABLES, kilnEnv, kilnSecret } from "./kiln-env.ts";
 import { buildExecutors, validateLocalConfig } from "./executors.ts";
 import { kilnCommand, resolveKilnForBlocks } from "./kiln-resolution.ts";
@@ -137,6 +141,9 @@ export interface OpenProjectOptions {
   executors?: boolean;
 }
 
+/** How often the secret mask re-reads the database's secrets (ms). */
+const MASK_REFRESH_MS = 5000;
+
 /** Opens a loaded project's database and wires its executors and block runtime. */
 export async function openProject(project: Project, options: OpenProjectOptions = {}): Promise<OpenProject> {
   const url = databaseUrl(project.root, project.settings.databaseUrl, kilnEnv());
@@ -162,15 +169,35 @@ export async function openProject(project: Project, options: OpenProjectOptions 
       if (!secretKey) throw new Error(`cannot read secret ${name}: KILN_SECRET_KEY is not set and there is no key file ${secretKeyFile(project.root, url)}`);
       const value = await store.getSecret(secretKey, name);
       if (value === null) throw new Error(`no secret named ${name}`);
+      mask.add(value);
       return value;
     },
   };
+  // every secret a block could read is masked in what is recorded of its runs, read now and
+  // every few seconds (a secret added through the API while kiln runs)
+  const mask = new SecretMask();
+  const refreshMask = async () => {
+    try {
+      key ??= resolveSecretKey(project.root, url, kilnSecret("KILN_SECRET_KEY"), { create: false }).then((s) => s?.key ?? null);
+      const secretKey = await key;
+      if (!secretKey) return;
+      const names = await store.listSecretNames();
+      const values = await Promise.all(names.map((name) => store.getSecret(secretKey, name).catch(() => null)));
+      mask.set(values.filter((v): v is string => v !== null));
+    } catch {
+      // an unreadable key: blocks cannot read secrets either, and the start says why
+    }
+  };
+  await refreshMask();
+  maskProcessOutput(mask);
+  const maskTimer = setInterval(() => void refreshMask(), MASK_REFRESH_MS);
+  (maskTimer as { unref?: () => void }).unref?.();
   const runtime: BlockRuntime = {
     project,
     source,
     outputs,
     // a block run in a container writes its log to stdout, which its executor reads back
-    logs: process.env.KILN_BLOCK_LOGS === "stdout" ? stdoutLogSink : fileLogSink(project.root),
+    logs: maskingLogSink(process.env.KILN_BLOCK_LOGS === "stdout" ? stdoutLogSink : fileLogSink(project.root), mask),
     secrets,
     clock: store.clock,
     store,
@@ -181,12 +208,23 @@ export async function openProject(project: Project, options: OpenProjectOptions 
     ...(process.env.ENV ? { env: process.env.ENV } : {}),
   };
   const executors = new ExecutorRegistry().register(
-    localExecutor({ runtime, command: KILN_COMMAND, withhold: KILN_SECRET_VARIABLES, handoff: () => handoffFor({ databaseUrl: url }) }),
+    maskingExecutor(localExecutor({ runtime, command: KILN_COMMAND, withhold: KILN_SECRET_VARIABLES, handoff: () => handoffFor({ databaseUrl: url }) }), mask),
   );
-  if (options.executors !== false) for (const executor of await buildExecutors(project.settings, project.root, url)) executors.register(executor);
+  if (options.executors !== false) for (const executor of await buildExecutors(project.settings, project.root, url)) executors.register(maskingExecutor(executor, mask));
   // Mage's callbacks and conditionals run in this process, with the blocks' runtime
   const addons = moduleAddonRunner(runtime, pythonAddonRunner);
-  return { project, store, databaseUrl: url, executors, runtime, addons, close: () => client.close() };
+  return {
+    project,
+    store,
+    databaseUrl: url,
+    executors,
+    runtime,
+    addons,
+    close: () => {
+      clearInterval(maskTimer);
+      client.close();
+    },
+  };
 }
 
 /** Opens the project named by --project; problems with it are usage errors naming the flag. */

@@ -33,3 +33,4 @@ export * from "./auth/index.ts";
 export * from "./events/index.ts";
 export * from "./executor-conformance.ts";
 export * from "./bounds.ts";
+export * from "./secret-mask.ts";

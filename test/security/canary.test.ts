@@ -1,0 +1,115 @@
+/**
+ * A canary secret read by blocks (one in a child process, one in kiln's own) that log it,
+ * print it, and throw with it, through a real `kiln start`: the value appears in no table of
+ * the database, no file of the project, no API answer, no notification delivered to a local
+ * webhook, and no line kiln printed.
+ */
+import { afterAll, expect, test } from "bun:test";
+import { spawn, type ChildProcess } from "node:child_process";
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { createApiKey, generateSecretKey, importSecretKey, Store } from "@kiln/core";
+import { openDatabase } from "@kiln/node";
+import { CLI_MAIN, queryDb, REPO_ROOT, TempDirs, waitFor } from "../helpers/cli.ts";
+import { freePort } from "../helpers/ports.ts";
+
+const temp = new TempDirs();
+const children: ChildProcess[] = [];
+afterAll(() => {
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  temp.removeAll();
+});
+
+const CANARY = "canary-7f3a9c2e51d84b06";
+
+const LEAKY = (name: string) => `export default async function ${name}(ctx) {
+  const secret = await ctx.secrets.get("canary");
+  ctx.logger.info("connecting with " + secret);
+  console.log("stdout has " + secret);
+  console.error("stderr has " + secret);
+  throw new Error("login failed for password " + secret);
+}
+`;
+
+function filesUnder(dir: string): string[] {
+  const out: string[] = [];
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) out.push(...filesUnder(path));
+    else out.push(path);
+  }
+  return out;
+}
+
+test("the canary secret appears nowhere: tables, files, API answers, the notification, kiln's output", async () => {
+  const received: string[] = [];
+  const hook = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: async (req) => (received.push(await req.text()), new Response("ok")) });
+  try {
+    const root = temp.project({
+      "kiln.yaml": `notification_config:\n  webhooks:\n    - url: http://127.0.0.1:${hook.port}/hook\n`,
+      "pipelines/leaky/metadata.yaml": "blocks:\n  - uuid: in_child\n    type: custom\n  - uuid: in_kiln\n    type: custom\n    executor_config:\n      in_process: true\n",
+      "custom/in_child.js": LEAKY("in_child"),
+      "custom/in_kiln.js": LEAKY("in_kiln"),
+      "pipelines/leaky/triggers.yaml": 'triggers:\n  - {"name": "hourly", "schedule_type": "time", "schedule_interval": "@hourly", "status": "active", "settings": {"create_initial_pipeline_run": true}}\n',
+    });
+    const dbPath = join(root, ".kiln/kiln.db");
+    const secretKey = generateSecretKey();
+    const client = await openDatabase(`file:${dbPath}`);
+    const store = await Store.open(client);
+    await store.putSecret(await importSecretKey(secretKey), "canary", CANARY);
+    const { key } = await createApiKey(client, { name: "viewer", role: "viewer" }, Date.now());
+    client.close();
+
+    const port = await freePort();
+    const env: Record<string, string> = {};
+    for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith("KILN_") && k !== "REDIS_URL") env[k] = v;
+    env.KILN_SECRET_KEY = secretKey;
+    const kiln = spawn(process.execPath, [CLI_MAIN, "start", root, "--instance-type", "server_and_scheduler", "--port", String(port), "--host", "127.0.0.1", "--tick-interval", "200"], { cwd: REPO_ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+    children.push(kiln);
+    let output = "";
+    kiln.stdout!.setEncoding("utf8").on("data", (c: string) => (output += c));
+    kiln.stderr!.setEncoding("utf8").on("data", (c: string) => (output += c));
+    await waitFor(async () => (await queryDb(dbPath, "SELECT status FROM pipeline_runs")).some((r) => r.status === "failed"), "the run to fail", 60_000);
+    await waitFor(() => received.length > 0, "the failure notification", 30_000);
+
+    // the blocks did run, read the secret and fail with their (masked) message
+    const errors = (await queryDb(dbPath, "SELECT block_uuid, error FROM block_runs ORDER BY block_uuid")).map((r) => [r.block_uuid, String(r.error)]);
+    expect(errors).toEqual([
+      ["in_child", expect.stringContaining("login failed for password ***")],
+      ["in_kiln", expect.stringContaining("login failed for password ***")],
+    ]);
+
+    const base = `http://127.0.0.1:${port}`;
+    const headers = { authorization: `Bearer ${key}` };
+    const runId = Number((await queryDb(dbPath, "SELECT id FROM pipeline_runs"))[0]?.id);
+    const answers: string[] = [];
+    for (const path of ["/api/pipeline_runs", `/api/pipeline_runs/${runId}`, `/api/pipeline_runs/${runId}/block_runs`, `/api/pipeline_runs/${runId}/logs`, "/api/block_runs", "/api/pipeline_schedules/1", "/api/status"]) {
+      const answer = await fetch(`${base}${path}`, { headers });
+      answers.push(`${path} ${answer.status} ${await answer.text()}`);
+    }
+    const logs = answers.find((a) => a.includes("/logs 200")) ?? "";
+    expect(logs).toContain("connecting with ***");
+    for (const answer of answers) expect(answer).not.toContain(CANARY);
+
+    for (const body of received) expect(body).not.toContain(CANARY);
+    expect(received.join("")).toContain("***");
+
+    const tables = (await queryDb(dbPath, "SELECT name FROM sqlite_master WHERE type = 'table'")).map((r) => String(r.name));
+    expect(tables).toContain("block_runs");
+    for (const table of tables) {
+      const rows = await queryDb(dbPath, `SELECT * FROM "${table}"`);
+      expect([table, JSON.stringify(rows).includes(CANARY)]).toEqual([table, false]);
+    }
+    const exited = new Promise((r) => kiln.once("exit", r));
+    kiln.kill("SIGTERM");
+    await exited;
+    for (const file of filesUnder(root)) {
+      if (!statSync(file).isFile()) continue;
+      expect([file, readFileSync(file).includes(CANARY)]).toEqual([file, false]);
+    }
+    expect(filesUnder(root).some((f) => f.endsWith(".log"))).toBe(true);
+    expect(output).not.toContain(CANARY);
+  } finally {
+    await hook.stop(true);
+  }
+}, 120_000);
