@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { cpSync, existsSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { REPO_ROOT, TempDirs } from "../helpers/cli.ts";
+import { createAdminKey, REPO_ROOT, TempDirs } from "../helpers/cli.ts";
 import { until } from "../helpers/fixtures.ts";
 import { freePort } from "../helpers/ports.ts";
 
@@ -149,7 +149,7 @@ describe("projects outside the repository", () => {
         `kiln start on ${runtime}`,
         90_000,
       );
-      const key = readFileSync(join(root, ".kiln/admin-api-key"), "utf8").trim();
+      const key = await createAdminKey(root, { KILN_DATABASE_URL: `file:${join(root, ".kiln/kiln.db")}` });
       const auth = { authorization: `Bearer ${key}` };
       let schedule: { id: number; token: string } | undefined;
       await until(

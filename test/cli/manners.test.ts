@@ -131,7 +131,7 @@ describe("lean start", () => {
       expect(result.code).toBe(0);
       const cli = join(REPO_ROOT, "cli");
       expect(imports.filter((path) => path !== PRELOAD).sort()).toEqual(
-        ["package.json", "src/errors.ts", "src/main.ts", "src/usage.ts", "src/version.ts"].map((file) => join(cli, file)),
+        ["package.json", "src/errors.ts", "src/kiln-env.ts", "src/main.ts", "src/usage.ts", "src/version.ts"].map((file) => join(cli, file)),
       );
     }
   });
