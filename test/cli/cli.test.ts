@@ -21,6 +21,13 @@ import {
   type KilnResult,
 } from "../helpers/cli.ts";
 
+/** The runtime variables kiln adds to every block's variables, as Mage does (besides the two uuids). */
+const RUNTIME_VARIABLE_KEYS = [
+  "block_run_id", "ds", "env", "event", "execution_date", "execution_partition", "hr",
+  "interval_end_datetime", "interval_seconds", "interval_start_datetime", "interval_start_datetime_previous",
+  "pipeline_run_id", "trigger_name",
+];
+
 const temp = new TempDirs();
 /** Folders the tests leave in the repository's examples (gitignored), removed at the end. */
 const repoLeftovers: string[] = [];
@@ -220,12 +227,20 @@ blocks:
     expect(result.code).toBe(0);
     const partition = printedPartition(result.stdout);
     const expected = { a: "project", b: "pipeline", c: "runtime", x: 5 };
-    expect(readOutput(project, "p", partition, "vars_process")).toEqual(expected);
-    expect(readOutput(project, "p", partition, "vars_inline")).toEqual(expected);
+    // Mage's runtime variables (issue 19) sit beside the merged ones; the merge is what this checks
+    const merged = (blockUuid: string, output: unknown): Record<string, unknown> => {
+      const { block_uuid, pipeline_uuid, ...rest } = output as Record<string, unknown>;
+      expect(block_uuid).toBe(blockUuid);
+      expect(pipeline_uuid).toBe("p");
+      for (const key of RUNTIME_VARIABLE_KEYS) delete rest[key];
+      return rest;
+    };
+    expect(merged("vars_process", readOutput(project, "p", partition, "vars_process"))).toEqual(expected);
+    expect(merged("vars_inline", readOutput(project, "p", partition, "vars_inline"))).toEqual(expected);
 
     const plain = await kiln(["run", project, "p"], db);
     expect(plain.code).toBe(0);
-    expect(readOutput(project, "p", printedPartition(plain.stdout), "vars_process")).toEqual({ a: "project", b: "pipeline", c: "pipeline" });
+    expect(merged("vars_process", readOutput(project, "p", printedPartition(plain.stdout), "vars_process"))).toEqual({ a: "project", b: "pipeline", c: "pipeline" });
   });
 });
 
