@@ -42,11 +42,14 @@ export function kilnEnv(): Record<string, string | undefined> {
   return { ...process.env, ...Object.fromEntries(held) };
 }
 
-/** What a child `kiln run-block` is handed on stdin: the database, its token and the secret key. */
+/** What a child `kiln run-block` is handed on stdin: the database, its token, the secret key and the S3 output store's credentials. */
 export function handoffFor(values: { databaseUrl: string; secretKey?: string }): Record<string, string> {
   const out: Record<string, string> = { KILN_DATABASE_URL: values.databaseUrl };
-  const authToken = kilnSecret("KILN_DATABASE_AUTH_TOKEN");
-  if (authToken) out.KILN_DATABASE_AUTH_TOKEN = authToken;
+  // the child records the block's outputs itself, so it needs what the output store signs with
+  for (const name of ["KILN_DATABASE_AUTH_TOKEN", "KILN_S3_ACCESS_KEY_ID", "KILN_S3_SECRET_ACCESS_KEY", "KILN_S3_SESSION_TOKEN"] as const) {
+    const value = kilnSecret(name);
+    if (value) out[name] = value;
+  }
   const secretKey = values.secretKey ?? kilnSecret("KILN_SECRET_KEY");
   if (secretKey) out.KILN_SECRET_KEY = secretKey;
   return out;
