@@ -4,9 +4,9 @@
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { CLI_MAIN, REPO_ROOT, TempDirs, waitFor } from "../helpers/cli.ts";
+import { CLI_MAIN, createAdminKey, REPO_ROOT, TempDirs, waitFor } from "../helpers/cli.ts";
 import { freePort } from "../helpers/ports.ts";
 
 const dirs = new TempDirs();
@@ -40,12 +40,12 @@ async function addedPipelineRuns(inProcess: boolean): Promise<void> {
     "pipelines/first/metadata.yaml": "blocks:\n  - uuid: one\n    type: custom\n",
     "custom/one.js": "export default () => 1;\n",
   });
+  // the first admin key, made as README says (kiln keeps none on disk)
+  const key = await createAdminKey(root, { KILN_DATABASE_URL: undefined });
   const port = await freePort();
   const output = startKiln(root, port);
   const base = `http://127.0.0.1:${port}`;
-  const keyFile = join(root, ".kiln/admin-api-key");
-  await waitFor(() => existsSync(keyFile), "the first admin key", 30_000);
-  const auth = { authorization: `Bearer ${readFileSync(keyFile, "utf8").trim()}`, "content-type": "application/json" };
+  const auth = { authorization: `Bearer ${key}`, "content-type": "application/json" };
   await waitFor(async () => (await fetch(`${base}/api/pipelines`, { headers: auth }).catch(() => null))?.ok === true, "the server", 30_000);
 
   // added while the server runs
