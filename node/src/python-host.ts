@@ -6,6 +6,7 @@
 import { spawn } from "node:child_process";
 import { accessSync, constants, statSync } from "node:fs";
 import { delimiter, isAbsolute, join, resolve } from "node:path";
+import { eachLine } from "./lines.ts";
 import { BlockError, PythonBlockError, type PythonHost, type PythonOutcome, type PythonRequest, type PythonSession } from "@kiln/core";
 
 /** The folder holding kiln's Python runner and its mage_ai stand-in modules. */
@@ -146,7 +147,7 @@ export function pythonHost(options: PythonHostOptions): PythonHost {
           reject(new PythonBlockError(`the Python process (${options.interpreter}) ${how} before reporting a result${tail ? `: ${tail}` : ""}`, "process"));
         };
 
-        lines(child.stdout, (line) => {
+        eachLine(child.stdout, (line) => {
           let message: { t?: string; [key: string]: unknown };
           try {
             message = JSON.parse(line) as typeof message;
@@ -181,7 +182,7 @@ export function pythonHost(options: PythonHostOptions): PythonHost {
           stdoutEnded = true;
           finish();
         });
-        lines(child.stderr, (line) => {
+        eachLine(child.stderr, (line) => {
           stderrTail.push(line);
           if (stderrTail.length > TAIL) stderrTail.shift();
           session.log("stderr", line);
@@ -203,21 +204,3 @@ export function pythonHost(options: PythonHostOptions): PythonHost {
   };
 }
 
-/** Calls onLine for each line of a stream, then onEnd. */
-function lines(stream: NodeJS.ReadableStream, onLine: (line: string) => void, onEnd?: () => void): void {
-  let buffer = "";
-  stream.setEncoding("utf8");
-  stream.on("data", (chunk: string) => {
-    buffer += chunk;
-    let at: number;
-    while ((at = buffer.indexOf("\n")) >= 0) {
-      onLine(buffer.slice(0, at));
-      buffer = buffer.slice(at + 1);
-    }
-  });
-  stream.on("end", () => {
-    if (buffer) onLine(buffer);
-    buffer = "";
-    onEnd?.();
-  });
-}

@@ -2,7 +2,7 @@
  * The project `mage start` creates runs on kiln unchanged: Mage's template (metadata.yaml with
  * its spark/emr settings and env_var() webhooks, example_pipeline and its three pandas blocks,
  * test/fixtures/mage_template, copied as Mage ships them), with /usr/bin/python3 (Debian's
- * pandas and requests, .ci/setup.d/python.sh and python-requests.sh). The one edit: the loader's
+ * pandas and requests, .ci/setup.d/python.sh). The one edit: the loader's
  * CSV URL points at a server on loopback, since the machine has no outside network.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";

@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { dirname, join } from "node:path";
+import { eachLine } from "@kiln/node/lines";
 import { formatLogLine, runBlockArgs, type BlockJob, type ExecutionHandle, type ExecutionStatus, type LogSink } from "@kiln/core";
 
 export interface ProcessOptions {
@@ -38,23 +39,6 @@ const TAIL_LINES = 20;
 /** `kiln run-block` ends its stderr with this line when the block threw: the error, on one line. */
 export const BLOCK_FAILED_MARK = "kiln: block failed: ";
 
-/** Splits a stream into lines, calling `onLine` for each complete one (and the rest at the end). */
-function eachLine(stream: NodeJS.ReadableStream | null, onLine: (line: string) => void): void {
-  if (!stream) return;
-  let buffer = "";
-  stream.setEncoding("utf8");
-  stream.on("data", (chunk: string) => {
-    buffer += chunk;
-    let at: number;
-    while ((at = buffer.indexOf("\n")) >= 0) {
-      onLine(buffer.slice(0, at));
-      buffer = buffer.slice(at + 1);
-    }
-  });
-  stream.on("end", () => {
-    if (buffer) onLine(buffer);
-  });
-}
 
 function killGroup(pid: number, signal: NodeJS.Signals): void {
   try {
