@@ -141,6 +141,12 @@ export interface OpenProjectOptions {
   executors?: boolean;
 }
 
+/** The local folder store: under the project, or under kiln.yaml's output_store.path / Mage's variables_dir. */
+function localOutputStore(project: Project): OutputStore {
+  const settings = project.settings.outputStore;
+  return fileOutputStore(project.root, settings.type === "local" ? settings.path : undefined);
+}
+
 /** How often the secret mask re-reads the database's secrets (ms). */
 const MASK_REFRESH_MS = 5000;
 
@@ -151,7 +157,7 @@ export async function openProject(project: Project, options: OpenProjectOptions 
   const store = await Store.open(client);
   let outputs: OutputStore;
   try {
-    outputs = openOutputStore(project.settings.outputStore, { client, env: kilnEnv(), clock: store.clock, local: () => fileOutputStore(project.root) });
+    outputs = openOutputStore(project.settings.outputStore, { client, env: kilnEnv(), clock: store.clock, local: () => localOutputStore(project) });
   } catch (error) {
     client.close();
     if (error instanceof OutputStoreSettingsError) throw new UsageError(error.message);

@@ -7,6 +7,7 @@
  */
 import { afterAll, expect, test } from "bun:test";
 import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { CLI_MAIN, queryDb, REPO_ROOT, runKiln, TempDirs, waitFor } from "../helpers/cli.ts";
 import { freePort } from "../helpers/ports.ts";
@@ -21,7 +22,9 @@ afterAll(() => {
 
 test("kiln run: every block completes, the exporter creates the downstream_pipeline run", async () => {
   const db = join(dirs.make("kiln-mage-example-"), "kiln.db");
-  const result = await runKiln(["run", EXAMPLE, "orders_etl"], { KILN_DATABASE_URL: `file:${db}` });
+  // Mage's data folder (MAGE_DATA_DIR): outputs land in it, under the project's name, as Mage lays them out
+  const dataDir = dirs.make("kiln-mage-data-");
+  const result = await runKiln(["run", EXAMPLE, "orders_etl"], { KILN_DATABASE_URL: `file:${db}`, MAGE_DATA_DIR: dataDir });
   expect(result.stderr).not.toContain("warning");
   expect(result.code).toBe(0);
   const blocks = await queryDb(db, "SELECT block_uuid, status FROM block_runs ORDER BY id");
@@ -31,6 +34,8 @@ test("kiln run: every block completes, the exporter creates the downstream_pipel
     { block_uuid: "summarize", status: "completed" },
     { block_uuid: "trigger_downstream_pipeline", status: "completed" },
   ]);
+  const [{ execution_partition: partition }] = (await queryDb(db, "SELECT execution_partition FROM pipeline_runs WHERE pipeline_uuid = 'orders_etl'")) as [{ execution_partition: string }];
+  expect(existsSync(join(dataDir, "mage_project/pipelines/orders_etl/.variables", partition, "enrich/add_totals/output_0"))).toBe(true);
   // trigger_pipeline created the downstream run (a scheduler starts it: kiln start)
   const downstream = await queryDb(db, "SELECT status, variables FROM pipeline_runs WHERE pipeline_uuid = 'downstream_pipeline'");
   expect(downstream).toHaveLength(1);
@@ -42,7 +47,7 @@ test("kiln start: the API trigger's run completes, and so does the downstream ru
   const port = await freePort();
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !["REDIS_URL", "KILN_AUTH"].includes(k)) env[k] = v;
-  Object.assign(env, { PORT: String(port), HOST: "127.0.0.1", KILN_DATABASE_URL: `file:${db}` });
+  Object.assign(env, { PORT: String(port), HOST: "127.0.0.1", KILN_DATABASE_URL: `file:${db}`, MAGE_DATA_DIR: dirs.make("kiln-mage-data-") });
   const child = spawn(process.execPath, [CLI_MAIN, "start", EXAMPLE, "--instance-type", "server_and_scheduler", "--no-auth", "--tick-interval", "200", "--grace-period", "5"], {
     cwd: REPO_ROOT,
     env,

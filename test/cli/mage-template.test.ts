@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { cpSync, existsSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { queryDb, REPO_ROOT, runKiln, TempDirs } from "../helpers/cli.ts";
 
 const TEMPLATE = join(REPO_ROOT, "test/fixtures/mage_template");
@@ -54,8 +54,10 @@ test.skipIf(!hasPandas)("Mage's template project runs unchanged under kiln run",
   expect(code).toContain(MAGE_CSV_URL);
   writeFileSync(loader, code.replace(MAGE_CSV_URL, `http://127.0.0.1:${server.port}/titanic.csv`));
 
-  const result = await runKiln(["run", root, "example_pipeline"], { KILN_PYTHON: PYTHON, MAGE_SLACK_WEBHOOK_URL: undefined, MAGE_TEAMS_WEBHOOK_URL: undefined });
-  expect(result.stderr).toContain("kiln: warning: metadata.yaml: kiln does not act on variables_dir, variables_retention_period, emr_config, spark_config; they are ignored");
+  // variables_dir: ~/.mage_data, under a home of the test's own: outputs land in <home>/.mage_data/<project>, as in Mage
+  const home = dirs.make("kiln-mage-home-");
+  const result = await runKiln(["run", root, "example_pipeline"], { KILN_PYTHON: PYTHON, MAGE_SLACK_WEBHOOK_URL: undefined, MAGE_TEAMS_WEBHOOK_URL: undefined, MAGE_DATA_DIR: undefined, HOME: home });
+  expect(result.stderr).toContain("kiln: warning: metadata.yaml: kiln does not act on variables_retention_period, emr_config, spark_config; they are ignored");
   expect(result.code).toBe(0);
   expect(requests).toBe(1);
 
@@ -65,6 +67,9 @@ test.skipIf(!hasPandas)("Mage's template project runs unchanged under kiln run",
     { block_uuid: "fill_in_missing_values", status: "completed" },
     { block_uuid: "export_titanic_clean", status: "completed" },
   ]);
+  const variables = join(home, ".mage_data", basename(root), "pipelines/example_pipeline/.variables");
+  expect(existsSync(variables)).toBe(true);
+  expect(existsSync(join(root, ".variables"))).toBe(false);
   // FileIO().export(df, 'titanic_clean.csv') writes next to the project with pandas' index
   // column, as in Mage; the gaps hold the template's median (the middle of the sorted values)
   const out = join(root, "titanic_clean.csv");

@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync, rmSync } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { SMTPServer } from "smtp-server";
 import {
   ExecutorRegistry,
@@ -248,7 +248,7 @@ describe("a Mage-layout project", () => {
   test("warns once per file, naming the keys kiln does not act on", async () => {
     const project = await loadMage(root);
     expect(project.warnings).toEqual([
-      "metadata.yaml: kiln does not act on variables_dir, spark_config; they are ignored",
+      "metadata.yaml: kiln does not act on spark_config; it is ignored",
       "pipelines/mage_etl/metadata.yaml: kiln does not act on widgets, blocks[2] (export_orders).replicated_block, blocks[5] (notes), a markdown block (Mage does not run those either); they are ignored",
     ]);
   });
@@ -259,7 +259,11 @@ describe("a Mage-layout project", () => {
   });
 
   test("runs: callbacks after their block, a false conditional skips its block and its downstream, every channel notified", async () => {
-    const project = await loadMage(root, { MAGE_TEST_SLACK_URL: `${base}/slack` });
+    // outputs go to Mage's data folder, for the engine here and the block processes alike
+    const dataDir = join(root, "mage-data");
+    const project = await loadMage(root, { MAGE_TEST_SLACK_URL: `${base}/slack`, MAGE_DATA_DIR: dataDir });
+    const outputStore = project.settings.outputStore;
+    expect(outputStore).toEqual({ type: "local", path: join(dataDir, basename(root)) });
     const url = `file:${join(root, ".kiln/kiln.db")}`;
     const client = await openDatabase(url);
     const store = await Store.open(client);
@@ -267,14 +271,16 @@ describe("a Mage-layout project", () => {
     const runtime: BlockRuntime = {
       project,
       source,
-      outputs: fileOutputStore(root),
+      outputs: fileOutputStore(root, outputStore.type === "local" ? outputStore.path : undefined),
       logs: fileLogSink(root),
       secrets: { get: async (name) => `secret:${name}` },
       clock: store.clock,
       store,
     };
     // block runs are child processes (`kiln run-block`), which load this Mage project themselves
-    const executors = new ExecutorRegistry().register(localExecutor({ runtime, command: [process.execPath, CLI_MAIN], env: { KILN_DATABASE_URL: url } }));
+    const executors = new ExecutorRegistry().register(
+      localExecutor({ runtime, command: [process.execPath, CLI_MAIN], env: { KILN_DATABASE_URL: url, MAGE_DATA_DIR: dataDir } }),
+    );
     const engine = new RunEngine({
       store,
       project,

@@ -267,7 +267,7 @@ triggers:
   });
 
   test("triggers", async () => {
-    const scheduled = (await load(files)).pipelines.get("scheduled");
+    const scheduled = (await load(files, { env: "prod" })).pipelines.get("scheduled");
     if (!scheduled) throw new Error("scheduled not loaded");
     expect(scheduled.blocksByUuid.get("wait_for_file")?.configuration).toEqual({ pollInterval: 10 });
     expect(scheduled.blocksByUuid.get("notify")?.modulePath).toBe("custom/notify.js");
@@ -300,6 +300,14 @@ triggers:
   test("env drops triggers limited to other environments", async () => {
     const project = await load(files, { env: "dev" });
     expect(project.pipelines.get("scheduled")?.triggers.map((t) => t.name)).toEqual(["daily", "on_upload"]);
+  });
+
+  test("ENV as Mage reads it: unset or unknown is dev, production is prod", async () => {
+    const names = async (env: string | undefined) => (await load(files, { env })).pipelines.get("scheduled")?.triggers.map((t) => t.name);
+    expect(await names(undefined)).toEqual(["daily", "on_upload"]);
+    expect(await names("development")).toEqual(["daily", "on_upload"]);
+    expect(await names("production")).toEqual(["daily", "webhook", "on_upload"]);
+    expect(await names("staging")).toEqual(["daily"]);
   });
 
   test("known executor types pass", async () => {

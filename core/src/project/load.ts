@@ -15,7 +15,11 @@ import {
   isEmptyValue,
   KILN_PROJECT_KEYS,
   MAGE_PROJECT_FILE,
+  expandHome,
+  mageEnvironment,
   mageProjectSettings,
+  mageVariablesDir,
+  normalizePath,
   NOT_RUN_BLOCK_TYPES,
   refusedPipelineType,
   renderEnvVars,
@@ -56,7 +60,7 @@ export class ProjectLoadError extends Error {
 export interface LoadProjectOptions {
   /** The executor types that are registered; when given, any other executor_type is an error. */
   executorTypes?: Iterable<string>;
-  /** The environment (Mage's ENV); triggers whose `envs` list excludes it are dropped. */
+  /** The environment (Mage's ENV, unset meaning `dev`); triggers whose `envs` list excludes it are dropped. */
   env?: string;
   /**
    * Checks a block's effective executor_config for its executor type (the registered
@@ -128,8 +132,12 @@ async function loadSettings(
       );
     }
     file = MAGE_PROJECT_FILE;
-    const mage = mageProjectSettings(parseYaml(file, renderEnvVars(text, environment)) ?? {});
+    const parsed: unknown = parseYaml(file, renderEnvVars(text, environment)) ?? {};
+    const mage = mageProjectSettings(parsed);
     raw = mage.settings;
+    // block outputs go where Mage writes them: its variables_dir (MAGE_DATA_DIR, ~/.mage_data)
+    const variablesDir = mageVariablesDir(parsed, source.root, environment);
+    if (variablesDir !== null) mage.settings.output_store = { type: "local", path: variablesDir };
     projectUuid = mage.projectUuid;
     if (mage.unused.length > 0) warnings.push(unusedKeysWarning(file, mage.unused));
   } else {
@@ -141,13 +149,27 @@ async function loadSettings(
       if (unused.length > 0) warnings.push(unusedKeysWarning(file, unused));
     }
   }
-  const settings = validate(projectSettingsSchema, raw, file);
+  const validated = validate(projectSettingsSchema, raw, file);
+  const settings = withOutputFolder(validated, source.root, environment);
   // Only a value written in the file is checked: the default "local" may be unused.
   if (isPlainObject(raw) && raw.executor_type != null) {
     checkExecutorType(file, "executor_type", settings.executorType, executorTypes);
   }
   checkNotificationConfig(file, settings.notificationConfig);
   return file === MAGE_PROJECT_FILE ? { ...settings, projectUuid, file } : settings;
+}
+
+/** The local output store's folder made absolute: `~` is the home folder, a relative path is taken from the project. */
+function withOutputFolder(
+  settings: ProjectSettings,
+  projectRoot: string,
+  environment: Readonly<Record<string, string | undefined>>,
+): ProjectSettings {
+  const store = settings.outputStore;
+  if (store.type !== "local" || store.path === undefined) return settings;
+  const path = expandHome(store.path, environment.HOME);
+  const absolute = normalizePath(path.startsWith("/") ? path : `${projectRoot}/${path}`);
+  return { ...settings, outputStore: { type: "local", path: absolute } };
 }
 
 /** A notification_config that parses, or a ProjectLoadError naming the file and field. */
@@ -300,8 +322,10 @@ async function loadTriggers(source: ProjectSource, file: string, env: string | u
     }
     firstIndex.set(trigger.name, i);
   }
-  // Mage's behaviour: a trigger limited to some environments exists only in those.
-  return env === undefined ? triggers : triggers.filter((t) => t.envs.length === 0 || t.envs.includes(env));
+  // Mage's behaviour: a trigger limited to some environments exists only in those; ENV unset is
+  // Mage's `dev`, and `production` its `prod`
+  const current = mageEnvironment(env);
+  return triggers.filter((t) => t.envs.length === 0 || t.envs.includes(current));
 }
 
 /** Finds block modules, listing each block-type folder once per load. */

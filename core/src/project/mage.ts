@@ -37,6 +37,72 @@ const MAGE_PROJECT_INFORMATIONAL = new Set(["project_uuid", "help_improve_mage",
 /** Root metadata.yaml keys with a kiln.yaml equivalent of the same shape. */
 const MAGE_PROJECT_MAPPED = ["retry_config", "notification_config"] as const;
 
+/** Mage's default variables_dir, under the home folder: `~/.mage_data`. */
+const MAGE_DEFAULT_VARIABLES_DIR = "~/.mage_data";
+
+/**
+ * The folder Mage writes a project's block outputs under, resolved as Mage resolves it: the
+ * `MAGE_DATA_DIR` environment variable, else metadata.yaml's `variables_dir` (a leading `~` is
+ * the home folder), else `~/.mage_data`; an absolute folder other than the project's own gets
+ * the project folder's name appended (two projects never share one), a relative one is taken
+ * from the project folder. Null for a remote (`s3://`, `gs://`) variables_dir, which kiln's
+ * local output store cannot write to.
+ */
+export function mageVariablesDir(
+  raw: unknown,
+  projectRoot: string,
+  environment: Readonly<Record<string, string | undefined>>,
+): string | null {
+  const configured = isPlainObject(raw) && typeof raw.variables_dir === "string" && raw.variables_dir !== "" ? raw.variables_dir : null;
+  const fromEnv = environment.MAGE_DATA_DIR || null;
+  let dir = fromEnv ?? configured ?? MAGE_DEFAULT_VARIABLES_DIR;
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(dir)) return null;
+  if (fromEnv === null) dir = expandHome(dir, environment.HOME);
+  const root = normalizePath(projectRoot);
+  if (dir.startsWith("/")) {
+    const absolute = normalizePath(dir);
+    return absolute === root ? root : normalizePath(`${absolute}/${baseName(root)}`);
+  }
+  return normalizePath(`${root}/${dir}`);
+}
+
+/** A path with a leading `~` (alone or before `/`) taken from the home folder; others as given. */
+export function expandHome(path: string, home: string | undefined): string {
+  if (!home || !(path === "~" || path.startsWith("~/"))) return path;
+  return `${home.replace(/\/+$/, "")}${path.slice(1)}`;
+}
+
+/** A POSIX path with `.`, `..` and repeated slashes resolved (core has no path module: it runs on Workers too). */
+export function normalizePath(path: string): string {
+  const absolute = path.startsWith("/");
+  const parts: string[] = [];
+  for (const part of path.split("/")) {
+    if (part === "" || part === ".") continue;
+    if (part === "..") {
+      if (parts.length > 0 && parts[parts.length - 1] !== "..") parts.pop();
+      else if (!absolute) parts.push(part);
+    } else parts.push(part);
+  }
+  const joined = parts.join("/");
+  return absolute ? `/${joined}` : joined || ".";
+}
+
+function baseName(path: string): string {
+  const parts = path.split("/").filter((p) => p !== "");
+  return parts[parts.length - 1] ?? "";
+}
+
+/**
+ * Mage's environment name from its `ENV` variable, as triggers' `envs` lists match it: `test`,
+ * `prod` (for `prod` or `production`), `staging`, and `dev` for anything else, unset included.
+ */
+export function mageEnvironment(env: string | undefined): "dev" | "prod" | "staging" | "test" {
+  if (env === "test") return "test";
+  if (env === "prod" || env === "production") return "prod";
+  if (env === "staging") return "staging";
+  return "dev";
+}
+
 /**
  * A Mage root metadata.yaml as a kiln.yaml value (what projectSettingsSchema reads), the
  * project_uuid, and the keys kiln does not act on.
@@ -48,6 +114,8 @@ export function mageProjectSettings(raw: unknown): { settings: JsonObject; proje
   for (const key of MAGE_PROJECT_MAPPED) if (raw[key] !== undefined) settings[key] = raw[key];
   for (const [key, value] of Object.entries(raw)) {
     if ((MAGE_PROJECT_MAPPED as readonly string[]).includes(key) || isEmptyValue(value)) continue;
+    // a local variables_dir is where kiln writes outputs (mageVariablesDir); a remote one is not acted on
+    if (key === "variables_dir" && typeof value === "string" && !/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) continue;
     if (key === "project_type" && value !== "standalone") unused.push(key);
     else if (!MAGE_PROJECT_INFORMATIONAL.has(key)) unused.push(key);
   }

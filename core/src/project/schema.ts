@@ -253,7 +253,7 @@ const outputStore = v.pipe(
   v.variant(
     "type",
     [
-      variantOf({ type: v.literal("local") }),
+      variantOf({ type: v.literal("local"), path: v.nullish(nonEmptyString) }),
       variantOf({ type: v.literal("database"), max_bytes: v.nullish(integer(1)) }),
       variantOf({
         type: v.literal("s3"),
@@ -267,7 +267,7 @@ const outputStore = v.pipe(
     'a type of "local", "database" or "s3"',
   ),
   v.transform((o): OutputStoreSettings => {
-    if (o.type === "local") return { type: "local" };
+    if (o.type === "local") return o.path ? { type: "local", path: o.path } : { type: "local" };
     if (o.type === "database") return { type: "database", maxBytes: o.max_bytes ?? DEFAULT_DATABASE_OUTPUT_BYTES };
     return {
       type: "s3",

@@ -155,7 +155,14 @@ export const DEFAULT_DATABASE_OUTPUT_BYTES = 1024 * 1024;
 
 /** kiln.yaml's `output_store`, parsed. */
 export type OutputStoreSettings =
-  | { type: "local" }
+  | {
+      type: "local";
+      /**
+       * The folder outputs are written under (kiln.yaml `output_store.path`, or a Mage project's
+       * `variables_dir`), absolute once loaded; absent: the project folder.
+       */
+      path?: string;
+    }
   | { type: "database"; maxBytes: number }
   | {
       type: "s3";
