@@ -40,9 +40,9 @@ function memorySource(triggersYaml: string | null): ProjectSource {
   };
 }
 
-/** The triggers the project loader reads from `text`. */
+/** The triggers the project loader reads from `text`, in prod (the file's triggers are limited to it). */
 async function loadTriggers(text: string): Promise<TriggerConfig[]> {
-  const project = await loadProject(memorySource(text));
+  const project = await loadProject(memorySource(text), { env: "prod" });
   return project.pipelines.get("p")!.triggers;
 }
 
