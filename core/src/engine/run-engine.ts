@@ -8,8 +8,8 @@
  */
 import type { ResultSet } from "@libsql/client";
 import { systemClock, type Clock } from "../clock.ts";
-import type { BlockRun, BlockRunStatus, JsonObject, PipelineRun, PipelineRunStatus, ScheduleSettings } from "../domain.ts";
-import { itemBlockRunUuid, parseBlockRunUuid } from "../domain.ts";
+import type { BlockRun, BlockRunStatus, JsonObject, PipelineRun, PipelineRunStatus } from "../domain.ts";
+import { parseBlockRunUuid } from "../domain.ts";
 import type { ExecutionHandle, ExecutionStatus, Executor, ExecutorRegistry } from "../executor.ts";
 import type { OutputStore } from "../outputs.ts";
 import { formatLogLine, type LogSink } from "../logs.ts";
@@ -20,11 +20,13 @@ import { assertTransition, BLOCK_RUN_TERMINAL, IllegalTransitionError } from "..
 import { blockRunSubject, LeaseLostError, RunTakenOverError, type Store, type WriteBatch, type BlockRunPatch } from "../store/index.ts";
 import { mergeVariables } from "../variables.ts";
 import { AddonHooks, callbacksOf, conditionalsOf, type AddonRunner } from "./addons.ts";
-import { blockOf, buildBlockJob, executorTypeOf, outsideUpstreams } from "./plan.ts";
-import { effectiveRetryConfig, retryDelayMs, shouldRetry } from "./retry.ts";
+import { controllerOutcome, fanOut, itemCountOf, nodeKindOf, readiness, runOutcome } from "./dag-rules.ts";
+import { ExecutorSlots } from "./executor-slots.ts";
+import { buildBlockJob, outsideUpstreams } from "./plan.ts";
+import { retryDelayMs, shouldRetry } from "./retry.ts";
+import { RunState, type Input, type Node, type RunEvent, type RunOptions } from "./run-state.ts";
 
-/** Block runs per pipeline run that may execute at once when concurrency_config sets none. */
-export const DEFAULT_BLOCK_RUN_LIMIT = 16;
+export { DEFAULT_BLOCK_RUN_LIMIT, type RunEvent, type RunOptions } from "./run-state.ts";
 
 export interface RunEngineDeps {
   store: Store;
@@ -47,68 +49,6 @@ export interface RunEngineDeps {
   addons?: AddonRunner;
 }
 
-export interface RunOptions {
-  /** Variables that win over every other layer (`kiln run --runtime-vars`). */
-  runtimeVariables?: JsonObject;
-  /** Run only these blocks; their upstream outputs come from the latest run in which they completed. */
-  blockUuids?: string[];
-  /** Treat sensors as satisfied (`kiln run --skip-sensors`). */
-  skipSensors?: boolean;
-  /** Run every block on this executor (`kiln run --executor-type`). */
-  executorType?: string | null;
-  /** Recorded on the run: the scheduler process executing it, so others can tell orphans. */
-  owner?: string | null;
-  onEvent?: (event: RunEvent) => void;
-}
-
-export type RunEvent =
-  | {
-      kind: "block";
-      pipelineRunId: number;
-      blockUuid: string;
-      status: BlockRunStatus;
-      attempt: number;
-      error: string | null;
-      at: number;
-    }
-  | { kind: "run"; pipelineRunId: number; status: PipelineRunStatus; error: string | null; at: number };
-
-type NodeKind = "block" | "controller" | "item";
-
-/** One block run as the engine tracks it. */
-interface Node {
-  uuid: string;
-  block: BlockConfig;
-  kind: NodeKind;
-  index: number | null;
-  status: BlockRunStatus;
-  attempt: number;
-  id: number | null;
-  /** Bumped on every start, so events from an earlier attempt are recognised and dropped. */
-  launch: number;
-  /** A failed node whose retry is waiting out its backoff is not finished. */
-  retryPending: boolean;
-  handle: ExecutionHandle | null;
-  executor: Executor | null;
-  /** The executor type holding a slot for this node while it runs (null when it holds none). */
-  executorType: string | null;
-  timers: Array<() => void>;
-}
-
-type Input =
-  | { type: "start" }
-  | { type: "resume"; previousOwner: string | null; retryAt: Map<string, number | null> }
-  | { type: "ended_elsewhere"; status: PipelineRunStatus }
-  /** Another scheduler took the run over (it presumed this one dead): stop driving it. */
-  | { type: "taken_over"; owner: string }
-  /** This process may no longer write for the run (its heartbeat lapsed past the orphan window). */
-  | { type: "lost"; reason: string }
-  /** A slot freed up elsewhere: look at the queued block runs again. */
-  | { type: "wake" }
-  | { type: "finished"; node: Node; launch: number; result: ExecutionStatus }
-  | { type: "retry"; node: Node }
-  | { type: "stop"; status: "cancelled" | "failed"; reason: string };
-
 /** What one pass over the inbox produces: a batch, then work to do once it is committed. */
 interface Step {
   batch: WriteBatch;
@@ -126,40 +66,6 @@ interface Step {
   starts: boolean;
 }
 
-class RunState {
-  inbox: Input[] = [];
-  processing = false;
-  finished = false;
-  /** Whether this engine moved the run to running (or took it over); until then a lost race is not ours to clean up. */
-  started = false;
-  /** This engine is taking the run over from a stopped owner (resume), rather than starting it. */
-  takingOver = false;
-  /** Set once the run is going down (a failure without allow_blocks_to_fail, a cancel, a timeout). */
-  stopping: { status: PipelineRunStatus; reason: string } | null = null;
-  nodes = new Map<string, Node>();
-  itemCounts = new Map<string, number>();
-  running = 0;
-  timers: Array<() => void> = [];
-  done: Promise<PipelineRun>;
-  resolve!: (run: PipelineRun) => void;
-
-  constructor(
-    public run: PipelineRun,
-    readonly pipeline: Pipeline,
-    readonly settings: ScheduleSettings,
-    readonly variables: JsonObject,
-    readonly blockRunLimit: number,
-    /** Upstreams outside this run (single-block runs) and the partition holding their output. */
-    readonly external: Map<string, string>,
-    readonly options: RunOptions,
-  ) {
-    this.done = new Promise((resolve) => (this.resolve = resolve));
-  }
-}
-
-const FAILED_UPSTREAM: ReadonlySet<BlockRunStatus> = new Set(["failed", "upstream_failed", "cancelled"]);
-const DONE: ReadonlySet<BlockRunStatus> = new Set(["completed", "failed", "cancelled", "upstream_failed", "condition_failed"]);
-
 export class RunEngine {
   readonly #store: Store;
   #project: Project;
@@ -174,7 +80,7 @@ export class RunEngine {
   /** Every run this engine has been asked to drive and has not finished, registered before any await. */
   readonly #calls = new Map<number, Promise<PipelineRun>>();
   /** Block runs executing now, per executor type, across every run of this engine. */
-  readonly #executorActive = new Map<string, number>();
+  readonly #slots = new ExecutorSlots();
   /** Set by holdLaunches: queued block runs stay queued for whichever engine drives their run next. */
   #holding = false;
   /** Says why this process may not write for its runs now (see setLiveness); null while it may. */
@@ -191,6 +97,7 @@ export class RunEngine {
     this.#pollMs = deps.pollIntervalMs ?? 1000;
     this.#watchMs = deps.watchIntervalMs ?? 2000;
     this.#beforeRunEnds = deps.beforeRunEnds;
+    this.#slots.noteLimits(deps.project.settings.concurrencyConfig.executorLimits);
     this.#addons = new AddonHooks(deps.addons ?? null, this.#logs, (id) => {
       const state = this.#runs.get(id);
       if (state) this.#post(state, { type: "wake" });
@@ -200,6 +107,7 @@ export class RunEngine {
   /** Uses a reloaded project for runs started from now on (runs in flight keep theirs). */
   setProject(project: Project): void {
     this.#project = project;
+    this.#slots.noteLimits(project.settings.concurrencyConfig.executorLimits);
   }
 
   /**
@@ -239,9 +147,7 @@ export class RunEngine {
 
   /** Block runs this engine has handed to an executor that have not ended yet. */
   get executingBlockRuns(): number {
-    let total = 0;
-    for (const count of this.#executorActive.values()) total += count;
-    return total;
+    return this.#slots.total;
   }
 
   /** Ids of the runs this engine is executing now. */
@@ -283,7 +189,8 @@ export class RunEngine {
     const run = await this.#store.getPipelineRun(pipelineRunId);
     if (!run) throw new Error(`pipeline run ${pipelineRunId} does not exist`);
     if (run.status !== "initial") throw new RunNotInitialError(pipelineRunId, run.status);
-    const pipeline = this.#pipelineOf(run);
+    const project = this.#project;
+    const pipeline = this.#pipelineOf(project, run);
     const only = options.blockUuids ? new Set(options.blockUuids) : null;
     const blocks = only ? pipeline.blocks.filter((b) => only.has(b.uuid)) : pipeline.blocks;
     for (const block of only ? blocks : []) {
@@ -291,11 +198,8 @@ export class RunEngine {
         throw new Error(`block ${block.uuid} runs once per item of a dynamic block; run the whole pipeline instead (a single-block run of it is not supported yet)`);
       }
     }
-    const state = await this.#prepare(run, pipeline, blocks, options);
-    for (const block of blocks) {
-      const kind: NodeKind = fanOutSourceOf(pipeline, block.uuid) === null ? "block" : "controller";
-      state.nodes.set(block.uuid, this.#node(block.uuid, block, kind, null));
-    }
+    const state = await this.#prepare(run, project, pipeline, blocks, options);
+    for (const block of blocks) state.nodes.set(block.uuid, state.node(block.uuid, block, nodeKindOf(pipeline, block.uuid, null), null));
     return this.#run(state, { type: "start" });
   }
 
@@ -304,17 +208,17 @@ export class RunEngine {
     if (!run) throw new Error(`pipeline run ${pipelineRunId} does not exist`);
     if (run.status === "initial") return this.#execute(pipelineRunId, options);
     if (run.status !== "running") return run;
-    const pipeline = this.#pipelineOf(run);
+    const project = this.#project;
+    const pipeline = this.#pipelineOf(project, run);
     const rows = await this.#store.getBlockRuns(run.id);
     const present = new Set(rows.map((r) => parseBlockRunUuid(r.blockUuid).block));
     const blocks = pipeline.blocks.filter((b) => present.has(b.uuid));
-    const state = await this.#prepare(run, pipeline, blocks, options);
+    const state = await this.#prepare(run, project, pipeline, blocks, options);
     for (const row of rows) {
       const { block: blockUuid, index } = parseBlockRunUuid(row.blockUuid);
       const block = pipeline.blocksByUuid.get(blockUuid);
       if (!block) continue;
-      const kind: NodeKind = index !== null ? "item" : fanOutSourceOf(pipeline, blockUuid) === null ? "block" : "controller";
-      const node = this.#node(row.blockUuid, block, kind, index);
+      const node = state.node(row.blockUuid, block, nodeKindOf(pipeline, blockUuid, index), index);
       node.status = row.status;
       node.attempt = row.attempt;
       node.id = row.id;
@@ -326,23 +230,20 @@ export class RunEngine {
       if (node.kind === "controller" && node.status !== "initial" && !state.itemCounts.has(node.block.uuid)) {
         state.itemCounts.set(node.block.uuid, 0);
       }
-      if (node.block.configuration.dynamic && node.status === "completed") {
-        const output = await this.#outputs.read(pipeline.uuid, run.executionPartition, node.uuid);
-        state.itemCounts.set(node.block.uuid, Array.isArray(output) ? output.length : 0);
-      }
+      if (node.status === "completed") await this.#loadOutput(state, node);
     }
     const retryAt = new Map(rows.map((r) => [r.blockUuid, r.retryAt]));
     return this.#run(state, { type: "resume", previousOwner, retryAt });
   }
 
-  #pipelineOf(run: PipelineRun): Pipeline {
-    const pipeline = this.#project.pipelines.get(run.pipelineUuid);
+  #pipelineOf(project: Project, run: PipelineRun): Pipeline {
+    const pipeline = project.pipelines.get(run.pipelineUuid);
     if (!pipeline) throw new Error(`pipeline run ${run.id}: the project has no pipeline ${run.pipelineUuid}`);
     return pipeline;
   }
 
-  /** The run's settings, variables and limits, and where upstreams outside `blocks` left their outputs. */
-  async #prepare(run: PipelineRun, pipeline: Pipeline, blocks: BlockConfig[], options: RunOptions): Promise<RunState> {
+  /** The run's state: its project, settings, variables and limits, and where upstreams outside `blocks` left their outputs. */
+  async #prepare(run: PipelineRun, project: Project, pipeline: Pipeline, blocks: BlockConfig[], options: RunOptions): Promise<RunState> {
     const schedule = run.pipelineScheduleId === null ? null : await this.#store.getPipelineSchedule(run.pipelineScheduleId);
     const { partitions: external, missing } = await outsideUpstreams(this.#store, pipeline, blocks.map((b) => b.uuid));
     if (missing.length > 0) {
@@ -351,13 +252,26 @@ export class RunEngine {
     }
     return new RunState(
       run,
+      project,
       pipeline,
-      { ...pipeline.settings, ...schedule?.settings },
-      mergeVariables(this.#project.settings.variables, pipeline.variables, schedule?.variables, run.variables, options.runtimeVariables),
-      pipeline.concurrencyConfig.blockRunLimit ?? this.#project.settings.concurrencyConfig.blockRunLimit ?? DEFAULT_BLOCK_RUN_LIMIT,
+      schedule?.settings,
+      mergeVariables(project.settings.variables, pipeline.variables, schedule?.variables, run.variables, options.runtimeVariables),
       external,
       options,
     );
+  }
+
+  /**
+   * Loads what the DAG rules need of a completed block run's output, before any decision pass
+   * looks at it: a dynamic block's item count, a reduce_output item's value.
+   */
+  async #loadOutput(state: RunState, node: Node): Promise<void> {
+    const dynamic = node.block.configuration.dynamic === true;
+    const reduced = node.kind === "item" && node.block.configuration.reduceOutput === true;
+    if (!dynamic && !reduced) return;
+    const output = await this.#outputs.read(state.pipeline.uuid, state.run.executionPartition, node.uuid);
+    if (dynamic) state.itemCounts.set(node.block.uuid, itemCountOf(output));
+    if (reduced) state.itemOutputs.set(node.uuid, output);
   }
 
   async #run(state: RunState, first: Input): Promise<PipelineRun> {
@@ -376,24 +290,6 @@ export class RunEngine {
     if (!state) return false;
     this.#post(state, { type: "stop", status: "cancelled", reason });
     return true;
-  }
-
-  #node(uuid: string, block: BlockConfig, kind: NodeKind, index: number | null): Node {
-    return {
-      uuid,
-      block,
-      kind,
-      index,
-      status: "initial",
-      attempt: 1,
-      id: null,
-      launch: 0,
-      retryPending: false,
-      handle: null,
-      executor: null,
-      executorType: null,
-      timers: [],
-    };
   }
 
   #post(state: RunState, input: Input): void {
@@ -457,9 +353,7 @@ export class RunEngine {
     switch (input.type) {
       case "start": {
         const types = new Map<string, string>();
-        for (const node of state.nodes.values()) {
-          types.set(node.uuid, executorTypeOf(this.#project, state.pipeline, node.block, state.options.executorType));
-        }
+        for (const node of state.nodes.values()) types.set(node.uuid, node.executorType);
         step.inserts.push(...step.batch.insertBlockRuns(state.run.id, [...state.nodes.keys()], types));
         step.batch.transitionPipelineRun(state.run.id, "initial", "running", { startedAt: now, owner: state.options.owner ?? null });
         state.run = { ...state.run, status: "running", startedAt: now, owner: state.options.owner ?? null };
@@ -478,8 +372,7 @@ export class RunEngine {
           if (node.status === "running" && node.kind !== "controller") {
             node.launch++;
             state.running++;
-            node.executorType = executorTypeOf(this.#project, state.pipeline, node.block, state.options.executorType);
-            this.#executorActive.set(node.executorType, (this.#executorActive.get(node.executorType) ?? 0) + 1);
+            this.#takeSlot(node);
             if (node.handle && node.handle.transient !== true) {
               step.attaches.push(node);
             } else {
@@ -530,19 +423,12 @@ export class RunEngine {
         const result = input.result;
         const metrics = "metrics" in result && result.metrics ? result.metrics : undefined;
         if (result.state === "completed") {
-          if (node.block.configuration.dynamic) {
-            const output = await this.#outputs.read(state.pipeline.uuid, state.run.executionPartition, node.uuid);
-            state.itemCounts.set(node.block.uuid, Array.isArray(output) ? output.length : 0);
-          }
+          await this.#loadOutput(state, node);
           this.#move(state, step, node, "completed", { completedAt: now, metrics });
           return;
         }
         const error = result.state === "failed" ? result.error : "the executor reports the block run cancelled";
-        const retry = effectiveRetryConfig(
-          this.#project.settings.retryConfig,
-          state.pipeline.retryConfig,
-          node.block.retryConfig,
-        );
+        const retry = state.retryConfigOf(node.block);
         if (result.state === "failed" && shouldRetry(retry, node.attempt) && !state.stopping) {
           const delay = retryDelayMs(retry, node.attempt);
           this.#move(state, step, node, "failed", { error, completedAt: now, retryAt: now + delay, metrics });
@@ -577,22 +463,26 @@ export class RunEngine {
     }
   }
 
-  /** Frees the node's place under its executor's limit, and lets runs waiting for one try again. */
-  #releaseExecutorSlot(node: Node): void {
-    const type = node.executorType;
-    if (type === null) return;
-    node.executorType = null;
-    this.#executorActive.set(type, Math.max(0, (this.#executorActive.get(type) ?? 1) - 1));
-    if (this.#project.settings.concurrencyConfig.executorLimits?.[type] === undefined) return;
-    for (const other of this.#runs.values()) {
-      if ([...other.nodes.values()].some((n) => n.status === "queued")) this.#post(other, { type: "wake" });
-    }
+  /** Takes a place under the node's executor limit (claimed, or re-attached). */
+  #takeSlot(node: Node): void {
+    node.holdsSlot = true;
+    this.#slots.take(node.executorType);
   }
 
-  /** Whether the executor type has room for one more block run (concurrency_config.executor_limits). */
-  #executorHasRoom(type: string): boolean {
-    const limit = this.#project.settings.concurrencyConfig.executorLimits?.[type];
-    return limit === undefined || (this.#executorActive.get(type) ?? 0) < limit;
+  /** Frees the node's place under its executor's limit, and lets runs waiting for one try again. */
+  #releaseExecutorSlot(node: Node): void {
+    if (!node.holdsSlot) return;
+    node.holdsSlot = false;
+    if (!this.#slots.release(node.executorType)) return;
+    for (const other of this.#runs.values()) {
+      if (other.executorLimitOf(node.executorType) === undefined) continue;
+      for (const n of other.nodes.values()) {
+        if (n.status === "queued") {
+          this.#post(other, { type: "wake" });
+          break;
+        }
+      }
+    }
   }
 
   /** Works out every state change the run's current state allows, until nothing changes. */
@@ -602,7 +492,7 @@ export class RunEngine {
       changed = false;
       for (const node of state.nodes.values()) {
         if (node.status !== "initial" && node.status !== "queued") continue;
-        const verdict = this.#readiness(state, node);
+        const verdict = readiness(state, node);
         if (verdict === "upstream_failed" || verdict === "condition_failed") {
           this.#move(state, step, node, verdict, { completedAt: now });
           changed = true;
@@ -644,13 +534,13 @@ export class RunEngine {
         for (const node of state.nodes.values()) {
           if (node.status !== "queued" || node.kind === "controller") continue;
           if (state.running >= state.blockRunLimit || this.#holding) break;
-          if (!this.#executorHasRoom(executorTypeOf(this.#project, state.pipeline, node.block, state.options.executorType))) continue;
+          if (!this.#slots.hasRoom(node.executorType, state.executorLimitOf(node.executorType))) continue;
           this.#claim(state, step, node);
           changed = true;
         }
       }
       for (const node of state.nodes.values()) {
-        if (node.kind === "controller" && node.status === "running" && (await this.#closeController(state, step, node))) {
+        if (node.kind === "controller" && node.status === "running" && this.#closeController(state, step, node)) {
           changed = true;
         }
       }
@@ -658,105 +548,52 @@ export class RunEngine {
     this.#finishIfDone(state, step);
   }
 
-  /** Whether a waiting node can go: all upstreams completed, one failed, or not yet. */
-  #readiness(state: RunState, node: Node): "ready" | "wait" | "upstream_failed" | "condition_failed" {
-    const pipeline = state.pipeline;
-    const source = node.kind === "block" ? null : fanOutSourceOf(pipeline, node.block.uuid);
-    let wait = false;
-    let conditionFailed = false;
-    for (const upstream of node.block.upstreamBlocks) {
-      let status: BlockRunStatus | undefined;
-      if (upstream === source && node.kind === "item") {
-        status = blockOf(pipeline, upstream).configuration.dynamic
-          ? state.nodes.get(upstream)?.status
-          : state.nodes.get(itemBlockRunUuid(upstream, node.index ?? 0))?.status;
-      } else if (upstream === source && node.kind === "controller" && state.itemCounts.has(upstream)) {
-        continue;
-      } else {
-        const up = state.nodes.get(upstream);
-        if (!up) continue; // outside a single-block run: its output is already there
-        if (up.retryPending) {
-          wait = true;
-          continue;
-        }
-        status = up.status;
-        // a controller waits only for its source; its items wait for the other upstreams
-        if (node.kind === "controller" && upstream !== source && !FAILED_UPSTREAM.has(status)) continue;
-      }
-      if (status === undefined) {
-        wait = true;
-        continue;
-      }
-      if (FAILED_UPSTREAM.has(status)) return "upstream_failed";
-      // downstream of a block whose conditional was false: condition_failed too, as in Mage
-      if (status === "condition_failed") conditionFailed = true;
-      else if (status !== "completed") wait = true;
-    }
-    return conditionFailed ? "condition_failed" : wait ? "wait" : "ready";
-  }
-
   /** A per-item block becomes ready: create its item runs (and those of per-item blocks below it). */
   #expand(state: RunState, step: Step, node: Node): void {
-    const source = fanOutSourceOf(state.pipeline, node.block.uuid);
-    const count = source === null ? 0 : (state.itemCounts.get(source) ?? 0);
+    const { count, items } = fanOut(state, node);
     state.itemCounts.set(node.block.uuid, count);
     this.#move(state, step, node, "queued");
     this.#move(state, step, node, "running", { startedAt: step.batch.now });
-    const uuids: string[] = [];
     const types = new Map<string, string>();
-    const type = executorTypeOf(this.#project, state.pipeline, node.block, state.options.executorType);
-    for (let i = 0; i < count; i++) {
-      const uuid = itemBlockRunUuid(node.block.uuid, i);
-      uuids.push(uuid);
-      types.set(uuid, type);
-      state.nodes.set(uuid, this.#node(uuid, node.block, "item", i));
+    for (const { uuid, index } of items) {
+      types.set(uuid, node.executorType);
+      state.nodes.set(uuid, state.node(uuid, node.block, "item", index));
     }
-    if (uuids.length > 0) step.inserts.push(...step.batch.insertBlockRuns(state.run.id, uuids, types));
+    if (items.length > 0) step.inserts.push(...step.batch.insertBlockRuns(state.run.id, items.map((i) => i.uuid), types));
   }
 
   /** Hands a queued block run to its executor (after the commit), or passes a skipped sensor. */
   #claim(state: RunState, step: Step, node: Node): void {
     const now = step.batch.now;
-    const type = executorTypeOf(this.#project, state.pipeline, node.block, state.options.executorType);
+    const type = node.executorType;
     if (node.block.type === "sensor" && state.options.skipSensors) {
       this.#move(state, step, node, "running", { startedAt: now, executorType: type });
       this.#move(state, step, node, "completed", { completedAt: now, metrics: { skipped: true } });
       step.outputs.push({ blockUuid: node.uuid, value: true });
+      if (node.kind === "item" && node.block.configuration.reduceOutput) state.itemOutputs.set(node.uuid, true);
       return;
     }
     node.launch++;
     state.running++;
-    node.executorType = type;
-    this.#executorActive.set(type, (this.#executorActive.get(type) ?? 0) + 1);
+    this.#takeSlot(node);
     this.#move(state, step, node, "running", { startedAt: now, attempt: node.attempt, executorType: type });
     step.launches.push(node);
   }
 
-  /** Ends a per-item block once all its items have ended; true if it did. */
-  async #closeController(state: RunState, step: Step, node: Node): Promise<boolean> {
-    const count = state.itemCounts.get(node.block.uuid) ?? 0;
-    const items: Node[] = [];
-    for (let i = 0; i < count; i++) {
-      const item = state.nodes.get(itemBlockRunUuid(node.block.uuid, i));
-      if (!item || !DONE.has(item.status) || item.retryPending) return false;
-      items.push(item);
-    }
+  /** Ends a per-item block once all its items have ended (dag-rules' controllerOutcome); true if it did. */
+  #closeController(state: RunState, step: Step, node: Node): boolean {
+    const outcome = controllerOutcome(state, node, state.stopping !== null, state.itemOutputs);
+    if (outcome === null) return false;
     const now = step.batch.now;
-    const failed = items.filter((i) => i.status !== "completed" && i.status !== "condition_failed");
-    if (failed.length > 0) {
-      const to = state.stopping && failed.every((i) => i.status === "cancelled") ? "cancelled" : "failed";
-      this.#move(state, step, node, to, { completedAt: now, error: `${failed.length} of ${count} items did not complete` });
-      if (to === "failed" && !state.settings.allowBlocksToFail) {
+    if (outcome.status !== "completed") {
+      this.#move(state, step, node, outcome.status, { completedAt: now, error: outcome.error });
+      if (outcome.status === "failed" && !state.settings.allowBlocksToFail) {
         state.stopping ??= { status: "failed", reason: `block ${node.uuid} failed` };
       }
       return true;
     }
-    if (node.block.configuration.reduceOutput) {
-      // the gathered list is stored as the block's own output, so downstream reads it like any other
-      const partition = state.run.executionPartition;
-      const values = await Promise.all(items.map((i) => this.#outputs.read(state.pipeline.uuid, partition, i.uuid)));
-      step.outputs.push({ blockUuid: node.uuid, value: values });
-    }
+    // the gathered list is stored as the block's own output, so downstream reads it like any other
+    if (outcome.reduced !== null) step.outputs.push({ blockUuid: node.uuid, value: outcome.reduced });
     this.#move(state, step, node, "completed", { completedAt: now });
     return true;
   }
@@ -764,12 +601,11 @@ export class RunEngine {
   /** Ends the run when every block run has ended. */
   #finishIfDone(state: RunState, step: Step): void {
     if (state.run.status !== "running") return;
-    for (const node of state.nodes.values()) if (!DONE.has(node.status) || node.retryPending) return;
+    const outcome = runOutcome(state, state.stopping);
+    if (outcome === null) return;
     // the run ends once its blocks' callbacks have returned (those this step starts included)
     if (this.#addons.busy(state.run.id) || this.#endedBlocks(step).some((node) => callbacksOf(state.pipeline, node.block.uuid).length > 0)) return;
-    const failed = [...state.nodes.values()].some((n) => FAILED_UPSTREAM.has(n.status));
-    const status: PipelineRunStatus = state.stopping?.status ?? (failed ? "failed" : "completed");
-    const error = state.stopping?.reason ?? (failed ? "some blocks failed" : null);
+    const { status, error } = outcome;
     step.batch.transitionPipelineRun(state.run.id, "running", status, {
       completedAt: step.batch.now,
       ...(error ? { metrics: { ...state.run.metrics, error } } : {}),
@@ -892,7 +728,7 @@ export class RunEngine {
   /** The job of a block run (what its executor, or its callbacks and conditionals, get). */
   #jobOf(state: RunState, node: Node) {
     return buildBlockJob({
-      project: this.#project,
+      project: state.project,
       pipeline: state.pipeline,
       run: state.run,
       blockRunUuid: node.uuid,
@@ -940,19 +776,8 @@ export class RunEngine {
     const finish = (result: ExecutionStatus) => this.#post(state, { type: "finished", node, launch, result });
     let executor: Executor;
     try {
-      const type = executorTypeOf(this.#project, state.pipeline, node.block, state.options.executorType);
-      executor = this.#executors.get(type);
-      const job = buildBlockJob({
-        project: this.#project,
-        pipeline: state.pipeline,
-        run: state.run,
-        blockRunUuid: node.uuid,
-        blockRunId: node.id ?? 0,
-        attempt: node.attempt,
-        variables: state.variables,
-        partitionOf: (upstream) => state.external.get(upstream) ?? state.run.executionPartition,
-        executorType: state.options.executorType,
-      });
+      executor = this.#executors.get(node.executorType);
+      const job = this.#jobOf(state, node);
       const timeout = node.block.timeout;
       if (timeout) {
         node.timers.push(
@@ -990,7 +815,7 @@ export class RunEngine {
     const handle = node.handle;
     const launch = node.launch;
     try {
-      const executor = this.#executors.get(executorTypeOf(this.#project, state.pipeline, node.block, state.options.executorType));
+      const executor = this.#executors.get(node.executorType);
       node.executor = executor;
       if (handle) this.#follow(state, node, executor, handle, true);
     } catch (error) {
