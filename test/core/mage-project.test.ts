@@ -100,6 +100,7 @@ notification_config:
     webhook_url: ${base}/teams
   discord_config:
     webhook_url: ${base}/discord
+    username: kiln-bot
   google_chat_config:
     webhook_url: ${base}/google_chat
   telegram_config:
@@ -248,7 +249,7 @@ describe("a Mage-layout project", () => {
   test("warns once per file, naming the keys kiln does not act on", async () => {
     const project = await loadMage(root);
     expect(project.warnings).toEqual([
-      "metadata.yaml: kiln does not act on spark_config; it is ignored",
+      "metadata.yaml: kiln does not act on spark_config, notification_config.discord_config.username; they are ignored",
       "pipelines/mage_etl/metadata.yaml: kiln does not act on widgets, blocks[2] (export_orders).replicated_block, blocks[5] (notes), a markdown block (Mage does not run those either); they are ignored",
     ]);
   });

@@ -15,6 +15,7 @@ import {
   slackBody,
   slaPassed,
   webhookBody,
+  unusedNotificationKeys,
   webhookHeaders,
 } from "../../core/src/notify/index.ts";
 
@@ -283,5 +284,38 @@ describe("redaction", () => {
     expect(redactText(`failed to POST ${SLACK}: refused`)).toBe("failed to POST https://hooks.slack.com/***: refused");
     expect(redactText("no route to /services/T000/B000/XXXXSECRET", SLACK)).toBe("no route to /***");
     expect(redactText("HTTP 500", SLACK)).toBe("HTTP 500");
+  });
+});
+
+describe("keys kiln does not act on", () => {
+  test("are named with their path, nested and in lists; known and empty keys are not", () => {
+    expect(
+      unusedNotificationKeys({
+        alert_on: ["trigger_failure"],
+        slack_config: { webhook_url: "https://hooks.example/a", channel: "#alerts", username: "" },
+        webhooks: [{ url: "https://a.example", method: "PUT" }],
+        email_config: { smtp_host: "mail", smtp_mail_from: "a@b", to_emails: ["c@d"], cc_emails: ["e@f"] },
+        message_templates: { failure: { title: "t", footer: "x" }, retry: { title: "r" } },
+        pagerduty_config: { routing_key: "k" },
+        ntfy_config: null,
+      }),
+    ).toEqual([
+      "notification_config.slack_config.channel",
+      "notification_config.webhooks[0].method",
+      "notification_config.email_config.cc_emails",
+      "notification_config.message_templates.failure.footer",
+      "notification_config.message_templates.retry",
+      "notification_config.pagerduty_config",
+    ]);
+  });
+  test("a config kiln reads in full names nothing", () => {
+    expect(
+      unusedNotificationKeys({
+        alert_on: ["trigger_success"],
+        teams_config: { webhook_url: ["https://a.example", "https://b.example"] },
+        opsgenie_config: { url: "https://api.opsgenie.com/v2/alerts", api_key: "k", priority: "P1", responders: [], tags: ["x"], details: {} },
+        slack: [{ webhook_url: "https://hooks.example", alert_on: ["trigger_failure"] }],
+      }),
+    ).toEqual([]);
   });
 });

@@ -288,6 +288,63 @@ export const notificationConfigSchema = v.pipe(
 );
 
 // ---------------------------------------------------------------------------------------------
+// Keys kiln does not act on
+
+type KnownKeys = { [key: string]: KnownKeys | "list" | "leaf" } & { "[]"?: KnownKeys };
+
+const CHANNEL_KEYS: KnownKeys = { webhook_url: "leaf" };
+const TEMPLATE_KEYS: KnownKeys = { title: "leaf", summary: "leaf", details: "leaf" };
+
+/** The keys notificationConfigSchema reads, nested; `"[]"` describes each entry of a list. */
+const NOTIFICATION_KEYS: KnownKeys = {
+  alert_on: "leaf",
+  webhooks: { "[]": { url: "leaf", headers: "leaf", alert_on: "leaf" } },
+  slack: { "[]": { webhook_url: "leaf", alert_on: "leaf" } },
+  slack_config: CHANNEL_KEYS,
+  teams_config: CHANNEL_KEYS,
+  discord_config: CHANNEL_KEYS,
+  google_chat_config: CHANNEL_KEYS,
+  telegram_config: CHANNEL_KEYS,
+  opsgenie_config: { url: "leaf", api_key: "leaf", priority: "leaf", responders: "leaf", tags: "leaf", details: "leaf" },
+  email_config: {
+    smtp_host: "leaf",
+    smtp_mail_from: "leaf",
+    smtp_user: "leaf",
+    smtp_password: "leaf",
+    smtp_starttls: "leaf",
+    smtp_ssl: "leaf",
+    smtp_port: "leaf",
+    to_emails: "leaf",
+  },
+  message_templates: { success: TEMPLATE_KEYS, failure: TEMPLATE_KEYS, passed_sla: TEMPLATE_KEYS },
+};
+
+/**
+ * The keys of a notification_config that kiln does not act on, as field paths
+ * (`notification_config.slack_config.channel`), so the loader can name them in its warning: the
+ * schema drops unknown keys, and a user's alert setting must never vanish without a word.
+ */
+export function unusedNotificationKeys(input: unknown, field = "notification_config"): string[] {
+  const unused: string[] = [];
+  const walk = (value: unknown, known: KnownKeys, path: string) => {
+    if (Array.isArray(value)) {
+      const entry = known["[]"];
+      if (entry) value.forEach((item, i) => walk(item, entry, `${path}[${i}]`));
+      return;
+    }
+    if (!isPlainObject(value)) return;
+    for (const [key, child] of Object.entries(value)) {
+      const rule = known[key];
+      if (rule === undefined) {
+        if (child !== null && child !== undefined && child !== "") unused.push(`${path}.${key}`);
+      } else if (typeof rule === "object") walk(child, rule, `${path}.${key}`);
+    }
+  };
+  walk(input, NOTIFICATION_KEYS, field);
+  return unused;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Parsing
 
 /** `notification_config.webhooks[0].url` from valibot's issue path. */

@@ -9,7 +9,7 @@ import { LineCounter, parseDocument } from "yaml";
 import type { JsonObject } from "../domain.ts";
 import { resolveExecutor } from "../engine/plan.ts";
 import { checkDag, downstreamBlocksOf, topologicalOrder } from "./dag.ts";
-import { NotificationConfigError, parseNotificationConfig } from "../notify/config.ts";
+import { NotificationConfigError, parseNotificationConfig, unusedNotificationKeys } from "../notify/config.ts";
 import { isPlainObject, pipelineSchema, projectSettingsSchema, triggersSchema, type AddonSpec, type BlockSpec } from "./schema.ts";
 import {
   isEmptyValue,
@@ -119,6 +119,7 @@ async function loadSettings(
   let text = await source.readText(file);
   let raw: unknown;
   let projectUuid: string | null = null;
+  const unused: string[] = [];
   if (text === null) {
     // a project laid out by Mage: its root metadata.yaml stands for kiln.yaml
     text = await source.readText(MAGE_PROJECT_FILE);
@@ -139,14 +140,13 @@ async function loadSettings(
     const variablesDir = mageVariablesDir(parsed, source.root, environment);
     if (variablesDir !== null) mage.settings.output_store = { type: "local", path: variablesDir };
     projectUuid = mage.projectUuid;
-    if (mage.unused.length > 0) warnings.push(unusedKeysWarning(file, mage.unused));
+    unused.push(...mage.unused);
   } else {
     // An empty kiln.yaml is a project with every default.
     raw = parseYaml(file, text) ?? {};
     if (isPlainObject(raw)) {
       const doc = raw;
-      const unused = Object.keys(doc).filter((key) => !KILN_PROJECT_KEYS.has(key) && !isEmptyValue(doc[key]));
-      if (unused.length > 0) warnings.push(unusedKeysWarning(file, unused));
+      unused.push(...Object.keys(doc).filter((key) => !KILN_PROJECT_KEYS.has(key) && !isEmptyValue(doc[key])));
     }
   }
   const validated = validate(projectSettingsSchema, raw, file);
@@ -156,6 +156,9 @@ async function loadSettings(
     checkExecutorType(file, "executor_type", settings.executorType, executorTypes);
   }
   checkNotificationConfig(file, settings.notificationConfig);
+  // one warning per file, nested notification keys included
+  unused.push(...unusedNotificationKeys(settings.notificationConfig));
+  if (unused.length > 0) warnings.push(unusedKeysWarning(file, unused));
   return file === MAGE_PROJECT_FILE ? { ...settings, projectUuid, file } : settings;
 }
 
@@ -218,7 +221,7 @@ async function loadPipeline(source: ProjectSource, uuid: string, ctx: PipelineCo
   }
   const refusal = refusedPipelineType(spec.type);
   if (refusal) throw new ProjectLoadError(file, "type", "type: python (a batch pipeline)", `"${spec.type}"`, refusal);
-  const unused = [...unusedPipelineKeys(raw.value), ...raw.skipped];
+  const unused = [...unusedPipelineKeys(raw.value), ...raw.skipped, ...unusedNotificationKeys(spec.notificationConfig)];
   if (unused.length > 0) ctx.warnings.push(unusedKeysWarning(file, unused));
   checkExecutorType(file, "executor_type", spec.executorType, ctx.executorTypes);
   checkNotificationConfig(file, spec.notificationConfig);
