@@ -99,6 +99,10 @@ function missingPythonProblem(project: Project, isRemote: (type: string) => bool
     for (const block of pipeline.blocks) {
       if (isPythonModule(block.modulePath) && !isRemote(resolveExecutor(project.settings, pipeline, block).type)) blocks.push(`${pipeline.uuid}/${block.uuid} (${block.modulePath})`);
     }
+    // callbacks and conditionals run beside the engine, on this machine, whatever their block's executor
+    for (const addon of [...(pipeline.callbacks ?? []), ...(pipeline.conditionals ?? [])]) {
+      if (isPythonModule(addon.modulePath)) blocks.push(`${pipeline.uuid}/${addon.uuid} (${addon.modulePath}, a ${addon.kind})`);
+    }
   }
   if (blocks.length === 0) return null;
   const interpreter = resolvePythonInterpreter(project.root, project.settings.python);
