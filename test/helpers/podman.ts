@@ -34,20 +34,26 @@ export function podmanMissing(): string | null {
   return null;
 }
 
+/** Podman's storage for the tests (kept across runs, so images are built once per machine) and its containers.conf. */
+export function podmanStorage(): { state: string; conf: string; globalArgs: string[] } {
+  const state = join(tmpdir(), `kiln-docker-test-${process.getuid?.() ?? 0}`);
+  mkdirSync(state, { recursive: true });
+  const conf = join(state, "containers.conf");
+  writeFileSync(conf, '[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]\n[engine]\nruntime = "runc"\n');
+  return { state, conf, globalArgs: ["--root", join(state, "root"), "--runroot", join(state, "runroot")] };
+}
+
 /**
  * Starts `podman system service` on a socket of its own, in its own session (setsid) so it can be
  * stopped by pid, with runc and the ulimits the machine allows (crun fails here).
  */
 export async function startPodman(): Promise<PodmanEngine> {
-  const state = join(tmpdir(), `kiln-docker-test-${process.getuid?.() ?? 0}`);
-  mkdirSync(state, { recursive: true });
-  const conf = join(state, "containers.conf");
-  writeFileSync(conf, '[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]\n[engine]\nruntime = "runc"\n');
+  const { conf, globalArgs } = podmanStorage();
   const run = mkdtempSync(join(tmpdir(), "kiln-podman-"));
   const socketPath = join(run, "podman.sock");
   const child = spawn(
     "setsid",
-    ["podman", "--root", join(state, "root"), "--runroot", join(state, "runroot"), "system", "service", "--time=0", `unix://${socketPath}`],
+    ["podman", ...globalArgs, "system", "service", "--time=0", `unix://${socketPath}`],
     { env: { ...process.env, CONTAINERS_CONF: conf }, stdio: ["ignore", "ignore", "pipe"], detached: false },
   );
   let stderr = "";
