@@ -12,6 +12,7 @@ import { ApiError, errorResponse, toApiError } from "./errors.ts";
 import { routeLabel } from "./route-pattern.ts";
 import { backfillRoutes } from "./routes/backfills.ts";
 import { blockRunRoutes } from "./routes/block-runs.ts";
+import { eventMatcherRoutes } from "./routes/event-matchers.ts";
 import { eventRoutes } from "./routes/events.ts";
 import { logRoutes } from "./routes/logs.ts";
 import { openApiRoutes } from "./routes/openapi.ts";
@@ -67,6 +68,7 @@ export function createApp(deps: ServerDeps, options: { log?: (message: string) =
   userRoutes(app, deps, doc);
   apiKeyRoutes(app, deps, doc);
   eventRoutes(app, deps, doc);
+  eventMatcherRoutes(app, deps, doc);
   statusRoutes(app, deps, doc);
   openApiRoutes(app, deps, doc);
   // the web UI signs in with a session cookie and checks its own CSRF token (see ui/session.ts)

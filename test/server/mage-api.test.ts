@@ -65,3 +65,32 @@ describe("Mage's routes and fields", () => {
     expect((await s.call("GET", "/api/pipelines/nope/pipeline_runs", { role: "viewer" })).status).toBe(404);
   });
 });
+
+describe("Mage's event matchers", () => {
+  test("GET /api/event_matchers: each event trigger with a pattern, with its id; one by id; 404 for other triggers", async () => {
+    const pattern = { source: ["aws.s3"], detail: { bucket: { name: ["uploads"] } } };
+    const created = await s.call("POST", "/api/pipelines/etl/pipeline_schedules", {
+      body: { pipeline_schedule: { name: "on-upload", schedule_type: "event", status: "active", event_pattern: pattern } },
+    });
+    expect(created.status).toBe(201);
+    const id = (created.json.pipeline_schedule as { id: number }).id;
+    const api = await s.call("POST", "/api/pipelines/etl/pipeline_schedules", { body: { pipeline_schedule: { name: "not-an-event", schedule_type: "api" } } });
+    const apiId = (api.json.pipeline_schedule as { id: number }).id;
+
+    const all = await s.call("GET", "/api/event_matchers", { role: "viewer" });
+    expect(all.status).toBe(200);
+    const matchers = all.json.event_matchers as Array<Record<string, unknown>>;
+    expect(matchers.map((m) => m.id)).toContain(id);
+    expect(matchers.map((m) => m.id)).not.toContain(apiId);
+    const matcher = matchers.find((m) => m.id === id)!;
+    expect(matcher).toMatchObject({ name: "on-upload", event_type: "aws_event", pattern, pipeline_schedule_ids: [id] });
+    expect(typeof matcher.created_at).toBe("string");
+
+    const one = await s.call("GET", `/api/event_matchers/${id}`, { role: "viewer" });
+    expect(one.status).toBe(200);
+    expect(one.json.event_matcher).toMatchObject({ id, pattern });
+    expect((await s.call("GET", `/api/event_matchers/${apiId}`, { role: "viewer" })).status).toBe(404);
+    expect((await s.call("GET", "/api/event_matchers/abc", { role: "viewer" })).status).toBe(400);
+    expect((await s.call("GET", "/api/event_matchers?colour=red", { role: "viewer" })).status).toBe(400);
+  });
+});
