@@ -2,6 +2,8 @@
 import { describe, expect, test } from "bun:test";
 import {
   DEFAULT_DOCKER_HOST,
+  DEFAULT_IMAGE,
+  defaultImage,
   DEFAULT_PROJECT_ROOT,
   demuxOutput,
   dockerEndpoint,
@@ -31,6 +33,17 @@ function frame(stream: 1 | 2, text: string): Uint8Array {
 const concat = (...parts: Uint8Array[]) => Buffer.concat(parts);
 
 describe("executor_config", () => {
+  test("no image: kiln's own (kiln:latest, or KILN_DOCKER_IMAGE from kiln's environment)", () => {
+    expect(DEFAULT_IMAGE).toBe("kiln:latest");
+    expect(parseDockerConfig({})).toMatchObject({ image: "kiln:latest", imageIsDefault: true });
+    expect(defaultImage({})).toBe("kiln:latest");
+    expect(defaultImage({ KILN_DOCKER_IMAGE: " registry.example.com/kiln:0.1.0 " })).toBe("registry.example.com/kiln:0.1.0");
+    expect(parseDockerConfig({}, defaultImage({ KILN_DOCKER_IMAGE: "localhost/kiln:test" }))).toMatchObject({ image: "localhost/kiln:test", imageIsDefault: true });
+    // a block's own image wins over both
+    expect(parseDockerConfig({ image: "etl:1" }, "localhost/kiln:test")).toMatchObject({ image: "etl:1", imageIsDefault: false });
+    expect(dockerExecutor().validateConfig?.({})).toBeNull();
+  });
+
   test("defaults", () => {
     const config = parseDockerConfig({ image: "etl:1" });
     expect(config).toMatchObject({
@@ -50,7 +63,6 @@ describe("executor_config", () => {
   });
 
   test.each([
-    [{}, "executor_config.image"],
     [{ image: "" }, "executor_config.image"],
     [{ image: "x", project_root: "app" }, "executor_config.project_root"],
     [{ image: "x", command: "kiln" }, "executor_config.command"],

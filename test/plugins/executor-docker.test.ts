@@ -102,7 +102,8 @@ describe.skipIf("skipped" in ready)("executor-docker (a container per block run,
         ...fixture.harness,
         job: (block) => jobWith(block),
         stopped: gone,
-        invalidConfig: { config: { volumes: [] }, field: "image" },
+        // no field is required (the image defaults to kiln's own): a malformed one is named
+        invalidConfig: { config: { volumes: ["/only-a-host-path"] }, field: "volumes[0]" },
         settleMs: 30_000,
       },
       test,
@@ -124,6 +125,20 @@ describe.skipIf("skipped" in ready)("executor-docker (a container per block run,
     expect((error as Error).message.length).toBeGreaterThan("could not pull image registry.invalid/kiln/none:1: ".length + 10);
     const left = await docker.listContainers({ all: true, filters: { label: [`kiln.block-run-id=${job.blockRunId}`] } });
     expect(left).toEqual([]);
+  });
+
+  test("no image named and kiln's default image not built: the start fails saying how to build it", async () => {
+    const executor = dockerExecutor({ blockEnv: { KILN_DATABASE_URL: fixture.databaseUrl }, env: { KILN_DOCKER_IMAGE: "localhost/kiln-default-not-built:1" } });
+    const job = await jobWith("succeeds");
+    const { image: _named, ...withoutImage } = job.executorConfig;
+    const error = await executor.start({ ...job, executorConfig: withoutImage }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(Error);
+    expect((error as Error).message).toContain("localhost/kiln-default-not-built:1");
+    expect((error as Error).message).toContain("docker build -t kiln .");
+    expect((error as Error).message).toContain("KILN_DOCKER_IMAGE");
   });
 
   test("pull: never with an image that is not there fails the start naming the image", async () => {
@@ -159,7 +174,9 @@ describe.skipIf("skipped" in ready)("executor-docker (a container per block run,
     expect(env.has("EXTRA_SETTING=from-config")).toBe(true);
     // config.env wins over the context's blockEnv (the host path means nothing in the container)
     expect(env.has(`KILN_DATABASE_URL=file:${PROJECT_IN_IMAGE}/.kiln/kiln.db`)).toBe(true);
-    expect(info.Config.Cmd).toEqual(["kiln", "run-block", PROJECT_IN_IMAGE, "conformance", "logs", "--pipeline-run-id", String(job.pipelineRunId), "--block-run-id", String(job.blockRunId)]);
+    // executor_config.command is the entrypoint, whatever the image's own
+    expect(info.Config.Entrypoint).toEqual(["kiln"]);
+    expect(info.Config.Cmd).toEqual(["run-block", PROJECT_IN_IMAGE, "conformance", "logs", "--pipeline-run-id", String(job.pipelineRunId), "--block-run-id", String(job.blockRunId)]);
     expect(info.HostConfig.Memory).toBe(256 * 1024 * 1024);
     expect(info.HostConfig.NanoCpus).toBe(500_000_000);
     expect(info.HostConfig.NetworkMode).toBe("none");

@@ -11,11 +11,27 @@ export type PullPolicy = "always" | "missing" | "never";
 /** The project's folder inside the image when executor_config.project_root is not set. */
 export const DEFAULT_PROJECT_ROOT = "/project";
 
+/**
+ * The image a block runs in when executor_config names none: kiln's own image, as the
+ * repository's Dockerfile builds it (`docker build -t kiln .`), unless KILN_DOCKER_IMAGE in
+ * kiln's environment names another. It holds Bun, kiln and python3, so TypeScript and Python
+ * blocks of a project mounted at project_root run in it as they are.
+ */
+export const DEFAULT_IMAGE = "kiln:latest";
+
+/** The default image for kiln's environment: KILN_DOCKER_IMAGE, else DEFAULT_IMAGE. */
+export function defaultImage(env: Record<string, string | undefined>): string {
+  const named = env.KILN_DOCKER_IMAGE?.trim();
+  return named ? named : DEFAULT_IMAGE;
+}
+
 /** How long a cancelled container has to end after SIGTERM before Docker kills it (seconds). */
 export const DEFAULT_STOP_TIMEOUT = 10;
 
 export interface DockerRunConfig {
   image: string;
+  /** Whether image is the default (no executor_config.image), so a missing one is explained. */
+  imageIsDefault: boolean;
   projectRoot: string;
   /** The command that runs kiln in the image; `run-block ...` is appended. */
   command: string[];
@@ -97,15 +113,18 @@ function checkVolume(spec: unknown, index: number): string {
   return spec;
 }
 
-/** Parses executor_config, throwing a DockerConfigError that names the bad field. */
-export function parseDockerConfig(config: JsonObject): DockerRunConfig {
+/**
+ * Parses executor_config, throwing a DockerConfigError that names the bad field; without
+ * executor_config.image the block runs in `fallbackImage` (see defaultImage).
+ */
+export function parseDockerConfig(config: JsonObject, fallbackImage: string = DEFAULT_IMAGE): DockerRunConfig {
   for (const field of Object.keys(config)) {
     if (!KNOWN_FIELDS.has(field)) {
       throw new DockerConfigError(`executor_config.${field}: unknown setting for the docker executor (known: ${[...KNOWN_FIELDS].join(", ")})`);
     }
   }
-  const image = optionalString(config, "image");
-  if (image === null) fail("image", "the image to run, e.g. image: registry.example.com/etl:1.4 (required)");
+  const named = optionalString(config, "image");
+  const image = named ?? fallbackImage;
 
   const projectRoot = optionalString(config, "project_root") ?? DEFAULT_PROJECT_ROOT;
   if (!projectRoot.startsWith("/")) fail("project_root", `an absolute path inside the image, got "${projectRoot}"`);
@@ -184,6 +203,7 @@ export function parseDockerConfig(config: JsonObject): DockerRunConfig {
 
   return {
     image,
+    imageIsDefault: named === null,
     projectRoot,
     command,
     env,

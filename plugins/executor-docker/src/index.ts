@@ -29,11 +29,11 @@ import {
   type JsonObject,
 } from "@kiln/core";
 import { BLOCK_FAILED_MARK } from "@kiln/executor-local";
-import { dockerConfigProblem, parseDockerConfig, type DockerRunConfig } from "./config.ts";
+import { defaultImage, dockerConfigProblem, parseDockerConfig, type DockerRunConfig } from "./config.ts";
 import { DockerClients, dockerEndpoint } from "./connection.ts";
 import { CANCELLED_SUFFIX, demuxOutput, outputLines, statusOfContainer, failureDetail } from "./container.ts";
 
-export { DEFAULT_PROJECT_ROOT, DockerConfigError, parseDockerConfig, parseMemory, type DockerRunConfig, type PullPolicy } from "./config.ts";
+export { DEFAULT_IMAGE, DEFAULT_PROJECT_ROOT, defaultImage, DockerConfigError, parseDockerConfig, parseMemory, type DockerRunConfig, type PullPolicy } from "./config.ts";
 export { DEFAULT_DOCKER_HOST, dockerEndpoint, dockerOptions } from "./connection.ts";
 export { CANCELLED_SUFFIX, demuxOutput, failureDetail, outputLines, statusOfContainer } from "./container.ts";
 
@@ -120,8 +120,20 @@ async function pullImage(docker: Docker, image: string): Promise<void> {
   if (failed) throw new Error(`could not pull image ${image}: ${failed.errorDetail?.message || failed.error}`);
 }
 
-/** Makes sure the image is there as the pull policy asks. */
+/** Makes sure the image is there as the pull policy asks; a missing default image says how to make it. */
 async function ensureImage(docker: Docker, config: DockerRunConfig): Promise<void> {
+  if (!config.imageIsDefault) return ensureNamedImage(docker, config);
+  try {
+    await ensureNamedImage(docker, config);
+  } catch (error) {
+    throw new Error(
+      `${messageOf(error)} (no executor_config.image, so kiln's own image: build it in kiln's repository with \`docker build -t kiln .\` or \`podman build -t kiln .\`, set KILN_DOCKER_IMAGE to where you pushed it, or name an image in executor_config.image)`,
+    );
+  }
+}
+
+/** Makes sure the image is there as the pull policy asks. */
+async function ensureNamedImage(docker: Docker, config: DockerRunConfig): Promise<void> {
   if (config.pull === "never") return;
   if (config.pull === "missing") {
     try {
@@ -183,7 +195,7 @@ export function dockerExecutor(options: DockerExecutorOptions = {}): Executor {
     validateConfig: (config: JsonObject) => dockerConfigProblem(config),
 
     async start(job: BlockJob): Promise<ExecutionHandle> {
-      const config = parseDockerConfig(job.executorConfig);
+      const config = parseDockerConfig(job.executorConfig, defaultImage(env));
       const endpoint = dockerEndpoint(config, env);
       const docker = clients.get(endpoint);
       void sweep(endpoint, docker).catch(() => {});
@@ -201,7 +213,10 @@ export function dockerExecutor(options: DockerExecutorOptions = {}): Executor {
         container = await docker.createContainer({
           name,
           Image: config.image,
-          Cmd: [...config.command, ...runBlockArgs(job, config.projectRoot)],
+          // the command replaces the image's entrypoint (kiln's own image has ENTRYPOINT ["kiln"]), so
+          // an image with or without one runs the same `kiln run-block ...`
+          Entrypoint: config.command,
+          Cmd: runBlockArgs(job, config.projectRoot),
           Env: Object.entries(containerEnv).map(([key, value]) => `${key}=${value}`),
           Labels: {
             ...blockRunLabels(job),
@@ -216,7 +231,8 @@ export function dockerExecutor(options: DockerExecutorOptions = {}): Executor {
           HostConfig: hostConfig,
         });
       } catch (error) {
-        throw new Error(`could not create the container from ${config.image}: ${messageOf(error)}`);
+        const hint = config.imageIsDefault && isNotFound(error) ? ` (kiln's default image; build it with \`docker build -t kiln .\` in kiln's repository, or set KILN_DOCKER_IMAGE or executor_config.image)` : "";
+        throw new Error(`could not create the container from ${config.image}: ${messageOf(error)}${hint}`);
       }
       try {
         await container.start();
