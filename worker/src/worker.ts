@@ -16,6 +16,7 @@ import {
   RunEngine,
   Store,
   databaseOutputStore,
+  executorTypeOf,
   importSecretKey,
   loadProject,
   openOutputStore,
@@ -38,10 +39,13 @@ import { Scheduler, notifyRunEnd, type Log, type TickReport } from "@kiln/schedu
 import { createApp } from "@kiln/server";
 import { Cron } from "croner";
 import { moduleMapSource, type ProjectBundle } from "./bundle.ts";
+import { d1Client, type D1Database } from "./d1-client.ts";
 import { ALWAYS_ON_MESSAGE, DEFAULT_TICK_SECONDS, describeRefusals, workerRefusals } from "./refusals.ts";
 
 /** The Worker's bindings: vars from wrangler.toml, secrets from `wrangler secret put`. */
 export interface WorkerEnv {
+  /** The D1 database (a [[d1_databases]] binding named DB): kiln's state, when bound; else LIBSQL_URL. */
+  DB?: D1Database;
   /** The libSQL database: `libsql://...` (Turso) or `http(s)://...` (sqld). */
   LIBSQL_URL?: string;
   /** Secret. */
@@ -63,7 +67,7 @@ export interface WorkerEnv {
    * AWS_REGION (ecs), GOOGLE_APPLICATION_CREDENTIALS as the key's JSON (cloud_run),
    * KILN_KUBECONFIG_DATA (k8s), KILN_S3_* (the S3 output store).
    */
-  [name: string]: string | undefined;
+  [name: string]: string | D1Database | undefined;
 }
 
 /** What a scheduled invocation receives (Cloudflare's ScheduledController, the parts used). */
@@ -111,8 +115,15 @@ const consoleLogSink: LogSink = {
   },
 };
 
+/** The env's text values (vars and secrets), without bindings such as DB: what blocks and executors read. */
+function textVars(env: WorkerEnv): Record<string, string> {
+  const vars: Record<string, string> = {};
+  for (const [name, value] of Object.entries(env)) if (typeof value === "string") vars[name] = value;
+  return vars;
+}
+
 function seconds(env: WorkerEnv, name: "KILN_TICK_SECONDS" | "KILN_TICK_GRACE_SECONDS", fallback: number): number {
-  const text = env[name];
+  const text = textVars(env)[name];
   if (text === undefined || text === "") return fallback;
   const value = Number(text);
   if (!Number.isFinite(value) || value <= 0) throw new WorkerStartError(`${name}: expected a positive number of seconds, got ${JSON.stringify(text)}`);
@@ -146,6 +157,17 @@ function inWorkerExecutor(runtime: BlockRuntime): Executor {
   };
 }
 
+/** The blocks that run on a remote executor, as `pipelines/<uuid>/metadata.yaml: block <uuid>` each. */
+function remoteBlocks(project: Project): string[] {
+  const found: string[] = [];
+  for (const pipeline of project.pipelines.values()) {
+    for (const block of pipeline.blocks) {
+      if (executorTypeOf(project, pipeline, block) !== "local") found.push(`pipelines/${pipeline.uuid}/metadata.yaml: block ${block.uuid} (executor_type ${executorTypeOf(project, pipeline, block)})`);
+    }
+  }
+  return found;
+}
+
 interface Opened {
   store: Store;
   project: Project;
@@ -173,14 +195,23 @@ export function createWorker(bundle: ProjectBundle): KilnWorker {
   /** Opens what one invocation needs; everything that talks to the database is per invocation. */
   async function open(env: WorkerEnv): Promise<Opened> {
     const project = await projectFor(env);
-    const client = createClient({ url: databaseUrl(env), ...(env.LIBSQL_AUTH_TOKEN ? { authToken: env.LIBSQL_AUTH_TOKEN } : {}) });
+    if (env.DB) {
+      const remote = remoteBlocks(project);
+      if (remote.length > 0) {
+        throw new WorkerStartError(
+          `${remote.join(", ")}: a block on a remote executor runs kiln in a container, which cannot reach D1 (a Worker binding): ` +
+            "keep kiln's state in a libSQL server (LIBSQL_URL, without a DB binding), or run the block in the Worker (executor_type local, executor_config: {in_process: true})",
+        );
+      }
+    }
+    const client = env.DB ? d1Client(env.DB) : createClient({ url: databaseUrl(env), ...(env.LIBSQL_AUTH_TOKEN ? { authToken: env.LIBSQL_AUTH_TOKEN } : {}) });
     const store = await Store.open(client);
     let outputs: OutputStore;
     try {
       // a Worker has no folder: outputs kiln.yaml leaves local go to the database, which every tick reaches
       outputs = openOutputStore(project.settings.outputStore, {
         client,
-        env: { ...env },
+        env: textVars(env),
         local: () => databaseOutputStore(client, { maxBytes: DEFAULT_DATABASE_OUTPUT_BYTES }),
       });
     } catch (error) {
@@ -206,9 +237,10 @@ export function createWorker(bundle: ProjectBundle): KilnWorker {
     const runtime: BlockRuntime = { project, source: moduleMapSource(bundle), outputs, logs: consoleLogSink, secrets, clock: store.clock, store };
     const executors = new ExecutorRegistry().register(inWorkerExecutor(runtime));
     // the fetch-only executors: blocks run in containers elsewhere, which reach the same database
-    const variables: Record<string, string | undefined> = { ...env };
+    const variables: Record<string, string | undefined> = textVars(env);
+    // a container elsewhere reaches a libSQL server, not D1 (a Worker binding): with D1 it gets no database URL
     const blockEnv: Record<string, string> = {
-      KILN_DATABASE_URL: databaseUrl(env),
+      ...(env.DB ? {} : { KILN_DATABASE_URL: databaseUrl(env) }),
       ...(env.LIBSQL_AUTH_TOKEN ? { KILN_DATABASE_AUTH_TOKEN: env.LIBSQL_AUTH_TOKEN } : {}),
       ...outputStoreEnv(project.settings.outputStore, variables),
     };

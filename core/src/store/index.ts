@@ -105,3 +105,4 @@ export { recordLease } from "./leases.ts";
 export type { BackfillRecord, NewBackfill, BackfillFilter, NewBackfillRun } from "./backfills.ts";
 export type { ScheduleState, CodeTrigger, RunningCounts } from "./scheduling.ts";
 export * as signInAttempts from "./sign-in-attempts.ts";
+export { STORE_CONFORMANCE_CASES, runStoreConformance, StoreConformanceError, type StoreConformanceCase, type StoreConformanceHarness, type DefineStoreTest } from "./conformance.ts";
