@@ -247,3 +247,41 @@ describe("backfills", () => {
     expect(await count()).toEqual(before);
   });
 });
+
+describe("backfills as Mage's clients drive them", () => {
+  test("PUT status initial starts, status cancelled cancels; GET /api/pipelines/:uuid/backfills lists the pipeline's", async () => {
+    rmSync(join(s.root, "release"), { force: true });
+    const backfill = await create({ name: "mage-style", pipeline_uuid: "slow", ...days, max_concurrent_runs: 1, variables: { dir: s.root } });
+    const other = await create({ name: "other-pipeline", pipeline_uuid: "etl", ...days, variables: { dir: s.root } });
+
+    const listed = await s.call("GET", "/api/pipelines/slow/backfills", { role: "viewer" });
+    expect(listed.status).toBe(200);
+    const ids = (listed.json.backfills as Array<{ id: number; pipeline_uuid: string }>).map((b) => b.id);
+    expect(ids).toContain(backfill.id);
+    expect(ids).not.toContain(other.id);
+    expect((listed.json.backfills as Array<{ pipeline_uuid: string }>).every((b) => b.pipeline_uuid === "slow")).toBe(true);
+    expect((await s.call("GET", "/api/pipelines/nope/backfills", { role: "viewer" })).status).toBe(404);
+    expect((await s.call("GET", "/api/pipelines/slow/backfills?status=sometimes", { role: "viewer" })).status).toBe(400);
+
+    // a status kiln does not act on through PUT is a 400 naming the field, and changes nothing
+    const bad = await s.call("PUT", `/api/backfills/${backfill.id}`, { body: { backfill: { status: "running" } } });
+    expect(bad.status).toBe(400);
+    expect(JSON.stringify(bad.json)).toContain("backfill.status");
+    expect((await get(backfill.id)).status).toBe("initial");
+
+    const started = await s.call("PUT", `/api/backfills/${backfill.id}`, { body: { backfill: { status: "initial" } } });
+    expect(started.status).toBe(200);
+    expect((started.json.backfill as BackfillJson).status).toBe("running");
+    expect((await runsOf(backfill.id)).length).toBe(3);
+    await until(async () => (await runsOf(backfill.id)).some((r) => r.status === "running"), "a backfill run to start");
+
+    const cancelled = await s.call("PUT", `/api/backfills/${backfill.id}`, { body: { backfill: { status: "cancelled" } } });
+    expect(cancelled.status).toBe(200);
+    const view = cancelled.json.backfill as BackfillJson;
+    expect(view.status).toBe("cancelled");
+    expect(view.run_status_counts.cancelled).toBe(3);
+    // starting a cancelled backfill again is a conflict, as the start action is
+    expect((await s.call("PUT", `/api/backfills/${backfill.id}`, { body: { backfill: { status: "initial" } } })).status).toBe(409);
+    expect((await s.call("PUT", `/api/backfills/${backfill.id}`, { role: "viewer", body: { backfill: { status: "cancelled" } } })).status).toBe(403);
+  });
+});

@@ -75,11 +75,15 @@ const CreateUnderPipelineBody = v.strictObject({
   }),
 });
 
+/** Mage starts a backfill with `status: "initial"` and cancels one with `status: "cancelled"` through its PUT. */
+const STATUS_ACTIONS = ["initial", "cancelled"] as const;
+
 const UpdateBody = v.strictObject({
   backfill: v.strictObject({
     name: v.optional(Fields.name),
     variables: v.optional(Fields.variables),
     max_concurrent_runs: v.optional(Fields.max_concurrent_runs),
+    status: v.optional(v.picklist(STATUS_ACTIONS, 'expected "initial" (start the backfill) or "cancelled" (cancel it), as in Mage')),
   }),
 });
 
@@ -89,6 +93,12 @@ const ActionBody = v.strictObject({});
 const ListQuery = v.strictObject({
   ...PageQuery,
   pipeline_uuid: v.optional(PipelineUuid),
+  status: v.optional(v.picklist(BACKFILL_STATUSES, `expected one of ${BACKFILL_STATUSES.join(", ")}`)),
+});
+
+/** Under a pipeline (Mage's path) the pipeline comes from the path. */
+const PipelineListQuery = v.strictObject({
+  ...PageQuery,
   status: v.optional(v.picklist(BACKFILL_STATUSES, `expected one of ${BACKFILL_STATUSES.join(", ")}`)),
 });
 
@@ -137,6 +147,19 @@ export function backfillRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc): v
     return list(c, "backfills", page.items.map(backfillJson), page.next);
   });
 
+  doc.add({ method: "get", path: "/api/pipelines/:uuid/backfills", summary: "A pipeline's backfills, newest first (Mage's path)", role: "viewer", query: PipelineListQuery, responseKey: "backfills" });
+  app.get("/api/pipelines/:uuid/backfills", async (c) => {
+    const pipelineUuid = parseWith(PipelineUuid, c.req.param("uuid"), "path.uuid");
+    const query = readQuery(c, PipelineListQuery);
+    if (!deps.project().pipelines.has(pipelineUuid)) throw notFound("pipeline", pipelineUuid);
+    const page = await listBackfills(
+      deps.store,
+      { pipelineUuid, ...(query.status !== undefined ? { status: query.status } : {}) },
+      { limit: query._limit ?? 40, after: query._after ?? null },
+    );
+    return list(c, "backfills", page.items.map(backfillJson), page.next);
+  });
+
   doc.add({ method: "post", path: "/api/backfills", summary: "Create a backfill (initial: start it to create its runs)", role: "editor", body: CreateBody, responseKey: "backfill" });
   app.post("/api/backfills", async (c) => {
     const { backfill: b } = await readBody(c, CreateBody);
@@ -159,15 +182,30 @@ export function backfillRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc): v
     return one(c, "backfill", await backfillView(deps, idParam(c)));
   });
 
-  doc.add({ method: "put", path: "/api/backfills/:id", summary: "Change a backfill's name, variables or max_concurrent_runs (only while initial)", role: "editor", body: UpdateBody, responseKey: "backfill" });
+  doc.add({
+    method: "put",
+    path: "/api/backfills/:id",
+    summary: "Change a backfill's name, variables or max_concurrent_runs (only while initial); status \"initial\" starts it and \"cancelled\" cancels it, as in Mage",
+    role: "editor",
+    body: UpdateBody,
+    responseKey: "backfill",
+  });
   app.put("/api/backfills/:id", async (c) => {
     const id = idParam(c);
     const { backfill: b } = await readBody(c, UpdateBody);
-    await updateBackfill(deps.store, id, {
+    const changes = {
       ...(b.name !== undefined ? { name: b.name } : {}),
       ...(b.variables !== undefined ? { variables: b.variables } : {}),
       ...(b.max_concurrent_runs !== undefined ? { maxConcurrentRuns: b.max_concurrent_runs } : {}),
-    }).catch(backfillError);
+    };
+    // the fields change first (the service refuses them once the backfill has started), then the status acts
+    if (Object.keys(changes).length > 0 || b.status === undefined) await updateBackfill(deps.store, id, changes).catch(backfillError);
+    if (b.status === "initial") {
+      await startBackfill(deps.store, id).catch(backfillError);
+      deps.onRunsCreated?.();
+    } else if (b.status === "cancelled") {
+      await cancelBackfill(deps.store, id).catch(backfillError);
+    }
     return one(c, "backfill", await backfillView(deps, id));
   });
 
