@@ -1,5 +1,4 @@
 /** Opens the project database with the settings kiln relies on. */
-import { createClient } from "@libsql/client";
 import type { SqlClient } from "@kiln/core";
 import { createLocalClient } from "./local-client.ts";
 import { existsSync } from "node:fs";
@@ -23,7 +22,11 @@ export async function openDatabase(
   url: string,
   options: { authToken?: string; sync?: "normal" | "full" } = {},
 ): Promise<SqlClient> {
-  if (!url.startsWith("file:")) return createClient({ url, authToken: options.authToken });
+  if (!url.startsWith("file:")) {
+    // imported only for a remote database: a block process on a file database never loads it
+    const { createClient } = await import("@libsql/client");
+    return createClient({ url, authToken: options.authToken });
+  }
   const path = url.slice("file:".length);
   if (path !== ":memory:") {
     makePrivateDir(dirname(path));

@@ -4,7 +4,6 @@
  * everywhere; only the listener differs.
  */
 import type { AddressInfo } from "node:net";
-import { serve as serveNode } from "@hono/node-server";
 
 /** What the listener knows of a request besides the request itself; Hono sees it as `c.env`. */
 export interface ConnectionInfo {
@@ -54,6 +53,8 @@ export async function serveHttp(fetch: FetchHandler, options: { port: number; ho
     const server = deno.serve({ port: options.port, hostname: options.hostname, onListen: () => {} }, (request, info) => fetch(request, { remoteAddress: info.remoteAddr?.hostname }));
     return { port: server.addr.port, close: () => server.shutdown() };
   }
+  // imported only on Node: every kiln command imports this module (runtimeCommand), few serve on Node
+  const { serve: serveNode } = await import("@hono/node-server");
   const server = await new Promise<ReturnType<typeof serveNode>>((resolve, reject) => {
     // @hono/node-server passes {incoming, outgoing} as the second argument: the socket has the peer
     const s = serveNode(

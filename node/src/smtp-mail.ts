@@ -1,5 +1,4 @@
 /** Mail for Mage's email_config notifications, over SMTP with nodemailer (core cannot open sockets). */
-import nodemailer from "nodemailer";
 import type { notify } from "@kiln/core";
 
 /**
@@ -9,6 +8,8 @@ import type { notify } from "@kiln/core";
  */
 export const smtpMailSender: notify.MailSender = async (smtp, message) => {
   const loginWithStarttls = smtp.starttls && smtp.user !== null && smtp.password !== null && !smtp.ssl;
+  // imported when a mail is sent: notifications are rare, and every process loading @kiln/node would pay for it
+  const { default: nodemailer } = await import("nodemailer");
   const transport = nodemailer.createTransport({
     host: smtp.host,
     port: smtp.port,
