@@ -28,10 +28,7 @@ export const BUILTIN_EXECUTORS: ExecutorFactoryLoader[] = [
 ];
 
 /** The local executor's config check, for loading a project before its runtime exists. */
-export function validateLocalConfig(config: JsonObject): string | null {
-  if ("in_process" in config && typeof config.in_process !== "boolean") return "executor_config.in_process: expected true or false";
-  return null;
-}
+export { validateLocalConfig } from "@kiln/executor-local";
 
 /** Imports a plugin package from the project's own node_modules (or kiln's), and checks it exports a factory. */
 async function importPlugin(name: string, projectRoot: string): Promise<ExecutorFactory> {

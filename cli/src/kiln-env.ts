@@ -61,7 +61,11 @@ export async function receiveHandoff(): Promise<void> {
   delete process.env[HANDOFF_ENV];
   let text = "";
   for await (const chunk of process.stdin) text += typeof chunk === "string" ? chunk : new TextDecoder().decode(chunk as Uint8Array);
-  const values = JSON.parse(text) as Record<string, unknown>;
+  acceptHandoff(JSON.parse(text) as Record<string, unknown>);
+}
+
+/** Takes a handoff's values into this module: what a warm `kiln run-block` gets with each block run on stdin. */
+export function acceptHandoff(values: Record<string, unknown>): void {
   for (const [name, value] of Object.entries(values)) {
     if (typeof value !== "string") continue;
     if ((KILN_SECRET_VARIABLES as readonly string[]).includes(name)) held.set(name, value);

@@ -31,3 +31,8 @@ export function maskProcessOutput(mask: SecretMask): void {
   console.log = console.info = console.debug = to(process.stdout);
   console.error = console.warn = to(process.stderr);
 }
+
+/** Stops masking with `mask` (the project that added it was closed). */
+export function unmaskProcessOutput(mask: SecretMask): void {
+  masks.delete(mask);
+}

@@ -23,6 +23,7 @@ import {
   type OutputStore,
   type LogSink,
   type Project,
+  type ProjectSource,
 } from "@kiln/core";
 import {
   databaseUrl,
@@ -38,7 +39,7 @@ import {
 } from "@kiln/node";
 import { localExecutor } from "@kiln/executor-local";
 import { UsageError } from "./errors.ts";
-import { maskProcessOutput } from "./masked-output.ts";
+import { maskProcessOutput, unmaskProcessOutput } from "./masked-output.ts";
 import { handoffFor, KILN_SECRET_VARIABLES, kilnEnv, kilnSecret } from "./kiln-env.ts";
 import { buildExecutors, validateLocalConfig } from "./executors.ts";
 import { kilnCommand, resolveKilnForBlocks } from "./kiln-resolution.ts";
@@ -59,13 +60,13 @@ export const KILN_COMMAND = kilnCommand();
  */
 export async function loadUserProject(
   path: string,
-  { checkRemote = true, executors = true }: { checkRemote?: boolean; executors?: boolean } = {},
+  { checkRemote = true, executors = true, source: given }: { checkRemote?: boolean; executors?: boolean; source?: ProjectSource } = {},
 ): Promise<Project> {
   const root = resolve(path);
   if (!existsSync(root) || !statSync(root).isDirectory()) throw new UsageError(`no project at ${path}: not a folder`);
   // the project's blocks import "@kiln/core" from wherever the project is: it is this kiln
   resolveKilnForBlocks(root);
-  const source = folderSource(root);
+  const source = given ?? folderSource(root);
   try {
     const settings = await loadProjectSettings(source, process.env);
     const url = databaseUrl(root, settings.databaseUrl, kilnEnv());
@@ -232,6 +233,8 @@ export async function openProject(project: Project, options: OpenProjectOptions 
     addons,
     close: () => {
       clearInterval(maskTimer);
+      // a warm worker opens the project once per block run: the masks must not pile up
+      unmaskProcessOutput(mask);
       client.close();
     },
   };

@@ -4,7 +4,7 @@
  * in a child process or a container. The block run's status is the engine's to record, from
  * this process's exit code: 0 when the block returned, 1 when it threw.
  */
-import { buildBlockJob, executeBlock, mergeVariables, outsideUpstreams, parseBlockRunUuid, PythonBlockError } from "@kiln/core";
+import { buildBlockJob, executeBlock, mergeVariables, outsideUpstreams, parseBlockRunUuid, PythonBlockError, type BlockJob, type BlockRuntime } from "@kiln/core";
 import { BLOCK_FAILED_MARK, RESULT_FILE_ENV, writeResult } from "@kiln/executor-local";
 import { parseCommand, parseId, parseRuntimeVars } from "../args.ts";
 import { UsageError } from "../errors.ts";
@@ -19,7 +19,14 @@ export async function runBlock(args: string[]): Promise<number> {
     "pipeline-run-id": { type: "string" },
     "block-run-id": { type: "string" },
     "runtime-vars": { type: "string" },
+    warm: { type: "boolean" },
   });
+  if (values.warm) {
+    const [projectPath, ...extra] = positionals;
+    if (!projectPath || extra.length > 0) throw new UsageError(`usage: ${usage}`);
+    // the warm worker's own module: only a process started as one loads it
+    return (await import("./run-block-warm.ts")).warmWorker(projectPath);
+  }
   const [projectPath, pipelineUuid, blockRunUuid, ...extra] = positionals;
   if (!projectPath || !pipelineUuid || !blockRunUuid || extra.length > 0) throw new UsageError(`usage: ${usage}`);
   const pipelineRunId = parseId("--pipeline-run-id", values["pipeline-run-id"]);
@@ -55,38 +62,47 @@ export async function runBlock(args: string[]): Promise<number> {
       partitionOf: (upstream) => elsewhere.get(upstream) ?? run.executionPartition,
       executorType: blockRun.executorType,
     });
-    const controller = new AbortController();
-    process.once("SIGTERM", () => controller.abort());
-    // A block whose promise never settles while nothing else keeps the event loop alive would
-    // let this process exit 0, and its run be recorded completed with no output: fail it instead
-    // (before main.ts's generic guard, which would exit 70).
-    const neverSettled = () => {
-      process.stderr.write(`${BLOCK_FAILED_MARK}the block's promise never settled (the process had nothing left to wait for)\n`);
-      process.exit(1);
-    };
-    process.prependOnceListener("beforeExit", neverSettled);
-    const resultFile = process.env[RESULT_FILE_ENV];
-    // everything kiln itself needs is open or read by now: the block's code sees none of it
-    scrubBlockEnvironment();
-    try {
-      await executeBlock(job, open.runtime, controller.signal);
-      if (resultFile) writeResult(resultFile, { state: "completed" });
-      return 0;
-    } catch (error) {
-      // the stack goes to the log; the parent takes the marked last line as the block run's error
-      // a Python block's error is its traceback already; kiln's own stack would only bury it
-      const detail = error instanceof PythonBlockError ? error.message : error instanceof Error ? (error.stack ?? error.message) : String(error);
-      process.stderr.write(`${detail}\n`);
-      const full = error instanceof Error ? error.message : String(error);
-      const message = full.replace(/\n/g, " ");
-      // the result file keeps a multi-line error (a Python traceback) whole; the marked line cannot
-      if (resultFile) writeResult(resultFile, { state: "failed", error: full });
-      process.stderr.write(`${BLOCK_FAILED_MARK}${message}\n`);
-      return 1;
-    } finally {
-      process.off("beforeExit", neverSettled);
-    }
+    return await runJob(job, open.runtime, process.env[RESULT_FILE_ENV]);
   } finally {
     open.close();
+  }
+}
+
+/**
+ * Runs a block run's job in this process and records its outcome: 0 when the block returned,
+ * 1 when it threw (the error on stderr's last line, marked, and in the result file).
+ */
+export async function runJob(job: BlockJob, runtime: BlockRuntime, resultFile: string | undefined): Promise<number> {
+  const controller = new AbortController();
+  const abort = () => controller.abort();
+  process.once("SIGTERM", abort);
+  // A block whose promise never settles while nothing else keeps the event loop alive would
+  // let this process exit 0, and its run be recorded completed with no output: fail it instead
+  // (before main.ts's generic guard, which would exit 70).
+  const neverSettled = () => {
+    process.stderr.write(`${BLOCK_FAILED_MARK}the block's promise never settled (the process had nothing left to wait for)\n`);
+    process.exit(1);
+  };
+  process.prependOnceListener("beforeExit", neverSettled);
+  // everything kiln itself needs is open or read by now: the block's code sees none of it
+  scrubBlockEnvironment();
+  try {
+    await executeBlock(job, runtime, controller.signal);
+    if (resultFile) writeResult(resultFile, { state: "completed" });
+    return 0;
+  } catch (error) {
+    // the stack goes to the log; the parent takes the marked last line as the block run's error
+    // a Python block's error is its traceback already; kiln's own stack would only bury it
+    const detail = error instanceof PythonBlockError ? error.message : error instanceof Error ? (error.stack ?? error.message) : String(error);
+    process.stderr.write(`${detail}\n`);
+    const full = error instanceof Error ? error.message : String(error);
+    const message = full.replace(/\n/g, " ");
+    // the result file keeps a multi-line error (a Python traceback) whole; the marked line cannot
+    if (resultFile) writeResult(resultFile, { state: "failed", error: full });
+    process.stderr.write(`${BLOCK_FAILED_MARK}${message}\n`);
+    return 1;
+  } finally {
+    process.off("beforeExit", neverSettled);
+    process.off("SIGTERM", abort);
   }
 }

@@ -3,19 +3,40 @@
  * with `executor_config: {in_process: true}`.
  */
 import type { BlockJob, BlockRuntime, ExecutionHandle, ExecutionStatus, Executor, JsonObject } from "@kiln/core";
+import { availableParallelism } from "node:os";
 import { InProcessRunner } from "./in-process.ts";
 import { ProcessRunner, type ProcessOptions } from "./process.ts";
 
 export { BLOCK_FAILED_MARK, RESULT_FILE_ENV, writeResult } from "./process.ts";
+export { warmWorkerArgs, type WarmBlockRun } from "./warm-protocol.ts";
 
-export interface LocalExecutorOptions extends Omit<ProcessOptions, "logs"> {
+export interface LocalExecutorOptions extends Omit<ProcessOptions, "logs" | "spares"> {
+  /** Warm processes to keep per project; default: the local executor limit, at most one per core (at least 2). */
+  spares?: () => number;
   runtime: BlockRuntime;
+}
+
+/** Spare processes per project when no executor limit says otherwise (one per core, at least 2). */
+function defaultSpares(): number {
+  return Math.max(2, availableParallelism());
+}
+
+/** Checks the local executor's executor_config (in_process, warm, reuse); a message naming the bad field, or null. */
+export function validateLocalConfig(config: JsonObject): string | null {
+  if ("in_process" in config && typeof config.in_process !== "boolean") return "executor_config.in_process: expected true or false";
+  if ("warm" in config && typeof config.warm !== "boolean") return "executor_config.warm: expected true or false";
+  if ("reuse" in config && !(typeof config.reuse === "number" && Number.isInteger(config.reuse) && config.reuse >= 1)) {
+    return "executor_config.reuse: expected a whole number of block runs per process, at least 1";
+  }
+  return null;
 }
 
 /** Builds the "local" executor. */
 export function localExecutor(options: LocalExecutorOptions): Executor {
   const inProcess = new InProcessRunner(options.runtime);
-  const processes = new ProcessRunner({ ...options, logs: options.runtime.logs });
+  // the pool follows the executor limit: no more spares than block runs the local executor may run at once
+  const spares = options.spares ?? (() => Math.min(options.runtime.project.settings.concurrencyConfig.executorLimits?.local ?? Infinity, defaultSpares()));
+  const processes = new ProcessRunner({ ...options, spares, logs: options.runtime.logs });
   const runnerOf = (handle: ExecutionHandle) => (handle.mode === "in_process" ? inProcess : processes);
   return {
     type: "local",
@@ -25,11 +46,6 @@ export function localExecutor(options: LocalExecutorOptions): Executor {
     status: (handle): Promise<ExecutionStatus> => runnerOf(handle).status(handle),
     wait: (handle): Promise<ExecutionStatus> => runnerOf(handle).wait(handle),
     cancel: (handle) => runnerOf(handle).cancel(handle),
-    validateConfig(config: JsonObject) {
-      if ("in_process" in config && typeof config.in_process !== "boolean") {
-        return "executor_config.in_process: expected true or false";
-      }
-      return null;
-    },
+    validateConfig: validateLocalConfig,
   };
 }

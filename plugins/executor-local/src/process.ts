@@ -7,7 +7,8 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync 
 import { hostname } from "node:os";
 import { dirname, join } from "node:path";
 import { eachLine } from "@kiln/node/lines";
-import { formatLogLine, runBlockArgs, type BlockJob, type ExecutionHandle, type ExecutionStatus, type LogSink } from "@kiln/core";
+import { formatLogLine, runBlockArgs, type BlockJob, type ExecutionHandle, type ExecutionStatus, type JsonObject, type LogSink } from "@kiln/core";
+import { warmWorkerArgs, type WarmBlockRun } from "./warm-protocol.ts";
 
 export interface ProcessOptions {
   /** The command that starts kiln, e.g. `[process.execPath, "/path/to/cli/src/main.ts"]`. */
@@ -25,6 +26,8 @@ export interface ProcessOptions {
   logs: LogSink;
   /** Milliseconds between SIGTERM and SIGKILL on cancel. */
   killGraceMs?: number;
+  /** How many warm block processes to keep ready per project (asked at each claim); 1 when unset. */
+  spares?: () => number;
 }
 
 interface Child {
@@ -32,6 +35,10 @@ interface Child {
   cancelled: boolean;
   stderrTail: string[];
   result: Promise<ExecutionStatus>;
+  /** A warm worker's block run: its job, and how its end is told (exit, or the boundary line). */
+  job?: BlockJob;
+  finish?: (code: number | null, signal: NodeJS.Signals | null) => void;
+  fail?: (error: string) => void;
 }
 
 const TAIL_LINES = 20;
@@ -57,13 +64,20 @@ function killGroup(pid: number, signal: NodeJS.Signals): void {
 const cancelling = new Set<number>();
 let killOnExitInstalled = false;
 
+/** The runners whose spare processes go when kiln exits (they would, at their stdin's end, a moment later). */
+const spareRunners = new Set<{ killSpares(): void }>();
+
+function installKillOnExit(): void {
+  if (killOnExitInstalled) return;
+  killOnExitInstalled = true;
+  process.on("exit", () => {
+    for (const group of cancelling) killGroup(group, "SIGKILL");
+    for (const runner of spareRunners) runner.killSpares();
+  });
+}
+
 function killOnExit(pid: number): void {
-  if (!killOnExitInstalled) {
-    killOnExitInstalled = true;
-    process.on("exit", () => {
-      for (const group of cancelling) killGroup(group, "SIGKILL");
-    });
-  }
+  installKillOnExit();
   cancelling.add(pid);
 }
 
@@ -115,25 +129,121 @@ function writeCancelMark(resultFile: string): void {
   writeFileSync(cancelMark(resultFile), "", { mode: 0o600 });
 }
 
+/** The outcome of a block process that exited (or, reused, ended its block run) with `code` or `signal`. */
+function outcomeOf(record: Child, code: number | null, signal: NodeJS.Signals | null, resultFile: string): ExecutionStatus {
+  if (record.cancelled) return { state: "cancelled" };
+  if (code === 0) return { state: "completed" };
+  const last = record.stderrTail[record.stderrTail.length - 1] ?? "";
+  if (code === 1 && last.startsWith(BLOCK_FAILED_MARK)) {
+    // the recorded error, when there is one, has the lines the marked line had to join
+    const recorded = readResult(resultFile);
+    const error = recorded?.state === "failed" ? recorded.error : last.slice(BLOCK_FAILED_MARK.length);
+    return { state: "failed", error };
+  }
+  const tail = record.stderrTail.join("\n").trim();
+  const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+  return { state: "failed", error: `block process ${how}${tail ? `: ${tail}` : ""}` };
+}
+
+/** How many block runs one warm worker may run in sequence (executor_config.reuse), 1 unless set. */
+export function reuseOf(config: JsonObject): number {
+  const reuse = config.reuse;
+  return typeof reuse === "number" && Number.isInteger(reuse) && reuse > 1 ? reuse : 1;
+}
+
+let reuseWarned = false;
+
+/**
+ * Whether a worker can run block runs in sequence: it imports each run's modules afresh through
+ * Bun's module registry (require.cache); Node and Deno keep an ES module once imported.
+ */
+function canReuse(): boolean {
+  if ("Bun" in globalThis) return true;
+  if (!reuseWarned) {
+    reuseWarned = true;
+    process.stderr.write("kiln: warning: executor_config.reuse needs Bun (a fresh import of the block's modules for each run); here each block run gets a process of its own\n");
+  }
+  return false;
+}
+
+/** A warm worker: a `kiln run-block --warm` process, waiting for a block run or running one. */
+interface Worker {
+  process: ChildProcess;
+  root: string;
+  /** The block run it runs now: its output lines are that run's. */
+  current: Child | null;
+  /** Lines it wrote while it ran no block run (a spare's project warnings): the next run's. */
+  pending: Array<[string, string]>;
+  /** Block runs it may still be handed after the current one (executor_config.reuse). */
+  runsLeft: number;
+  /** The line ending each block run's output when it is reused; unset when it runs one. */
+  boundary?: string;
+  /** Streams (stdout, stderr) that have ended the current block run with the boundary line. */
+  ended: Set<string>;
+  exited: boolean;
+}
+
+/** Spares retire after this long without a claim: an idle kiln keeps no processes. */
+const SPARE_IDLE_MS = 5 * 60_000;
+
 export class ProcessRunner {
   readonly #children = new Map<number, Child>();
   readonly #id = crypto.randomUUID();
   #next = 1;
+  /** Booted workers no block run has claimed yet, by project root. */
+  readonly #spares = new Map<string, Worker[]>();
+  /** Reused workers between block runs, with runs left, by project root. */
+  readonly #idle = new Map<string, Worker[]>();
+  #idleTimer: ReturnType<typeof setTimeout> | null = null;
 
-  constructor(private readonly options: ProcessOptions) {}
+  constructor(private readonly options: ProcessOptions) {
+    spareRunners.add(this);
+    installKillOnExit();
+  }
 
-  /** Starts the job's process; the handle names it by pid and host. */
+  /** Starts the job's process (a warm one unless executor_config.warm is false); the handle names it by pid and host. */
   start(job: BlockJob): ExecutionHandle {
-    const [program, ...prefix] = this.options.command;
+    const [program] = this.options.command;
     if (!program) throw new Error("executor-local: no command configured to start kiln run-block");
     // the child also leaves its outcome in a file, so a kiln that restarts while it runs learns it
     const resultFile = join(job.projectRoot, ".kiln", "results", `${job.blockRunId}-${job.attempt}.json`);
     rmSync(resultFile, { force: true });
     rmSync(cancelMark(resultFile), { force: true });
-    const env: Record<string, string | undefined> = { ...process.env, ...this.options.env, [RESULT_FILE_ENV]: resultFile };
+    if (job.executorConfig.warm === false) return this.#startFresh(job, resultFile);
+    return this.#startWarm(job, resultFile);
+  }
+
+  /** The environment of a child: kiln's, minus what it withholds, plus `extra`. */
+  #env(extra: Record<string, string>): Record<string, string | undefined> {
+    const env: Record<string, string | undefined> = { ...process.env, ...this.options.env, ...extra };
     for (const name of this.options.withhold ?? []) delete env[name];
+    return env;
+  }
+
+  #log(job: BlockJob, stream: string, line: string): void {
+    this.options.logs.append(job.pipelineUuid, job.executionPartition, job.blockUuid, formatLogLine(Date.now(), stream, line));
+  }
+
+  /** Keeps a line of stderr for the block run's error, and logs it. */
+  #stderrLine(job: BlockJob, record: Child, line: string): void {
+    record.stderrTail.push(line);
+    if (record.stderrTail.length > TAIL_LINES) record.stderrTail.shift();
+    this.#log(job, "stderr", line);
+  }
+
+  #register(record: Child): number {
+    const key = this.#next++;
+    this.#children.set(key, record);
+    // keep the record a while after the end, for a late status() or cancel()
+    void record.result.then(() => setTimeout(() => this.#children.delete(key), 60_000).unref?.());
+    return key;
+  }
+
+  /** A process started for this block run alone: `kiln run-block` with the run's ids as arguments. */
+  #startFresh(job: BlockJob, resultFile: string): ExecutionHandle {
+    const [program, ...prefix] = this.options.command as [string, ...string[]];
     const handoff = this.options.handoff?.();
-    if (handoff) env.KILN_HANDOFF = "stdin";
+    const env = this.#env({ [RESULT_FILE_ENV]: resultFile, ...(handoff ? { KILN_HANDOFF: "stdin" } : {}) });
     const child = spawn(program, [...prefix, ...runBlockArgs(job)], {
       cwd: job.projectRoot,
       env,
@@ -147,37 +257,168 @@ export class ProcessRunner {
       child.stdin.end(JSON.stringify(handoff));
     }
     const record: Child = { process: child, cancelled: false, stderrTail: [], result: Promise.resolve({ state: "running" }) };
-    const log = (stream: string) => (line: string) =>
-      this.options.logs.append(job.pipelineUuid, job.executionPartition, job.blockUuid, formatLogLine(Date.now(), stream, line));
-    eachLine(child.stdout, log("stdout"));
-    eachLine(child.stderr, (line) => {
-      record.stderrTail.push(line);
-      if (record.stderrTail.length > TAIL_LINES) record.stderrTail.shift();
-      log("stderr")(line);
-    });
+    eachLine(child.stdout, (line) => this.#log(job, "stdout", line));
+    eachLine(child.stderr, (line) => this.#stderrLine(job, record, line));
     record.result = new Promise<ExecutionStatus>((resolve) => {
       child.once("error", (error) => resolve({ state: "failed", error: `could not start the block process: ${error.message}` }));
-      child.once("close", (code, signal) => {
-        if (record.cancelled) return resolve({ state: "cancelled" });
-        if (code === 0) return resolve({ state: "completed" });
-        const last = record.stderrTail[record.stderrTail.length - 1] ?? "";
-        if (code === 1 && last.startsWith(BLOCK_FAILED_MARK)) {
-          // the recorded error, when there is one, has the lines the marked line had to join
-          const recorded = readResult(resultFile);
-          const error = recorded?.state === "failed" ? recorded.error : last.slice(BLOCK_FAILED_MARK.length);
-          return resolve({ state: "failed", error });
-        }
-        const tail = record.stderrTail.join("\n").trim();
-        const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
-        resolve({ state: "failed", error: `block process ${how}${tail ? `: ${tail}` : ""}` });
-      });
+      child.once("close", (code, signal) => resolve(outcomeOf(record, code, signal, resultFile)));
     });
-    const key = this.#next++;
-    this.#children.set(key, record);
-    // keep the record a while after the end, for a late status() or cancel()
-    void record.result.then(() => setTimeout(() => this.#children.delete(key), 60_000).unref?.());
+    const key = this.#register(record);
     // pid -1: the spawn failed, and the "error" event above has the reason
     return { mode: "process", runner: this.#id, key, pid: child.pid ?? -1, host: hostname(), started_at: Date.now(), result_file: resultFile };
+  }
+
+  /**
+   * A warm worker handed the block run: a reused one between runs (executor_config.reuse), else
+   * a spare, else one started now; a spare is started in its place straight after.
+   */
+  #startWarm(job: BlockJob, resultFile: string): ExecutionHandle {
+    const reuse = reuseOf(job.executorConfig) > 1 && !canReuse() ? 1 : reuseOf(job.executorConfig);
+    const root = job.projectRoot;
+    let worker = reuse > 1 ? this.#idle.get(root)?.shift() : undefined;
+    if (!worker) {
+      worker = this.#spares.get(root)?.shift() ?? this.#spawnWorker(root);
+      worker.runsLeft = reuse - 1;
+      if (reuse > 1) worker.boundary = `\u0001kiln-block-run-end-${crypto.randomUUID()}`;
+    } else {
+      worker.runsLeft--;
+    }
+    // a claimed worker is a block run kiln waits for, as it waits for a fresh child
+    worker.process.ref?.();
+    const record: Child = { process: worker.process, cancelled: false, stderrTail: [], result: Promise.resolve({ state: "running" }) };
+    record.result = new Promise<ExecutionStatus>((resolve) => {
+      record.finish = (code, signal) => resolve(outcomeOf(record, code, signal, resultFile));
+      record.fail = (error) => resolve({ state: "failed", error });
+    });
+    record.job = job;
+    worker.current = record;
+    worker.ended.clear();
+    for (const [stream, line] of worker.pending.splice(0)) {
+      if (stream === "stderr") this.#stderrLine(job, record, line);
+      else this.#log(job, stream, line);
+    }
+    const handoff = this.options.handoff?.();
+    const run: WarmBlockRun = { job, resultFile, ...(handoff ? { handoff } : {}), ...(worker.boundary ? { boundary: worker.boundary } : {}) };
+    const stdin = worker.process.stdin;
+    if (worker.exited || !stdin || stdin.destroyed) {
+      record.fail?.("could not start the block process: the warm block process had exited");
+    } else {
+      stdin.write(`${JSON.stringify(run)}\n`);
+      // a worker with no runs left is told so by the end of its stdin: it exits after this one
+      if (worker.runsLeft <= 0) stdin.end();
+    }
+    const key = this.#register(record);
+    setImmediate(() => this.#refill(root));
+    this.#armIdle();
+    return {
+      mode: "process",
+      runner: this.#id,
+      key,
+      pid: worker.process.pid ?? -1,
+      host: hostname(),
+      started_at: Date.now(),
+      result_file: resultFile,
+      ...(worker.boundary ? { reuse: true } : {}),
+    };
+  }
+
+  /** Starts a warm worker for the project at `root`; it loads kiln and the project and waits on stdin. */
+  #spawnWorker(root: string): Worker {
+    const [program, ...prefix] = this.options.command as [string, ...string[]];
+    const child = spawn(program, [...prefix, ...warmWorkerArgs(root)], {
+      cwd: root,
+      env: this.#env({}),
+      stdio: ["pipe", "pipe", "pipe"],
+      // its own process group, so cancel can kill whatever the block started too
+      detached: true,
+    });
+    const worker: Worker = { process: child, root, current: null, pending: [], runsLeft: 0, ended: new Set(), exited: false };
+    child.stdin?.on("error", () => {});
+    // a spare does not keep kiln's event loop alive; a claimed worker does (ref on claim)
+    child.unref?.();
+    for (const stream of [child.stdin, child.stdout, child.stderr]) (stream as { unref?: () => void } | null)?.unref?.();
+    eachLine(child.stdout, (line) => this.#workerLine(worker, "stdout", line));
+    eachLine(child.stderr, (line) => this.#workerLine(worker, "stderr", line));
+    child.once("error", (error) => {
+      worker.exited = true;
+      this.#drop(worker);
+      worker.current?.fail?.(`could not start the block process: ${error.message}`);
+      worker.current = null;
+    });
+    child.once("close", (code, signal) => {
+      worker.exited = true;
+      this.#drop(worker);
+      worker.current?.finish?.(code, signal);
+      worker.current = null;
+    });
+    return worker;
+  }
+
+  /** A line of a worker's output: its current block run's, or the end of it (the boundary line). */
+  #workerLine(worker: Worker, stream: "stdout" | "stderr", line: string): void {
+    const record = worker.current;
+    const at = worker.boundary ? line.indexOf(worker.boundary) : -1;
+    if (at >= 0 && record) {
+      const code = Number(line.slice(at + worker.boundary!.length + 1));
+      const before = line.slice(0, at);
+      if (before) this.#workerLine(worker, stream, before);
+      worker.ended.add(stream);
+      if (worker.ended.size === 2) {
+        worker.current = null;
+        record.finish?.(Number.isInteger(code) ? code : 1, null);
+        // a cancelled run's worker is being killed: never hand it another one
+        if (worker.runsLeft > 0 && !worker.exited && !record.cancelled) {
+          worker.process.unref?.();
+          const idle = this.#idle.get(worker.root) ?? [];
+          idle.push(worker);
+          this.#idle.set(worker.root, idle);
+        }
+      }
+      return;
+    }
+    if (!record || !record.job) {
+      worker.pending.push([stream, line]);
+      return;
+    }
+    if (stream === "stderr") this.#stderrLine(record.job, record, line);
+    else this.#log(record.job, "stdout", line);
+  }
+
+  #drop(worker: Worker): void {
+    for (const pool of [this.#spares, this.#idle]) {
+      const workers = pool.get(worker.root);
+      const at = workers?.indexOf(worker) ?? -1;
+      if (at >= 0) workers!.splice(at, 1);
+    }
+  }
+
+  /** Starts spares for `root` up to the pool's size. */
+  #refill(root: string): void {
+    const spares = this.#spares.get(root) ?? [];
+    this.#spares.set(root, spares);
+    const size = this.options.spares?.() ?? 1;
+    while (spares.length < size) spares.push(this.#spawnWorker(root));
+  }
+
+  /** Retires every spare after SPARE_IDLE_MS without a claim. */
+  #armIdle(): void {
+    if (this.#idleTimer) clearTimeout(this.#idleTimer);
+    this.#idleTimer = setTimeout(() => this.retireSpares(), SPARE_IDLE_MS);
+    (this.#idleTimer as { unref?: () => void }).unref?.();
+  }
+
+  /** Ends the spares and the reused workers between runs: their stdin ends, so they exit. */
+  retireSpares(): void {
+    for (const pool of [this.#spares, this.#idle]) {
+      for (const workers of pool.values()) for (const worker of workers.splice(0)) worker.process.stdin?.end();
+    }
+  }
+
+  /** Kills the spares at once (kiln is exiting; a worker running a block run is left to it). */
+  killSpares(): void {
+    for (const pool of [this.#spares, this.#idle]) {
+      for (const workers of pool.values()) for (const worker of workers.splice(0)) if (worker.process.pid) killGroup(worker.process.pid, "SIGKILL");
+    }
   }
 
   /** The record of a process this runner started (the key is only meaningful in this process). */
@@ -203,6 +444,12 @@ export class ProcessRunner {
       return { state: "failed", error: `the block process ran on host ${String(handle.host)}; a local process cannot be watched from here` };
     }
     const pid = Number(handle.pid);
+    // a reused worker lives on after the block run: its result, once there, is the run's end
+    if (handle.reuse === true && typeof handle.result_file === "string") {
+      if (existsSync(cancelMark(handle.result_file))) return { state: "cancelled" };
+      const recorded = readResult(handle.result_file);
+      if (recorded) return recorded;
+    }
     if (pid > 0 && isAlive(pid)) return { state: "running" };
     if (typeof handle.result_file === "string" && existsSync(cancelMark(handle.result_file))) return { state: "cancelled" };
     const recorded = typeof handle.result_file === "string" ? readResult(handle.result_file) : null;
@@ -214,6 +461,11 @@ export class ProcessRunner {
   async cancel(handle: ExecutionHandle): Promise<void> {
     const child = this.#find(handle);
     const pid = Number(handle.pid);
+    if (handle.reuse === true) {
+      // a reused worker whose block run ended may be running another one by now: leave it be
+      if (child && (await Promise.race([child.result.then(() => true), Promise.resolve(false)]))) return;
+      if (!child && typeof handle.result_file === "string" && readResult(handle.result_file)) return;
+    }
     if (child) child.cancelled = true;
     if (!(pid > 0)) return;
     if (handle.host !== undefined && handle.host !== hostname()) return;
