@@ -1,10 +1,12 @@
 /**
  * A real `kiln start` process killed with SIGKILL while a block runs in its own process, and a
  * second one started: it takes the run over (the block process outlived the first scheduler),
- * drives it to an end, and nothing is left running, doubled or lost.
+ * drives it to an end, and nothing is left running, doubled or lost. The same with the block run
+ * handed to a warm process (started before the block run was claimed), reused or not.
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { CLI_MAIN, isAlive, queryDb, REPO_ROOT, TempDirs, waitFor } from "../helpers/cli.ts";
 
@@ -161,4 +163,90 @@ describe("kill -9 of a scheduler process mid-run, then a restart", () => {
     },
     180_000,
   );
+});
+
+/** When a process started, in ms since the epoch (Linux: its start in clock ticks against the uptime, 10 ms steps). */
+function processStartedAt(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const startTicks = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]);
+  const uptimeMs = Number(readFileSync("/proc/uptime", "utf8").split(" ")[0]) * 1000;
+  return Date.now() - (uptimeMs - startTicks * 10);
+}
+
+describe("kill -9 of a scheduler while a block runs in a warm process, then a restart", () => {
+  for (const [name, config] of [["a warm process", "      warm: true\n"], ["a reused warm process (reuse: 3)", "      reuse: 3\n"]] as const) {
+    test(
+      `${name}: the block process started before its block run outlives the scheduler, and the second scheduler re-attaches to it`,
+      async () => {
+        const root = temp.project({
+          "kiln.yaml": "executor_type: local\n",
+          // first's claim starts the spares; work is handed one of them
+          "pipelines/p/metadata.yaml": `retry_config:\n  retries: 2\n  delay: 0\nblocks:\n  - uuid: first\n    type: custom\n  - uuid: work\n    type: custom\n    upstream_blocks: [first]\n    executor_config:\n${config}`,
+          "custom/first.js": "export default async function first(ctx) {\n  await new Promise((r) => setTimeout(r, 1500));\n  return 1;\n}\n",
+          "custom/work.js": "export default async function work(x, ctx) {\n  await new Promise((r) => setTimeout(r, 4000));\n  return { attempt: ctx.attempt, argv: process.argv };\n}\n",
+          "pipelines/p/triggers.yaml": `triggers:\n  - name: every_minute\n    schedule_type: time\n    schedule_interval: "* * * * *"\n    status: active\n    settings:\n      create_initial_pipeline_run: true\n`,
+        });
+        const db = join(root, ".kiln/kiln.db");
+        const rows = (sql: string, args: Array<string | number | null> = []) => queryDb(db, sql, args).catch(() => [] as Record<string, unknown>[]);
+        const first = startScheduler(root);
+        let second: Scheduler | null = null;
+        const logs: string[] = [];
+        try {
+          let handle: { pid: number } | null = null;
+          let runId = 0;
+          await waitFor(
+            async () => {
+              const [br] = await rows("SELECT * FROM block_runs WHERE block_uuid = 'work' AND status = 'running' AND executor_handle IS NOT NULL LIMIT 1");
+              if (br) {
+                handle = JSON.parse(String(br.executor_handle)) as { pid: number };
+                runId = Number(br.pipeline_run_id);
+              }
+              return handle !== null;
+            },
+            "the work block run to be running in the database",
+            60_000,
+          );
+          const blockPid = handle!.pid;
+          started.set(blockPid, null);
+          const [firstRun] = await rows("SELECT completed_at FROM block_runs WHERE pipeline_run_id = ? AND block_uuid = 'first'", [runId]);
+          // a warm worker, started before first completed (so before work was claimed)
+          expect(readFileSync(`/proc/${blockPid}/cmdline`, "utf8").split("\0")).toContain("--warm");
+          expect(processStartedAt(blockPid)).toBeLessThan(Number(firstRun!.completed_at));
+
+          process.kill(first.pid, "SIGKILL");
+          expect((await first.exited).signal).toBe("SIGKILL");
+          logs.push(`--- first scheduler (pid ${first.pid}):\n${first.output()}`);
+          expect(isAlive(blockPid)).toBe(true);
+
+          second = startScheduler(root);
+          await waitFor(
+            async () => {
+              const [run] = await rows("SELECT status FROM pipeline_runs WHERE id = ?", [runId]);
+              return run !== undefined && TERMINAL.has(String(run.status));
+            },
+            "the interrupted run to end",
+            90_000,
+            100,
+          );
+          const [run] = await rows("SELECT * FROM pipeline_runs WHERE id = ?", [runId]);
+          const blocks = await rows("SELECT * FROM block_runs WHERE pipeline_run_id = ? ORDER BY id", [runId]);
+          expect(String(run!.status)).toBe("completed");
+          const work = blocks.find((b) => b.block_uuid === "work")!;
+          expect(String(work.status)).toBe("completed");
+          // re-attached, not re-run
+          expect(Number(work.attempt)).toBe(1);
+          // the worker ends once its block run has (its stdin closed with the first scheduler)
+          await waitFor(() => !isAlive(blockPid), "the orphaned warm process to end", 20_000);
+        } catch (error) {
+          if (second) logs.push(`--- second scheduler (pid ${second.pid}):\n${second.output()}`);
+          else logs.push(`--- first scheduler (pid ${first.pid}):\n${first.output()}`);
+          console.error(logs.join("\n"));
+          throw error;
+        } finally {
+          for (const s of [first, second]) if (s && isAlive(s.pid)) killGroup(s.pid, "SIGKILL");
+        }
+      },
+      180_000,
+    );
+  }
 });

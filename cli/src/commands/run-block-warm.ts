@@ -6,7 +6,7 @@
  * so (executor_config.reuse), runs the next one it is handed, with the project's modules
  * imported afresh, until its stdin ends.
  */
-import { statSync } from "node:fs";
+import { readdirSync, readFileSync, statSync } from "node:fs";
 import { resolve, sep } from "node:path";
 import type { Project, ProjectSource } from "@kiln/core";
 import type { WarmBlockRun } from "@kiln/executor-local";
@@ -81,6 +81,32 @@ function forgetProjectModules(root: string): void {
   }
 }
 
+/**
+ * Kills the processes left in this process's group (a reused worker leads its own group, which
+ * kiln kills whole on cancel or timeout; between block runs only the leftovers go). Linux: the
+ * group is read from /proc; elsewhere leftovers live until the worker's group is killed.
+ */
+function killLeftovers(): void {
+  let entries: string[];
+  try {
+    entries = readdirSync("/proc");
+  } catch {
+    return;
+  }
+  for (const entry of entries) {
+    const pid = Number(entry);
+    if (!Number.isInteger(pid) || pid === process.pid) continue;
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      // after the parenthesised command: state, ppid, pgrp
+      const pgrp = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2]);
+      if (pgrp === process.pid) process.kill(pid, "SIGKILL");
+    } catch {
+      // gone meanwhile, or not ours to read
+    }
+  }
+}
+
 /** Runs the block runs handed on stdin; the exit code is the last one's. */
 export async function warmWorker(projectPath: string): Promise<number> {
   const root = resolve(projectPath);
@@ -109,6 +135,8 @@ export async function warmWorker(projectPath: string): Promise<number> {
       open.close();
     }
     if (run.boundary === undefined) return code;
+    // the next block run starts clean: nothing this one started lives on beside it
+    killLeftovers();
     process.stdout.write(`${run.boundary} ${code}\n`);
     process.stderr.write(`${run.boundary} ${code}\n`);
   }

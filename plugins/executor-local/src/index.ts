@@ -1,6 +1,8 @@
 /**
  * The local executor: each block run in its own process by default, or in kiln's own process
- * with `executor_config: {in_process: true}`.
+ * with `executor_config: {in_process: true}`. The processes are warm: started ahead of need and
+ * handed their block run when it is claimed (`warm: false` starts one for the run instead);
+ * `reuse: N` lets one run N block runs in sequence.
  */
 import type { BlockJob, BlockRuntime, ExecutionHandle, ExecutionStatus, Executor, JsonObject } from "@kiln/core";
 import { availableParallelism } from "node:os";

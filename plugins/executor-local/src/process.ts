@@ -202,7 +202,7 @@ export class ProcessRunner {
   }
 
   /** Starts the job's process (a warm one unless executor_config.warm is false); the handle names it by pid and host. */
-  start(job: BlockJob): ExecutionHandle {
+  start(job: BlockJob): Promise<ExecutionHandle> {
     const [program] = this.options.command;
     if (!program) throw new Error("executor-local: no command configured to start kiln run-block");
     // the child also leaves its outcome in a file, so a kiln that restarts while it runs learns it
@@ -211,6 +211,23 @@ export class ProcessRunner {
     rmSync(cancelMark(resultFile), { force: true });
     if (job.executorConfig.warm === false) return this.#startFresh(job, resultFile);
     return this.#startWarm(job, resultFile);
+  }
+
+  /**
+   * Resolves once `data` is in the child's stdin pipe (or the pipe failed): the handle is stored
+   * only then, so a kiln killed right after storing it has handed the block run over already.
+   */
+  #handOver(stdin: NodeJS.WritableStream, data: string, end: boolean): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        stdin.off("error", done);
+        resolve();
+      };
+      // a child that died first: its exit tells what happened
+      stdin.once("error", done);
+      if (end) stdin.end(data, done);
+      else stdin.write(data, done);
+    });
   }
 
   /** The environment of a child: kiln's, minus what it withholds, plus `extra`. */
@@ -240,7 +257,7 @@ export class ProcessRunner {
   }
 
   /** A process started for this block run alone: `kiln run-block` with the run's ids as arguments. */
-  #startFresh(job: BlockJob, resultFile: string): ExecutionHandle {
+  async #startFresh(job: BlockJob, resultFile: string): Promise<ExecutionHandle> {
     const [program, ...prefix] = this.options.command as [string, ...string[]];
     const handoff = this.options.handoff?.();
     const env = this.#env({ [RESULT_FILE_ENV]: resultFile, ...(handoff ? { KILN_HANDOFF: "stdin" } : {}) });
@@ -251,19 +268,25 @@ export class ProcessRunner {
       // its own process group, so cancel can kill whatever the block started too
       detached: true,
     });
+    let handedOver = Promise.resolve();
     if (handoff && child.stdin) {
       // a child that dies before reading it closes the pipe: its exit code tells what happened
       child.stdin.on("error", () => {});
-      child.stdin.end(JSON.stringify(handoff));
+      handedOver = this.#handOver(child.stdin, JSON.stringify(handoff), true);
     }
     const record: Child = { process: child, cancelled: false, stderrTail: [], result: Promise.resolve({ state: "running" }) };
     eachLine(child.stdout, (line) => this.#log(job, "stdout", line));
     eachLine(child.stderr, (line) => this.#stderrLine(job, record, line));
     record.result = new Promise<ExecutionStatus>((resolve) => {
       child.once("error", (error) => resolve({ state: "failed", error: `could not start the block process: ${error.message}` }));
-      child.once("close", (code, signal) => resolve(outcomeOf(record, code, signal, resultFile)));
+      child.once("close", (code, signal) => {
+        // what the block started and left behind (a crash does not wait for its children) goes with it
+        if (child.pid) killGroup(child.pid, "SIGKILL");
+        resolve(outcomeOf(record, code, signal, resultFile));
+      });
     });
     const key = this.#register(record);
+    await handedOver;
     // pid -1: the spawn failed, and the "error" event above has the reason
     return { mode: "process", runner: this.#id, key, pid: child.pid ?? -1, host: hostname(), started_at: Date.now(), result_file: resultFile };
   }
@@ -272,7 +295,7 @@ export class ProcessRunner {
    * A warm worker handed the block run: a reused one between runs (executor_config.reuse), else
    * a spare, else one started now; a spare is started in its place straight after.
    */
-  #startWarm(job: BlockJob, resultFile: string): ExecutionHandle {
+  async #startWarm(job: BlockJob, resultFile: string): Promise<ExecutionHandle> {
     const reuse = reuseOf(job.executorConfig) > 1 && !canReuse() ? 1 : reuseOf(job.executorConfig);
     const root = job.projectRoot;
     let worker = reuse > 1 ? this.#idle.get(root)?.shift() : undefined;
@@ -300,16 +323,17 @@ export class ProcessRunner {
     const handoff = this.options.handoff?.();
     const run: WarmBlockRun = { job, resultFile, ...(handoff ? { handoff } : {}), ...(worker.boundary ? { boundary: worker.boundary } : {}) };
     const stdin = worker.process.stdin;
+    let handedOver = Promise.resolve();
     if (worker.exited || !stdin || stdin.destroyed) {
       record.fail?.("could not start the block process: the warm block process had exited");
     } else {
-      stdin.write(`${JSON.stringify(run)}\n`);
       // a worker with no runs left is told so by the end of its stdin: it exits after this one
-      if (worker.runsLeft <= 0) stdin.end();
+      handedOver = this.#handOver(stdin, `${JSON.stringify(run)}\n`, worker.runsLeft <= 0);
     }
     const key = this.#register(record);
     setImmediate(() => this.#refill(root));
     this.#armIdle();
+    await handedOver;
     return {
       mode: "process",
       runner: this.#id,
@@ -347,6 +371,8 @@ export class ProcessRunner {
     });
     child.once("close", (code, signal) => {
       worker.exited = true;
+      // what its block runs started and left behind goes with it
+      if (child.pid) killGroup(child.pid, "SIGKILL");
       this.#drop(worker);
       worker.current?.finish?.(code, signal);
       worker.current = null;
