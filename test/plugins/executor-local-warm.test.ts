@@ -159,7 +159,8 @@ async function runScenario(scenario: Scenario, mode: Mode): Promise<Outcome> {
   const pids = JSON.parse(readFileSync(join(root, `${pipelineUuid}.pids`), "utf8")) as { self: number; child: number };
   seenPids.push(pids.self, pids.child);
   if (SCENARIOS[scenario].cancel) {
-    await waitFor(() => readFileSync(logFile(root, pipelineUuid, run.executionPartition, scenario), "utf8").includes("started"), "the block's first log line", 30_000);
+    const log = logFile(root, pipelineUuid, run.executionPartition, scenario);
+    await waitFor(() => existsSync(log) && readFileSync(log, "utf8").includes("started"), "the block's first log line", 30_000);
     expect(engine.cancel(run.id)).toBe(true);
   }
   const final = await finished;
