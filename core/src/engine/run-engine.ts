@@ -5,28 +5,39 @@
  * blocks queued and claimed the moment their upstreams complete), commits them as one batch,
  * and only then starts the block runs it claimed. Every status change goes through the state
  * machine as a conditional write, so a run cancelled elsewhere stops here at the next commit.
+ *
+ * This file is the inbox/batch/commit loop; around it, each in its own module:
+ * - run-state.ts: one run's state, with the project it started with (executor types, retries, limits);
+ * - dag-rules.ts: readiness, fan-out, reduce, upstream_failed, condition_failed and run end, pure;
+ * - launcher.ts: where a block run leaves for its executor (start, re-attach, follow, log copy);
+ * - executor-slots.ts: block runs executing per executor type across runs (executor_limits);
+ * - ownership.ts: watching that a run is still this engine's, and what to leave when letting go;
+ * - addons.ts: Mage's conditionals and callbacks; plan.ts: a block run's job; retry.ts: backoff.
  */
 import type { ResultSet } from "@libsql/client";
 import { systemClock, type Clock } from "../clock.ts";
-import type { BlockRun, BlockRunStatus, JsonObject, PipelineRun, PipelineRunStatus } from "../domain.ts";
+import type { BlockRun, BlockRunStatus, PipelineRun, PipelineRunStatus } from "../domain.ts";
 import { parseBlockRunUuid } from "../domain.ts";
-import type { ExecutionHandle, ExecutionStatus, Executor, ExecutorRegistry } from "../executor.ts";
+import type { ExecutionStatus, ExecutorRegistry } from "../executor.ts";
 import type { OutputStore } from "../outputs.ts";
-import { formatLogLine, type LogSink } from "../logs.ts";
+import type { LogSink } from "../logs.ts";
 import { fanOutSourceOf } from "../project/dag.ts";
 import type { BlockConfig, Pipeline, Project } from "../project/types.ts";
 import { lostRaces } from "../races.ts";
 import { assertTransition, BLOCK_RUN_TERMINAL, IllegalTransitionError } from "../state-machine.ts";
-import { blockRunSubject, LeaseLostError, RunTakenOverError, type Store, type WriteBatch, type BlockRunPatch } from "../store/index.ts";
+import { blockRunSubject, RunTakenOverError, type Store, type WriteBatch, type BlockRunPatch } from "../store/index.ts";
 import { mergeVariables } from "../variables.ts";
 import { AddonHooks, callbacksOf, conditionalsOf, type AddonRunner } from "./addons.ts";
 import { controllerOutcome, fanOut, itemCountOf, nodeKindOf, readiness, runOutcome } from "./dag-rules.ts";
 import { ExecutorSlots } from "./executor-slots.ts";
-import { buildBlockJob, outsideUpstreams } from "./plan.ts";
+import { outsideUpstreams } from "./plan.ts";
 import { retryDelayMs, shouldRetry } from "./retry.ts";
+import { Launcher } from "./launcher.ts";
+import { leftForNextOwner, liveExecutions, lostToAnother, OwnershipWatch, RunEndedElsewhereError, RunLostError } from "./ownership.ts";
 import { RunState, type Input, type Node, type RunEvent, type RunOptions } from "./run-state.ts";
 
 export { DEFAULT_BLOCK_RUN_LIMIT, type RunEvent, type RunOptions } from "./run-state.ts";
+export { RunEndedElsewhereError, RunLostError } from "./ownership.ts";
 
 export interface RunEngineDeps {
   store: Store;
@@ -69,12 +80,8 @@ interface Step {
 export class RunEngine {
   readonly #store: Store;
   #project: Project;
-  readonly #executors: ExecutorRegistry;
   readonly #outputs: OutputStore;
-  readonly #logs: LogSink | null;
   readonly #clock: Clock;
-  readonly #pollMs: number;
-  readonly #watchMs: number;
   readonly #beforeRunEnds: RunEngineDeps["beforeRunEnds"];
   readonly #runs = new Map<number, RunState>();
   /** Every run this engine has been asked to drive and has not finished, registered before any await. */
@@ -86,21 +93,34 @@ export class RunEngine {
   /** Says why this process may not write for its runs now (see setLiveness); null while it may. */
   #liveness: (() => string | null) | null = null;
   readonly #addons: AddonHooks;
+  readonly #launcher: Launcher;
+  readonly #ownership: OwnershipWatch;
 
   constructor(deps: RunEngineDeps) {
     this.#store = deps.store;
     this.#project = deps.project;
-    this.#executors = deps.executors;
     this.#outputs = deps.outputs;
-    this.#logs = deps.logs ?? null;
     this.#clock = deps.clock ?? systemClock;
-    this.#pollMs = deps.pollIntervalMs ?? 1000;
-    this.#watchMs = deps.watchIntervalMs ?? 2000;
     this.#beforeRunEnds = deps.beforeRunEnds;
     this.#slots.noteLimits(deps.project.settings.concurrencyConfig.executorLimits);
-    this.#addons = new AddonHooks(deps.addons ?? null, this.#logs, (id) => {
+    this.#addons = new AddonHooks(deps.addons ?? null, deps.logs ?? null, (id) => {
       const state = this.#runs.get(id);
       if (state) this.#post(state, { type: "wake" });
+    });
+    this.#launcher = new Launcher({
+      store: deps.store,
+      executors: deps.executors,
+      logs: deps.logs ?? null,
+      clock: this.#clock,
+      pollMs: deps.pollIntervalMs ?? 1000,
+      fenced: () => this.fenced(),
+      report: (state, node, launch, result) => this.#post(state, { type: "finished", node, launch, result }),
+    });
+    this.#ownership = new OwnershipWatch({
+      store: deps.store,
+      watchMs: deps.watchIntervalMs ?? 2000,
+      fenced: () => this.fenced(),
+      post: (state, input) => this.#post(state, input),
     });
   }
 
@@ -506,7 +526,7 @@ export class RunEngine {
             queueMicrotask(() => this.#post(state, { type: "wake" }));
             continue;
           }
-          const gate = this.#addons.gate(state.pipeline, node.block, node.uuid, state.run.id, () => this.#jobOf(state, node));
+          const gate = this.#addons.gate(state.pipeline, node.block, node.uuid, state.run.id, () => state.jobOf(node));
           if (gate === "wait") continue;
           this.#move(state, step, node, gate === "run" ? "queued" : "condition_failed", gate === "run" ? {} : { completedAt: now });
           changed = true;
@@ -639,14 +659,14 @@ export class RunEngine {
     }
     if (step.starts) {
       state.started = true;
-      this.#watch(state);
+      this.#ownership.watch(state);
     }
     this.#recordIds(state, step, results);
     this.#runCallbacks(state, step);
-    for (const node of step.cancels) this.#cancelExecution(node);
+    for (const node of step.cancels) this.#launcher.cancel(node);
     if (step.ended) this.#end(state, step.ended);
-    for (const node of step.launches) void this.#launch(state, node);
-    for (const node of step.attaches) this.#attach(state, node);
+    for (const node of step.launches) void this.#launcher.launch(state, node, () => state.jobOf(node));
+    for (const node of step.attaches) this.#launcher.attach(state, node);
     const onEvent = state.options.onEvent;
     if (onEvent) for (const event of step.events) onEvent(event);
   }
@@ -721,23 +741,8 @@ export class RunEngine {
     for (const node of this.#endedBlocks(step)) {
       if (node.status !== "completed" && node.status !== "failed") continue;
       const error = node.status === "failed" ? (step.moves.get(node)?.patch.error ?? null) : null;
-      this.#addons.afterBlock(state.pipeline, node.block, node.status, error, () => this.#jobOf(state, node));
+      this.#addons.afterBlock(state.pipeline, node.block, node.status, error, () => state.jobOf(node));
     }
-  }
-
-  /** The job of a block run (what its executor, or its callbacks and conditionals, get). */
-  #jobOf(state: RunState, node: Node) {
-    return buildBlockJob({
-      project: state.project,
-      pipeline: state.pipeline,
-      run: state.run,
-      blockRunUuid: node.uuid,
-      blockRunId: node.id ?? 0,
-      attempt: node.attempt,
-      variables: state.variables,
-      partitionOf: (upstream) => state.external.get(upstream) ?? state.run.executionPartition,
-      executorType: state.options.executorType,
-    });
   }
 
   #recordIds(state: RunState, step: Step, results: ResultSet[]): void {
@@ -747,11 +752,6 @@ export class RunEngine {
         if (node) node.id = Number(row.id);
       }
     }
-  }
-
-  #cancelExecution(node: Node): void {
-    const { executor, handle } = node;
-    if (executor && handle) executor.cancel(handle).catch(() => {});
   }
 
   /** This engine is done with the run: no more inputs are taken, no timer fires. */
@@ -770,117 +770,6 @@ export class RunEngine {
     );
   }
 
-  /** Starts one block run on its executor and routes its end back to the inbox. */
-  async #launch(state: RunState, node: Node): Promise<void> {
-    const launch = node.launch;
-    const finish = (result: ExecutionStatus) => this.#post(state, { type: "finished", node, launch, result });
-    let executor: Executor;
-    try {
-      executor = this.#executors.get(node.executorType);
-      const job = this.#jobOf(state, node);
-      const timeout = node.block.timeout;
-      if (timeout) {
-        node.timers.push(
-          this.#clock.setTimer(timeout * 1000, () => {
-            if (node.launch !== launch || node.status !== "running") return;
-            this.#cancelExecution(node);
-            finish({ state: "failed", error: `block run timed out after ${timeout} s` });
-          }),
-        );
-      }
-      node.executor = executor;
-      node.handle = await executor.start(job);
-    } catch (error) {
-      finish({ state: "failed", error: `could not start the block run: ${messageOf(error)}` });
-      return;
-    }
-    const handle = node.handle;
-    if (node.launch !== launch || node.status !== "running" || state.finished) {
-      // stopped while it was starting, or the run was let go meanwhile (its new owner never saw this handle)
-      executor.cancel(handle).catch(() => {});
-      return;
-    }
-    // stored so another process can poll, cancel or re-attach; a transient handle means nothing elsewhere
-    if (handle.transient !== true && this.fenced() === null) {
-      const batch = this.#store.batch().patchBlockRun({ pipelineRunId: state.run.id, blockUuid: node.uuid }, { executorHandle: handle });
-      // never over a run taken over meanwhile: its new owner may have started another attempt
-      if (state.run.owner) batch.requirePipelineRunOwner(state.run.id, state.run.owner);
-      void this.#store.commit(batch).catch(() => {});
-    }
-    this.#follow(state, node, executor, handle, false);
-  }
-
-  /** Re-attaches to a block run started by a process that stopped, through its stored handle. */
-  #attach(state: RunState, node: Node): void {
-    const handle = node.handle;
-    const launch = node.launch;
-    try {
-      const executor = this.#executors.get(node.executorType);
-      node.executor = executor;
-      if (handle) this.#follow(state, node, executor, handle, true);
-    } catch (error) {
-      this.#post(state, { type: "finished", node, launch, result: { state: "failed", error: messageOf(error) } });
-    }
-  }
-
-  /** Routes a started block run's end to the inbox: by the executor's push, or by polling it. */
-  #follow(state: RunState, node: Node, executor: Executor, handle: ExecutionHandle, mustPoll: boolean): void {
-    const launch = node.launch;
-    const finish = (result: ExecutionStatus) =>
-      void this.#copyRemoteLogs(state, node, executor, handle).finally(() => this.#post(state, { type: "finished", node, launch, result }));
-    if (executor.wait && !mustPoll) {
-      executor.wait(handle).then(finish, (error: unknown) => finish({ state: "failed", error: messageOf(error) }));
-      return;
-    }
-    const poll = () => {
-      node.timers.push(
-        this.#clock.setTimer(this.#pollMs, () => {
-          if (node.launch !== launch || node.status !== "running") return;
-          executor.status(handle).then(
-            (status) => (status.state === "running" ? poll() : finish(status)),
-            (error: unknown) => finish({ state: "failed", error: `lost track of the block run: ${messageOf(error)}` }),
-          );
-        }),
-      );
-    };
-    poll();
-  }
-
-  /**
-   * A remote block run's log lives with its platform (container output, CloudWatch, pod logs)
-   * and its files die with the container: copied into kiln's log when the block run ends, so
-   * the API and UI read every block's log the same way.
-   */
-  async #copyRemoteLogs(state: RunState, node: Node, executor: Executor, handle: ExecutionHandle): Promise<void> {
-    if (!this.#logs || !executor.remote || !executor.logs) return;
-    const where = [state.pipeline.uuid, state.run.executionPartition, node.uuid] as const;
-    try {
-      for await (const line of executor.logs(handle)) this.#logs.append(...where, line.endsWith("\n") ? line : `${line}\n`);
-    } catch (error) {
-      this.#logs.append(...where, formatLogLine(Date.now(), "warn", `kiln could not copy this block run's log from the ${executor.type} executor: ${messageOf(error)}`));
-    }
-  }
-
-  /** Checks now and then that the run is still running; another process may have ended it. */
-  #watch(state: RunState): void {
-    // real time, not the injected clock: this watches the database, not the schedule
-    state.timers.push(
-      systemClock.setTimer(this.#watchMs, () => {
-        if (state.finished) return;
-        const fenced = this.fenced();
-        if (fenced !== null) return this.#post(state, { type: "lost", reason: fenced });
-        this.#store.getPipelineRun(state.run.id).then(
-          (stored) => {
-            if (stored && stored.status !== "running") this.#post(state, { type: "ended_elsewhere", status: stored.status });
-            else if (stored && state.run.owner && stored.owner !== state.run.owner) this.#post(state, { type: "taken_over", owner: stored.owner ?? "no owner" });
-            else this.#watch(state);
-          },
-          () => this.#watch(state),
-        );
-      }, { background: true }),
-    );
-  }
-
   /** Something went wrong outside the blocks (a lost race, the database): stop the run cleanly. */
   async #abandon(state: RunState, error: unknown): Promise<void> {
     if (!state.started) {
@@ -896,15 +785,9 @@ export class RunEngine {
     const owner = state.run.owner;
     const current = await this.#store.getPipelineRun(state.run.id).catch(() => null);
     // a race with another owner (or with a write this engine cannot explain) is never the run's failure
-    const lost =
-      error instanceof RunTakenOverError ||
-      error instanceof RunLostError ||
-      error instanceof LeaseLostError ||
-      error instanceof IllegalTransitionError ||
-      (owner !== null && current !== null && current.owner !== owner);
-    if (lost) return this.#letGo(state, current);
+    if (lostToAnother(error, owner, current)) return this.#letGo(state, current);
     for (const node of state.nodes.values()) {
-      if (node.status === "running" && node.kind !== "controller") this.#cancelExecution(node);
+      if (node.status === "running" && node.kind !== "controller") this.#launcher.cancel(node);
       this.#releaseExecutorSlot(node);
     }
     this.#finish(state);
@@ -940,28 +823,14 @@ export class RunEngine {
   async #letGo(state: RunState, current: PipelineRun | null): Promise<void> {
     lostRaces.lost("run_taken_over");
     this.#finish(state);
-    const live = [...state.nodes.values()].filter((n) => n.status === "running" && n.kind !== "controller" && n.executor && n.handle);
+    const live = liveExecutions(state.nodes.values());
     const rows = live.some((n) => n.handle?.transient !== true)
       ? new Map((await this.#store.getBlockRuns(state.run.id).catch(() => [])).map((r) => [r.blockUuid, r]))
       : new Map<string, BlockRun>();
-    for (const node of live) {
-      const row = rows.get(node.uuid);
-      const followed =
-        node.handle?.transient !== true &&
-        row !== undefined &&
-        row.attempt === node.attempt &&
-        (row.status === "running" || BLOCK_RUN_TERMINAL.has(row.status)) &&
-        sameHandle(row.executorHandle, node.handle);
-      if (!followed) this.#cancelExecution(node);
-    }
+    for (const node of live) if (!leftForNextOwner(node, rows.get(node.uuid))) this.#launcher.cancel(node);
     for (const node of state.nodes.values()) this.#releaseExecutorSlot(node);
     state.resolve(current ?? state.run);
   }
-}
-
-/** Whether a stored executor handle names the same execution as this engine's. */
-function sameHandle(stored: JsonObject | null, mine: ExecutionHandle | null): boolean {
-  return stored !== null && mine !== null && JSON.stringify(stored) === JSON.stringify(mine);
 }
 
 /** Only an initial run can be executed; this one is past that (another scheduler started it, usually). */
@@ -973,32 +842,6 @@ export class RunNotInitialError extends Error {
   ) {
     super(`pipeline run ${pipelineRunId} is ${status}; only an initial run can be executed`);
     this.name = "RunNotInitialError";
-  }
-}
-
-/**
- * This engine may no longer write for the run: its process may have been presumed dead (its
- * heartbeat lapsed past the orphan window), or another process moved the run on. It lets go.
- */
-export class RunLostError extends Error {
-  readonly code = "run_lost";
-  constructor(
-    readonly pipelineRunId: number,
-    readonly reason: string,
-  ) {
-    super(`pipeline run ${pipelineRunId}: this engine let go of it: ${reason}`);
-    this.name = "RunLostError";
-  }
-}
-
-/** The run was ended (cancelled, usually) by another process while this engine was executing it. */
-export class RunEndedElsewhereError extends Error {
-  constructor(
-    readonly pipelineRunId: number,
-    readonly status: PipelineRunStatus,
-  ) {
-    super(`pipeline run ${pipelineRunId} was ${status} by another process`);
-    this.name = "RunEndedElsewhereError";
   }
 }
 

@@ -5,11 +5,11 @@
  * engine (run-engine.ts) changes this state only inside a pass over the inbox.
  */
 import type { BlockRunStatus, JsonObject, PipelineRun, PipelineRunStatus, ScheduleSettings } from "../domain.ts";
-import type { ExecutionHandle, ExecutionStatus, Executor } from "../executor.ts";
+import type { BlockJob, ExecutionHandle, ExecutionStatus, Executor } from "../executor.ts";
 import type { BlockConfig, Pipeline, Project } from "../project/types.ts";
 import { type RetryConfig } from "../project/types.ts";
 import type { DagNode, NodeKind } from "./dag-rules.ts";
-import { executorTypeOf } from "./plan.ts";
+import { buildBlockJob, executorTypeOf } from "./plan.ts";
 import { effectiveRetryConfig } from "./retry.ts";
 
 /** Block runs per pipeline run that may execute at once when concurrency_config sets none. */
@@ -141,6 +141,21 @@ export class RunState {
   /** How many block runs of `type` may execute at once across this engine's runs, per this run's project. */
   executorLimitOf(type: string): number | undefined {
     return this.project.settings.concurrencyConfig.executorLimits?.[type];
+  }
+
+  /** The job of a block run (what its executor, or its callbacks and conditionals, get). */
+  jobOf(node: Node): BlockJob {
+    return buildBlockJob({
+      project: this.project,
+      pipeline: this.pipeline,
+      run: this.run,
+      blockRunUuid: node.uuid,
+      blockRunId: node.id ?? 0,
+      attempt: node.attempt,
+      variables: this.variables,
+      partitionOf: (upstream) => this.external.get(upstream) ?? this.run.executionPartition,
+      executorType: this.options.executorType,
+    });
   }
 
   /** A new node of this run, not started. */
