@@ -12,6 +12,7 @@ export * from "./executor.ts";
 export * from "./outputs.ts";
 export * from "./output-store/index.ts";
 export * from "./logs.ts";
+export * from "./database-logs.ts";
 export * from "./variables.ts";
 export * from "./secrets.ts";
 export * from "./block-runtime.ts";

@@ -7,6 +7,7 @@ import * as m005 from "./005_server_settings.ts";
 import * as m006 from "./006_block_outputs.ts";
 import * as m007 from "./007_sign_in_attempts.ts";
 import * as m008 from "./008_run_counters.ts";
+import * as m009 from "./009_block_logs.ts";
 
 export interface Migration {
   id: number;
@@ -23,4 +24,5 @@ export const MIGRATIONS: Migration[] = [
   { id: 6, ...m006 },
   { id: 7, ...m007 },
   { id: 8, ...m008 },
+  { id: 9, ...m009 },
 ];
