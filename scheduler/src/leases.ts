@@ -7,7 +7,7 @@
  * its TTL and wakes up cannot create runs over its successor. Correctness never rests on Redis:
  * run creation stays exactly-once through the database's unique key with or without it.
  */
-import { lostRaces, recordLease, type Store } from "@kiln/core";
+import { currentLeaseToken, lostRaces, recordLease, type Store } from "@kiln/core";
 import Redis from "ioredis";
 import type { Log } from "./log.ts";
 import { shardLeaseName, type ShardAssignment } from "./shards.ts";
@@ -28,6 +28,8 @@ export interface LeaseOptions {
 // renew or release only a lease we still hold: compare and act in one step
 const RENEW = `if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("PEXPIRE", KEYS[1], ARGV[2]) else return 0 end`;
 const RELEASE = `if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) else return 0 end`;
+// a token counter behind the database's token (Redis restarted without its data) jumps past it
+const CATCH_UP = `local c = tonumber(redis.call("GET", KEYS[1]) or "0") if c < tonumber(ARGV[1]) then redis.call("SET", KEYS[1], ARGV[1]) end return redis.call("INCR", KEYS[1])`;
 
 export class RedisLeases {
   readonly shards: number;
@@ -86,9 +88,22 @@ export class RedisLeases {
         if (this.#held.has(shard)) continue;
         const got = await redis.set(this.#key(`shard:${shard}`), id, "PX", this.ttlMs, "NX");
         if (got !== "OK") continue;
-        const token = await redis.incr(this.#key(`token:${shard}`));
+        const client = this.#options.store.client;
+        const name = shardLeaseName(shard);
+        let token = await redis.incr(this.#key(`token:${shard}`));
         // the token only fences if the database knows it before this replica writes with it
-        if (await recordLease(this.#options.store.client, shardLeaseName(shard), id, token, now + this.ttlMs)) {
+        let recorded = await recordLease(client, name, id, token, now + this.ttlMs);
+        if (!recorded) {
+          // the database holds a token at least as new: a holder before this one recorded it, or
+          // Redis lost its counters (a restart without persistence starts them at 1 again, under
+          // every recorded token, and the shard would stay unheld, none of its triggers evaluated,
+          // until failed grants counted it back up). This replica holds the key now, so it is the
+          // newest holder: its counter jumps past the recorded token, once
+          const current = await currentLeaseToken(client, name);
+          token = Number(await redis.eval(CATCH_UP, 1, this.#key(`token:${shard}`), String(current)));
+          recorded = await recordLease(client, name, id, token, now + this.ttlMs);
+        }
+        if (recorded) {
           this.#held.set(shard, token);
         } else {
           lostRaces.lost("lease");

@@ -3,6 +3,7 @@
  * shards are taken over within a lease period, a stale replica is fenced off at write time, and
  * three schedulers racing over a week create each run exactly once.
  */
+import { spawnSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { FakeClock, LeaseLostError, Store } from "@kiln/core";
 import { openDatabase } from "@kiln/node";
@@ -80,6 +81,36 @@ describe.skipIf(!available)("redis leases", () => {
     } finally {
       await a.close();
       await b.close();
+    }
+  });
+
+  test("after Redis loses its data (a restart without persistence), the next replica gets the shard at once, with a newer token", async () => {
+    const ns = `kiln-test-${namespaceSeq++}`;
+    // the database ends up holding a token well above 1 for shard 0 (four grants in a row)
+    await fx.client.execute({ sql: "DELETE FROM leases WHERE name = ?", args: [shardLeaseName(0)] });
+    const first = leases(fx.store, "before-restart", ns, 1, 300);
+    let before = 0;
+    try {
+      for (let i = 0; i < 4; i++) {
+        await first.refresh();
+        before = first.assignment().held.get(0) ?? before;
+        await first.release();
+      }
+    } finally {
+      await first.close();
+    }
+    expect(before).toBeGreaterThanOrEqual(4);
+    // Redis restarts empty: the token counter is gone (what a restart without --save does)
+    const wipe = spawnSync("redis-cli", ["-p", String(redis.port), "EVAL", "for _, k in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('DEL', k) end return 0", "0", `${ns}:*`]);
+    expect(wipe.status).toBe(0);
+    const next = leases(fx.store, "after-restart", ns, 1, 300);
+    try {
+      const held = (await next.refresh()).held.get(0);
+      expect(held).toBeGreaterThan(before);
+      // and it fences: the database records its token as the current one
+      await fx.store.commit(fx.store.batch().requireLease(shardLeaseName(0), held!));
+    } finally {
+      await next.close();
     }
   });
 });

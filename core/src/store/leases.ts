@@ -15,3 +15,9 @@ export async function recordLease(client: SqlClient, name: string, holder: strin
   const rs = await client.execute({ sql: "SELECT token FROM leases WHERE name = ?", args: [name] });
   return Number(rs.rows[0]?.token) === token;
 }
+
+/** The fencing token recorded for lease `name` (0 when none was ever granted). */
+export async function currentLeaseToken(client: SqlClient, name: string): Promise<number> {
+  const rs = await client.execute({ sql: "SELECT token FROM leases WHERE name = ?", args: [name] });
+  return Number(rs.rows[0]?.token ?? 0);
+}
