@@ -5,7 +5,10 @@
 import { InvalidScheduleError } from "./errors.ts";
 import { nextOccurrence, occurrences, previousOccurrence, type ScheduleSpec } from "./occurrences.ts";
 
-/** `latest`: only the newest missed date; `none`: skip missed dates; `all`: every one, oldest first. */
+/**
+ * What becomes of missed dates (older than the grace): `latest`: only the newest runs; `none`:
+ * none does; `all`: every one, oldest first. On-time dates (within the grace) always run.
+ */
 export type CatchUpPolicy = "latest" | "none" | "all";
 
 export const CATCH_UP_POLICIES: readonly CatchUpPolicy[] = ["latest", "none", "all"];
@@ -80,8 +83,13 @@ export function dueExecutionDates(spec: ScheduleSpec, options: DueOptions): numb
   if (catchUp === "none") {
     dates = occurrences(spec, Math.max(after, now - graceMs), now, room);
   } else if (catchUp === "latest") {
-    const latest = after < now ? previousOccurrence(spec, now, after) : null;
-    dates = latest === null ? [] : [latest];
+    // of the missed dates only the newest; the on-time ones are not missed, they all run (a
+    // trigger due every few seconds whose tick came late, e.g. while a dead replica's lease ran
+    // out, must not lose the date before the one now due)
+    const onTimeFrom = Math.max(after, now - graceMs);
+    const onTime = occurrences(spec, onTimeFrom, now, room);
+    const missed = after < onTimeFrom ? previousOccurrence(spec, onTimeFrom, after) : null;
+    dates = missed === null ? onTime : [missed, ...onTime];
   } else {
     dates = after < now ? occurrences(spec, after, now, room) : [];
   }

@@ -14,6 +14,18 @@ describe("catch-up after a 3-day outage of an @hourly schedule", () => {
     expect(due({ catchUp: "latest" })).toEqual([T0 + 72 * HOUR]);
   });
 
+  test("latest: a tick a few seconds late creates every date still on time, not only the newest", () => {
+    // a 10-second trigger (6-field cron) whose trigger went unevaluated for 12 s (a dead replica's
+    // lease running out): the date before the one now due is late, not missed, and must run
+    const every10s = scheduleSpec({ interval: "*/10 * * * * *" });
+    const last = utc(2026, 3, 10, 12);
+    const dates = dueExecutionDates(every10s, { lastExecutionDate: last, now: last + 21_500, catchUp: "latest" });
+    expect(iso(dates)).toEqual(iso([last + 10_000, last + 20_000]));
+    // past the grace, only the newest of the missed dates, then the on-time ones
+    const later = dueExecutionDates(every10s, { lastExecutionDate: last, now: last + 5 * MINUTE + 500, catchUp: "latest" });
+    expect(iso(later)).toEqual(iso([240_000, 250_000, 260_000, 270_000, 280_000, 290_000, 300_000].map((ms) => last + ms)));
+  });
+
   test("none: nothing, every date was missed", () => {
     expect(due({ catchUp: "none" })).toEqual([]);
   });

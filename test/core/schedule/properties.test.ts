@@ -164,7 +164,7 @@ describe("occurrences, property-based", () => {
 });
 
 describe("dueExecutionDates, property-based", () => {
-  test("all / latest / none are the due dates, their newest, and their on-time part", () => {
+  test("all / latest / none are the due dates; the newest missed one and the on-time part; the on-time part", () => {
     fc.assert(
       fc.property(caseArb, fc.integer({ min: 0, max: 10 * MINUTE }), (c, graceMs) => {
         const spec = specOf(c);
@@ -172,8 +172,10 @@ describe("dueExecutionDates, property-based", () => {
         const dates = occurrences(spec, c.from, now);
         const base = { lastExecutionDate: c.from, now, graceMs, cap: 100_000 };
         expect(dueExecutionDates(spec, { ...base, catchUp: "all" })).toEqual(dates);
-        expect(dueExecutionDates(spec, { ...base, catchUp: "latest" })).toEqual(dates.slice(-1));
-        expect(dueExecutionDates(spec, { ...base, catchUp: "none" })).toEqual(dates.filter((t) => t > now - graceMs));
+        const onTime = dates.filter((t) => t > now - graceMs);
+        const missed = dates.filter((t) => t <= now - graceMs);
+        expect(dueExecutionDates(spec, { ...base, catchUp: "latest" })).toEqual([...missed.slice(-1), ...onTime]);
+        expect(dueExecutionDates(spec, { ...base, catchUp: "none" })).toEqual(onTime);
       }),
       { numRuns: 100 },
     );
