@@ -107,7 +107,7 @@ const PROBES: Record<string, (client: SqlClient, now: number) => Promise<unknown
   codeSchedules: (client) => scheduling.codeSchedules(client),
   initialRuns: (client) => scheduling.initialRuns(client, 500),
   runsPastSla: (client, now) => scheduling.runsPastSla(client, now, 500),
-  orphanedRuns: (client) => scheduling.orphanedRuns(client, ["bench"], 500),
+  orphanedRuns: (client) => scheduling.orphanedRuns(client, ["bench-dead"], 500),
 };
 
 /**

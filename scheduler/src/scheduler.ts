@@ -59,6 +59,17 @@ const RESYNC_EVERY_MS = 30_000;
 /** Never tick again sooner than this, even when a trigger is due sooner. */
 const MIN_TICK_GAP_MS = 10;
 
+/**
+ * How long before the orphan window ends a scheduler whose heartbeat lapsed lets go of its runs
+ * (a fifth of the window, at most 5 s): another scheduler may take them over once the window has
+ * passed since it saw the last beat, and by then this one's in-process blocks must be stopped,
+ * not merely about to be (a timer fires late on a busy machine, a block sees its abort at its
+ * next await).
+ */
+export function fenceMarginMs(orphanAfterMs: number): number {
+  return Math.min(orphanAfterMs / 5, 5_000);
+}
+
 export interface TickReport {
   at: number;
   sync: SyncReport;
@@ -104,6 +115,12 @@ export class Scheduler {
   skippedTicks = 0;
   /** When (real time) the last heartbeat that was written began; null before the first. */
   #lastBeatAt: number | null = null;
+  /** The heartbeat being written now (one at a time: the tick's and the beat timer's). */
+  #beating: Promise<void> | null = null;
+  /** Cancels the beat timer (start() to the end of stop()). */
+  #beatTimer: (() => void) | null = null;
+  /** Cancels the timer that lets go of the runs when no heartbeat was written in time. */
+  #lapseTimer: (() => void) | null = null;
 
   constructor(options: SchedulerOptions) {
     this.#store = options.store;
@@ -131,10 +148,67 @@ export class Scheduler {
    * taking its runs over. Wall-clock time, whatever clock schedules triggers: a freeze is real.
    */
   #heartbeatLapse(): string | null {
-    if (this.#lastBeatAt === null) return null;
+    // with no orphan window (a Worker tick) nobody takes runs over, so nothing lapses
+    if (this.#lastBeatAt === null || this.#orphanAfterMs <= 0) return null;
     const silent = systemClock.now() - this.#lastBeatAt;
-    if (silent <= this.#orphanAfterMs) return null;
-    return `scheduler ${this.id} wrote no heartbeat for ${Math.round(silent / 1000)} s, past the orphan window of ${Math.round(this.#orphanAfterMs / 1000)} s: its runs may have been taken over`;
+    if (silent <= this.#fenceAfterMs) return null;
+    return `scheduler ${this.id} wrote no heartbeat for ${(silent / 1000).toFixed(1)} s (orphan window ${Math.round(this.#orphanAfterMs / 1000)} s; it lets go of its runs after ${(this.#fenceAfterMs / 1000).toFixed(1)} s): its runs may be taken over`;
+  }
+
+  /** Lets go of every run the engine drives if the heartbeat lapsed (it was frozen, or the database out of reach), saying so. */
+  #letGoIfLapsed(): void {
+    if (this.#engine.checkLiveness()) this.#log.warn(`${this.#heartbeatLapse()}; letting go of the runs this scheduler drove`);
+  }
+
+  /** A heartbeat this old (real time) means this process lets go of its runs (see fenceMarginMs). */
+  get #fenceAfterMs(): number {
+    return this.#orphanAfterMs - fenceMarginMs(this.#orphanAfterMs);
+  }
+
+  /**
+   * Writes a heartbeat (joining one being written). Once written, a timer is armed for the moment
+   * it is too old: if no newer beat was written by then, the engine lets go of its runs at once,
+   * before any other scheduler may take them over, rather than at its next commit or watch.
+   */
+  #beat(): Promise<void> {
+    this.#beating ??= (async () => {
+      // a process waking from a freeze lets go of its runs before its new beat hides the lapse
+      this.#letGoIfLapsed();
+      const beatAt = systemClock.now();
+      try {
+        await scheduling.heartbeat(this.#store.client, this.id, this.#host, this.#pid, this.#clock.now());
+      } finally {
+        this.#beating = null;
+      }
+      if (this.#lastBeatAt !== null && this.#lastBeatAt > beatAt) return;
+      this.#lastBeatAt = beatAt;
+      if (this.#orphanAfterMs <= 0) return;
+      this.#lapseTimer?.();
+      this.#lapseTimer = systemClock.setTimer(
+        beatAt + this.#fenceAfterMs + 1 - systemClock.now(),
+        () => this.#letGoIfLapsed(),
+        { background: true },
+      );
+    })();
+    return this.#beating;
+  }
+
+  /**
+   * Heartbeats on their own timer, not only at each tick: a tick held up (a slow database, a long
+   * trigger evaluation, a Redis timeout) or the shutdown's grace period must not look like death
+   * to the other schedulers.
+   */
+  #startBeating(): void {
+    const every = Math.max(MIN_TICK_GAP_MS, Math.min(this.#tickMs, this.#orphanAfterMs > 0 ? this.#orphanAfterMs / 4 : this.#tickMs));
+    const loop = () => {
+      const last = this.#lastBeatAt;
+      const due = last === null || systemClock.now() - last >= every / 2;
+      const beat = due ? this.#beat().catch((error: unknown) => this.#log.warn(`heartbeat not written: ${error instanceof Error ? error.message : String(error)}`)) : Promise.resolve();
+      void beat.then(() => {
+        if (this.#beatTimer !== null) this.#beatTimer = systemClock.setTimer(every, loop, { background: true });
+      });
+    };
+    this.#beatTimer = systemClock.setTimer(every, loop, { background: true });
   }
 
   /** Logs normal contention between replicas (never at ERROR). */
@@ -156,11 +230,8 @@ export class Scheduler {
   async tick(): Promise<TickReport> {
     const started = this.#clock.now();
     const store = this.#store;
-    // a process waking from a freeze lets go of its runs before it writes anything for them
-    if (this.#engine.checkLiveness()) this.#log.warn(`${this.#heartbeatLapse()}; letting go of the runs this scheduler drove`);
-    const beatAt = systemClock.now();
-    await scheduling.heartbeat(store.client, this.id, this.#host, this.#pid, started);
-    this.#lastBeatAt = beatAt;
+    // (a process waking from a freeze lets go of its runs here, before it writes anything for them)
+    await this.#beat();
     // triggers.yaml only changes with the project (reloaded from disk); a periodic pass repairs
     // edits made to code triggers through the database
     const resync = this.#project !== this.#syncedProject || started - this.#syncedAt >= RESYNC_EVERY_MS;
@@ -188,7 +259,7 @@ export class Scheduler {
     const startedRuns = this.#stopping
       ? 0
       : await this.#startWaiting();
-    const resumed = this.#stopping ? 0 : await this.#resumeOrphans(started);
+    const resumed = this.#stopping ? 0 : await this.#resumeOrphans();
     this.#deliverNotifications();
     return { at: started, sync, runs, slaBreaches, backfillsSettled, started: startedRuns, resumed, durationMs: this.#clock.now() - started };
   }
@@ -210,7 +281,7 @@ export class Scheduler {
     const resume = this.#wakeResumes;
     this.#wakeResumes = false;
     void this.#startWaiting()
-      .then(() => (this.#stopping || !resume ? 0 : this.#resumeOrphans(this.#clock.now())))
+      .then(() => (this.#stopping || !resume ? 0 : this.#resumeOrphans()))
       .catch((error: unknown) => this.#log.error(`starting waiting runs: ${error instanceof Error ? error.message : String(error)}`))
       .finally(() => {
         this.#waking = false;
@@ -303,25 +374,40 @@ export class Scheduler {
   }
 
   /**
-   * The schedulers that have heartbeated within orphanAfter, by this process's clock: a beat
-   * count seen to change counts, the other's heartbeat_at (its own clock) never does, so a
-   * replica whose clock runs ahead cannot mistake live schedulers for dead ones. A scheduler
-   * seen for the first time is given a whole orphanAfter from now.
+   * The schedulers presumed dead: their beat count has not changed for orphanAfter, by this
+   * process's clock (the other's heartbeat_at, its own clock, never counts, so a replica whose
+   * clock runs ahead cannot mistake live schedulers for dead ones). A count seen to change counts
+   * from when the read that saw it returned; a scheduler is dead only if a read that began
+   * orphanAfter after that still saw the same count. So a read made before this process was
+   * frozen, or a tick's start time, can never make a live scheduler look dead after the freeze.
    */
-  async #liveSchedulers(now: number): Promise<Set<string>> {
+  async #deadSchedulers(): Promise<Set<string>> {
+    const readAt = this.#clock.now();
     const beats = await scheduling.schedulerBeats(this.#store.client);
-    const live = new Set<string>([this.id]);
+    const seenAt = this.#clock.now();
+    const dead = new Set<string>();
     for (const [id, count] of beats) {
+      if (id === this.id) continue;
+      // no orphan window (a Worker tick, whose isolate may be gone): every other scheduler counts as gone
+      if (this.#orphanAfterMs <= 0) {
+        dead.add(id);
+        continue;
+      }
       const seen = this.#beatsSeen.get(id);
-      if (!seen || seen.beats !== count) this.#beatsSeen.set(id, { beats: count, since: now });
-      if (now - (this.#beatsSeen.get(id)?.since ?? now) < this.#orphanAfterMs) live.add(id);
+      if (!seen || seen.beats !== count) this.#beatsSeen.set(id, { beats: count, since: seenAt });
+      else if (readAt - seen.since >= this.#orphanAfterMs) dead.add(id);
     }
     for (const id of this.#beatsSeen.keys()) if (!beats.has(id)) this.#beatsSeen.delete(id);
-    return live;
+    return dead;
   }
 
-  async #resumeOrphans(now: number): Promise<number> {
-    const orphans = await scheduling.orphanedRuns(this.#store.client, await this.#liveSchedulers(now), this.#batchSize);
+  async #resumeOrphans(): Promise<number> {
+    // a scheduler that may itself have been asleep (frozen between its heartbeat and here) takes
+    // nothing over: what it read of the others' heartbeats may be from before it slept
+    if (this.#heartbeatLapse() !== null) return 0;
+    // runs of schedulers presumed dead, and of schedulers with no heartbeat row at all (stopped
+    // cleanly); a scheduler that registered after the read above is not among them
+    const orphans = await scheduling.orphanedRuns(this.#store.client, await this.#deadSchedulers(), this.#batchSize);
     const active = new Set(this.#engine.activeRunIds());
     let resumed = 0;
     for (const run of orphans) {
@@ -358,6 +444,7 @@ export class Scheduler {
 
   /** Ticks every tickIntervalMs (sooner when a trigger is due) until stop(); a failing tick is logged, never fatal. */
   start(): void {
+    this.#startBeating();
     let expected = this.#clock.now();
     const loop = () => {
       if (this.#stopping) return;
@@ -396,6 +483,12 @@ export class Scheduler {
       this.#log.info(`stopping: waiting up to ${Math.round(graceMs / 1000)} s for ${pending.length} run(s)`);
       await Promise.race([Promise.allSettled(pending), new Promise((r) => systemClock.setTimer(graceMs, () => r(null)))]);
     }
+    // the beat timer kept beating through the grace period: the runs still finishing here are
+    // this process's, not orphans; from here on they are (the heartbeat goes)
+    this.#beatTimer?.();
+    this.#beatTimer = null;
+    await this.#beating?.catch(() => null);
+    this.#lapseTimer?.();
     await this.#leases?.close();
     await scheduling.removeScheduler(this.#store.client, this.id);
   }

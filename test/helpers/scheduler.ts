@@ -159,13 +159,16 @@ export async function replica<C extends Clock = FakeClock>(
   id: string,
   options: Partial<SchedulerOptions> & {
     wrapOutputs?: (outputs: OutputStore) => OutputStore;
+    /** Wraps the replica's database connection (to hold up some of its statements, say). */
+    wrapClient?: (client: SqlClient) => SqlClient;
     /** Engine settings over the defaults below (poll and watch intervals). */
     engineOptions?: { pollIntervalMs?: number; watchIntervalMs?: number };
   } = {},
 ): Promise<Replica<C>> {
-  const { wrapOutputs, engineOptions, ...schedulerOptions } = options;
+  const { wrapOutputs, wrapClient, engineOptions, ...schedulerOptions } = options;
   const url = `file:${join(fx.root, ".kiln/kiln.db")}`;
-  const client = guardRaceErrors(await openDatabase(url), fx.root);
+  const opened = guardRaceErrors(await openDatabase(url), fx.root);
+  const client = wrapClient ? wrapClient(opened) : opened;
   const store = await Store.open(client, clock);
   const source = folderSource(fx.root);
   const outputs = wrapOutputs ? wrapOutputs(fileOutputStore(fx.root)) : fileOutputStore(fx.root);
@@ -182,7 +185,7 @@ export async function replica<C extends Clock = FakeClock>(
   );
   const engine = new RunEngine({ store, project: fx.project, executors, outputs, clock, pollIntervalMs: 50, watchIntervalMs: 200, ...engineOptions });
   const scheduler = new Scheduler({ store, project: fx.project, engine, clock, log: silentLog, id, ...schedulerOptions });
-  return { id, client, store, engine, scheduler, clock, close: () => client.close() };
+  return { id, client, store, engine, scheduler, clock, close: () => opened.close() };
 }
 
 // ---------------------------------------------------------------------------------------------

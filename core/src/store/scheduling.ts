@@ -223,12 +223,18 @@ export async function removeScheduler(client: SqlClient, id: string): Promise<vo
   await client.execute({ sql: "DELETE FROM schedulers WHERE id = ?", args: [id] });
 }
 
-/** Running runs whose owner is not among `liveOwners` (or that have none). */
-export async function orphanedRuns(client: SqlClient, liveOwners: Iterable<string>, limit: number): Promise<PipelineRun[]> {
+/**
+ * Running runs to take over: with no owner, owned by one of `deadOwners`, or by a scheduler with
+ * no heartbeat row (it stopped cleanly, removing it). The row is looked up by this query, so a
+ * scheduler that registered since the caller read the heartbeats keeps its runs.
+ */
+export async function orphanedRuns(client: SqlClient, deadOwners: Iterable<string>, limit: number): Promise<PipelineRun[]> {
   const rs = await client.execute({
     sql: `SELECT * FROM pipeline_runs
-          WHERE status = 'running' AND (owner IS NULL OR owner NOT IN (SELECT value FROM json_each(?))) ORDER BY id LIMIT ?`,
-    args: [JSON.stringify([...liveOwners]), limit],
+          WHERE status = 'running'
+            AND (owner IS NULL OR owner IN (SELECT value FROM json_each(?)) OR owner NOT IN (SELECT id FROM schedulers))
+          ORDER BY id LIMIT ?`,
+    args: [JSON.stringify([...deadOwners]), limit],
   });
   return rs.rows.map(pipelineRunFromRow);
 }
