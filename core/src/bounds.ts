@@ -12,6 +12,7 @@
  * ```
  */
 import * as v from "valibot";
+import { KilnError } from "./errors.ts";
 
 /** The earliest instant kiln accepts: 0001-01-01T00:00:00.000Z. */
 export const MIN_INSTANT = -62_135_596_800_000;
@@ -30,13 +31,11 @@ export const MAX_SETTING_NUMBER = 3_153_600_000;
 export const MAX_NAME_LENGTH = 255;
 
 /** An input outside kiln's bounds, found at a write path (the boundaries refuse it earlier, as a 400). */
-export class BoundsError extends Error {
-  readonly code = "out_of_range";
-  constructor(
-    readonly field: string,
-    message: string,
-  ) {
-    super(`${field}: ${message}`);
+export class BoundsError extends KilnError {
+  declare readonly field: string;
+
+  constructor(field: string, message: string) {
+    super("malformed", `${field}: ${message}`, field, message);
     this.name = "BoundsError";
   }
 }

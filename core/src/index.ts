@@ -4,6 +4,7 @@
  * APIs only: no node:*, bun:* or Deno here.
  */
 export * from "./domain.ts";
+export * from "./errors.ts";
 export * from "./state-machine.ts";
 export * from "./races.ts";
 export * from "./clock.ts";

@@ -4,6 +4,7 @@
  * write (`UPDATE ... WHERE id = ? AND status = ?`).
  */
 import type { BackfillStatus, BlockRunStatus, PipelineRunStatus } from "./domain.ts";
+import { KilnError } from "./errors.ts";
 
 export type Entity = "pipeline_run" | "block_run" | "backfill";
 
@@ -71,7 +72,7 @@ export const BLOCK_RUN_TERMINAL: ReadonlySet<BlockRunStatus> = new Set([
 ]);
 
 /** A status change that the state machine forbids, or that lost a race to another writer. */
-export class IllegalTransitionError extends Error {
+export class IllegalTransitionError extends KilnError {
   constructor(
     readonly entity: Entity,
     /** Names the record, e.g. "pipeline run 12" or "block run transform:3 of pipeline run 12". */
@@ -83,6 +84,7 @@ export class IllegalTransitionError extends Error {
   ) {
     const what = subject;
     super(
+      "illegal_transition",
       actual === undefined || actual === from
         ? `${what}: cannot move from ${from} to ${to}`
         : `${what}: cannot move from ${from} to ${to}: it is ${actual} now`,

@@ -39,14 +39,14 @@ export function createApp(deps: ServerDeps, options: { log?: (message: string) =
     if (apiError.status >= 500) log(`internal error on ${routeLabel(c)}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
     return errorResponse(c, apiError);
   });
-  app.notFound((c) => errorResponse(c, new ApiError(404, "not_found", `no route ${c.req.method} ${c.req.path}`)));
+  app.notFound((c) => errorResponse(c, new ApiError("not_found", `no route ${c.req.method} ${c.req.path}`)));
 
   app.use(
     "*",
     bodyLimit({
       maxSize: deps.bodyLimitBytes,
       onError: () => {
-        throw new ApiError(413, "payload_too_large", `the request body is over ${deps.bodyLimitBytes} bytes`);
+        throw new ApiError("payload_too_large", `the request body is over ${deps.bodyLimitBytes} bytes`);
       },
     }),
   );

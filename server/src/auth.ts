@@ -72,7 +72,7 @@ export function authenticate(deps: ServerDeps, verifySession: SessionVerifier | 
       c.set("principal", null);
     } else {
       const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-      if (!match) throw new ApiError(401, "unauthenticated", "Authorization: expected `Bearer <api key or session token>`");
+      if (!match) throw new ApiError("unauthenticated", "Authorization: expected `Bearer <api key or session token>`");
       const token = match[1] as string;
       let principal: Principal | null = null;
       if (token.startsWith("kiln_")) {
@@ -82,7 +82,7 @@ export function authenticate(deps: ServerDeps, verifySession: SessionVerifier | 
         principal = await verifySession(token);
       }
       // a public route may take its own token in this header (an event trigger's): it checks it
-      if (!principal && !isPublic(c.req.method, c.req.path)) throw new ApiError(401, "unauthenticated", "the API key or session token is not valid");
+      if (!principal && !isPublic(c.req.method, c.req.path)) throw new ApiError("unauthenticated", "the API key or session token is not valid");
       c.set("principal", principal);
     }
     const viewerWrite = VIEWER_WRITES.some((route) => route.method === c.req.method && route.path.test(c.req.path));
@@ -93,8 +93,8 @@ export function authenticate(deps: ServerDeps, verifySession: SessionVerifier | 
 }
 
 function check(principal: Principal | null, required: Role): void {
-  if (!principal) throw new ApiError(401, "unauthenticated", "authentication required: send Authorization: Bearer <api key or session token>");
-  if (!hasRole(principal.role, required)) throw new ApiError(403, "forbidden", `this needs the ${required} role; you have ${principal.role}`);
+  if (!principal) throw new ApiError("unauthenticated", "authentication required: send Authorization: Bearer <api key or session token>");
+  if (!hasRole(principal.role, required)) throw new ApiError("forbidden", `this needs the ${required} role; you have ${principal.role}`);
 }
 
 /** Requires a role above the default for the method (e.g. admin for secrets). */

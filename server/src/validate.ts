@@ -19,7 +19,7 @@ function detailsOf(prefix: string, issues: readonly v.BaseIssue<unknown>[]): Err
 function invalid(prefix: string, issues: readonly v.BaseIssue<unknown>[]): ApiError {
   const details = detailsOf(prefix, issues);
   const first = details[0];
-  return new ApiError(400, "invalid_request", first ? `${first.field}: ${first.message}` : "invalid request", details);
+  return new ApiError("invalid_request", first ? `${first.field}: ${first.message}` : "invalid request", details);
 }
 
 /** Parses `value` with `schema`, or throws a 400 whose details name the fields under `prefix`. */
@@ -38,13 +38,13 @@ export async function readBody<S extends v.GenericSchema>(c: Context, schema: S)
 /** JSON text as a value: 400 when it is not JSON or nests deeper than MAX_JSON_DEPTH (checked before parsing, so no depth overflows a stack). */
 export function parseJsonText(text: string): unknown {
   if (jsonTextDepth(text, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) {
-    throw new ApiError(400, "invalid_json", `the request body is ${JSON_DEPTH_MESSAGE}`, [{ field: "body", message: JSON_DEPTH_MESSAGE }]);
+    throw new ApiError("invalid_json", `the request body is ${JSON_DEPTH_MESSAGE}`, [{ field: "body", message: JSON_DEPTH_MESSAGE }]);
   }
   let value: unknown;
   try {
     value = text.trim() === "" ? {} : JSON.parse(text);
   } catch {
-    throw new ApiError(400, "invalid_json", "the request body is not valid JSON", [{ field: "body", message: "not valid JSON" }]);
+    throw new ApiError("invalid_json", "the request body is not valid JSON", [{ field: "body", message: "not valid JSON" }]);
   }
   return value;
 }
@@ -58,7 +58,7 @@ export function readQuery<S extends v.GenericSchema>(c: Context, schema: S): v.I
 export function idParam(c: Context, name = "id"): number {
   const raw = c.req.param(name) ?? "";
   const id = /^[1-9][0-9]{0,15}$/.test(raw) ? Number(raw) : NaN;
-  if (!Number.isSafeInteger(id)) throw new ApiError(400, "invalid_request", `path.${name}: expected a positive integer id`, [{ field: `path.${name}`, message: "expected a positive integer id" }]);
+  if (!Number.isSafeInteger(id)) throw new ApiError("invalid_request", `path.${name}: expected a positive integer id`, [{ field: `path.${name}`, message: "expected a positive integer id" }]);
   return id;
 }
 

@@ -1,10 +1,9 @@
 /** Backfills over a real libSQL file: create (validation), start, cancel, retry, settle, counts, runs to start. */
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { FakeClock, IllegalTransitionError, Store, type PipelineRunStatus } from "@kiln/core";
+import { FakeClock, IllegalTransitionError, KilnError, Store, type PipelineRunStatus } from "@kiln/core";
 import { openDatabase } from "@kiln/node";
 import {
-  BackfillError,
   backfillRunsToStart,
   backfillStatus,
   cancelBackfill,
@@ -117,7 +116,7 @@ describe("createBackfill", () => {
     expect(Object.values(report.counts).every((n) => n === 0)).toBe(true);
   });
 
-  test("rejects bad input with a BackfillError naming the field", async () => {
+  test("rejects bad input with a KilnError naming the field", async () => {
     const other = await fx.store.createPipelineSchedule({ name: "other", pipelineUuid: "q", scheduleType: "time" });
     const cases: Array<[Partial<BackfillInput>, string, RegExp]> = [
       [{ name: " " }, "name", /name must be a non-empty string/],
@@ -139,8 +138,8 @@ describe("createBackfill", () => {
     ];
     for (const [input, field, message] of cases) {
       const error = await rejection(create(input));
-      expect(error).toBeInstanceOf(BackfillError);
-      expect({ input, field: (error as BackfillError).field }).toEqual({ input, field });
+      expect(error).toBeInstanceOf(KilnError);
+      expect({ input, field: (error as KilnError).field }).toEqual({ input, field });
       expect((error as Error).message).toMatch(message);
     }
     expect((await listBackfills(fx.client)).items).toEqual([]);
@@ -225,10 +224,10 @@ describe("startBackfill", () => {
     }
   });
 
-  test("an unknown backfill is a not_found BackfillError", async () => {
+  test("an unknown backfill is a not_found KilnError", async () => {
     const error = await rejection(startBackfill(fx.store, 424242));
-    expect(error).toBeInstanceOf(BackfillError);
-    expect((error as BackfillError).code).toBe("not_found");
+    expect(error).toBeInstanceOf(KilnError);
+    expect((error as KilnError).code).toBe("not_found");
   });
 });
 

@@ -5,7 +5,7 @@
  */
 import { existsSync } from "node:fs";
 import {
-  BackfillError,
+  KilnError,
   backfillStatus,
   cancelBackfill,
   countBackfillExecutionDates,
@@ -177,11 +177,10 @@ async function service<T>(call: () => Promise<T>, id?: number, action?: Exclude<
   try {
     return await call();
   } catch (error) {
-    if (error instanceof BackfillError) throw new UsageError(error.message);
     if (error instanceof IllegalTransitionError && error.entity === "backfill" && action !== undefined) {
       throw new UsageError(`backfill ${id} is ${error.actual ?? error.from}: ${ALLOWED[action]}`);
     }
-    if (error instanceof IllegalTransitionError) throw new UsageError(error.message);
+    if (error instanceof KilnError) throw new UsageError(error.message);
     throw error;
   }
 }

@@ -59,7 +59,7 @@ async function create(args: string[]): Promise<number> {
   const open = await openProjectFlag("user create", values.project, positionals);
   try {
     const created = await createUser(open.store.client, { username: name, password, role }, open.store.clock.now()).catch((error: unknown) => {
-      if (error instanceof UserInputError) throw new UsageError(`--${error.field === "password" ? "password-stdin" : error.field}: ${error.message.replace(/^[^:]+: /, "")}`);
+      if (error instanceof UserInputError) throw new UsageError(`--${error.field === "password" ? "password-stdin" : error.field}: ${error.detail}`);
       throw error;
     });
     process.stdout.write(`created user ${created.username} (id ${created.id}, role ${created.role})\n`);

@@ -16,21 +16,10 @@ import { parseBlockRunUuid, type BlockRun, type BlockRunStatus, type PipelineRun
 import { executorTypeOf } from "../engine/plan.ts";
 import type { RunEngine } from "../engine/run-engine.ts";
 import type { Pipeline, Project } from "../project/types.ts";
+import { KilnError } from "../errors.ts";
 import { IllegalTransitionError, isTerminal } from "../state-machine.ts";
 import type { Store } from "../store/index.ts";
 import * as backfills from "../store/backfills.ts";
-
-/** A run action that cannot be carried out; `field` names the offending input (snake_case, as in the API). */
-export class PipelineRunActionError extends Error {
-  constructor(
-    message: string,
-    readonly field: string | null = null,
-    readonly code: "invalid" | "not_found" | "conflict" = "invalid",
-  ) {
-    super(message);
-    this.name = "PipelineRunActionError";
-  }
-}
 
 export interface CancelOptions {
   /** The engine of this process: a run it executes is stopped there, so its block processes stop now. */
@@ -46,7 +35,7 @@ const RETRIED: ReadonlySet<BlockRunStatus> = new Set(["failed", "cancelled", "up
 
 async function load(store: Store, id: number): Promise<PipelineRun> {
   const run = await store.getPipelineRun(id);
-  if (!run) throw new PipelineRunActionError(`pipeline run ${id} does not exist`, "id", "not_found");
+  if (!run) throw new KilnError("not_found", `pipeline run ${id} does not exist`, "id");
   return run;
 }
 
@@ -104,10 +93,10 @@ export interface RetryResult {
 export async function retryPipelineRun(store: Store, project: Project, id: number, options: RetryOptions = {}): Promise<RetryResult> {
   const run = await load(store, id);
   if (run.status !== "failed" && run.status !== "cancelled") {
-    throw new PipelineRunActionError(`pipeline run ${id} is ${run.status}: only a failed or cancelled run can be retried`, "status", "conflict");
+    throw new KilnError("conflict", `pipeline run ${id} is ${run.status}: only a failed or cancelled run can be retried`, "status");
   }
   const pipeline = project.pipelines.get(run.pipelineUuid);
-  if (!pipeline) throw new PipelineRunActionError(`pipeline run ${id}: the project has no pipeline ${run.pipelineUuid} any more`, "pipeline_uuid");
+  if (!pipeline) throw new KilnError("invalid_input", `pipeline run ${id}: the project has no pipeline ${run.pipelineUuid} any more`, "pipeline_uuid");
   const rows = await store.getBlockRuns(id);
   const from = options.fromBlockUuid ?? null;
   const reset = blocksToReset(pipeline, run, rows, from);
@@ -162,10 +151,10 @@ function blocksToReset(pipeline: Pipeline, run: PipelineRun, rows: readonly Bloc
   }
   if (from !== null) {
     if (!pipeline.blocksByUuid.has(from)) {
-      throw new PipelineRunActionError(`from_block_uuid: pipeline ${pipeline.uuid} has no block ${from}`, "from_block_uuid");
+      throw new KilnError("invalid_input", `from_block_uuid: pipeline ${pipeline.uuid} has no block ${from}`, "from_block_uuid");
     }
     if (!present.has(from)) {
-      throw new PipelineRunActionError(`from_block_uuid: pipeline run ${run.id} does not run block ${from}`, "from_block_uuid");
+      throw new KilnError("invalid_input", `from_block_uuid: pipeline run ${run.id} does not run block ${from}`, "from_block_uuid");
     }
     // a run cancelled before it started has no block runs: all of them are created, as at a start
     if (rows.length === 0) return present;
@@ -181,11 +170,7 @@ function blocksToReset(pipeline: Pipeline, run: PipelineRun, rows: readonly Bloc
   if (rows.length === 0) return present;
   const reset = new Set(rows.filter((r) => RETRIED.has(r.status)).map((r) => parseBlockRunUuid(r.blockUuid).block));
   if (reset.size === 0) {
-    throw new PipelineRunActionError(
-      `pipeline run ${run.id} has no failed, cancelled or upstream_failed block run to retry; pass from_block_uuid to re-run completed blocks`,
-      null,
-      "conflict",
-    );
+    throw new KilnError("conflict", `pipeline run ${run.id} has no failed, cancelled or upstream_failed block run to retry; pass from_block_uuid to re-run completed blocks`);
   }
   return reset;
 }

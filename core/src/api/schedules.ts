@@ -25,14 +25,14 @@ import * as schedules from "../store/schedules.ts";
 import type { NewPipelineSchedule } from "../store/schedules.ts";
 import { pipelineRunFromRow } from "../store/rows.ts";
 import { checkEventPattern, EventPatternError } from "../events/pattern.ts";
+import { KilnError, type ErrorCode } from "../errors.ts";
 
 /** Bad input to the schedule API; `field` names it in snake_case, as the API and YAML spell it. */
-export class ScheduleInputError extends Error {
-  constructor(
-    readonly field: string,
-    message: string,
-  ) {
-    super(`${field}: ${message}`);
+export class ScheduleInputError extends KilnError {
+  declare readonly field: string;
+
+  constructor(field: string, message: string, code: ErrorCode = "invalid_input") {
+    super(code, `${field}: ${message}`, field, message);
     this.name = "ScheduleInputError";
   }
 }
@@ -114,7 +114,7 @@ export interface ScheduleUpdate extends Partial<Omit<ScheduleInput, "pipelineUui
 /** Updates a schedule; activating it sets last_enabled_at, so it does not fire for past dates. */
 export async function updateSchedule(store: Store, id: number, update: ScheduleUpdate): Promise<PipelineSchedule> {
   const current = await store.getPipelineSchedule(id);
-  if (!current) throw new ScheduleInputError("id", `no pipeline schedule ${id}`);
+  if (!current) throw new ScheduleInputError("id", `no pipeline schedule ${id}`, "not_found");
   if (update.name !== undefined && !update.name.trim()) throw new ScheduleInputError("name", "expected a non-empty name");
   checkTiming(update);
   checkPatternType(update.scheduleType ?? current.scheduleType, update.eventPattern);
@@ -136,7 +136,7 @@ export async function updateSchedule(store: Store, id: number, update: ScheduleU
     },
     now,
   );
-  if (!updated) throw new ScheduleInputError("id", `no pipeline schedule ${id}`);
+  if (!updated) throw new ScheduleInputError("id", `no pipeline schedule ${id}`, "not_found");
   return updated;
 }
 
@@ -200,7 +200,7 @@ export async function createRunForSchedule(
 ): Promise<PipelineRun> {
   if (options.executionDate !== undefined && !isInstant(options.executionDate)) throw new ScheduleInputError("execution_date", `expected a time ${INSTANT_RANGE}`);
   const schedule = await store.getPipelineSchedule(scheduleId);
-  if (!schedule) throw new ScheduleInputError("pipeline_schedule_id", `no pipeline schedule ${scheduleId}`);
+  if (!schedule) throw new ScheduleInputError("pipeline_schedule_id", `no pipeline schedule ${scheduleId}`, "not_found");
   // a run created for "now" that meets another in the same millisecond moves one along
   for (let shift = 0; shift < 1000; shift++) {
     const run = await store.createPipelineRun({
@@ -212,7 +212,7 @@ export async function createRunForSchedule(
       triggered: true,
     });
     if (run) return run;
-    if (options.executionDate !== undefined) throw new ScheduleInputError("execution_date", "a run of this schedule exists for that date");
+    if (options.executionDate !== undefined) throw new ScheduleInputError("execution_date", "a run of this schedule exists for that date", "conflict");
   }
   throw new Error(`could not create a run of schedule ${scheduleId}`);
 }

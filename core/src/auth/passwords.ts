@@ -3,6 +3,7 @@
  * Deno and Workers. The stored form describes itself (`pbkdf2-sha256$<iterations>$<salt>$<hash>`,
  * base64 parts): a hash made with an older iteration count still verifies after the default rises.
  */
+import { KilnError } from "../errors.ts";
 import { constantTimeEqual } from "./constant-time.ts";
 
 /**
@@ -44,7 +45,7 @@ export async function hashPassword(password: string, options: { iterations?: num
 }
 
 /** A stored hash that asks for more PBKDF2 iterations than this runtime can compute (Workers: 100,000). */
-export class PasswordCostError extends Error {
+export class PasswordCostError extends KilnError {
   override readonly name = "PasswordCostError";
 
   constructor(
@@ -52,6 +53,7 @@ export class PasswordCostError extends Error {
     readonly maxIterations: number,
   ) {
     super(
+      "unsupported",
       `this password was hashed with ${iterations} PBKDF2 iterations, and this runtime computes at most ${maxIterations} ` +
         "(Cloudflare Workers' limit): sign in where kiln runs on Bun, Deno or Node, or have an admin set the password again here",
     );

@@ -3,6 +3,7 @@
  * hash of a password is stored, and a failed sign-in looks the same whether the username is
  * unknown or the password wrong.
  */
+import { KilnError } from "../errors.ts";
 import type { SqlClient } from "../store/sql-client.ts";
 import { decoyPasswordHash, hashPassword, verifyPassword } from "./passwords.ts";
 import { isRole, type Role } from "./roles.ts";
@@ -16,14 +17,17 @@ export interface UserRecord {
 }
 
 /** A user that cannot be created as asked; `field` names the input (`username`, `password`, `role`). */
-export class UserInputError extends Error {
+export class UserInputError extends KilnError {
+  declare readonly field: "username" | "password" | "role";
+  declare readonly code: "malformed" | "conflict";
+
   constructor(
-    readonly field: "username" | "password" | "role",
+    field: "username" | "password" | "role",
     message: string,
-    /** "conflict" when the username is taken, else "invalid". */
-    readonly kind: "invalid" | "conflict" = "invalid",
+    /** "conflict" when the username is taken, else "malformed" (the API's body schema refuses the same first). */
+    code: "malformed" | "conflict" = "malformed",
   ) {
-    super(`${field}: ${message}`);
+    super(code, `${field}: ${message}`, field, message);
     this.name = "UserInputError";
   }
 }
@@ -57,16 +61,13 @@ export async function createUser(
   if (input.password.length < MIN_PASSWORD_LENGTH) throw new UserInputError("password", `expected at least ${MIN_PASSWORD_LENGTH} characters`);
   if (input.password.length > MAX_PASSWORD_LENGTH) throw new UserInputError("password", `expected at most ${MAX_PASSWORD_LENGTH} characters`);
   const passwordHash = await hashPassword(input.password, options);
-  try {
-    const rs = await client.execute({
-      sql: "INSERT INTO users (username, password_hash, role, created_at, updated_at) VALUES (?, ?, ?, ?, ?) RETURNING *",
-      args: [input.username, passwordHash, input.role, now, now],
-    });
-    return userFromRow(rs.rows[0] as Record<string, unknown>);
-  } catch (error) {
-    if (error instanceof Error && /UNIQUE constraint failed/.test(error.message)) throw new UserInputError("username", `${input.username} is taken`, "conflict");
-    throw error;
-  }
+  const rs = await client.execute({
+    sql: "INSERT INTO users (username, password_hash, role, created_at, updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (username) DO NOTHING RETURNING *",
+    args: [input.username, passwordHash, input.role, now, now],
+  });
+  const row = rs.rows[0];
+  if (!row) throw new UserInputError("username", `${input.username} is taken`, "conflict");
+  return userFromRow(row as Record<string, unknown>);
 }
 
 /**

@@ -17,24 +17,13 @@ import {
 } from "../domain.ts";
 import { INSTANT_RANGE, isInstant, nameProblem } from "../bounds.ts";
 import type { Project } from "../project/types.ts";
+import { KilnError } from "../errors.ts";
 import { IllegalTransitionError } from "../state-machine.ts";
 import type { Store } from "../store/index.ts";
 import * as backfills from "../store/backfills.ts";
 import type { BackfillFilter, BackfillRecord, BackfillUpdate } from "../store/backfills.ts";
 import type { Page, PageRequest } from "../store/page.ts";
 import { backfillExecutionDates, countBackfillExecutionDates, MAX_BACKFILL_DATES } from "./dates.ts";
-
-/** A backfill request that cannot be carried out; `field` names the offending input (snake_case, as in the API). */
-export class BackfillError extends Error {
-  constructor(
-    message: string,
-    readonly field: string | null = null,
-    readonly code: "invalid" | "not_found" | "conflict" = "invalid",
-  ) {
-    super(message);
-    this.name = "BackfillError";
-  }
-}
 
 export interface BackfillInput {
   name: string;
@@ -74,7 +63,7 @@ const WITH_OFFSET = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d
 
 function parseTime(value: unknown, field: string): number {
   if (typeof value === "number") {
-    if (!isInstant(value)) throw new BackfillError(`${field} must be a time ${INSTANT_RANGE} in whole epoch milliseconds, got ${value}`, field);
+    if (!isInstant(value)) throw new KilnError("invalid_input", `${field} must be a time ${INSTANT_RANGE} in whole epoch milliseconds, got ${value}`, field);
     return value;
   }
   if (typeof value === "string") {
@@ -83,15 +72,15 @@ function parseTime(value: unknown, field: string): number {
     // Date.parse rolls 2024-02-30 over to March 1st; a day the month lacks is a typo, not a date
     const [y, m, d] = value.slice(0, 10).split("-").map(Number);
     if (new Date(Date.UTC(y!, m!, 0)).getUTCDate() < d!) ms = Number.NaN;
-    if (Number.isNaN(ms)) throw new BackfillError(`${field} must be an ISO 8601 date or a date-time with an offset (e.g. 2024-01-31T00:00:00Z), got ${JSON.stringify(value)}`, field);
-    if (!isInstant(ms)) throw new BackfillError(`${field} must be a time ${INSTANT_RANGE}, got ${JSON.stringify(value)}`, field);
+    if (Number.isNaN(ms)) throw new KilnError("invalid_input", `${field} must be an ISO 8601 date or a date-time with an offset (e.g. 2024-01-31T00:00:00Z), got ${JSON.stringify(value)}`, field);
+    if (!isInstant(ms)) throw new KilnError("invalid_input", `${field} must be a time ${INSTANT_RANGE}, got ${JSON.stringify(value)}`, field);
     return ms;
   }
-  throw new BackfillError(`${field} is required`, field);
+  throw new KilnError("invalid_input", `${field} is required`, field);
 }
 
-function notFound(id: number): BackfillError {
-  return new BackfillError(`backfill ${id} does not exist`, "id", "not_found");
+function notFound(id: number): KilnError {
+  return new KilnError("not_found", `backfill ${id} does not exist`, "id");
 }
 
 async function load(store: Store, id: number): Promise<BackfillRecord> {
@@ -100,62 +89,86 @@ async function load(store: Store, id: number): Promise<BackfillRecord> {
   return b;
 }
 
-/** Validates a backfill request against the project and the database, and stores it in status initial. */
-export async function createBackfill(store: Store, project: Project, input: BackfillInput): Promise<BackfillRecord> {
-  if (typeof input.name !== "string" || input.name.trim() === "") throw new BackfillError("name must be a non-empty string", "name");
+/** A backfill request that passed checkBackfillInput: times as epoch ms, defaults filled in. */
+export interface CheckedBackfillInput {
+  name: string;
+  pipelineUuid: string;
+  pipelineScheduleId: number | null;
+  startDatetime: number;
+  endDatetime: number;
+  intervalType: IntervalType;
+  intervalUnits: number;
+  variables: JsonObject;
+  blockUuid: string | null;
+  maxConcurrentRuns: number | null;
+  /** How many execution dates the backfill covers (at most MAX_BACKFILL_DATES). */
+  count: number;
+}
+
+/**
+ * Checks a backfill request against the project (everything but its trigger, which needs the
+ * database): the API, the CLI and the UI's preview and form all go through it. Throws a
+ * KilnError (invalid_input) naming the field.
+ */
+export function checkBackfillInput(project: Project, input: BackfillInput): CheckedBackfillInput {
+  if (typeof input.name !== "string" || input.name.trim() === "") throw new KilnError("invalid_input", "name must be a non-empty string", "name");
   const nameIssue = nameProblem(input.name);
-  if (nameIssue) throw new BackfillError(`name ${nameIssue}`, "name");
+  if (nameIssue) throw new KilnError("invalid_input", `name ${nameIssue}`, "name");
   const pipeline = typeof input.pipelineUuid === "string" ? project.pipelines.get(input.pipelineUuid) : undefined;
-  if (!pipeline) throw new BackfillError(`pipeline_uuid: the project has no pipeline ${JSON.stringify(input.pipelineUuid)}`, "pipeline_uuid");
+  if (!pipeline) throw new KilnError("invalid_input", `pipeline_uuid: the project has no pipeline ${JSON.stringify(input.pipelineUuid)}`, "pipeline_uuid");
   const blockUuid = input.blockUuid ?? null;
   if (blockUuid !== null && (typeof blockUuid !== "string" || !pipeline.blocksByUuid.has(blockUuid))) {
-    throw new BackfillError(`block_uuid: pipeline ${pipeline.uuid} has no block ${JSON.stringify(blockUuid)}`, "block_uuid");
+    throw new KilnError("invalid_input", `block_uuid: pipeline ${pipeline.uuid} has no block ${JSON.stringify(blockUuid)}`, "block_uuid");
   }
   const scheduleId = input.pipelineScheduleId ?? null;
-  if (scheduleId !== null) {
-    if (!Number.isSafeInteger(scheduleId)) throw new BackfillError(`pipeline_schedule_id must be an integer id, got ${scheduleId}`, "pipeline_schedule_id");
-    const schedule = await store.getPipelineSchedule(scheduleId);
-    if (!schedule) throw new BackfillError(`pipeline_schedule_id: trigger ${scheduleId} does not exist`, "pipeline_schedule_id");
-    if (schedule.pipelineUuid !== pipeline.uuid) {
-      throw new BackfillError(`pipeline_schedule_id: trigger ${scheduleId} belongs to pipeline ${schedule.pipelineUuid}, not ${pipeline.uuid}`, "pipeline_schedule_id");
-    }
+  if (scheduleId !== null && !Number.isSafeInteger(scheduleId)) {
+    throw new KilnError("invalid_input", `pipeline_schedule_id must be an integer id, got ${scheduleId}`, "pipeline_schedule_id");
   }
   if (!INTERVAL_TYPES.includes(input.intervalType)) {
-    throw new BackfillError(`interval_type must be one of ${INTERVAL_TYPES.join(", ")}, got ${JSON.stringify(input.intervalType)}`, "interval_type");
+    throw new KilnError("invalid_input", `interval_type must be one of ${INTERVAL_TYPES.join(", ")}, got ${JSON.stringify(input.intervalType)}`, "interval_type");
   }
   const intervalUnits = input.intervalUnits ?? 1;
   if (!Number.isSafeInteger(intervalUnits) || intervalUnits < 1) {
-    throw new BackfillError(`interval_units must be a positive integer, got ${JSON.stringify(intervalUnits)}`, "interval_units");
+    throw new KilnError("invalid_input", `interval_units must be a positive integer, got ${JSON.stringify(intervalUnits)}`, "interval_units");
   }
   const startDatetime = parseTime(input.startDatetime, "start_datetime");
   const endDatetime = parseTime(input.endDatetime, "end_datetime");
   if (endDatetime < startDatetime) {
-    throw new BackfillError(
-      `end_datetime ${new Date(endDatetime).toISOString()} is before start_datetime ${new Date(startDatetime).toISOString()}`,
-      "end_datetime",
-    );
+    const detail = `is before start_datetime ${new Date(startDatetime).toISOString()}`;
+    throw new KilnError("invalid_input", `end_datetime ${new Date(endDatetime).toISOString()} ${detail}`, "end_datetime", detail);
   }
   const range = { startDatetime, endDatetime, intervalType: input.intervalType, intervalUnits };
   const count = countBackfillExecutionDates(range);
   if (count > MAX_BACKFILL_DATES) {
-    throw new BackfillError(
+    throw new KilnError(
+      "invalid_input",
       `end_datetime: the backfill would have ${count} execution dates, more than the limit of ${MAX_BACKFILL_DATES}; narrow the range or raise interval_units`,
       "end_datetime",
     );
   }
   const maxConcurrentRuns = input.maxConcurrentRuns ?? null;
   if (maxConcurrentRuns !== null && (!Number.isSafeInteger(maxConcurrentRuns) || maxConcurrentRuns < 1)) {
-    throw new BackfillError(`max_concurrent_runs must be a positive integer or null, got ${JSON.stringify(maxConcurrentRuns)}`, "max_concurrent_runs");
+    throw new KilnError("invalid_input", `max_concurrent_runs must be a positive integer or null, got ${JSON.stringify(maxConcurrentRuns)}`, "max_concurrent_runs");
   }
   const variables = input.variables ?? {};
   if (typeof variables !== "object" || variables === null || Array.isArray(variables)) {
-    throw new BackfillError("variables must be an object", "variables");
+    throw new KilnError("invalid_input", "variables must be an object", "variables");
   }
-  return backfills.insertBackfill(
-    store.client,
-    { name: input.name.trim(), pipelineUuid: pipeline.uuid, pipelineScheduleId: scheduleId, ...range, variables, blockUuid, maxConcurrentRuns },
-    store.clock.now(),
-  );
+  return { name: input.name.trim(), pipelineUuid: pipeline.uuid, pipelineScheduleId: scheduleId, ...range, variables, blockUuid, maxConcurrentRuns, count };
+}
+
+/** Validates a backfill request against the project and the database, and stores it in status initial. */
+export async function createBackfill(store: Store, project: Project, input: BackfillInput): Promise<BackfillRecord> {
+  const checked = checkBackfillInput(project, input);
+  const scheduleId = checked.pipelineScheduleId;
+  if (scheduleId !== null) {
+    const schedule = await store.getPipelineSchedule(scheduleId);
+    if (!schedule) throw new KilnError("invalid_input", `pipeline_schedule_id: trigger ${scheduleId} does not exist`, "pipeline_schedule_id");
+    if (schedule.pipelineUuid !== checked.pipelineUuid) {
+      throw new KilnError("invalid_input", `pipeline_schedule_id: trigger ${scheduleId} belongs to pipeline ${schedule.pipelineUuid}, not ${checked.pipelineUuid}`, "pipeline_schedule_id");
+    }
+  }
+  return backfills.insertBackfill(store.client, checked, store.clock.now());
 }
 
 /** Newest-first backfills matching the filter, a page at a time. */
@@ -168,21 +181,21 @@ export function listBackfills(store: Store, filter: BackfillFilter = {}, page: P
  * change (its runs are made from them at start), anything else is a conflict.
  */
 export async function updateBackfill(store: Store, id: number, update: BackfillUpdate): Promise<BackfillRecord> {
-  if (update.name !== undefined && (typeof update.name !== "string" || update.name.trim() === "")) throw new BackfillError("name must be a non-empty string", "name");
+  if (update.name !== undefined && (typeof update.name !== "string" || update.name.trim() === "")) throw new KilnError("invalid_input", "name must be a non-empty string", "name");
   const nameIssue = update.name === undefined ? null : nameProblem(update.name);
-  if (nameIssue) throw new BackfillError(`name ${nameIssue}`, "name");
+  if (nameIssue) throw new KilnError("invalid_input", `name ${nameIssue}`, "name");
   const limit = update.maxConcurrentRuns;
   if (limit !== undefined && limit !== null && (!Number.isSafeInteger(limit) || limit < 1)) {
-    throw new BackfillError(`max_concurrent_runs must be a positive integer or null, got ${JSON.stringify(limit)}`, "max_concurrent_runs");
+    throw new KilnError("invalid_input", `max_concurrent_runs must be a positive integer or null, got ${JSON.stringify(limit)}`, "max_concurrent_runs");
   }
   if (update.variables !== undefined && (typeof update.variables !== "object" || update.variables === null || Array.isArray(update.variables))) {
-    throw new BackfillError("variables must be an object", "variables");
+    throw new KilnError("invalid_input", "variables must be an object", "variables");
   }
   const fields: BackfillUpdate = { ...update, ...(update.name !== undefined ? { name: update.name.trim() } : {}) };
   const updated = await backfills.updateInitialBackfill(store.client, id, fields, store.clock.now());
   if (updated) return updated;
   const current = await load(store, id);
-  throw new BackfillError(`backfill ${id} is ${current.status}: only an initial backfill can be changed`, "status", "conflict");
+  throw new KilnError("conflict", `backfill ${id} is ${current.status}: only an initial backfill can be changed`, "status");
 }
 
 /**
@@ -191,7 +204,7 @@ export async function updateBackfill(store: Store, id: number, update: BackfillU
  */
 export async function deleteBackfill(store: Store, id: number): Promise<BackfillRecord> {
   const backfill = await load(store, id);
-  if (backfill.status === "running") throw new BackfillError(`backfill ${id} is running: cancel it before deleting it`, "status", "conflict");
+  if (backfill.status === "running") throw new KilnError("conflict", `backfill ${id} is running: cancel it before deleting it`, "status");
   const batch = store.batch();
   backfills.addDeleteBackfill(batch, id, backfill.status);
   try {
@@ -199,7 +212,7 @@ export async function deleteBackfill(store: Store, id: number): Promise<Backfill
   } catch (error) {
     if (error instanceof IllegalTransitionError) {
       if (error.actual === "missing") throw notFound(id);
-      throw new BackfillError(`backfill ${id} is ${error.actual ?? "changed"}: cancel it before deleting it`, "status", "conflict");
+      throw new KilnError("conflict", `backfill ${id} is ${error.actual ?? "changed"}: cancel it before deleting it`, "status");
     }
     throw error;
   }

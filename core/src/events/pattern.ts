@@ -4,14 +4,15 @@
  */
 import type { JsonObject } from "../domain.ts";
 import { isJsonObject } from "./match.ts";
+import { KilnError } from "../errors.ts";
 
 /** A pattern kiln cannot match with; `path` names the place (`detail.size[0].numeric`). */
-export class EventPatternError extends Error {
+export class EventPatternError extends KilnError {
   constructor(
     readonly path: string,
-    readonly detail: string,
+    detail: string,
   ) {
-    super(path ? `${path}: ${detail}` : detail);
+    super("invalid_input", path ? `${path}: ${detail}` : detail, path || null, detail);
     this.name = "EventPatternError";
   }
 }

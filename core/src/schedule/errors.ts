@@ -1,9 +1,10 @@
 /** Errors raised while reading a schedule's settings: both name the offending value. */
+import { KilnError } from "../errors.ts";
 
 /** A schedule setting (interval, policy, timezone...) that kiln cannot use. */
-export class InvalidScheduleError extends Error {
+export class InvalidScheduleError extends KilnError {
   constructor(message: string) {
-    super(message);
+    super("invalid_input", message);
     this.name = "InvalidScheduleError";
   }
 }

@@ -2,6 +2,7 @@
 import type { InValue } from "@libsql/client";
 import type { SqlClient } from "./sql-client.ts";
 import type { JsonObject, PipelineSchedule, ScheduleSettings, ScheduleStatus, ScheduleType } from "../domain.ts";
+import { KilnError } from "../errors.ts";
 import { pipelineScheduleFromRow } from "./rows.ts";
 import { toJson } from "./json.ts";
 import { listPage, type Page, type PageRequest } from "./page.ts";
@@ -23,13 +24,14 @@ export interface NewPipelineSchedule {
   eventPattern?: JsonObject | null;
 }
 
-/** Inserts a schedule; (pipeline_uuid, name) is unique. */
+/** Inserts a schedule; (pipeline_uuid, name) is unique: a taken name is a KilnError (conflict) on `name`. */
 export async function createPipelineSchedule(client: SqlClient, s: NewPipelineSchedule, now: number): Promise<PipelineSchedule> {
   const status = s.status ?? "inactive";
   const rs = await client.execute({
     sql: `INSERT INTO pipeline_schedules (name, pipeline_uuid, schedule_type, schedule_interval, start_time, timezone, status,
             variables, sla, token, settings, description, event_pattern, last_enabled_at, created_at, updated_at)
-          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
+          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+          ON CONFLICT (pipeline_uuid, name) DO NOTHING RETURNING *`,
     args: [
       s.name,
       s.pipelineUuid,
@@ -50,7 +52,8 @@ export async function createPipelineSchedule(client: SqlClient, s: NewPipelineSc
     ] as InValue[],
   });
   const row = rs.rows[0];
-  if (!row) throw new Error(`pipeline schedule ${s.name} was not created`);
+  // no row: the name was taken (another unique column, the token, still raises)
+  if (!row) throw new KilnError("conflict", `pipeline ${s.pipelineUuid} has a trigger named ${s.name} already`, "name");
   return pipelineScheduleFromRow(row);
 }
 

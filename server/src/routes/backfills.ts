@@ -5,7 +5,6 @@
  */
 import {
   BACKFILL_STATUSES,
-  BackfillError,
   backfillStatus,
   boundedInteger,
   INSTANT_EXPECTED,
@@ -28,9 +27,12 @@ import * as v from "valibot";
 import type { ApiDoc } from "../api-doc.ts";
 import type { Env, ServerDeps } from "../deps.ts";
 import { list, one } from "../envelope.ts";
-import { ApiError, notFound, unprocessable } from "../errors.ts";
+import { ApiError, notFound, rethrowUnder, unprocessable } from "../errors.ts";
 import { backfillJson } from "../serialize.ts";
 import { idParam, JsonObjectSchema, PageQuery, parseWith, readBody, readQuery } from "../validate.ts";
+
+/** The service's refusals as the API answers them, fields named under `backfill.`. */
+const backfillError = rethrowUnder("backfill");
 
 const PipelineUuid = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_.-]{1,200}$/, "expected a pipeline uuid"));
 
@@ -106,17 +108,6 @@ const PipelineListQuery = v.strictObject({
 async function backfillView(deps: ServerDeps, id: number): Promise<Record<string, unknown>> {
   const report = await backfillStatus(deps.store, id).catch(backfillError);
   return { ...backfillJson(report.backfill), run_status_counts: report.counts, total_run_count: report.totalDates };
-}
-
-/** The service's refusals as the API answers them, fields named under `backfill.`. */
-function backfillError(error: unknown): never {
-  if (error instanceof BackfillError) {
-    if (error.code === "not_found") throw new ApiError(404, "not_found", error.message);
-    const field = error.field ? `backfill.${error.field}` : "backfill";
-    if (error.code === "conflict") throw new ApiError(409, "conflict", error.message, [{ field, message: error.message }]);
-    throw unprocessable(field, error.message.replace(/^[a-z_]+: /, ""));
-  }
-  throw error;
 }
 
 export function backfillRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc): void {

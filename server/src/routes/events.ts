@@ -27,13 +27,13 @@ const EventBody = v.pipe(
 const EventQuery = v.strictObject({ token: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(200))) });
 
 const unauthenticated = () =>
-  new ApiError(401, "unauthenticated", "send an event trigger's token, the project's events token or an editor API key, as Authorization: Bearer <token> or ?token=");
+  new ApiError("unauthenticated", "send an event trigger's token, the project's events token or an editor API key, as Authorization: Bearer <token> or ?token=");
 
 /** Which event triggers the caller may fire: all of them, or those of its trigger token. */
 async function allowedTriggers(c: Context<Env>, deps: ServerDeps, queryToken: string | undefined): Promise<"all" | number[]> {
   const principal = c.get("principal");
   if (principal) {
-    if (!hasRole(principal.role, "editor")) throw new ApiError(403, "forbidden", `sending events needs the editor role; you have ${principal.role}`);
+    if (!hasRole(principal.role, "editor")) throw new ApiError("forbidden", `sending events needs the editor role; you have ${principal.role}`);
     return "all";
   }
   const bearer = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header("authorization") ?? "")?.[1];
@@ -58,7 +58,7 @@ export function eventRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc): void
   app.post("/api/events", async (c) => {
     const query = readQuery(c, EventQuery);
     const allowed = await allowedTriggers(c, deps, query.token);
-    if ((await c.req.text()).trim() === "") throw new ApiError(400, "invalid_request", "body: expected a JSON object (the event)", [{ field: "body", message: "expected a JSON object (the event)" }]);
+    if ((await c.req.text()).trim() === "") throw new ApiError("invalid_request", "body: expected a JSON object (the event)", [{ field: "body", message: "expected a JSON object (the event)" }]);
     const event: JsonObject = await readBody(c, EventBody);
     const { runs, considered } = await dispatchEvent(deps.store, deps.project(), event, allowed === "all" ? {} : { scheduleIds: allowed });
     if (runs.length > 0) deps.onRunsCreated?.();

@@ -142,7 +142,7 @@ function sseResponse(c: Context<Env>, reader: LogReader, snapshot: () => Promise
 }
 
 function readerOr404(deps: ServerDeps): LogReader {
-  if (!deps.logs) throw new ApiError(404, "not_found", "this server has no access to block logs (no log reader configured)");
+  if (!deps.logs) throw new ApiError("not_found", "this server has no access to block logs (no log reader configured)");
   return deps.logs;
 }
 

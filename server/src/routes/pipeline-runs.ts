@@ -3,13 +3,13 @@
  * first does), one run with its block runs, and Mage's update: cancel (`status: cancelled`) or
  * retry its failed blocks (`pipeline_run_action: retry_blocks`, optionally `from_block_uuid`).
  */
-import { cancelPipelineRun, INSTANT_EXPECTED, parseInstant, PIPELINE_RUN_STATUSES, PipelineRunActionError, retryPipelineRun, type PipelineRun } from "@kiln/core";
+import { cancelPipelineRun, INSTANT_EXPECTED, parseInstant, PIPELINE_RUN_STATUSES, retryPipelineRun, type PipelineRun } from "@kiln/core";
 import type { Hono } from "hono";
 import * as v from "valibot";
 import type { ApiDoc } from "../api-doc.ts";
 import type { Env, ServerDeps } from "../deps.ts";
 import { list, one } from "../envelope.ts";
-import { ApiError, notFound, unprocessable } from "../errors.ts";
+import { ApiError, notFound, rethrowUnder, unprocessable } from "../errors.ts";
 import { blockRunJson, pipelineRunJson } from "../serialize.ts";
 import { idParam, PageQuery, parseWith, QueryId, readBody, readQuery } from "../validate.ts";
 
@@ -61,17 +61,6 @@ export async function pipelineRunView(deps: ServerDeps, run: PipelineRun): Promi
     block_runs_count: blockRuns.length,
     completed_block_runs_count: blockRuns.filter((b) => b.status === "completed").length,
   };
-}
-
-/** A run action's refusal as the API answers it. */
-function runActionError(error: unknown): never {
-  if (error instanceof PipelineRunActionError) {
-    if (error.code === "not_found") throw new ApiError(404, "not_found", error.message);
-    const field = error.field ? `pipeline_run.${error.field}` : "pipeline_run";
-    if (error.code === "conflict") throw new ApiError(409, "conflict", error.message, [{ field, message: error.message }]);
-    throw unprocessable(field, error.message.replace(/^[a-z_]+: /, ""));
-  }
-  throw error;
 }
 
 export function pipelineRunRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc): void {
@@ -139,11 +128,11 @@ export function pipelineRunRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc)
     const retry = update.pipeline_run_action === "retry_blocks";
     if (cancel === retry) {
       const message = 'expected either "status": "cancelled" or "pipeline_run_action": "retry_blocks"';
-      throw new ApiError(400, "invalid_request", `pipeline_run: ${message}`, [{ field: "pipeline_run", message }]);
+      throw new ApiError("invalid_request", `pipeline_run: ${message}`, [{ field: "pipeline_run", message }]);
     }
     if (!retry && update.from_block_uuid !== undefined) {
       const message = "only with pipeline_run_action retry_blocks";
-      throw new ApiError(400, "invalid_request", `pipeline_run.from_block_uuid: ${message}`, [{ field: "pipeline_run.from_block_uuid", message }]);
+      throw new ApiError("invalid_request", `pipeline_run.from_block_uuid: ${message}`, [{ field: "pipeline_run.from_block_uuid", message }]);
     }
     await pipelineRunOr404(deps, id);
     let run: PipelineRun;
@@ -152,9 +141,9 @@ export function pipelineRunRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc)
       run = await cancelPipelineRun(deps.store, id, {
         ...(deps.engine ? { engine: deps.engine } : {}),
         reason: principal ? `cancelled through the API by ${principal.name}` : "cancelled through the API",
-      }).catch(runActionError);
+      }).catch(rethrowUnder("pipeline_run"));
     } else {
-      run = (await retryPipelineRun(deps.store, deps.project(), id, { fromBlockUuid: update.from_block_uuid ?? null }).catch(runActionError)).run;
+      run = (await retryPipelineRun(deps.store, deps.project(), id, { fromBlockUuid: update.from_block_uuid ?? null }).catch(rethrowUnder("pipeline_run"))).run;
       // a co-located scheduler resumes it now rather than at its next tick
       deps.onRunsCreated?.({ resumed: true });
     }

@@ -20,6 +20,7 @@ import {
   updateSchedule,
   type JsonObject,
   type PipelineSchedule,
+  isKilnError,
 } from "@kiln/core";
 import type { Context, Hono } from "hono";
 import * as v from "valibot";
@@ -188,8 +189,8 @@ export function scheduleRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc): v
       token: s.token ?? null,
       eventPattern: s.event_pattern ?? null,
     }).catch((error: unknown) => {
-      if (error instanceof Error && /UNIQUE constraint failed/.test(error.message)) {
-        throw new ApiError(409, "conflict", `pipeline ${pipelineUuid} has a trigger named ${s.name} already`, [{ field: "pipeline_schedule.name", message: "taken" }]);
+      if (isKilnError(error, "conflict") && error.field === "name") {
+        throw new ApiError("conflict", error.message, [{ field: "pipeline_schedule.name", message: "taken" }]);
       }
       throw error;
     });
@@ -265,9 +266,9 @@ export function scheduleRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc): v
     const schedule = await deps.store.getPipelineSchedule(id);
     // an unknown schedule and a wrong token answer alike, so the id space cannot be probed
     if (!schedule || schedule.scheduleType !== "api" || !schedule.token || !constantTimeEqual(token, schedule.token)) {
-      throw new ApiError(401, "unauthenticated", `invalid token for pipeline schedule ${id}`);
+      throw new ApiError("unauthenticated", `invalid token for pipeline schedule ${id}`);
     }
-    if (schedule.status !== "active") throw new ApiError(409, "conflict", `pipeline schedule ${id} is inactive: activate it to accept runs`);
+    if (schedule.status !== "active") throw new ApiError("conflict", `pipeline schedule ${id} is inactive: activate it to accept runs`);
     const { pipeline_run: r, ...rest } = body;
     const event: JsonObject | null = Object.keys(rest).length > 0 ? rest : null;
     const run = await createRunForSchedule(deps.store, id, {
@@ -281,8 +282,8 @@ export function scheduleRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc): v
 }
 
 function conflictOnDuplicateDate(error: unknown): never {
-  if (error instanceof Error && error.name === "ScheduleInputError" && /^execution_date: a run of this schedule exists/.test(error.message)) {
-    throw new ApiError(409, "conflict", "this trigger has a run for that execution_date already", [{ field: "pipeline_run.execution_date", message: "taken" }]);
+  if (isKilnError(error, "conflict") && error.field === "execution_date") {
+    throw new ApiError("conflict", "this trigger has a run for that execution_date already", [{ field: "pipeline_run.execution_date", message: "taken" }]);
   }
   throw error;
 }

@@ -41,7 +41,7 @@ export function secretRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc): voi
   doc.add({ method: "post", path: "/api/secrets", summary: "Create or replace a secret, encrypted under KILN_SECRET_KEY", role: "admin", body: PutBody, responseKey: "secret" });
   app.post("/api/secrets", requireRole("admin"), async (c) => {
     const { secret } = await readBody(c, PutBody);
-    if (!deps.secretKey) throw new ApiError(409, "conflict", "secrets cannot be stored: the server has no KILN_SECRET_KEY; set it (32 random bytes, base64) and restart");
+    if (!deps.secretKey) throw new ApiError("conflict", "secrets cannot be stored: the server has no KILN_SECRET_KEY; set it (32 random bytes, base64) and restart");
     const existed = (await deps.store.listSecretNames()).includes(secret.name);
     await deps.store.putSecret(deps.secretKey, secret.name, secret.value);
     return one(c, "secret", { name: secret.name }, existed ? 200 : 201);

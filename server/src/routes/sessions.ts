@@ -75,7 +75,7 @@ function throttleOf(deps: ServerDeps): SignInThrottle {
 /** Sign-in refused for a while after repeated failures; the answer carries Retry-After. */
 export class TooManySignInsError extends ApiError {
   constructor(readonly retryAfterMs: number) {
-    super(429, "too_many_requests", `too many sign-in attempts from this client: try again in ${Math.ceil(retryAfterMs / 1000)} s`);
+    super("too_many_requests", `too many sign-in attempts from this client: try again in ${Math.ceil(retryAfterMs / 1000)} s`);
   }
 }
 
@@ -134,7 +134,7 @@ export async function signIn(deps: ServerDeps, username: string, password: strin
   try {
     key = await signingKey(deps);
   } catch (error) {
-    if (error instanceof SessionKeyError) throw new ApiError(409, "conflict", `${error.message}: set KILN_SECRET_KEY to the key the sessions were set up with`);
+    if (error instanceof SessionKeyError) throw new ApiError("conflict", `${error.message}: set KILN_SECRET_KEY to the key the sessions were set up with`);
     throw error;
   }
   const claim = await throttleOf(deps).claim(client, username, deps.clock.now());
@@ -142,7 +142,7 @@ export async function signIn(deps: ServerDeps, username: string, password: strin
   const user = await authenticateUser(deps.store.client, username, password, deps.passwordIterations !== undefined ? { iterations: deps.passwordIterations } : {});
   await claim.settle(user !== null);
   // one answer for an unknown user and a wrong password, so usernames cannot be probed
-  if (!user) throw new ApiError(401, "unauthenticated", "invalid username or password");
+  if (!user) throw new ApiError("unauthenticated", "invalid username or password");
   const now = deps.clock.now();
   const expiresAt = now + (deps.sessionTtlMs ?? DAY_MS);
   const token = await new SignJWT({ role: user.role })
@@ -180,7 +180,7 @@ export function sessionRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc): vo
     const token = bearerToken(c);
     const claims = token ? await readToken(deps, token) : null;
     if (!claims) {
-      throw new ApiError(400, "invalid_request", "DELETE /api/sessions ends the session token sent as Authorization: Bearer <token>; this request carries none (revoke API keys with DELETE /api/api_keys/:id)", [
+      throw new ApiError("invalid_request", "DELETE /api/sessions ends the session token sent as Authorization: Bearer <token>; this request carries none (revoke API keys with DELETE /api/api_keys/:id)", [
         { field: "headers.authorization", message: "expected a session token" },
       ]);
     }

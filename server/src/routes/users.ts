@@ -6,7 +6,7 @@ import type { ApiDoc } from "../api-doc.ts";
 import { requireRole } from "../auth.ts";
 import type { Env, ServerDeps } from "../deps.ts";
 import { list, one } from "../envelope.ts";
-import { ApiError, notFound } from "../errors.ts";
+import { ApiError, notFound, rethrowUnder } from "../errors.ts";
 import { idParam, readBody, readQuery } from "../validate.ts";
 import { userJson } from "./sessions.ts";
 
@@ -35,12 +35,12 @@ export function userRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc): void 
   app.post("/api/users", requireRole("admin"), async (c) => {
     const { user: input } = await readBody(c, CreateBody);
     const user = await createUser(deps.store.client, input, deps.clock.now(), deps.passwordIterations !== undefined ? { iterations: deps.passwordIterations } : {}).catch((error: unknown) => {
-      if (error instanceof UserInputError) {
+      // a taken username is named as a conflict on the field, the way a taken trigger name is
+      if (error instanceof UserInputError && error.code === "conflict") {
         const field = `user.${error.field}`;
-        if (error.kind === "conflict") throw new ApiError(409, "conflict", `${field}: ${input.username} is taken`, [{ field, message: "taken" }]);
-        throw new ApiError(400, "invalid_request", `${field}: ${error.message}`, [{ field, message: error.message }]);
+        throw new ApiError("conflict", `${field}: ${input.username} is taken`, [{ field, message: "taken" }]);
       }
-      throw error;
+      return rethrowUnder("user")(error);
     });
     return one(c, "user", userJson(user), 201);
   });

@@ -7,7 +7,6 @@
  */
 import {
   backfillExecutionDates,
-  BackfillError,
   backfillStatus,
   cancelBackfill,
   cancelPipelineRun,
@@ -15,14 +14,14 @@ import {
   createBackfill,
   createRunForSchedule,
   INTERVAL_TYPES,
-  InvalidScheduleError,
+  isKilnError,
+  KilnError,
   isTerminal,
   listBackfills,
   MAX_BACKFILL_DATES,
   nextPipelineRunDate,
   occurrences,
   PIPELINE_RUN_STATUSES,
-  PipelineRunActionError,
   pipelineRunStatuses,
   retryFailedBackfillRuns,
   retryPipelineRun,
@@ -42,7 +41,8 @@ import type { Child } from "hono/jsx";
 import { streamSSE } from "hono/streaming";
 import type { SessionVerifier } from "../auth.ts";
 import type { ServerDeps } from "../deps.ts";
-import { ApiError, toApiError } from "../errors.ts";
+import { ApiError, statusOf, toApiError } from "../errors.ts";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { signIn, signOut, TooManySignInsError } from "../routes/sessions.ts";
 import { APP_CSS, APP_JS } from "./assets.ts";
 import { Status } from "./components.tsx";
@@ -64,7 +64,7 @@ import {
   TriggerPage,
   type BackfillForm,
 } from "./pages.tsx";
-import { canAct, clearSessionCookie, needRole, safeNext, sameOrigin, sessionCookie, setSessionCookie, uiAuth, UiError, type UiEnv } from "./session.ts";
+import { canAct, clearSessionCookie, needRole, safeNext, sameOrigin, sessionCookie, setSessionCookie, uiAuth, type UiEnv } from "./session.ts";
 import { sleepUntilAborted } from "../sleep.ts";
 import { routeLabel } from "../route-pattern.ts";
 import { requestHost, requestProto } from "../forwarded.ts";
@@ -97,12 +97,12 @@ const SECURITY_HEADERS: Record<string, string> = {
 /** A numeric id from the path, or a 404 page (an id that cannot exist names nothing). */
 function idOf(c: Context<UiEnv>, what: string): number {
   const raw = c.req.param("id") ?? "";
-  if (!ID.test(raw)) throw new UiError(404, `There is no ${what} ${JSON.stringify(raw.slice(0, 40))}.`);
+  if (!ID.test(raw)) throw new KilnError("not_found", `There is no ${what} ${JSON.stringify(raw.slice(0, 40))}.`);
   return Number(raw);
 }
 
 /** The page around `body`, as a complete HTML document. */
-async function page(c: Context<UiEnv>, deps: ServerDeps, title: string, section: Section, body: Child, status: 200 | 400 | 401 | 403 | 404 | 409 | 422 | 429 | 500 = 200): Promise<Response> {
+async function page(c: Context<UiEnv>, deps: ServerDeps, title: string, section: Section, body: Child, status: ContentfulStatusCode = 200): Promise<Response> {
   const ui = c.get("ui");
   const node = (
     <Layout title={title} section={section} principal={ui?.principal ?? null} csrf={ui?.csrf ?? ""} authEnabled={deps.authEnabled}>
@@ -139,16 +139,12 @@ function message(c: Context<UiEnv>): { message?: string } {
   return text ? { message: text } : {};
 }
 
-/** A run action's or a core service's refusal as a UI error with the right status. */
-function uiErrorOf(error: unknown): UiError | null {
-  if (error instanceof UiError) return error;
-  if (error instanceof PipelineRunActionError || error instanceof BackfillError) {
-    return new UiError(error.code === "not_found" ? 404 : error.code === "conflict" ? 409 : 422, error.message);
-  }
-  if (error instanceof InvalidScheduleError) return new UiError(422, error.message);
+/** A refusal as the page shows it, with the status errors.ts gives its code; null for a kiln bug (a 500). */
+function uiErrorOf(error: unknown): { status: ContentfulStatusCode; message: string } | null {
+  // the UI's own words and core's are shown as written; the API's envelope would prefix fields
+  if (error instanceof KilnError) return { status: statusOf(error.code), message: error.message };
   const api = toApiError(error);
-  if (api.status < 500) return new UiError(api.status as UiError["status"], api.message);
-  return null;
+  return api.status < 500 ? { status: api.status, message: api.message } : null;
 }
 
 interface Frame {
@@ -222,7 +218,7 @@ export function parseFormInstant(raw: string, field: string): number {
   }
   // Date.parse rolls 2026-02-30 over to March 2nd: a day the month lacks is a typo
   if (Number.isFinite(ms) && datePart !== "" && new Date(ms).toISOString().slice(0, 10) !== datePart) ms = Number.NaN;
-  if (!Number.isFinite(ms)) throw new UiError(422, `${field}: expected a date (2026-01-31), a date-time in UTC (2026-01-31T06:00) or one with an offset (2026-01-31T06:00+02:00), got ${JSON.stringify(value.slice(0, 64))}`);
+  if (!Number.isFinite(ms)) throw new KilnError("invalid_input", `${field}: expected a date (2026-01-31), a date-time in UTC (2026-01-31T06:00) or one with an offset (2026-01-31T06:00+02:00), got ${JSON.stringify(value.slice(0, 64))}`);
   return ms;
 }
 
@@ -242,7 +238,7 @@ function backfillForm(source: Record<string, unknown>): BackfillForm {
 function positiveInt(raw: string, field: string, optional: boolean): number | null {
   const value = raw.trim();
   if (value === "" && optional) return null;
-  if (!/^[1-9][0-9]{0,8}$/.test(value)) throw new UiError(422, `${field}: expected a positive whole number, got ${JSON.stringify(value.slice(0, 20))}`);
+  if (!/^[1-9][0-9]{0,8}$/.test(value)) throw new KilnError("invalid_input", `${field}: expected a positive whole number, got ${JSON.stringify(value.slice(0, 20))}`);
   return Number(value);
 }
 
@@ -261,20 +257,20 @@ interface CheckedBackfill {
 /** Checks a backfill form against the project; the same checks preview and create, so a previewed backfill can be created. */
 function checkBackfill(deps: ServerDeps, f: BackfillForm): CheckedBackfill {
   const pipeline = deps.project().pipelines.get(f.pipeline_uuid);
-  if (!pipeline) throw new UiError(422, `pipeline_uuid: the project has no pipeline ${JSON.stringify(f.pipeline_uuid)}`);
+  if (!pipeline) throw new KilnError("invalid_input", `pipeline_uuid: the project has no pipeline ${JSON.stringify(f.pipeline_uuid)}`);
   const name = f.name.trim();
-  if (name === "") throw new UiError(422, "name: give the backfill a name");
+  if (name === "") throw new KilnError("invalid_input", "name: give the backfill a name");
   const blockUuid = f.block_uuid.trim() === "" ? null : f.block_uuid.trim();
-  if (blockUuid !== null && !pipeline.blocksByUuid.has(blockUuid)) throw new UiError(422, `block_uuid: pipeline ${pipeline.uuid} has no block ${JSON.stringify(blockUuid)}`);
+  if (blockUuid !== null && !pipeline.blocksByUuid.has(blockUuid)) throw new KilnError("invalid_input", `block_uuid: pipeline ${pipeline.uuid} has no block ${JSON.stringify(blockUuid)}`);
   const intervalType = (INTERVAL_TYPES as readonly string[]).includes(f.interval_type) ? (f.interval_type as IntervalType) : null;
-  if (intervalType === null) throw new UiError(422, `interval_type: expected one of ${INTERVAL_TYPES.join(", ")}`);
+  if (intervalType === null) throw new KilnError("invalid_input", `interval_type: expected one of ${INTERVAL_TYPES.join(", ")}`);
   const intervalUnits = positiveInt(f.interval_units || "1", "interval_units", false) as number;
   const maxConcurrentRuns = positiveInt(f.max_concurrent_runs, "max_concurrent_runs", true);
   const startDatetime = parseFormInstant(f.start_datetime, "start_datetime");
   const endDatetime = parseFormInstant(f.end_datetime, "end_datetime");
-  if (endDatetime < startDatetime) throw new UiError(422, "end_datetime: is before start_datetime");
+  if (endDatetime < startDatetime) throw new KilnError("invalid_input", "end_datetime: is before start_datetime");
   const count = countBackfillExecutionDates({ startDatetime, endDatetime, intervalType, intervalUnits });
-  if (count > MAX_BACKFILL_DATES) throw new UiError(422, `end_datetime: the backfill would have ${count} execution dates, more than the limit of ${MAX_BACKFILL_DATES}; narrow the range or raise the interval`);
+  if (count > MAX_BACKFILL_DATES) throw new KilnError("invalid_input", `end_datetime: the backfill would have ${count} execution dates, more than the limit of ${MAX_BACKFILL_DATES}; narrow the range or raise the interval`);
   return { pipelineUuid: pipeline.uuid, name, startDatetime, endDatetime, intervalType, intervalUnits, maxConcurrentRuns, blockUuid, count };
 }
 
@@ -310,7 +306,7 @@ export function uiApp(deps: ServerDeps, verifySession: SessionVerifier, log: (me
   });
 
   ui.post("/login", async (c) => {
-    if (!sameOrigin(c)) throw new UiError(403, "This form was sent from another site; it was refused.");
+    if (!sameOrigin(c)) throw new KilnError("forbidden", "This form was sent from another site; it was refused.");
     const body = await c.req.parseBody();
     const username = typeof body.username === "string" ? body.username.slice(0, 1024) : "";
     const password = typeof body.password === "string" ? body.password.slice(0, 1024) : "";
@@ -353,7 +349,7 @@ export function uiApp(deps: ServerDeps, verifySession: SessionVerifier, log: (me
   ui.get("/pipelines/:uuid", async (c) => {
     const uuid = c.req.param("uuid");
     const pipeline = UUID.test(uuid) ? deps.project().pipelines.get(uuid) : undefined;
-    if (!pipeline) throw new UiError(404, `The project has no pipeline ${JSON.stringify(uuid.slice(0, 200))}.`);
+    if (!pipeline) throw new KilnError("not_found", `The project has no pipeline ${JSON.stringify(uuid.slice(0, 200))}.`);
     const now = deps.clock.now();
     const [schedules, runs] = await Promise.all([deps.store.listPipelineSchedules({ pipelineUuid: uuid }, { limit: 200 }), deps.store.listPipelineRuns({ pipelineUuid: uuid }, { limit: 20 })]);
     const nextRunAt = new Map(schedules.items.map((s) => [s.id, s.status === "active" ? nextPipelineRunDate(s, now) : null]));
@@ -363,7 +359,7 @@ export function uiApp(deps: ServerDeps, verifySession: SessionVerifier, log: (me
   ui.get("/triggers/:id", async (c) => {
     const id = idOf(c, "trigger");
     const schedule = await deps.store.getPipelineSchedule(id);
-    if (!schedule) throw new UiError(404, `There is no trigger ${id}.`);
+    if (!schedule) throw new KilnError("not_found", `There is no trigger ${id}.`);
     const now = deps.clock.now();
     let nextDates: number[] | null = null;
     let nextDatesError: string | null = null;
@@ -392,7 +388,7 @@ export function uiApp(deps: ServerDeps, verifySession: SessionVerifier, log: (me
   ui.post("/triggers/:id/run", async (c) => {
     needRole(c, "editor");
     const id = idOf(c, "trigger");
-    if (!(await deps.store.getPipelineSchedule(id))) throw new UiError(404, `There is no trigger ${id}.`);
+    if (!(await deps.store.getPipelineSchedule(id))) throw new KilnError("not_found", `There is no trigger ${id}.`);
     const run = await createRunForSchedule(deps.store, id, {});
     deps.onRunsCreated?.();
     return back(c, `/ui/runs/${run.id}`);
@@ -403,8 +399,8 @@ export function uiApp(deps: ServerDeps, verifySession: SessionVerifier, log: (me
     const id = idOf(c, "trigger");
     const body = await c.req.parseBody();
     const status = body.status;
-    if (status !== "active" && status !== "inactive") throw new UiError(400, 'status: expected "active" or "inactive"');
-    if (!(await deps.store.getPipelineSchedule(id))) throw new UiError(404, `There is no trigger ${id}.`);
+    if (status !== "active" && status !== "inactive") throw new KilnError("malformed", 'status: expected "active" or "inactive"');
+    if (!(await deps.store.getPipelineSchedule(id))) throw new KilnError("not_found", `There is no trigger ${id}.`);
     await updateSchedule(deps.store, id, { status });
     return back(c, `/ui/triggers/${id}`, status === "active" ? "activated" : "deactivated");
   });
@@ -413,8 +409,8 @@ export function uiApp(deps: ServerDeps, verifySession: SessionVerifier, log: (me
     needRole(c, "editor");
     const id = idOf(c, "trigger");
     const schedule = await deps.store.getPipelineSchedule(id);
-    if (!schedule) throw new UiError(404, `There is no trigger ${id}.`);
-    if (schedule.scheduleType === "time") throw new UiError(409, "A time trigger has no token to rotate.");
+    if (!schedule) throw new KilnError("not_found", `There is no trigger ${id}.`);
+    if (schedule.scheduleType === "time") throw new KilnError("conflict", "A time trigger has no token to rotate.");
     await updateSchedule(deps.store, id, { rotateToken: true });
     return back(c, `/ui/triggers/${id}`, "rotated");
   });
@@ -423,9 +419,9 @@ export function uiApp(deps: ServerDeps, verifySession: SessionVerifier, log: (me
     const pipelineUuid = c.req.query("pipeline_uuid") || undefined;
     const status = c.req.query("status") || undefined;
     const after = c.req.query("after") || undefined;
-    if (pipelineUuid !== undefined && !UUID.test(pipelineUuid)) throw new UiError(400, "pipeline_uuid: expected a pipeline uuid");
-    if (status !== undefined && !(PIPELINE_RUN_STATUSES as readonly string[]).includes(status)) throw new UiError(400, `status: expected one of ${PIPELINE_RUN_STATUSES.join(", ")}`);
-    if (after !== undefined && !ID.test(after)) throw new UiError(400, "after: expected the cursor of the Older link");
+    if (pipelineUuid !== undefined && !UUID.test(pipelineUuid)) throw new KilnError("malformed", "pipeline_uuid: expected a pipeline uuid");
+    if (status !== undefined && !(PIPELINE_RUN_STATUSES as readonly string[]).includes(status)) throw new KilnError("malformed", `status: expected one of ${PIPELINE_RUN_STATUSES.join(", ")}`);
+    if (after !== undefined && !ID.test(after)) throw new KilnError("malformed", "after: expected the cursor of the Older link");
     const runs = await deps.store.listPipelineRuns(
       { ...(pipelineUuid !== undefined ? { pipelineUuid } : {}), ...(status !== undefined ? { status: status as PipelineRunStatus } : {}) },
       { limit: PAGE_SIZE, after: after ?? null },
@@ -442,7 +438,7 @@ export function uiApp(deps: ServerDeps, verifySession: SessionVerifier, log: (me
   // the statuses of a list's live runs, pushed as they change; ends once all of them ended
   ui.get("/runs/live", (c) => {
     const raw = c.req.query("ids") ?? "";
-    if (!/^[1-9][0-9]{0,15}(,[1-9][0-9]{0,15}){0,199}$/.test(raw)) throw new UiError(400, "ids: expected up to 200 run ids, comma-separated");
+    if (!/^[1-9][0-9]{0,15}(,[1-9][0-9]{0,15}){0,199}$/.test(raw)) throw new KilnError("malformed", "ids: expected up to 200 run ids, comma-separated");
     const ids = raw.split(",").map(Number);
     return streamSSE(c, async (stream) => {
       const gone = new AbortController();
@@ -477,14 +473,14 @@ export function uiApp(deps: ServerDeps, verifySession: SessionVerifier, log: (me
   ui.get("/runs/:id", async (c) => {
     const id = idOf(c, "run");
     const run = await deps.store.getPipelineRun(id);
-    if (!run) throw new UiError(404, `There is no pipeline run ${id}.`);
+    if (!run) throw new KilnError("not_found", `There is no pipeline run ${id}.`);
     const schedule = run.pipelineScheduleId !== null ? await deps.store.getPipelineSchedule(run.pipelineScheduleId) : null;
     return page(c, deps, `Run #${id}`, "runs", <RunPage {...await runLiveProps(c, run)} schedule={schedule} {...message(c)} />);
   });
 
   ui.get("/runs/:id/events", async (c) => {
     const id = idOf(c, "run");
-    if (!(await deps.store.getPipelineRun(id))) throw new UiError(404, `There is no pipeline run ${id}.`);
+    if (!(await deps.store.getPipelineRun(id))) throw new KilnError("not_found", `There is no pipeline run ${id}.`);
     return fragmentStream(c, async () => {
       const run = await deps.store.getPipelineRun(id);
       if (!run) return null;
@@ -507,7 +503,7 @@ export function uiApp(deps: ServerDeps, verifySession: SessionVerifier, log: (me
     const id = idOf(c, "run");
     const body = await c.req.parseBody();
     const from = typeof body.from_block_uuid === "string" && body.from_block_uuid !== "" ? body.from_block_uuid : null;
-    if (from !== null && !UUID.test(from)) throw new UiError(400, "from_block_uuid: expected a block uuid");
+    if (from !== null && !UUID.test(from)) throw new KilnError("malformed", "from_block_uuid: expected a block uuid");
     await retryPipelineRun(deps.store, deps.project(), id, { fromBlockUuid: from });
     deps.onRunsCreated?.({ resumed: true });
     return back(c, `/ui/runs/${id}`, "retried");
@@ -515,7 +511,7 @@ export function uiApp(deps: ServerDeps, verifySession: SessionVerifier, log: (me
 
   ui.get("/backfills", async (c) => {
     const after = c.req.query("after") || undefined;
-    if (after !== undefined && !ID.test(after)) throw new UiError(400, "after: expected the cursor of the Older link");
+    if (after !== undefined && !ID.test(after)) throw new KilnError("malformed", "after: expected the cursor of the Older link");
     const list = await listBackfills(deps.store, {}, { limit: PAGE_SIZE, after: after ?? null });
     const form = backfillForm({ interval_type: "day", interval_units: "1", pipeline_uuid: pipelineNames()[0] ?? "" });
     return page(c, deps, "Backfills", "backfills", <BackfillsPage backfills={list.items} next={list.next} after={after} pipelines={pipelineNames()} canEdit={canAct(c)} form={form} />);
@@ -532,7 +528,7 @@ export function uiApp(deps: ServerDeps, verifySession: SessionVerifier, log: (me
     try {
       checked = checkBackfill(deps, form);
     } catch (error) {
-      if (error instanceof UiError) return render(422, { error: error.message, count: 0, dates: [], capped: false });
+      if (isKilnError(error, "invalid_input")) return render(422, { error: error.message, count: 0, dates: [], capped: false });
       throw error;
     }
     const dates = backfillExecutionDates(checked).slice(0, PREVIEW_DATES);
@@ -565,7 +561,7 @@ export function uiApp(deps: ServerDeps, verifySession: SessionVerifier, log: (me
     await backfillStatus(deps.store, id);
     return fragmentStream(c, async () => {
       const props = await backfillLiveProps(c, id).catch((error: unknown) => {
-        if (error instanceof BackfillError && error.code === "not_found") return null;
+        if (isKilnError(error, "not_found")) return null;
         throw error;
       });
       if (!props) return null;
@@ -609,7 +605,7 @@ export function uiApp(deps: ServerDeps, verifySession: SessionVerifier, log: (me
   ui.all("*", (c) => {
     // /ui/ and /ui/runs/ mean /ui and /ui/runs (the path always starts with /ui, so this stays on site)
     if (c.req.method === "GET" && /^\/ui\/.*\/$|^\/ui\/$/.test(c.req.path)) return c.redirect(c.req.path.replace(/\/+$/, ""), 301);
-    throw new UiError(404, "There is no such page.");
+    throw new KilnError("not_found", "There is no such page.");
   });
   return ui;
 }

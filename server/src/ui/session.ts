@@ -4,7 +4,7 @@
  * Sec-Fetch-Site, checked when the browser sends them) and carry the CSRF token of the session,
  * which is derived from the session token: a page elsewhere can read neither.
  */
-import { hasRole, type Role } from "@kiln/core";
+import { hasRole, KilnError, type Role } from "@kiln/core";
 import type { Context, MiddlewareHandler } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import { SESSION_COOKIE, type Principal, type SessionVerifier } from "../auth.ts";
@@ -20,17 +20,6 @@ export interface UiSession {
 /** The UI sub-app's context: the API's variables plus the signed-in session. */
 export interface UiEnv {
   Variables: Env["Variables"] & { ui: UiSession };
-}
-
-/** A refusal the UI shows as a page with this status (never a stack trace). */
-export class UiError extends Error {
-  constructor(
-    readonly status: 400 | 401 | 403 | 404 | 409 | 413 | 422,
-    message: string,
-  ) {
-    super(message);
-    this.name = "UiError";
-  }
 }
 
 const encoder = new TextEncoder();
@@ -126,15 +115,15 @@ export function uiAuth(deps: ServerDeps, verifySession: SessionVerifier): Middle
         const next = c.req.path + (new URL(c.req.url).search || "");
         return c.redirect(`/ui/login?next=${encodeURIComponent(next)}`, 303);
       }
-      throw new UiError(401, "Your session has ended: sign in again.");
+      throw new KilnError("unauthenticated", "Your session has ended: sign in again.");
     }
     c.set("principal", session.principal);
     c.set("ui", session);
     if (c.req.method !== "GET" && c.req.method !== "HEAD") {
-      if (!sameOrigin(c)) throw new UiError(403, "This form was sent from another site; it was refused.");
+      if (!sameOrigin(c)) throw new KilnError("forbidden", "This form was sent from another site; it was refused.");
       const body = await c.req.parseBody();
       const sent = typeof body._csrf === "string" ? body._csrf : "";
-      if (!sameString(sent, session.csrf)) throw new UiError(403, "The form's security token is missing or out of date: reload the page and try again.");
+      if (!sameString(sent, session.csrf)) throw new KilnError("forbidden", "The form's security token is missing or out of date: reload the page and try again.");
     }
     return next();
   };
@@ -143,7 +132,7 @@ export function uiAuth(deps: ServerDeps, verifySession: SessionVerifier): Middle
 /** Refuses the request unless the signed-in user has `role`. */
 export function needRole(c: Context<UiEnv>, role: Role): void {
   const principal = c.get("ui").principal;
-  if (!hasRole(principal.role, role)) throw new UiError(403, `This needs the ${role} role; you are signed in as ${principal.role}.`);
+  if (!hasRole(principal.role, role)) throw new KilnError("forbidden", `This needs the ${role} role; you are signed in as ${principal.role}.`);
 }
 
 /** Whether the signed-in user has `role` (to show or hide an action). */
