@@ -2,3 +2,4 @@
 export * from "./schedules.ts";
 export * from "./runs.ts";
 export * from "./trigger-pipeline.ts";
+export * from "./pipeline-actions.ts";
