@@ -15,7 +15,8 @@ FROM ${BASE_IMAGE}
 ARG BUN_VERSION=1.4.5
 ARG BUN_SHA512_AMD64=sha512-IWX9BELoGHAUtMonkeSaNaZwXzRk+oDw6Mk+HBFXd3KHYIBNBsIGRupMZPcgNoDbJpLu6gAJjIoIVPZtt1aJ1g==
 ARG BUN_SHA512_ARM64=sha512-4BXmsSKnjOrlGWqZV4x/oWa7AVoR+B6lCXddMzOAXBIm3t50eslg9wb66gmtW1AamEQ1l1CDvmmruysEhqOWMg==
-ARG TARGETARCH=amd64
+# set by BuildKit and buildah for the platform being built; dpkg's answer otherwise
+ARG TARGETARCH
 
 RUN if ! command -v python3 >/dev/null || [ ! -s /etc/ssl/certs/ca-certificates.crt ]; then \
       apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3 ca-certificates \
@@ -23,8 +24,9 @@ RUN if ! command -v python3 >/dev/null || [ ! -s /etc/ssl/certs/ca-certificates.
     fi
 
 COPY docker/install-bun.py /tmp/install-bun.py
-RUN if [ "$TARGETARCH" = arm64 ]; then sum="$BUN_SHA512_ARM64"; else sum="$BUN_SHA512_AMD64"; fi \
-    && python3 /tmp/install-bun.py "$BUN_VERSION" "$TARGETARCH" "$sum" && rm /tmp/install-bun.py \
+RUN arch="${TARGETARCH:-$(dpkg --print-architecture)}" \
+    && if [ "$arch" = arm64 ]; then sum="$BUN_SHA512_ARM64"; else sum="$BUN_SHA512_AMD64"; fi \
+    && python3 /tmp/install-bun.py "$BUN_VERSION" "$arch" "$sum" && rm /tmp/install-bun.py \
     && bun --version
 
 # dependencies first, from the lockfile, so a change to kiln's sources reuses this layer
