@@ -96,7 +96,7 @@ describe("PUT /api/pipelines/:uuid bulk actions", () => {
     const before = await snapshot();
     const foreign = await bulk("slow", { status: "cancelled", pipeline_runs: [{ id: a }, { id: etlRun }] });
     expect(foreign.status).toBe(404);
-    expect(JSON.stringify(foreign.json)).toContain("pipeline.pipeline_runs[1].id");
+    expect(JSON.stringify(foreign.json)).toContain("pipeline_runs[1].id");
     expect(await snapshot()).toEqual(before);
 
     const cancelled = await bulk("slow", { status: "cancelled" });

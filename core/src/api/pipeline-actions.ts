@@ -11,7 +11,8 @@ import { IllegalTransitionError } from "../state-machine.ts";
 import type { Project } from "../project/types.ts";
 import type { Store } from "../store/index.ts";
 import type { RunEngine } from "../engine/run-engine.ts";
-import { cancelPipelineRun, PipelineRunActionError, retryPipelineRun } from "./runs.ts";
+import { KilnError } from "../errors.ts";
+import { cancelPipelineRun, retryPipelineRun } from "./runs.ts";
 import { updateSchedule } from "./schedules.ts";
 
 /** The statuses Mage's pipeline PUT acts on. */
@@ -60,7 +61,7 @@ async function namedRuns(store: Store, pipelineUuid: string, ids: readonly numbe
   for (const [i, id] of ids.entries()) {
     const run = await store.getPipelineRun(id);
     if (!run || run.pipelineUuid !== pipelineUuid) {
-      throw new PipelineRunActionError(`pipeline run ${id} is not a run of pipeline ${pipelineUuid}`, `pipeline_runs[${i}].id`, "not_found");
+      throw new KilnError("not_found", `pipeline_runs[${i}].id: pipeline run ${id} is not a run of pipeline ${pipelineUuid}`, `pipeline_runs[${i}].id`);
     }
     runs.push(run);
   }
@@ -69,12 +70,12 @@ async function namedRuns(store: Store, pipelineUuid: string, ids: readonly numbe
 
 /** Whether an error is a race another writer won (the run ended or moved first). */
 function lostRace(error: unknown): boolean {
-  return error instanceof IllegalTransitionError || (error instanceof PipelineRunActionError && error.code === "conflict");
+  return error instanceof IllegalTransitionError || (error instanceof KilnError && (error.code === "conflict" || error.code === "illegal_transition"));
 }
 
 /** Carries out one of Mage's pipeline bulk actions; see the module comment. */
 export async function runPipelineBulkAction(store: Store, project: Project, pipelineUuid: string, input: PipelineBulkActionInput): Promise<PipelineBulkActionResult> {
-  if (!project.pipelines.has(pipelineUuid)) throw new PipelineRunActionError(`pipeline ${pipelineUuid} does not exist`, "uuid", "not_found");
+  if (!project.pipelines.has(pipelineUuid)) throw new KilnError("not_found", `pipeline ${pipelineUuid} does not exist`);
   const result: PipelineBulkActionResult = { action: input.action, pipelineRunIds: [], pipelineScheduleIds: [], skippedPipelineRunIds: [] };
   const act = async (run: PipelineRun, action: () => Promise<unknown>) => {
     try {
@@ -111,7 +112,7 @@ export async function runPipelineBulkAction(store: Store, project: Project, pipe
     }
     case "retry": {
       if (!input.pipelineRunIds || input.pipelineRunIds.length === 0) {
-        throw new PipelineRunActionError('status "retry" needs the runs to retry, as pipeline_runs: [{"id": ...}]', "pipeline_runs");
+        throw new KilnError("invalid_input", 'pipeline_runs: status "retry" needs the runs to retry, as pipeline_runs: [{"id": ...}]', "pipeline_runs");
       }
       const runs = await namedRuns(store, pipelineUuid, input.pipelineRunIds);
       for (const run of runs) await act(run, () => retryPipelineRun(store, project, run.id));

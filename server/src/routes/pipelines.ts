@@ -3,13 +3,13 @@
  * Mage's bulk actions through its PUT (`status`: active/inactive for every trigger, cancelled,
  * retry, retry_incomplete_block_runs), carried out by core's pipeline-actions service.
  */
-import { PIPELINE_BULK_ACTIONS, PipelineRunActionError, runPipelineBulkAction } from "@kiln/core";
+import { PIPELINE_BULK_ACTIONS, runPipelineBulkAction } from "@kiln/core";
 import type { Hono } from "hono";
 import * as v from "valibot";
 import type { ApiDoc } from "../api-doc.ts";
 import type { Env, ServerDeps } from "../deps.ts";
 import { list, one } from "../envelope.ts";
-import { ApiError, notFound, unprocessable } from "../errors.ts";
+import { notFound, rethrowUnder, unprocessable } from "../errors.ts";
 import { pipelineJson } from "../serialize.ts";
 import { parseWith, readBody, readQuery } from "../validate.ts";
 
@@ -22,16 +22,6 @@ const BulkActionBody = v.strictObject({
   }),
 });
 
-/** The bulk-action service's refusals, fields named under `pipeline.`. */
-function bulkActionError(error: unknown): never {
-  if (error instanceof PipelineRunActionError) {
-    const field = error.field ? `pipeline.${error.field}` : "pipeline";
-    if (error.code === "not_found") throw new ApiError(404, "not_found", error.message, [{ field, message: error.message }]);
-    if (error.code === "conflict") throw new ApiError(409, "conflict", error.message, [{ field, message: error.message }]);
-    throw unprocessable(field, error.message);
-  }
-  throw error;
-}
 
 const ListQuery = v.strictObject({});
 const UuidParam = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_.-]{1,200}$/, "expected a pipeline uuid"));
@@ -78,7 +68,7 @@ export function pipelineRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc): v
       ...(body.pipeline_schedule_id !== undefined ? { pipelineScheduleId: body.pipeline_schedule_id } : {}),
       ...(deps.engine ? { engine: deps.engine } : {}),
       reason: principal ? `cancelled through the API by ${principal.name}` : "cancelled through the API",
-    }).catch(bulkActionError);
+    }).catch(rethrowUnder("pipeline"));
     // retried runs go back to running with no owner: a co-located scheduler resumes them now
     if (result.pipelineRunIds.length > 0 && (body.status === "retry" || body.status === "retry_incomplete_block_runs")) deps.onRunsCreated?.({ resumed: true });
     return one(c, "pipeline", {
