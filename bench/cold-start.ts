@@ -1,13 +1,20 @@
 /**
  * `bun bench/cold-start.ts [--runs N]`: how long a fresh process takes, as the wall time of the
  * whole child from spawn to exit: a bare `bun -e 0`, `kiln --version`, and `kiln run-block` of
- * one recorded block run of a `kiln init` project (what executors start for every block).
+ * one recorded block run of a `kiln init` project (what executors start for every block). Then
+ * the path to a block's first line: from process start in a `kiln run-block` started for the run
+ * (the block prints Bun's performance.now(), which counts from process start), and from the
+ * block run being handed on stdin to a warm worker (`kiln run-block --warm`, booted beforehand)
+ * to that line and to its exit, the local executor's default.
  * Prints a markdown table (median and p90 of N runs each, default 20).
  */
-import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { cpus, tmpdir } from "node:os";
+import { spawn, spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { buildBlockJob } from "@kiln/core";
+import { warmWorkerArgs, type WarmBlockRun } from "@kiln/executor-local";
+import { loadUserProject, openProject } from "../cli/src/project.ts";
 
 const MAIN = resolve(import.meta.dirname, "../cli/src/main.ts");
 const argRuns = process.argv.indexOf("--runs");
@@ -21,34 +28,100 @@ function timeOf(args: string[], env: Record<string, string | undefined> = proces
   return elapsed;
 }
 
+/** The ms since process start the block printed as its first stdout line (`first-line <ms>`). */
+function firstLineOf(args: string[], env: Record<string, string | undefined>): number {
+  const result = spawnSync(process.execPath, args, { env, encoding: "utf8" });
+  if (result.status !== 0) throw new Error(`bun ${args.join(" ")} exited ${result.status}: ${result.stderr}`);
+  const match = /first-line (\d+(?:\.\d+)?)/.exec(result.stdout);
+  if (!match) throw new Error(`no first-line in the block's output: ${result.stdout}`);
+  return Number(match[1]);
+}
+
+/** A warm worker, booted (given `bootMs`), handed `run`: ms from the hand-over to the block's first line, and to the exit. */
+async function warmTimes(project: string, run: WarmBlockRun, env: Record<string, string | undefined>, bootMs: number): Promise<[number, number]> {
+  const child = spawn(process.execPath, [MAIN, ...warmWorkerArgs(project)], { cwd: project, env, stdio: ["pipe", "pipe", "pipe"] });
+  let stderr = "";
+  child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+  await new Promise((r) => setTimeout(r, bootMs));
+  const handedAt = performance.now();
+  let firstLine = -1;
+  let stdout = "";
+  child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+    stdout += chunk;
+    if (firstLine < 0 && stdout.includes("first-line")) firstLine = performance.now() - handedAt;
+  });
+  child.stdin.end(`${JSON.stringify(run)}\n`);
+  const code = await new Promise<number | null>((r) => child.once("close", r));
+  const exited = performance.now() - handedAt;
+  if (code !== 0 || firstLine < 0) throw new Error(`the warm worker exited ${code} (first line ${firstLine}): ${stderr}`);
+  return [firstLine, exited];
+}
+
 function quantile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }
 
+const row = (name: string, values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return `| ${name} | ${quantile(sorted, 0.5).toFixed(0)} ms | ${quantile(sorted, 0.9).toFixed(0)} ms |`;
+};
+
 const root = mkdtempSync(join(tmpdir(), "kiln-cold-start-"));
 try {
   const project = join(root, "proj");
-  const env = { ...process.env, KILN_DATABASE_URL: `file:${join(root, "kiln.db")}` };
-  for (const args of [["init", project], ["run", project, "example"]]) {
+  const databaseUrl = `file:${join(root, "kiln.db")}`;
+  const env = { ...process.env, KILN_DATABASE_URL: databaseUrl };
+  spawnSync(process.execPath, [MAIN, "init", project], { env });
+  // a block whose first line says how long after process start it ran
+  mkdirSync(join(project, "pipelines/first_line"), { recursive: true });
+  writeFileSync(join(project, "pipelines/first_line/metadata.yaml"), "blocks:\n  - uuid: print_first_line\n    type: custom\n");
+  mkdirSync(join(project, "custom"), { recursive: true });
+  writeFileSync(join(project, "custom/print_first_line.ts"), 'export default () => { console.log(`first-line ${performance.now()}`); return null; };\n');
+  for (const args of [["run", project, "example"], ["run", project, "first_line"]]) {
     const result = spawnSync(process.execPath, [MAIN, ...args], { env, encoding: "utf8" });
     if (result.status !== 0) throw new Error(`kiln ${args.join(" ")}: ${result.stderr}`);
   }
-  // run 1's first block run is load_numbers (block run 1): run again, it reads and writes as any block run does
+  // run 1's first block run is load_numbers (block run 1), run 2's is print_first_line (block run 4): run again, they read and write as any block run does
   const cases: Array<[string, string[]]> = [
     ["`bun -e 0` (bare runtime)", ["-e", "0"]],
     ["`kiln --version`", [MAIN, "--version"]],
-    ["`kiln run-block` (one data_loader of a `kiln init` project)", [MAIN, "run-block", project, "example", "load_numbers", "--pipeline-run-id", "1", "--block-run-id", "1"]],
+    ["`kiln run-block` (one data_loader of a `kiln init` project), spawn to exit", [MAIN, "run-block", project, "example", "load_numbers", "--pipeline-run-id", "1", "--block-run-id", "1"]],
   ];
   const rows: string[] = [];
   for (const [name, args] of cases) {
     timeOf(args, env); // warm the file cache: the figures are a cold process, not a cold disk
-    const times = Array.from({ length: RUNS }, () => timeOf(args, env)).sort((a, b) => a - b);
-    rows.push(`| ${name} | ${quantile(times, 0.5).toFixed(0)} ms | ${quantile(times, 0.9).toFixed(0)} ms |`);
+    rows.push(row(name, Array.from({ length: RUNS }, () => timeOf(args, env))));
   }
+  const firstLineArgs = [MAIN, "run-block", project, "first_line", "print_first_line", "--pipeline-run-id", "2", "--block-run-id", "4"];
+  firstLineOf(firstLineArgs, env);
+  rows.push(row("`kiln run-block`: process start → the block's first line", Array.from({ length: RUNS }, () => firstLineOf(firstLineArgs, env))));
+
+  // the same block run as the engine hands it to a warm worker
+  process.env.KILN_DATABASE_URL = databaseUrl;
+  const open = await openProject(await loadUserProject(project), { executors: false });
+  delete process.env.KILN_DATABASE_URL;
+  let run: WarmBlockRun;
+  try {
+    const pipelineRun = (await open.store.getPipelineRun(2))!;
+    const pipeline = open.project.pipelines.get("first_line")!;
+    const job = buildBlockJob({ project: open.project, pipeline, run: pipelineRun, blockRunUuid: "print_first_line", blockRunId: 4, attempt: 1, variables: {}, partitionOf: () => pipelineRun.executionPartition });
+    run = { job, resultFile: join(root, "result.json"), handoff: { KILN_DATABASE_URL: databaseUrl } };
+  } finally {
+    open.close();
+  }
+  const workerEnv = { ...process.env };
+  delete workerEnv.KILN_DATABASE_URL;
+  const warm: Array<[number, number]> = [];
+  await warmTimes(project, run, workerEnv, 2000);
+  for (let i = 0; i < RUNS; i++) warm.push(await warmTimes(project, run, workerEnv, 1500));
+  rows.push(row("warm worker (`kiln run-block --warm`, booted): block run handed on stdin → the block's first line", warm.map(([first]) => first)));
+  rows.push(row("warm worker: block run handed on stdin → exit", warm.map(([, exit]) => exit)));
+  const load = loadavg().map((n) => n.toFixed(2)).join(" ");
   process.stdout.write(
-    `Cold start, ${RUNS} runs each, ${new Date().toISOString().slice(0, 10)}, ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, Bun ${process.versions.bun}\n\n` +
+    `Cold start, ${RUNS} runs each, ${new Date().toISOString().slice(0, 16)}Z, ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, Bun ${process.versions.bun}, load average at the end ${load}\n\n` +
       `| Process | median | p90 |\n| --- | ---: | ---: |\n${rows.join("\n")}\n`,
   );
 } finally {
   rmSync(root, { recursive: true, force: true });
 }
+process.exit(0);
