@@ -173,9 +173,9 @@ export async function throughput(runs = 1_000, blocksPerRun = 3, rounds = 3, war
  * (b) One run at a time of a `blocks`-long chain; `repetitions` measured runs after `warmUp`
  * unmeasured ones. Only engine.execute is timed (the run is created before).
  */
-export async function latency(inProcess: boolean, repetitions: number, warmUp: number, blocks = 40): Promise<Latency> {
+export async function latency(inProcess: boolean, repetitions: number, warmUp: number, blocks = 40, executorConfig?: Record<string, boolean | number>): Promise<Latency> {
   const name = inProcess ? "latency-in-process" : "latency-process";
-  return withProject(name, { inProcess, pipelines: [{ uuid: "chain", blocks }] }, async (p) => {
+  return withProject(name, { inProcess, executorConfig, pipelines: [{ uuid: "chain", blocks }] }, async (p) => {
     const times: number[] = [];
     for (let i = 0; i < warmUp + repetitions; i++) {
       const run = await p.store.createPipelineRun({ pipelineUuid: "chain", executionDate: Date.now() });

@@ -23,6 +23,8 @@ export interface ChainSpec {
 export interface ProjectSpec {
   /** executor_config {in_process: true} in kiln.yaml; otherwise a child process per block run. */
   inProcess: boolean;
+  /** More of kiln.yaml's executor_config for the local executor (warm: false, reuse: N). */
+  executorConfig?: Record<string, boolean | number>;
   pipelines: ChainSpec[];
 }
 
@@ -36,7 +38,8 @@ export function writeProject(name: string, spec: ProjectSpec): string {
   const root = mkdtempSync(join(tmpdir(), `kiln-bench-${name}-`));
   made.push(root);
   const settings = ["executor_type: local"];
-  if (spec.inProcess) settings.push("executor_config:", "  in_process: true");
+  const config = { ...(spec.inProcess ? { in_process: true } : {}), ...spec.executorConfig };
+  if (Object.keys(config).length > 0) settings.push("executor_config:", ...Object.entries(config).map(([key, value]) => `  ${key}: ${value}`));
   writeFileSync(join(root, "kiln.yaml"), `${settings.join("\n")}\n`);
   const modules = new Set<string>();
   for (const pipeline of spec.pipelines) {

@@ -55,9 +55,13 @@ async function main(): Promise<void> {
     const tp = await throughput();
     log("(b) latency: 40-block chain, in-process (1 warm-up + 5)...");
     const inProcess = await latency(true, 5, 1);
-    log("(b) latency: 40-block chain, process per block (2 runs)...");
-    const process_ = await latency(false, 2, 0);
-    const results: Results = { raw, throughput: tp, inProcess, process: process_, sync };
+    log("(b) latency: 40-block chain, a warm process per block (the default; 1 warm-up + 3)...");
+    const process_ = await latency(false, 3, 1);
+    log("(b) latency: 40-block chain, a process started per block (warm: false; 2 runs)...");
+    const fresh = await latency(false, 2, 0, 40, { warm: false });
+    log("(b) latency: 40-block chain, reused warm processes (reuse: 1000; 1 warm-up + 3)...");
+    const reused = await latency(false, 3, 1, 40, { reuse: 1000 });
+    const results: Results = { raw, throughput: tp, inProcess, process: process_, fresh, reused, sync };
     out.push(markdownTable(results), "", details(results), "");
   }
 
