@@ -6,6 +6,7 @@
  * over a run is a conditional write that only one of them wins.
  */
 import {
+  isDatabaseUnavailable,
   lostRaces,
   notify,
   RunNotInitialError,
@@ -456,7 +457,10 @@ export class Scheduler {
       this.#ticking = this.tick();
       this.#ticking
         .catch((error: unknown) => {
-          this.#log.error(`tick failed: ${error instanceof Error ? error.message : String(error)}`);
+          const message = error instanceof Error ? error.message : String(error);
+          // the database down or restarting is an outage to report, not a kiln error: the next tick tries again
+          if (isDatabaseUnavailable(error)) this.#log.warn(`tick skipped, the database cannot be reached: ${message}`);
+          else this.#log.error(`tick failed: ${message}`);
           return null;
         })
         .then(() => this.#untilNextDue())

@@ -35,8 +35,9 @@ export function createApp(deps: ServerDeps, options: { log?: (message: string) =
 
   app.onError((error, c) => {
     const apiError = toApiError(error);
-    // a 500 is a kiln bug: log it (by route pattern, without the request, which may hold secrets) and answer plainly
-    if (apiError.status >= 500) log(`internal error on ${routeLabel(c)}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    // a 500 is a kiln bug: log it (by route pattern, without the request, which may hold secrets) and answer
+    // plainly; a 503 for an unreachable database is no bug (the scheduler's log reports the outage)
+    if (apiError.status >= 500 && apiError.code !== "database_unavailable") log(`internal error on ${routeLabel(c)}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
     return errorResponse(c, apiError);
   });
   app.notFound((c) => errorResponse(c, new ApiError("not_found", `no route ${c.req.method} ${c.req.path}`)));

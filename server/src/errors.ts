@@ -7,7 +7,7 @@
  * error's code picks the API's code (WIRE_CODE), and the API's code picks the status (STATUS).
  * Nothing here reads an error's message to decide.
  */
-import { KilnError, type ErrorCode } from "@kiln/core";
+import { isDatabaseUnavailable, KilnError, type ErrorCode } from "@kiln/core";
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
@@ -30,6 +30,7 @@ export type ApiErrorCode =
   | "unprocessable"
   | "too_many_requests"
   | "unavailable"
+  | "database_unavailable"
   | "internal";
 
 /** The HTTP status of each API error code. */
@@ -44,6 +45,7 @@ export const STATUS: Readonly<Record<ApiErrorCode, ContentfulStatusCode>> = {
   unprocessable: 422,
   too_many_requests: 429,
   unavailable: 503,
+  database_unavailable: 503,
   internal: 500,
 };
 
@@ -122,18 +124,31 @@ export function rethrowUnder(under: string): (error: unknown) => never {
   };
 }
 
+/** Seconds a client is told to wait before retrying while the database cannot be reached. */
+export const DATABASE_RETRY_AFTER_SECONDS = 5;
+
+/** 503: the database could not be reached (down, restarting, locked); nothing was done, the request can be retried. */
+export class DatabaseUnavailableApiError extends ApiError {
+  readonly retryAfterMs = DATABASE_RETRY_AFTER_SECONDS * 1000;
+  constructor() {
+    super("database_unavailable", `kiln cannot reach its database right now; try again in ${DATABASE_RETRY_AFTER_SECONDS} s`);
+  }
+}
+
 /** Turns what a handler threw into an ApiError; anything unknown is a 500 (a bug, logged by the caller). */
 export function toApiError(error: unknown): ApiError {
   if (error instanceof ApiError) return error;
   if (error instanceof HTTPException) return new ApiError(codeOfHttpStatus(error.status), error.message || "bad request");
   if (error instanceof KilnError) return apiErrorOf(error);
+  // not a bug: the database is down or restarting (a 503 the client may retry), said without its details
+  if (isDatabaseUnavailable(error)) return new DatabaseUnavailableApiError();
   return new ApiError("internal", "internal error");
 }
 
 /** The JSON answer for an error. */
 export function errorResponse(c: Context, error: ApiError): Response {
-  // a refusal for a while (sign-in throttling) says how long, as HTTP clients expect
-  if (error.status === 429 && "retryAfterMs" in error && typeof error.retryAfterMs === "number") {
+  // a refusal for a while (sign-in throttling, the database out of reach) says how long, as HTTP clients expect
+  if ((error.status === 429 || error.status === 503) && "retryAfterMs" in error && typeof error.retryAfterMs === "number") {
     c.header("Retry-After", String(Math.max(1, Math.ceil(error.retryAfterMs / 1000))));
   }
   return c.json({ error: { code: error.code, message: error.message, details: error.details } }, error.status);

@@ -102,6 +102,7 @@ export * as backfills from "./backfills.ts";
 export { systemStats, type SystemStats, type SchedulerHeartbeat } from "./stats.ts";
 export { runOverview, pipelineRunStatuses, OVERVIEW_RECENT_WINDOW, OVERVIEW_CHART_CAP, type RunOverview, type OverviewBucket, type OverviewOptions } from "./overview.ts";
 export { currentLeaseToken, recordLease } from "./leases.ts";
+export { isDatabaseUnavailable } from "./unavailable.ts";
 export type { BackfillRecord, NewBackfill, BackfillFilter, NewBackfillRun } from "./backfills.ts";
 export type { ScheduleState, CodeTrigger, RunningCounts } from "./scheduling.ts";
 export * as signInAttempts from "./sign-in-attempts.ts";
