@@ -43,6 +43,7 @@ import { maskProcessOutput, unmaskProcessOutput } from "./masked-output.ts";
 import { handoffFor, KILN_SECRET_VARIABLES, kilnEnv, kilnSecret } from "./kiln-env.ts";
 import { buildExecutors, validateLocalConfig } from "./executors.ts";
 import { kilnCommand, resolveKilnForBlocks } from "./kiln-resolution.ts";
+import { projectSecretKey } from "./project-key.ts";
 
 /**
  * The command that runs this CLI again, for child processes (`kiln run-block`): the same runtime
@@ -169,6 +170,13 @@ export async function openProject(project: Project, options: OpenProjectOptions 
     throw error;
   }
   const source = folderSource(project.root);
+  // trigger tokens are sealed under the database's key, resolved (the key file made) only when a
+  // token is written or shown: a block's process never needs it
+  store.useSecretKey(async () => {
+    const resolved = await projectSecretKey(project.root, url, store, { create: true });
+    if (!resolved) throw new Error("no secret key was resolved although one was to be created");
+    return resolved.key;
+  });
   let key: Promise<CryptoKey | null> | null = null;
   const secrets: BlockSecrets = {
     async get(name) {

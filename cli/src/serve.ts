@@ -5,12 +5,13 @@
 import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Project, RunEngine } from "@kiln/core";
-import { fileLogReader, resolveSecretKey, runtimeName, secretKeyFile, serveHttp, type SecretKeySource } from "@kiln/node";
+import { fileLogReader, runtimeName, serveHttp } from "@kiln/node";
 import { consoleLog } from "@kiln/scheduler";
 import { createApp } from "@kiln/server";
 import { UsageError } from "./errors.ts";
 import { VERSION } from "./version.ts";
 import { kilnSecret } from "./kiln-env.ts";
+import { projectSecretKey } from "./project-key.ts";
 import type { OpenProject } from "./project.ts";
 
 export interface ServeOptions {
@@ -84,21 +85,7 @@ async function noCredentialsHint(open: OpenProject): Promise<void> {
  * database that holds secrets but has neither was set up with a KILN_SECRET_KEY: refused.
  */
 async function serverSecretKey(open: OpenProject): Promise<CryptoKey> {
-  const rawKey = kilnSecret("KILN_SECRET_KEY");
-  if (!rawKey) {
-    const file = secretKeyFile(open.project.root, open.databaseUrl);
-    const stored = Number((await open.store.client.execute("SELECT count(*) AS n FROM secrets")).rows[0]?.n ?? 0);
-    if (stored > 0 && !existsSync(file)) {
-      throw new UsageError(`KILN_SECRET_KEY is not set, and the database holds ${stored} secret(s) encrypted under it (there is no key file ${file}): set it to start the server`);
-    }
-  }
-  let source: SecretKeySource | null;
-  try {
-    source = await resolveSecretKey(open.project.root, open.databaseUrl, rawKey, { create: true });
-  } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    throw new UsageError(rawKey ? `KILN_SECRET_KEY: ${message.replace(/^KILN_SECRET_KEY: /, "")}` : message);
-  }
+  const source = await projectSecretKey(open.project.root, open.databaseUrl, open.store, { create: true });
   if (!source) throw new Error("no secret key was resolved although one was to be created");
   if (source.file) {
     consoleLog.warn(
@@ -106,6 +93,8 @@ async function serverSecretKey(open: OpenProject): Promise<CryptoKey> {
         "Losing it loses them; whoever reads it can decrypt them: keep it with the database's backups, or set KILN_SECRET_KEY instead",
     );
   }
+  // trigger tokens are sealed under the same key as secrets and sessions
+  open.store.useSecretKey(source.key);
   return source.key;
 }
 

@@ -59,7 +59,11 @@ export interface PipelineSchedule {
   status: ScheduleStatus;
   variables: JsonObject;
   sla: number | null;
-  token: string | null;
+  /**
+   * Whether the API or event trigger has a token. The token itself is kept sealed in the
+   * database and read only to show it to an editor (Store.revealTriggerToken).
+   */
+  hasToken: boolean;
   settings: ScheduleSettings;
   description: string | null;
   /** Event triggers: the pattern an event must match (see events/match.ts); null matches nothing. */

@@ -16,6 +16,7 @@ export * from "./logs.ts";
 export * from "./database-logs.ts";
 export * from "./variables.ts";
 export * from "./secrets.ts";
+export * from "./trigger-tokens.ts";
 export * from "./block-runtime.ts";
 export * from "./python.ts";
 export { pythonAddonRunner, pythonKwargs, runPythonAddon, runPythonBlock, runPythonFile, type PythonAddonArgs, type PythonRunArgs } from "./python-blocks.ts";

@@ -28,7 +28,34 @@ export async function importSecretKey(base64Key: string): Promise<CryptoKey> {
     throw new Error("KILN_SECRET_KEY: expected 32 bytes encoded as base64, got text that is not base64");
   }
   if (raw.length !== 32) throw new Error(`KILN_SECRET_KEY: expected 32 bytes encoded as base64, got ${raw.length} bytes`);
-  return crypto.subtle.importKey("raw", raw, "AES-GCM", false, ["encrypt", "decrypt"]);
+  const key = await crypto.subtle.importKey("raw", raw, "AES-GCM", false, ["encrypt", "decrypt"]);
+  // a second key for keyed digests (trigger-token lookup), derived so that neither key reveals
+  // the other; kept beside the AES key, which stays non-extractable
+  const base = await crypto.subtle.importKey("raw", raw, "HKDF", false, ["deriveKey"]);
+  const digestKey = await crypto.subtle.deriveKey(
+    { name: "HKDF", hash: "SHA-256", salt: new Uint8Array(32), info: enc.encode("kiln digest key v1") },
+    base,
+    { name: "HMAC", hash: "SHA-256", length: 256 },
+    false,
+    ["sign"],
+  );
+  DIGEST_KEYS.set(key, digestKey);
+  return key;
+}
+
+/** The HMAC key importSecretKey derived beside each secret key. */
+const DIGEST_KEYS = new WeakMap<CryptoKey, CryptoKey>();
+
+/**
+ * A keyed digest (HMAC-SHA256, base64url) of `value` under the secret key, labelled by `label`:
+ * the same value gives the same digest, so it can be looked up by an index, and nobody without
+ * the key can test a guess against it.
+ */
+export async function secretDigest(key: CryptoKey, label: string, value: string): Promise<string> {
+  const digestKey = DIGEST_KEYS.get(key);
+  if (!digestKey) throw new Error("secret digest: the key was not made by importSecretKey, so it has no digest key");
+  const mac = await crypto.subtle.sign("HMAC", digestKey, enc.encode(`${label}\u0000${value}`));
+  return toBase64(new Uint8Array(mac)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 }
 
 /** A new random key, base64, for `kiln init` and for tests. */

@@ -19,15 +19,16 @@ function timingChanged(row: ScheduleState, t: TriggerConfig): boolean {
   );
 }
 
-function contentChanged(row: ScheduleState, t: TriggerConfig): boolean {
+/** `fileDigest`: the digest of the token triggers.yaml sets (null: it sets none). */
+function contentChanged(row: ScheduleState, t: TriggerConfig, fileDigest: string | null): boolean {
   return (
     timingChanged(row, t) ||
     !same(row.variables, t.variables) ||
     row.sla !== t.sla ||
     row.description !== t.description ||
     !same(row.eventPattern, t.eventPattern) ||
-    (t.token !== null && row.token !== t.token) ||
-    ((t.scheduleType === "api" || t.scheduleType === "event") && row.token === null)
+    (fileDigest !== null && row.tokenDigest !== fileDigest) ||
+    ((t.scheduleType === "api" || t.scheduleType === "event") && !row.hasToken)
   );
 }
 
@@ -59,12 +60,15 @@ export async function syncTriggers(store: Store, project: Project, now: number =
       const rearm = once && row !== undefined && row.lastExecutionDate !== null && (row.startTime !== trigger.startTime || row.scheduleInterval !== "@once");
       const spent = once && row !== undefined && row.lastExecutionDate !== null && !rearm;
       if (spent) trigger = { ...trigger, status: row.status };
-      if (row && !contentChanged(row, trigger)) continue;
+      const fileDigest = trigger.token !== null ? await store.triggerTokenDigest(trigger.token) : null;
+      if (row && !contentChanged(row, trigger, fileDigest)) continue;
       const activated = trigger.status === "active" && (row?.status !== "active" || rearm);
+      // an API (or event) trigger without a token in the file gets one, once (Mage's behaviour); later syncs keep it
+      const token = trigger.token ?? ((trigger.scheduleType === "api" || trigger.scheduleType === "event") && !row?.hasToken ? newToken() : null);
+      const { token: _plaintext, ...fields } = trigger;
       batch.raw(
         scheduling.upsertCodeTriggerStatement(
-          // an API (or event) trigger without a token in the file gets one, once (Mage's behaviour); later syncs keep it
-          { ...trigger, pipelineUuid: pipeline.uuid, token: trigger.token ?? ((trigger.scheduleType === "api" || trigger.scheduleType === "event") && !row?.token ? newToken() : null) },
+          { ...fields, pipelineUuid: pipeline.uuid, sealedToken: token === null || (fileDigest !== null && row?.tokenDigest === fileDigest) ? null : await store.sealTriggerToken(token) },
           now,
           activated ? now : null,
           !row || timingChanged(row, trigger) ? now : null,

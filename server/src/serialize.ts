@@ -55,7 +55,10 @@ export function blockRunJson(blockRun: BlockRun): Record<string, unknown> {
   };
 }
 
-/** A schedule; `extra` adds next_pipeline_run_date and last_pipeline_run_status where the route has them. */
+/**
+ * A schedule; `extra` adds next_pipeline_run_date and last_pipeline_run_status where the route
+ * has them. The token is not here: it is sealed in the store, and the route adds it for editors.
+ */
 export function scheduleJson(schedule: PipelineSchedule, extra: { nextPipelineRunDate?: number | null; lastPipelineRunStatus?: string | null } = {}): Record<string, unknown> {
   return {
     id: schedule.id,
@@ -68,7 +71,6 @@ export function scheduleJson(schedule: PipelineSchedule, extra: { nextPipelineRu
     status: schedule.status,
     variables: schedule.variables,
     sla: schedule.sla,
-    token: schedule.token,
     settings: settingsJson(schedule.settings),
     description: schedule.description,
     event_pattern: schedule.eventPattern,

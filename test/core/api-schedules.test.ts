@@ -28,7 +28,8 @@ afterAll(() => fx.cleanup());
 describe("createSchedule / updateSchedule / deleteSchedule", () => {
   test("creates a checked schedule; an api trigger gets a token; an active one counts as enabled now", async () => {
     const api = await createSchedule(fx.store, fx.project, { name: "hook", pipelineUuid: "p", scheduleType: "api", status: "active" });
-    expect(api.token).toMatch(/^[0-9a-f]{32}$/);
+    expect(api.hasToken).toBe(true);
+    expect(await fx.store.revealTriggerToken(api.id)).toMatch(/^[0-9a-f]{32}$/);
     expect(api.lastEnabledAt).not.toBeNull();
     const time = await createSchedule(fx.store, fx.project, {
       name: "daily",
@@ -65,10 +66,13 @@ describe("createSchedule / updateSchedule / deleteSchedule", () => {
 
   test("activating sets last_enabled_at; rotating the token changes it; delete removes it", async () => {
     const s = await createSchedule(fx.store, fx.project, { name: "later", pipelineUuid: "p", scheduleType: "api" });
+    const before = await fx.store.revealTriggerToken(s.id);
     const active = await updateSchedule(fx.store, s.id, { status: "active", rotateToken: true });
     expect(active.status).toBe("active");
     expect(active.lastEnabledAt).not.toBeNull();
-    expect(active.token).not.toBe(s.token);
+    const after = await fx.store.revealTriggerToken(s.id);
+    expect(after).toMatch(/^[0-9a-f]{32}$/);
+    expect(after).not.toBe(before);
     expect((await activeSchedules(fx.store, ["p"])).map((x) => x.id)).toContain(s.id);
     await expect(updateSchedule(fx.store, s.id, { timezone: "Nowhere/Land" })).rejects.toThrow("timezone");
     expect(await deleteSchedule(fx.store, s.id)).toBe(true);

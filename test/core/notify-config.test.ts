@@ -51,7 +51,7 @@ const schedule: PipelineSchedule = {
   status: "active",
   variables: {},
   sla: 600,
-  token: null,
+  hasToken: false,
   settings: {},
   description: null,
   eventPattern: null,

@@ -13,7 +13,7 @@ import {
   type Clock,
   type Project,
 } from "@kiln/core";
-import { fileLogSink, fileOutputStore, folderSource, openDatabase, pythonHost, resolvePythonInterpreter } from "@kiln/node";
+import { fileLogSink, fileOutputStore, folderSource, openDatabase, pythonHost, resolvePythonInterpreter, resolveSecretKey } from "@kiln/node";
 import { localExecutor } from "@kiln/executor-local";
 
 export const REPO_ROOT = resolve(import.meta.dirname, "../..");
@@ -90,6 +90,18 @@ export interface Fixture {
   cleanup(): void;
 }
 
+/**
+ * The secret key of a fixture's database as kiln resolves it without KILN_SECRET_KEY: the key
+ * file beside the database, made on first use, so every store and process on it shares the key.
+ */
+export function fixtureSecretKey(root: string, url: string): () => Promise<CryptoKey> {
+  return async () => {
+    const source = await resolveSecretKey(root, url, undefined, { create: true });
+    if (!source) throw new Error("no secret key was made for the fixture");
+    return source.key;
+  };
+}
+
 /** A project on disk, loaded, with a fresh database and an engine using the local executor. */
 export async function projectFixture(files: Record<string, string>, clock: Clock = systemClock): Promise<Fixture> {
   const root = writeTempProject(files);
@@ -97,7 +109,7 @@ export async function projectFixture(files: Record<string, string>, clock: Clock
   const project = await loadProject(source, { executorTypes: ["local"] });
   const url = `file:${join(root, ".kiln/kiln.db")}`;
   const client = guardRaceErrors(await openDatabase(url), root);
-  const store = await Store.open(client, clock);
+  const store = await Store.open(client, clock, { secretKey: fixtureSecretKey(root, url) });
   const runtime: BlockRuntime = {
     project,
     source,

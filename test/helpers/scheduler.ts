@@ -20,7 +20,7 @@ import {
 import { fileLogSink, fileOutputStore, folderSource, openDatabase } from "@kiln/node";
 import { localExecutor } from "@kiln/executor-local";
 import { Scheduler, silentLog, type SchedulerOptions } from "@kiln/scheduler";
-import { CLI_MAIN, guardRaceErrors, projectFixture, until, type Fixture } from "./fixtures.ts";
+import { CLI_MAIN, fixtureSecretKey, guardRaceErrors, projectFixture, until, type Fixture } from "./fixtures.ts";
 
 export const MINUTE = 60_000;
 export const HOUR = 60 * MINUTE;
@@ -169,7 +169,7 @@ export async function replica<C extends Clock = FakeClock>(
   const url = `file:${join(fx.root, ".kiln/kiln.db")}`;
   const opened = guardRaceErrors(await openDatabase(url), fx.root);
   const client = wrapClient ? wrapClient(opened) : opened;
-  const store = await Store.open(client, clock);
+  const store = await Store.open(client, clock, { secretKey: fixtureSecretKey(fx.root, url) });
   const source = folderSource(fx.root);
   const outputs = wrapOutputs ? wrapOutputs(fileOutputStore(fx.root)) : fileOutputStore(fx.root);
   const runtime: BlockRuntime = {
@@ -217,7 +217,9 @@ export interface ScheduleRow {
   next_run_at: number | null;
   last_execution_date: number | null;
   invalid_reason: string | null;
+  /** Plaintext: only rows written before tokens were sealed. */
   token: string | null;
+  token_sealed: string | null;
 }
 
 function plain(rs: { columns: string[]; rows: ArrayLike<unknown>[] | unknown[] }): Record<string, unknown>[] {
@@ -259,6 +261,7 @@ export async function schedule(client: SqlClient, name: string, pipelineUuid = "
     last_execution_date: n(r.last_execution_date),
     invalid_reason: r.invalid_reason === null || r.invalid_reason === undefined ? null : String(r.invalid_reason),
     token: r.token === null || r.token === undefined ? null : String(r.token),
+    token_sealed: r.token_sealed === null || r.token_sealed === undefined ? null : String(r.token_sealed),
   };
 }
 

@@ -45,6 +45,8 @@ export async function serverFixture(
     logs: fileLogReader(fx.root),
     ...options,
   };
+  // tokens are sealed under the server's key, as `kiln start` does
+  if (deps.secretKey) fx.store.useSecretKey(deps.secretKey);
   const app = createApp(deps, { log: () => {} });
   const server = await serveHttp(app.fetch, { port: 0, hostname: "127.0.0.1" });
   const keys = {} as Record<Role, string>;

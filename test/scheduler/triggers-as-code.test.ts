@@ -218,15 +218,28 @@ describe("an api trigger in triggers.yaml", () => {
     const fx = await schedulerFixture(gatedProject("tac-token", [api]), clock);
     try {
       await fx.scheduler.tick();
-      const token = String((await schedule(fx.client, "on_demand")).token);
+      // the token is sealed: the row holds no plaintext, an editor's view decrypts it
+      const tokenOf = async () => {
+        const row = await schedule(fx.client, "on_demand");
+        expect(row.token).toBeNull();
+        expect(String(row.token_sealed)).toStartWith("v1:");
+        return fx.store.revealTriggerToken(Number(row.id));
+      };
+      const token = await tokenOf();
       expect(token).toMatch(/^[0-9a-f]{32}$/);
       clock.advance(60_000);
       await fx.edit({ "pipelines/p/triggers.yaml": triggersYaml([{ ...api, variables: { a: 1 } }]) });
       expect((await fx.scheduler.tick()).sync.updated).toBe(1);
-      expect((await schedule(fx.client, "on_demand")).token).toBe(token);
+      expect(await tokenOf()).toBe(token);
       await fx.edit({ "pipelines/p/triggers.yaml": triggersYaml([{ ...api, token: "from-the-file-0123456789" }]) });
-      await fx.scheduler.tick();
-      expect((await schedule(fx.client, "on_demand")).token).toBe("from-the-file-0123456789");
+      expect((await fx.scheduler.tick()).sync.updated).toBe(1);
+      expect(await tokenOf()).toBe("from-the-file-0123456789");
+      // the same token in the file again is no change to it (compared by digest, not by decrypting)
+      const sealed = (await schedule(fx.client, "on_demand")).token_sealed;
+      clock.advance(60 * 60_000);
+      await fx.edit({ "pipelines/p/triggers.yaml": triggersYaml([{ ...api, token: "from-the-file-0123456789", description: "same token" }]) });
+      expect((await fx.scheduler.tick()).sync.updated).toBe(1);
+      expect((await schedule(fx.client, "on_demand")).token_sealed).toBe(sealed);
     } finally {
       await waitForEngines([fx.engine]);
       fx.cleanup();

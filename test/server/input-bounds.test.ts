@@ -30,7 +30,7 @@ describe("out-of-range dates are refused with 400 and nothing written", () => {
   test("through the API trigger (no credentials but its token)", async () => {
     const before = await runCount();
     for (const executionDate of OUT_OF_RANGE) {
-      const response = await fx.call("POST", `/api/pipeline_schedules/${fx.apiTrigger.id}/pipeline_runs/${fx.apiTrigger.token}`, {
+      const response = await fx.call("POST", `/api/pipeline_schedules/${fx.apiTrigger.id}/pipeline_runs/${fx.apiToken}`, {
         role: null,
         body: { pipeline_run: { execution_date: executionDate } },
       });
@@ -66,7 +66,7 @@ describe("out-of-range dates are refused with 400 and nothing written", () => {
   });
 
   test("an in-range date still makes a run", async () => {
-    const response = await fx.call("POST", `/api/pipeline_schedules/${fx.apiTrigger.id}/pipeline_runs/${fx.apiTrigger.token}`, {
+    const response = await fx.call("POST", `/api/pipeline_schedules/${fx.apiTrigger.id}/pipeline_runs/${fx.apiToken}`, {
       role: null,
       body: { pipeline_run: { execution_date: "9999-12-31T23:59:59.999Z" } },
     });
@@ -119,7 +119,7 @@ describe("JSON nested too deeply is a 4xx", () => {
   test("100,000 deep on token-only and authenticated routes, nothing written", async () => {
     const before = await runCount();
     const routes: Array<{ path: string; auth: boolean }> = [
-      { path: `/api/pipeline_schedules/${fx.apiTrigger.id}/pipeline_runs/${fx.apiTrigger.token}`, auth: false },
+      { path: `/api/pipeline_schedules/${fx.apiTrigger.id}/pipeline_runs/${fx.apiToken}`, auth: false },
       { path: "/api/events", auth: true },
       { path: `/api/pipeline_schedules/${fx.apiTrigger.id}/pipeline_runs`, auth: true },
       { path: "/api/pipelines/etl/pipeline_schedules", auth: true },

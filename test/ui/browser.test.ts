@@ -60,7 +60,7 @@ describeBrowser("web UI in Chromium", () => {
   test("runs a pipeline from its trigger page; the run page turns completed without a reload and shows a block's log line", async () => {
     await page.goto(`${fx.url}/ui/triggers/${fx.apiTrigger.id}`);
     // the API-trigger URL and curl example carry the trigger's token
-    await expect(page.getByTestId("curl").textContent()).resolves.toContain(`/api/pipeline_schedules/${fx.apiTrigger.id}/pipeline_runs/${fx.apiTrigger.token}`);
+    await expect(page.getByTestId("curl").textContent()).resolves.toContain(`/api/pipeline_schedules/${fx.apiTrigger.id}/pipeline_runs/${fx.apiToken}`);
     const open = closeGate();
     try {
       await page.getByTestId("run-now").click();

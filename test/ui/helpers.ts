@@ -62,6 +62,8 @@ export function setFlaky(fail: boolean): void {
 
 export interface UiFixture extends ServerFixture {
   apiTrigger: PipelineSchedule;
+  /** The API trigger's token (sealed in the database), as an editor is shown it. */
+  apiToken: string;
   slowTrigger: PipelineSchedule;
   timeTrigger: PipelineSchedule;
   /** The key the server encrypts secrets with. */
@@ -91,7 +93,9 @@ export async function uiFixture(options: Parameters<typeof serverFixture>[1] = {
       // a low PBKDF2 cost: these users only exist for the test
       await createUser(fx.client, { username: users[role], password: PASSWORD, role }, Date.now(), { iterations: 1000 });
     }
-    return { ...fx, apiTrigger, slowTrigger, timeTrigger, users, secretKey };
+    const apiToken = await fx.store.revealTriggerToken(apiTrigger.id);
+    if (apiToken === null) throw new Error("the API trigger has no token");
+    return { ...fx, apiTrigger, apiToken, slowTrigger, timeTrigger, users, secretKey };
   } catch (error) {
     await fx.close();
     throw error;

@@ -226,6 +226,14 @@ export function createWorker(bundle: ProjectBundle): KilnWorker {
         throw new WorkerStartError(`KILN_SECRET_KEY: ${error instanceof Error ? error.message : String(error)}`);
       }
     }
+    if (secretKey) {
+      // trigger tokens are sealed under it; rows an older kiln left in plaintext are sealed now
+      store.useSecretKey(secretKey);
+      await store.sealPlaintextTokens();
+    } else {
+      const tokened = codeTriggersWithTokens(project);
+      if (tokened.length > 0) throw new WorkerStartError(`KILN_SECRET_KEY is not set: trigger(s) ${tokened.join(", ")} have tokens, which kiln keeps encrypted under it: wrangler secret put KILN_SECRET_KEY`);
+    }
     const secrets: BlockSecrets = {
       async get(name) {
         if (!secretKey) throw new Error(`cannot read secret ${name}: KILN_SECRET_KEY is not set (wrangler secret put KILN_SECRET_KEY)`);
@@ -298,6 +306,15 @@ export function createWorker(bundle: ProjectBundle): KilnWorker {
       }
     },
   };
+}
+
+/** The project's API and event triggers (pipeline/name), whose tokens need the secret key. */
+function codeTriggersWithTokens(project: Project): string[] {
+  const names: string[] = [];
+  for (const pipeline of project.pipelines.values()) {
+    for (const trigger of pipeline.triggers) if (trigger.scheduleType === "api" || trigger.scheduleType === "event") names.push(`${pipeline.uuid}/${trigger.name}`);
+  }
+  return names;
 }
 
 /** The answer to every request while the Worker cannot start; the message says what to fix. */

@@ -108,6 +108,9 @@ export async function start(args: string[]): Promise<number> {
         ...(running ? { onRunsCreated: (options) => running.wake(options), engine } : {}),
       })
     : null;
+  // tokens written before they were sealed (migration 9 had no key to seal them with)
+  const sealed = await open.store.sealPlaintextTokens();
+  if (sealed > 0) consoleLog.info(`sealed ${sealed} trigger token(s) stored in plaintext by an older kiln`);
   // started after the server's checks, so a refused start has run nothing
   if (scheduler) {
     consoleLog.info(`${scheduler.id} started for ${project.root} (pid ${process.pid}, database ${open.databaseUrl.replace(/\/\/[^@]*@/, "//***@")})`);

@@ -123,13 +123,14 @@ export async function updateSchedule(store: Store, id: number, update: ScheduleU
   // an @once that ran fires again only for a new start_time (a second activation alone does not)
   const interval = update.scheduleInterval !== undefined ? update.scheduleInterval : current.scheduleInterval;
   const rearm = interval === "@once" && (update.startTime !== undefined && update.startTime !== current.startTime || current.scheduleInterval !== "@once");
-  const { rotateToken, ...fields } = update;
+  const { rotateToken, token, ...fields } = update;
+  const newTokenValue = rotateToken ? newToken() : token;
   const updated = await schedules.updatePipelineSchedule(
     store.client,
     id,
     {
       ...fields,
-      ...(rotateToken ? { token: newToken() } : {}),
+      ...(newTokenValue !== undefined ? { sealedToken: newTokenValue === null ? null : await store.sealTriggerToken(newTokenValue) } : {}),
       ...(activating ? { lastEnabledAt: now } : {}),
       ...(rearm ? { lastExecutionDate: null } : {}),
       nextRunAt: now,

@@ -3,7 +3,6 @@
  * each trigger it matches gets one run now, with the event in its blocks' context (Mage's
  * schedule_with_event). Who may send the event is the caller's to check (the server does).
  */
-import { constantTimeEqual } from "../auth/constant-time.ts";
 import { createRunForSchedule } from "../api/schedules.ts";
 import type { JsonObject, PipelineRun, PipelineSchedule } from "../domain.ts";
 import type { Project } from "../project/types.ts";
@@ -12,13 +11,12 @@ import { pipelineScheduleFromRow } from "../store/rows.ts";
 import { matchesEvent } from "./match.ts";
 
 /**
- * Ids of the event triggers whose token is `token`, compared in constant time (inactive ones
- * included: their token is valid, they just match nothing).
+ * Ids of the event triggers whose token is `token` (inactive ones included: their token is
+ * valid, they just match nothing).
  */
-export async function eventTriggersWithToken(store: Store, token: string): Promise<number[]> {
-  const rs = await store.client.execute("SELECT id, token FROM pipeline_schedules WHERE schedule_type = 'event' AND token IS NOT NULL");
-  // every token is compared, so the time taken says nothing about which (if any) matched
-  return rs.rows.filter((row) => constantTimeEqual(token, String(row.token))).map((row) => Number(row.id));
+export function eventTriggersWithToken(store: Store, token: string): Promise<number[]> {
+  // looked up by the token's keyed digest (see trigger-tokens.ts): no row is decrypted
+  return store.eventTriggerIdsWithToken(token);
 }
 
 /** The active event triggers (of the given ids only, when given), by id. */

@@ -13,9 +13,16 @@ import * as blockRuns from "./block-runs.ts";
 import * as pipelineRuns from "./pipeline-runs.ts";
 import * as schedules from "./schedules.ts";
 import * as secrets from "./secrets.ts";
+import { constantTimeEqual } from "../auth/constant-time.ts";
+import { openToken, sealToken, tokenDigest, TokenKeyError, type SealedToken } from "../trigger-tokens.ts";
+
+/** The secret key, or a function that resolves it on first use (a CLI makes its key file only when it needs one). */
+export type SecretKeyProvider = CryptoKey | (() => Promise<CryptoKey>);
 
 export class Store {
   readonly #committer: GroupCommitter;
+  #secretKey: (() => Promise<CryptoKey>) | null = null;
+  #resolvedKey: Promise<CryptoKey> | null = null;
 
   private constructor(
     readonly client: SqlClient,
@@ -24,10 +31,97 @@ export class Store {
     this.#committer = new GroupCommitter(client);
   }
 
-  /** Opens a store over a client, applying pending migrations first. */
-  static async open(client: SqlClient, clock: Clock = systemClock): Promise<Store> {
+  /** Opens a store over a client, applying pending migrations first; `secretKey` seals trigger tokens (see useSecretKey). */
+  static async open(client: SqlClient, clock: Clock = systemClock, options: { secretKey?: SecretKeyProvider } = {}): Promise<Store> {
     await migrate(client, undefined, clock.now());
-    return new Store(client, clock);
+    const store = new Store(client, clock);
+    if (options.secretKey) store.useSecretKey(options.secretKey);
+    return store;
+  }
+
+  /**
+   * Sets the secret key trigger tokens are sealed under. Without one, writing or showing a token
+   * fails with TokenKeyError, and only tokens written before they were sealed are accepted.
+   */
+  useSecretKey(key: SecretKeyProvider): void {
+    this.#secretKey = typeof key === "function" ? key : () => Promise.resolve(key);
+    this.#resolvedKey = null;
+  }
+
+  /** Whether a secret key was given (it may still fail to resolve). */
+  get hasSecretKey(): boolean {
+    return this.#secretKey !== null;
+  }
+
+  #key(purpose: string): Promise<CryptoKey> {
+    const provider = this.#secretKey;
+    if (!provider) return Promise.reject(new TokenKeyError(`${purpose}: trigger tokens are kept encrypted under KILN_SECRET_KEY (or the key file beside the database), and this process has neither`));
+    if (!this.#resolvedKey) {
+      const resolving = provider();
+      this.#resolvedKey = resolving;
+      // a failed resolution (a key file being made by another process, say) is retried next time
+      resolving.catch(() => {
+        if (this.#resolvedKey === resolving) this.#resolvedKey = null;
+      });
+    }
+    return this.#resolvedKey;
+  }
+
+  /** How many values are stored encrypted under the secret key: secrets and sealed trigger tokens. */
+  async encryptedValueCounts(): Promise<{ secrets: number; tokens: number }> {
+    const [secretsStored, tokens] = await Promise.all([secrets.secretCount(this.client), schedules.sealedTokenCount(this.client)]);
+    return { secrets: secretsStored, tokens };
+  }
+
+  /** A token's sealed form, to be written in place of the token. */
+  async sealTriggerToken(token: string): Promise<SealedToken> {
+    return sealToken(await this.#key("sealing a trigger token"), token);
+  }
+
+  /** The digest a token is looked up by. */
+  async triggerTokenDigest(token: string): Promise<string> {
+    return tokenDigest(await this.#key("checking a trigger token"), token);
+  }
+
+  /** A schedule's token in plaintext, to show to an editor; null if it has none. */
+  async revealTriggerToken(id: number): Promise<string | null> {
+    const row = await schedules.scheduleSealedToken(this.client, id);
+    if (!row) return null;
+    if (row.sealed !== null) return openToken(await this.#key("showing a trigger token"), row.sealed);
+    return row.plaintext;
+  }
+
+  /**
+   * Whether `token` is the token of API trigger `id`: its digest is compared in constant time
+   * (a row not sealed yet: its plaintext). False for an unknown id or another type of trigger.
+   */
+  async apiTriggerTokenMatches(id: number, token: string): Promise<boolean> {
+    const row = await schedules.scheduleTokenRow(this.client, id);
+    if (!row || row.scheduleType !== "api") return false;
+    if (row.digest !== null) return constantTimeEqual(await this.triggerTokenDigest(token), row.digest);
+    return row.plaintext !== null && constantTimeEqual(token, row.plaintext);
+  }
+
+  /**
+   * Ids of the event triggers whose token is `token`: by the digest's index, plus the rows not
+   * sealed yet, each compared in constant time.
+   */
+  async eventTriggerIdsWithToken(token: string): Promise<number[]> {
+    const sealed = this.#secretKey ? await schedules.eventTriggerIdsByDigest(this.client, await this.triggerTokenDigest(token)) : [];
+    const plaintext = (await schedules.plaintextEventTokens(this.client)).filter((row) => constantTimeEqual(token, row.token)).map((row) => row.id);
+    return [...new Set([...sealed, ...plaintext])].sort((a, b) => a - b);
+  }
+
+  /**
+   * Seals the tokens written in plaintext before tokens were sealed (migration 9 could not: it
+   * has no key). Called at start by every process that has the key; returns how many it sealed.
+   */
+  async sealPlaintextTokens(): Promise<number> {
+    const rows = await schedules.plaintextTokens(this.client);
+    if (rows.length === 0) return 0;
+    const key = await this.#key("sealing the trigger tokens stored in plaintext");
+    const sealed = await Promise.all(rows.map(async (r) => ({ ...r, sealed: await sealToken(key, r.token) })));
+    return schedules.sealPlaintextTokenRows(this.client, sealed);
   }
 
   /** A new empty batch stamped with the current time. */
@@ -66,8 +160,11 @@ export class Store {
   latestCompletedPartitions(pipelineUuid: string, blockUuids: readonly string[]) {
     return blockRuns.latestCompletedPartitions(this.client, pipelineUuid, blockUuids);
   }
-  createPipelineSchedule(schedule: schedules.NewPipelineSchedule) {
-    return schedules.createPipelineSchedule(this.client, schedule, this.clock.now());
+  /** Inserts a schedule, its token (if any) sealed. */
+  async createPipelineSchedule(schedule: schedules.NewPipelineSchedule) {
+    const { token, ...rest } = schedule;
+    const sealedToken = token ? await this.sealTriggerToken(token) : null;
+    return schedules.createPipelineSchedule(this.client, { ...rest, sealedToken }, this.clock.now());
   }
   listPipelineSchedules(filter?: schedules.PipelineScheduleFilter, page?: { limit?: number; after?: string | null }) {
     return schedules.listPipelineSchedules(this.client, filter, page);

@@ -71,7 +71,7 @@ export function pipelineScheduleFromRow(r: Row): PipelineSchedule {
     status: String(r.status) as ScheduleStatus,
     variables: parseJsonObject(r.variables) ?? {},
     sla: numOrNull(r.sla),
-    token: strOrNull(r.token),
+    hasToken: strOrNull(r.token_sealed) !== null || strOrNull(r.token) !== null,
     settings: (parseJsonObject(r.settings) ?? {}) as ScheduleSettings,
     description: strOrNull(r.description),
     eventPattern: parseJsonObject(r.event_pattern),

@@ -6,6 +6,7 @@ import { KilnError } from "../errors.ts";
 import { pipelineScheduleFromRow } from "./rows.ts";
 import { toJson } from "./json.ts";
 import { listPage, type Page, type PageRequest } from "./page.ts";
+import type { SealedToken } from "../trigger-tokens.ts";
 
 export interface NewPipelineSchedule {
   name: string;
@@ -17,6 +18,7 @@ export interface NewPipelineSchedule {
   status?: ScheduleStatus;
   variables?: JsonObject;
   sla?: number | null;
+  /** The API or event trigger's token, in plaintext: Store.createPipelineSchedule seals it. */
   token?: string | null;
   settings?: ScheduleSettings;
   description?: string | null;
@@ -24,13 +26,16 @@ export interface NewPipelineSchedule {
   eventPattern?: JsonObject | null;
 }
 
+/** A new schedule as it is written: its token sealed (trigger-tokens.ts), never in plaintext. */
+export type SealedNewPipelineSchedule = Omit<NewPipelineSchedule, "token"> & { sealedToken?: SealedToken | null };
+
 /** Inserts a schedule; (pipeline_uuid, name) is unique: a taken name is a KilnError (conflict) on `name`. */
-export async function createPipelineSchedule(client: SqlClient, s: NewPipelineSchedule, now: number): Promise<PipelineSchedule> {
+export async function createPipelineSchedule(client: SqlClient, s: SealedNewPipelineSchedule, now: number): Promise<PipelineSchedule> {
   const status = s.status ?? "inactive";
   const rs = await client.execute({
     sql: `INSERT INTO pipeline_schedules (name, pipeline_uuid, schedule_type, schedule_interval, start_time, timezone, status,
-            variables, sla, token, settings, description, event_pattern, last_enabled_at, created_at, updated_at)
-          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            variables, sla, token_sealed, token_digest, settings, description, event_pattern, last_enabled_at, created_at, updated_at)
+          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
           ON CONFLICT (pipeline_uuid, name) DO NOTHING RETURNING *`,
     args: [
       s.name,
@@ -42,7 +47,8 @@ export async function createPipelineSchedule(client: SqlClient, s: NewPipelineSc
       status,
       toJson(s.variables),
       s.sla ?? null,
-      s.token ?? null,
+      s.sealedToken?.sealed ?? null,
+      s.sealedToken?.digest ?? null,
       toJson(s.settings),
       s.description ?? null,
       s.eventPattern ? JSON.stringify(s.eventPattern) : null,
@@ -72,7 +78,8 @@ export interface SchedulePatch {
   status?: ScheduleStatus;
   variables?: JsonObject;
   sla?: number | null;
-  token?: string | null;
+  /** A new token, sealed (null: none); the plaintext of an unsealed row goes with it. */
+  sealedToken?: SealedToken | null;
   settings?: JsonObject;
   description?: string | null;
   eventPattern?: JsonObject | null;
@@ -83,7 +90,7 @@ export interface SchedulePatch {
   lastExecutionDate?: number | null;
 }
 
-const SCHEDULE_COLUMNS: Record<keyof SchedulePatch, string> = {
+const SCHEDULE_COLUMNS: Record<Exclude<keyof SchedulePatch, "sealedToken">, string> = {
   name: "name",
   scheduleType: "schedule_type",
   scheduleInterval: "schedule_interval",
@@ -92,7 +99,6 @@ const SCHEDULE_COLUMNS: Record<keyof SchedulePatch, string> = {
   status: "status",
   variables: "variables",
   sla: "sla",
-  token: "token",
   settings: "settings",
   description: "description",
   eventPattern: "event_pattern",
@@ -107,6 +113,12 @@ export async function updatePipelineSchedule(client: SqlClient, id: number, patc
   const args: InValue[] = [now];
   for (const [key, value] of Object.entries(patch) as Array<[keyof SchedulePatch, unknown]>) {
     if (value === undefined) continue;
+    if (key === "sealedToken") {
+      const sealed = value as SealedToken | null;
+      sets.push("token = NULL", "token_sealed = ?", "token_digest = ?");
+      args.push(sealed?.sealed ?? null, sealed?.digest ?? null);
+      continue;
+    }
     sets.push(`${SCHEDULE_COLUMNS[key]} = ?`);
     args.push(key === "variables" || key === "settings" ? toJson(value) : key === "eventPattern" ? (value === null ? null : JSON.stringify(value)) : (value as InValue));
   }
@@ -144,4 +156,78 @@ export function listPipelineSchedules(client: SqlClient, filter: PipelineSchedul
   if (filter.status !== undefined) (where.push("status = ?"), args.push(filter.status));
   if (filter.scheduleType !== undefined) (where.push("schedule_type = ?"), args.push(filter.scheduleType));
   return listPage(client, "pipeline_schedules", { where, args }, page, pipelineScheduleFromRow);
+}
+
+/** Id and digest of a schedule's token, for the API trigger route: null if there is no such schedule. */
+export async function scheduleTokenRow(client: SqlClient, id: number): Promise<{ scheduleType: string; digest: string | null; plaintext: string | null } | null> {
+  const rs = await client.execute({ sql: "SELECT schedule_type, token_digest, token FROM pipeline_schedules WHERE id = ?", args: [id] });
+  const row = rs.rows[0];
+  if (!row) return null;
+  return { scheduleType: String(row.schedule_type), digest: row.token_digest === null ? null : String(row.token_digest), plaintext: row.token === null ? null : String(row.token) };
+}
+
+/** A schedule's sealed token, and its plaintext when it was written before tokens were sealed. */
+export async function scheduleSealedToken(client: SqlClient, id: number): Promise<{ sealed: string | null; plaintext: string | null } | null> {
+  const rs = await client.execute({ sql: "SELECT token_sealed, token FROM pipeline_schedules WHERE id = ?", args: [id] });
+  const row = rs.rows[0];
+  if (!row) return null;
+  return { sealed: row.token_sealed === null ? null : String(row.token_sealed), plaintext: row.token === null ? null : String(row.token) };
+}
+
+/** Ids of the event triggers whose token digest is `digest` (an indexed lookup: digests are of random tokens). */
+export async function eventTriggerIdsByDigest(client: SqlClient, digest: string): Promise<number[]> {
+  const rs = await client.execute({ sql: "SELECT id FROM pipeline_schedules WHERE schedule_type = 'event' AND token_digest = ? ORDER BY id", args: [digest] });
+  return rs.rows.map((row) => Number(row.id));
+}
+
+/** Event triggers whose token is still in plaintext (written before tokens were sealed, not sealed yet). */
+export async function plaintextEventTokens(client: SqlClient): Promise<Array<{ id: number; token: string }>> {
+  const rs = await client.execute("SELECT id, token FROM pipeline_schedules WHERE schedule_type = 'event' AND token IS NOT NULL");
+  return rs.rows.map((row) => ({ id: Number(row.id), token: String(row.token) }));
+}
+
+/** Every schedule whose token is still in plaintext. */
+export async function plaintextTokens(client: SqlClient): Promise<Array<{ id: number; token: string }>> {
+  const rs = await client.execute("SELECT id, token FROM pipeline_schedules WHERE token IS NOT NULL ORDER BY id");
+  return rs.rows.map((row) => ({ id: Number(row.id), token: String(row.token) }));
+}
+
+/**
+ * Replaces plaintext tokens by their sealed form, in one transaction; a row whose token changed
+ * meanwhile is left to that change. Returns how many rows were sealed.
+ */
+export async function sealPlaintextTokenRows(client: SqlClient, rows: ReadonlyArray<{ id: number; token: string; sealed: SealedToken }>): Promise<number> {
+  if (rows.length === 0) return 0;
+  // SQLite leaves a replaced value's bytes in the page and the WAL unless told otherwise:
+  // secure_delete overwrites them, the checkpoint moves the pages into the file and empties the
+  // WAL. A server that refuses these pragmas (sqld may) still gets the rows sealed.
+  await pragma(client, "PRAGMA secure_delete = ON");
+  let results;
+  try {
+    results = await client.batch(
+      rows.map((r) => ({
+        sql: "UPDATE pipeline_schedules SET token = NULL, token_sealed = ?, token_digest = ? WHERE id = ? AND token = ?",
+        args: [r.sealed.sealed, r.sealed.digest, r.id, r.token],
+      })),
+      "write",
+    );
+  } finally {
+    await pragma(client, "PRAGMA secure_delete = OFF");
+  }
+  await pragma(client, "PRAGMA wal_checkpoint(TRUNCATE)");
+  return results.reduce((n, rs) => n + rs.rowsAffected, 0);
+}
+
+async function pragma(client: SqlClient, sql: string): Promise<void> {
+  try {
+    await client.execute(sql);
+  } catch {
+    // best effort, see above
+  }
+}
+
+/** How many schedules hold a sealed token (a process without the key must not make a new one). */
+export async function sealedTokenCount(client: SqlClient): Promise<number> {
+  const rs = await client.execute("SELECT count(*) AS n FROM pipeline_schedules WHERE token_sealed IS NOT NULL");
+  return Number(rs.rows[0]?.n ?? 0);
 }

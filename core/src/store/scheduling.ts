@@ -5,6 +5,7 @@ import { pipelineRunFromRow, pipelineScheduleFromRow } from "./rows.ts";
 import type { SqlClient } from "./sql-client.ts";
 import type { TriggerConfig } from "../project/types.ts";
 import { toJson } from "./json.ts";
+import type { SealedToken } from "../trigger-tokens.ts";
 
 /** A schedule as the scheduler needs it: the row plus its scheduling bookkeeping. */
 export interface ScheduleState extends PipelineSchedule {
@@ -12,6 +13,8 @@ export interface ScheduleState extends PipelineSchedule {
   invalidReason: string | null;
   nextRunAt: number | null;
   lastExecutionDate: number | null;
+  /** The digest of the sealed token (null: none, or not sealed yet), to tell whether triggers.yaml changed it. */
+  tokenDigest: string | null;
 }
 
 function scheduleStateFromRow(r: Record<string, unknown>): ScheduleState {
@@ -22,6 +25,7 @@ function scheduleStateFromRow(r: Record<string, unknown>): ScheduleState {
     invalidReason: r.invalid_reason === null || r.invalid_reason === undefined ? null : String(r.invalid_reason),
     nextRunAt: r.next_run_at === null || r.next_run_at === undefined ? null : Number(r.next_run_at),
     lastExecutionDate: r.last_execution_date === null || r.last_execution_date === undefined ? null : Number(r.last_execution_date),
+    tokenDigest: r.token_digest === null || r.token_digest === undefined ? null : String(r.token_digest),
   };
 }
 
@@ -51,8 +55,8 @@ export async function scheduleState(client: SqlClient, id: number): Promise<Sche
   return rs.rows[0] ? scheduleStateFromRow(rs.rows[0]) : null;
 }
 
-/** A triggers.yaml entry as the sync writes it: the loaded trigger, of a pipeline. */
-export type CodeTrigger = Omit<TriggerConfig, "envs" | "lastEnabledAt" | "settings"> & { pipelineUuid: string; settings: JsonObject };
+/** A triggers.yaml entry as the sync writes it: the loaded trigger, of a pipeline, its token sealed (null: keep the row's). */
+export type CodeTrigger = Omit<TriggerConfig, "envs" | "lastEnabledAt" | "settings" | "token"> & { pipelineUuid: string; settings: JsonObject; sealedToken: SealedToken | null };
 
 /**
  * Inserts or updates a schedule from triggers.yaml; `nextRunAt` set means "evaluate it now";
@@ -61,12 +65,15 @@ export type CodeTrigger = Omit<TriggerConfig, "envs" | "lastEnabledAt" | "settin
 export function upsertCodeTriggerStatement(t: CodeTrigger, now: number, lastEnabledAt: number | null, nextRunAt: number | null, rearm = false) {
   return {
     sql: `INSERT INTO pipeline_schedules (name, pipeline_uuid, schedule_type, schedule_interval, start_time, timezone, status,
-            variables, sla, token, settings, description, event_pattern, last_enabled_at, next_run_at, source, invalid_reason, created_at, updated_at)
-          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'code', NULL, ?, ?)
+            variables, sla, token_sealed, token_digest, settings, description, event_pattern, last_enabled_at, next_run_at, source, invalid_reason, created_at, updated_at)
+          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'code', NULL, ?, ?)
           ON CONFLICT (pipeline_uuid, name) DO UPDATE SET
             schedule_type = excluded.schedule_type, schedule_interval = excluded.schedule_interval,
             start_time = excluded.start_time, timezone = excluded.timezone, status = excluded.status,
-            variables = excluded.variables, sla = excluded.sla, token = coalesce(excluded.token, pipeline_schedules.token),
+            variables = excluded.variables, sla = excluded.sla,
+            token = CASE WHEN excluded.token_sealed IS NULL THEN pipeline_schedules.token ELSE NULL END,
+            token_sealed = coalesce(excluded.token_sealed, pipeline_schedules.token_sealed),
+            token_digest = coalesce(excluded.token_digest, pipeline_schedules.token_digest),
             settings = excluded.settings, description = excluded.description, event_pattern = excluded.event_pattern,
             last_enabled_at = coalesce(excluded.last_enabled_at, pipeline_schedules.last_enabled_at),
             next_run_at = coalesce(excluded.next_run_at, pipeline_schedules.next_run_at),
@@ -83,7 +90,8 @@ export function upsertCodeTriggerStatement(t: CodeTrigger, now: number, lastEnab
       t.status,
       toJson(t.variables),
       t.sla,
-      t.token,
+      t.sealedToken?.sealed ?? null,
+      t.sealedToken?.digest ?? null,
       toJson(t.settings),
       t.description,
       t.eventPattern ? JSON.stringify(t.eventPattern) : null,

@@ -36,3 +36,9 @@ export async function hasSecrets(client: SqlClient): Promise<boolean> {
   const rs = await client.execute("SELECT 1 FROM secrets LIMIT 1");
   return rs.rows.length > 0;
 }
+
+/** How many secrets are stored. */
+export async function secretCount(client: SqlClient): Promise<number> {
+  const rs = await client.execute("SELECT count(*) AS n FROM secrets");
+  return Number(rs.rows[0]?.n ?? 0);
+}

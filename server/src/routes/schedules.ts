@@ -4,7 +4,6 @@
  */
 import {
   boundedInteger,
-  constantTimeEqual,
   MAX_SETTING_NUMBER,
   NameSchema,
   createRunForSchedule,
@@ -124,7 +123,7 @@ export async function scheduleView(deps: ServerDeps, schedule: PipelineSchedule,
   view.pipeline_runs_count = counts.get(schedule.id)?.total ?? 0;
   view.pipeline_in_progress_runs_count = counts.get(schedule.id)?.inProgress ?? 0;
   view.runtime_average = average;
-  if (!principal || !hasRole(principal.role, "editor")) delete view.token;
+  if (principal && hasRole(principal.role, "editor")) view.token = schedule.hasToken ? await deps.store.revealTriggerToken(schedule.id) : null;
   return view;
 }
 
@@ -265,7 +264,7 @@ export function scheduleRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc): v
     const body = await readBody(c, TriggerBody);
     const schedule = await deps.store.getPipelineSchedule(id);
     // an unknown schedule and a wrong token answer alike, so the id space cannot be probed
-    if (!schedule || schedule.scheduleType !== "api" || !schedule.token || !constantTimeEqual(token, schedule.token)) {
+    if (!schedule || !(await deps.store.apiTriggerTokenMatches(id, token))) {
       throw new ApiError("unauthenticated", `invalid token for pipeline schedule ${id}`);
     }
     if (schedule.status !== "active") throw new ApiError("conflict", `pipeline schedule ${id} is inactive: activate it to accept runs`);

@@ -375,7 +375,9 @@ export function uiApp(deps: ServerDeps, verifySession: SessionVerifier, log: (me
     }
     const runs = await deps.store.listPipelineRuns({ pipelineScheduleId: id }, { limit: 20 });
     const canEdit = canAct(c);
-    const apiUrl = schedule.scheduleType === "api" && schedule.token && canEdit ? apiTriggerUrl(c, id, schedule.token) : null;
+    // the token is decrypted for editors only, who are shown the trigger's URL
+    const token = schedule.scheduleType === "api" && schedule.hasToken && canEdit ? await deps.store.revealTriggerToken(id) : null;
+    const apiUrl = token !== null ? apiTriggerUrl(c, id, token) : null;
     return page(
       c,
       deps,

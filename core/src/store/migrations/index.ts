@@ -8,6 +8,7 @@ import * as m006 from "./006_block_outputs.ts";
 import * as m007 from "./007_sign_in_attempts.ts";
 import * as m008 from "./008_run_counters.ts";
 import * as m009 from "./009_block_logs.ts";
+import * as m010 from "./010_sealed_trigger_tokens.ts";
 
 export interface Migration {
   id: number;
@@ -25,4 +26,5 @@ export const MIGRATIONS: Migration[] = [
   { id: 7, ...m007 },
   { id: 8, ...m008 },
   { id: 9, ...m009 },
+  { id: 10, ...m010 },
 ];
