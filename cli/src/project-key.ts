@@ -8,6 +8,7 @@
 import { existsSync } from "node:fs";
 import type { Store } from "@kiln/core";
 import { resolveSecretKey, secretKeyFile, type SecretKeySource } from "@kiln/node";
+import { consoleLog } from "@kiln/scheduler";
 import { UsageError } from "./errors.ts";
 import { kilnSecret } from "./kiln-env.ts";
 
@@ -28,4 +29,10 @@ export async function projectSecretKey(root: string, databaseUrl: string, store:
     const message = error instanceof Error ? error.message : String(error);
     throw new UsageError(rawKey ? `KILN_SECRET_KEY: ${message.replace(/^KILN_SECRET_KEY: /, "")}` : message);
   }
+}
+
+/** Seals the trigger tokens an older kiln stored in plaintext (migration 9 had no key to do it), before anything is served. */
+export async function sealPlaintextTokens(store: Store): Promise<void> {
+  const sealed = await store.sealPlaintextTokens();
+  if (sealed > 0) consoleLog.info(`sealed ${sealed} trigger token(s) an older kiln stored in plaintext`);
 }

@@ -11,7 +11,7 @@ import { createApp } from "@kiln/server";
 import { UsageError } from "./errors.ts";
 import { VERSION } from "./version.ts";
 import { kilnSecret } from "./kiln-env.ts";
-import { projectSecretKey } from "./project-key.ts";
+import { projectSecretKey, sealPlaintextTokens } from "./project-key.ts";
 import type { OpenProject } from "./project.ts";
 
 export interface ServeOptions {
@@ -36,6 +36,7 @@ export async function serveApi(options: ServeOptions): Promise<{ port: number; s
   const events = eventsToken();
   const trustProxy = trustProxySetting();
   const secretKey = await serverSecretKey(open);
+  await sealPlaintextTokens(open.store);
   if (options.authDisabled) {
     consoleLog.warn("AUTHENTICATION IS OFF (--no-auth or KILN_AUTH=off): anyone who can reach this port can read and change everything");
   } else {

@@ -2,11 +2,12 @@
  * The real server over loopback HTTP: a project fixture, a scheduler ticking on the real clock,
  * the Hono app served on a free port (by whichever runtime runs the tests), and an API key per role.
  */
-import { createApiKey, generateSecretKey, importSecretKey, type Role } from "@kiln/core";
+import { join } from "node:path";
+import { createApiKey, type Role } from "@kiln/core";
 import { createApp, type ServerDeps } from "@kiln/server";
 import { fileLogReader, serveHttp } from "@kiln/node";
 import { Scheduler, silentLog } from "@kiln/scheduler";
-import { projectFixture, type Fixture } from "./fixtures.ts";
+import { fixtureSecretKey, projectFixture, type Fixture } from "./fixtures.ts";
 
 export interface ServerFixture extends Fixture {
   url: string;
@@ -38,7 +39,9 @@ export async function serverFixture(
     clock: fx.store.clock,
     version: "test",
     authEnabled: true,
-    secretKey: await importSecretKey(generateSecretKey()),
+    // the key file beside the database, as `kiln start` makes without KILN_SECRET_KEY: a block in
+    // its own process (kiln run-block) reads the same key
+    secretKey: await fixtureSecretKey(fx.root, `file:${join(fx.root, ".kiln/kiln.db")}`)(),
     bodyLimitBytes: 1024 * 1024,
     onRunsCreated: (options) => scheduler.wake(options),
     engine: fx.engine,

@@ -174,7 +174,7 @@ describe("rows an older kiln wrote in plaintext", () => {
     child.stderr!.setEncoding("utf8").on("data", (c: string) => (output += c));
     const base = `http://127.0.0.1:${port}`;
     await waitFor(async () => (await fetch(`${base}/api/health`).catch(() => null))?.ok === true, "the server to listen", 45_000);
-    expect(output).toContain("sealed 2 trigger token(s)");
+    expect(output).toContain("sealed 2 trigger token(s) an older kiln stored in plaintext");
     expect(existsSync(`${dbPath}.key`)).toBe(true);
 
     const rows = await (async () => {

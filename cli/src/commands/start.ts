@@ -13,6 +13,7 @@ import { UsageError } from "../errors.ts";
 import { COMMAND_USAGE } from "../usage.ts";
 import { loadUserProject, openProject } from "../project.ts";
 import { serveApi } from "../serve.ts";
+import { sealPlaintextTokens } from "../project-key.ts";
 
 export const usage = COMMAND_USAGE["start"]!;
 
@@ -108,9 +109,8 @@ export async function start(args: string[]): Promise<number> {
         ...(running ? { onRunsCreated: (options) => running.wake(options), engine } : {}),
       })
     : null;
-  // tokens written before they were sealed (migration 9 had no key to seal them with)
-  const sealed = await open.store.sealPlaintextTokens();
-  if (sealed > 0) consoleLog.info(`sealed ${sealed} trigger token(s) stored in plaintext by an older kiln`);
+  // the server seals plaintext tokens before it listens; a scheduler alone does it here
+  if (!withServer) await sealPlaintextTokens(open.store);
   // started after the server's checks, so a refused start has run nothing
   if (scheduler) {
     consoleLog.info(`${scheduler.id} started for ${project.root} (pid ${process.pid}, database ${open.databaseUrl.replace(/\/\/[^@]*@/, "//***@")})`);
