@@ -31,7 +31,7 @@ export async function projectSecretKey(root: string, databaseUrl: string, store:
   }
 }
 
-/** Seals the trigger tokens an older kiln stored in plaintext (migration 9 had no key to do it), before anything is served. */
+/** Seals the trigger tokens an older kiln stored in plaintext (migration 10 had no key to do it), before anything is served. */
 export async function sealPlaintextTokens(store: Store): Promise<void> {
   const sealed = await store.sealPlaintextTokens();
   if (sealed > 0) consoleLog.info(`sealed ${sealed} trigger token(s) an older kiln stored in plaintext`);

@@ -37,7 +37,7 @@ describe("migrations", () => {
     const file = `file:${join(fx.root, "race.db")}`;
     const [a, b] = await Promise.all([openDatabase(file), openDatabase(file)]);
     const applied = await Promise.all([migrate(a), migrate(b)]);
-    expect(applied.flat().sort()).toEqual(MIGRATIONS.map((m) => m.id));
+    expect(applied.flat().sort((x, y) => x - y)).toEqual(MIGRATIONS.map((m) => m.id));
     a.close();
     b.close();
   });

@@ -123,10 +123,10 @@ describe("rows an older kiln wrote in plaintext", () => {
   const LEGACY_API = "legacy-plaintext-api-token-Hh7Gg6";
   const LEGACY_EVENT = "legacy-plaintext-event-token-Ff5Ee4";
 
-  /** A database as kiln 0.1 left it: migrations up to 8, tokens in the `token` column. */
+  /** A database as kiln 0.1 left it: migrations up to 9, tokens in the `token` column. */
   async function legacyDatabase(dbPath: string): Promise<void> {
     const client = await openDatabase(`file:${dbPath}`);
-    await migrate(client, MIGRATIONS.filter((m) => m.id <= 8));
+    await migrate(client, MIGRATIONS.filter((m) => m.id <= 9));
     const now = Date.now();
     await client.execute({
       sql: `INSERT INTO pipeline_schedules (name, pipeline_uuid, schedule_type, status, token, created_at, updated_at, source)

@@ -113,7 +113,7 @@ export class Store {
   }
 
   /**
-   * Seals the tokens written in plaintext before tokens were sealed (migration 9 could not: it
+   * Seals the tokens written in plaintext before tokens were sealed (migration 10 could not: it
    * has no key). Called at start by every process that has the key; returns how many it sealed.
    */
   async sealPlaintextTokens(): Promise<number> {
