@@ -23,7 +23,7 @@ if (missing) {
 const temp = new TempDirs();
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 let image: KilnImage;
-let compose: ComposeRun | null = null;
+const runs: ComposeRun[] = [];
 
 beforeAll(() => {
   if (missing) return;
@@ -32,7 +32,7 @@ beforeAll(() => {
 }, 900_000);
 
 afterAll(() => {
-  compose?.down();
+  for (const run of runs) run.down();
   temp.removeAll();
 }, 60_000);
 
@@ -63,79 +63,125 @@ describe.skipIf(missing !== null)("the image (Dockerfile)", () => {
   }, 120_000);
 });
 
+/** compose.yaml's services up over a copy of `example`, the web server answering, an admin key made, both schedulers heartbeating. */
+async function composeOver(example: string): Promise<{ run: ComposeRun; url: string; auth: Record<string, string>; logs: () => string }> {
+  const project = join(temp.make("kiln-compose-"), "project");
+  cpSync(join(REPO_ROOT, example), project, { recursive: true, filter: (src) => !/\/\.(kiln|variables|logs)(\/|$)/.test(src) });
+  const port = await freePort();
+  const composePath = join(REPO_ROOT, "compose.yaml");
+  const file = readCompose(composePath, { KILN_IMAGE: image.tag, REDIS_IMAGE: redisImage(), SQLD_IMAGE: sqldImage(), KILN_PROJECT: project, KILN_PORT: String(port) });
+  // what the file declares is what runs: the roles as command overrides of one image
+  expect(Object.keys(file.services).sort()).toEqual(["redis", "scheduler_1", "scheduler_2", "sqld", "web_server"]);
+  for (const name of ["web_server", "scheduler_1", "scheduler_2"]) {
+    const service = file.services[name]!;
+    expect(service.image).toBe(image.tag);
+    expect(service.command).toEqual(["start", "/home/src/project", "--instance-type", name === "web_server" ? "web_server" : "scheduler"]);
+    expect(service.volumes).toEqual([`${project}:/home/src/project`]);
+    expect(service.environment).toEqual({ KILN_DATABASE_URL: "http://sqld:8080", REDIS_URL: "redis://redis:6379" });
+  }
+  expect(startOrder(file).slice(0, 2).sort()).toEqual(["redis", "sqld"]);
+
+  const run = composeUp(composePath, file);
+  runs.push(run);
+  const logs = () => Object.keys(run.containers).map((s) => `--- ${s}\n${run.logs(s).slice(-2500)}`).join("\n");
+  const url = `http://127.0.0.1:${port}`;
+  await waitFor("the web_server's /api/health", async () => (await fetch(`${url}/api/health`)).ok, 120_000, logs);
+
+  // the first admin key, made inside the web_server's container against the shared sqld
+  const made = podman(["exec", run.containers.web_server!, "kiln", "api-key", "create", "--project", "/home/src/project", "--role", "admin"]);
+  const auth = { authorization: `Bearer ${made.stdout.trim().split("\n").at(-1)!}` };
+
+  // both schedulers heartbeat in the shared database
+  await waitFor(
+    "two schedulers in /api/status",
+    async () => {
+      const body = (await (await fetch(`${url}/api/status`, { headers: auth })).json()) as { status?: { schedulers?: unknown[] } };
+      return (body.status?.schedulers?.length ?? 0) >= 2;
+    },
+    60_000,
+    logs,
+  );
+  return { run, url, auth, logs };
+}
+
+/** Fires a pipeline's API trigger (synced from triggers.yaml by a scheduler) and returns the run's id. */
+async function fireApiTrigger(url: string, auth: Record<string, string>, pipeline: string, trigger: string, logs: () => string): Promise<number> {
+  let schedule: { id: number; token: string } | undefined;
+  await waitFor(
+    `the ${trigger} trigger synced from triggers.yaml`,
+    async () => {
+      const list = (await (await fetch(`${url}/api/pipelines/${pipeline}/pipeline_schedules`, { headers: auth })).json()) as { pipeline_schedules?: Array<{ id: number; token: string; name: string }> };
+      schedule = list.pipeline_schedules?.find((s) => s.name === trigger && s.token);
+      return schedule !== undefined;
+    },
+    60_000,
+    logs,
+  );
+  const created = await fetch(`${url}/api/pipeline_schedules/${schedule!.id}/pipeline_runs/${schedule!.token}`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ pipeline_run: { variables: { min_total: 10 } } }),
+  });
+  expect(created.status).toBe(201);
+  return ((await created.json()) as { pipeline_run: { id: number } }).pipeline_run.id;
+}
+
+/** Waits for a pipeline run to end; returns its status. */
+async function ended(url: string, auth: Record<string, string>, runId: number, logs: () => string): Promise<string> {
+  let status = "";
+  await waitFor(
+    `run ${runId} to end`,
+    async () => {
+      status = ((await (await fetch(`${url}/api/pipeline_runs/${runId}`, { headers: auth })).json()) as { pipeline_run: { status: string } }).pipeline_run.status;
+      return status !== "initial" && status !== "running";
+    },
+    120_000,
+    logs,
+  );
+  return status;
+}
+
 describe.skipIf(missing !== null)("compose.yaml (web_server + two schedulers + Redis + sqld)", () => {
   test("its services, started as the file declares them, run an API-triggered run of the example to completed", async () => {
-    const project = join(temp.make("kiln-compose-"), "etl");
-    cpSync(join(REPO_ROOT, "examples/etl"), project, { recursive: true, filter: (src) => !/\/\.(kiln|variables|logs)(\/|$)/.test(src) });
-    const port = await freePort();
-    const composePath = join(REPO_ROOT, "compose.yaml");
-    const file = readCompose(composePath, { KILN_IMAGE: image.tag, REDIS_IMAGE: redisImage(), SQLD_IMAGE: sqldImage(), KILN_PROJECT: project, KILN_PORT: String(port) });
-    // what the file declares is what runs: the roles as command overrides of one image
-    expect(Object.keys(file.services).sort()).toEqual(["redis", "scheduler_1", "scheduler_2", "sqld", "web_server"]);
-    for (const name of ["web_server", "scheduler_1", "scheduler_2"]) {
-      const service = file.services[name]!;
-      expect(service.image).toBe(image.tag);
-      expect(service.command).toEqual(["start", "/home/src/project", "--instance-type", name === "web_server" ? "web_server" : "scheduler"]);
-      expect(service.volumes).toEqual([`${project}:/home/src/project`]);
-      expect(service.environment).toEqual({ KILN_DATABASE_URL: "http://sqld:8080", REDIS_URL: "redis://redis:6379" });
-    }
-    expect(startOrder(file).slice(0, 2).sort()).toEqual(["redis", "sqld"]);
-
-    compose = composeUp(composePath, file);
-    const run = compose;
-    const logs = () => Object.keys(run.containers).map((s) => `--- ${s}\n${run.logs(s).slice(-2500)}`).join("\n");
-    const url = `http://127.0.0.1:${port}`;
-    await waitFor("the web_server's /api/health", async () => (await fetch(`${url}/api/health`)).ok, 120_000, logs);
-
-    // the first admin key, made inside the web_server's container against the shared sqld
-    const made = podman(["exec", run.containers.web_server!, "kiln", "api-key", "create", "--project", "/home/src/project", "--role", "admin"]);
-    const key = made.stdout.trim().split("\n").at(-1)!;
-    const auth = { authorization: `Bearer ${key}` };
-
-    // both schedulers heartbeat in the shared database
-    await waitFor(
-      "two schedulers in /api/status",
-      async () => {
-        const body = (await (await fetch(`${url}/api/status`, { headers: auth })).json()) as { status?: { schedulers?: unknown[] } };
-        return (body.status?.schedulers?.length ?? 0) >= 2;
-      },
-      60_000,
-      logs,
-    );
-
-    // the on_demand trigger, synced from triggers.yaml by a scheduler, fired through the API
-    let schedule: { id: number; token: string } | undefined;
-    await waitFor(
-      "the on_demand trigger synced from triggers.yaml",
-      async () => {
-        const list = (await (await fetch(`${url}/api/pipelines/etl/pipeline_schedules`, { headers: auth })).json()) as { pipeline_schedules?: Array<{ id: number; token: string; name: string }> };
-        schedule = list.pipeline_schedules?.find((s) => s.name === "on_demand" && s.token);
-        return schedule !== undefined;
-      },
-      60_000,
-      logs,
-    );
-    const created = await fetch(`${url}/api/pipeline_schedules/${schedule!.id}/pipeline_runs/${schedule!.token}`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ pipeline_run: { variables: { min_total: 10 } } }),
-    });
-    expect(created.status).toBe(201);
-    const runId = ((await created.json()) as { pipeline_run: { id: number } }).pipeline_run.id;
-    let status = "";
-    await waitFor(
-      `run ${runId} to end`,
-      async () => {
-        status = ((await (await fetch(`${url}/api/pipeline_runs/${runId}`, { headers: auth })).json()) as { pipeline_run: { status: string } }).pipeline_run.status;
-        return status !== "initial" && status !== "running";
-      },
-      120_000,
-      logs,
-    );
+    const { run, url, auth, logs } = await composeOver("examples/etl");
+    const runId = await fireApiTrigger(url, auth, "etl", "on_demand", logs);
+    const status = await ended(url, auth, runId, logs);
     expect([status, status === "completed" ? "" : logs()]).toEqual(["completed", ""]);
     // the blocks ran in a scheduler's container and wrote into the mounted project
     const blockRuns = (await (await fetch(`${url}/api/pipeline_runs/${runId}/block_runs`, { headers: auth })).json()) as { block_runs?: Array<{ status: string }> };
     expect(blockRuns.block_runs?.length).toBeGreaterThan(0);
     expect(blockRuns.block_runs?.every((b) => b.status === "completed")).toBe(true);
+    // the schedulers coordinate through compose's Redis (REDIS_URL): their leases are there
+    const keys = podman(["exec", run.containers.redis!, "redis-cli", "--scan", "--pattern", "kiln:*"]).stdout.trim().split("\n").filter(Boolean);
+    expect(keys.length).toBeGreaterThan(0);
+    run.down();
+  }, 600_000);
+
+  test("over the Mage example project: its Python blocks run with the image's python3, and the run its exporter triggers completes too", async () => {
+    const { run, url, auth, logs } = await composeOver("examples/mage_project");
+    const runId = await fireApiTrigger(url, auth, "orders_etl", "orders_api", logs);
+    const status = await ended(url, auth, runId, logs);
+    expect([status, status === "completed" ? "" : logs()]).toEqual(["completed", ""]);
+    const blockRuns = (await (await fetch(`${url}/api/pipeline_runs/${runId}/block_runs`, { headers: auth })).json()) as { block_runs?: Array<{ block_uuid: string; status: string }> };
+    expect(Object.fromEntries((blockRuns.block_runs ?? []).map((b) => [b.block_uuid, b.status]))).toMatchObject({
+      load_orders: "completed",
+      "enrich/add_totals": "completed",
+      summarize: "completed",
+      trigger_downstream_pipeline: "completed",
+    });
+    // trigger_pipeline('downstream_pipeline', ...) from Python made a run another scheduler can take
+    let downstream: { id: number; status: string } | undefined;
+    await waitFor(
+      "the downstream_pipeline run to complete",
+      async () => {
+        const list = (await (await fetch(`${url}/api/pipeline_runs?pipeline_uuid=downstream_pipeline`, { headers: auth })).json()) as { pipeline_runs?: Array<{ id: number; status: string }> };
+        downstream = list.pipeline_runs?.[0];
+        return downstream !== undefined && downstream.status !== "initial" && downstream.status !== "running";
+      },
+      120_000,
+      logs,
+    );
+    expect([downstream?.status, downstream?.status === "completed" ? "" : logs()]).toEqual(["completed", ""]);
+    run.down();
   }, 600_000);
 });
