@@ -285,13 +285,14 @@ export class RunEngine {
    * Loads what the DAG rules need of a completed block run's output, before any decision pass
    * looks at it: a dynamic block's item count, a reduce_output item's value.
    */
-  async #loadOutput(state: RunState, node: Node): Promise<void> {
+  #loadOutput(state: RunState, node: Node): Promise<void> | null {
     const dynamic = node.block.configuration.dynamic === true;
     const reduced = node.kind === "item" && node.block.configuration.reduceOutput === true;
-    if (!dynamic && !reduced) return;
-    const output = await this.#outputs.read(state.pipeline.uuid, state.run.executionPartition, node.uuid);
-    if (dynamic) state.itemCounts.set(node.block.uuid, itemCountOf(output));
-    if (reduced) state.itemOutputs.set(node.uuid, output);
+    if (!dynamic && !reduced) return null;
+    return this.#outputs.read(state.pipeline.uuid, state.run.executionPartition, node.uuid).then((output) => {
+      if (dynamic) state.itemCounts.set(node.block.uuid, itemCountOf(output));
+      if (reduced) state.itemOutputs.set(node.uuid, output);
+    });
   }
 
   async #run(state: RunState, first: Input): Promise<PipelineRun> {
@@ -335,8 +336,11 @@ export class RunEngine {
           ended: null,
           starts: false,
         };
-        for (const input of inputs) await this.#apply(state, input, step);
-        await this.#advance(state, step);
+        for (const input of inputs) {
+          const loading = this.#apply(state, input, step);
+          if (loading) await loading;
+        }
+        this.#advance(state, step);
         await this.#commit(state, step);
       }
     } catch (error) {
@@ -368,52 +372,20 @@ export class RunEngine {
     });
   }
 
-  async #apply(state: RunState, input: Input, step: Step): Promise<void> {
-    const now = step.batch.now;
+  /**
+   * Applies one input to the run's state, recording the moves it causes in the step. Only a
+   * completed block run whose output the DAG rules need (dynamic, or an item to reduce) makes
+   * this wait: its output is loaded here, before the decision pass (#advance) looks at it.
+   */
+  #apply(state: RunState, input: Input, step: Step): Promise<void> | void {
     switch (input.type) {
-      case "start": {
-        const types = new Map<string, string>();
-        for (const node of state.nodes.values()) types.set(node.uuid, node.executorType);
-        step.inserts.push(...step.batch.insertBlockRuns(state.run.id, [...state.nodes.keys()], types));
-        step.batch.transitionPipelineRun(state.run.id, "initial", "running", { startedAt: now, owner: state.options.owner ?? null });
-        state.run = { ...state.run, status: "running", startedAt: now, owner: state.options.owner ?? null };
-        step.starts = true;
-        step.events.push({ kind: "run", pipelineRunId: state.run.id, status: "running", error: null, at: now });
-        this.#startRunTimeout(state);
-        return;
-      }
-      case "resume": {
-        step.batch.takeOverPipelineRun(state.run.id, input.previousOwner, state.options.owner ?? "kiln");
-        state.takingOver = true;
-        state.run = { ...state.run, owner: state.options.owner ?? "kiln" };
-        step.starts = true;
-        this.#startRunTimeout(state);
-        for (const node of state.nodes.values()) {
-          if (node.status === "running" && node.kind !== "controller") {
-            node.launch++;
-            state.running++;
-            this.#takeSlot(node);
-            if (node.handle && node.handle.transient !== true) {
-              step.attaches.push(node);
-            } else {
-              // nothing to re-attach to: that attempt is lost, and counts as a failed one
-              const launch = node.launch;
-              const result: ExecutionStatus = { state: "failed", error: "the block run was lost when its kiln process stopped" };
-              queueMicrotask(() => this.#post(state, { type: "finished", node, launch, result }));
-            }
-          }
-          const retryAt = input.retryAt.get(node.uuid);
-          if (node.status === "failed" && retryAt !== null && retryAt !== undefined) {
-            node.retryPending = true;
-            node.timers.push(this.#clock.setTimer(retryAt - now, () => this.#post(state, { type: "retry", node })));
-          }
-        }
-        return;
-      }
+      case "start":
+        return this.#startRun(state, step);
+      case "resume":
+        return this.#takeOver(state, step, input.previousOwner, input.retryAt);
       case "stop":
         state.stopping ??= { status: input.status, reason: input.reason };
         return;
-
       case "wake":
         return;
       case "ended_elsewhere":
@@ -422,45 +394,122 @@ export class RunEngine {
         throw new RunTakenOverError(state.run.id, input.owner);
       case "lost":
         throw new RunLostError(state.run.id, input.reason);
-      case "retry": {
-        const node = input.node;
-        if (node.status !== "failed" || !node.retryPending || state.stopping) return;
-        node.retryPending = false;
-        node.attempt++;
-        this.#move(state, step, node, "queued", {
-          attempt: node.attempt,
-          error: null,
-          retryAt: null,
-          startedAt: null,
-          completedAt: null,
-        });
-        return;
+      case "retry":
+        return this.#retry(state, step, input.node);
+      case "finished":
+        return this.#blockEnded(state, step, input.node, input.launch, input.result);
+    }
+  }
+
+  /**
+   * Transition "start run": pipeline run initial -> running, with a block run (initial) per
+   * block of the run.
+   *   Writes: insertBlockRuns; transitionPipelineRun initial -> running (started_at, owner).
+   *   Refused when: the run is no longer initial (another scheduler started it, or it was
+   *   cancelled): IllegalTransitionError, and the run is let go as not this engine's.
+   *   After the commit: the ownership watch starts. Armed now: the run timeout.
+   *   Events: run running.
+   */
+  #startRun(state: RunState, step: Step): void {
+    const now = step.batch.now;
+    const types = new Map<string, string>();
+    for (const node of state.nodes.values()) types.set(node.uuid, node.executorType);
+    step.inserts.push(...step.batch.insertBlockRuns(state.run.id, [...state.nodes.keys()], types));
+    step.batch.transitionPipelineRun(state.run.id, "initial", "running", { startedAt: now, owner: state.options.owner ?? null });
+    state.run = { ...state.run, status: "running", startedAt: now, owner: state.options.owner ?? null };
+    step.starts = true;
+    step.events.push({ kind: "run", pipelineRunId: state.run.id, status: "running", error: null, at: now });
+    this.#startRunTimeout(state);
+  }
+
+  /**
+   * Transition "take over": a running pipeline run's owner changes from a stopped process to
+   * this one; its status does not change.
+   *   Writes: takeOverPipelineRun (previous owner -> this owner).
+   *   Refused when: another process took it first, or it is no longer running: the run is let go.
+   *   After the commit: running block runs with a stored, non-transient handle are re-attached
+   *   (launcher.attach); those without one count as a failed attempt ("finished" posted).
+   *   Armed now: the run timeout (from the stored started_at) and the retries still waiting.
+   */
+  #takeOver(state: RunState, step: Step, previousOwner: string | null, retryAt: ReadonlyMap<string, number | null>): void {
+    const now = step.batch.now;
+    step.batch.takeOverPipelineRun(state.run.id, previousOwner, state.options.owner ?? "kiln");
+    state.takingOver = true;
+    state.run = { ...state.run, owner: state.options.owner ?? "kiln" };
+    step.starts = true;
+    this.#startRunTimeout(state);
+    for (const node of state.nodes.values()) {
+      if (node.status === "running" && node.kind !== "controller") {
+        node.launch++;
+        state.running++;
+        this.#takeSlot(node);
+        if (node.handle && node.handle.transient !== true) {
+          step.attaches.push(node);
+        } else {
+          // nothing to re-attach to: that attempt is lost, and counts as a failed one
+          const launch = node.launch;
+          const result: ExecutionStatus = { state: "failed", error: "the block run was lost when its kiln process stopped" };
+          queueMicrotask(() => this.#post(state, { type: "finished", node, launch, result }));
+        }
       }
-      case "finished": {
-        const node = input.node;
-        if (node.status !== "running" || node.launch !== input.launch) return;
-        this.#settle(state, node);
-        const result = input.result;
-        const metrics = "metrics" in result && result.metrics ? result.metrics : undefined;
-        if (result.state === "completed") {
-          await this.#loadOutput(state, node);
-          this.#move(state, step, node, "completed", { completedAt: now, metrics });
-          return;
-        }
-        const error = result.state === "failed" ? result.error : "the executor reports the block run cancelled";
-        const retry = state.retryConfigOf(node.block);
-        if (result.state === "failed" && shouldRetry(retry, node.attempt) && !state.stopping) {
-          const delay = retryDelayMs(retry, node.attempt);
-          this.#move(state, step, node, "failed", { error, completedAt: now, retryAt: now + delay, metrics });
-          node.retryPending = true;
-          node.timers.push(this.#clock.setTimer(delay, () => this.#post(state, { type: "retry", node })));
-          return;
-        }
-        this.#move(state, step, node, result.state === "failed" ? "failed" : "cancelled", { error, completedAt: now, metrics });
-        if (!state.settings.allowBlocksToFail) state.stopping ??= { status: "failed", reason: `block ${node.uuid} failed: ${error}` };
-        return;
+      const at = retryAt.get(node.uuid);
+      if (node.status === "failed" && at !== null && at !== undefined) {
+        node.retryPending = true;
+        node.timers.push(this.#clock.setTimer(at - now, () => this.#post(state, { type: "retry", node })));
       }
     }
+  }
+
+  /**
+   * Transition "retry": block run failed -> queued, attempt + 1, once its backoff has passed.
+   *   Writes: transitionBlockRun failed -> queued (attempt, error/retry_at/started_at/completed_at cleared).
+   *   Skipped when: the run is going down, or the retry is no longer pending (cancelled meanwhile).
+   *   Events: block queued.
+   */
+  #retry(state: RunState, step: Step, node: Node): void {
+    if (node.status !== "failed" || !node.retryPending || state.stopping) return;
+    node.retryPending = false;
+    node.attempt++;
+    this.#move(state, step, node, "queued", {
+      attempt: node.attempt,
+      error: null,
+      retryAt: null,
+      startedAt: null,
+      completedAt: null,
+    });
+  }
+
+  /**
+   * Transition "block run ended": block run running -> completed, failed or cancelled, as its
+   * executor reported (an end of an earlier start, `launch`, is dropped).
+   *   Writes: transitionBlockRun running -> completed | failed | cancelled (completed_at,
+   *   metrics, error; retry_at when a retry follows, per the run's retry_config).
+   *   Frees: the block run's slot and timers. A failure with no retry left and no
+   *   allow_blocks_to_fail sets the run going down (failed).
+   *   Armed now: the retry's backoff timer. Events: block completed | failed | cancelled.
+   */
+  #blockEnded(state: RunState, step: Step, node: Node, launch: number, result: ExecutionStatus): Promise<void> | void {
+    if (node.status !== "running" || node.launch !== launch) return;
+    this.#settle(state, node);
+    const now = step.batch.now;
+    const metrics = "metrics" in result && result.metrics ? result.metrics : undefined;
+    if (result.state === "completed") {
+      const completed = () => this.#move(state, step, node, "completed", { completedAt: now, metrics });
+      const loading = this.#loadOutput(state, node);
+      if (loading === null) return completed();
+      return loading.then(completed);
+    }
+    const error = result.state === "failed" ? result.error : "the executor reports the block run cancelled";
+    const retry = state.retryConfigOf(node.block);
+    if (result.state === "failed" && shouldRetry(retry, node.attempt) && !state.stopping) {
+      const delay = retryDelayMs(retry, node.attempt);
+      this.#move(state, step, node, "failed", { error, completedAt: now, retryAt: now + delay, metrics });
+      node.retryPending = true;
+      node.timers.push(this.#clock.setTimer(delay, () => this.#post(state, { type: "retry", node })));
+      return;
+    }
+    this.#move(state, step, node, result.state === "failed" ? "failed" : "cancelled", { error, completedAt: now, metrics });
+    if (!state.settings.allowBlocksToFail) state.stopping ??= { status: "failed", reason: `block ${node.uuid} failed: ${error}` };
   }
 
   /** Arms the run's timeout (settings.timeout, from started_at). */
@@ -505,8 +554,20 @@ export class RunEngine {
     }
   }
 
-  /** Works out every state change the run's current state allows, until nothing changes. */
-  async #advance(state: RunState, step: Step): Promise<void> {
+  /**
+   * The decision pass: works out every state change the run's current state allows, by the DAG
+   * rules (dag-rules.ts) over what is in memory, until nothing changes. It reads nothing from
+   * storage. Its transitions, each a move of the step's batch:
+   *   "pass on": block run initial | queued -> upstream_failed | condition_failed (readiness).
+   *   "cancel waiting": initial | queued -> cancelled, while the run is going down.
+   *   "gate": initial -> queued | condition_failed, once the block's conditionals answered (addons.ts).
+   *   "queue": initial -> queued, when every upstream completed.
+   *   "fan out" (#expand), "claim" (#claim), "close per-item block" (#closeController).
+   *   "stop running": running -> cancelled while the run is going down (the execution is
+   *   cancelled after the commit; waiting retries are dropped).
+   *   "end run" (#finishIfDone).
+   */
+  #advance(state: RunState, step: Step): void {
     const now = step.batch.now;
     for (let changed = true; changed; ) {
       changed = false;
@@ -568,7 +629,12 @@ export class RunEngine {
     this.#finishIfDone(state, step);
   }
 
-  /** A per-item block becomes ready: create its item runs (and those of per-item blocks below it). */
+  /**
+   * Transition "fan out": a ready per-item block (controller) initial -> queued -> running in one
+   * write, with one item block run (initial) per item of its fan-out source (dag-rules' fanOut).
+   *   Writes: transitionBlockRun initial -> running via queued (started_at); insertBlockRuns of the items.
+   *   Events: block queued, block running (the controller's).
+   */
   #expand(state: RunState, step: Step, node: Node): void {
     const { count, items } = fanOut(state, node);
     state.itemCounts.set(node.block.uuid, count);
@@ -582,7 +648,15 @@ export class RunEngine {
     if (items.length > 0) step.inserts.push(...step.batch.insertBlockRuns(state.run.id, items.map((i) => i.uuid), types));
   }
 
-  /** Hands a queued block run to its executor (after the commit), or passes a skipped sensor. */
+  /**
+   * Transition "claim": block run queued -> running, under the run's block_run_limit and its
+   * executor type's limit (a slot taken now); started on its executor after the commit.
+   * A sensor under --skip-sensors goes queued -> running -> completed instead, its output true.
+   *   Writes: transitionBlockRun queued -> running (started_at, attempt, executor_type); the
+   *   batch also requires the run to be still running (a run cancelled elsewhere starts nothing).
+   *   Refused when: the block run or the run moved on elsewhere: reconciled (#reconcile), or let go.
+   *   After the commit: launcher.launch. Events: block running.
+   */
   #claim(state: RunState, step: Step, node: Node): void {
     const now = step.batch.now;
     const type = node.executorType;
@@ -600,7 +674,13 @@ export class RunEngine {
     step.launches.push(node);
   }
 
-  /** Ends a per-item block once all its items have ended (dag-rules' controllerOutcome); true if it did. */
+  /**
+   * Transition "close per-item block": a controller running -> completed | failed | cancelled
+   * once all its items have ended (dag-rules' controllerOutcome); true if it did.
+   *   Writes: transitionBlockRun running -> ... (completed_at, error); with reduce_output, the
+   *   gathered list is written as the block's own output before the batch commits.
+   *   A failure without allow_blocks_to_fail sets the run going down. Events: block <status>.
+   */
   #closeController(state: RunState, step: Step, node: Node): boolean {
     const outcome = controllerOutcome(state, node, state.stopping !== null, state.itemOutputs);
     if (outcome === null) return false;
@@ -618,7 +698,14 @@ export class RunEngine {
     return true;
   }
 
-  /** Ends the run when every block run has ended. */
+  /**
+   * Transition "end run": pipeline run running -> completed | failed | cancelled, once every
+   * block run has ended and its callbacks have returned (dag-rules' runOutcome).
+   *   Writes: transitionPipelineRun running -> ... (completed_at, metrics.error), and what
+   *   beforeRunEnds adds (notifications), in the same batch.
+   *   Refused when: it was ended elsewhere: the same end is success, another one lets go.
+   *   After the commit: the engine is done with the run. Events: run <status>.
+   */
   #finishIfDone(state: RunState, step: Step): void {
     if (state.run.status !== "running") return;
     const outcome = runOutcome(state, state.stopping);
@@ -770,7 +857,13 @@ export class RunEngine {
     );
   }
 
-  /** Something went wrong outside the blocks (a lost race, the database): stop the run cleanly. */
+  /**
+   * Something went wrong outside the blocks (a lost race, the database): stop the run cleanly.
+   * A race lost to another owner (ownership.ts' lostToAnother) is let go (#letGo), writing
+   * nothing. Otherwise, transition "abandon": every live block run -> cancelled, and the run
+   * initial -> cancelled or running -> failed (metrics.error says why), in one batch guarded by
+   * this engine's ownership; executions are cancelled first. Events: run <status as stored>.
+   */
   async #abandon(state: RunState, error: unknown): Promise<void> {
     if (!state.started) {
       // another process started this run first (or it was cancelled before it began): not ours;
