@@ -7,7 +7,8 @@
  * missing fails the file; elsewhere it skips with the reason.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { cpSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { cpSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { REPO_ROOT, TempDirs } from "../helpers/cli.ts";
 import { composeUp, readCompose, startOrder, type ComposeRun } from "../helpers/compose.ts";
@@ -69,7 +70,8 @@ async function composeOver(example: string): Promise<{ run: ComposeRun; url: str
   cpSync(join(REPO_ROOT, example), project, { recursive: true, filter: (src) => !/\/\.(kiln|variables|logs)(\/|$)/.test(src) });
   const port = await freePort();
   const composePath = join(REPO_ROOT, "compose.yaml");
-  const file = readCompose(composePath, { KILN_IMAGE: image.tag, REDIS_IMAGE: redisImage(), SQLD_IMAGE: sqldImage(), KILN_PROJECT: project, KILN_PORT: String(port) });
+  const secretKey = randomBytes(32).toString("base64");
+  const file = readCompose(composePath, { KILN_IMAGE: image.tag, REDIS_IMAGE: redisImage(), SQLD_IMAGE: sqldImage(), KILN_PROJECT: project, KILN_PORT: String(port), KILN_SECRET_KEY: secretKey });
   // what the file declares is what runs: the roles as command overrides of one image
   expect(Object.keys(file.services).sort()).toEqual(["redis", "scheduler_1", "scheduler_2", "sqld", "web_server"]);
   for (const name of ["web_server", "scheduler_1", "scheduler_2"]) {
@@ -77,7 +79,7 @@ async function composeOver(example: string): Promise<{ run: ComposeRun; url: str
     expect(service.image).toBe(image.tag);
     expect(service.command).toEqual(["start", "/home/src/project", "--instance-type", name === "web_server" ? "web_server" : "scheduler"]);
     expect(service.volumes).toEqual([`${project}:/home/src/project`]);
-    expect(service.environment).toEqual({ KILN_DATABASE_URL: "http://sqld:8080", REDIS_URL: "redis://redis:6379" });
+    expect(service.environment).toEqual({ KILN_DATABASE_URL: "http://sqld:8080", REDIS_URL: "redis://redis:6379", KILN_SECRET_KEY: secretKey });
   }
   expect(startOrder(file).slice(0, 2).sort()).toEqual(["redis", "sqld"]);
 
@@ -101,6 +103,8 @@ async function composeOver(example: string): Promise<{ run: ComposeRun; url: str
     60_000,
     logs,
   );
+  // the key came from the environment: no service made a key file of its own
+  expect(existsSync(join(project, ".kiln/secret.key"))).toBe(false);
   return { run, url, auth, logs };
 }
 
