@@ -4,7 +4,8 @@
  * metadata with the total matching (count), whether more follow (next) and kiln's cursor (after).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { serverFixture, type ServerFixture } from "../helpers/server.ts";
+import { until } from "../helpers/fixtures.ts";
+import { SERVER_PROJECT, serverFixture, type ServerFixture } from "../helpers/server.ts";
 
 let s: ServerFixture;
 beforeAll(async () => {
@@ -92,5 +93,41 @@ describe("Mage's event matchers", () => {
     expect((await s.call("GET", `/api/event_matchers/${apiId}`, { role: "viewer" })).status).toBe(404);
     expect((await s.call("GET", "/api/event_matchers/abc", { role: "viewer" })).status).toBe(400);
     expect((await s.call("GET", "/api/event_matchers?colour=red", { role: "viewer" })).status).toBe(400);
+  });
+});
+
+describe("runs and block runs as Mage's presenters show them", () => {
+  test("lists and detail carry the trigger's name and type, the token only for editors, tags, executor, event, block run counts; block runs their trigger", async () => {
+    const tagged = await serverFixture({ ...SERVER_PROJECT, "pipelines/etl/metadata.yaml": `tags: [nightly, finance]\n${SERVER_PROJECT["pipelines/etl/metadata.yaml"]}` });
+    try {
+      const created = await tagged.call("POST", "/api/pipelines/etl/pipeline_schedules", { body: { pipeline_schedule: { name: "hook", schedule_type: "api", status: "active" } } });
+      const schedule = created.json.pipeline_schedule as { id: number; token: string };
+      const started = await tagged.call("POST", `/api/pipeline_schedules/${schedule.id}/pipeline_runs/${schedule.token}`, { role: null, body: { pipeline_run: { variables: {} } } });
+      expect(started.status).toBeLessThan(300);
+      const runId = (started.json.pipeline_run as { id: number }).id;
+      await until(async () => ((await tagged.call("GET", `/api/pipeline_runs/${runId}`, { role: "viewer" })).json.pipeline_run as { status: string }).status === "completed", "the run to complete");
+
+      const expected = { pipeline_schedule_name: "hook", pipeline_schedule_type: "api", pipeline_tags: ["nightly", "finance"], executor_type: "local", block_runs_count: 2, completed_block_runs_count: 2 };
+      for (const path of ["/api/pipeline_runs", "/api/pipelines/etl/pipeline_runs", `/api/pipeline_schedules/${schedule.id}/pipeline_runs`]) {
+        const asViewer = (await tagged.call("GET", path, { role: "viewer" })).json.pipeline_runs as Array<Record<string, unknown>>;
+        const row = asViewer.find((r) => r.id === runId)!;
+        expect(row).toMatchObject(expected);
+        expect("event_variables" in row).toBe(true);
+        // a token starts runs: a viewer never gets it
+        expect("pipeline_schedule_token" in row).toBe(false);
+        const asEditor = (await tagged.call("GET", path, { role: "editor" })).json.pipeline_runs as Array<Record<string, unknown>>;
+        expect(asEditor.find((r) => r.id === runId)!.pipeline_schedule_token).toBe(schedule.token);
+      }
+      const detail = (await tagged.call("GET", `/api/pipeline_runs/${runId}`, { role: "viewer" })).json.pipeline_run as Record<string, unknown> & { block_runs: Array<Record<string, unknown>> };
+      expect(detail).toMatchObject(expected);
+      expect("pipeline_schedule_token" in detail).toBe(false);
+      expect(detail.block_runs.every((b) => b.pipeline_schedule_id === schedule.id && b.pipeline_schedule_name === "hook")).toBe(true);
+      const blockRuns = (await tagged.call("GET", `/api/block_runs?pipeline_run_id=${runId}`, { role: "viewer" })).json.block_runs as Array<Record<string, unknown>>;
+      expect(blockRuns.map((b) => [b.pipeline_schedule_id, b.pipeline_schedule_name])).toEqual([[schedule.id, "hook"], [schedule.id, "hook"]]);
+      const one = (await tagged.call("GET", `/api/block_runs/${blockRuns[0]!.id}`, { role: "viewer" })).json.block_run as Record<string, unknown>;
+      expect(one).toMatchObject({ pipeline_schedule_id: schedule.id, pipeline_schedule_name: "hook" });
+    } finally {
+      tagged.close();
+    }
   });
 });

@@ -153,10 +153,10 @@ const PIPELINE_KEYS = new Set([
   "callbacks",
   "conditionals",
   "type",
+  "tags",
   // descriptive: Mage's UI writes them, nothing runs differently
   "created_at",
   "updated_at",
-  "tags",
 ]);
 
 /** Block keys the loader acts on, and Mage's UI state (status, colour) that changes nothing. */

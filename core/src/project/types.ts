@@ -102,6 +102,8 @@ export interface Pipeline {
   /** Notification targets for this pipeline's runs; each key set here replaces kiln.yaml's. */
   notificationConfig: JsonObject;
   triggers: TriggerConfig[];
+  /** Mage's pipeline `tags` (shown as the runs' `pipeline_tags`); absent means none. */
+  tags?: string[];
   /** Callback blocks (Mage's `callbacks:`); absent means none. */
   callbacks?: AddonBlock[];
   /** Conditional blocks (Mage's `conditionals:`); absent means none. */

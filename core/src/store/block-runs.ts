@@ -10,6 +10,19 @@ export async function getBlockRuns(client: SqlClient, pipelineRunId: number): Pr
   return rs.rows.map(blockRunFromRow);
 }
 
+/** Per pipeline run (of `pipelineRunIds`), how many block runs it has and how many completed: one grouped read for a page of runs. */
+export async function blockRunCounts(client: SqlClient, pipelineRunIds: readonly number[]): Promise<Map<number, { total: number; completed: number }>> {
+  const counts = new Map<number, { total: number; completed: number }>();
+  if (pipelineRunIds.length === 0) return counts;
+  const rs = await client.execute({
+    sql: `SELECT pipeline_run_id, count(*) AS total, sum(CASE WHEN status = 'completed' THEN 1 ELSE 0 END) AS completed
+          FROM block_runs WHERE pipeline_run_id IN (${pipelineRunIds.map(() => "?").join(", ")}) GROUP BY pipeline_run_id`,
+    args: [...pipelineRunIds],
+  });
+  for (const row of rs.rows) counts.set(Number(row.pipeline_run_id), { total: Number(row.total), completed: Number(row.completed ?? 0) });
+  return counts;
+}
+
 /** A pipeline run's block runs, newest first, a page at a time (keyset, like every list the API serves). */
 export function listBlockRuns(client: SqlClient, pipelineRunId: number, page: PageRequest = {}): Promise<Page<BlockRun>> {
   return listPage(client, "block_runs", { where: ["pipeline_run_id = ?"], args: [pipelineRunId] }, page, blockRunFromRow);

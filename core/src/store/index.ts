@@ -151,6 +151,10 @@ export class Store {
   getBlockRuns(pipelineRunId: number) {
     return blockRuns.getBlockRuns(this.client, pipelineRunId);
   }
+  /** Block runs per pipeline run, total and completed, for a page of runs. */
+  blockRunCounts(pipelineRunIds: readonly number[]) {
+    return blockRuns.blockRunCounts(this.client, pipelineRunIds);
+  }
   listBlockRuns(pipelineRunId: number, page?: { limit?: number; after?: string | null }) {
     return blockRuns.listBlockRuns(this.client, pipelineRunId, page);
   }

@@ -8,7 +8,7 @@ import type { ApiDoc } from "../api-doc.ts";
 import type { Env, ServerDeps } from "../deps.ts";
 import { list, one } from "../envelope.ts";
 import { notFound } from "../errors.ts";
-import { blockRunJson } from "../serialize.ts";
+import { blockRunViews } from "../run-views.ts";
 import { idParam, PageQuery, QueryId, readQuery } from "../validate.ts";
 import { pipelineRunOr404 } from "./pipeline-runs.ts";
 
@@ -25,14 +25,14 @@ export function blockRunRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc): v
   app.get("/api/pipeline_runs/:id/block_runs", async (c) => {
     const id = idParam(c);
     const found = await page(id, readQuery(c, RunQuery));
-    return list(c, "block_runs", found.items.map(blockRunJson), found.next);
+    return list(c, "block_runs", await blockRunViews(deps, found.items), found.next);
   });
 
   doc.add({ method: "get", path: "/api/block_runs", summary: "A pipeline run's block runs (Mage's form)", role: "viewer", query: ListQuery, responseKey: "block_runs" });
   app.get("/api/block_runs", async (c) => {
     const { pipeline_run_id, ...query } = readQuery(c, ListQuery);
     const found = await page(pipeline_run_id, query);
-    return list(c, "block_runs", found.items.map(blockRunJson), found.next);
+    return list(c, "block_runs", await blockRunViews(deps, found.items), found.next);
   });
 
   doc.add({ method: "get", path: "/api/block_runs/:id", summary: "A block run", role: "viewer", responseKey: "block_run" });
@@ -40,6 +40,6 @@ export function blockRunRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc): v
     const id = idParam(c);
     const blockRun = await deps.store.getBlockRun(id);
     if (!blockRun) throw notFound("block run", id);
-    return one(c, "block_run", blockRunJson(blockRun));
+    return one(c, "block_run", (await blockRunViews(deps, [blockRun]))[0]);
   });
 }

@@ -10,7 +10,7 @@ import type { ApiDoc } from "../api-doc.ts";
 import type { Env, ServerDeps } from "../deps.ts";
 import { list, one } from "../envelope.ts";
 import { ApiError, notFound, rethrowUnder, unprocessable } from "../errors.ts";
-import { blockRunJson, pipelineRunJson } from "../serialize.ts";
+import { pipelineRunDetailView, pipelineRunListViews } from "../run-views.ts";
 import { idParam, PageQuery, parseWith, QueryId, readBody, readQuery } from "../validate.ts";
 
 /** An instant in a query string: epoch milliseconds, or ISO 8601 (a date-time without an offset is UTC), within kiln's bounds. */
@@ -52,17 +52,6 @@ const UpdateBody = v.strictObject({
   }),
 });
 
-/** The run with its block runs (the detail view). */
-export async function pipelineRunView(deps: ServerDeps, run: PipelineRun): Promise<Record<string, unknown>> {
-  const blockRuns = await deps.store.getBlockRuns(run.id);
-  return {
-    ...pipelineRunJson(run),
-    block_runs: blockRuns.map(blockRunJson),
-    block_runs_count: blockRuns.length,
-    completed_block_runs_count: blockRuns.filter((b) => b.status === "completed").length,
-  };
-}
-
 export function pipelineRunRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc): void {
   doc.add({
     method: "get",
@@ -89,7 +78,7 @@ export function pipelineRunRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc)
       deps.store.listPipelineRuns(filter, { limit: query._limit ?? 40, after: query._after ?? null }),
       deps.store.totalPipelineRuns(filter),
     ]);
-    return list(c, "pipeline_runs", page.items.map(pipelineRunJson), page.next, total);
+    return list(c, "pipeline_runs", await pipelineRunListViews(deps, page.items, c.get("principal")), page.next, total);
   });
 
   // Mage's route for a pipeline's runs (its UI's runs page)
@@ -104,13 +93,13 @@ export function pipelineRunRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc)
       deps.store.listPipelineRuns(filter, { limit: query._limit ?? 40, after: query._after ?? null }),
       deps.store.totalPipelineRuns(filter),
     ]);
-    return list(c, "pipeline_runs", page.items.map(pipelineRunJson), page.next, total);
+    return list(c, "pipeline_runs", await pipelineRunListViews(deps, page.items, c.get("principal")), page.next, total);
   });
 
   doc.add({ method: "get", path: "/api/pipeline_runs/:id", summary: "A pipeline run with its block runs", role: "viewer", responseKey: "pipeline_run" });
   app.get("/api/pipeline_runs/:id", async (c) => {
     const run = await pipelineRunOr404(deps, idParam(c));
-    return one(c, "pipeline_run", await pipelineRunView(deps, run));
+    return one(c, "pipeline_run", await pipelineRunDetailView(deps, run, c.get("principal")));
   });
 
   doc.add({
@@ -147,7 +136,7 @@ export function pipelineRunRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc)
       // a co-located scheduler resumes it now rather than at its next tick
       deps.onRunsCreated?.({ resumed: true });
     }
-    return one(c, "pipeline_run", await pipelineRunView(deps, run));
+    return one(c, "pipeline_run", await pipelineRunDetailView(deps, run, c.get("principal")));
   });
 }
 

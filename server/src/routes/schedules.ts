@@ -28,6 +28,7 @@ import type { Principal } from "../auth.ts";
 import type { Env, ServerDeps } from "../deps.ts";
 import { one, list } from "../envelope.ts";
 import { ApiError, notFound } from "../errors.ts";
+import { pipelineRunListViews } from "../run-views.ts";
 import { pipelineRunJson, scheduleJson } from "../serialize.ts";
 import { idParam, InstantSchema, JsonObjectSchema, PageQuery, parseWith, readBody, readQuery } from "../validate.ts";
 
@@ -241,7 +242,7 @@ export function scheduleRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc): v
       deps.store.listPipelineRuns({ pipelineScheduleId: id }, { limit: query._limit ?? 40, after: query._after ?? null }),
       deps.store.totalPipelineRuns({ pipelineScheduleId: id }),
     ]);
-    return list(c, "pipeline_runs", page.items.map(pipelineRunJson), page.next, total);
+    return list(c, "pipeline_runs", await pipelineRunListViews(deps, page.items, c.get("principal")), page.next, total);
   });
 
   doc.add({ method: "post", path: "/api/pipeline_schedules/:id/pipeline_runs", summary: "Run a trigger now", role: "editor", body: RunBody, responseKey: "pipeline_run" });
