@@ -22,8 +22,16 @@ function mayWrite(principal: Principal | null): boolean {
   return principal !== null && hasRole(principal.role, "editor");
 }
 
-/** Mage's run fields that come from the run's trigger and pipeline. */
-function mageRunFields(deps: ServerDeps, run: PipelineRun, schedule: PipelineSchedule | undefined, principal: Principal | null): Json {
+/** Each trigger's token, revealed (tokens are sealed at rest) only for a principal who may write. */
+async function tokensOf(deps: ServerDeps, schedules: Iterable<PipelineSchedule>, principal: Principal | null): Promise<Map<number, string | null>> {
+  const tokens = new Map<number, string | null>();
+  if (!mayWrite(principal)) return tokens;
+  for (const schedule of schedules) tokens.set(schedule.id, schedule.hasToken ? await deps.store.revealTriggerToken(schedule.id) : null);
+  return tokens;
+}
+
+/** Mage's run fields that come from the run's trigger and pipeline; `tokens` holds what this principal may see. */
+function mageRunFields(deps: ServerDeps, run: PipelineRun, schedule: PipelineSchedule | undefined, principal: Principal | null, tokens: Map<number, string | null>): Json {
   const project = deps.project();
   const pipeline = project.pipelines.get(run.pipelineUuid);
   const fields: Json = {
@@ -34,18 +42,19 @@ function mageRunFields(deps: ServerDeps, run: PipelineRun, schedule: PipelineSch
     executor_type: pipeline ? (pipeline.executorType ?? project.settings.executorType) : null,
     event_variables: run.event,
   };
-  if (mayWrite(principal)) fields.pipeline_schedule_token = schedule?.token ?? null;
+  if (mayWrite(principal)) fields.pipeline_schedule_token = schedule ? (tokens.get(schedule.id) ?? null) : null;
   return fields;
 }
 
 /** A page of runs as the run lists show them: kiln's fields, Mage's, and block run counts. */
 export async function pipelineRunListViews(deps: ServerDeps, runs: readonly PipelineRun[], principal: Principal | null): Promise<Json[]> {
   const [counts, schedules] = await Promise.all([deps.store.blockRunCounts(runs.map((r) => r.id)), schedulesOf(deps, runs.map((r) => r.pipelineScheduleId))]);
+  const tokens = await tokensOf(deps, schedules.values(), principal);
   return runs.map((run) => {
     const count = counts.get(run.id);
     return {
       ...pipelineRunJson(run),
-      ...mageRunFields(deps, run, run.pipelineScheduleId === null ? undefined : schedules.get(run.pipelineScheduleId), principal),
+      ...mageRunFields(deps, run, run.pipelineScheduleId === null ? undefined : schedules.get(run.pipelineScheduleId), principal, tokens),
       block_runs_count: count?.total ?? 0,
       completed_block_runs_count: count?.completed ?? 0,
     };
@@ -56,9 +65,10 @@ export async function pipelineRunListViews(deps: ServerDeps, runs: readonly Pipe
 export async function pipelineRunDetailView(deps: ServerDeps, run: PipelineRun, principal: Principal | null): Promise<Json> {
   const [blockRuns, schedules] = await Promise.all([deps.store.getBlockRuns(run.id), schedulesOf(deps, [run.pipelineScheduleId])]);
   const schedule = run.pipelineScheduleId === null ? undefined : schedules.get(run.pipelineScheduleId);
+  const tokens = await tokensOf(deps, schedules.values(), principal);
   return {
     ...pipelineRunJson(run),
-    ...mageRunFields(deps, run, schedule, principal),
+    ...mageRunFields(deps, run, schedule, principal, tokens),
     block_runs: blockRuns.map((b) => blockRunView(b, run, schedule)),
     block_runs_count: blockRuns.length,
     completed_block_runs_count: blockRuns.filter((b) => b.status === "completed").length,
