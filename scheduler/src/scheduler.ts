@@ -340,7 +340,10 @@ export class Scheduler {
           this.#debug(`${error.message} (started by another scheduler first)`);
           return;
         }
-        this.#log.error(`pipeline run ${runId}: ${error instanceof Error ? error.message : String(error)}`);
+        const message = `pipeline run ${runId}: ${error instanceof Error ? error.message : String(error)}`;
+        // the database out of reach before the run could be read: the run is untouched, a later tick takes it up
+        if (isDatabaseUnavailable(error)) this.#log.warn(`${message} (the database cannot be reached; tried again later)`);
+        else this.#log.error(message);
       },
     );
   }

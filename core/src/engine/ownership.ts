@@ -10,7 +10,8 @@ import { systemClock } from "../clock.ts";
 import type { BlockRun, JsonObject, PipelineRun, PipelineRunStatus } from "../domain.ts";
 import type { ExecutionHandle } from "../executor.ts";
 import { BLOCK_RUN_TERMINAL, IllegalTransitionError } from "../state-machine.ts";
-import { LeaseLostError, RunTakenOverError, type Store } from "../store/index.ts";
+import { isDatabaseUnavailable, LeaseLostError, RunTakenOverError, type Store } from "../store/index.ts";
+import { CommitAbandonedError } from "./commit-retry.ts";
 import type { Input, Node, RunState } from "./run-state.ts";
 
 /**
@@ -80,6 +81,10 @@ export class OwnershipWatch {
  */
 export function lostToAnother(error: unknown, owner: string | null, current: PipelineRun | null): boolean {
   return (
+    // the database out of reach (a read that cannot wait, or a commit given up once this process
+    // was fenced out): never the run's failure; its next owner, or this one again, drives it on
+    isDatabaseUnavailable(error) ||
+    error instanceof CommitAbandonedError ||
     error instanceof RunTakenOverError ||
     error instanceof RunLostError ||
     error instanceof LeaseLostError ||

@@ -32,6 +32,7 @@ import { controllerOutcome, fanOut, itemCountOf, nodeKindOf, readiness, runOutco
 import { ExecutorSlots } from "./executor-slots.ts";
 import { outsideUpstreams } from "./plan.ts";
 import { retryDelayMs, shouldRetry } from "./retry.ts";
+import { commitThroughOutages } from "./commit-retry.ts";
 import { Launcher } from "./launcher.ts";
 import { leftForNextOwner, liveExecutions, lostToAnother, OwnershipWatch, RunEndedElsewhereError, RunLostError } from "./ownership.ts";
 import { RunState, type Input, type Node, type RunEvent, type RunOptions } from "./run-state.ts";
@@ -736,7 +737,8 @@ export class RunEngine {
       const batch = this.#stepBatch(state, step, recorded);
       if (batch.size === 0) break;
       try {
-        results = await this.#store.commit(batch);
+        // a database outage holds the run up, it never fails it: the step is written once it is back
+        results = await commitThroughOutages(this.#store, batch, () => this.fenced());
         break;
       } catch (error) {
         // a run this engine has not started yet is not its to reconcile: a lost start is let go
@@ -895,7 +897,9 @@ export class RunEngine {
     }
     // never over another owner: a run taken over since the read above stays its new owner's
     if (owner) batch.requirePipelineRunOwner(state.run.id, owner);
-    await this.#store.commit(batch).catch(() => {});
+    // written once the database answers (never left running for good because it was down when
+    // the run went wrong), unless this process may no longer write for the run meanwhile
+    await commitThroughOutages(this.#store, batch, () => this.fenced()).catch(() => {});
     const final = await this.#store.getPipelineRun(state.run.id).catch(() => null);
     state.options.onEvent?.({
       kind: "run",

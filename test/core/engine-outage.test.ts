@@ -1,0 +1,78 @@
+/**
+ * The run engine across a database outage (a real sqld killed and started again on its data):
+ * a block run that ends while the database cannot be reached is recorded once it is back, and
+ * the run completes. It is never failed with ECONNREFUSED, nor left running with nobody on it.
+ */
+import { afterAll, describe, expect, test } from "bun:test";
+import { existsSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { createClient } from "@libsql/client";
+import { ExecutorRegistry, RunEngine, Store } from "@kiln/core";
+import { localExecutor } from "@kiln/executor-local";
+import { CLI_MAIN, projectFixture, until, type Fixture } from "../helpers/fixtures.ts";
+import { startLibsqlServer, type LibsqlServer } from "../helpers/libsql-server.ts";
+
+let sqld: LibsqlServer | null = null;
+let fx: Fixture | null = null;
+
+afterAll(() => {
+  sqld?.stop();
+  fx?.cleanup();
+});
+
+/** An in-process block that marks its start, waits for its gate file, marks its return. */
+function gatedBlock(root: string): string {
+  const at = (name: string) => JSON.stringify(join(root, name));
+  return `import { existsSync, writeFileSync } from "node:fs";
+export default async function work(ctx) {
+  writeFileSync(${at("started")}, "");
+  while (!existsSync(${at("gate")})) await new Promise((r) => setTimeout(r, 20));
+  writeFileSync(${at("returned")}, "");
+  return { attempt: ctx.attempt };
+}
+`;
+}
+
+describe("a database outage while a run executes", () => {
+  test(
+    "the block run's end is written once the database answers again, and the run completes",
+    async () => {
+      fx = await projectFixture({
+        "kiln.yaml": "executor_config:\n  in_process: true\n",
+        "pipelines/p/metadata.yaml": "blocks:\n  - uuid: work\n    type: custom\n  - uuid: after\n    type: custom\n    upstream_blocks: [work]\n",
+        "custom/work.js": "export default () => null;\n",
+        "custom/after.js": "export default () => 'after';\n",
+      });
+      writeFileSync(join(fx.root, "custom/work.js"), gatedBlock(fx.root));
+      sqld = await startLibsqlServer();
+      const store = await Store.open(createClient({ url: sqld.url }));
+      const runtime = { ...fx.runtime, store };
+      const executors = new ExecutorRegistry().register(localExecutor({ runtime, command: [process.execPath, CLI_MAIN], env: { KILN_DATABASE_URL: sqld.url } }));
+      const engine = new RunEngine({ store, project: fx.project, executors, outputs: runtime.outputs, pollIntervalMs: 50 });
+
+      const run = (await store.createPipelineRun({ pipelineUuid: "p", executionDate: Date.UTC(2026, 4, 1) }))!;
+      const done = engine.execute(run.id);
+      await until(() => existsSync(join(fx!.root, "started")), "the block to start", 30_000);
+
+      // the database goes away; the block returns meanwhile, so its end must be written while none answers
+      await sqld.kill();
+      writeFileSync(join(fx.root, "gate"), "");
+      await until(() => existsSync(join(fx!.root, "returned")), "the block to return", 30_000);
+      // a few of the engine's tries fail (connection refused) before the database is back
+      await new Promise((r) => setTimeout(r, 1_500));
+      await sqld.start();
+
+      const final = await done;
+      expect(final.status).toBe("completed");
+      expect(final.metrics.error).toBeUndefined();
+      const rs = await store.client.execute({ sql: "SELECT status FROM pipeline_runs WHERE id = ?", args: [run.id] });
+      expect(String(rs.rows[0]?.status)).toBe("completed");
+      const blocks = await store.getBlockRuns(run.id);
+      expect(blocks.map((b) => [b.blockUuid, b.status, b.attempt, b.error])).toEqual([
+        ["work", "completed", 1, null],
+        ["after", "completed", 1, null],
+      ]);
+    },
+    90_000,
+  );
+});
