@@ -35,6 +35,7 @@ import {
   resolveSecretKey,
   pythonHost,
   resolvePythonInterpreter,
+  startSpareInterpreter,
   secretKeyFile,
 } from "@kiln/node";
 import { localExecutor } from "@kiln/executor-local";
@@ -109,6 +110,19 @@ function missingPythonProblem(project: Project, isRemote: (type: string) => bool
   if (blocks.length === 0) return null;
   const interpreter = resolvePythonInterpreter(project.root, project.settings.python);
   return interpreter.path === null ? missingPythonMessage(interpreter, blocks) : null;
+}
+
+/** Whether any block, callback or conditional of the project is a Python file. */
+export function hasPythonModules(project: Project): boolean {
+  for (const pipeline of project.pipelines.values()) {
+    for (const module of [...pipeline.blocks, ...(pipeline.callbacks ?? []), ...(pipeline.conditionals ?? [])]) if (isPythonModule(module.modulePath)) return true;
+  }
+  return false;
+}
+
+/** The interpreter for a project's Python blocks and a spare of it, started ahead in `root` (a warm block process's). */
+export function startSparePython(project: Project): void {
+  startSpareInterpreter({ interpreter: pythonInterpreterCommand(project), ownProcessGroup: false }, project.root);
 }
 
 /** The interpreter command for a project's Python blocks (the name asked for when none is found: starting it then fails, saying so). */
@@ -223,6 +237,9 @@ export async function openProject(project: Project, options: OpenProjectOptions 
     python: pythonHost({
       interpreter: pythonInterpreterCommand(project),
       ownProcessGroup: options.blockProcess !== true,
+      // a long-lived kiln keeps an interpreter ready for the next Python block, callback or
+      // conditional; a block process runs one block run (a warm one starts its spare itself)
+      warm: options.blockProcess !== true && hasPythonModules(project),
     }),
     ...(process.env.ENV ? { env: process.env.ENV } : {}),
   };

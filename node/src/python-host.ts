@@ -3,7 +3,7 @@
  * (node/python, found next to this file so it works wherever kiln is run from). The interpreter
  * is KILN_PYTHON, else kiln.yaml's `python`, else the first `python3` on PATH.
  */
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { accessSync, constants, statSync } from "node:fs";
 import { delimiter, isAbsolute, join, resolve } from "node:path";
 import { eachLine } from "./lines.ts";
@@ -67,6 +67,12 @@ export interface PythonHostOptions {
   /** Milliseconds between SIGTERM and SIGKILL on cancel. */
   killGraceMs?: number;
   env?: Record<string, string | undefined>;
+  /**
+   * Keep an interpreter started ahead (`run_block.py --warm`: kiln's runner and, where installed,
+   * pandas imported), handed the next request: each Python run still gets a fresh process.
+   * Without it a run still takes a spare started ahead (startSpareInterpreter) if one waits.
+   */
+  warm?: boolean;
 }
 
 const live = new Set<number>();
@@ -82,9 +88,73 @@ function kill(pid: number, group: boolean, signal: NodeJS.Signals): void {
 
 const TAIL = 20;
 
+/** An interpreter started ahead of its request, for `key` (interpreter, folder, process group). */
+interface SpareInterpreter {
+  key: string;
+  child: ChildProcessWithoutNullStreams;
+  ended: boolean;
+}
+
+/** One spare interpreter per interpreter, folder and group mode, shared by the hosts of one process. */
+const spares = new Map<string, SpareInterpreter>();
+
+function spareKey(options: PythonHostOptions, cwd: string): string {
+  return JSON.stringify([options.interpreter, cwd, options.ownProcessGroup]);
+}
+
+/** Starts the interpreter with kiln's runner in `cwd`; `warm`: it imports ahead while it waits for its request. */
+function startInterpreter(options: PythonHostOptions, cwd: string, warm: boolean): ChildProcessWithoutNullStreams {
+  return spawn(options.interpreter, ["-u", join(PYTHON_RUNNER_DIR, "run_block.py"), ...(warm ? ["--warm"] : [])], {
+    cwd,
+    env: { ...(options.env ?? process.env), PYTHONUNBUFFERED: "1", PYTHONIOENCODING: "utf-8" },
+    stdio: ["pipe", "pipe", "pipe"],
+    detached: options.ownProcessGroup,
+  });
+}
+
+/** Starts a spare interpreter for runs in `cwd`, unless one waits already (the Python host's `warm`). */
+export function startSpareInterpreter(options: PythonHostOptions, cwd: string): void {
+  const key = spareKey(options, cwd);
+  if (spares.has(key)) return;
+  const child = startInterpreter(options, cwd, true);
+  const spare: SpareInterpreter = { key, child, ended: false };
+  const gone = () => {
+    spare.ended = true;
+    if (spares.get(key) === spare) spares.delete(key);
+    if (child.pid !== undefined) live.delete(child.pid);
+  };
+  // a missing interpreter: the run that would take this spare starts its own and reports it
+  child.once("error", gone);
+  child.once("exit", gone);
+  child.stdin?.on("error", () => {});
+  // a spare keeps no kiln process alive; a claimed one does, as any interpreter running a block
+  child.unref();
+  for (const stream of [child.stdin, child.stdout, child.stderr]) (stream as { unref?: () => void } | null)?.unref?.();
+  if (child.pid !== undefined && options.ownProcessGroup) live.add(child.pid);
+  spares.set(key, spare);
+}
+
+/** The pids of the spare interpreters waiting now (a reused block process keeps them between runs). */
+export function spareInterpreterPids(): number[] {
+  return [...spares.values()].flatMap((spare) => (spare.child.pid === undefined || spare.ended ? [] : [spare.child.pid]));
+}
+
+/** The spare interpreter for `cwd`, taken (it is no longer a spare), or null. */
+function takeSpare(options: PythonHostOptions, cwd: string): ChildProcessWithoutNullStreams | null {
+  const key = spareKey(options, cwd);
+  const spare = spares.get(key);
+  if (!spare) return null;
+  spares.delete(key);
+  if (spare.ended || spare.child.exitCode !== null || spare.child.signalCode !== null) return null;
+  spare.child.removeAllListeners("exit");
+  spare.child.removeAllListeners("error");
+  spare.child.ref();
+  for (const stream of [spare.child.stdin, spare.child.stdout, spare.child.stderr]) (stream as { ref?: () => void } | null)?.ref?.();
+  return spare.child;
+}
+
 /** A PythonHost starting `interpreter` with kiln's runner for each Python file. */
 export function pythonHost(options: PythonHostOptions): PythonHost {
-  const script = join(PYTHON_RUNNER_DIR, "run_block.py");
   const grace = options.killGraceMs ?? 2000;
   if (options.ownProcessGroup && !exitHookInstalled) {
     exitHookInstalled = true;
@@ -98,12 +168,10 @@ export function pythonHost(options: PythonHostOptions): PythonHost {
     run(request: PythonRequest, session: PythonSession): Promise<PythonOutcome> {
       return new Promise<PythonOutcome>((resolvePromise, reject) => {
         if (session.signal.aborted) return reject(new BlockError("block run cancelled"));
-        const child = spawn(options.interpreter, ["-u", script], {
-          cwd: request.project_root,
-          env: { ...(options.env ?? process.env), PYTHONUNBUFFERED: "1", PYTHONIOENCODING: "utf-8" },
-          stdio: ["pipe", "pipe", "pipe"],
-          detached: options.ownProcessGroup,
-        });
+        // a spare started for this folder (by this host, or ahead by a warm kiln process) if one waits
+        const child = takeSpare(options, request.project_root) ?? startInterpreter(options, request.project_root, false);
+        // the next Python run finds one waiting
+        if (options.warm) startSpareInterpreter(options, request.project_root);
         const pid = child.pid;
         const group = options.ownProcessGroup;
         if (pid !== undefined && group) live.add(pid);

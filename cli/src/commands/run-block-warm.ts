@@ -11,8 +11,9 @@ import { resolve, sep } from "node:path";
 import type { Project, ProjectSource } from "@kiln/core";
 import type { WarmBlockRun } from "@kiln/executor-local";
 import { folderSource } from "@kiln/node/folder-source";
+import { spareInterpreterPids } from "@kiln/node/python-host";
 import { acceptHandoff } from "../kiln-env.ts";
-import { loadUserProject, openProject } from "../project.ts";
+import { hasPythonModules, loadUserProject, openProject, startSparePython } from "../project.ts";
 import { runJob } from "./run-block.ts";
 
 /** A project folder's source that remembers what it read, so a change since can be told cheaply. */
@@ -87,6 +88,8 @@ function forgetProjectModules(root: string): void {
  * group is read from /proc; elsewhere leftovers live until the worker's group is killed.
  */
 function killLeftovers(): void {
+  // the spare interpreter waiting for the next Python block is no leftover
+  const keep = new Set([process.pid, ...spareInterpreterPids()]);
   let entries: string[];
   try {
     entries = readdirSync("/proc");
@@ -95,7 +98,7 @@ function killLeftovers(): void {
   }
   for (const entry of entries) {
     const pid = Number(entry);
-    if (!Number.isInteger(pid) || pid === process.pid) continue;
+    if (!Number.isInteger(pid) || keep.has(pid)) continue;
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
       // after the parenthesised command: state, ppid, pgrp
@@ -114,6 +117,9 @@ export async function warmWorker(projectPath: string): Promise<number> {
   const load = () => loadUserProject(projectPath, { checkRemote: false, executors: false, source: tracked.source });
   // loaded now, while no block run waits; loaded again only if its files changed meanwhile
   let project: Project = await load();
+  // a Python block's interpreter, with kiln's runner and pandas imported, waits too
+  const python = () => hasPythonModules(project) && startSparePython(project);
+  python();
   const next = stdinLines();
   let runs = 0;
   for (;;) {
@@ -137,6 +143,7 @@ export async function warmWorker(projectPath: string): Promise<number> {
     if (run.boundary === undefined) return code;
     // the next block run starts clean: nothing this one started lives on beside it
     killLeftovers();
+    python();
     process.stdout.write(`${run.boundary} ${code}\n`);
     process.stderr.write(`${run.boundary} ${code}\n`);
   }
