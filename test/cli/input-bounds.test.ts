@@ -7,6 +7,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { runKiln, TempDirs } from "../helpers/cli.ts";
+import { ProjectLoadError } from "@kiln/core";
 import { projectFixture } from "../helpers/fixtures.ts";
 
 const dirs = new TempDirs();
@@ -76,4 +77,38 @@ describe("project files", () => {
     ok.cleanup();
     expect(readFileSync).toBeDefined();
   });
+
+  test("variables nested deeper than a JSON body may be, in triggers.yaml, kiln.yaml or metadata.yaml: refused naming the file and field", async () => {
+    // 65 mappings deep, in YAML's flow style and in its block style
+    const flow = `${"{a: ".repeat(65)}1${"}".repeat(65)}`;
+    const block = Array.from({ length: 65 }, (_, i) => `${" ".repeat(2 * i + 2)}k${i}:`).join("\n") + ` 1`;
+    const cases: Array<[Record<string, string>, string, string]> = [
+      [{ ...PROJECT, "pipelines/p/triggers.yaml": `triggers:\n  - name: deep\n    schedule_type: api\n    variables: ${flow}\n` }, "pipelines/p/triggers.yaml", "triggers[0].variables"],
+      [{ ...PROJECT, "kiln.yaml": `executor_config:\n  in_process: true\nvariables:\n${block}\n` }, "kiln.yaml", "variables"],
+      [{ ...PROJECT, "pipelines/p/metadata.yaml": `blocks:\n  - uuid: work\n    type: custom\nvariables:\n${block}\n` }, "pipelines/p/metadata.yaml", "variables"],
+    ];
+    for (const [files, file, field] of cases) {
+      let error: unknown = null;
+      try {
+        (await projectFixture(files)).cleanup();
+      } catch (caught) {
+        error = caught;
+      }
+      expect(error).toBeInstanceOf(ProjectLoadError);
+      expect({ file: (error as ProjectLoadError).file, field: (error as ProjectLoadError).field }).toEqual({ file, field });
+      expect((error as Error).message).toContain("nested at most 64 levels deep");
+    }
+    // 64 deep is within the limit
+    const within = `${"{a: ".repeat(64)}1${"}".repeat(64)}`;
+    const ok = await projectFixture({ ...PROJECT, "pipelines/p/triggers.yaml": `triggers:\n  - name: deep\n    schedule_type: api\n    variables: ${within}\n` });
+    ok.cleanup();
+    // the CLI: exit 2, the file and field named, no stack trace, nothing written
+    const root = dirs.project(cases[0]![0]);
+    const run = await runKiln(["run", root, "p"]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain("triggers.yaml");
+    expect(run.stderr).toContain("triggers[0].variables");
+    expect(run.stderr).not.toMatch(/\n\s+at /);
+    expect(existsSync(join(root, ".kiln/kiln.db"))).toBe(false);
+  }, 60_000);
 });

@@ -8,7 +8,7 @@
  * `timeout: null` and the like. Unknown keys are ignored (a Mage file has many kiln does not
  * use), except in `settings` and `configuration`, which keep them for the code that reads them.
  */
-import { INSTANT_RANGE, isInstant, nameProblem } from "../bounds.ts";
+import { INSTANT_RANGE, isInstant, jsonValueDepth, MAX_JSON_DEPTH, nameProblem } from "../bounds.ts";
 import * as v from "valibot";
 import { SCHEDULE_STATUSES, SCHEDULE_TYPES, type JsonObject, type ScheduleSettings } from "../domain.ts";
 import { checkEventPattern, EventPatternError, patternOfMatchers } from "../events/pattern.ts";
@@ -68,7 +68,11 @@ const nameString = v.pipe(
   v.check((name) => nameProblem(name) === null, "a name without control or bidirectional control characters, at most 255 characters"),
 );
 const stringList = v.array(string, "a list of strings");
-const jsonObject = v.custom<JsonObject>(isPlainObject, "an object");
+/** A mapping, nested no deeper than a JSON body may be (variables end up in runs, the API and blocks' JSON). */
+const jsonObject = v.pipe(
+  v.custom<JsonObject>(isPlainObject, "an object"),
+  v.check((value) => jsonValueDepth(value, MAX_JSON_DEPTH) <= MAX_JSON_DEPTH, `an object nested at most ${MAX_JSON_DEPTH} levels deep`),
+);
 
 const NUMERIC_STRING = /^\s*[+-]?(\d+(\.\d*)?|\.\d+)\s*$/;
 
