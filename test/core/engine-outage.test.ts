@@ -7,7 +7,9 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createClient } from "@libsql/client";
-import { ExecutorRegistry, RunEngine, Store } from "@kiln/core";
+import { ExecutorRegistry, RunEngine, Store, type SqlClient } from "@kiln/core";
+import { openDatabase } from "@kiln/node";
+import { freePort } from "../helpers/ports.ts";
 import { localExecutor } from "@kiln/executor-local";
 import { CLI_MAIN, projectFixture, until, type Fixture } from "../helpers/fixtures.ts";
 import { startLibsqlServer, type LibsqlServer } from "../helpers/libsql-server.ts";
@@ -72,6 +74,52 @@ describe("a database outage while a run executes", () => {
         ["work", "completed", 1, null],
         ["after", "completed", 1, null],
       ]);
+    },
+    90_000,
+  );
+
+  test(
+    "a block process's handle is stored though the database refused the connection when it started (the next owner can re-attach)",
+    async () => {
+      const f = await projectFixture({
+        "kiln.yaml": "executor_type: local\n",
+        "pipelines/p/metadata.yaml": "blocks:\n  - uuid: work\n    type: custom\n",
+        "custom/work.js": "export default () => null;\n",
+      });
+      try {
+        writeFileSync(join(f.root, "custom/work.js"), gatedBlock(f.root));
+        // the error a libSQL client really gives when nobody answers, thrown for the first writes of the handle
+        const refused = await createClient({ url: `http://127.0.0.1:${await freePort()}` }).execute("SELECT 1").catch((e: unknown) => e);
+        let refusals = 3;
+        const url = `file:${join(f.root, ".kiln/kiln.db")}`;
+        const opened = await openDatabase(url);
+        const touchesHandle = (stmts: unknown[]) => stmts.some((st) => /executor_handle\s*=/.test(typeof st === "string" ? st : String((st as { sql?: string }).sql)));
+        const client: SqlClient = {
+          execute: opened.execute.bind(opened),
+          batch: ((stmts: Parameters<SqlClient["batch"]>[0], mode?: Parameters<SqlClient["batch"]>[1]) => {
+            if (refusals > 0 && touchesHandle(stmts)) {
+              refusals--;
+              return Promise.reject(refused);
+            }
+            return opened.batch(stmts, mode);
+          }) as SqlClient["batch"],
+          close: () => opened.close(),
+        };
+        const store = await Store.open(client);
+        const runtime = { ...f.runtime, store };
+        const executors = new ExecutorRegistry().register(localExecutor({ runtime, command: [process.execPath, CLI_MAIN], env: { KILN_DATABASE_URL: url } }));
+        const engine = new RunEngine({ store, project: f.project, executors, outputs: runtime.outputs, pollIntervalMs: 50 });
+        const run = (await store.createPipelineRun({ pipelineUuid: "p", executionDate: Date.UTC(2026, 4, 1) }))!;
+        const done = engine.execute(run.id);
+        await until(async () => (await store.getBlockRuns(run.id))[0]?.executorHandle != null, "the block process's handle to be stored", 30_000);
+        expect(refusals).toBe(0);
+        expect(Number((await store.getBlockRuns(run.id))[0]!.executorHandle!.pid)).toBeGreaterThan(0);
+        writeFileSync(join(f.root, "gate"), "");
+        expect((await done).status).toBe("completed");
+        opened.close();
+      } finally {
+        f.cleanup();
+      }
     },
     90_000,
   );

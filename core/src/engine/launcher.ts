@@ -11,6 +11,7 @@ import type { BlockJob, ExecutionHandle, ExecutionStatus, Executor, ExecutorRegi
 import { formatLogLine, type LogSink } from "../logs.ts";
 import type { Store } from "../store/index.ts";
 import type { Node, RunState } from "./run-state.ts";
+import { commitThroughOutages } from "./commit-retry.ts";
 
 export interface LauncherDeps {
   store: Store;
@@ -63,7 +64,9 @@ export class Launcher {
       const batch = this.deps.store.batch().patchBlockRun({ pipelineRunId: state.run.id, blockUuid: node.uuid }, { executorHandle: handle });
       // never over a run taken over meanwhile: its new owner may have started another attempt
       if (state.run.owner) batch.requirePipelineRunOwner(state.run.id, state.run.owner);
-      void this.deps.store.commit(batch).catch(() => {});
+      // kept trying through a database outage: without it, the run's next owner could not re-attach
+      // to this process and would start the block run again beside it
+      void commitThroughOutages(this.deps.store, batch, () => this.deps.fenced() ?? (state.finished ? "the run was let go" : null)).catch(() => {});
     }
     this.#follow(state, node, executor, handle, false);
   }
