@@ -106,6 +106,7 @@ export function buildBlockJob(args: {
 }): BlockJob {
   const { project, pipeline, run } = args;
   const block = blockOf(pipeline, parseBlockRunUuid(args.blockRunUuid).block);
+  const executor = resolveExecutor(project.settings, pipeline, block, args.executorType);
   return {
     projectRoot: project.root,
     pipelineUuid: pipeline.uuid,
@@ -118,8 +119,8 @@ export function buildBlockJob(args: {
     variables: args.variables,
     event: run.event,
     inputs: planInputs(pipeline, args.blockRunUuid, args.partitionOf),
-    executorType: executorTypeOf(project, pipeline, block, args.executorType),
-    executorConfig: executorConfigOf(project, pipeline, block, args.executorType),
+    executorType: executor.type,
+    executorConfig: executor.config,
     timeout: block.timeout,
   };
 }

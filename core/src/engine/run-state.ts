@@ -6,8 +6,7 @@
  */
 import type { BlockRunStatus, JsonObject, PipelineRun, PipelineRunStatus, ScheduleSettings } from "../domain.ts";
 import type { BlockJob, ExecutionHandle, ExecutionStatus, Executor } from "../executor.ts";
-import type { BlockConfig, Pipeline, Project } from "../project/types.ts";
-import { type RetryConfig } from "../project/types.ts";
+import type { BlockConfig, Pipeline, Project, RetryConfig } from "../project/types.ts";
 import type { DagNode, NodeKind } from "./dag-rules.ts";
 import { buildBlockJob, executorTypeOf } from "./plan.ts";
 import { effectiveRetryConfig } from "./retry.ts";
