@@ -27,7 +27,7 @@ import * as v from "valibot";
 import type { ApiDoc } from "../api-doc.ts";
 import type { Env, ServerDeps } from "../deps.ts";
 import { list, one } from "../envelope.ts";
-import { ApiError, notFound, rethrowUnder, unprocessable } from "../errors.ts";
+import { notFound, rethrowUnder, unprocessable } from "../errors.ts";
 import { backfillJson } from "../serialize.ts";
 import { idParam, JsonObjectSchema, PageQuery, parseWith, readBody, readQuery } from "../validate.ts";
 

@@ -15,14 +15,13 @@ import {
   type PipelineRun,
 } from "@kiln/core";
 import type { Context, Hono } from "hono";
-import { streamSSE, type SSEStreamingApi } from "hono/streaming";
 import * as v from "valibot";
 import type { ApiDoc } from "../api-doc.ts";
 import type { Env, ServerDeps } from "../deps.ts";
 import { list } from "../envelope.ts";
 import { ApiError, notFound } from "../errors.ts";
 import { idParam, PageQuery, readQuery } from "../validate.ts";
-import { sleepUntilAborted } from "../sleep.ts";
+import { liveStream } from "../sse.ts";
 
 /** Bytes asked of the reader at a time: a page or a poll reads whole chunks. */
 const CHUNK_BYTES = 64 * 1024;
@@ -85,20 +84,18 @@ interface Snapshot {
 }
 
 /**
- * Sends every line of the snapshot's block runs past `offsets`, polling until the snapshot says
- * the run ended; the status is read before the files, so the lines sent last are its last ones.
- * Stops when the client goes away.
+ * The SSE response: every line of the snapshot's block runs past `offsets`, polling until the
+ * snapshot says the run ended; the status is read before the files, so the lines sent last are
+ * its last ones. A failure mid-stream (the database went away) ends it with an error event.
  */
-async function follow(stream: SSEStreamingApi, reader: LogReader, snapshot: () => Promise<Snapshot | null>, offsets: Map<number, number>, withIds: boolean): Promise<void> {
-  const gone = new AbortController();
-  stream.onAbort(() => gone.abort());
+function logStream(c: Context<Env>, reader: LogReader, snapshot: () => Promise<Snapshot | null>, offsets: Map<number, number>, withIds: boolean): Response {
   const drained = new Set<number>();
-  let lastSent = Date.now();
-  while (!gone.signal.aborted) {
+  const failure = { event: "error", data: { message: "the log stream failed; reconnect to resume" } };
+  return liveStream(c, { pollMs: POLL_MS, keepAliveMs: KEEPALIVE_MS, failure }, async (send, gone) => {
     const snap = await snapshot();
     if (!snap) {
-      await stream.writeSSE({ event: "end", data: JSON.stringify({ status: null, message: "the run was deleted" }) });
-      return;
+      await send("end", { status: null, message: "the run was deleted" });
+      return true;
     }
     for (const blockRun of snap.blockRuns) {
       // a block run that ended is read once more, after the snapshot that saw it end, then no more
@@ -106,38 +103,21 @@ async function follow(stream: SSEStreamingApi, reader: LogReader, snapshot: () =
       let from = offsets.get(blockRun.id) ?? 0;
       for (;;) {
         const chunk = await reader.read(snap.run.pipelineUuid, snap.run.executionPartition, blockRun.blockUuid, from, CHUNK_BYTES);
-        if (chunk.text === "" || gone.signal.aborted) break;
+        if (chunk.text === "" || gone.aborted) break;
         for (const { line, endOffset } of splitLogChunk(chunk, from)) {
-          await stream.writeSSE({ event: "log", data: JSON.stringify(lineJson(snap.run, blockRun, line)), ...(withIds ? { id: String(endOffset) } : {}) });
+          await send("log", lineJson(snap.run, blockRun, line), withIds ? String(endOffset) : undefined);
         }
         from = chunk.nextOffset;
         offsets.set(blockRun.id, from);
-        lastSent = Date.now();
       }
       if (finished(blockRun)) drained.add(blockRun.id);
       else drained.delete(blockRun.id);
     }
     if (snap.ended !== null) {
-      await stream.writeSSE({ event: "end", data: JSON.stringify({ status: snap.ended }) });
-      return;
+      await send("end", { status: snap.ended });
+      return true;
     }
-    if (Date.now() - lastSent >= KEEPALIVE_MS) {
-      await stream.write(": keep-alive\n\n");
-      lastSent = Date.now();
-    }
-    await sleepUntilAborted(POLL_MS, gone.signal);
-  }
-}
-
-/** The SSE response over `follow`; a failure mid-stream (the database went away) ends it with an error event. */
-function sseResponse(c: Context<Env>, reader: LogReader, snapshot: () => Promise<Snapshot | null>, offsets: Map<number, number>, withIds: boolean): Response {
-  return streamSSE(c, async (stream) => {
-    try {
-      await follow(stream, reader, snapshot, offsets, withIds);
-    } catch {
-      // the response is under way, so no status code can tell: an error event ends it instead
-      if (!stream.aborted) await stream.writeSSE({ event: "error", data: JSON.stringify({ message: "the log stream failed; reconnect to resume" }) });
-    }
+    return false;
   });
 }
 
@@ -217,7 +197,7 @@ export function logRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc): void {
       if (!run) return null;
       return { run, blockRuns: await deps.store.getBlockRuns(id), ended: isTerminal("pipeline_run", run.status) ? run.status : null };
     };
-    return sseResponse(c, reader, snapshot, new Map(), false);
+    return logStream(c, reader, snapshot, new Map(), false);
   });
 
   doc.add({
@@ -241,6 +221,6 @@ export function logRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc): void {
       const ended = finished(blockRun) ? blockRun.status : isTerminal("pipeline_run", run.status) ? blockRun.status : null;
       return { run, blockRuns: [blockRun], ended };
     };
-    return sseResponse(c, reader, snapshot, new Map([[id, Number(resumeAt)]]), true);
+    return logStream(c, reader, snapshot, new Map([[id, Number(resumeAt)]]), true);
   });
 }
