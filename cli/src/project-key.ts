@@ -8,7 +8,6 @@
 import { existsSync } from "node:fs";
 import type { Store } from "@kiln/core";
 import { resolveSecretKey, secretKeyFile, type SecretKeySource } from "@kiln/node";
-import { consoleLog } from "@kiln/scheduler";
 import { UsageError } from "./errors.ts";
 import { kilnSecret } from "./kiln-env.ts";
 
@@ -31,8 +30,12 @@ export async function projectSecretKey(root: string, databaseUrl: string, store:
   }
 }
 
-/** Seals the trigger tokens an older kiln stored in plaintext (migration 10 had no key to do it), before anything is served. */
-export async function sealPlaintextTokens(store: Store): Promise<void> {
+/**
+ * Seals the trigger tokens an older kiln stored in plaintext (migration 10 had no key to do it),
+ * before anything is served. The log is the caller's: this module is on every command's path
+ * (kiln run-block too), which must not load the scheduler package for a logger.
+ */
+export async function sealPlaintextTokens(store: Store, log: { info(message: string): void }): Promise<void> {
   const sealed = await store.sealPlaintextTokens();
-  if (sealed > 0) consoleLog.info(`sealed ${sealed} trigger token(s) an older kiln stored in plaintext`);
+  if (sealed > 0) log.info(`sealed ${sealed} trigger token(s) an older kiln stored in plaintext`);
 }

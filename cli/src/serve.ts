@@ -36,7 +36,7 @@ export async function serveApi(options: ServeOptions): Promise<{ port: number; s
   const events = eventsToken();
   const trustProxy = trustProxySetting();
   const secretKey = await serverSecretKey(open);
-  await sealPlaintextTokens(open.store);
+  await sealPlaintextTokens(open.store, consoleLog);
   if (options.authDisabled) {
     consoleLog.warn("AUTHENTICATION IS OFF (--no-auth or KILN_AUTH=off): anyone who can reach this port can read and change everything");
   } else {

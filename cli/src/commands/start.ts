@@ -110,7 +110,7 @@ export async function start(args: string[]): Promise<number> {
       })
     : null;
   // the server seals plaintext tokens before it listens; a scheduler alone does it here
-  if (!withServer) await sealPlaintextTokens(open.store);
+  if (!withServer) await sealPlaintextTokens(open.store, consoleLog);
   // started after the server's checks, so a refused start has run nothing
   if (scheduler) {
     consoleLog.info(`${scheduler.id} started for ${project.root} (pid ${process.pid}, database ${open.databaseUrl.replace(/\/\/[^@]*@/, "//***@")})`);
