@@ -283,7 +283,12 @@ export class Scheduler {
     this.#wakeResumes = false;
     void this.#startWaiting()
       .then(() => (this.#stopping || !resume ? 0 : this.#resumeOrphans()))
-      .catch((error: unknown) => this.#log.error(`starting waiting runs: ${error instanceof Error ? error.message : String(error)}`))
+      .catch((error: unknown) => {
+        const message = `starting waiting runs: ${error instanceof Error ? error.message : String(error)}`;
+        // the database out of reach: the runs wait for the next tick, nothing is lost
+        if (isDatabaseUnavailable(error)) this.#log.warn(message);
+        else this.#log.error(message);
+      })
       .finally(() => {
         this.#waking = false;
         if (this.#wakeAgain) {

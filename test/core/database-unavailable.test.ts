@@ -17,6 +17,8 @@ describe("isDatabaseUnavailable", () => {
     expect(isDatabaseUnavailable(withCode("read ECONNRESET", "ECONNRESET"))).toBe(true);
     expect(isDatabaseUnavailable(withCode("SQLITE_BUSY: database is locked", "SQLITE_BUSY"))).toBe(true);
     expect(isDatabaseUnavailable(new Error("Server returned HTTP status 503"))).toBe(true);
+    // sqld for a moment after a restart, before it serves its routes
+    expect(isDatabaseUnavailable(Object.assign(new Error("SERVER_ERROR: Server returned HTTP status 404"), { code: "SERVER_ERROR" }))).toBe(true);
   });
 
   test("a statement the database refused is not", () => {

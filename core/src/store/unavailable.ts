@@ -26,8 +26,12 @@ const UNREACHABLE_CODES = new Set([
   "SQLITE_BUSY",
 ]);
 
-/** Messages of the same, for runtimes that give no code (Workers' fetch, a proxy in front of sqld). */
-const UNREACHABLE_MESSAGE = /Unable to connect|fetch failed|socket connection was closed|Network connection lost|HTTP status 50[234]\b|database is locked/i;
+/**
+ * Messages of the same, for runtimes that give no code (Workers' fetch), and the HTTP statuses a
+ * libSQL server or a proxy in front of it answers while it starts or stops (sqld answers 404 for
+ * a moment after it started listening; SQL errors never come as an HTTP status).
+ */
+const UNREACHABLE_MESSAGE = /Unable to connect|fetch failed|socket connection was closed|Network connection lost|Server returned HTTP status (404|50[0234])\b|database is locked/i;
 
 /** The error code a database error carries, if any (LibsqlError's code, a system error's code, D1's). */
 function codeOf(error: object): string | null {
