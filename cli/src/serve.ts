@@ -7,7 +7,7 @@ import { join } from "node:path";
 import type { Project, RunEngine } from "@kiln/core";
 import { fileLogReader, runtimeName, serveHttp } from "@kiln/node";
 import { consoleLog } from "@kiln/scheduler";
-import { createApp } from "@kiln/server";
+import { createApp, parseTrustProxy } from "@kiln/server";
 import { UsageError } from "./errors.ts";
 import { VERSION } from "./version.ts";
 import { kilnSecret } from "./kiln-env.ts";
@@ -101,8 +101,8 @@ async function serverSecretKey(open: OpenProject): Promise<CryptoKey> {
 
 /** KILN_TRUST_PROXY: true when a reverse proxy in front sets X-Forwarded-Proto/-Host (off by default: anyone could send them). */
 export function trustProxySetting(value = process.env.KILN_TRUST_PROXY): boolean {
-  if (value === undefined || /^(|false|0|no|off)$/i.test(value.trim())) return false;
-  if (/^(true|1|yes|on)$/i.test(value.trim())) return true;
+  const trusted = parseTrustProxy(value);
+  if (trusted !== null) return trusted;
   throw new UsageError(`KILN_TRUST_PROXY: expected true or false, got ${JSON.stringify(value)}`);
 }
 

@@ -27,3 +27,10 @@ export function requestProto(c: RequestContext): string {
 export function requestHost(c: RequestContext): string {
   return forwarded(c, "x-forwarded-host") ?? c.req.header("host") ?? new URL(c.req.url).host;
 }
+
+/** Reads a trust_proxy setting (KILN_TRUST_PROXY): true or false (unset and empty are false); null for anything else. */
+export function parseTrustProxy(value: string | undefined): boolean | null {
+  if (value === undefined || /^(|false|0|no|off)$/i.test(value.trim())) return false;
+  if (/^(true|1|yes|on)$/i.test(value.trim())) return true;
+  return null;
+}

@@ -3,3 +3,4 @@ export { createApp } from "./app.ts";
 export type { ServerDeps, Env } from "./deps.ts";
 export type { Principal } from "./auth.ts";
 export { ApiError } from "./errors.ts";
+export { parseTrustProxy } from "./forwarded.ts";

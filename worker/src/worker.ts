@@ -36,7 +36,7 @@ import ecsExecutorFactory from "@kiln/executor-ecs";
 import kubernetesExecutorFactory from "@kiln/executor-kubernetes";
 import { InProcessRunner } from "@kiln/executor-local/in-process";
 import { Scheduler, notifyRunEnd, type Log, type TickReport } from "@kiln/scheduler";
-import { createApp } from "@kiln/server";
+import { createApp, parseTrustProxy } from "@kiln/server";
 import { Cron } from "croner";
 import { moduleMapSource, type ProjectBundle } from "./bundle.ts";
 import { d1Client, type D1Database } from "./d1-client.ts";
@@ -56,6 +56,12 @@ export interface WorkerEnv {
   KILN_EVENTS_TOKEN?: string;
   /** "off" turns authentication off (warned on every request's log). */
   KILN_AUTH?: string;
+  /**
+   * "true" when a reverse proxy of your own is in front of the Worker: X-Forwarded-Proto/-Host
+   * are then used for the URLs kiln shows, and the client is the X-Forwarded-For entry that
+   * proxy appended (the one before Cloudflare's). Off by default: anyone could send them.
+   */
+  KILN_TRUST_PROXY?: string;
   /** Seconds a tick drives runs before it hands over (default 45). */
   KILN_TICK_SECONDS?: string;
   /** Seconds running blocks get after the deadline before the tick ends (default 10). */
@@ -260,6 +266,8 @@ export function createWorker(bundle: ProjectBundle): KilnWorker {
 
   return {
     async fetch(request, env, ctx) {
+      const trustProxy = parseTrustProxy(env.KILN_TRUST_PROXY);
+      if (trustProxy === null) return startFailure(new WorkerStartError(`KILN_TRUST_PROXY: expected true or false, got ${JSON.stringify(env.KILN_TRUST_PROXY)}`));
       let opened: Opened;
       try {
         opened = await open(env);
@@ -285,6 +293,7 @@ export function createWorker(bundle: ProjectBundle): KilnWorker {
           bodyLimitBytes: BODY_LIMIT_BYTES,
           passwordIterations: WORKER_PASSWORD_ITERATIONS,
           ...(env.KILN_EVENTS_TOKEN ? { eventsToken: env.KILN_EVENTS_TOKEN } : {}),
+          trustProxy,
         },
         { log: (message) => log.error(message) },
       );
