@@ -120,8 +120,8 @@ async function countingBatches<T>(p: BenchProject, fn: () => Promise<T>): Promis
  * project: created one after another (timed separately), then all executed at once. A few
  * warm-up runs come first (JIT, module imports) and are not counted.
  */
-async function throughputRound(runs: number, blocksPerRun: number, warmUpRuns: number): Promise<ThroughputRound> {
-  return withProject("throughput", { inProcess: true, pipelines: [{ uuid: "chain3", blocks: blocksPerRun }] }, async (p) => {
+async function throughputRound(runs: number, blocksPerRun: number, warmUpRuns: number, inProcess = true): Promise<ThroughputRound> {
+  return withProject("throughput", { inProcess, pipelines: [{ uuid: "chain3", blocks: blocksPerRun }] }, async (p) => {
     const warm = await createRuns(p, "chain3", warmUpRuns);
     await Promise.all(warm.map((id) => p.engine.execute(id)));
 
@@ -152,10 +152,10 @@ async function throughputRound(runs: number, blocksPerRun: number, warmUpRuns: n
   });
 }
 
-/** (a) `rounds` rounds (each in a fresh project); the medians count. */
-export async function throughput(runs = 1_000, blocksPerRun = 3, rounds = 3, warmUpRuns = 20): Promise<Throughput> {
+/** (a) `rounds` rounds (each in a fresh project); the medians count. `inProcess: false`: a warm process per block run. */
+export async function throughput(runs = 1_000, blocksPerRun = 3, rounds = 3, warmUpRuns = 20, inProcess = true): Promise<Throughput> {
   const results: ThroughputRound[] = [];
-  for (let r = 0; r < rounds; r++) results.push(await throughputRound(runs, blocksPerRun, warmUpRuns));
+  for (let r = 0; r < rounds; r++) results.push(await throughputRound(runs, blocksPerRun, warmUpRuns, inProcess));
   const createSeconds = median(results.map((r) => r.createSeconds));
   const executeSeconds = median(results.map((r) => r.executeSeconds));
   return {

@@ -5,8 +5,9 @@
  * `bun run bench -- --only core` runs (a)-(c) only; `--only scheduler` runs (d) and (e) only;
  * `--only d` or `--only e` runs one scheduler benchmark; `--only server` runs (f) and (g), the API's.
  */
-import { cpus, platform, release } from "node:os";
-import { latency, rawWrites, throughput } from "./benchmarks.ts";
+import { cpus, loadavg, platform, release } from "node:os";
+import { latency, rawWrites, throughput, type Latency, type Throughput } from "./benchmarks.ts";
+import { peerFigures, peersTable, type KilnFigures } from "./peers.ts";
 import { removeTempFolders } from "./project.ts";
 import { details, markdownTable, type Results } from "./report.ts";
 import { schedulerLag, tickCost, type Lag, type TickCost } from "./scheduler.ts";
@@ -19,17 +20,20 @@ delete process.env.KILN_DATABASE_URL;
 
 const log = (text: string) => process.stderr.write(`${text}\n`);
 
+/** Runs × 3 blocks for kiln's process-per-block throughput beside the peers (each block run a process: 3,000 would take minutes). */
+const PROCESS_RUNS = 30;
+
 /** The active-schedule counts of (d) and the tick intervals of (e). */
 const SCHEDULE_COUNTS = [1_000, 100_000, 1_000_000];
 const TICK_INTERVALS_MS = [1_000, 200];
 
-const ONLY: Record<string, string[]> = { core: ["a", "b", "c"], scheduler: ["d", "e"], d: ["d"], e: ["e"], server: ["f", "g"], f: ["f"], g: ["g"], ui: ["h"], h: ["h"] };
+const ONLY: Record<string, string[]> = { peers: ["p"], p: ["p"], core: ["a", "b", "c"], scheduler: ["d", "e"], d: ["d"], e: ["e"], server: ["f", "g"], f: ["f"], g: ["g"], ui: ["h"], h: ["h"] };
 
 /** The benchmarks to run: all, or those of `--only <core|scheduler|d|e>`. */
 function selected(argv: string[]): Set<string> {
   const i = argv.indexOf("--only");
   const only = i >= 0 ? argv[i + 1] : argv.find((a) => a.startsWith("--only="))?.slice("--only=".length);
-  if (only === undefined) return new Set(["a", "b", "c", "d", "e", "f", "g", "h"]);
+  if (only === undefined) return new Set(["a", "b", "c", "d", "e", "f", "g", "h", "p"]);
   const picked = ONLY[only];
   if (!picked) throw new Error(`--only ${only}: expected one of ${Object.keys(ONLY).join(", ")}`);
   return new Set(picked);
@@ -48,6 +52,7 @@ async function main(): Promise<void> {
     "",
   ];
 
+  let kiln: { throughput: Throughput; inProcess: Latency; process: Latency; reused: Latency } | null = null;
   if (run.has("a")) {
     log("(c) raw write ceiling...");
     const raw = await rawWrites();
@@ -63,6 +68,7 @@ async function main(): Promise<void> {
     const reused = await latency(false, 3, 1, 40, { reuse: 1000 });
     const results: Results = { raw, throughput: tp, inProcess, process: process_, fresh, reused, sync };
     out.push(markdownTable(results), "", details(results), "");
+    kiln = { throughput: tp, inProcess, process: process_, reused };
   }
 
   const costs: TickCost[] = [];
@@ -86,6 +92,34 @@ async function main(): Promise<void> {
   const trigger = run.has("f") ? (log("(f) API trigger -> first block started (500 triggers)..."), await apiTriggerLatency()) : null;
   const lists = run.has("g") ? (log("(g) GET /api/pipeline_runs with 1,000,000 runs stored..."), await listThroughput()) : [];
   if (trigger || lists.length > 0) out.push(serverTables(trigger, lists));
+
+  if (run.has("p")) {
+    // kiln's side of the comparison, measured now unless (a)-(b) and (f) ran above
+    if (!kiln) {
+      log("(peers) kiln: 1,000 runs x 3 blocks in-process (3 rounds), 40-block chains (in-process, warm processes, reused)...");
+      kiln = { throughput: await throughput(), inProcess: await latency(true, 5, 1), process: await latency(false, 3, 1), reused: await latency(false, 3, 1, 40, { reuse: 1000 }) };
+    }
+    log(`(peers) kiln: ${PROCESS_RUNS} runs x 3 blocks, a warm process per block run (1 round)...`);
+    const perProcess = await throughput(PROCESS_RUNS, 3, 1, 2, false);
+    const triggerForPeers = trigger ?? (log("(peers) kiln: API trigger -> first block started (500 triggers)..."), await apiTriggerLatency());
+    log("(peers) BullMQ and graphile-worker on the same workloads...");
+    const peers = await peerFigures(log);
+    const figures: KilnFigures = {
+      inProcessThroughput: kiln.throughput.blockRunsPerSecond,
+      processThroughput: perProcess.blockRunsPerSecond,
+      inProcessChain: kiln.inProcess.medianSeconds,
+      processChain: kiln.process.medianSeconds,
+      reusedChain: kiln.reused.medianSeconds,
+      triggerP50: triggerForPeers.p50,
+      triggerP99: triggerForPeers.p99,
+    };
+    out.push(
+      `kiln beside its peers, measured in this run (load average at the end: ${loadavg().map((n) => n.toFixed(2)).join(" ")}; kiln's process-per-block throughput over ${PROCESS_RUNS} runs × 3 blocks)`,
+      "",
+      peersTable(figures, peers),
+      "",
+    );
+  }
   if (run.has("h")) {
     log("(h) web UI pages with 1,000,000 runs stored...");
     out.push(uiTable(await uiPageTimes()));
