@@ -3,7 +3,7 @@
  * one of these, so a malformed request is a 400 naming the field (`pipeline_run.variables`,
  * `query._limit`, `path.id`) before any handler code runs or anything is written.
  */
-import { InstantSchema as CoreInstantSchema, JSON_DEPTH_MESSAGE, jsonTextDepth, MAX_JSON_DEPTH } from "@kiln/core";
+import { InstantSchema as CoreInstantSchema, JSON_DEPTH_MESSAGE, jsonTextDepth, MAX_JSON_DEPTH, MAX_PAGE_OFFSET, type PageRequest } from "@kiln/core";
 import * as v from "valibot";
 import type { Context } from "hono";
 import { ApiError, type ErrorDetail } from "./errors.ts";
@@ -74,11 +74,50 @@ export const JsonObjectSchema = v.intersect(
 /** An instant: epoch milliseconds, ISO 8601, or Mage's `YYYY-MM-DD HH:MM:SS` (UTC), within kiln's bounds (core's one schema). */
 export const InstantSchema = CoreInstantSchema;
 
-/** Query-string forms: `_limit` (1-1000) and `_after` (the cursor given as metadata.after). */
+/**
+ * Query-string forms: `_limit` (1-1000), `_after` (the cursor given as metadata.after) and Mage's
+ * `_offset` (up to MAX_PAGE_OFFSET rows skipped; not with `_after`).
+ */
 export const PageQuery = {
   _limit: v.optional(v.pipe(v.string(), v.regex(/^[1-9][0-9]{0,3}$/, "expected an integer from 1 to 1000"), v.transform(Number), v.maxValue(1000, "expected an integer from 1 to 1000"))),
   _after: v.optional(v.pipe(v.string(), v.regex(/^[1-9][0-9]{0,15}$/, "expected the cursor given as metadata.after"))),
+  _offset: v.optional(
+    v.pipe(
+      v.string(),
+      v.regex(/^(0|[1-9][0-9]{0,4})$/, `expected an integer from 0 to ${MAX_PAGE_OFFSET} (deeper pages: _after)`),
+      v.transform(Number),
+      v.maxValue(MAX_PAGE_OFFSET, `expected an integer from 0 to ${MAX_PAGE_OFFSET} (deeper pages: _after)`),
+    ),
+  ),
 };
+
+/** A repeated query key such as Mage's `status[]` (its schema entry, so strict schemas accept the key). */
+export const RepeatedQuery = v.optional(v.string());
+
+/**
+ * The values of a repeated query key (`status[]=a&status[]=b`, or `status[]=a,b`), each one of
+ * `allowed`; undefined when the key is absent. A bad value is a 400 naming the key.
+ */
+export function repeatedQuery<T extends string>(c: Context, key: string, allowed: readonly T[]): T[] | undefined {
+  const raw = c.req.queries(key);
+  if (raw === undefined) return undefined;
+  const values = raw.flatMap((value) => value.split(",")).map((value) => value.trim());
+  for (const value of values) {
+    if (!(allowed as readonly string[]).includes(value)) {
+      const message = `expected each of ${allowed.join(", ")}`;
+      throw new ApiError("invalid_request", `query.${key}: ${message}`, [{ field: `query.${key}`, message }]);
+    }
+  }
+  return values as T[];
+}
+
+/** The page a list route asks the store for: `_limit` (default 40), and `_after` or `_offset` (a 400 for both). */
+export function pageOf(query: { _limit?: number | undefined; _after?: string | undefined; _offset?: number | undefined }): PageRequest {
+  if (query._after !== undefined && query._offset !== undefined) {
+    throw new ApiError("invalid_request", "query._offset: not with _after (use one)", [{ field: "query._offset", message: "not with _after (use one)" }]);
+  }
+  return { limit: query._limit ?? 40, after: query._after ?? null, ...(query._offset !== undefined ? { offset: query._offset } : {}) };
+}
 
 /** An integer id in a query string. */
 export const QueryId = v.pipe(v.string(), v.regex(/^[1-9][0-9]{0,15}$/, "expected a positive integer id"), v.transform(Number));

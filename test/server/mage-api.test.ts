@@ -131,3 +131,41 @@ describe("runs and block runs as Mage's presenters show them", () => {
     }
   });
 });
+
+describe("Mage's paging and filters", () => {
+  test("_offset pages as Mage does (capped, not with _after); status[] filters by any of the statuses, totals included", async () => {
+    const t0 = Date.UTC(2025, 5, 1);
+    const made: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const run = await s.store.createPipelineRun({ pipelineUuid: "ghost-offset", executionDate: t0 + i * 1000 });
+      made.push(run!.id);
+    }
+    await s.client.execute({ sql: "UPDATE pipeline_runs SET status = 'failed' WHERE id IN (?, ?)", args: [made[0]!, made[1]!] });
+    await s.client.execute({ sql: "UPDATE pipeline_runs SET status = 'cancelled' WHERE id = ?", args: [made[2]!] });
+    const newestFirst = [...made].reverse();
+
+    const second = await s.call("GET", "/api/pipeline_runs?pipeline_uuid=ghost-offset&_limit=2&_offset=2", { role: "viewer" });
+    expect(second.status).toBe(200);
+    expect((second.json.pipeline_runs as Array<{ id: number }>).map((r) => r.id)).toEqual(newestFirst.slice(2, 4));
+    expect(second.json.metadata as Meta).toMatchObject({ count: 5, next: true });
+    const last = await s.call("GET", "/api/pipeline_runs?pipeline_uuid=ghost-offset&_limit=2&_offset=4", { role: "viewer" });
+    expect((last.json.pipeline_runs as Array<{ id: number }>).map((r) => r.id)).toEqual(newestFirst.slice(4));
+    expect((last.json.metadata as Meta).next).toBe(false);
+    expect((await s.call("GET", "/api/pipeline_runs?_offset=10001", { role: "viewer" })).status).toBe(400);
+    expect((await s.call("GET", `/api/pipeline_runs?_offset=1&_after=${newestFirst[0]}`, { role: "viewer" })).status).toBe(400);
+    // every list takes it, triggers' included
+    expect((await s.call("GET", "/api/pipeline_schedules?_offset=0", { role: "viewer" })).status).toBe(200);
+
+    const failedOrCancelled = await s.call("GET", "/api/pipeline_runs?pipeline_uuid=ghost-offset&status[]=failed&status[]=cancelled", { role: "viewer" });
+    expect(failedOrCancelled.status).toBe(200);
+    expect((failedOrCancelled.json.pipeline_runs as Array<{ id: number }>).map((r) => r.id).sort()).toEqual(made.slice(0, 3).sort());
+    expect((failedOrCancelled.json.metadata as Meta).count).toBe(3);
+    const commaForm = await s.call("GET", "/api/pipeline_runs?pipeline_uuid=ghost-offset&status[]=failed,initial", { role: "viewer" });
+    expect((commaForm.json.metadata as Meta).count).toBe(4);
+    const both = await s.call("GET", "/api/pipeline_runs?pipeline_uuid=ghost-offset&status=failed&status[]=failed&status[]=cancelled", { role: "viewer" });
+    expect((both.json.metadata as Meta).count).toBe(2);
+    const bad = await s.call("GET", "/api/pipeline_runs?status[]=failed&status[]=sometimes", { role: "viewer" });
+    expect(bad.status).toBe(400);
+    expect(JSON.stringify(bad.json)).toContain("query.status[]");
+  });
+});

@@ -3,6 +3,7 @@
  * client, the clock and the group committer; the operation modules take a client so they can be
  * read, tested and replaced (e.g. by a PostgreSQL adapter) one at a time.
  */
+import type { PageRequest } from "./page.ts";
 import type { ResultSet } from "@libsql/client";
 import type { SqlClient } from "./sql-client.ts";
 import { systemClock, type Clock } from "../clock.ts";
@@ -140,7 +141,7 @@ export class Store {
   getPipelineRun(id: number) {
     return pipelineRuns.getPipelineRun(this.client, id);
   }
-  listPipelineRuns(filter?: pipelineRuns.PipelineRunFilter, page?: { limit?: number; after?: string | null }) {
+  listPipelineRuns(filter?: pipelineRuns.PipelineRunFilter, page?: PageRequest) {
     return pipelineRuns.listPipelineRuns(this.client, filter, page);
   }
 
@@ -155,7 +156,7 @@ export class Store {
   blockRunCounts(pipelineRunIds: readonly number[]) {
     return blockRuns.blockRunCounts(this.client, pipelineRunIds);
   }
-  listBlockRuns(pipelineRunId: number, page?: { limit?: number; after?: string | null }) {
+  listBlockRuns(pipelineRunId: number, page?: PageRequest) {
     return blockRuns.listBlockRuns(this.client, pipelineRunId, page);
   }
   getBlockRun(id: number) {
@@ -170,7 +171,7 @@ export class Store {
     const sealedToken = token ? await this.sealTriggerToken(token) : null;
     return schedules.createPipelineSchedule(this.client, { ...rest, sealedToken }, this.clock.now());
   }
-  listPipelineSchedules(filter?: schedules.PipelineScheduleFilter, page?: { limit?: number; after?: string | null }) {
+  listPipelineSchedules(filter?: schedules.PipelineScheduleFilter, page?: PageRequest) {
     return schedules.listPipelineSchedules(this.client, filter, page);
   }
   getPipelineSchedule(id: number) {
@@ -203,6 +204,7 @@ export * as backfills from "./backfills.ts";
 export { systemStats, type SystemStats, type SchedulerHeartbeat } from "./stats.ts";
 export { runOverview, pipelineRunStatuses, OVERVIEW_RECENT_WINDOW, OVERVIEW_CHART_CAP, type RunOverview, type OverviewBucket, type OverviewOptions } from "./overview.ts";
 export { currentLeaseToken, recordLease } from "./leases.ts";
+export { MAX_PAGE_OFFSET, type PageRequest } from "./page.ts";
 export { isDatabaseUnavailable } from "./unavailable.ts";
 export type { BackfillRecord, NewBackfill, BackfillFilter, NewBackfillRun } from "./backfills.ts";
 export type { ScheduleState, CodeTrigger, RunningCounts } from "./scheduling.ts";

@@ -11,7 +11,12 @@ export interface Page<T> {
 export interface PageRequest {
   limit?: number;
   after?: string | null;
+  /** Rows to skip (Mage's `_offset`), at most MAX_PAGE_OFFSET; an offset costs what it skips, a cursor (`after`) does not. */
+  offset?: number;
 }
+
+/** The deepest `_offset` served: deeper pages are reached with the cursor, which costs the same at any depth. */
+export const MAX_PAGE_OFFSET = 10_000;
 
 /**
  * One page of `table` rows matching `where` (conditions joined with AND), newest first. As fast
@@ -33,9 +38,10 @@ export async function listPage<T extends { id: number }>(
     where.push("id < ?");
     args.push(cursor);
   }
+  const offset = Math.min(Math.max(Math.trunc(page.offset ?? 0), 0), MAX_PAGE_OFFSET);
   const rs = await client.execute({
-    sql: `SELECT * FROM ${table} ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY id DESC LIMIT ?`,
-    args: [...args, limit + 1],
+    sql: `SELECT * FROM ${table} ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY id DESC LIMIT ?${offset > 0 ? " OFFSET ?" : ""}`,
+    args: offset > 0 ? [...args, limit + 1, offset] : [...args, limit + 1],
   });
   const items = rs.rows.slice(0, limit).map(fromRow);
   const last = items[items.length - 1];

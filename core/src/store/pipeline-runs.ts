@@ -122,6 +122,8 @@ export async function getPipelineRun(client: SqlClient, id: number): Promise<Pip
 export interface PipelineRunFilter {
   pipelineUuid?: string;
   status?: PipelineRunStatus;
+  /** Any of these statuses (Mage's `status[]`); with `status` too, only a status in both. */
+  statuses?: readonly PipelineRunStatus[];
   pipelineScheduleId?: number;
   backfillId?: number;
   /** Inclusive bounds on execution_date (epoch ms). */
@@ -129,43 +131,49 @@ export interface PipelineRunFilter {
   executionDateTo?: number;
 }
 
-/** Newest-first runs matching the filter, a page at a time (keyset: as fast on page 10,000 as on page 1). */
+/** The statuses a filter asks for (`status` and `statuses` together: those in both), or undefined for any. */
+function statusesOf(filter: PipelineRunFilter): PipelineRunStatus[] | undefined {
+  if (filter.statuses === undefined) return filter.status === undefined ? undefined : [filter.status];
+  return filter.status === undefined ? [...new Set(filter.statuses)] : filter.statuses.filter((s) => s === filter.status).slice(0, 1);
+}
+
+/** The WHERE conditions of a run filter, for the list and the count alike. */
+function runConditions(filter: PipelineRunFilter): { where: string[]; args: InValue[] } {
+  const where: string[] = [];
+  const args: InValue[] = [];
+  if (filter.pipelineUuid !== undefined) (where.push("pipeline_uuid = ?"), args.push(filter.pipelineUuid));
+  const statuses = statusesOf(filter);
+  if (statuses !== undefined) {
+    // an empty set matches nothing
+    if (statuses.length === 0) where.push("0");
+    else (where.push(`status IN (${statuses.map(() => "?").join(", ")})`), args.push(...statuses));
+  }
+  if (filter.pipelineScheduleId !== undefined) (where.push("pipeline_schedule_id = ?"), args.push(filter.pipelineScheduleId));
+  if (filter.backfillId !== undefined) (where.push("backfill_id = ?"), args.push(filter.backfillId));
+  if (filter.executionDateFrom !== undefined) (where.push("execution_date >= ?"), args.push(filter.executionDateFrom));
+  if (filter.executionDateTo !== undefined) (where.push("execution_date <= ?"), args.push(filter.executionDateTo));
+  return { where, args };
+}
+
 /**
  * How many runs match the filter: from the run counters when it filters by pipeline, trigger and
  * status only (O(1) in the number of runs), else counted over the filter's index.
  */
 export async function totalPipelineRuns(client: SqlClient, filter: PipelineRunFilter = {}): Promise<number> {
   if (filter.backfillId === undefined && filter.executionDateFrom === undefined && filter.executionDateTo === undefined) {
+    const statuses = statusesOf(filter);
     return countedPipelineRuns(client, {
       ...(filter.pipelineUuid !== undefined ? { pipelineUuid: filter.pipelineUuid } : {}),
       ...(filter.pipelineScheduleId !== undefined ? { pipelineScheduleId: filter.pipelineScheduleId } : {}),
-      ...(filter.status !== undefined ? { statuses: [filter.status] } : {}),
+      ...(statuses !== undefined ? { statuses } : {}),
     });
   }
-  const where: string[] = [];
-  const args: InValue[] = [];
-  if (filter.pipelineUuid !== undefined) (where.push("pipeline_uuid = ?"), args.push(filter.pipelineUuid));
-  if (filter.status !== undefined) (where.push("status = ?"), args.push(filter.status));
-  if (filter.pipelineScheduleId !== undefined) (where.push("pipeline_schedule_id = ?"), args.push(filter.pipelineScheduleId));
-  if (filter.backfillId !== undefined) (where.push("backfill_id = ?"), args.push(filter.backfillId));
-  if (filter.executionDateFrom !== undefined) (where.push("execution_date >= ?"), args.push(filter.executionDateFrom));
-  if (filter.executionDateTo !== undefined) (where.push("execution_date <= ?"), args.push(filter.executionDateTo));
+  const { where, args } = runConditions(filter);
   const rs = await client.execute({ sql: `SELECT count(*) AS n FROM pipeline_runs WHERE ${where.join(" AND ")}`, args });
   return Number(rs.rows[0]?.n ?? 0);
 }
 
-export async function listPipelineRuns(
-  client: SqlClient,
-  filter: PipelineRunFilter = {},
-  page: PageRequest = {},
-): Promise<Page<PipelineRun>> {
-  const where: string[] = [];
-  const args: InValue[] = [];
-  if (filter.pipelineUuid !== undefined) (where.push("pipeline_uuid = ?"), args.push(filter.pipelineUuid));
-  if (filter.status !== undefined) (where.push("status = ?"), args.push(filter.status));
-  if (filter.pipelineScheduleId !== undefined) (where.push("pipeline_schedule_id = ?"), args.push(filter.pipelineScheduleId));
-  if (filter.backfillId !== undefined) (where.push("backfill_id = ?"), args.push(filter.backfillId));
-  if (filter.executionDateFrom !== undefined) (where.push("execution_date >= ?"), args.push(filter.executionDateFrom));
-  if (filter.executionDateTo !== undefined) (where.push("execution_date <= ?"), args.push(filter.executionDateTo));
-  return listPage(client, "pipeline_runs", { where, args }, page, pipelineRunFromRow);
+/** Newest-first runs matching the filter, a page at a time (keyset: as fast on page 10,000 as on page 1). */
+export function listPipelineRuns(client: SqlClient, filter: PipelineRunFilter = {}, page: PageRequest = {}): Promise<Page<PipelineRun>> {
+  return listPage(client, "pipeline_runs", runConditions(filter), page, pipelineRunFromRow);
 }

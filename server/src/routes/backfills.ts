@@ -29,7 +29,7 @@ import type { Env, ServerDeps } from "../deps.ts";
 import { list, one } from "../envelope.ts";
 import { notFound, rethrowUnder, unprocessable } from "../errors.ts";
 import { backfillJson } from "../serialize.ts";
-import { idParam, JsonObjectSchema, PageQuery, parseWith, readBody, readQuery } from "../validate.ts";
+import { idParam, JsonObjectSchema, PageQuery, parseWith, readBody, readQuery, pageOf } from "../validate.ts";
 
 /** The service's refusals as the API answers them, fields named under `backfill.`. */
 const backfillError = rethrowUnder("backfill");
@@ -133,7 +133,7 @@ export function backfillRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc): v
     const page = await listBackfills(
       deps.store,
       { ...(query.pipeline_uuid !== undefined ? { pipelineUuid: query.pipeline_uuid } : {}), ...(query.status !== undefined ? { status: query.status } : {}) },
-      { limit: query._limit ?? 40, after: query._after ?? null },
+      pageOf(query),
     );
     return list(c, "backfills", page.items.map(backfillJson), page.next);
   });
@@ -146,7 +146,7 @@ export function backfillRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc): v
     const page = await listBackfills(
       deps.store,
       { pipelineUuid, ...(query.status !== undefined ? { status: query.status } : {}) },
-      { limit: query._limit ?? 40, after: query._after ?? null },
+      pageOf(query),
     );
     return list(c, "backfills", page.items.map(backfillJson), page.next);
   });

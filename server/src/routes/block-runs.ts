@@ -9,7 +9,7 @@ import type { Env, ServerDeps } from "../deps.ts";
 import { list, one } from "../envelope.ts";
 import { notFound } from "../errors.ts";
 import { blockRunViews } from "../run-views.ts";
-import { idParam, PageQuery, QueryId, readQuery } from "../validate.ts";
+import { idParam, PageQuery, QueryId, readQuery, pageOf } from "../validate.ts";
 import { pipelineRunOr404 } from "./pipeline-runs.ts";
 
 const RunQuery = v.strictObject(PageQuery);
@@ -18,7 +18,7 @@ const ListQuery = v.strictObject({ ...PageQuery, pipeline_run_id: QueryId });
 export function blockRunRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc): void {
   async function page(pipelineRunId: number, query: v.InferOutput<typeof RunQuery>) {
     await pipelineRunOr404(deps, pipelineRunId);
-    return deps.store.listBlockRuns(pipelineRunId, { limit: query._limit ?? 40, after: query._after ?? null });
+    return deps.store.listBlockRuns(pipelineRunId, pageOf(query));
   }
 
   doc.add({ method: "get", path: "/api/pipeline_runs/:id/block_runs", summary: "A pipeline run's block runs", role: "viewer", query: RunQuery, responseKey: "block_runs" });

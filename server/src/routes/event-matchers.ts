@@ -12,7 +12,7 @@ import type { Env, ServerDeps } from "../deps.ts";
 import { list, one } from "../envelope.ts";
 import { notFound } from "../errors.ts";
 import { scheduleJson } from "../serialize.ts";
-import { idParam, PageQuery, readQuery } from "../validate.ts";
+import { idParam, PageQuery, readQuery, pageOf } from "../validate.ts";
 
 /** Mage's only event type: events in AWS EventBridge's shape, which kiln's patterns match. */
 const EVENT_TYPE = "aws_event";
@@ -39,7 +39,7 @@ export function eventMatcherRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc
   app.get("/api/event_matchers", async (c) => {
     const query = readQuery(c, ListQuery);
     // a page of event triggers; those without a pattern match nothing and are left out of it
-    const page = await deps.store.listPipelineSchedules({ scheduleType: "event" }, { limit: query._limit ?? 40, after: query._after ?? null });
+    const page = await deps.store.listPipelineSchedules({ scheduleType: "event" }, pageOf(query));
     const matchers = page.items.filter((s) => s.eventPattern !== null).map(eventMatcherJson);
     return list(c, "event_matchers", matchers, page.next);
   });

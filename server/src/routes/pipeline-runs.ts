@@ -11,7 +11,7 @@ import type { Env, ServerDeps } from "../deps.ts";
 import { list, one } from "../envelope.ts";
 import { ApiError, notFound, rethrowUnder, unprocessable } from "../errors.ts";
 import { pipelineRunDetailView, pipelineRunListViews } from "../run-views.ts";
-import { idParam, PageQuery, parseWith, QueryId, readBody, readQuery } from "../validate.ts";
+import { idParam, PageQuery, parseWith, QueryId, readBody, readQuery, pageOf, RepeatedQuery, repeatedQuery } from "../validate.ts";
 
 /** An instant in a query string: epoch milliseconds, or ISO 8601 (a date-time without an offset is UTC), within kiln's bounds. */
 const QueryInstant = v.pipe(
@@ -35,6 +35,7 @@ const ListQuery = v.strictObject({
   ...PageQuery,
   pipeline_uuid: v.optional(PipelineUuid),
   status: v.optional(v.picklist(PIPELINE_RUN_STATUSES, `expected one of ${PIPELINE_RUN_STATUSES.join(", ")}`)),
+  "status[]": RepeatedQuery,
   pipeline_schedule_id: v.optional(QueryId),
   backfill_id: v.optional(QueryId),
   /** Inclusive. */
@@ -66,31 +67,34 @@ export function pipelineRunRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc)
     if (query.execution_date_from !== undefined && query.execution_date_to !== undefined && query.execution_date_from > query.execution_date_to) {
       throw unprocessable("query.execution_date_to", "is before execution_date_from");
     }
+    const statuses = repeatedQuery(c, "status[]", PIPELINE_RUN_STATUSES);
     const filter = {
       ...(query.pipeline_uuid !== undefined ? { pipelineUuid: query.pipeline_uuid } : {}),
       ...(query.status !== undefined ? { status: query.status } : {}),
+      ...(statuses !== undefined ? { statuses } : {}),
       ...(query.pipeline_schedule_id !== undefined ? { pipelineScheduleId: query.pipeline_schedule_id } : {}),
       ...(query.backfill_id !== undefined ? { backfillId: query.backfill_id } : {}),
       ...(query.execution_date_from !== undefined ? { executionDateFrom: query.execution_date_from } : {}),
       ...(query.execution_date_to !== undefined ? { executionDateTo: query.execution_date_to } : {}),
     };
     const [page, total] = await Promise.all([
-      deps.store.listPipelineRuns(filter, { limit: query._limit ?? 40, after: query._after ?? null }),
+      deps.store.listPipelineRuns(filter, pageOf(query)),
       deps.store.totalPipelineRuns(filter),
     ]);
     return list(c, "pipeline_runs", await pipelineRunListViews(deps, page.items, c.get("principal")), page.next, total);
   });
 
   // Mage's route for a pipeline's runs (its UI's runs page)
-  const PipelineRunsQuery = v.strictObject({ ...PageQuery, status: ListQuery.entries.status });
+  const PipelineRunsQuery = v.strictObject({ ...PageQuery, status: ListQuery.entries.status, "status[]": RepeatedQuery });
   doc.add({ method: "get", path: "/api/pipelines/:uuid/pipeline_runs", summary: "A pipeline's runs, newest first (Mage's route)", role: "viewer", query: PipelineRunsQuery, responseKey: "pipeline_runs" });
   app.get("/api/pipelines/:uuid/pipeline_runs", async (c) => {
     const uuid = parseWith(PipelineUuid, c.req.param("uuid"), "path.uuid");
     if (!deps.project().pipelines.has(uuid)) throw notFound("pipeline", uuid);
     const query = readQuery(c, PipelineRunsQuery);
-    const filter = { pipelineUuid: uuid, ...(query.status !== undefined ? { status: query.status } : {}) };
+    const statuses = repeatedQuery(c, "status[]", PIPELINE_RUN_STATUSES);
+    const filter = { pipelineUuid: uuid, ...(query.status !== undefined ? { status: query.status } : {}), ...(statuses !== undefined ? { statuses } : {}) };
     const [page, total] = await Promise.all([
-      deps.store.listPipelineRuns(filter, { limit: query._limit ?? 40, after: query._after ?? null }),
+      deps.store.listPipelineRuns(filter, pageOf(query)),
       deps.store.totalPipelineRuns(filter),
     ]);
     return list(c, "pipeline_runs", await pipelineRunListViews(deps, page.items, c.get("principal")), page.next, total);

@@ -30,7 +30,7 @@ import { one, list } from "../envelope.ts";
 import { ApiError, notFound } from "../errors.ts";
 import { pipelineRunListViews } from "../run-views.ts";
 import { pipelineRunJson, scheduleJson } from "../serialize.ts";
-import { idParam, InstantSchema, JsonObjectSchema, PageQuery, parseWith, readBody, readQuery } from "../validate.ts";
+import { idParam, InstantSchema, JsonObjectSchema, PageQuery, parseWith, readBody, readQuery, pageOf } from "../validate.ts";
 
 const ScheduleFields = {
   name: NameSchema,
@@ -147,7 +147,7 @@ export function scheduleRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc): v
     const query = readQuery(c, ListQuery);
     const page = await deps.store.listPipelineSchedules(
       { pipelineUuid, ...(query.status ? { status: query.status } : {}), ...(query.schedule_type ? { scheduleType: query.schedule_type } : {}) },
-      { limit: query._limit ?? 40, after: query._after ?? null },
+      pageOf(query),
     );
     const views = await Promise.all(page.items.map((s) => scheduleView(deps, s, c.get("principal"))));
     return list(c, "pipeline_schedules", views, page.next);
@@ -164,7 +164,7 @@ export function scheduleRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc): v
         ...(query.status ? { status: query.status } : {}),
         ...(query.schedule_type ? { scheduleType: query.schedule_type } : {}),
       },
-      { limit: query._limit ?? 40, after: query._after ?? null },
+      pageOf(query),
     );
     const views = await Promise.all(page.items.map((s) => scheduleView(deps, s, c.get("principal"))));
     return list(c, "pipeline_schedules", views, page.next);
@@ -239,7 +239,7 @@ export function scheduleRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc): v
     const query = readQuery(c, v.strictObject(PageQuery));
     await scheduleOr404(deps, id);
     const [page, total] = await Promise.all([
-      deps.store.listPipelineRuns({ pipelineScheduleId: id }, { limit: query._limit ?? 40, after: query._after ?? null }),
+      deps.store.listPipelineRuns({ pipelineScheduleId: id }, pageOf(query)),
       deps.store.totalPipelineRuns({ pipelineScheduleId: id }),
     ]);
     return list(c, "pipeline_runs", await pipelineRunListViews(deps, page.items, c.get("principal")), page.next, total);
