@@ -4,7 +4,7 @@
  */
 import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import type { Project, RunEngine } from "@kiln/core";
+import type { Project, RunEngine, TriggerFileWriter } from "@kiln/core";
 import { fileLogReader, runtimeName, serveHttp } from "@kiln/node";
 import { consoleLog } from "@kiln/scheduler";
 import { createApp, parseTrustProxy } from "@kiln/server";
@@ -22,6 +22,8 @@ export interface ServeOptions {
   authDisabled: boolean;
   onRunsCreated?: (options?: { resumed?: boolean }) => void;
   engine?: RunEngine;
+  /** Writes API edits of code triggers back to triggers.yaml (see core's code-triggers.ts). */
+  triggerFiles?: TriggerFileWriter;
 }
 
 /** Where kiln before 0.2 wrote the first admin key; it is removed at start (see noCredentialsHint). */
@@ -54,6 +56,7 @@ export async function serveApi(options: ServeOptions): Promise<{ port: number; s
       logs: fileLogReader(open.project.root),
       ...(options.onRunsCreated ? { onRunsCreated: options.onRunsCreated } : {}),
       ...(options.engine ? { engine: options.engine } : {}),
+      ...(options.triggerFiles ? { triggerFiles: options.triggerFiles } : {}),
       ...(events ? { eventsToken: events } : {}),
       trustProxy,
     },

@@ -1,5 +1,5 @@
 /** What the server needs from its host: the store, the project, and hooks into a co-located scheduler. */
-import type { Clock, LogReader, Project, RunEngine, Store } from "@kiln/core";
+import type { Clock, LogReader, Project, RunEngine, Store, TriggerFileWriter, CodeTriggerAccess } from "@kiln/core";
 import type { Principal } from "./auth.ts";
 
 export interface ServerDeps {
@@ -35,6 +35,12 @@ export interface ServerDeps {
   eventsToken?: string;
   /** The engine of a co-located scheduler, to cancel a run it is executing at once. */
   engine?: RunEngine;
+  /**
+   * Writes the project's triggers.yaml files, so an API or UI edit of a trigger defined there is
+   * written back instead of reverted by the next sync. Absent (a Worker has no files): such
+   * edits answer 409, naming the file.
+   */
+  triggerFiles?: TriggerFileWriter;
   /** Block-run logs read back, for the log routes; without it they answer 404 (no logs here). */
   logs?: LogReader;
   /**
@@ -42,6 +48,11 @@ export interface ServerDeps {
    * for the session cookie's Secure flag, the same-origin check and the URLs pages show. Off by default.
    */
   trustProxy?: boolean;
+}
+
+/** What updateSchedule needs to write code triggers back, from the deps. */
+export function codeTriggerAccess(deps: ServerDeps): CodeTriggerAccess {
+  return { project: deps.project(), files: deps.triggerFiles ?? null };
 }
 
 /** Hono's context variables for kiln's routes. */

@@ -29,7 +29,7 @@ export const SERVER_PROJECT: Record<string, string> = {
 /** Starts the server (auth on unless `authEnabled: false`) over a fresh project. */
 export async function serverFixture(
   files: Record<string, string> = SERVER_PROJECT,
-  options: Partial<Omit<ServerDeps, "store" | "project" | "clock">> & { tickIntervalMs?: number } = {},
+  options: Partial<Omit<ServerDeps, "store" | "clock">> & { tickIntervalMs?: number } = {},
 ): Promise<ServerFixture> {
   const fx = await projectFixture(files);
   const scheduler = new Scheduler({ store: fx.store, project: fx.project, engine: fx.engine, log: silentLog, tickIntervalMs: options.tickIntervalMs ?? 200 });

@@ -5,7 +5,7 @@
  * edits to triggers.yaml take effect without a restart.
  */
 import { hostname } from "node:os";
-import { RunEngine } from "@kiln/core";
+import { RunEngine, type Project } from "@kiln/core";
 import { smtpMailSender, startCheckpointer } from "@kiln/node";
 import { RedisLeases, Scheduler, consoleLog, notifyRunEnd } from "@kiln/scheduler";
 import { parseCommand } from "../args.ts";
@@ -14,6 +14,7 @@ import { COMMAND_USAGE } from "../usage.ts";
 import { loadUserProject, openProject } from "../project.ts";
 import { serveApi } from "../serve.ts";
 import { sealPlaintextTokens } from "../project-key.ts";
+import { triggerFileWriter } from "../trigger-files.ts";
 
 export const usage = COMMAND_USAGE["start"]!;
 
@@ -98,10 +99,24 @@ export async function start(args: string[]): Promise<number> {
     });
   }
   const running = scheduler;
+  // bumped by each API write-back, so a periodic reload that read the file before it is dropped
+  let written = 0;
+  const useProject = (next: Project) => {
+    project = next;
+    // the block runtime too: in-process blocks of a pipeline added since the start find it at once
+    open.runtime.project = next;
+    engine.setProject(next);
+    scheduler?.setProject(next);
+  };
   const server = withServer
     ? await serveApi({
         open,
         project: () => project,
+        // an API edit of a trigger in triggers.yaml is written there; this process's sync sees it at once
+        triggerFiles: triggerFileWriter(projectPath, project.root, (next) => {
+          written++;
+          useProject(next);
+        }),
         port,
         host: values.host ?? process.env.HOST ?? "0.0.0.0",
         authDisabled,
@@ -119,13 +134,10 @@ export async function start(args: string[]): Promise<number> {
 
   // triggers.yaml and metadata.yaml edits take effect without a restart; a broken edit keeps the last good project
   const reload = setInterval(() => {
+    const before = written;
     loadUserProject(projectPath).then(
       (next) => {
-        project = next;
-        // the block runtime too: in-process blocks of a pipeline added since the start find it at once
-        open.runtime.project = next;
-        engine.setProject(next);
-        scheduler?.setProject(next);
+        if (written === before) useProject(next);
       },
       (error: unknown) => consoleLog.warn(`project not reloaded: ${error instanceof Error ? error.message : String(error)}`),
     );

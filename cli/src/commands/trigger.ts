@@ -235,7 +235,7 @@ function flagMessage(error: TriggerYamlError, rel: string): string {
  * Replaces `file` with `text` through a temporary file in the same folder and a rename, so a
  * scheduler reloading the project meanwhile reads the old file or the new one, never half of one.
  */
-function writeAtomically(file: string, text: string): void {
+export function writeAtomically(file: string, text: string): void {
   const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.${Date.now()}.tmp`);
   const mode = existsSync(file) ? statSync(file).mode & 0o777 : 0o644;
   const fd = openSync(tmp, "w", mode);

@@ -3,3 +3,4 @@ export * from "./schedules.ts";
 export * from "./runs.ts";
 export * from "./trigger-pipeline.ts";
 export * from "./pipeline-actions.ts";
+export * from "./code-triggers.ts";

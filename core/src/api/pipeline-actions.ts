@@ -14,6 +14,7 @@ import type { RunEngine } from "../engine/run-engine.ts";
 import { KilnError } from "../errors.ts";
 import { cancelPipelineRun, retryPipelineRun } from "./runs.ts";
 import { updateSchedule } from "./schedules.ts";
+import type { CodeTriggerAccess } from "./code-triggers.ts";
 
 /** The statuses Mage's pipeline PUT acts on. */
 export const PIPELINE_BULK_ACTIONS = ["active", "inactive", "cancelled", "retry", "retry_incomplete_block_runs"] as const;
@@ -29,6 +30,8 @@ export interface PipelineBulkActionInput {
   engine?: RunEngine;
   /** Recorded as a cancelled run's error. */
   reason?: string;
+  /** For active/inactive: triggers defined in triggers.yaml are switched there (see updateSchedule). */
+  code?: CodeTriggerAccess;
 }
 
 export interface PipelineBulkActionResult {
@@ -95,7 +98,7 @@ export async function runPipelineBulkAction(store: Store, project: Project, pipe
       do {
         const page = await store.listPipelineSchedules({ pipelineUuid }, { limit: PAGE, after });
         for (const schedule of page.items) {
-          if (schedule.status !== status) await updateSchedule(store, schedule.id, { status });
+          if (schedule.status !== status) await updateSchedule(store, schedule.id, { status }, input.code);
           result.pipelineScheduleIds.push(schedule.id);
         }
         after = page.next;

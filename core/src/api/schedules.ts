@@ -26,6 +26,7 @@ import type { NewPipelineSchedule } from "../store/schedules.ts";
 import { pipelineRunFromRow } from "../store/rows.ts";
 import { checkEventPattern, EventPatternError } from "../events/pattern.ts";
 import { KilnError, type ErrorCode } from "../errors.ts";
+import { writeBackCodeTrigger, type CodeTriggerAccess } from "./code-triggers.ts";
 
 /** Bad input to the schedule API; `field` names it in snake_case, as the API and YAML spell it. */
 export class ScheduleInputError extends KilnError {
@@ -111,13 +112,19 @@ export interface ScheduleUpdate extends Partial<Omit<ScheduleInput, "pipelineUui
   rotateToken?: boolean;
 }
 
-/** Updates a schedule; activating it sets last_enabled_at, so it does not fire for past dates. */
-export async function updateSchedule(store: Store, id: number, update: ScheduleUpdate): Promise<PipelineSchedule> {
+/**
+ * Updates a schedule; activating it sets last_enabled_at, so it does not fire for past dates.
+ * With `code`, a schedule defined in triggers.yaml is changed in that file first (see
+ * code-triggers.ts), so the sync keeps the change; without it, the sync reverts such an edit.
+ */
+export async function updateSchedule(store: Store, id: number, update: ScheduleUpdate, code?: CodeTriggerAccess): Promise<PipelineSchedule> {
   const current = await store.getPipelineSchedule(id);
   if (!current) throw new ScheduleInputError("id", `no pipeline schedule ${id}`, "not_found");
   if (update.name !== undefined && !update.name.trim()) throw new ScheduleInputError("name", "expected a non-empty name");
   checkTiming(update);
   checkPatternType(update.scheduleType ?? current.scheduleType, update.eventPattern);
+  // the file first: if the database write then fails, the sync applies the file's change anyway
+  if (code) await writeBackCodeTrigger(store, id, update, code);
   const now = store.clock.now();
   const activating = update.status === "active" && current.status !== "active";
   // an @once that ran fires again only for a new start_time (a second activation alone does not)

@@ -7,7 +7,7 @@ import { PIPELINE_BULK_ACTIONS, runPipelineBulkAction } from "@kiln/core";
 import type { Hono } from "hono";
 import * as v from "valibot";
 import type { ApiDoc } from "../api-doc.ts";
-import type { Env, ServerDeps } from "../deps.ts";
+import { codeTriggerAccess, type Env, type ServerDeps } from "../deps.ts";
 import { list, one } from "../envelope.ts";
 import { notFound, rethrowUnder, unprocessable } from "../errors.ts";
 import { pipelineJson } from "../serialize.ts";
@@ -67,6 +67,7 @@ export function pipelineRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc): v
       ...(body.pipeline_runs ? { pipelineRunIds: body.pipeline_runs.map((r) => r.id) } : {}),
       ...(body.pipeline_schedule_id !== undefined ? { pipelineScheduleId: body.pipeline_schedule_id } : {}),
       ...(deps.engine ? { engine: deps.engine } : {}),
+      code: codeTriggerAccess(deps),
       reason: principal ? `cancelled through the API by ${principal.name}` : "cancelled through the API",
     }).catch(rethrowUnder("pipeline"));
     // retried runs go back to running with no owner: a co-located scheduler resumes them now

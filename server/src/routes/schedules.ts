@@ -25,7 +25,7 @@ import type { Context, Hono } from "hono";
 import * as v from "valibot";
 import type { ApiDoc } from "../api-doc.ts";
 import type { Principal } from "../auth.ts";
-import type { Env, ServerDeps } from "../deps.ts";
+import { codeTriggerAccess, type Env, type ServerDeps } from "../deps.ts";
 import { one, list } from "../envelope.ts";
 import { ApiError, notFound } from "../errors.ts";
 import { pipelineRunListViews } from "../run-views.ts";
@@ -221,7 +221,7 @@ export function scheduleRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc): v
       ...(s.token !== undefined ? { token: s.token } : {}),
       ...(s.event_pattern !== undefined ? { eventPattern: s.event_pattern } : {}),
       ...(s.rotate_token ? { rotateToken: true } : {}),
-    });
+    }, codeTriggerAccess(deps));
     return one(c, "pipeline_schedule", await scheduleView(deps, updated, c.get("principal")));
   });
 

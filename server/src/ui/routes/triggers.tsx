@@ -2,6 +2,7 @@
 /** A trigger's page and its actions: run now, activate or deactivate, rotate the API token. */
 import { createRunForSchedule, KilnError, occurrences, scheduleSpec, schedulingSettings, updateSchedule, type JsonObject } from "@kiln/core";
 import type { Context } from "hono";
+import { codeTriggerAccess } from "../../deps.ts";
 import { requestHost, requestProto } from "../../forwarded.ts";
 import { TriggerPage } from "../pages/triggers.tsx";
 import { back, idOf, message, page, type UiRoutes } from "../render.tsx";
@@ -65,7 +66,7 @@ export const triggerRoutes: UiRoutes = (ui, deps) => {
     const status = body.status;
     if (status !== "active" && status !== "inactive") throw new KilnError("malformed", 'status: expected "active" or "inactive"');
     if (!(await deps.store.getPipelineSchedule(id))) throw new KilnError("not_found", `There is no trigger ${id}.`);
-    await updateSchedule(deps.store, id, { status });
+    await updateSchedule(deps.store, id, { status }, codeTriggerAccess(deps));
     return back(c, `/ui/triggers/${id}`, status === "active" ? "activated" : "deactivated");
   });
 
@@ -75,7 +76,7 @@ export const triggerRoutes: UiRoutes = (ui, deps) => {
     const schedule = await deps.store.getPipelineSchedule(id);
     if (!schedule) throw new KilnError("not_found", `There is no trigger ${id}.`);
     if (schedule.scheduleType === "time") throw new KilnError("conflict", "A time trigger has no token to rotate.");
-    await updateSchedule(deps.store, id, { rotateToken: true });
+    await updateSchedule(deps.store, id, { rotateToken: true }, codeTriggerAccess(deps));
     return back(c, `/ui/triggers/${id}`, "rotated");
   });
 };
