@@ -22,12 +22,20 @@ afterAll(() => {
 
 const CANARY = "canary-7f3a9c2e51d84b06";
 
-const LEAKY = (name: string) => `export default async function ${name}(ctx) {
+const LEAKY = (name: string) => `export default async function ${name}(...args) {
+  const ctx = args.at(-1);
   const secret = await ctx.secrets.get("canary");
   ctx.logger.info("connecting with " + secret);
   console.log("stdout has " + secret);
   console.error("stderr has " + secret);
   throw new Error("login failed for password " + secret);
+}
+`;
+
+// a block that returns the secret (upstream of the others, so it completes first): its output is data for downstream blocks, kept in the output
+// store only (not masked: a downstream block needs the value it was given), never shown
+const RETURNS = `export default async function returns_it(ctx) {
+  return { password: await ctx.secrets.get("canary") };
 }
 `;
 
@@ -47,7 +55,8 @@ test("the canary secret appears nowhere: tables, files, API answers, the notific
   try {
     const root = temp.project({
       "kiln.yaml": `notification_config:\n  webhooks:\n    - url: http://127.0.0.1:${hook.port}/hook\n`,
-      "pipelines/leaky/metadata.yaml": "blocks:\n  - uuid: in_child\n    type: custom\n  - uuid: in_kiln\n    type: custom\n    executor_config:\n      in_process: true\n",
+      "pipelines/leaky/metadata.yaml": "blocks:\n  - uuid: returns_it\n    type: custom\n  - uuid: in_child\n    type: custom\n    upstream_blocks: [returns_it]\n  - uuid: in_kiln\n    type: custom\n    upstream_blocks: [returns_it]\n    executor_config:\n      in_process: true\n",
+      "custom/returns_it.js": RETURNS,
       "custom/in_child.js": LEAKY("in_child"),
       "custom/in_kiln.js": LEAKY("in_kiln"),
       "pipelines/leaky/triggers.yaml": 'triggers:\n  - {"name": "hourly", "schedule_type": "time", "schedule_interval": "@hourly", "status": "active", "settings": {"create_initial_pipeline_run": true}}\n',
@@ -77,6 +86,7 @@ test("the canary secret appears nowhere: tables, files, API answers, the notific
     expect(errors).toEqual([
       ["in_child", expect.stringContaining("login failed for password ***")],
       ["in_kiln", expect.stringContaining("login failed for password ***")],
+      ["returns_it", "null"],
     ]);
 
     const base = `http://127.0.0.1:${port}`;
@@ -103,10 +113,13 @@ test("the canary secret appears nowhere: tables, files, API answers, the notific
     const exited = new Promise((r) => kiln.once("exit", r));
     kiln.kill("SIGTERM");
     await exited;
+    const outputFile = join(root, ".variables/pipelines/leaky", String((await queryDb(dbPath, "SELECT execution_partition FROM pipeline_runs"))[0]?.execution_partition), "returns_it/output_0");
     for (const file of filesUnder(root)) {
       if (!statSync(file).isFile()) continue;
-      expect([file, readFileSync(file).includes(CANARY)]).toEqual([file, false]);
+      expect([file, readFileSync(file).includes(CANARY)]).toEqual([file, file === outputFile]);
     }
+    // the one copy, in the output store, is private to kiln's user
+    expect(statSync(outputFile).mode & 0o777).toBe(0o600);
     expect(filesUnder(root).some((f) => f.endsWith(".log"))).toBe(true);
     expect(output).not.toContain(CANARY);
   } finally {
