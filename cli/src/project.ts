@@ -243,9 +243,8 @@ export async function openProject(project: Project, options: OpenProjectOptions 
     }),
     ...(process.env.ENV ? { env: process.env.ENV } : {}),
   };
-  const executors = new ExecutorRegistry().register(
-    maskingExecutor(localExecutor({ runtime, command: KILN_COMMAND, withhold: KILN_SECRET_VARIABLES, handoff: () => handoffFor({ databaseUrl: url }) }), mask),
-  );
+  const local = localExecutor({ runtime, command: KILN_COMMAND, withhold: KILN_SECRET_VARIABLES, handoff: () => handoffFor({ databaseUrl: url }) });
+  const executors = new ExecutorRegistry().register(maskingExecutor(local, mask));
   if (options.executors !== false) for (const executor of await buildExecutors(project.settings, project.root, url)) executors.register(maskingExecutor(executor, mask));
   // Mage's callbacks and conditionals run in this process, with the blocks' runtime
   const addons = moduleAddonRunner(runtime, pythonAddonRunner);
@@ -260,6 +259,8 @@ export async function openProject(project: Project, options: OpenProjectOptions 
       clearInterval(maskTimer);
       // a warm worker opens the project once per block run: the masks must not pile up
       unmaskProcessOutput(mask);
+      // nothing will be handed to this project's spare processes any more
+      local.retireSpares();
       client.close();
     },
   };

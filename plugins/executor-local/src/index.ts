@@ -33,8 +33,14 @@ export function validateLocalConfig(config: JsonObject): string | null {
   return null;
 }
 
+/** The local executor, and a way to end its spare processes (when its project is closed). */
+export interface LocalExecutor extends Executor {
+  /** Ends the warm processes waiting for a block run; block runs under way are left to run. */
+  retireSpares(): void;
+}
+
 /** Builds the "local" executor. */
-export function localExecutor(options: LocalExecutorOptions): Executor {
+export function localExecutor(options: LocalExecutorOptions): LocalExecutor {
   const inProcess = new InProcessRunner(options.runtime);
   // the pool follows the executor limit: no more spares than block runs the local executor may run at once
   const spares = options.spares ?? (() => Math.min(options.runtime.project.settings.concurrencyConfig.executorLimits?.local ?? Infinity, defaultSpares()));
@@ -49,5 +55,6 @@ export function localExecutor(options: LocalExecutorOptions): Executor {
     wait: (handle): Promise<ExecutionStatus> => runnerOf(handle).wait(handle),
     cancel: (handle) => runnerOf(handle).cancel(handle),
     validateConfig: validateLocalConfig,
+    retireSpares: () => processes.retireSpares(),
   };
 }

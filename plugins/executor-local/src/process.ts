@@ -184,7 +184,7 @@ interface Worker {
 }
 
 /** Spares retire after this long without a claim: an idle kiln keeps no processes. */
-const SPARE_IDLE_MS = 5 * 60_000;
+const SPARE_IDLE_MS = 60_000;
 
 export class ProcessRunner {
   readonly #children = new Map<number, Child>();
