@@ -1,7 +1,8 @@
 /**
  * Triggers as code: every tick, triggers.yaml wins over the database for the fields it sets.
  * A trigger deleted from the file becomes inactive (never silently kept running); a trigger that
- * turns active gets last_enabled_at = now, so it does not fire for dates before that.
+ * turns active gets last_enabled_at = now, so it does not fire for dates before that, unless the
+ * file gives its own last_enabled_at, which is then the row's (as in Mage).
  */
 import { newToken, scheduling, type Project, type ScheduleState, type Store, type TriggerConfig } from "@kiln/core";
 
@@ -15,8 +16,14 @@ function timingChanged(row: ScheduleState, t: TriggerConfig): boolean {
     row.startTime !== t.startTime ||
     row.scheduleType !== t.scheduleType ||
     row.status !== t.status ||
-    !same(row.settings, t.settings)
+    !same(row.settings, t.settings) ||
+    fileEnabledAtChanged(row, t)
   );
+}
+
+/** Whether triggers.yaml sets a last_enabled_at the row does not have (Mage's sync copies it). */
+function fileEnabledAtChanged(row: ScheduleState, t: TriggerConfig): boolean {
+  return t.lastEnabledAt !== null && row.lastEnabledAt !== t.lastEnabledAt;
 }
 
 /** `fileDigest`: the digest of the token triggers.yaml sets (null: it sets none). */
@@ -63,6 +70,8 @@ export async function syncTriggers(store: Store, project: Project, now: number =
       const fileDigest = trigger.token !== null ? await store.triggerTokenDigest(trigger.token) : null;
       if (row && !contentChanged(row, trigger, fileDigest)) continue;
       const activated = trigger.status === "active" && (row?.status !== "active" || rearm);
+      // the file's last_enabled_at is the trigger's (no runs for dates before it); without one, switching on means now
+      const lastEnabledAt = trigger.lastEnabledAt ?? (activated ? now : null);
       // an API (or event) trigger without a token in the file gets one, once (Mage's behaviour); later syncs keep it
       const token = trigger.token ?? ((trigger.scheduleType === "api" || trigger.scheduleType === "event") && !row?.hasToken ? newToken() : null);
       const { token: _plaintext, ...fields } = trigger;
@@ -70,7 +79,7 @@ export async function syncTriggers(store: Store, project: Project, now: number =
         scheduling.upsertCodeTriggerStatement(
           { ...fields, pipelineUuid: pipeline.uuid, sealedToken: token === null || (fileDigest !== null && row?.tokenDigest === fileDigest) ? null : await store.sealTriggerToken(token) },
           now,
-          activated ? now : null,
+          lastEnabledAt,
           !row || timingChanged(row, trigger) ? now : null,
           rearm,
         ),

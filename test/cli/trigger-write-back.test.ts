@@ -27,6 +27,13 @@ triggers:
   - name: hook
     schedule_type: api
     status: active
+
+  - name: monthly
+    schedule_type: time
+    schedule_interval: "@monthly"
+    start_time: 2027-01-01 00:00:00
+    status: active
+    last_enabled_at: 2026-11-01 00:00:00  # switched on by the ops team
 `;
 
 let fx: ServerFixture;
@@ -67,6 +74,8 @@ afterAll(async () => {
 
 describe("API edits of triggers.yaml triggers", () => {
   test("a PUT is written back with the comments kept, and ten syncs keep it", async () => {
+    // the file's last_enabled_at, not the time of the first sync
+    expect(Number((await row("monthly")).last_enabled_at)).toBe(Date.UTC(2026, 10, 1));
     const { id } = await row("nightly");
     const put = await fx.call("PUT", `/api/pipeline_schedules/${id}`, {
       body: { pipeline_schedule: { status: "inactive", variables: { env: "staging" }, description: "paused for the migration", sla: 7200 } },
@@ -94,7 +103,8 @@ describe("API edits of triggers.yaml triggers", () => {
   test("Mage's bulk action PUT /api/pipelines/:uuid writes every trigger's status back", async () => {
     const off = await fx.call("PUT", "/api/pipelines/etl", { body: { pipeline: { status: "inactive" } } });
     expect(off.status).toBe(200);
-    expect(file().match(/status: inactive/g)?.length).toBe(2);
+    expect(file().match(/status: inactive/g)?.length).toBe(3);
+    expect(file()).toMatch(/last_enabled_at: 2026-11-01 00:00:00 +# switched on by the ops team/);
     await tenSyncs();
     expect((await row("nightly")).status).toBe("inactive");
     expect((await row("hook")).status).toBe("inactive");
@@ -105,6 +115,20 @@ describe("API edits of triggers.yaml triggers", () => {
     await tenSyncs();
     expect((await row("nightly")).status).toBe("active");
     expect((await row("hook")).status).toBe("active");
+  });
+
+  test("last_enabled_at in triggers.yaml is the row's; switching the trigger on through the API moves it in the file too", async () => {
+    const { id } = await row("monthly");
+    const before = Date.now();
+    expect((await fx.call("PUT", `/api/pipeline_schedules/${id}`, { body: { pipeline_schedule: { status: "active" } } })).status).toBe(200);
+    const written = current.pipelines.get("etl")!.triggers.find((t) => t.name === "monthly")!.lastEnabledAt!;
+    expect(written).toBeGreaterThanOrEqual(before - 1000);
+    expect(file()).toContain("# switched on by the ops team");
+    expect(file()).not.toContain("2026-11-01");
+    await tenSyncs();
+    const after = await row("monthly");
+    expect(after.status).toBe("active");
+    expect(Number(after.last_enabled_at)).toBe(written);
   });
 
   test("a rotated token stays in the database and is never written into the file", async () => {

@@ -40,7 +40,7 @@ export function triggersFile(pipelineUuid: string): string {
  * the file cannot be written here, the trigger was removed from it, or the token the file sets
  * would be changed; an invalid value is a TriggerYamlError turned into invalid_input.
  */
-export async function writeBackCodeTrigger(store: Store, id: number, update: ScheduleUpdate, access: CodeTriggerAccess): Promise<boolean> {
+export async function writeBackCodeTrigger(store: Store, id: number, update: ScheduleUpdate, access: CodeTriggerAccess, now: number = store.clock.now()): Promise<boolean> {
   const state = await scheduling.scheduleState(store.client, id);
   if (!state || state.source !== "code") return false;
   const file = triggersFile(state.pipelineUuid);
@@ -69,6 +69,9 @@ export async function writeBackCodeTrigger(store: Store, id: number, update: Sch
   if (update.settings !== undefined) input.settings = update.settings;
   if (update.description !== undefined) input.description = update.description;
   if (update.eventPattern !== undefined) input.eventPattern = update.eventPattern;
+  // switched on here: a last_enabled_at the file gives moves to now too, or the sync would put the
+  // old one back and the trigger would fire for the dates it was off (Mage writes it back alike)
+  if (update.status === "active" && state.status !== "active" && trigger.lastEnabledAt !== null) input.lastEnabledAt = now;
   if (Object.keys(input).length === 1 && input.name === state.name) return true; // only the token, kept in the database
   try {
     await access.files.edit(state.pipelineUuid, (text) => upsertTriggerYaml(text, input, { oldName: state.name, mode: "update" }));

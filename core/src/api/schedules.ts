@@ -123,9 +123,9 @@ export async function updateSchedule(store: Store, id: number, update: ScheduleU
   if (update.name !== undefined && !update.name.trim()) throw new ScheduleInputError("name", "expected a non-empty name");
   checkTiming(update);
   checkPatternType(update.scheduleType ?? current.scheduleType, update.eventPattern);
-  // the file first: if the database write then fails, the sync applies the file's change anyway
-  if (code) await writeBackCodeTrigger(store, id, update, code);
   const now = store.clock.now();
+  // the file first: if the database write then fails, the sync applies the file's change anyway
+  if (code) await writeBackCodeTrigger(store, id, update, code, now);
   const activating = update.status === "active" && current.status !== "active";
   // an @once that ran fires again only for a new start_time (a second activation alone does not)
   const interval = update.scheduleInterval !== undefined ? update.scheduleInterval : current.scheduleInterval;

@@ -2,7 +2,7 @@
  * Triggers as code, written back: adds, updates, renames and removes one trigger in the text of
  * a pipeline's triggers.yaml. The file is edited through yaml's Document API rather than
  * re-serialised from plain data, so the user's comments, key order and quoting survive, and
- * keys kiln does not manage (token, envs, last_enabled_at, Mage's own) are left alone.
+ * keys kiln does not manage (token, envs, Mage's own) are left alone.
  *
  * Text in, text out: callers (the CLI, a server, a Worker) own reading and writing the file.
  * Every result is checked with the loader's triggers schema before it is returned, so what
@@ -44,6 +44,8 @@ export interface TriggerInput {
   description?: string | null;
   /** Event triggers: the EventBridge-style pattern events must match. */
   eventPattern?: JsonObject | null;
+  /** When the trigger was last switched on (epoch ms or a date-time, as start_time): no runs for dates before it. */
+  lastEnabledAt?: number | string | null;
 }
 
 export interface UpsertTriggerOptions {
@@ -75,6 +77,7 @@ const KEY_ORDER = [
   "start_time",
   "timezone",
   "status",
+  "last_enabled_at",
   "sla",
   "variables",
   "settings",
@@ -176,6 +179,11 @@ function triggerValues(t: TriggerInput): Partial<Record<Key, unknown>> {
     if (ms === null) {
       throw new TriggerYamlError("start_time", `expected epoch milliseconds or a date-time such as 2024-01-01 00:00:00 (UTC) or 2024-01-01T00:00:00+02:00, got ${show(start)}`);
     }
+    return formatTriggerStartTime(ms);
+  });
+  set("last_enabled_at", t.lastEnabledAt, (at) => {
+    const ms = typeof at === "number" || typeof at === "string" ? parseTriggerStartTime(at) : null;
+    if (ms === null) throw new TriggerYamlError("last_enabled_at", `expected epoch milliseconds or a date-time such as 2024-01-01 00:00:00 (UTC), got ${show(at)}`);
     return formatTriggerStartTime(ms);
   });
   set("timezone", t.timezone, (tz) => {
