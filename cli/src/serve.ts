@@ -34,7 +34,6 @@ export function legacyAdminKeyPath(projectRoot: string): string {
 /** Starts the HTTP server; resolves once it listens. */
 export async function serveApi(options: ServeOptions): Promise<{ port: number; stop(): void }> {
   const { open } = options;
-  const client = open.store.client;
   const events = eventsToken();
   const trustProxy = trustProxySetting();
   const secretKey = await serverSecretKey(open);
@@ -78,8 +77,7 @@ async function noCredentialsHint(open: OpenProject): Promise<void> {
     rmSync(legacy, { force: true });
     consoleLog.warn(`removed ${legacy}: kiln no longer keeps an admin key on disk, where blocks could read it (the key itself still works; revoke it with kiln api-key revoke if it may have been read)`);
   }
-  const rs = await open.store.client.execute("SELECT (SELECT count(*) FROM api_keys) + (SELECT count(*) FROM users) AS n");
-  if (Number(rs.rows[0]?.n ?? 0) > 0) return;
+  if ((await open.store.credentialCount()) > 0) return;
   consoleLog.warn(`no users or API keys exist yet: create the first admin with \`kiln api-key create --project ${open.project.root} --role admin\` (the key is printed once) or \`kiln user create\``);
 }
 

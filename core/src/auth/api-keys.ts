@@ -5,17 +5,13 @@
  */
 import { assertName } from "../bounds.ts";
 import type { SqlClient } from "../store/sql-client.ts";
+import * as apiKeys from "../store/api-keys.ts";
+import type { ApiKeyRecord } from "../store/api-keys.ts";
 import { constantTimeEqual, sha256Hex } from "./constant-time.ts";
 import type { Role } from "./roles.ts";
 
-export interface ApiKeyRecord {
-  id: number;
-  name: string;
-  role: Role;
-  createdAt: number;
-  lastUsedAt: number | null;
-  revokedAt: number | null;
-}
+// listing and revoking keys has no rule beyond the store's
+export { getApiKey, listApiKeys, revokeApiKey, type ApiKeyRecord } from "../store/api-keys.ts";
 
 const KEY_FORMAT = /^kiln_([1-9][0-9]{0,15})_([A-Za-z0-9_-]{43})$/;
 
@@ -29,13 +25,9 @@ export async function createApiKey(client: SqlClient, input: { name: string; rol
   assertName("name", input.name);
   // the hash column is unique and the id is only known after the insert: insert a placeholder first
   const placeholder = `pending-${crypto.randomUUID()}`;
-  const inserted = await client.execute({
-    sql: "INSERT INTO api_keys (name, key_hash, role, created_at) VALUES (?, ?, ?, ?) RETURNING id",
-    args: [input.name, placeholder, input.role, now],
-  });
-  const id = Number(inserted.rows[0]?.id);
+  const id = await apiKeys.insertApiKey(client, { name: input.name, role: input.role, placeholder }, now);
   const key = `kiln_${id}_${randomSecret()}`;
-  await client.execute({ sql: "UPDATE api_keys SET key_hash = ? WHERE id = ?", args: [await sha256Hex(key), id] });
+  await apiKeys.setApiKeyHash(client, id, await sha256Hex(key));
   return { record: { id, name: input.name, role: input.role, createdAt: now, lastUsedAt: null, revokedAt: null }, key };
 }
 
@@ -52,58 +44,20 @@ export type HashComparison = (presented: string, stored: string) => boolean;
 export async function verifyApiKey(client: SqlClient, key: string, now?: number, compare: HashComparison = constantTimeEqual): Promise<ApiKeyRecord | null> {
   const match = KEY_FORMAT.exec(key);
   if (!match) return null;
-  const rs = await client.execute({ sql: "SELECT * FROM api_keys WHERE id = ?", args: [Number(match[1])] });
-  const row = rs.rows[0];
+  const found = await apiKeys.apiKeyWithHash(client, Number(match[1]));
   const hash = await sha256Hex(key);
   // one comparison of the same length whether or not the id exists, and before looking at revocation
-  const stored = row ? String(row.key_hash) : UNKNOWN_ID_HASH;
+  const stored = found ? found.keyHash : UNKNOWN_ID_HASH;
   const equal = compare(hash, stored.length === hash.length ? stored : UNKNOWN_ID_HASH);
-  if (!row || !equal || row.revoked_at !== null) return null;
-  let lastUsedAt = row.last_used_at === null ? null : Number(row.last_used_at);
+  if (!found || !equal || found.record.revokedAt !== null) return null;
+  let lastUsedAt = found.record.lastUsedAt;
   // recorded at most once a minute per key: a write on every request would cost more than the request
   if (now !== undefined && (lastUsedAt === null || now - lastUsedAt >= LAST_USED_RESOLUTION_MS)) {
-    await client.execute({ sql: "UPDATE api_keys SET last_used_at = ? WHERE id = ?", args: [now, Number(row.id)] });
+    await apiKeys.touchApiKey(client, found.record.id, now);
     lastUsedAt = now;
   }
-  return {
-    id: Number(row.id),
-    name: String(row.name),
-    role: String(row.role) as Role,
-    createdAt: Number(row.created_at),
-    lastUsedAt,
-    revokedAt: null,
-  };
+  return { ...found.record, lastUsedAt, revokedAt: null };
 }
 
 /** How fresh an API key's last_used_at is kept (ms). */
 export const LAST_USED_RESOLUTION_MS = 60_000;
-
-function recordOf(row: Record<string, unknown>): ApiKeyRecord {
-  return {
-    id: Number(row.id),
-    name: String(row.name),
-    role: String(row.role) as Role,
-    createdAt: Number(row.created_at),
-    lastUsedAt: row.last_used_at === null ? null : Number(row.last_used_at),
-    revokedAt: row.revoked_at === null ? null : Number(row.revoked_at),
-  };
-}
-
-/** Every key (live and revoked) by id, without hashes. */
-export async function listApiKeys(client: SqlClient): Promise<ApiKeyRecord[]> {
-  const rs = await client.execute("SELECT id, name, role, created_at, last_used_at, revoked_at FROM api_keys ORDER BY id");
-  return rs.rows.map((row) => recordOf(row as Record<string, unknown>));
-}
-
-/** One key's record (live or revoked), or null. */
-export async function getApiKey(client: SqlClient, id: number): Promise<ApiKeyRecord | null> {
-  const rs = await client.execute({ sql: "SELECT id, name, role, created_at, last_used_at, revoked_at FROM api_keys WHERE id = ?", args: [id] });
-  const row = rs.rows[0] as Record<string, unknown> | undefined;
-  return row ? recordOf(row) : null;
-}
-
-/** Revokes a key; false when there is no such live key. */
-export async function revokeApiKey(client: SqlClient, id: number, now: number): Promise<boolean> {
-  const rs = await client.execute({ sql: "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", args: [now, id] });
-  return rs.rowsAffected === 1;
-}

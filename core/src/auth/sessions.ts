@@ -4,8 +4,8 @@
  * is the server's (a JWT library); this module only keeps state.
  */
 import type { SqlClient } from "../store/sql-client.ts";
+import { addServerSetting, getServerSetting, replaceServerSetting } from "../store/server-settings.ts";
 import { decryptSecret, encryptSecret } from "../secrets.ts";
-import { userFromRow, type UserRecord } from "./users.ts";
 
 const SIGNING_KEY = "session_signing_key";
 /** Associated data for the encrypted signing key, so it cannot be swapped with a secret's value. */
@@ -40,21 +40,15 @@ const freshKey = (): string => toBase64(crypto.getRandomValues(new Uint8Array(32
  */
 export async function sessionSigningKey(client: SqlClient, secretKey: CryptoKey | null, now: number): Promise<Uint8Array> {
   if (!secretKey) throw new SessionKeyError("sessions are unavailable: they need a secret key (KILN_SECRET_KEY) to keep their signing key encrypted, and none is set");
-  const read = async () => (await client.execute({ sql: "SELECT value FROM server_settings WHERE key = ?", args: [SIGNING_KEY] })).rows[0]?.value;
+  const read = () => getServerSetting(client, SIGNING_KEY);
   let stored = await read();
   if (stored === undefined) {
-    await client.execute({
-      sql: "INSERT INTO server_settings (key, value, created_at, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
-      args: [SIGNING_KEY, await encryptSecret(secretKey, SIGNING_KEY_AD, freshKey()), now, now],
-    });
+    await addServerSetting(client, SIGNING_KEY, await encryptSecret(secretKey, SIGNING_KEY_AD, freshKey()), now);
     stored = await read();
   }
   let text = String(stored);
   if (text.startsWith("raw:")) {
-    await client.execute({
-      sql: "UPDATE server_settings SET value = ?, updated_at = ? WHERE key = ? AND value = ?",
-      args: [await encryptSecret(secretKey, SIGNING_KEY_AD, freshKey()), now, SIGNING_KEY, text],
-    });
+    await replaceServerSetting(client, SIGNING_KEY, text, await encryptSecret(secretKey, SIGNING_KEY_AD, freshKey()), now);
     text = String(await read());
   }
   try {
@@ -64,23 +58,5 @@ export async function sessionSigningKey(client: SqlClient, secretKey: CryptoKey 
   }
 }
 
-/** Ends a session before its expiry; expired entries are dropped on the way. */
-export async function revokeSession(client: SqlClient, jti: string, expiresAt: number, now: number): Promise<void> {
-  await client.batch(
-    [
-      { sql: "DELETE FROM revoked_sessions WHERE expires_at < ?", args: [now] },
-      { sql: "INSERT INTO revoked_sessions (jti, expires_at) VALUES (?, ?) ON CONFLICT (jti) DO NOTHING", args: [jti, expiresAt] },
-    ],
-    "write",
-  );
-}
-
-/** The user behind a session when the user still exists and the session was not ended, else null. */
-export async function liveSessionUser(client: SqlClient, userId: number, jti: string): Promise<UserRecord | null> {
-  const rs = await client.execute({
-    sql: "SELECT * FROM users WHERE id = ? AND NOT EXISTS (SELECT 1 FROM revoked_sessions WHERE jti = ?)",
-    args: [userId, jti],
-  });
-  const row = rs.rows[0] as Record<string, unknown> | undefined;
-  return row ? userFromRow(row) : null;
-}
+// ending a session and checking it has no rule beyond the store's
+export { liveSessionUser, revokeSession } from "../store/users.ts";

@@ -5,16 +5,13 @@
  */
 import { KilnError } from "../errors.ts";
 import type { SqlClient } from "../store/sql-client.ts";
+import * as users from "../store/users.ts";
+import type { UserRecord } from "../store/users.ts";
 import { decoyPasswordHash, hashPassword, verifyPassword } from "./passwords.ts";
 import { isRole, type Role } from "./roles.ts";
 
-export interface UserRecord {
-  id: number;
-  username: string;
-  role: Role;
-  createdAt: number;
-  updatedAt: number;
-}
+// reading and deleting users has no rule beyond the store's
+export { deleteUser, getUser, listUsers, userFromRow, type UserRecord } from "../store/users.ts";
 
 /** A user that cannot be created as asked; `field` names the input (`username`, `password`, `role`). */
 export class UserInputError extends KilnError {
@@ -38,17 +35,6 @@ export const MIN_PASSWORD_LENGTH = 8;
 /** Bounds the work one sign-in can ask for. */
 export const MAX_PASSWORD_LENGTH = 1024;
 
-/** A users row as a record (no password hash). */
-export function userFromRow(row: Record<string, unknown>): UserRecord {
-  return {
-    id: Number(row.id),
-    username: String(row.username),
-    role: String(row.role) as Role,
-    createdAt: Number(row.created_at),
-    updatedAt: Number(row.updated_at),
-  };
-}
-
 /** Creates a user with a hashed password; a taken username is a UserInputError of kind "conflict". */
 export async function createUser(
   client: SqlClient,
@@ -61,13 +47,9 @@ export async function createUser(
   if (input.password.length < MIN_PASSWORD_LENGTH) throw new UserInputError("password", `expected at least ${MIN_PASSWORD_LENGTH} characters`);
   if (input.password.length > MAX_PASSWORD_LENGTH) throw new UserInputError("password", `expected at most ${MAX_PASSWORD_LENGTH} characters`);
   const passwordHash = await hashPassword(input.password, options);
-  const rs = await client.execute({
-    sql: "INSERT INTO users (username, password_hash, role, created_at, updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (username) DO NOTHING RETURNING *",
-    args: [input.username, passwordHash, input.role, now, now],
-  });
-  const row = rs.rows[0];
-  if (!row) throw new UserInputError("username", `${input.username} is taken`, "conflict");
-  return userFromRow(row as Record<string, unknown>);
+  const user = await users.insertUser(client, { username: input.username, passwordHash, role: input.role }, now);
+  if (!user) throw new UserInputError("username", `${input.username} is taken`, "conflict");
+  return user;
 }
 
 /**
@@ -81,27 +63,7 @@ export async function authenticateUser(client: SqlClient, username: string, pass
     await verifyPassword(password.slice(0, MAX_PASSWORD_LENGTH), await decoyPasswordHash(options.iterations), verify);
     return null;
   }
-  const rs = await client.execute({ sql: "SELECT * FROM users WHERE username = ?", args: [username] });
-  const row = rs.rows[0] as Record<string, unknown> | undefined;
-  const ok = await verifyPassword(password, row ? String(row.password_hash) : await decoyPasswordHash(options.iterations), verify);
-  return row && ok ? userFromRow(row) : null;
-}
-
-/** A user by id, or null. */
-export async function getUser(client: SqlClient, id: number): Promise<UserRecord | null> {
-  const rs = await client.execute({ sql: "SELECT * FROM users WHERE id = ?", args: [id] });
-  const row = rs.rows[0] as Record<string, unknown> | undefined;
-  return row ? userFromRow(row) : null;
-}
-
-/** Every user, by id. */
-export async function listUsers(client: SqlClient): Promise<UserRecord[]> {
-  const rs = await client.execute("SELECT * FROM users ORDER BY id");
-  return rs.rows.map((row) => userFromRow(row as Record<string, unknown>));
-}
-
-/** Deletes a user (their sessions stop working at once); false when there was none. */
-export async function deleteUser(client: SqlClient, id: number): Promise<boolean> {
-  const rs = await client.execute({ sql: "DELETE FROM users WHERE id = ?", args: [id] });
-  return rs.rowsAffected > 0;
+  const found = await users.userWithPasswordHash(client, username);
+  const ok = await verifyPassword(password, found ? found.passwordHash : await decoyPasswordHash(options.iterations), verify);
+  return found && ok ? found.user : null;
 }

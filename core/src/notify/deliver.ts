@@ -11,8 +11,8 @@
  * and its next_attempt_at is GAVE_UP_AT (the largest JavaScript date), so it is never due again
  * but stays in the table for an operator to see (and to retry, by resetting next_attempt_at).
  */
-import type { Row } from "@libsql/client";
 import type { Clock } from "../clock.ts";
+import { claimDueNotifications, markNotificationSent, recordNotificationFailure, type OutboxRow } from "../store/notifications.ts";
 import type { EmailTarget, MailMessage, MailSender } from "./mage.ts";
 import { redactText, redactUrl } from "./redact.ts";
 import type { NotifyStore } from "./outbox.ts";
@@ -66,23 +66,7 @@ export interface DeliverySummary {
   gaveUp: number;
 }
 
-interface OutboxRow {
-  id: number;
-  kind: string;
-  target: string;
-  payload: string;
-  attempts: number;
-}
-
 type Outcome = { ok: true } | { ok: false; error: string };
-
-const rowOf = (r: Row): OutboxRow => ({
-  id: Number(r.id),
-  kind: String(r.kind),
-  target: String(r.target),
-  payload: String(r.payload),
-  attempts: Number(r.attempts),
-});
 
 const errorText = (e: unknown): string => (e instanceof Error ? e.message || e.name : String(e));
 
@@ -126,29 +110,20 @@ export async function deliverDueNotifications(store: NotifyStore, options: Deliv
       try {
         if (outcome.ok) {
           summary.sent++;
-          await store.client.execute({
-            sql: "UPDATE notifications SET sent_at = ?, attempts = attempts + 1 WHERE id = ?",
-            args: [now, row.id],
-          });
+          await markNotificationSent(store.client, row.id, now);
           log("info", `${what} sent`);
           return;
         }
         const attempts = row.attempts + 1;
         if (attempts >= maxAttempts) {
           summary.gaveUp++;
-          await store.client.execute({
-            sql: "UPDATE notifications SET attempts = ?, last_error = ?, next_attempt_at = ? WHERE id = ?",
-            args: [attempts, `${GAVE_UP_PREFIX}${outcome.error}`, GAVE_UP_AT, row.id],
-          });
+          await recordNotificationFailure(store.client, row.id, attempts, `${GAVE_UP_PREFIX}${outcome.error}`, GAVE_UP_AT);
           log("error", `${what} failed (attempt ${attempts} of ${maxAttempts}), giving up: ${outcome.error}`);
           return;
         }
         summary.failed++;
         const retryAt = now + notificationBackoffMs(attempts);
-        await store.client.execute({
-          sql: "UPDATE notifications SET attempts = ?, last_error = ?, next_attempt_at = ? WHERE id = ?",
-          args: [attempts, outcome.error, retryAt, row.id],
-        });
+        await recordNotificationFailure(store.client, row.id, attempts, outcome.error, retryAt);
         log("warn", `${what} failed (attempt ${attempts} of ${maxAttempts}): ${outcome.error}; retrying at ${new Date(retryAt).toISOString()}`);
       } catch (e) {
         // The claim lapses and the row is tried again: a sent one may be sent twice, never lost.
@@ -159,21 +134,9 @@ export async function deliverDueNotifications(store: NotifyStore, options: Deliv
   return summary;
 }
 
-/**
- * Takes the due rows, oldest due first, by pushing their next_attempt_at past the delivery
- * window in the same statement: two overlapping calls (or two schedulers) never POST one row at
- * once, and a row whose claimer dies becomes due again on its own.
- */
-async function claimDue(store: NotifyStore, now: number, limit: number, claimMs: number): Promise<OutboxRow[]> {
-  const rs = await store.client.execute({
-    sql: `UPDATE notifications SET next_attempt_at = ?
-          WHERE id IN (SELECT id FROM notifications WHERE sent_at IS NULL AND next_attempt_at <= ?
-                       ORDER BY next_attempt_at, id LIMIT ?)
-          RETURNING id, kind, target, payload, attempts`,
-    args: [now + claimMs, now, limit],
-  });
-  // RETURNING gives no order; the POSTs start oldest first
-  return rs.rows.map(rowOf).sort((a, b) => a.id - b.id);
+/** Takes the due rows (claimed past the delivery window, so no other pass takes them meanwhile). */
+function claimDue(store: NotifyStore, now: number, limit: number, claimMs: number): Promise<OutboxRow[]> {
+  return claimDueNotifications(store.client, now, limit, now + claimMs);
 }
 
 /** One mail through its SMTP server, under the same timeout as a POST. */

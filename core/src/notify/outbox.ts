@@ -4,8 +4,8 @@
  * (deliver.ts) happens later, outside the tick, so a slow or failing target never holds up
  * scheduling, and a crash between the status change and the POST loses nothing.
  */
-import type { InStatement, InValue } from "@libsql/client";
 import type { Store } from "../store/index.ts";
+import { insertNotifications } from "../store/notifications.ts";
 import type { WriteBatch } from "../store/write-batch.ts";
 import { alertOnOf, type NotificationConfig } from "./config.ts";
 import { ALERT_ON_FOR, slackBody, webhookBody, type NotificationEvent } from "./events.ts";
@@ -42,19 +42,6 @@ export function outboxEntries(config: NotificationConfig, event: NotificationEve
   return entries;
 }
 
-/** The INSERT for the entries (null when there are none), due at `now`. */
-function insertStatement(kind: string, entries: readonly OutboxEntry[], now: number): InStatement | null {
-  if (entries.length === 0) return null;
-  const args: InValue[] = [];
-  for (const e of entries) args.push(kind, e.target, e.body, now, now);
-  return {
-    sql:
-      "INSERT INTO notifications (kind, target, payload, next_attempt_at, created_at) VALUES " +
-      entries.map(() => "(?, ?, ?, ?, ?)").join(", "),
-    args,
-  };
-}
-
 /**
  * Queues the event for every matching target; returns how many rows. With a batch, the INSERT
  * is appended to it synchronously (before this returns its promise), so the notification
@@ -67,9 +54,8 @@ export async function enqueueNotifications(
   event: NotificationEvent,
 ): Promise<number> {
   const entries = outboxEntries(config, event);
-  const statement = insertStatement(event.kind, entries, batch ? batch.now : store.clock.now());
-  if (!statement) return 0;
-  if (batch) batch.raw(statement);
-  else await store.client.execute(statement);
+  if (entries.length === 0) return 0;
+  if (batch) batch.insertNotifications(event.kind, entries);
+  else await insertNotifications(store.client, event.kind, entries, store.clock.now());
   return entries.length;
 }

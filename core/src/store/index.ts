@@ -19,6 +19,7 @@ import { openToken, sealToken, tokenDigest, TokenKeyError, type SealedToken } fr
 
 /** The secret key, or a function that resolves it on first use (a CLI makes its key file only when it needs one). */
 export type SecretKeyProvider = CryptoKey | (() => Promise<CryptoKey>);
+import { credentialCount } from "./users.ts";
 
 export class Store {
   readonly #committer: GroupCommitter;
@@ -188,6 +189,10 @@ export class Store {
   }
   deleteSecret(name: string) {
     return secrets.deleteSecret(this.client, name);
+  }
+  /** How many users and API keys exist (zero: nobody can sign in yet). */
+  credentialCount() {
+    return credentialCount(this.client);
   }
 }
 

@@ -10,6 +10,7 @@ import type { BackfillStatus, BlockRunStatus, JsonObject, PipelineRunStatus } fr
 import { BLOCK_RUN_STATUSES } from "../domain.ts";
 import { assertTransition, canTransition, type Entity } from "../state-machine.ts";
 import { toJson } from "./json.ts";
+import { insertNotificationsStatement, type NewNotification } from "./notifications.ts";
 
 /** A block run addressed by its natural key, so a batch can create and move it in one go. */
 export interface BlockRunRef {
@@ -314,6 +315,13 @@ export class WriteBatch {
       indexes.push(this.statements.length - 1);
     }
     return indexes;
+  }
+
+  /** Queues notifications of one event kind, due now: they commit, or roll back, with the batch. */
+  insertNotifications(kind: string, entries: readonly NewNotification[]): this {
+    const statement = insertNotificationsStatement(kind, entries, this.now);
+    if (statement) this.statements.push(statement);
+    return this;
   }
 
   /** Adds a statement of the caller's own. */
