@@ -49,6 +49,8 @@ async function benchServer(name: string) {
   // as kiln start does
   const stopCheckpointer = await startCheckpointer(p.store.client, join(root, ".kiln/kiln.db"));
   const scheduler = new Scheduler({ store: p.store, project: p.project, engine: p.engine, log: silentLog, tickIntervalMs: 1000 });
+  // not ticking: only the store's "runs created" signal starts runs, so (f) measures that path alone
+  const unlisten = p.store.runsCreated.listen((event) => scheduler.wake(event));
   const app = createApp(
     {
       store: p.store,
@@ -58,7 +60,6 @@ async function benchServer(name: string) {
       authEnabled: true,
       secretKey: null,
       bodyLimitBytes: 1024 * 1024,
-      onRunsCreated: (options) => scheduler.wake(options),
       engine: p.engine,
     },
     { log: () => {} },
@@ -71,6 +72,7 @@ async function benchServer(name: string) {
     key,
     url: `http://127.0.0.1:${server.port}`,
     async close() {
+      unlisten();
       await scheduler.stop(5000);
       await stopCheckpointer();
       server.stop(true);

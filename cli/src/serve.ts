@@ -20,7 +20,6 @@ export interface ServeOptions {
   port: number;
   host: string;
   authDisabled: boolean;
-  onRunsCreated?: (options?: { resumed?: boolean }) => void;
   engine?: RunEngine;
   /** Writes API edits of code triggers back to triggers.yaml (see core's code-triggers.ts). */
   triggerFiles?: TriggerFileWriter;
@@ -53,7 +52,6 @@ export async function serveApi(options: ServeOptions): Promise<{ port: number; s
       secretKey,
       bodyLimitBytes: 1024 * 1024,
       logs: fileLogReader(open.project.root),
-      ...(options.onRunsCreated ? { onRunsCreated: options.onRunsCreated } : {}),
       ...(options.engine ? { engine: options.engine } : {}),
       ...(options.triggerFiles ? { triggerFiles: options.triggerFiles } : {}),
       ...(events ? { eventsToken: events } : {}),

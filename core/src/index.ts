@@ -30,6 +30,7 @@ export * from "./schedule/index.ts";
 export * as notify from "./notify/index.ts";
 export * from "./backfill/index.ts";
 export * from "./api/index.ts";
+export * from "./runs/index.ts";
 export { buildBlockJob, planInputs, executorTypeOf, executorConfigOf, resolveExecutor, outsideUpstreams } from "./engine/plan.ts";
 export { effectiveRetryConfig, retryDelayMs, shouldRetry } from "./engine/retry.ts";
 export * from "./auth/index.ts";

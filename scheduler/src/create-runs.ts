@@ -11,9 +11,10 @@ import {
   lostRaces,
   notify,
   DEFAULT_CATCH_UP_CAP,
+  addAlwaysOnRun,
+  addScheduledRuns,
+  addSkippedRuns,
   dueExecutionDates,
-  insertScheduledRunStatement,
-  insertSkippedRunStatement,
   nextDueAt,
   parseScheduleInterval,
   scheduleSpec,
@@ -112,9 +113,7 @@ export async function createDueRuns(store: Store, project: Project, options: Cre
       const reason = error instanceof Error ? error.message : String(error);
       report.invalid++;
       options.log.warn(`trigger ${schedule.pipelineUuid}/${schedule.name} cannot be scheduled: ${reason}`);
-      const batch = store.batch();
-      batch.raw(scheduling.scheduleProgressStatement(schedule.id, null, null, reason, options.now));
-      await store.commit(batch);
+      await store.commit(store.batch().recordScheduleProgress(schedule.id, { nextRunAt: null, lastExecutionDate: null, invalidReason: reason }));
     }
   }
   return report;
@@ -128,8 +127,7 @@ async function createRunsFor(store: Store, project: Project, schedule: ScheduleS
     const shard = schedule.id % options.shards.count;
     batch.requireLease(shardLeaseName(shard), options.shards.held.get(shard) ?? -1);
   }
-  const progress = (nextRunAt: number | null, lastExecutionDate: number | null) =>
-    batch.raw(scheduling.scheduleProgressStatement(schedule.id, nextRunAt, lastExecutionDate, null, now));
+  const progress = (nextRunAt: number | null, lastExecutionDate: number | null) => batch.recordScheduleProgress(schedule.id, { nextRunAt, lastExecutionDate });
   if (schedule.scheduleType !== "time" || !schedule.scheduleInterval) {
     // api and event triggers are fired from outside, never by the clock
     progress(null, null);
@@ -145,10 +143,7 @@ async function createRunsFor(store: Store, project: Project, schedule: ScheduleS
 
   if (interval.kind === "always_on") {
     // conditional on no live run at commit time: replicas (whose clocks differ) start one, not one each
-    const insert =
-      live.length === 0
-        ? batch.raw(scheduling.insertAlwaysOnRunStatement({ pipelineUuid: schedule.pipelineUuid, pipelineScheduleId: schedule.id, executionDate: now }, now))
-        : null;
+    const insert = live.length === 0 ? addAlwaysOnRun(batch, schedule, now) : null;
     progress(now + options.alwaysOnRecheckMs, live.length === 0 ? now : null);
     const results = await store.commit(batch);
     if (insert !== null) report.created += results[insert]?.rows.length ?? 0;
@@ -176,10 +171,7 @@ async function createRunsFor(store: Store, project: Project, schedule: ScheduleS
   // passed-over dates are recorded as cancelled runs saying why (Mage's create-and-cancel)
   const reason = skipReason(settings, limitReached);
   const kept = new Set(create);
-  for (const executionDate of dates) {
-    if (kept.has(executionDate)) continue;
-    batch.raw(insertSkippedRunStatement({ pipelineUuid: schedule.pipelineUuid, pipelineScheduleId: schedule.id, executionDate, reason }, now));
-  }
+  addSkippedRuns(batch, schedule, dates.filter((d) => !kept.has(d)), reason);
   for (const run of cancel) {
     batch.transitionPipelineRun(run.id, run.status, "cancelled", {
       completedAt: now,
@@ -187,10 +179,7 @@ async function createRunsFor(store: Store, project: Project, schedule: ScheduleS
     });
     batch.cancelLiveBlockRuns(run.id, "cancelled by a newer run of its trigger");
   }
-  const inserts: number[] = [];
-  for (const executionDate of create) {
-    inserts.push(batch.raw(insertScheduledRunStatement({ pipelineUuid: schedule.pipelineUuid, pipelineScheduleId: schedule.id, executionDate }, now)));
-  }
+  const inserts = addScheduledRuns(batch, schedule, create);
   const reached = dates.length > 0 ? (dates[dates.length - 1] as number) : schedule.lastExecutionDate;
   // a capped catch-up left missed dates behind: look again on the next tick, not at the next date
   const capped = dates.length >= (settings.catchUpCap ?? DEFAULT_CATCH_UP_CAP);

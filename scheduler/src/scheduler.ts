@@ -26,9 +26,6 @@ import { consoleLog, type Log } from "./log.ts";
 import { startInitialRuns } from "./start-runs.ts";
 import { syncTriggers, type SyncReport } from "./sync-triggers.ts";
 
-/** Fails its batch unless the statement before it changed a row (SQLite has no RAISE outside triggers). */
-const FLAGGED_HERE = "SELECT CASE WHEN changes() = 1 THEN 1 ELSE json('kiln: SLA breach flagged by another scheduler') END";
-
 export interface SchedulerOptions {
   store: Store;
   project: Project;
@@ -122,6 +119,8 @@ export class Scheduler {
   #beatTimer: (() => void) | null = null;
   /** Cancels the timer that lets go of the runs when no heartbeat was written in time. */
   #lapseTimer: (() => void) | null = null;
+  /** Stops listening to the store's "runs created" signal (set while started). */
+  #unlisten: (() => void) | null = null;
 
   constructor(options: SchedulerOptions) {
     this.#store = options.store;
@@ -266,8 +265,9 @@ export class Scheduler {
   }
 
   /**
-   * Starts waiting runs now, within the limits, without waiting for the next tick: the server
-   * calls this after it created runs (an API trigger), so a run starts within milliseconds. With
+   * Starts waiting runs now, within the limits, without waiting for the next tick: a started
+   * scheduler calls this when its store signals runs created in this process (an API trigger, a
+   * backfill start, trigger_pipeline), so a run starts within milliseconds. With
    * `resumed`, runs put back to running with no owner (retry_blocks) are resumed too; an API
    * trigger does not pay for that search. Calls during a pass are folded into one more pass.
    */
@@ -361,9 +361,7 @@ export class Scheduler {
     // refused by the guard and roll back, so the breach is flagged, counted and notified once.
     const outcomes = await Promise.allSettled(
       breached.map((run) => {
-        const batch = this.#store.batch();
-        batch.raw({ sql: "UPDATE pipeline_runs SET passed_sla = 1, updated_at = ? WHERE id = ? AND passed_sla = 0", args: [now, run.id] });
-        batch.raw(FLAGGED_HERE);
+        const batch = this.#store.batch().flagPassedSla(run.id);
         const config = notifications(run.pipelineUuid);
         if (config) {
           const pipeline = { uuid: run.pipelineUuid, name: this.#project.pipelines.get(run.pipelineUuid)?.name };
@@ -454,6 +452,8 @@ export class Scheduler {
   /** Ticks every tickIntervalMs (sooner when a trigger is due) until stop(); a failing tick is logged, never fatal. */
   start(): void {
     this.#startBeating();
+    // runs created in this process (the API, trigger_pipeline, a backfill) start now, not at the next tick
+    this.#unlisten ??= this.#store.runsCreated.listen((event) => this.wake(event));
     let expected = this.#clock.now();
     const loop = () => {
       if (this.#stopping) return;
@@ -488,6 +488,8 @@ export class Scheduler {
    */
   async stop(graceMs = 30_000): Promise<void> {
     this.#stopping = true;
+    this.#unlisten?.();
+    this.#unlisten = null;
     this.#timer?.();
     await this.#ticking?.catch(() => null);
     const pending = [...this.#runs.values()];

@@ -1,4 +1,8 @@
-/** What the server needs from its host: the store, the project, and hooks into a co-located scheduler. */
+/**
+ * What the server needs from its host: the store, the project, and a co-located scheduler's
+ * engine. (A co-located scheduler hears of the runs the API creates through the store's
+ * runsCreated signal.)
+ */
 import type { Clock, LogReader, Project, RunEngine, Store, TriggerFileWriter, CodeTriggerAccess } from "@kiln/core";
 import type { Principal } from "./auth.ts";
 
@@ -22,12 +26,6 @@ export interface ServerDeps {
   passwordIterations?: number;
   /** How long a session token from `POST /api/sessions` lives; 24 hours when absent. */
   sessionTtlMs?: number;
-  /**
-   * Called after the API created runs: a co-located scheduler starts them now, within its
-   * limits, instead of at its next tick; `resumed` when runs were put back to running with no
-   * owner (retry_blocks), which it then resumes too. Absent for a web_server alone.
-   */
-  onRunsCreated?: (options?: { resumed?: boolean }) => void;
   /**
    * The project-level events token (KILN_EVENTS_TOKEN): `POST /api/events` with it is matched
    * against every active event trigger. Absent: events need a trigger's own token or an editor key.

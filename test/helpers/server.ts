@@ -43,7 +43,6 @@ export async function serverFixture(
     // its own process (kiln run-block) reads the same key
     secretKey: await fixtureSecretKey(fx.root, `file:${join(fx.root, ".kiln/kiln.db")}`)(),
     bodyLimitBytes: 1024 * 1024,
-    onRunsCreated: (options) => scheduler.wake(options),
     engine: fx.engine,
     logs: fileLogReader(fx.root),
     ...options,

@@ -2,7 +2,7 @@
  * `kiln run <project> <pipeline_uuid>`: records a pipeline run in the database and executes it,
  * showing each block run's progress. Exit 0 when the run completes, 1 when it does not.
  */
-import { outsideUpstreams, RunEngine } from "@kiln/core";
+import { createManualRun, outsideUpstreams, RunEngine } from "@kiln/core";
 import { parseCommand, parseRuntimeVars } from "../args.ts";
 import { UsageError } from "../errors.ts";
 import { COMMAND_USAGE } from "../usage.ts";
@@ -48,8 +48,7 @@ export async function run(args: string[]): Promise<number> {
         throw new UsageError(`--block-uuid: upstream ${missing.join(", ")} has never completed, so there is no output to read; run the whole pipeline first`);
       }
     }
-    const pipelineRun = await open.store.createPipelineRun({ pipelineUuid, executionDate: Date.now(), variables });
-    if (!pipelineRun) throw new Error("the pipeline run was not created");
+    const pipelineRun = await createManualRun(open.store, { pipelineUuid, executionDate: Date.now(), variables });
     const engine = new RunEngine({ store: open.store, project, executors: open.executors, outputs: open.runtime.outputs, logs: open.runtime.logs, addons: open.addons });
     const write = (text: string) => void process.stdout.write(text);
     const progress = process.stdout.isTTY ? ttyProgress(write) : plainProgress(write);

@@ -120,8 +120,8 @@ export async function start(args: string[]): Promise<number> {
         port,
         host: values.host ?? process.env.HOST ?? "0.0.0.0",
         authDisabled,
-        // a co-located scheduler starts API-created runs at once; a web_server alone leaves them to the schedulers
-        ...(running ? { onRunsCreated: (options) => running.wake(options), engine } : {}),
+        // a co-located scheduler starts API-created runs at once (it listens to the store); a web_server alone leaves them to the schedulers
+        ...(running ? { engine } : {}),
       })
     : null;
   // the server seals plaintext tokens before it listens; a scheduler alone does it here

@@ -101,7 +101,8 @@ export async function retryPipelineRun(store: Store, project: Project, id: numbe
   const from = options.fromBlockUuid ?? null;
   const reset = blocksToReset(pipeline, run, rows, from);
 
-  const batch = store.batch();
+  // back to running with no owner: a co-located scheduler resumes it now, not at its next tick
+  const batch = store.batch().announceRuns({ resumed: true });
   const { error: _error, ...metrics } = run.metrics;
   batch.transitionPipelineRun(id, run.status, "running", { owner: null, startedAt: batch.now, completedAt: null, metrics });
   // a failed backfill runs again while one of its runs does, and is settled anew when it ends
@@ -122,7 +123,7 @@ export async function retryPipelineRun(store: Store, project: Project, id: numbe
     const { block, index } = parseBlockRunUuid(row.blockUuid);
     if (!reset.has(block)) continue;
     if (index !== null) {
-      batch.raw({ sql: "DELETE FROM block_runs WHERE id = ? AND status = ?", args: [row.id, row.status] });
+      batch.deleteBlockRun(row.id, row.status);
       continue;
     }
     count++;

@@ -9,7 +9,6 @@
 import {
   BACKFILL_STATUSES,
   INTERVAL_TYPES,
-  executionPartition,
   type BackfillStatus,
   type IntervalType,
   type JsonObject,
@@ -23,6 +22,7 @@ import type { Store } from "../store/index.ts";
 import * as backfills from "../store/backfills.ts";
 import type { BackfillFilter, BackfillRecord, BackfillUpdate } from "../store/backfills.ts";
 import type { Page, PageRequest } from "../store/page.ts";
+import { addBackfillRuns } from "../runs/create.ts";
 import { backfillExecutionDates, countBackfillExecutionDates, MAX_BACKFILL_DATES } from "./dates.ts";
 
 export interface BackfillInput {
@@ -245,10 +245,10 @@ export async function startBackfill(store: Store, id: number): Promise<{ backfil
     if (start > 0) await yieldToEventLoop();
     const batch = store.batch();
     backfills.requireUnchangedInitial(batch, id, backfill.updatedAt);
-    const inserts = backfills.addBackfillRunInserts(
+    const inserts = addBackfillRuns(
       batch,
       backfill,
-      dates.slice(start, start + BACKFILL_START_CHUNK).map((d) => ({ executionDate: d, executionPartition: executionPartition(null, d, undefined, id), supersedes: 0 })),
+      dates.slice(start, start + BACKFILL_START_CHUNK).map((d) => ({ executionDate: d, supersedes: 0 })),
     );
     const results = await store.commit(batch);
     runsCreated += inserts.reduce((n, i) => n + (results[i]?.rowsAffected ?? 0), 0);
@@ -256,7 +256,8 @@ export async function startBackfill(store: Store, id: number): Promise<{ backfil
   await yieldToEventLoop();
   const batch = store.batch();
   backfills.requireRunCount(batch, id, dates.length);
-  batch.transitionBackfill(id, "initial", "running", { startedAt: batch.now });
+  // the staged runs may start once the backfill is running
+  batch.transitionBackfill(id, "initial", "running", { startedAt: batch.now }).announceRuns();
   await store.commit(batch);
   return { backfill: { ...backfill, status: "running", startedAt: batch.now, updatedAt: batch.now }, runsCreated, totalDates: dates.length };
 }
@@ -300,11 +301,11 @@ export async function retryFailedBackfillRuns(store: Store, id: number): Promise
     }
     const retry = await backfills.latestBackfillRunsIn(store.client, id, ["failed", "cancelled"]);
     if (retry.length === 0) return 0;
-    const batch = store.batch();
+    const batch = store.batch().announceRuns();
     if (from === "failed") batch.transitionBackfill(id, "failed", "running", { completedAt: null });
     else batch.requireBackfillStatus(id, "running");
     // `supersedes` makes each insert a no-op if a concurrent retry already replaced that run
-    const inserts = backfills.addBackfillRunInserts(
+    const inserts = addBackfillRuns(
       batch,
       backfill,
       retry.map((r) => ({ executionDate: r.executionDate, executionPartition: r.executionPartition, supersedes: r.id })),

@@ -6,7 +6,7 @@
  * "The latest run of a date" is the backfill's run for that execution date with the highest id:
  * a retry creates a new run for the date, and the newest one decides the date's status.
  */
-import type { InValue, Row } from "@libsql/client";
+import type { InStatement, InValue, Row } from "@libsql/client";
 import type { SqlClient } from "./sql-client.ts";
 import {
   PIPELINE_RUN_STATUSES,
@@ -254,36 +254,34 @@ export async function backfillRunsToStart(client: SqlClient, limit: number): Pro
 }
 
 /**
- * Adds inserts of the backfill's runs (status initial, no schedule) to the batch, at most 400
- * rows per statement. A row is skipped when its date already has a run newer than the one it
- * supersedes. Returns the statements' indexes; their rowsAffected add up to the runs created.
+ * The inserts of a backfill's runs (status initial, no schedule), at most 400 rows per statement.
+ * A row is skipped when its date already has a run newer than the one it supersedes; the
+ * statements' rowsAffected add up to the runs created.
  */
-export function addBackfillRunInserts(
-  batch: WriteBatch,
+export function insertBackfillRunsStatements(
   backfill: Pick<Backfill, "id" | "pipelineUuid" | "variables" | "blockUuid">,
   runs: readonly NewBackfillRun[],
-): number[] {
-  const indexes: number[] = [];
+  now: number,
+): InStatement[] {
+  const statements: InStatement[] = [];
   // a backfill of one block: the scheduler reads metrics.block_uuid and runs only that block
   const metrics = toJson(backfill.blockUuid ? { block_uuid: backfill.blockUuid } : {});
   const variables = toJson(backfill.variables);
   for (let start = 0; start < runs.length; start += 400) {
     const chunk = runs.slice(start, start + 400);
-    const args: InValue[] = [backfill.pipelineUuid, variables, metrics, backfill.id, batch.now, batch.now];
+    const args: InValue[] = [backfill.pipelineUuid, variables, metrics, backfill.id, now, now];
     for (const run of chunk) args.push(run.executionDate, run.executionPartition, run.supersedes);
     args.push(backfill.id);
-    indexes.push(
-      batch.raw({
-        sql: `INSERT INTO pipeline_runs (pipeline_schedule_id, pipeline_uuid, execution_date, execution_partition, variables,
-                metrics, backfill_id, created_at, updated_at)
-              SELECT NULL, ?, v.column1, v.column2, ?, ?, ?, ?, ?
-              FROM (VALUES ${chunk.map(() => "(?, ?, ?)").join(", ")}) AS v
-              WHERE NOT EXISTS (SELECT 1 FROM pipeline_runs n WHERE n.backfill_id = ? AND n.execution_date = v.column1 AND n.id > v.column3)`,
-        args,
-      }),
-    );
+    statements.push({
+      sql: `INSERT INTO pipeline_runs (pipeline_schedule_id, pipeline_uuid, execution_date, execution_partition, variables,
+              metrics, backfill_id, created_at, updated_at)
+            SELECT NULL, ?, v.column1, v.column2, ?, ?, ?, ?, ?
+            FROM (VALUES ${chunk.map(() => "(?, ?, ?)").join(", ")}) AS v
+            WHERE NOT EXISTS (SELECT 1 FROM pipeline_runs n WHERE n.backfill_id = ? AND n.execution_date = v.column1 AND n.id > v.column3)`,
+      args,
+    });
   }
-  return indexes;
+  return statements;
 }
 
 /**

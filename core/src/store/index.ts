@@ -16,15 +16,19 @@ import * as schedules from "./schedules.ts";
 import * as secrets from "./secrets.ts";
 import { constantTimeEqual } from "../auth/constant-time.ts";
 import { openToken, sealToken, tokenDigest, TokenKeyError, type SealedToken } from "../trigger-tokens.ts";
+import { credentialCount } from "./users.ts";
+import { RunsCreatedSignal } from "../runs/signal.ts";
+import { createPipelineRun } from "../runs/create.ts";
 
 /** The secret key, or a function that resolves it on first use (a CLI makes its key file only when it needs one). */
 export type SecretKeyProvider = CryptoKey | (() => Promise<CryptoKey>);
-import { credentialCount } from "./users.ts";
 
 export class Store {
   readonly #committer: GroupCommitter;
   #secretKey: (() => Promise<CryptoKey>) | null = null;
   #resolvedKey: Promise<CryptoKey> | null = null;
+  /** Fired after a commit that made runs ready to start (see WriteBatch.announceRuns); a co-located scheduler listens. */
+  readonly runsCreated = new RunsCreatedSignal();
 
   private constructor(
     readonly client: SqlClient,
@@ -131,13 +135,21 @@ export class Store {
     return new WriteBatch(this.clock.now());
   }
 
-  /** Commits a batch atomically (group-committed with concurrent ones). */
+  /** Commits a batch atomically (group-committed with concurrent ones); then fires runsCreated if the batch made runs ready. */
   commit(batch: WriteBatch): Promise<ResultSet[]> {
-    return this.#committer.commit(batch);
+    const committed = this.#committer.commit(batch);
+    const announced = batch.announced;
+    // the engine's many commits announce nothing: they pay for no extra promise
+    if (!announced) return committed;
+    return committed.then((results) => {
+      this.runsCreated.fire(announced);
+      return results;
+    });
   }
 
+  /** Creates a pipeline run the way every origin does (runs/create.ts); null if its (trigger or backfill, date) has one. */
   createPipelineRun(run: pipelineRuns.NewPipelineRun) {
-    return pipelineRuns.createPipelineRun(this.client, run, this.clock.now());
+    return createPipelineRun(this, run);
   }
   getPipelineRun(id: number) {
     return pipelineRuns.getPipelineRun(this.client, id);
@@ -201,7 +213,6 @@ export { migrate } from "./migrate.ts";
 export { MIGRATIONS, type Migration } from "./migrations/index.ts";
 export { WriteBatch, LeaseLostError, RunTakenOverError, blockRunSubject, type BlockRunRef, type BlockRunPatch, type PipelineRunPatch } from "./write-batch.ts";
 export type { NewPipelineRun, PipelineRunFilter, Page } from "./pipeline-runs.ts";
-export { insertScheduledRunStatement, insertSkippedRunStatement } from "./pipeline-runs.ts";
 export type { NewPipelineSchedule } from "./schedules.ts";
 export * as scheduling from "./scheduling.ts";
 export { countedPipelineRuns, scheduleRunCounts, type CountedRunFilter } from "./counters.ts";

@@ -1,7 +1,7 @@
 /** Store operations on pipeline runs. */
-import type { InValue } from "@libsql/client";
+import type { InStatement, InValue } from "@libsql/client";
 import type { SqlClient } from "./sql-client.ts";
-import { executionPartition, triggeredExecutionPartition, type JsonObject, type PipelineRun, type PipelineRunStatus } from "../domain.ts";
+import type { JsonObject, PipelineRun, PipelineRunStatus } from "../domain.ts";
 import { pipelineRunFromRow } from "./rows.ts";
 import { toJson } from "./json.ts";
 import { listPage, type Page, type PageRequest } from "./page.ts";
@@ -21,72 +21,64 @@ export interface NewPipelineRun {
   triggered?: boolean;
 }
 
+/** A pipeline_runs row to insert, its partition decided by the run creator (runs/create.ts). */
+export interface PipelineRunRow {
+  pipelineUuid: string;
+  pipelineScheduleId: number | null;
+  backfillId: number | null;
+  executionDate: number;
+  executionPartition: string;
+  variables: JsonObject;
+  event: JsonObject | null;
+  metrics: JsonObject;
+  /** Append `_<id>` to the partition once the id is known (a manual run's partition ends with it). */
+  partitionEndsWithId?: boolean;
+}
+
 /**
- * Inserts a run in `initial`. A run for a (schedule, execution_date), or a (backfill,
- * execution_date), that exists already is not created again: the result is then null. Manual
- * runs (neither) always get a new row.
+ * The statements inserting a run in `initial`; the last one's rows are the new run. A run for a
+ * (schedule, execution_date) that exists already is not created again (no rows then).
  */
-export async function createPipelineRun(client: SqlClient, run: NewPipelineRun, now: number): Promise<PipelineRun | null> {
-  const scheduleId = run.pipelineScheduleId ?? null;
-  const backfillId = run.backfillId ?? null;
-  const partition =
-    run.triggered && scheduleId !== null ? triggeredExecutionPartition(scheduleId, run.executionDate) : executionPartition(scheduleId, run.executionDate, undefined, backfillId);
-  const manual = scheduleId === null && backfillId === null;
+export function insertPipelineRunStatements(run: PipelineRunRow, now: number): InStatement[] {
   const insert = {
     sql: `INSERT INTO pipeline_runs (pipeline_schedule_id, pipeline_uuid, execution_date, execution_partition, variables,
             event, metrics, backfill_id, created_at, updated_at)
           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
           ON CONFLICT DO NOTHING RETURNING *`,
     args: [
-      scheduleId,
+      run.pipelineScheduleId,
       run.pipelineUuid,
       run.executionDate,
-      // a manual run's partition ends with its id, known only after the insert (fixed below)
-      manual ? partition.replace(/_0$/, "") : partition,
+      run.executionPartition,
       toJson(run.variables),
       run.event ? toJson(run.event) : null,
       toJson(run.metrics),
-      run.backfillId ?? null,
+      run.backfillId,
       now,
       now,
     ] as InValue[],
   };
-  if (!manual) {
-    const rs = await client.execute(insert);
-    return rs.rows[0] ? pipelineRunFromRow(rs.rows[0]) : null;
-  }
-  const [, updated] = await client.batch(
-    [
-      insert,
-      {
-        sql: "UPDATE pipeline_runs SET execution_partition = execution_partition || '_' || id WHERE id = last_insert_rowid() RETURNING *",
-        args: [],
-      },
-    ],
-    "write",
-  );
-  const row = updated?.rows[0];
-  return row ? pipelineRunFromRow(row) : null;
+  if (!run.partitionEndsWithId) return [insert];
+  return [
+    insert,
+    {
+      // changes(): only the row this insert made (a no-op insert leaves last_insert_rowid() at an older row)
+      sql: "UPDATE pipeline_runs SET execution_partition = execution_partition || '_' || id WHERE changes() = 1 AND id = last_insert_rowid() RETURNING *",
+      args: [],
+    },
+  ];
 }
 
 /**
- * The insert of a scheduled run as a statement, for a batch that records the scheduler's
- * progress in the same transaction. A duplicate (schedule, execution_date) is a no-op.
+ * The insert of a time trigger's run for a date, partitioned as given. A duplicate (schedule,
+ * execution_date) is a no-op; its rows are the id and execution date of the run it created.
  */
-export function insertScheduledRunStatement(run: { pipelineUuid: string; pipelineScheduleId: number; executionDate: number; variables?: JsonObject }, now: number) {
+export function insertScheduledRunStatement(run: { pipelineUuid: string; pipelineScheduleId: number; executionDate: number; executionPartition: string; variables?: JsonObject }, now: number): InStatement {
   return {
     sql: `INSERT INTO pipeline_runs (pipeline_schedule_id, pipeline_uuid, execution_date, execution_partition, variables,
             metrics, created_at, updated_at)
           VALUES (?, ?, ?, ?, ?, '{}', ?, ?) ON CONFLICT DO NOTHING RETURNING id, execution_date`,
-    args: [
-      run.pipelineScheduleId,
-      run.pipelineUuid,
-      run.executionDate,
-      executionPartition(run.pipelineScheduleId, run.executionDate),
-      toJson(run.variables),
-      now,
-      now,
-    ] as InValue[],
+    args: [run.pipelineScheduleId, run.pipelineUuid, run.executionDate, run.executionPartition, toJson(run.variables), now, now] as InValue[],
   };
 }
 
@@ -95,22 +87,34 @@ export function insertScheduledRunStatement(run: { pipelineUuid: string; pipelin
  * create-and-cancel), so the UI and API show the date was skipped, not forgotten. A no-op if the
  * date already has a run.
  */
-export function insertSkippedRunStatement(run: { pipelineUuid: string; pipelineScheduleId: number; executionDate: number; reason: string }, now: number) {
+export function insertSkippedRunStatement(run: { pipelineUuid: string; pipelineScheduleId: number; executionDate: number; executionPartition: string; reason: string }, now: number): InStatement {
   return {
     sql: `INSERT INTO pipeline_runs (pipeline_schedule_id, pipeline_uuid, execution_date, execution_partition, status, variables,
             metrics, completed_at, created_at, updated_at)
           VALUES (?, ?, ?, ?, 'cancelled', '{}', ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id, execution_date`,
-    args: [
-      run.pipelineScheduleId,
-      run.pipelineUuid,
-      run.executionDate,
-      executionPartition(run.pipelineScheduleId, run.executionDate),
-      toJson({ error: run.reason, skipped: true }),
-      now,
-      now,
-      now,
-    ] as InValue[],
+    args: [run.pipelineScheduleId, run.pipelineUuid, run.executionDate, run.executionPartition, toJson({ error: run.reason, skipped: true }), now, now, now] as InValue[],
   };
+}
+
+/**
+ * The insert of an @always_on trigger's next run, a no-op while the trigger has a live run. Its
+ * execution date is the scheduler's clock, which differs between replicas, so the unique
+ * (schedule, execution_date) key alone would let each replica start one.
+ */
+export function insertAlwaysOnRunStatement(run: { pipelineUuid: string; pipelineScheduleId: number; executionDate: number; executionPartition: string }, now: number): InStatement {
+  return {
+    sql: `INSERT INTO pipeline_runs (pipeline_schedule_id, pipeline_uuid, execution_date, execution_partition, variables,
+            metrics, created_at, updated_at)
+          SELECT ?, ?, ?, ?, '{}', '{}', ?, ?
+          WHERE NOT EXISTS (SELECT 1 FROM pipeline_runs WHERE pipeline_schedule_id = ? AND status IN ('initial', 'running'))
+          ON CONFLICT DO NOTHING RETURNING id, execution_date`,
+    args: [run.pipelineScheduleId, run.pipelineUuid, run.executionDate, run.executionPartition, now, now, run.pipelineScheduleId] as InValue[],
+  };
+}
+
+/** Flags a live run as past its SLA, unless it is flagged already (then the statement changes no row). */
+export function flagPassedSlaStatement(id: number, now: number): InStatement {
+  return { sql: "UPDATE pipeline_runs SET passed_sla = 1, updated_at = ? WHERE id = ? AND passed_sla = 0", args: [now, id] };
 }
 
 /** One pipeline run by id, or null. */

@@ -6,11 +6,22 @@
  * interactive transaction holding a connection while JavaScript runs.
  */
 import type { InStatement, InValue } from "@libsql/client";
-import type { BackfillStatus, BlockRunStatus, JsonObject, PipelineRunStatus } from "../domain.ts";
+import type { Backfill, BackfillStatus, BlockRunStatus, JsonObject, PipelineRunStatus } from "../domain.ts";
 import { BLOCK_RUN_STATUSES } from "../domain.ts";
 import { assertTransition, canTransition, type Entity } from "../state-machine.ts";
 import { toJson } from "./json.ts";
 import { insertNotificationsStatement, type NewNotification } from "./notifications.ts";
+import {
+  flagPassedSlaStatement,
+  insertAlwaysOnRunStatement,
+  insertPipelineRunStatements,
+  insertScheduledRunStatement,
+  insertSkippedRunStatement,
+  type PipelineRunRow,
+} from "./pipeline-runs.ts";
+import type { RunsCreated } from "../runs/signal.ts";
+import { insertBackfillRunsStatements, type NewBackfillRun } from "./backfills.ts";
+import { scheduleProgressStatement } from "./scheduling.ts";
 
 /** A block run addressed by its natural key, so a batch can create and move it in one go. */
 export interface BlockRunRef {
@@ -120,6 +131,7 @@ export function blockRunSubject(ref: BlockRunRef): string {
 export class WriteBatch {
   readonly statements: InStatement[] = [];
   readonly guards: Guard[] = [];
+  #announced: RunsCreated | null = null;
 
   constructor(readonly now: number) {}
 
@@ -132,7 +144,23 @@ export class WriteBatch {
     const copy = new WriteBatch(this.now);
     copy.statements.push(...this.statements);
     copy.guards.push(...this.guards);
+    if (this.#announced) copy.announceRuns(this.#announced);
     return copy;
+  }
+
+  /**
+   * Marks the batch as making runs ready to start: once it commits, the store fires its "runs
+   * created" signal (a co-located scheduler starts them now). `resumed`: runs were put back to
+   * running with no owner, which the scheduler resumes too.
+   */
+  announceRuns(options: { resumed?: boolean } = {}): this {
+    this.#announced = { resumed: Boolean(options.resumed) || (this.#announced?.resumed ?? false) };
+    return this;
+  }
+
+  /** What the store's signal tells its listeners after this batch commits; null when it made no run ready. */
+  get announced(): RunsCreated | null {
+    return this.#announced;
   }
 
   #guard(entity: Entity, subject: string, from: string, to: string, lookup: InStatement, explain?: Guard["explain"]): void {
@@ -271,6 +299,12 @@ export class WriteBatch {
     return this;
   }
 
+  /** Deletes a block run if it is still in `status` (a retry removes a fan-out's per-item runs, to be made again). */
+  deleteBlockRun(id: number, status: BlockRunStatus): this {
+    this.statements.push({ sql: "DELETE FROM block_runs WHERE id = ? AND status = ?", args: [id, status] });
+    return this;
+  }
+
   /** Changes a block run's fields other than its status. */
   patchBlockRun(ref: BlockRunRef, patch: BlockRunPatch): this {
     const set = setClause(patch);
@@ -315,6 +349,62 @@ export class WriteBatch {
       indexes.push(this.statements.length - 1);
     }
     return indexes;
+  }
+
+  /** Inserts a pipeline run in `initial`; returns the index of the statement whose rows are the new run (none if it existed). */
+  insertPipelineRun(run: PipelineRunRow): number {
+    this.statements.push(...insertPipelineRunStatements(run, this.now));
+    return this.statements.length - 1;
+  }
+
+  /**
+   * Inserts a backfill's runs (a date whose run was superseded by a newer one is skipped);
+   * returns the indexes of the statements whose rowsAffected add up to the runs created.
+   */
+  insertBackfillRuns(backfill: Pick<Backfill, "id" | "pipelineUuid" | "variables" | "blockUuid">, runs: readonly NewBackfillRun[]): number[] {
+    const indexes: number[] = [];
+    for (const statement of insertBackfillRunsStatements(backfill, runs, this.now)) {
+      this.statements.push(statement);
+      indexes.push(this.statements.length - 1);
+    }
+    return indexes;
+  }
+
+  /** Inserts a time trigger's run for a date (a no-op if the date has one); returns the statement whose rows are the run created. */
+  insertScheduledRun(run: { pipelineUuid: string; pipelineScheduleId: number; executionDate: number; executionPartition: string }): number {
+    this.statements.push(insertScheduledRunStatement(run, this.now));
+    return this.statements.length - 1;
+  }
+
+  /** Records a date a policy passed over as a cancelled run saying why (a no-op if the date has a run). */
+  insertSkippedRun(run: { pipelineUuid: string; pipelineScheduleId: number; executionDate: number; executionPartition: string; reason: string }): this {
+    this.statements.push(insertSkippedRunStatement(run, this.now));
+    return this;
+  }
+
+  /** Inserts an @always_on trigger's next run unless it has a live one at commit time; returns the statement whose rows are the run created. */
+  insertAlwaysOnRun(run: { pipelineUuid: string; pipelineScheduleId: number; executionDate: number; executionPartition: string }): number {
+    this.statements.push(insertAlwaysOnRunStatement(run, this.now));
+    return this.statements.length - 1;
+  }
+
+  /** Records what a tick decided for a trigger: when to look again, how far it has got (null: no new date), or why it cannot run. */
+  recordScheduleProgress(scheduleId: number, progress: { nextRunAt: number | null; lastExecutionDate: number | null; invalidReason?: string | null }): this {
+    this.statements.push(scheduleProgressStatement(scheduleId, progress.nextRunAt, progress.lastExecutionDate, progress.invalidReason ?? null, this.now));
+    return this;
+  }
+
+  /**
+   * Flags a live run as past its SLA, failing the batch if it was flagged already: when several
+   * schedulers see one breach, only the batch that set the flag commits (with its notification).
+   */
+  flagPassedSla(id: number): this {
+    this.statements.push(flagPassedSlaStatement(id, this.now));
+    this.#guard("pipeline_run", `pipeline run ${id}`, "running", "running", {
+      sql: "SELECT CASE WHEN passed_sla = 1 THEN 'flagged past its SLA by another scheduler' ELSE status END AS status FROM pipeline_runs WHERE id = ?",
+      args: [id],
+    });
+    return this;
   }
 
   /** Queues notifications of one event kind, due now: they commit, or roll back, with the batch. */

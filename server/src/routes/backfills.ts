@@ -193,7 +193,6 @@ export function backfillRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc): v
     if (Object.keys(changes).length > 0 || b.status === undefined) await updateBackfill(deps.store, id, changes).catch(backfillError);
     if (b.status === "initial") {
       await startBackfill(deps.store, id).catch(backfillError);
-      deps.onRunsCreated?.();
     } else if (b.status === "cancelled") {
       await cancelBackfill(deps.store, id).catch(backfillError);
     }
@@ -213,7 +212,6 @@ export function backfillRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc): v
     const id = idParam(c);
     await readBody(c, ActionBody);
     const started = await startBackfill(deps.store, id).catch(backfillError);
-    deps.onRunsCreated?.();
     // just started, every date has one initial run: answered without counting 100,000 rows on the event loop
     const counts = Object.fromEntries(PIPELINE_RUN_STATUSES.map((status) => [status, status === "initial" ? started.totalDates : 0]));
     return one(c, "backfill", { ...backfillJson(started.backfill), run_status_counts: counts, total_run_count: started.totalDates });
@@ -233,7 +231,6 @@ export function backfillRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc): v
     const id = idParam(c);
     await readBody(c, ActionBody);
     await retryFailedBackfillRuns(deps.store, id).catch(backfillError);
-    deps.onRunsCreated?.();
     return one(c, "backfill", await backfillView(deps, id));
   });
 }

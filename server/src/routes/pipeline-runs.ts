@@ -137,8 +137,6 @@ export function pipelineRunRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc)
       }).catch(rethrowUnder("pipeline_run"));
     } else {
       run = (await retryPipelineRun(deps.store, deps.project(), id, { fromBlockUuid: update.from_block_uuid ?? null }).catch(rethrowUnder("pipeline_run"))).run;
-      // a co-located scheduler resumes it now rather than at its next tick
-      deps.onRunsCreated?.({ resumed: true });
     }
     return one(c, "pipeline_run", await pipelineRunDetailView(deps, run, c.get("principal")));
   });

@@ -70,8 +70,6 @@ export function pipelineRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc): v
       code: codeTriggerAccess(deps),
       reason: principal ? `cancelled through the API by ${principal.name}` : "cancelled through the API",
     }).catch(rethrowUnder("pipeline"));
-    // retried runs go back to running with no owner: a co-located scheduler resumes them now
-    if (result.pipelineRunIds.length > 0 && (body.status === "retry" || body.status === "retry_incomplete_block_runs")) deps.onRunsCreated?.({ resumed: true });
     return one(c, "pipeline", {
       ...pipelineJson(pipeline, true),
       bulk_action: {

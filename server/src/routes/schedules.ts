@@ -254,7 +254,6 @@ export function scheduleRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc): v
       ...(r.variables ? { variables: r.variables } : {}),
       ...(r.execution_date !== undefined ? { executionDate: r.execution_date } : {}),
     }).catch(conflictOnDuplicateDate);
-    deps.onRunsCreated?.();
     return one(c, "pipeline_run", pipelineRunJson(run), 201);
   });
 
@@ -276,7 +275,6 @@ export function scheduleRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc): v
       ...(r.execution_date !== undefined ? { executionDate: r.execution_date } : {}),
       event,
     }).catch(conflictOnDuplicateDate);
-    deps.onRunsCreated?.();
     return one(c, "pipeline_run", pipelineRunJson(run), 201);
   });
 }

@@ -128,7 +128,6 @@ export const backfillRoutes: UiRoutes = (ui, deps) => {
         throw asFormError(error);
       });
     await startBackfill(deps.store, backfill.id);
-    deps.onRunsCreated?.();
     return back(c, `/ui/backfills/${backfill.id}`, "started");
   });
 
@@ -165,7 +164,6 @@ export const backfillRoutes: UiRoutes = (ui, deps) => {
     needRole(c, "editor");
     const id = idOf(c, "backfill");
     await startBackfill(deps.store, id);
-    deps.onRunsCreated?.();
     return back(c, `/ui/backfills/${id}`, "started");
   });
 
@@ -180,7 +178,6 @@ export const backfillRoutes: UiRoutes = (ui, deps) => {
     needRole(c, "editor");
     const id = idOf(c, "backfill");
     await retryFailedBackfillRuns(deps.store, id);
-    deps.onRunsCreated?.();
     return back(c, `/ui/backfills/${id}`, "backfill_retried");
   });
 };

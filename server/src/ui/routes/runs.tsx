@@ -94,7 +94,6 @@ export const runRoutes: UiRoutes = (ui, deps) => {
     const from = typeof body.from_block_uuid === "string" && body.from_block_uuid !== "" ? body.from_block_uuid : null;
     if (from !== null && !UUID.test(from)) throw new KilnError("malformed", "from_block_uuid: expected a block uuid");
     await retryPipelineRun(deps.store, deps.project(), id, { fromBlockUuid: from });
-    deps.onRunsCreated?.({ resumed: true });
     return back(c, `/ui/runs/${id}`, "retried");
   });
 };

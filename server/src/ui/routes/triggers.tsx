@@ -55,7 +55,6 @@ export const triggerRoutes: UiRoutes = (ui, deps) => {
     const id = idOf(c, "trigger");
     if (!(await deps.store.getPipelineSchedule(id))) throw new KilnError("not_found", `There is no trigger ${id}.`);
     const run = await createRunForSchedule(deps.store, id, {});
-    deps.onRunsCreated?.();
     return back(c, `/ui/runs/${run.id}`);
   });
 
