@@ -10,7 +10,7 @@ let timer: ReturnType<typeof setInterval> | null = null;
 let db: Database.Database | null = null;
 
 self.onmessage = (event: MessageEvent) => {
-  const message = event.data as { path: string; intervalMs: number } | "stop";
+  const message = event.data as { path: string; intervalMs: number; sql: string } | "stop";
   if (message === "stop") {
     if (timer) clearInterval(timer);
     db?.close();
@@ -21,8 +21,8 @@ self.onmessage = (event: MessageEvent) => {
   db = new Database(message.path, { timeout: 10_000 } as Database.Options);
   timer = setInterval(() => {
     try {
-      // PASSIVE: copies what it can without waiting on readers or writers
-      db?.prepare("PRAGMA wal_checkpoint(PASSIVE)").all();
+      // a PASSIVE checkpoint (the store's statement): copies what it can without waiting on readers or writers
+      db?.prepare(message.sql).all();
     } catch {
       // busy or locked: the next interval tries again
     }

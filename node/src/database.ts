@@ -1,5 +1,5 @@
 /** Opens the project database with the settings kiln relies on. */
-import type { SqlClient } from "@kiln/core";
+import { configureFileConnection, type SqlClient } from "@kiln/core";
 import { createLocalClient } from "./local-client.ts";
 import { existsSync } from "node:fs";
 import { ensurePrivateFile, makePrivateDir } from "./private-files.ts";
@@ -36,9 +36,6 @@ export async function openDatabase(
     for (const side of [`${path}-wal`, `${path}-shm`]) if (existsSync(side)) ensurePrivateFile(side);
   }
   const client = createLocalClient(path, { timeoutMs: 10_000 });
-  await client.execute("PRAGMA journal_mode = WAL");
-  const sync = options.sync ?? (process.env.KILN_DB_SYNC === "full" ? "full" : "normal");
-  await client.execute(`PRAGMA synchronous = ${sync === "full" ? "FULL" : "NORMAL"}`);
-  await client.execute("PRAGMA foreign_keys = ON");
+  await configureFileConnection(client, options.sync ?? (process.env.KILN_DB_SYNC === "full" ? "full" : "normal"));
   return client;
 }

@@ -227,3 +227,4 @@ export type { ScheduleState, CodeTrigger, RunningCounts } from "./scheduling.ts"
 export * as signInAttempts from "./sign-in-attempts.ts";
 export { STORE_CONFORMANCE_CASES, runStoreConformance, StoreConformanceError, type StoreConformanceCase, type StoreConformanceHarness, type DefineStoreTest } from "./conformance.ts";
 export { appendBlockLogStatement, blockLogPieces, type BlockLogKey, type BlockLogPiece } from "./block-logs.ts";
+export { configureFileConnection, setAutoCheckpoint, PASSIVE_CHECKPOINT_SQL } from "./connection.ts";
