@@ -181,3 +181,30 @@ export async function totalPipelineRuns(client: SqlClient, filter: PipelineRunFi
 export function listPipelineRuns(client: SqlClient, filter: PipelineRunFilter = {}, page: PageRequest = {}): Promise<Page<PipelineRun>> {
   return listPage(client, "pipeline_runs", runConditions(filter), page, pipelineRunFromRow);
 }
+
+/** A trigger's most recently completed runs (by execution date), newest first. */
+export async function recentlyCompletedRuns(client: SqlClient, scheduleId: number, limit: number): Promise<PipelineRun[]> {
+  const rs = await client.execute({
+    sql: "SELECT * FROM pipeline_runs WHERE pipeline_schedule_id = ? AND status = 'completed' ORDER BY execution_date DESC LIMIT ?",
+    args: [scheduleId, limit],
+  });
+  return rs.rows.map(pipelineRunFromRow);
+}
+
+/** Status of a trigger's latest run (by execution date), or null with none. */
+export async function latestRunStatus(client: SqlClient, scheduleId: number): Promise<PipelineRunStatus | null> {
+  const rs = await client.execute({
+    sql: "SELECT status FROM pipeline_runs WHERE pipeline_schedule_id = ? ORDER BY execution_date DESC, id DESC LIMIT 1",
+    args: [scheduleId],
+  });
+  return rs.rows[0] ? (String(rs.rows[0].status) as PipelineRunStatus) : null;
+}
+
+/** How many of a trigger's runs are initial or running. */
+export async function liveRunCount(client: SqlClient, scheduleId: number): Promise<number> {
+  const rs = await client.execute({
+    sql: "SELECT count(*) AS n FROM pipeline_runs WHERE pipeline_schedule_id = ? AND status IN ('initial', 'running')",
+    args: [scheduleId],
+  });
+  return Number(rs.rows[0]?.n ?? 0);
+}
