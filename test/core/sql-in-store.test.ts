@@ -21,6 +21,9 @@ const REVIEWED: Record<string, string> = {
   "core/src/events/dispatch.ts": "waits for the trigger-token change (event triggers)",
   "scheduler/src/sync-triggers.ts": "waits for the trigger-token change (code triggers' upsert)",
   "scheduler/src/scheduler.ts": "waits for the trigger-token change (the earliest next_run_at)",
+  // a driver, like node/src/local-client.ts: it hands D1 the store's statements, plus one probe
+  // of its own that always fails (to find which statement of a failed batch failed)
+  "worker/src/d1-client.ts": "the D1 driver (a SqlClient): forwards the store's statements and its failing probe",
 };
 
 function pluginSources(): string[] {
