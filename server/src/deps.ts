@@ -3,7 +3,7 @@
  * engine. (A co-located scheduler hears of the runs the API creates through the store's
  * runsCreated signal.)
  */
-import type { Clock, LogReader, Project, RunEngine, Store, TriggerFileWriter, CodeTriggerAccess } from "@kiln/core";
+import type { Clock, CodeTriggerAccess, LogReader, Project, RunEngine, signInAttempts, Store, TriggerFileWriter } from "@kiln/core";
 import type { Principal } from "./auth.ts";
 
 export interface ServerDeps {
@@ -19,6 +19,8 @@ export interface ServerDeps {
   secretKey: CryptoKey | null;
   /** Largest request body accepted, in bytes. */
   bodyLimitBytes: number;
+  /** Sign-in throttling's delays (default SIGN_IN_POLICY: 1 s doubling to 15 min). */
+  signInPolicy?: signInAttempts.SignInPolicy;
   /**
    * PBKDF2 iterations for passwords set here, and the most a stored hash may ask for (Cloudflare
    * Workers: 100,000, their limit); absent: core's default, and any stored cost verifies.

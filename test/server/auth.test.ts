@@ -4,6 +4,7 @@
  * and auth turned off. Then sessions (sign in, use, sign out, expiry, deleted users) and the
  * API-key routes.
  */
+import { SIGN_IN_POLICY } from "../../server/src/sign-in-throttle.ts";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { generateSecretKey, hasRole, importSecretKey, type Role } from "@kiln/core";
 import { createApp, type ServerDeps } from "@kiln/server";
@@ -63,7 +64,8 @@ const blockedByMiddleware = (a: RawAnswer) => a.status === 401 && /^authenticati
 
 beforeAll(async () => {
   secretKey = await importSecretKey(generateSecretKey());
-  s = await serverFixture(undefined, { secretKey });
+  // a first delay of a minute, so a loaded machine's slow requests never outlast it (the default is 1 s)
+  s = await serverFixture(undefined, { secretKey, signInPolicy: { ...SIGN_IN_POLICY, baseDelayMs: 60_000 } });
   ops = operationsOf(await fetchDocument(s));
   const created = await s.call("POST", "/api/pipelines/etl/pipeline_schedules", {
     body: { pipeline_schedule: { name: "matrix_api", schedule_type: "api", status: "active", token: API_TOKEN } },

@@ -68,7 +68,7 @@ const throttles = new WeakMap<ServerDeps, SignInThrottle>();
 
 function throttleOf(deps: ServerDeps): SignInThrottle {
   let throttle = throttles.get(deps);
-  if (!throttle) throttles.set(deps, (throttle = new SignInThrottle(deps.store.client)));
+  if (!throttle) throttles.set(deps, (throttle = new SignInThrottle(deps.store.client, deps.signInPolicy)));
   return throttle;
 }
 
