@@ -441,9 +441,8 @@ export class Scheduler {
    * interval (waiting runs, orphans and heartbeats need ticks too).
    */
   async #untilNextDue(): Promise<number> {
-    const rs = await this.#store.client.execute("SELECT min(next_run_at) AS next FROM pipeline_schedules WHERE status = 'active'");
-    const next = rs.rows[0]?.next;
-    const wait = next === null || next === undefined ? this.#tickMs : Number(next) - this.#clock.now();
+    const next = await scheduling.earliestNextRunAt(this.#store.client);
+    const wait = next === null ? this.#tickMs : next - this.#clock.now();
     // already due after our tick: another replica's shard, or work capped for later; don't spin on it
     if (wait <= 0) return this.#tickMs;
     return Math.min(this.#tickMs, Math.max(MIN_TICK_GAP_MS, wait));

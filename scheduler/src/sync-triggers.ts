@@ -75,14 +75,9 @@ export async function syncTriggers(store: Store, project: Project, now: number =
       // an API (or event) trigger without a token in the file gets one, once (Mage's behaviour); later syncs keep it
       const token = trigger.token ?? ((trigger.scheduleType === "api" || trigger.scheduleType === "event") && !row?.hasToken ? newToken() : null);
       const { token: _plaintext, ...fields } = trigger;
-      batch.raw(
-        scheduling.upsertCodeTriggerStatement(
-          { ...fields, pipelineUuid: pipeline.uuid, sealedToken: token === null || (fileDigest !== null && row?.tokenDigest === fileDigest) ? null : await store.sealTriggerToken(token) },
-          now,
-          lastEnabledAt,
-          !row || timingChanged(row, trigger) ? now : null,
-          rearm,
-        ),
+      batch.upsertCodeTrigger(
+        { ...fields, pipelineUuid: pipeline.uuid, sealedToken: token === null || (fileDigest !== null && row?.tokenDigest === fileDigest) ? null : await store.sealTriggerToken(token) },
+        { lastEnabledAt, nextRunAt: !row || timingChanged(row, trigger) ? now : null, rearm },
       );
       if (row) report.updated++;
       else report.created++;
@@ -90,7 +85,7 @@ export async function syncTriggers(store: Store, project: Project, now: number =
   }
   for (const [key, row] of existing) {
     if (seen.has(key) || row.status !== "active") continue;
-    batch.raw({ sql: "UPDATE pipeline_schedules SET status = 'inactive', updated_at = ? WHERE id = ?", args: [now, row.id] });
+    batch.deactivateSchedule(row.id);
     report.deactivated++;
   }
   if (batch.size > 0) await store.commit(batch);

@@ -14,13 +14,6 @@ const STORE = "core/src/store/";
 
 /** Files outside the store allowed to hold SQL, each with why. Keep it empty. */
 const REVIEWED: Record<string, string> = {
-  // these read or write pipeline_schedules, whose token columns another change is sealing at rest
-  // now: their statements move into the store on top of it
-  "core/src/api/schedules.ts": "waits for the trigger-token change (schedule reads)",
-  "core/src/api/trigger-pipeline.ts": "waits for the trigger-token change (a schedule by name)",
-  "core/src/events/dispatch.ts": "waits for the trigger-token change (event triggers)",
-  "scheduler/src/sync-triggers.ts": "waits for the trigger-token change (code triggers' upsert)",
-  "scheduler/src/scheduler.ts": "waits for the trigger-token change (the earliest next_run_at)",
   // a driver, like node/src/local-client.ts: it hands D1 the store's statements, plus one probe
   // of its own that always fails (to find which statement of a failed batch failed)
   "worker/src/d1-client.ts": "the D1 driver (a SqlClient): forwards the store's statements and its failing probe",

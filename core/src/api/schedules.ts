@@ -23,7 +23,8 @@ import { assertTimeZone } from "../schedule/wall-time.ts";
 import type { Page, Store } from "../store/index.ts";
 import * as schedules from "../store/schedules.ts";
 import type { NewPipelineSchedule } from "../store/schedules.ts";
-import { pipelineRunFromRow } from "../store/rows.ts";
+import * as pipelineRunReads from "../store/pipeline-runs.ts";
+import { createTriggeredRun } from "../runs/create.ts";
 import { checkEventPattern, EventPatternError } from "../events/pattern.ts";
 import { KilnError, type ErrorCode } from "../errors.ts";
 import { writeBackCodeTrigger, type CodeTriggerAccess } from "./code-triggers.ts";
@@ -164,12 +165,8 @@ export function pipelineRuns(store: Store, scheduleId: number, page: { limit?: n
 }
 
 /** The schedule's most recently completed runs (by execution date), newest first. */
-export async function recentlyCompletedPipelineRuns(store: Store, scheduleId: number, sampleSize = 20): Promise<PipelineRun[]> {
-  const rs = await store.client.execute({
-    sql: "SELECT * FROM pipeline_runs WHERE pipeline_schedule_id = ? AND status = 'completed' ORDER BY execution_date DESC LIMIT ?",
-    args: [scheduleId, sampleSize],
-  });
-  return rs.rows.map(pipelineRunFromRow);
+export function recentlyCompletedPipelineRuns(store: Store, scheduleId: number, sampleSize = 20): Promise<PipelineRun[]> {
+  return pipelineRunReads.recentlyCompletedRuns(store.client, scheduleId, sampleSize);
 }
 
 /** Mean runtime in seconds of the recent completed runs, or null with none. */
@@ -180,21 +177,13 @@ export async function runtimeAverage(store: Store, scheduleId: number, sampleSiz
 }
 
 /** Status of the schedule's latest run (by execution date), or null with none. */
-export async function lastPipelineRunStatus(store: Store, scheduleId: number): Promise<PipelineRunStatus | null> {
-  const rs = await store.client.execute({
-    sql: "SELECT status FROM pipeline_runs WHERE pipeline_schedule_id = ? ORDER BY execution_date DESC, id DESC LIMIT 1",
-    args: [scheduleId],
-  });
-  return rs.rows[0] ? (String(rs.rows[0].status) as PipelineRunStatus) : null;
+export function lastPipelineRunStatus(store: Store, scheduleId: number): Promise<PipelineRunStatus | null> {
+  return pipelineRunReads.latestRunStatus(store.client, scheduleId);
 }
 
 /** How many of the schedule's runs are initial or running. */
-export async function pipelineInProgressRunsCount(store: Store, scheduleId: number): Promise<number> {
-  const rs = await store.client.execute({
-    sql: "SELECT count(*) AS n FROM pipeline_runs WHERE pipeline_schedule_id = ? AND status IN ('initial', 'running')",
-    args: [scheduleId],
-  });
-  return Number(rs.rows[0]?.n ?? 0);
+export function pipelineInProgressRunsCount(store: Store, scheduleId: number): Promise<number> {
+  return pipelineRunReads.liveRunCount(store.client, scheduleId);
 }
 
 /**
@@ -209,20 +198,10 @@ export async function createRunForSchedule(
   if (options.executionDate !== undefined && !isInstant(options.executionDate)) throw new ScheduleInputError("execution_date", `expected a time ${INSTANT_RANGE}`);
   const schedule = await store.getPipelineSchedule(scheduleId);
   if (!schedule) throw new ScheduleInputError("pipeline_schedule_id", `no pipeline schedule ${scheduleId}`, "not_found");
-  // a run created for "now" that meets another in the same millisecond moves one along
-  for (let shift = 0; shift < 1000; shift++) {
-    const run = await store.createPipelineRun({
-      pipelineUuid: schedule.pipelineUuid,
-      pipelineScheduleId: schedule.id,
-      executionDate: (options.executionDate ?? store.clock.now()) + shift,
-      variables: options.variables ?? {},
-      event: options.event ?? null,
-      triggered: true,
-    });
-    if (run) return run;
-    if (options.executionDate !== undefined) throw new ScheduleInputError("execution_date", "a run of this schedule exists for that date", "conflict");
-  }
-  throw new Error(`could not create a run of schedule ${scheduleId}`);
+  // the run itself comes to be where every run does (runs/create.ts)
+  const run = await createTriggeredRun(store, schedule, options);
+  if (!run) throw new ScheduleInputError("execution_date", "a run of this schedule exists for that date", "conflict");
+  return run;
 }
 
 /** When a time schedule next fires after `now` (Mage's next_pipeline_run_date); null for others or when invalid. */

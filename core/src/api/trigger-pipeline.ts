@@ -16,7 +16,7 @@ import { systemClock, type Clock } from "../clock.ts";
 import type { JsonObject, PipelineRun, PipelineRunStatus, PipelineSchedule } from "../domain.ts";
 import type { Project } from "../project/types.ts";
 import type { Store } from "../store/index.ts";
-import { pipelineScheduleFromRow } from "../store/rows.ts";
+import { scheduleByName } from "../store/schedules.ts";
 import { createRunForSchedule, createSchedule } from "./schedules.ts";
 
 /** The trigger kiln creates for triggerPipeline when no schedule name is given. */
@@ -125,10 +125,7 @@ function pause(clock: Clock, ms: number, signal: AbortSignal | undefined): Promi
 }
 
 function localBackend({ store, project }: LocalTarget): Backend {
-  const find = async (pipelineUuid: string, name: string): Promise<PipelineSchedule | null> => {
-    const rs = await store.client.execute({ sql: "SELECT * FROM pipeline_schedules WHERE pipeline_uuid = ? AND name = ?", args: [pipelineUuid, name] });
-    return rs.rows[0] ? pipelineScheduleFromRow(rs.rows[0]) : null;
-  };
+  const find = (pipelineUuid: string, name: string): Promise<PipelineSchedule | null> => scheduleByName(store.client, pipelineUuid, name);
   return {
     clock: store.clock,
     async scheduleId(pipelineUuid, name) {

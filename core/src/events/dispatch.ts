@@ -7,7 +7,7 @@ import { createRunForSchedule } from "../api/schedules.ts";
 import type { JsonObject, PipelineRun, PipelineSchedule } from "../domain.ts";
 import type { Project } from "../project/types.ts";
 import type { Store } from "../store/index.ts";
-import { pipelineScheduleFromRow } from "../store/rows.ts";
+import * as schedules from "../store/schedules.ts";
 import { matchesEvent } from "./match.ts";
 
 /**
@@ -20,14 +20,8 @@ export function eventTriggersWithToken(store: Store, token: string): Promise<num
 }
 
 /** The active event triggers (of the given ids only, when given), by id. */
-export async function activeEventTriggers(store: Store, ids?: readonly number[]): Promise<PipelineSchedule[]> {
-  if (ids && ids.length === 0) return [];
-  const filter = ids ? ` AND id IN (${ids.map(() => "?").join(", ")})` : "";
-  const rs = await store.client.execute({
-    sql: `SELECT * FROM pipeline_schedules WHERE schedule_type = 'event' AND status = 'active'${filter} ORDER BY id`,
-    args: ids ? [...ids] : [],
-  });
-  return rs.rows.map(pipelineScheduleFromRow);
+export function activeEventTriggers(store: Store, ids?: readonly number[]): Promise<PipelineSchedule[]> {
+  return schedules.activeEventTriggers(store.client, ids);
 }
 
 export interface DispatchResult {

@@ -231,3 +231,20 @@ export async function sealedTokenCount(client: SqlClient): Promise<number> {
   const rs = await client.execute("SELECT count(*) AS n FROM pipeline_schedules WHERE token_sealed IS NOT NULL");
   return Number(rs.rows[0]?.n ?? 0);
 }
+
+/** A pipeline's schedule by name ((pipeline_uuid, name) is unique), or null. */
+export async function scheduleByName(client: SqlClient, pipelineUuid: string, name: string): Promise<PipelineSchedule | null> {
+  const rs = await client.execute({ sql: "SELECT * FROM pipeline_schedules WHERE pipeline_uuid = ? AND name = ?", args: [pipelineUuid, name] });
+  return rs.rows[0] ? pipelineScheduleFromRow(rs.rows[0]) : null;
+}
+
+/** The active event triggers (of the given ids only, when given), by id. */
+export async function activeEventTriggers(client: SqlClient, ids?: readonly number[]): Promise<PipelineSchedule[]> {
+  if (ids && ids.length === 0) return [];
+  const filter = ids ? ` AND id IN (${ids.map(() => "?").join(", ")})` : "";
+  const rs = await client.execute({
+    sql: `SELECT * FROM pipeline_schedules WHERE schedule_type = 'event' AND status = 'active'${filter} ORDER BY id`,
+    args: ids ? [...ids] : [],
+  });
+  return rs.rows.map(pipelineScheduleFromRow);
+}

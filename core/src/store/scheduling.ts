@@ -1,6 +1,6 @@
 /** Store operations the scheduler's tick uses: due schedules, live runs, heartbeats, orphans. */
 import type { InValue } from "@libsql/client";
-import { executionPartition, type JsonObject, type PipelineRun, type PipelineSchedule } from "../domain.ts";
+import { type JsonObject, type PipelineRun, type PipelineSchedule } from "../domain.ts";
 import { pipelineRunFromRow, pipelineScheduleFromRow } from "./rows.ts";
 import type { SqlClient } from "./sql-client.ts";
 import type { TriggerConfig } from "../project/types.ts";
@@ -129,30 +129,6 @@ export function scheduleProgressStatement(id: number, nextRunAt: number | null, 
   };
 }
 
-/**
- * The insert of an @always_on trigger's next run, a no-op while the trigger has a live run. Its
- * execution date is the scheduler's clock, which differs between replicas, so the unique
- * (schedule, execution_date) key alone would let each replica start one.
- */
-export function insertAlwaysOnRunStatement(run: { pipelineUuid: string; pipelineScheduleId: number; executionDate: number }, now: number) {
-  return {
-    sql: `INSERT INTO pipeline_runs (pipeline_schedule_id, pipeline_uuid, execution_date, execution_partition, variables,
-            metrics, created_at, updated_at)
-          SELECT ?, ?, ?, ?, '{}', '{}', ?, ?
-          WHERE NOT EXISTS (SELECT 1 FROM pipeline_runs WHERE pipeline_schedule_id = ? AND status IN ('initial', 'running'))
-          ON CONFLICT DO NOTHING RETURNING id, execution_date`,
-    args: [
-      run.pipelineScheduleId,
-      run.pipelineUuid,
-      run.executionDate,
-      executionPartition(run.pipelineScheduleId, run.executionDate),
-      now,
-      now,
-      run.pipelineScheduleId,
-    ] as InValue[],
-  };
-}
-
 /** Runs of a schedule that are initial or running, oldest first. */
 export async function liveRunsOfSchedule(client: SqlClient, scheduleId: number): Promise<PipelineRun[]> {
   const rs = await client.execute({
@@ -265,4 +241,16 @@ export async function runsPastSla(client: SqlClient, now: number, limit: number)
     args: [now, limit],
   });
   return rs.rows.map((r) => ({ ...pipelineRunFromRow(r), sla: Number(r.schedule_sla) }));
+}
+
+/** When the soonest active trigger is due (epoch ms), or null with none: how long the scheduler may sleep. */
+export async function earliestNextRunAt(client: SqlClient): Promise<number | null> {
+  const rs = await client.execute("SELECT min(next_run_at) AS next FROM pipeline_schedules WHERE status = 'active'");
+  const next = rs.rows[0]?.next;
+  return next === null || next === undefined ? null : Number(next);
+}
+
+/** Switches a code trigger off (its entry left triggers.yaml). */
+export function deactivateScheduleStatement(id: number, now: number) {
+  return { sql: "UPDATE pipeline_schedules SET status = 'inactive', updated_at = ? WHERE id = ?", args: [now, id] as InValue[] };
 }

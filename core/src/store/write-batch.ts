@@ -21,7 +21,7 @@ import {
 } from "./pipeline-runs.ts";
 import type { RunsCreated } from "../runs/signal.ts";
 import { insertBackfillRunsStatements, type NewBackfillRun } from "./backfills.ts";
-import { scheduleProgressStatement } from "./scheduling.ts";
+import { deactivateScheduleStatement, scheduleProgressStatement, upsertCodeTriggerStatement, type CodeTrigger } from "./scheduling.ts";
 
 /** A block run addressed by its natural key, so a batch can create and move it in one go. */
 export interface BlockRunRef {
@@ -386,6 +386,21 @@ export class WriteBatch {
   insertAlwaysOnRun(run: { pipelineUuid: string; pipelineScheduleId: number; executionDate: number; executionPartition: string }): number {
     this.statements.push(insertAlwaysOnRunStatement(run, this.now));
     return this.statements.length - 1;
+  }
+
+  /**
+   * Inserts or updates a trigger from triggers.yaml; `nextRunAt` set means "evaluate it now";
+   * `rearm` forgets how far it got (an @once whose start_time changed fires again).
+   */
+  upsertCodeTrigger(trigger: CodeTrigger, options: { lastEnabledAt: number | null; nextRunAt: number | null; rearm?: boolean }): this {
+    this.statements.push(upsertCodeTriggerStatement(trigger, this.now, options.lastEnabledAt, options.nextRunAt, options.rearm ?? false));
+    return this;
+  }
+
+  /** Switches a trigger off (a code trigger whose entry left triggers.yaml). */
+  deactivateSchedule(id: number): this {
+    this.statements.push(deactivateScheduleStatement(id, this.now));
+    return this;
   }
 
   /** Records what a tick decided for a trigger: when to look again, how far it has got (null: no new date), or why it cannot run. */
