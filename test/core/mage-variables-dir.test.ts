@@ -77,3 +77,11 @@ describe("the project's output folder", () => {
     expect(loaded.settings.outputStore).toEqual({ type: "local" });
   });
 });
+
+test("kiln.yaml's python is a key kiln acts on: no warning names it", async () => {
+  const root = project({ "kiln.yaml": "python: /usr/bin/python3\n", "pipelines/p/metadata.yaml": "blocks: []\n" });
+  const { loadProject } = await import("@kiln/core");
+  const loaded = await loadProject(folderSource(root), {});
+  expect(loaded.settings.python).toBe("/usr/bin/python3");
+  expect(loaded.warnings ?? []).toEqual([]);
+});

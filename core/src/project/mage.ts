@@ -135,6 +135,7 @@ export const KILN_PROJECT_KEYS = new Set([
   "notification_config",
   "executors",
   "output_store",
+  "python",
 ]);
 
 /** Pipeline metadata.yaml keys the loader acts on, and Mage's that describe without changing behaviour. */
