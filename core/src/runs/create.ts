@@ -80,7 +80,7 @@ export async function createPipelineRun(store: Store, run: NewPipelineRun): Prom
 
 /** A run of `kiln run`: no trigger, the command line's variables. */
 export async function createManualRun(store: Store, run: { pipelineUuid: string; executionDate: number; variables?: JsonObject }): Promise<PipelineRun> {
-  const created = await createPipelineRun(store, { pipelineUuid: run.pipelineUuid, executionDate: run.executionDate, variables: run.variables ?? {} });
+  const created = await store.createPipelineRun({ pipelineUuid: run.pipelineUuid, executionDate: run.executionDate, variables: run.variables ?? {} });
   // a manual run has no unique key to meet: only a broken database gets here
   if (!created) throw new Error(`the pipeline run of ${run.pipelineUuid} was not created`);
   return created;
@@ -100,7 +100,8 @@ export async function createTriggeredRun(
   const fixed = options.executionDate !== undefined;
   const start = options.executionDate ?? store.clock.now();
   for (let shift = 0; shift < (fixed ? 1 : 1000); shift++) {
-    const run = await createPipelineRun(store, {
+    // through the Store's method (which comes back to createPipelineRun): one seam to replace the insert
+    const run = await store.createPipelineRun({
       pipelineUuid: schedule.pipelineUuid,
       pipelineScheduleId: schedule.id,
       executionDate: start + shift,
