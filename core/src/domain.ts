@@ -69,6 +69,8 @@ export interface PipelineSchedule {
   /** Event triggers: the pattern an event must match (see events/match.ts); null matches nothing. */
   eventPattern: JsonObject | null;
   lastEnabledAt: number | null;
+  /** Mage's trigger tags, for filtering (`tag[]`). */
+  tags: string[];
   createdAt: number;
   updatedAt: number;
 }

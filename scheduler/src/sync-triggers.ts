@@ -33,6 +33,7 @@ function contentChanged(row: ScheduleState, t: TriggerConfig, fileDigest: string
     !same(row.variables, t.variables) ||
     row.sla !== t.sla ||
     row.description !== t.description ||
+    !same(row.tags, t.tags) ||
     !same(row.eventPattern, t.eventPattern) ||
     (fileDigest !== null && row.tokenDigest !== fileDigest) ||
     ((t.scheduleType === "api" || t.scheduleType === "event") && !row.hasToken)

@@ -74,6 +74,7 @@ export function scheduleJson(schedule: PipelineSchedule, extra: { nextPipelineRu
     settings: settingsJson(schedule.settings),
     description: schedule.description,
     event_pattern: schedule.eventPattern,
+    tags: schedule.tags,
     last_enabled_at: iso(schedule.lastEnabledAt),
     next_pipeline_run_date: extra.nextPipelineRunDate === undefined ? null : iso(extra.nextPipelineRunDate),
     last_pipeline_run_status: extra.lastPipelineRunStatus ?? null,

@@ -27,6 +27,7 @@ triggers:
   - name: hook
     schedule_type: api
     status: active
+    tags: [upstream]
 
   - name: monthly
     schedule_type: time
@@ -142,6 +143,29 @@ describe("API edits of triggers.yaml triggers", () => {
     expect(file()).not.toContain("token");
     await tenSyncs();
     expect(await fx.store.revealTriggerToken(Number(id))).toBe(token);
+  });
+
+  test("tags: from the file, set through the API (written back), and filtered with tag[]", async () => {
+    expect(JSON.parse(String((await row("hook")).tags))).toEqual(["upstream"]);
+    const { id } = await row("nightly");
+    const put = await fx.call("PUT", `/api/pipeline_schedules/${id}`, { body: { pipeline_schedule: { tags: ["nightly", "finance"] } } });
+    expect(put.status).toBe(200);
+    expect((put.json.pipeline_schedule as { tags: string[] }).tags).toEqual(["nightly", "finance"]);
+    expect(current.pipelines.get("etl")!.triggers.find((t) => t.name === "nightly")!.tags).toEqual(["nightly", "finance"]);
+    await tenSyncs();
+    expect(JSON.parse(String((await row("nightly")).tags))).toEqual(["nightly", "finance"]);
+    const names = async (query: string) => {
+      const res = await fx.call("GET", `/api/pipeline_schedules?${query}`);
+      expect(res.status).toBe(200);
+      return (res.json.pipeline_schedules as Array<{ name: string }>).map((s) => s.name).sort();
+    };
+    expect(await names("tag[]=finance")).toEqual(["nightly"]);
+    expect(await names("tag[]=finance&tag[]=upstream")).toEqual(["hook", "nightly"]);
+    expect(await names("tag[]=upstream,nightly")).toEqual(["hook", "nightly"]);
+    expect(await names("tag[]=none")).toEqual([]);
+    expect(await names("")).toEqual(["hook", "monthly", "nightly"]);
+    const bad = await fx.call("PUT", `/api/pipeline_schedules/${id}`, { body: { pipeline_schedule: { tags: "finance" } } });
+    expect(bad.status).toBe(400);
   });
 
   test("a bad value is refused with 4xx and the file is left as it was", async () => {

@@ -42,6 +42,7 @@ const run: PipelineRun = {
 
 const schedule: PipelineSchedule = {
   id: 3,
+  tags: [],
   name: "hourly",
   pipelineUuid: "orders",
   scheduleType: "time",

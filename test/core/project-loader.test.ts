@@ -286,6 +286,7 @@ triggers:
       token: null,
       envs: [],
       lastEnabledAt: Date.UTC(2024, 0, 2, 1, 4, 5, 678),
+      tags: [],
     });
     expect(scheduled.triggers[1]).toMatchObject({
       scheduleType: "api",

@@ -69,6 +69,7 @@ export async function writeBackCodeTrigger(store: Store, id: number, update: Sch
   if (update.settings !== undefined) input.settings = update.settings;
   if (update.description !== undefined) input.description = update.description;
   if (update.eventPattern !== undefined) input.eventPattern = update.eventPattern;
+  if (update.tags !== undefined) input.tags = update.tags;
   // switched on here: a last_enabled_at the file gives moves to now too, or the sync would put the
   // old one back and the trigger would fire for the dates it was off (Mage writes it back alike)
   if (update.status === "active" && state.status !== "active" && trigger.lastEnabledAt !== null) input.lastEnabledAt = now;

@@ -46,6 +46,8 @@ export interface TriggerInput {
   eventPattern?: JsonObject | null;
   /** When the trigger was last switched on (epoch ms or a date-time, as start_time): no runs for dates before it. */
   lastEnabledAt?: number | string | null;
+  /** Mage's trigger tags. */
+  tags?: string[] | null;
 }
 
 export interface UpsertTriggerOptions {
@@ -81,6 +83,7 @@ const KEY_ORDER = [
   "sla",
   "variables",
   "settings",
+  "tags",
   "event_pattern",
 ] as const;
 type Key = (typeof KEY_ORDER)[number];
@@ -218,6 +221,10 @@ function triggerValues(t: TriggerInput): Partial<Record<Key, unknown>> {
       throw named ? new TriggerYamlError(`settings.${named[1]}`, named[2]!) : new TriggerYamlError("settings", error.message);
     }
     return snake;
+  });
+  set("tags", t.tags, (tags) => {
+    if (!Array.isArray(tags) || !tags.every((tag) => typeof tag === "string")) throw new TriggerYamlError("tags", `expected a list of strings, got ${show(tags)}`);
+    return tags;
   });
   set("event_pattern", t.eventPattern, (pattern) => {
     try {

@@ -512,6 +512,7 @@ const trigger = v.pipe(
       token: v.nullish(nonEmptyString),
       envs: v.nullish(stringList, () => []),
       last_enabled_at: v.nullish(dateTime),
+      tags: v.nullish(stringList, () => []),
       event_pattern: v.nullish(eventPattern),
       event_matchers: v.nullish(eventMatchers),
     },
@@ -535,6 +536,7 @@ const trigger = v.pipe(
       ...(t.event_pattern ? { eventPattern: t.event_pattern } : t.event_matchers ? { eventPattern: t.event_matchers } : {}),
       envs: t.envs,
       lastEnabledAt: t.last_enabled_at ?? null,
+      tags: t.tags,
     }),
   ),
 );

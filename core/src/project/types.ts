@@ -127,6 +127,8 @@ export interface TriggerConfig {
   eventPattern?: JsonObject;
   envs: string[];
   lastEnabledAt: number | null;
+  /** Mage's trigger tags (the API filters on them with `tag[]`). */
+  tags: string[];
 }
 
 export interface ProjectSettings {

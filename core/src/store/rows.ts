@@ -59,6 +59,13 @@ export function blockRunFromRow(r: Row): BlockRun {
   };
 }
 
+/** A trigger's tags column (a JSON list of strings; absent before migration 11). */
+function tagList(value: unknown): string[] {
+  if (typeof value !== "string") return [];
+  const parsed: unknown = JSON.parse(value);
+  return Array.isArray(parsed) ? parsed.filter((t): t is string => typeof t === "string") : [];
+}
+
 export function pipelineScheduleFromRow(r: Row): PipelineSchedule {
   return {
     id: num(r.id),
@@ -76,6 +83,7 @@ export function pipelineScheduleFromRow(r: Row): PipelineSchedule {
     description: strOrNull(r.description),
     eventPattern: parseJsonObject(r.event_pattern),
     lastEnabledAt: numOrNull(r.last_enabled_at),
+    tags: tagList(r.tags),
     createdAt: num(r.created_at),
     updatedAt: num(r.updated_at),
   };

@@ -24,6 +24,7 @@ export interface NewPipelineSchedule {
   description?: string | null;
   /** Event triggers only; see events/match.ts. */
   eventPattern?: JsonObject | null;
+  tags?: string[];
 }
 
 /** A new schedule as it is written: its token sealed (trigger-tokens.ts), never in plaintext. */
@@ -34,8 +35,8 @@ export async function createPipelineSchedule(client: SqlClient, s: SealedNewPipe
   const status = s.status ?? "inactive";
   const rs = await client.execute({
     sql: `INSERT INTO pipeline_schedules (name, pipeline_uuid, schedule_type, schedule_interval, start_time, timezone, status,
-            variables, sla, token_sealed, token_digest, settings, description, event_pattern, last_enabled_at, created_at, updated_at)
-          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            variables, sla, token_sealed, token_digest, settings, description, event_pattern, last_enabled_at, tags, created_at, updated_at)
+          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
           ON CONFLICT (pipeline_uuid, name) DO NOTHING RETURNING *`,
     args: [
       s.name,
@@ -53,6 +54,7 @@ export async function createPipelineSchedule(client: SqlClient, s: SealedNewPipe
       s.description ?? null,
       s.eventPattern ? JSON.stringify(s.eventPattern) : null,
       status === "active" ? now : null,
+      JSON.stringify(s.tags ?? []),
       now,
       now,
     ] as InValue[],
@@ -84,6 +86,7 @@ export interface SchedulePatch {
   description?: string | null;
   eventPattern?: JsonObject | null;
   lastEnabledAt?: number | null;
+  tags?: string[];
   /** Set to make the scheduler look at the schedule again at its next tick. */
   nextRunAt?: number | null;
   /** null re-arms an @once trigger whose start_time changed (it fires again). */
@@ -103,6 +106,7 @@ const SCHEDULE_COLUMNS: Record<Exclude<keyof SchedulePatch, "sealedToken">, stri
   description: "description",
   eventPattern: "event_pattern",
   lastEnabledAt: "last_enabled_at",
+  tags: "tags",
   nextRunAt: "next_run_at",
   lastExecutionDate: "last_execution_date",
 };
@@ -120,7 +124,7 @@ export async function updatePipelineSchedule(client: SqlClient, id: number, patc
       continue;
     }
     sets.push(`${SCHEDULE_COLUMNS[key]} = ?`);
-    args.push(key === "variables" || key === "settings" ? toJson(value) : key === "eventPattern" ? (value === null ? null : JSON.stringify(value)) : (value as InValue));
+    args.push(key === "variables" || key === "settings" ? toJson(value) : key === "tags" ? JSON.stringify(value) : key === "eventPattern" ? (value === null ? null : JSON.stringify(value)) : (value as InValue));
   }
   const rs = await client.execute({ sql: `UPDATE pipeline_schedules SET ${sets.join(", ")} WHERE id = ? RETURNING *`, args: [...args, id] });
   return rs.rows[0] ? pipelineScheduleFromRow(rs.rows[0]) : null;
@@ -146,6 +150,8 @@ export interface PipelineScheduleFilter {
   pipelineUuid?: string;
   status?: string;
   scheduleType?: string;
+  /** Any of these tags (Mage's `tag[]`). */
+  tags?: readonly string[];
 }
 
 /** Newest-first schedules matching the filter, a page at a time (keyset, like every list). */
@@ -155,6 +161,10 @@ export function listPipelineSchedules(client: SqlClient, filter: PipelineSchedul
   if (filter.pipelineUuid !== undefined) (where.push("pipeline_uuid = ?"), args.push(filter.pipelineUuid));
   if (filter.status !== undefined) (where.push("status = ?"), args.push(filter.status));
   if (filter.scheduleType !== undefined) (where.push("schedule_type = ?"), args.push(filter.scheduleType));
+  if (filter.tags !== undefined && filter.tags.length > 0) {
+    where.push(`EXISTS (SELECT 1 FROM json_each(pipeline_schedules.tags) WHERE json_each.value IN (${filter.tags.map(() => "?").join(", ")}))`);
+    args.push(...filter.tags);
+  }
   return listPage(client, "pipeline_schedules", { where, args }, page, pipelineScheduleFromRow);
 }
 

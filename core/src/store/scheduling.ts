@@ -65,8 +65,8 @@ export type CodeTrigger = Omit<TriggerConfig, "envs" | "lastEnabledAt" | "settin
 export function upsertCodeTriggerStatement(t: CodeTrigger, now: number, lastEnabledAt: number | null, nextRunAt: number | null, rearm = false) {
   return {
     sql: `INSERT INTO pipeline_schedules (name, pipeline_uuid, schedule_type, schedule_interval, start_time, timezone, status,
-            variables, sla, token_sealed, token_digest, settings, description, event_pattern, last_enabled_at, next_run_at, source, invalid_reason, created_at, updated_at)
-          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'code', NULL, ?, ?)
+            variables, sla, token_sealed, token_digest, settings, description, event_pattern, last_enabled_at, next_run_at, tags, source, invalid_reason, created_at, updated_at)
+          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'code', NULL, ?, ?)
           ON CONFLICT (pipeline_uuid, name) DO UPDATE SET
             schedule_type = excluded.schedule_type, schedule_interval = excluded.schedule_interval,
             start_time = excluded.start_time, timezone = excluded.timezone, status = excluded.status,
@@ -74,7 +74,7 @@ export function upsertCodeTriggerStatement(t: CodeTrigger, now: number, lastEnab
             token = CASE WHEN excluded.token_sealed IS NULL THEN pipeline_schedules.token ELSE NULL END,
             token_sealed = coalesce(excluded.token_sealed, pipeline_schedules.token_sealed),
             token_digest = coalesce(excluded.token_digest, pipeline_schedules.token_digest),
-            settings = excluded.settings, description = excluded.description, event_pattern = excluded.event_pattern,
+            settings = excluded.settings, description = excluded.description, event_pattern = excluded.event_pattern, tags = excluded.tags,
             last_enabled_at = coalesce(excluded.last_enabled_at, pipeline_schedules.last_enabled_at),
             next_run_at = coalesce(excluded.next_run_at, pipeline_schedules.next_run_at),
             last_execution_date = CASE WHEN ${rearm ? 1 : 0} THEN NULL ELSE pipeline_schedules.last_execution_date END,
@@ -97,6 +97,7 @@ export function upsertCodeTriggerStatement(t: CodeTrigger, now: number, lastEnab
       t.eventPattern ? JSON.stringify(t.eventPattern) : null,
       lastEnabledAt,
       nextRunAt,
+      JSON.stringify(t.tags),
       now,
       now,
     ] as InValue[],

@@ -30,7 +30,7 @@ import { one, list } from "../envelope.ts";
 import { ApiError, notFound } from "../errors.ts";
 import { pipelineRunListViews } from "../run-views.ts";
 import { pipelineRunJson, scheduleJson } from "../serialize.ts";
-import { idParam, InstantSchema, JsonObjectSchema, PageQuery, parseWith, readBody, readQuery, pageOf } from "../validate.ts";
+import { idParam, InstantSchema, JsonObjectSchema, PageQuery, parseWith, readBody, readQuery, pageOf, RepeatedQuery } from "../validate.ts";
 
 const ScheduleFields = {
   name: NameSchema,
@@ -46,6 +46,8 @@ const ScheduleFields = {
   token: v.nullish(v.pipe(v.string(), v.minLength(16, "expected at least 16 characters"), v.maxLength(200))),
   /** Event triggers: the EventBridge-style pattern events must match (checked by core). */
   event_pattern: v.nullish(JsonObjectSchema),
+  /** Mage's trigger tags. */
+  tags: v.pipe(v.array(v.pipe(v.string(), v.minLength(1, "expected a non-empty tag"), v.maxLength(100)), "expected a list of strings"), v.maxLength(50, "expected at most 50 tags")),
 };
 
 const CreateBody = v.strictObject({
@@ -56,6 +58,7 @@ const CreateBody = v.strictObject({
     status: v.optional(ScheduleFields.status),
     variables: v.optional(ScheduleFields.variables),
     settings: v.optional(ScheduleFields.settings),
+    tags: v.optional(ScheduleFields.tags),
   }),
 });
 
@@ -72,11 +75,20 @@ const UpdateBody = v.strictObject({
     description: v.optional(ScheduleFields.description),
     token: v.optional(ScheduleFields.token),
     event_pattern: v.optional(ScheduleFields.event_pattern),
+    tags: v.optional(ScheduleFields.tags),
     rotate_token: v.optional(v.boolean()),
   }),
 });
 
-const ListQuery = v.strictObject({ ...PageQuery, status: v.optional(ScheduleFields.status), schedule_type: v.optional(ScheduleFields.schedule_type) });
+const ListQuery = v.strictObject({ ...PageQuery, status: v.optional(ScheduleFields.status), schedule_type: v.optional(ScheduleFields.schedule_type), "tag[]": RepeatedQuery });
+
+/** Mage's `tag[]` (repeated or comma-separated): triggers with any of the tags. */
+function tagsQuery(c: Context): { tags: string[] } | Record<string, never> {
+  const raw = c.req.queries("tag[]");
+  if (raw === undefined) return {};
+  const tags = raw.flatMap((value) => value.split(",")).map((value) => value.trim()).filter((value) => value !== "");
+  return tags.length > 0 ? { tags } : {};
+}
 
 /** The run to create: Mage's writable fields. */
 const RunBody = v.strictObject({
@@ -146,7 +158,7 @@ export function scheduleRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc): v
     const pipelineUuid = pipelineOr404(deps, c);
     const query = readQuery(c, ListQuery);
     const page = await deps.store.listPipelineSchedules(
-      { pipelineUuid, ...(query.status ? { status: query.status } : {}), ...(query.schedule_type ? { scheduleType: query.schedule_type } : {}) },
+      { pipelineUuid, ...(query.status ? { status: query.status } : {}), ...(query.schedule_type ? { scheduleType: query.schedule_type } : {}), ...tagsQuery(c) },
       pageOf(query),
     );
     const views = await Promise.all(page.items.map((s) => scheduleView(deps, s, c.get("principal"))));
@@ -154,7 +166,7 @@ export function scheduleRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc): v
   });
 
   // Mage's route for every pipeline's triggers (its UI's triggers page)
-  const AllQuery = v.strictObject({ ...PageQuery, status: v.optional(ScheduleFields.status), schedule_type: v.optional(ScheduleFields.schedule_type), pipeline_uuid: v.optional(PipelineParam) });
+  const AllQuery = v.strictObject({ ...PageQuery, status: v.optional(ScheduleFields.status), schedule_type: v.optional(ScheduleFields.schedule_type), pipeline_uuid: v.optional(PipelineParam), "tag[]": RepeatedQuery });
   doc.add({ method: "get", path: "/api/pipeline_schedules", summary: "Every pipeline's triggers (Mage's route)", role: "viewer", query: AllQuery, responseKey: "pipeline_schedules" });
   app.get("/api/pipeline_schedules", async (c) => {
     const query = readQuery(c, AllQuery);
@@ -163,6 +175,7 @@ export function scheduleRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc): v
         ...(query.pipeline_uuid ? { pipelineUuid: query.pipeline_uuid } : {}),
         ...(query.status ? { status: query.status } : {}),
         ...(query.schedule_type ? { scheduleType: query.schedule_type } : {}),
+        ...tagsQuery(c),
       },
       pageOf(query),
     );
@@ -188,6 +201,7 @@ export function scheduleRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc): v
       description: s.description ?? null,
       token: s.token ?? null,
       eventPattern: s.event_pattern ?? null,
+      ...(s.tags !== undefined ? { tags: s.tags } : {}),
     }).catch((error: unknown) => {
       if (isKilnError(error, "conflict") && error.field === "name") {
         throw new ApiError("conflict", error.message, [{ field: "pipeline_schedule.name", message: "taken" }]);
@@ -220,6 +234,7 @@ export function scheduleRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc): v
       ...(s.description !== undefined ? { description: s.description } : {}),
       ...(s.token !== undefined ? { token: s.token } : {}),
       ...(s.event_pattern !== undefined ? { eventPattern: s.event_pattern } : {}),
+      ...(s.tags !== undefined ? { tags: s.tags } : {}),
       ...(s.rotate_token ? { rotateToken: true } : {}),
     }, codeTriggerAccess(deps));
     return one(c, "pipeline_schedule", await scheduleView(deps, updated, c.get("principal")));

@@ -9,6 +9,7 @@ import * as m007 from "./007_sign_in_attempts.ts";
 import * as m008 from "./008_run_counters.ts";
 import * as m009 from "./009_block_logs.ts";
 import * as m010 from "./010_sealed_trigger_tokens.ts";
+import * as m011 from "./011_trigger_tags.ts";
 
 export interface Migration {
   id: number;
@@ -27,4 +28,5 @@ export const MIGRATIONS: Migration[] = [
   { id: 8, ...m008 },
   { id: 9, ...m009 },
   { id: 10, ...m010 },
+  { id: 11, ...m011 },
 ];
