@@ -7,7 +7,8 @@
  * `bun bench/backfill-start.ts` (about 10 s). The server runs without a scheduler, so what is
  * measured is the start alone, not the runs it creates.
  */
-import { createApiKey, createBackfill } from "@kiln/core";
+import { createApiKey } from "@kiln/core/auth";
+import { createBackfill } from "@kiln/core/backfill";
 import { createApp } from "@kiln/server";
 import { cpus, platform, release } from "node:os";
 import { openBenchProject, removeTempFolders, writeProject } from "./project.ts";

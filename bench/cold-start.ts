@@ -12,7 +12,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { buildBlockJob } from "@kiln/core";
+import { buildBlockJob } from "@kiln/core/engine";
 import { warmWorkerArgs, type WarmBlockRun } from "@kiln/executor-local";
 import { loadUserProject, openProject } from "../cli/src/project.ts";
 

@@ -5,7 +5,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Store, systemStats } from "@kiln/core";
+import { Store, systemStats } from "@kiln/core/store";
 import { openDatabase } from "@kiln/node";
 
 const RUNS = Number(process.env.KILN_BENCH_RUNS ?? 1_000_000);

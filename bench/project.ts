@@ -6,7 +6,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { RunEngine } from "@kiln/core";
+import { RunEngine } from "@kiln/core/engine";
 import { loadUserProject, openProject, type OpenProject } from "../cli/src/project.ts";
 
 /** Every temp folder made here, removed by removeTempFolders(). */

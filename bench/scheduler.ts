@@ -9,7 +9,8 @@
  */
 import { statSync } from "node:fs";
 import { join } from "node:path";
-import { createSchedule, scheduling, type SqlClient } from "@kiln/core";
+import { createSchedule } from "@kiln/core/api";
+import { scheduling, type SqlClient } from "@kiln/core/store";
 import { Scheduler, silentLog, type TickReport } from "@kiln/scheduler";
 import { median } from "./benchmarks.ts";
 import { openBenchProject, withProject, writeProject, type ProjectSpec } from "./project.ts";

@@ -4,7 +4,8 @@
  * a bare Bun.serve (the HTTP floor, measured in the same run) and the 5 ms target. (g) listing
  * runs with 1,000,000 stored: GET /api/pipeline_runs?_limit=40, first page and a deep page.
  */
-import { createApiKey, createSchedule } from "@kiln/core";
+import { createSchedule } from "@kiln/core/api";
+import { createApiKey } from "@kiln/core/auth";
 import { Scheduler, silentLog } from "@kiln/scheduler";
 import { createApp } from "@kiln/server";
 import { writeFileSync } from "node:fs";

@@ -8,7 +8,7 @@
  * each page: the JSON API's answer for the same data, measured in the same run, to show what the
  * HTML costs over the API.
  */
-import { createUser } from "@kiln/core";
+import { createUser } from "@kiln/core/auth";
 import { createApp } from "@kiln/server";
 import { openBenchProject, writeProject } from "./project.ts";
 import { percentile } from "./scheduler.ts";

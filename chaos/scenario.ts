@@ -6,7 +6,7 @@
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { generateSecretKey } from "@kiln/core";
+import { generateSecretKey } from "@kiln/core/runtime";
 import { createAdminKey } from "../test/helpers/cli.ts";
 import { freePort } from "../test/helpers/ports.ts";
 import { runChecks, type CheckResult } from "./checks.ts";

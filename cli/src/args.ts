@@ -1,6 +1,7 @@
 /** Flag parsing shared by the commands (node:util parseArgs), with errors a user can act on. */
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { JSON_DEPTH_MESSAGE, jsonTextDepth, MAX_JSON_DEPTH, type JsonObject } from "@kiln/core";
+import { type JsonObject } from "@kiln/core";
+import { JSON_DEPTH_MESSAGE, jsonTextDepth, MAX_JSON_DEPTH } from "@kiln/core/bounds";
 import { UsageError } from "./errors.ts";
 import { usageOf } from "./usage.ts";
 

@@ -3,7 +3,7 @@
  * process, so its console.log lands here, and so do kiln's log lines about its runs.
  */
 import { format } from "node:util";
-import type { SecretMask } from "@kiln/core";
+import type { SecretMask } from "@kiln/core/runtime";
 
 const masks = new Set<SecretMask>();
 let installed = false;

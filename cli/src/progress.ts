@@ -2,7 +2,8 @@
  * Live progress of `kiln run`: on a terminal, one line per block run redrawn in place; otherwise
  * one plain line per status change, which reads well in CI logs and pipes.
  */
-import type { BlockRunStatus, RunEvent } from "@kiln/core";
+import type { BlockRunStatus } from "@kiln/core";
+import type { RunEvent } from "@kiln/core/engine";
 
 // a mark as well as a colour, so statuses differ without colour too
 const MARKS: Record<BlockRunStatus, string> = {

@@ -6,7 +6,7 @@
  * leave those values unreadable.
  */
 import { existsSync } from "node:fs";
-import type { Store } from "@kiln/core";
+import type { Store } from "@kiln/core/store";
 import { resolveSecretKey, secretKeyFile, type SecretKeySource } from "@kiln/node";
 import { UsageError } from "./errors.ts";
 import { kilnSecret } from "./kiln-env.ts";

@@ -1,30 +1,12 @@
 /** Opening a user's project for a command: load and validate it, then open its database. */
 import { existsSync, statSync } from "node:fs";
 import { resolve } from "node:path";
-import {
-  ExecutorRegistry,
-  loadProject,
-  openOutputStore,
-  OutputStoreSettingsError,
-  loadProjectSettings,
-  ProjectLoadError,
-  isPythonModule,
-  remoteExecutionProblem,
-  resolveExecutor,
-  Store,
-  SecretMask,
-  maskingExecutor,
-  maskingLogSink,
-  moduleAddonRunner,
-  pythonAddonRunner,
-  type AddonRunner,
-  type BlockRuntime,
-  type BlockSecrets,
-  type OutputStore,
-  type LogSink,
-  type Project,
-  type ProjectSource,
-} from "@kiln/core";
+import { ExecutorRegistry, type BlockRuntime, type BlockSecrets, type OutputStore, type LogSink } from "@kiln/core";
+import { resolveExecutor, type AddonRunner } from "@kiln/core/engine";
+import { openOutputStore, OutputStoreSettingsError } from "@kiln/core/output-store";
+import { loadProject, loadProjectSettings, ProjectLoadError, remoteExecutionProblem, type Project, type ProjectSource } from "@kiln/core/project";
+import { isPythonModule, SecretMask, maskingExecutor, maskingLogSink, moduleAddonRunner, pythonAddonRunner } from "@kiln/core/runtime";
+import { Store } from "@kiln/core/store";
 import {
   databaseUrl,
   fileLogSink,

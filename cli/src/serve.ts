@@ -4,7 +4,9 @@
  */
 import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import type { Project, RunEngine, TriggerFileWriter } from "@kiln/core";
+import type { TriggerFileWriter } from "@kiln/core/api";
+import type { RunEngine } from "@kiln/core/engine";
+import type { Project } from "@kiln/core/project";
 import { fileLogReader, runtimeName, serveHttp } from "@kiln/node";
 import { consoleLog } from "@kiln/scheduler";
 import { createApp, parseTrustProxy } from "@kiln/server";

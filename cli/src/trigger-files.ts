@@ -6,7 +6,8 @@
  */
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { TriggerYamlError, triggersFile, type Project, type TriggerFileWriter } from "@kiln/core";
+import { triggersFile, type TriggerFileWriter } from "@kiln/core/api";
+import { TriggerYamlError, type Project } from "@kiln/core/project";
 import { writeAtomically } from "./commands/trigger.ts";
 import { loadUserProject } from "./project.ts";
 

@@ -4,7 +4,7 @@
  * that commit: measured here, one API trigger in fifty took 13-16 ms instead of ~1 ms. With this,
  * the process's connection never checkpoints; a Worker with its own connection does, every second.
  */
-import { PASSIVE_CHECKPOINT_SQL, setAutoCheckpoint, type SqlClient } from "@kiln/core";
+import { PASSIVE_CHECKPOINT_SQL, setAutoCheckpoint, type SqlClient } from "@kiln/core/store";
 
 /** Moves checkpoints of the `file:` database at `path` off `client`; returns a stop function. */
 export async function startCheckpointer(client: SqlClient, path: string, intervalMs = 1000): Promise<() => Promise<void>> {

@@ -1,5 +1,5 @@
 /** Opens the project database with the settings kiln relies on. */
-import { configureFileConnection, type SqlClient } from "@kiln/core";
+import { configureFileConnection, type SqlClient } from "@kiln/core/store";
 import { createLocalClient } from "./local-client.ts";
 import { existsSync } from "node:fs";
 import { ensurePrivateFile, makePrivateDir } from "./private-files.ts";

@@ -2,7 +2,7 @@
 import { readdir, readFile } from "node:fs/promises";
 import { isAbsolute, relative, resolve, sep } from "node:path";
 import { pathToFileURL } from "node:url";
-import type { ProjectSource } from "@kiln/core";
+import type { ProjectSource } from "@kiln/core/project";
 
 /** Reads a kiln project from the folder `root` (resolved against the working directory). */
 export function folderSource(root: string): ProjectSource {

@@ -7,7 +7,7 @@
  */
 import Database from "libsql";
 import type { InArgs, InStatement, InValue, ResultSet, Row, TransactionMode } from "@libsql/client";
-import type { SqlClient } from "@kiln/core";
+import type { SqlClient } from "@kiln/core/store";
 
 type Statement = ReturnType<Database.Database["prepare"]>;
 

@@ -7,7 +7,8 @@ import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { accessSync, constants, statSync } from "node:fs";
 import { delimiter, isAbsolute, join, resolve } from "node:path";
 import { eachLine } from "./lines.ts";
-import { BlockError, PythonBlockError, type PythonHost, type PythonOutcome, type PythonRequest, type PythonSession } from "@kiln/core";
+import { BlockError } from "@kiln/core";
+import { PythonBlockError, type PythonHost, type PythonOutcome, type PythonRequest, type PythonSession } from "@kiln/core/runtime";
 
 /** The folder holding kiln's Python runner and its mage_ai stand-in modules. */
 export const PYTHON_RUNNER_DIR = resolve(import.meta.dirname, "../python");

@@ -7,7 +7,7 @@
  */
 import { closeSync, existsSync, linkSync, readFileSync, rmSync, writeSync, openSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { generateSecretKey, importSecretKey } from "@kiln/core";
+import { generateSecretKey, importSecretKey } from "@kiln/core/runtime";
 import { makePrivateDir, PRIVATE_FILE_MODE } from "./private-files.ts";
 
 /** Where a secret key came from. */

@@ -1,5 +1,5 @@
 /** Mail for Mage's email_config notifications, over SMTP with nodemailer (core cannot open sockets). */
-import type { notify } from "@kiln/core";
+import type * as notify from "@kiln/core/notify";
 
 /**
  * A MailSender: one SMTP connection per mail (notifications are rare), TLS from the first byte

@@ -5,28 +5,13 @@
  * execution_date) key in the same transaction that records how far the trigger has got, so a
  * crash or a second scheduler can neither lose nor repeat a run.
  */
-import {
-  IllegalTransitionError,
-  LeaseLostError,
-  lostRaces,
-  notify,
-  DEFAULT_CATCH_UP_CAP,
-  addAlwaysOnRun,
-  addScheduledRuns,
-  addSkippedRuns,
-  dueExecutionDates,
-  nextDueAt,
-  parseScheduleInterval,
-  scheduleSpec,
-  scheduling,
-  schedulingSettings,
-  type JsonObject,
-  type PipelineRun,
-  type Project,
-  type ScheduleState,
-  type SchedulingSettings,
-  type Store,
-} from "@kiln/core";
+import { type JsonObject, type PipelineRun } from "@kiln/core";
+import { IllegalTransitionError, lostRaces } from "@kiln/core/engine";
+import { type Project } from "@kiln/core/project";
+import { addAlwaysOnRun, addScheduledRuns, addSkippedRuns } from "@kiln/core/runs";
+import { DEFAULT_CATCH_UP_CAP, dueExecutionDates, nextDueAt, parseScheduleInterval, scheduleSpec, schedulingSettings, type SchedulingSettings } from "@kiln/core/schedule";
+import { LeaseLostError, scheduling, type ScheduleState, type Store } from "@kiln/core/store";
+import * as notify from "@kiln/core/notify";
 import { LANDING_TIME_SAMPLE, landingLeadMs } from "./landing-time.ts";
 import { shardLeaseName, type ShardAssignment } from "./shards.ts";
 import type { Log } from "./log.ts";

@@ -7,7 +7,8 @@
  * its TTL and wakes up cannot create runs over its successor. Correctness never rests on Redis:
  * run creation stays exactly-once through the database's unique key with or without it.
  */
-import { currentLeaseToken, lostRaces, recordLease, type Store } from "@kiln/core";
+import { lostRaces } from "@kiln/core/engine";
+import { currentLeaseToken, recordLease, type Store } from "@kiln/core/store";
 import Redis from "ioredis";
 import type { Log } from "./log.ts";
 import { shardLeaseName, type ShardAssignment } from "./shards.ts";

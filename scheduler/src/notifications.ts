@@ -1,5 +1,8 @@
 /** What the scheduler notifies about (run failure, opt-in success, SLA, drift), per notification_config. */
-import { notify, type PipelineRun, type PipelineRunStatus, type Project, type Store, type WriteBatch } from "@kiln/core";
+import { type PipelineRun, type PipelineRunStatus } from "@kiln/core";
+import * as notify from "@kiln/core/notify";
+import { type Project } from "@kiln/core/project";
+import { type Store, type WriteBatch } from "@kiln/core/store";
 
 /**
  * The notification_config for a pipeline's events: kiln.yaml's, with the pipeline's keys

@@ -5,20 +5,12 @@
  * creation is exactly-once by the unique (schedule, execution_date) key, and starting or taking
  * over a run is a conditional write that only one of them wins.
  */
-import {
-  isDatabaseUnavailable,
-  lostRaces,
-  notify,
-  RunNotInitialError,
-  scheduling,
-  settleBackfills,
-  systemClock,
-  type Clock,
-  type PipelineRun,
-  type Project,
-  type RunEngine,
-  type Store,
-} from "@kiln/core";
+import { systemClock, type Clock, type PipelineRun } from "@kiln/core";
+import * as notify from "@kiln/core/notify";
+import { settleBackfills } from "@kiln/core/backfill";
+import { lostRaces, RunNotInitialError, type RunEngine } from "@kiln/core/engine";
+import { type Project } from "@kiln/core/project";
+import { isDatabaseUnavailable, scheduling, type Store } from "@kiln/core/store";
 import type { RedisLeases } from "./leases.ts";
 import { notificationConfigOf } from "./notifications.ts";
 import { createDueRuns, type CreateRunsReport } from "./create-runs.ts";

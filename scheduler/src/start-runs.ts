@@ -5,18 +5,12 @@
  * pipeline_run_limit_all_triggers, project values as defaults), per backfill
  * (max_concurrent_runs). A run over a limit waits; it is never cancelled here.
  */
-import {
-  backfillRunsToStart,
-  scheduling,
-  schedulingSettings,
-  type JsonObject,
-  type PipelineRun,
-  type Project,
-  type RunEngine,
-  type ScheduleState,
-  type SchedulingSettings,
-  type Store,
-} from "@kiln/core";
+import { type JsonObject, type PipelineRun } from "@kiln/core";
+import { backfillRunsToStart } from "@kiln/core/backfill";
+import { type RunEngine } from "@kiln/core/engine";
+import { type Project } from "@kiln/core/project";
+import { schedulingSettings, type SchedulingSettings } from "@kiln/core/schedule";
+import { scheduling, type ScheduleState, type Store } from "@kiln/core/store";
 import type { Log } from "./log.ts";
 
 export interface StartRunsOptions {

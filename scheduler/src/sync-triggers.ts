@@ -4,7 +4,9 @@
  * turns active gets last_enabled_at = now, so it does not fire for dates before that, unless the
  * file gives its own last_enabled_at, which is then the row's (as in Mage).
  */
-import { newToken, scheduling, type Project, type ScheduleState, type Store, type TriggerConfig } from "@kiln/core";
+import { newToken } from "@kiln/core/api";
+import { type Project, type TriggerConfig } from "@kiln/core/project";
+import { scheduling, type ScheduleState, type Store } from "@kiln/core/store";
 
 const same = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
 

@@ -5,7 +5,7 @@
  */
 import { toJsonSchema } from "@valibot/to-json-schema";
 import type { GenericSchema } from "valibot";
-import type { Role } from "@kiln/core";
+import type { Role } from "@kiln/core/auth";
 
 export interface RouteDoc {
   method: "get" | "post" | "put" | "patch" | "delete";

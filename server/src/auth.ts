@@ -3,7 +3,7 @@
  * login, token-authenticated triggers and events, which check their own token). Reads need the
  * viewer role and writes the editor role unless the route asks for more with requireRole().
  */
-import { hasRole, verifyApiKey, type Role } from "@kiln/core";
+import { hasRole, verifyApiKey, type Role } from "@kiln/core/auth";
 import type { MiddlewareHandler } from "hono";
 import { getCookie } from "hono/cookie";
 import { ApiError } from "./errors.ts";

@@ -3,7 +3,11 @@
  * engine. (A co-located scheduler hears of the runs the API creates through the store's
  * runsCreated signal.)
  */
-import type { Clock, CodeTriggerAccess, LogReader, Project, RunEngine, signInAttempts, Store, TriggerFileWriter } from "@kiln/core";
+import type { Clock, LogReader } from "@kiln/core";
+import type { CodeTriggerAccess, TriggerFileWriter } from "@kiln/core/api";
+import type { RunEngine } from "@kiln/core/engine";
+import type { Project } from "@kiln/core/project";
+import type { signInAttempts, Store } from "@kiln/core/store";
 import type { Principal } from "./auth.ts";
 
 export interface ServerDeps {

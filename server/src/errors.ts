@@ -7,7 +7,8 @@
  * error's code picks the API's code (WIRE_CODE), and the API's code picks the status (STATUS).
  * Nothing here reads an error's message to decide.
  */
-import { isDatabaseUnavailable, KilnError, type ErrorCode } from "@kiln/core";
+import { KilnError, type ErrorCode } from "@kiln/core";
+import { isDatabaseUnavailable } from "@kiln/core/store";
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";

@@ -5,7 +5,8 @@
  * `event_variables`, and its block run counts; a block run's trigger id and name. A page costs
  * a fixed number of reads (one grouped count, one read per distinct trigger), whatever its size.
  */
-import { hasRole, type BlockRun, type PipelineRun, type PipelineSchedule } from "@kiln/core";
+import { type BlockRun, type PipelineRun, type PipelineSchedule } from "@kiln/core";
+import { hasRole } from "@kiln/core/auth";
 import type { Principal } from "./auth.ts";
 import type { ServerDeps } from "./deps.ts";
 import { blockRunJson, pipelineRunJson } from "./serialize.ts";

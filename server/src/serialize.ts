@@ -2,8 +2,9 @@
  * Records as the API shows them: snake_case as in Mage, times as UTC ISO 8601 strings. One
  * function per record type, so every route shows a record the same way.
  */
-import { isoOrNull } from "@kiln/core";
-import type { Backfill, BlockRun, Pipeline, PipelineRun, PipelineSchedule, ScheduleSettings } from "@kiln/core";
+import { isoOrNull } from "@kiln/core/bounds";
+import type { Backfill, BlockRun, PipelineRun, PipelineSchedule, ScheduleSettings } from "@kiln/core";
+import type { Pipeline } from "@kiln/core/project";
 
 // a stored time outside kiln's bounds (a row from before they held) shows as null, never a 500
 const iso = isoOrNull;

@@ -7,7 +7,7 @@
  * Counts live in the database (every replica shares them) in a bounded table whose eviction a
  * flood of made-up names cannot use to erase the count of a name being guessed at.
  */
-import { signInAttempts, type SqlClient } from "@kiln/core";
+import { signInAttempts, type SqlClient } from "@kiln/core/store";
 
 /** Attempts per client and username before waits begin. */
 export const FREE_ATTEMPTS_PER_USER = 5;

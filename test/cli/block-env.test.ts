@@ -1,6 +1,7 @@
 /** blockEnvOf: what a block running in a container is given to reach the database and the output store. */
 import { afterAll, describe, expect, test } from "bun:test";
-import { loadProjectSettings, type ExecutorContext, type OutputStoreSettings } from "@kiln/core";
+import { type ExecutorContext } from "@kiln/core";
+import { loadProjectSettings, type OutputStoreSettings } from "@kiln/core/project";
 import { folderSource } from "@kiln/node";
 import { blockEnvOf, BUILTIN_EXECUTORS, buildExecutors } from "../../cli/src/executors.ts";
 import { UsageError } from "../../cli/src/errors.ts";

@@ -7,7 +7,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { runKiln, TempDirs } from "../helpers/cli.ts";
-import { ProjectLoadError } from "@kiln/core";
+import { ProjectLoadError } from "@kiln/core/project";
 import { projectFixture } from "../helpers/fixtures.ts";
 
 const dirs = new TempDirs();

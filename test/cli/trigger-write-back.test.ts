@@ -7,7 +7,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { isKilnError, updateSchedule, type Project } from "@kiln/core";
+import { isKilnError } from "@kiln/core";
+import { updateSchedule } from "@kiln/core/api";
+import { type Project } from "@kiln/core/project";
 import { syncTriggers } from "@kiln/scheduler";
 import { triggerFileWriter } from "../../cli/src/trigger-files.ts";
 import { SERVER_PROJECT, serverFixture, type ServerFixture } from "../helpers/server.ts";

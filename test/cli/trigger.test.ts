@@ -6,7 +6,7 @@
 import { afterAll, beforeEach, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { loadProject, type TriggerConfig } from "@kiln/core";
+import { loadProject, type TriggerConfig } from "@kiln/core/project";
 import { folderSource } from "@kiln/node";
 import { runKiln, TempDirs, withoutUsage, type KilnResult } from "../helpers/cli.ts";
 

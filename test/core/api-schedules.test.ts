@@ -1,18 +1,6 @@
 /** The programmatic schedule API over a real store. */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import {
-  activeSchedules,
-  createRunForSchedule,
-  createSchedule,
-  deleteSchedule,
-  lastPipelineRunStatus,
-  pipelineInProgressRunsCount,
-  pipelineRuns,
-  recentlyCompletedPipelineRuns,
-  runtimeAverage,
-  ScheduleInputError,
-  updateSchedule,
-} from "@kiln/core";
+import { activeSchedules, createRunForSchedule, createSchedule, deleteSchedule, lastPipelineRunStatus, pipelineInProgressRunsCount, pipelineRuns, recentlyCompletedPipelineRuns, runtimeAverage, ScheduleInputError, updateSchedule } from "@kiln/core/api";
 import { metadata, projectFixture, type Fixture } from "../helpers/fixtures.ts";
 
 let fx: Fixture;

@@ -4,7 +4,7 @@
  * start that stopped midway leaves nothing a delete would turn into stray manual runs.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { BACKFILL_START_CHUNK, createBackfill, deleteBackfill, startBackfill } from "@kiln/core";
+import { BACKFILL_START_CHUNK, createBackfill, deleteBackfill, startBackfill } from "@kiln/core/backfill";
 import { projectFixture, type Fixture } from "../helpers/fixtures.ts";
 import { SERVER_PROJECT } from "../helpers/server.ts";
 

@@ -1,7 +1,9 @@
 /** Backfills over a real libSQL file: create (validation), start, cancel, retry, settle, counts, runs to start. */
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { FakeClock, IllegalTransitionError, KilnError, Store, type PipelineRunStatus } from "@kiln/core";
+import { FakeClock, KilnError, type PipelineRunStatus } from "@kiln/core";
+import { IllegalTransitionError } from "@kiln/core/engine";
+import { Store } from "@kiln/core/store";
 import { openDatabase } from "@kiln/node";
 import {
   backfillRunsToStart,

@@ -3,7 +3,9 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { databaseLogReader, databaseLogSink, splitLogChunk, Store, type SqlClient } from "@kiln/core";
+import { splitLogChunk } from "@kiln/core";
+import { databaseLogReader, databaseLogSink } from "@kiln/core/runtime";
+import { Store, type SqlClient } from "@kiln/core/store";
 import { openDatabase } from "@kiln/node";
 
 let dir: string;

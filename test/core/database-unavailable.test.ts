@@ -1,7 +1,7 @@
 /** Which errors say the database is out of reach (retried, 503) rather than a statement refused. */
 import { describe, expect, test } from "bun:test";
 import { createClient } from "@libsql/client";
-import { isDatabaseUnavailable } from "@kiln/core";
+import { isDatabaseUnavailable } from "@kiln/core/store";
 import { freePort } from "../helpers/ports.ts";
 
 describe("isDatabaseUnavailable", () => {

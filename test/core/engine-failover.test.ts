@@ -7,7 +7,8 @@
 import { describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { lostRaces, systemClock, type Clock } from "@kiln/core";
+import { systemClock, type Clock } from "@kiln/core";
+import { lostRaces } from "@kiln/core/engine";
 import { metadata, projectFixture, until, type Fixture } from "../helpers/fixtures.ts";
 import { blockRunRows, replica, runs, waitForEngines, type Replica } from "../helpers/scheduler.ts";
 

@@ -1,7 +1,9 @@
 /** Event patterns: EventBridge-style matching (properties and the S3 / EventBridge shapes), and checking patterns. */
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { checkEventPattern, EventPatternError, loadProject, matchesEvent, patternOfMatchers, ProjectLoadError, type JsonObject, type Project } from "@kiln/core";
+import { type JsonObject } from "@kiln/core";
+import { checkEventPattern, EventPatternError, matchesEvent, patternOfMatchers } from "@kiln/core/events";
+import { loadProject, ProjectLoadError, type Project } from "@kiln/core/project";
 import { folderSource } from "@kiln/node";
 import { rmSync } from "node:fs";
 import { writeTempProject } from "../helpers/fixtures.ts";

@@ -9,18 +9,12 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync, rmSync } from "node:fs";
 import { basename, join } from "node:path";
 import { SMTPServer } from "smtp-server";
-import {
-  ExecutorRegistry,
-  loadProject,
-  moduleAddonRunner,
-  notify,
-  ProjectLoadError,
-  pythonAddonRunner,
-  RunEngine,
-  Store,
-  type BlockRuntime,
-  type Project,
-} from "@kiln/core";
+import { ExecutorRegistry, type BlockRuntime } from "@kiln/core";
+import * as notify from "@kiln/core/notify";
+import { RunEngine } from "@kiln/core/engine";
+import { loadProject, ProjectLoadError, type Project } from "@kiln/core/project";
+import { moduleAddonRunner, pythonAddonRunner } from "@kiln/core/runtime";
+import { Store } from "@kiln/core/store";
 import { fileLogSink, fileOutputStore, folderSource, openDatabase, pythonHost, smtpMailSender } from "@kiln/node";
 import { localExecutor } from "@kiln/executor-local";
 import { notificationConfigOf, notifyRunEnd } from "@kiln/scheduler";

@@ -7,7 +7,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { loadProjectSettings, mageVariablesDir, normalizePath } from "@kiln/core";
+import { loadProjectSettings, mageVariablesDir, normalizePath } from "@kiln/core/project";
 import { folderSource } from "@kiln/node";
 
 const roots: string[] = [];
@@ -70,7 +70,7 @@ describe("the project's output folder", () => {
     const settings = await loadProjectSettings(folderSource(root), {});
     expect(settings.outputStore).toEqual({ type: "local", path: `/data/mage/${root.split("/").pop()}` });
     const remote = project({ "metadata.yaml": "variables_dir: s3://bucket/mage\n", "pipelines/p/metadata.yaml": "blocks: []\n" });
-    const { loadProject } = await import("@kiln/core");
+    const { loadProject } = await import("@kiln/core/project");
     const loaded = await loadProject(folderSource(remote), { environment: { HOME: "/home/ana" } });
     expect(loaded.warnings).toContain("metadata.yaml: kiln does not act on variables_dir; it is ignored");
     // kiln's local store cannot write to S3: outputs stay in the project folder, and the warning says variables_dir is ignored

@@ -8,25 +8,9 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import {
-  databaseOutputStore,
-  FakeClock,
-  openOutputStore,
-  OutputMissingError,
-  outputPath,
-  OutputStoreSettingsError,
-  outputStoreEnv,
-  OutputTooLargeError,
-  s3CredentialsFromEnv,
-  s3ObjectUrl,
-  S3OutputError,
-  s3OutputStore,
-  Store,
-  type OutputStore,
-  type S3Credentials,
-  type S3OutputStoreSettings,
-  type SqlClient,
-} from "@kiln/core";
+import { FakeClock, OutputMissingError, outputPath, type OutputStore } from "@kiln/core";
+import { databaseOutputStore, openOutputStore, OutputStoreSettingsError, outputStoreEnv, OutputTooLargeError, s3CredentialsFromEnv, s3ObjectUrl, S3OutputError, s3OutputStore, type S3Credentials, type S3OutputStoreSettings } from "@kiln/core/output-store";
+import { Store, type SqlClient } from "@kiln/core/store";
 import { fileOutputStore, openDatabase, runtimeName } from "@kiln/node";
 import { startFakeS3, type FakeS3 } from "../helpers/fake-s3.ts";
 

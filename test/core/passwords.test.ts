@@ -1,6 +1,6 @@
 /** PBKDF2 password hashes: the stored form, verification, older costs, malformed rows. */
 import { describe, expect, test } from "bun:test";
-import { DEFAULT_PASSWORD_ITERATIONS, hashPassword, verifyPassword } from "@kiln/core";
+import { DEFAULT_PASSWORD_ITERATIONS, hashPassword, verifyPassword } from "@kiln/core/auth";
 
 describe("passwords", () => {
   test("a hash describes itself, is salted, and verifies only its password", async () => {

@@ -3,7 +3,7 @@
  * transitions, retries, cascading deletes, a trigger deleted under its runs, and rolled-back batches.
  */
 import { describe, expect, test } from "bun:test";
-import { countedPipelineRuns, scheduleRunCounts, systemStats, type SqlClient } from "@kiln/core";
+import { countedPipelineRuns, scheduleRunCounts, systemStats, type SqlClient } from "@kiln/core/store";
 import { metadata, projectFixture } from "../helpers/fixtures.ts";
 
 async function truth(client: SqlClient): Promise<{ runs: Record<string, number>; blocks: Record<string, number> }> {

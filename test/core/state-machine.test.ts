@@ -1,16 +1,8 @@
 /** Every state-machine edge, legal and illegal, in memory and as a conditional write in libSQL. */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import {
-  BACKFILL_STATUSES,
-  BLOCK_RUN_STATUSES,
-  canTransition,
-  IllegalTransitionError,
-  isTerminal,
-  PIPELINE_RUN_STATUSES,
-  type BlockRunStatus,
-  type PipelineRunStatus,
-} from "@kiln/core";
+import { BACKFILL_STATUSES, BLOCK_RUN_STATUSES, PIPELINE_RUN_STATUSES, type BlockRunStatus, type PipelineRunStatus } from "@kiln/core";
+import { canTransition, IllegalTransitionError, isTerminal } from "@kiln/core/engine";
 import { metadata, projectFixture, type Fixture } from "../helpers/fixtures.ts";
 
 // DESIGN.md section 2, written out edge by edge

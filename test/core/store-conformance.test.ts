@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createClient } from "@libsql/client";
-import { runStoreConformance, type SqlClient } from "@kiln/core";
+import { runStoreConformance, type SqlClient } from "@kiln/core/store";
 import { openDatabase } from "@kiln/node";
 import { startLibsqlServer, type LibsqlServer } from "../helpers/libsql-server.ts";
 

@@ -2,7 +2,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawn } from "node:child_process";
 import { join } from "node:path";
-import { migrate, MIGRATIONS, Store, executionPartition } from "@kiln/core";
+import { executionPartition } from "@kiln/core";
+import { migrate, MIGRATIONS, Store } from "@kiln/core/store";
 import { openDatabase } from "@kiln/node";
 import { metadata, projectFixture, REPO_ROOT, type Fixture } from "../helpers/fixtures.ts";
 
@@ -151,7 +152,7 @@ describe("keyset pagination", () => {
 
 describe("secrets", () => {
   test("are stored encrypted and read back with the key; a wrong key cannot read them", async () => {
-    const { generateSecretKey, importSecretKey } = await import("@kiln/core");
+    const { generateSecretKey, importSecretKey } = await import("@kiln/core/runtime");
     const key = await importSecretKey(generateSecretKey());
     await fx.store.putSecret(key, "warehouse_password", "hunter2");
     const rs = await fx.client.execute("SELECT value_encrypted FROM secrets WHERE name = 'warehouse_password'");

@@ -7,20 +7,11 @@
 import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { stringify } from "yaml";
-import {
-  buildBlockJob,
-  CONFORMANCE_LOG_LINE,
-  loadProject,
-  logPath,
-  Store,
-  type BlockJob,
-  type ConformanceBlock,
-  type ExecutorConformanceHarness,
-  type JsonObject,
-  type OutputStore,
-  type Project,
-  type SqlClient,
-} from "@kiln/core";
+import { logPath, type BlockJob, type JsonObject, type OutputStore } from "@kiln/core";
+import { CONFORMANCE_LOG_LINE, type ConformanceBlock, type ExecutorConformanceHarness } from "@kiln/core/conformance";
+import { buildBlockJob } from "@kiln/core/engine";
+import { loadProject, type Project } from "@kiln/core/project";
+import { Store, type SqlClient } from "@kiln/core/store";
 import { fileOutputStore, folderSource, openDatabase } from "@kiln/node";
 import { writeTempProject } from "./fixtures.ts";
 

@@ -2,17 +2,11 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
-import type { SqlClient } from "@kiln/core";
-import {
-  ExecutorRegistry,
-  loadProject,
-  RunEngine,
-  Store,
-  systemClock,
-  type BlockRuntime,
-  type Clock,
-  type Project,
-} from "@kiln/core";
+import type { SqlClient } from "@kiln/core/store";
+import { ExecutorRegistry, systemClock, type BlockRuntime, type Clock } from "@kiln/core";
+import { RunEngine } from "@kiln/core/engine";
+import { loadProject, type Project } from "@kiln/core/project";
+import { Store } from "@kiln/core/store";
 import { fileLogSink, fileOutputStore, folderSource, openDatabase, pythonHost, resolvePythonInterpreter, resolveSecretKey } from "@kiln/node";
 import { localExecutor } from "@kiln/executor-local";
 

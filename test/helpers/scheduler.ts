@@ -5,18 +5,10 @@
  */
 import { writeFileSync, mkdirSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
-import {
-  ExecutorRegistry,
-  loadProject,
-  RunEngine,
-  Store,
-  type BlockRuntime,
-  type Clock,
-  type FakeClock,
-  type OutputStore,
-  type Project,
-  type SqlClient,
-} from "@kiln/core";
+import { ExecutorRegistry, type BlockRuntime, type Clock, type FakeClock, type OutputStore } from "@kiln/core";
+import { RunEngine } from "@kiln/core/engine";
+import { loadProject, type Project } from "@kiln/core/project";
+import { Store, type SqlClient } from "@kiln/core/store";
 import { fileLogSink, fileOutputStore, folderSource, openDatabase } from "@kiln/node";
 import { localExecutor } from "@kiln/executor-local";
 import { Scheduler, silentLog, type SchedulerOptions } from "@kiln/scheduler";

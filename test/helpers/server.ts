@@ -3,7 +3,7 @@
  * the Hono app served on a free port (by whichever runtime runs the tests), and an API key per role.
  */
 import { join } from "node:path";
-import { createApiKey, type Role } from "@kiln/core";
+import { createApiKey, type Role } from "@kiln/core/auth";
 import { createApp, type ServerDeps } from "@kiln/server";
 import { fileLogReader, serveHttp } from "@kiln/node";
 import { Scheduler, silentLog } from "@kiln/scheduler";

@@ -7,7 +7,8 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { RunEngine, type PipelineRun } from "@kiln/core";
+import { type PipelineRun } from "@kiln/core";
+import { RunEngine } from "@kiln/core/engine";
 import { loadUserProject, openProject, type OpenProject } from "../../cli/src/project.ts";
 import { TempDirs } from "../helpers/cli.ts";
 

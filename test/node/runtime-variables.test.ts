@@ -6,7 +6,8 @@
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { createBackfill, outputPath, startBackfill, type PipelineRun } from "@kiln/core";
+import { outputPath, type PipelineRun } from "@kiln/core";
+import { createBackfill, startBackfill } from "@kiln/core/backfill";
 import { metadata, projectFixture } from "../helpers/fixtures.ts";
 
 const IN_PROCESS = "executor_config:\n  in_process: true\n";

@@ -9,16 +9,9 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { decodeJwt, decodeProtectedHeader, exportPKCS8, exportSPKI, generateKeyPair } from "jose";
-import {
-  databaseOutputStore,
-  runBlockArgs,
-  runExecutorConformance,
-  settleExecution,
-  type ExecutionStatus,
-  type Executor,
-  type ExecutorContext,
-  type JsonObject,
-} from "@kiln/core";
+import { runBlockArgs, type ExecutionStatus, type Executor, type ExecutorContext, type JsonObject } from "@kiln/core";
+import { runExecutorConformance, settleExecution } from "@kiln/core/conformance";
+import { databaseOutputStore } from "@kiln/core/output-store";
 import { cloudRunExecutor, GoogleApiError, GoogleAuthError, statusOf, type CloudRunExecutorOptions, type Execution } from "@kiln/executor-cloud-run";
 import { runKiln, TempDirs } from "../helpers/cli.ts";
 import { conformanceProject } from "../helpers/conformance.ts";

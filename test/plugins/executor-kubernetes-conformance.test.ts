@@ -2,7 +2,7 @@
 import { afterAll, describe, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { runExecutorConformance } from "@kiln/core";
+import { runExecutorConformance } from "@kiln/core/conformance";
 import kubernetesExecutorFactory from "@kiln/executor-kubernetes/node";
 import { fileLogSink } from "@kiln/node";
 import { stringify } from "yaml";

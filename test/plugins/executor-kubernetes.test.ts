@@ -7,7 +7,8 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { settleExecution, type BlockJob, type ExecutionHandle, type ExecutionStatus, type Executor, type JsonObject } from "@kiln/core";
+import { type BlockJob, type ExecutionHandle, type ExecutionStatus, type Executor, type JsonObject } from "@kiln/core";
+import { settleExecution } from "@kiln/core/conformance";
 import {
   buildJobManifest,
   jobLabels,

@@ -1,6 +1,7 @@
 /** The local executor passes the executor conformance suite, in a child process and in process. */
 import { afterAll, describe, test } from "bun:test";
-import { runExecutorConformance, type BlockRuntime } from "@kiln/core";
+import { type BlockRuntime } from "@kiln/core";
+import { runExecutorConformance } from "@kiln/core/conformance";
 import { localExecutor } from "@kiln/executor-local";
 import { fileLogSink, fileOutputStore, folderSource } from "@kiln/node";
 import { conformanceProject } from "../helpers/conformance.ts";

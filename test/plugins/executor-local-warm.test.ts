@@ -11,7 +11,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { RunEngine, type PipelineRun } from "@kiln/core";
+import { type PipelineRun } from "@kiln/core";
+import { RunEngine } from "@kiln/core/engine";
 import { loadUserProject, openProject, type OpenProject } from "../../cli/src/project.ts";
 import { blockRuns, isAlive, killQuietly, logFile, TempDirs, waitFor, waitGone } from "../helpers/cli.ts";
 

@@ -7,7 +7,8 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
-import { runExecutorConformance, type ExecutorContext } from "@kiln/core";
+import { type ExecutorContext } from "@kiln/core";
+import { runExecutorConformance } from "@kiln/core/conformance";
 import { fileLogSink } from "@kiln/node";
 import niceExecutor from "../../examples/plugin-executor/src/index.ts";
 import { blockRuns, pipelineRuns, readOutput, runKiln, TempDirs } from "../helpers/cli.ts";

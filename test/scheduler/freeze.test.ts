@@ -9,7 +9,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { Store } from "@kiln/core";
+import { Store } from "@kiln/core/store";
 import { openDatabase } from "@kiln/node";
 import { CLI_MAIN, isAlive, queryDb, readOutput, REPO_ROOT, TempDirs, waitFor } from "../helpers/cli.ts";
 

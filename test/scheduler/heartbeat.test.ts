@@ -10,7 +10,8 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { systemClock, type SqlClient } from "@kiln/core";
+import { systemClock } from "@kiln/core";
+import { type SqlClient } from "@kiln/core/store";
 import { projectFixture, until, type Fixture } from "../helpers/fixtures.ts";
 import { IN_PROCESS, replica, type Replica } from "../helpers/scheduler.ts";
 

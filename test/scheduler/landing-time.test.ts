@@ -4,7 +4,8 @@
  * next_run_at = landing - (mean + stddev / 2) of its 7 most recent completed runtimes.
  */
 import { describe, expect, test } from "bun:test";
-import { FakeClock, type SqlClient } from "@kiln/core";
+import { FakeClock } from "@kiln/core";
+import { type SqlClient } from "@kiln/core/store";
 import { syncTriggers } from "@kiln/scheduler";
 import { DAY, gatedProject, iso, MINUTE, runs, schedule, schedulerFixture, utc, waitForEngines, waitForRun } from "../helpers/scheduler.ts";
 

@@ -5,7 +5,8 @@
  */
 import { spawnSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { FakeClock, LeaseLostError, Store } from "@kiln/core";
+import { FakeClock } from "@kiln/core";
+import { LeaseLostError, Store } from "@kiln/core/store";
 import { openDatabase } from "@kiln/node";
 import { RedisLeases, shardLeaseName, silentLog } from "@kiln/scheduler";
 import { metadata, projectFixture, until, type Fixture } from "../helpers/fixtures.ts";

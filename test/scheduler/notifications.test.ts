@@ -3,7 +3,9 @@
  * webhook and Slack receivers, configured in kiln.yaml and per pipeline.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { ExecutorRegistry, FakeClock, RunEngine, Store } from "@kiln/core";
+import { ExecutorRegistry, FakeClock } from "@kiln/core";
+import { RunEngine } from "@kiln/core/engine";
+import { Store } from "@kiln/core/store";
 import { fileOutputStore, openDatabase } from "@kiln/node";
 import { localExecutor } from "@kiln/executor-local";
 import { notifyRunEnd, Scheduler, silentLog } from "@kiln/scheduler";

@@ -4,7 +4,8 @@
  * fire it again, a new start_time does. Through triggers.yaml and through the schedule API.
  */
 import { describe, expect, test } from "bun:test";
-import { createSchedule, FakeClock, updateSchedule } from "@kiln/core";
+import { FakeClock } from "@kiln/core";
+import { createSchedule, updateSchedule } from "@kiln/core/api";
 import { syncTriggers } from "@kiln/scheduler";
 import { closeGate, gatedProject, iso, MINUTE, openGate, runs, schedule, schedulerFixture, triggersYaml, utc, waitForEngines, waitForRun } from "../helpers/scheduler.ts";
 import { until } from "../helpers/fixtures.ts";

@@ -3,7 +3,8 @@
  * connection to the same file, sharing one fake clock and ticking at the same moments.
  */
 import { describe, expect, test } from "bun:test";
-import { FakeClock, lostRaces, type OutputStore } from "@kiln/core";
+import { FakeClock, type OutputStore } from "@kiln/core";
+import { lostRaces } from "@kiln/core/engine";
 import type { Log } from "@kiln/scheduler";
 import { projectFixture, until, type Fixture } from "../helpers/fixtures.ts";
 import {

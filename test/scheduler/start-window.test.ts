@@ -1,6 +1,8 @@
 /** A large backfill waiting on max_concurrent_runs does not keep other runs from starting. */
 import { expect, test } from "bun:test";
-import { createBackfill, createRunForSchedule, createSchedule, FakeClock, startBackfill } from "@kiln/core";
+import { FakeClock } from "@kiln/core";
+import { createRunForSchedule, createSchedule } from "@kiln/core/api";
+import { createBackfill, startBackfill } from "@kiln/core/backfill";
 import { until } from "../helpers/fixtures.ts";
 import { closeGate, gatedProject, openGate, runs, schedulerFixture, utc } from "../helpers/scheduler.ts";
 

@@ -10,7 +10,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { SignJWT } from "jose";
-import { Store } from "@kiln/core";
+import { Store } from "@kiln/core/store";
 import { openDatabase } from "@kiln/node";
 import { CLI_MAIN, queryDb, REPO_ROOT, TempDirs, waitFor, type KilnResult } from "../helpers/cli.ts";
 import { freePort } from "../helpers/ports.ts";

@@ -8,7 +8,9 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createClient } from "@libsql/client";
-import { generateSecretKey, importSecretKey, migrate, MIGRATIONS, Store, TokenKeyError, createSchedule } from "@kiln/core";
+import { createSchedule } from "@kiln/core/api";
+import { generateSecretKey, importSecretKey, TokenKeyError } from "@kiln/core/runtime";
+import { migrate, MIGRATIONS, Store } from "@kiln/core/store";
 import { openDatabase } from "@kiln/node";
 import { CLI_MAIN, createAdminKey, REPO_ROOT, TempDirs, waitFor } from "../helpers/cli.ts";
 import { projectFixture } from "../helpers/fixtures.ts";
@@ -206,7 +208,7 @@ describe("rows an older kiln wrote in plaintext", () => {
 
 test("the digest is keyed: the same token under two keys gives two digests", async () => {
   const [a, b] = await Promise.all([importSecretKey(generateSecretKey()), importSecretKey(generateSecretKey())]);
-  const { tokenDigest } = await import("@kiln/core");
+  const { tokenDigest } = await import("@kiln/core/runtime");
   expect(await tokenDigest(a, CANARY_API)).toBe(await tokenDigest(a, CANARY_API));
   expect(await tokenDigest(a, CANARY_API)).not.toBe(await tokenDigest(b, CANARY_API));
 });

@@ -6,7 +6,8 @@
  */
 import { SIGN_IN_POLICY } from "../../server/src/sign-in-throttle.ts";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { generateSecretKey, hasRole, importSecretKey, type Role } from "@kiln/core";
+import { hasRole, type Role } from "@kiln/core/auth";
+import { generateSecretKey, importSecretKey } from "@kiln/core/runtime";
 import { createApp, type ServerDeps } from "@kiln/server";
 import { SignJWT } from "jose";
 import { until } from "../helpers/fixtures.ts";

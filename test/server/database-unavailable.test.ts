@@ -5,7 +5,10 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createClient } from "@libsql/client";
-import { createApiKey, generateSecretKey, importSecretKey, loadProject, Store } from "@kiln/core";
+import { createApiKey } from "@kiln/core/auth";
+import { loadProject } from "@kiln/core/project";
+import { generateSecretKey, importSecretKey } from "@kiln/core/runtime";
+import { Store } from "@kiln/core/store";
 import { folderSource, serveHttp } from "@kiln/node";
 import { createApp } from "@kiln/server";
 import { writeTempProject } from "../helpers/fixtures.ts";

@@ -6,18 +6,13 @@
 import { describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
-import {
-  BoundsError,
-  ERROR_CODES,
-  EventPatternError,
-  IllegalTransitionError,
-  InvalidScheduleError,
-  KilnError,
-  PasswordCostError,
-  ScheduleInputError,
-  UserInputError,
-  type ErrorCode,
-} from "@kiln/core";
+import { ERROR_CODES, KilnError, type ErrorCode } from "@kiln/core";
+import { ScheduleInputError } from "@kiln/core/api";
+import { PasswordCostError, UserInputError } from "@kiln/core/auth";
+import { BoundsError } from "@kiln/core/bounds";
+import { IllegalTransitionError } from "@kiln/core/engine";
+import { EventPatternError } from "@kiln/core/events";
+import { InvalidScheduleError } from "@kiln/core/schedule";
 import { apiErrorOf, ApiError, rethrowUnder, statusOf, toApiError } from "../../server/src/errors.ts";
 
 const ROOT = join(import.meta.dir, "..", "..");

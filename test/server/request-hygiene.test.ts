@@ -4,7 +4,10 @@
  * refused with the same comparison work whether its id exists or not.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { createApiKey, createSchedule, generateSecretKey, importSecretKey, Store, verifyApiKey, type HashComparison } from "@kiln/core";
+import { createSchedule } from "@kiln/core/api";
+import { createApiKey, verifyApiKey, type HashComparison } from "@kiln/core/auth";
+import { generateSecretKey, importSecretKey } from "@kiln/core/runtime";
+import { Store } from "@kiln/core/store";
 import { createApp, type ServerDeps } from "@kiln/server";
 import { projectFixture, type Fixture } from "../helpers/fixtures.ts";
 import { SERVER_PROJECT } from "../helpers/server.ts";

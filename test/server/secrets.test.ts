@@ -1,6 +1,6 @@
 /** Secrets over HTTP: stored encrypted, names listed, values never answered; no key is a 409. */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { generateSecretKey, importSecretKey } from "@kiln/core";
+import { generateSecretKey, importSecretKey } from "@kiln/core/runtime";
 import { serverFixture, type ServerFixture } from "../helpers/server.ts";
 
 const VALUE = "postgres://admin:hunter2-very-secret@db.internal:5432/prod";

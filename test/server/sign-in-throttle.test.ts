@@ -6,7 +6,7 @@ import { afterAll, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Store } from "@kiln/core";
+import { Store } from "@kiln/core/store";
 import { openDatabase } from "@kiln/node";
 import { SIGN_IN_POLICY, SignInThrottle } from "../../server/src/sign-in-throttle.ts";
 

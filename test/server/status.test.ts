@@ -2,7 +2,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { lostRaces, MIGRATIONS, notify, Store } from "@kiln/core";
+import { lostRaces } from "@kiln/core/engine";
+import * as notify from "@kiln/core/notify";
+import { MIGRATIONS, Store } from "@kiln/core/store";
 import { openDatabase } from "@kiln/node";
 import { createApp } from "@kiln/server";
 import { until } from "../helpers/fixtures.ts";

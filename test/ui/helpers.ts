@@ -6,7 +6,10 @@
  */
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { createSchedule, createUser, generateSecretKey, importSecretKey, type PipelineSchedule, type Role } from "@kiln/core";
+import { type PipelineSchedule } from "@kiln/core";
+import { createSchedule } from "@kiln/core/api";
+import { createUser, type Role } from "@kiln/core/auth";
+import { generateSecretKey, importSecretKey } from "@kiln/core/runtime";
 import type { Browser, Page } from "playwright-core";
 import { REPO_ROOT } from "../helpers/fixtures.ts";
 import { serverFixture, SERVER_PROJECT, type ServerFixture } from "../helpers/server.ts";

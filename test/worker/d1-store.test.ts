@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Miniflare } from "miniflare";
-import { STORE_CONFORMANCE_CASES } from "@kiln/core";
+import { STORE_CONFORMANCE_CASES } from "@kiln/core/store";
 import { REPO_ROOT } from "../helpers/fixtures.ts";
 
 let dir: string;

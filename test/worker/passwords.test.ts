@@ -4,7 +4,7 @@
  * Node is refused with a message saying what to do, never a 500 or a silent "wrong password".
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { createUser, hashPassword, PasswordCostError, verifyPassword } from "@kiln/core";
+import { createUser, hashPassword, PasswordCostError, verifyPassword } from "@kiln/core/auth";
 import { WORKER_PASSWORD_ITERATIONS } from "@kiln/worker";
 import { serverFixture, type ServerFixture } from "../helpers/server.ts";
 

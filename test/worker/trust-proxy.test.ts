@@ -7,7 +7,9 @@
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { createClient } from "@libsql/client";
-import { createUser, generateSecretKey, Store } from "@kiln/core";
+import { createUser } from "@kiln/core/auth";
+import { generateSecretKey } from "@kiln/core/runtime";
+import { Store } from "@kiln/core/store";
 import { createWorker, type ProjectBundle, type WorkerEnv } from "@kiln/worker";
 import { startLibsqlServer, type LibsqlServer } from "../helpers/libsql-server.ts";
 

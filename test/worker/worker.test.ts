@@ -8,7 +8,9 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createClient, type Client } from "@libsql/client";
-import { createApiKey, generateSecretKey, Store } from "@kiln/core";
+import { createApiKey } from "@kiln/core/auth";
+import { generateSecretKey } from "@kiln/core/runtime";
+import { Store } from "@kiln/core/store";
 import { CLI_MAIN, REPO_ROOT } from "../helpers/fixtures.ts";
 import { startSqld, startWranglerDev, tail, type Started } from "./processes.ts";
 

@@ -3,7 +3,7 @@
  * `kiln build worker` turns the project's YAML files into strings and its block modules into
  * static imports, and this module serves them to core's loader as a ProjectSource.
  */
-import type { ProjectSource } from "@kiln/core";
+import type { ProjectSource } from "@kiln/core/project";
 
 /** What `kiln build worker` generates: the project's files by project-relative path. */
 export interface ProjectBundle {

@@ -8,7 +8,7 @@
  * back and nothing is written twice.
  */
 import type { InArgs, InStatement, InValue, ResultSet, Row, TransactionMode } from "@libsql/client";
-import type { SqlClient } from "@kiln/core";
+import type { SqlClient } from "@kiln/core/store";
 
 /** The parts of Cloudflare's D1 binding this adapter uses (D1Database in @cloudflare/workers-types). */
 export interface D1Database {

@@ -3,7 +3,9 @@
  * and the Worker checks again at start (its tick length may differ from the build's default).
  * Each refusal names the file and field, says why, and says what to use instead.
  */
-import { executorConfigOf, executorTypeOf, isPythonModule, type Project } from "@kiln/core";
+import { executorConfigOf, executorTypeOf } from "@kiln/core/engine";
+import { type Project } from "@kiln/core/project";
+import { isPythonModule } from "@kiln/core/runtime";
 
 /** Seconds a scheduled tick drives runs for when KILN_TICK_SECONDS does not say. */
 export const DEFAULT_TICK_SECONDS = 45;

@@ -9,28 +9,12 @@
  * invocation, perhaps another isolate) takes over whatever is unfinished at once.
  */
 import { createClient } from "@libsql/client/web";
-import {
-  DEFAULT_DATABASE_OUTPUT_BYTES,
-  ExecutorRegistry,
-  OutputStoreSettingsError,
-  RunEngine,
-  Store,
-  databaseOutputStore,
-  executorTypeOf,
-  importSecretKey,
-  loadProject,
-  openOutputStore,
-  outputStoreEnv,
-  type BlockJob,
-  type BlockRuntime,
-  type BlockSecrets,
-  type ExecutionHandle,
-  type Executor,
-  type ExecutorContext,
-  type LogSink,
-  type OutputStore,
-  type Project,
-} from "@kiln/core";
+import { ExecutorRegistry, type BlockJob, type BlockRuntime, type BlockSecrets, type ExecutionHandle, type Executor, type ExecutorContext, type LogSink, type OutputStore } from "@kiln/core";
+import { RunEngine, executorTypeOf } from "@kiln/core/engine";
+import { OutputStoreSettingsError, databaseOutputStore, openOutputStore, outputStoreEnv } from "@kiln/core/output-store";
+import { DEFAULT_DATABASE_OUTPUT_BYTES, loadProject, type Project } from "@kiln/core/project";
+import { importSecretKey } from "@kiln/core/runtime";
+import { Store } from "@kiln/core/store";
 import cloudRunExecutorFactory from "@kiln/executor-cloud-run";
 import ecsExecutorFactory from "@kiln/executor-ecs";
 import kubernetesExecutorFactory from "@kiln/executor-kubernetes";

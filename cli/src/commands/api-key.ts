@@ -3,7 +3,8 @@
  * `kiln run` and `kiln start` use, KILN_DATABASE_URL when set). A created key is printed once,
  * as the last line, so scripts can take it with `tail -n 1`; only its hash is stored.
  */
-import { createApiKey, isRole, listApiKeys, nameProblem, revokeApiKey, ROLES } from "@kiln/core";
+import { createApiKey, isRole, listApiKeys, revokeApiKey, ROLES } from "@kiln/core/auth";
+import { nameProblem } from "@kiln/core/bounds";
 import { parseCommand, parseId, runSubcommand } from "../args.ts";
 import { UsageError } from "../errors.ts";
 import { COMMAND_USAGE, SUBCOMMAND_USAGE } from "../usage.ts";

@@ -4,23 +4,11 @@
  * scheduler (`kiln start <project>`), which also settles the backfill when they are done.
  */
 import { existsSync } from "node:fs";
-import {
-  KilnError,
-  backfillStatus,
-  cancelBackfill,
-  countBackfillExecutionDates,
-  createBackfill,
-  IllegalTransitionError,
-  INTERVAL_TYPES,
-  MAX_BACKFILL_DATES,
-  PIPELINE_RUN_STATUSES,
-  retryFailedBackfillRuns,
-  startBackfill,
-  type BackfillRecord,
-  type BackfillStatusReport,
-  type IntervalType,
-  nameProblem,
-} from "@kiln/core";
+import { KilnError, INTERVAL_TYPES, PIPELINE_RUN_STATUSES, type IntervalType } from "@kiln/core";
+import { backfillStatus, cancelBackfill, countBackfillExecutionDates, createBackfill, MAX_BACKFILL_DATES, retryFailedBackfillRuns, startBackfill, type BackfillStatusReport } from "@kiln/core/backfill";
+import { nameProblem } from "@kiln/core/bounds";
+import { IllegalTransitionError } from "@kiln/core/engine";
+import { type BackfillRecord } from "@kiln/core/store";
 import { databaseUrl } from "@kiln/node";
 import { parseCommand, parseId, runSubcommand } from "../args.ts";
 import { UsageError } from "../errors.ts";

@@ -6,7 +6,8 @@
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { basename, join, relative, resolve, sep } from "node:path";
-import { isPythonModule, loadProject, ProjectLoadError, type Project, type ProjectSource } from "@kiln/core";
+import { loadProject, ProjectLoadError, type Project, type ProjectSource } from "@kiln/core/project";
+import { isPythonModule } from "@kiln/core/runtime";
 import { folderSource } from "@kiln/node";
 import { DEFAULT_TICK_SECONDS, describeRefusals, workerRefusals } from "@kiln/worker";
 import { parseCommand } from "../args.ts";

@@ -8,7 +8,7 @@
  */
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { resolve, sep } from "node:path";
-import type { Project, ProjectSource } from "@kiln/core";
+import type { Project, ProjectSource } from "@kiln/core/project";
 import type { WarmBlockRun } from "@kiln/executor-local";
 import { folderSource } from "@kiln/node/folder-source";
 import { spareInterpreterPids } from "@kiln/node/python-host";

@@ -4,7 +4,9 @@
  * in a child process or a container. The block run's status is the engine's to record, from
  * this process's exit code: 0 when the block returned, 1 when it threw.
  */
-import { buildBlockJob, executeBlock, mergeVariables, outsideUpstreams, parseBlockRunUuid, PythonBlockError, type BlockJob, type BlockRuntime } from "@kiln/core";
+import { executeBlock, mergeVariables, parseBlockRunUuid, type BlockJob, type BlockRuntime } from "@kiln/core";
+import { buildBlockJob, outsideUpstreams } from "@kiln/core/engine";
+import { PythonBlockError } from "@kiln/core/runtime";
 import { BLOCK_FAILED_MARK, RESULT_FILE_ENV, writeResult } from "@kiln/executor-local";
 import { parseCommand, parseId, parseRuntimeVars } from "../args.ts";
 import { UsageError } from "../errors.ts";

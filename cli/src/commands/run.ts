@@ -2,7 +2,8 @@
  * `kiln run <project> <pipeline_uuid>`: records a pipeline run in the database and executes it,
  * showing each block run's progress. Exit 0 when the run completes, 1 when it does not.
  */
-import { createManualRun, outsideUpstreams, RunEngine } from "@kiln/core";
+import { outsideUpstreams, RunEngine } from "@kiln/core/engine";
+import { createManualRun } from "@kiln/core/runs";
 import { parseCommand, parseRuntimeVars } from "../args.ts";
 import { UsageError } from "../errors.ts";
 import { COMMAND_USAGE } from "../usage.ts";

@@ -5,7 +5,8 @@
  * edits to triggers.yaml take effect without a restart.
  */
 import { hostname } from "node:os";
-import { RunEngine, type Project } from "@kiln/core";
+import { RunEngine } from "@kiln/core/engine";
+import { type Project } from "@kiln/core/project";
 import { smtpMailSender, startCheckpointer } from "@kiln/node";
 import { RedisLeases, Scheduler, consoleLog, notifyRunEnd } from "@kiln/scheduler";
 import { parseCommand } from "../args.ts";

@@ -7,37 +7,10 @@
  */
 import { closeSync, existsSync, fchmodSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import {
-  DST_GAP_POLICIES,
-  DST_OVERLAP_POLICIES,
-  InvalidScheduleError,
-  isValidTimeZone,
-  occurrences,
-  offsetAt,
-  parseScheduleInterval,
-  parseTriggerStartTime,
-  removeTriggerYaml,
-  scheduleSpec,
-  schedulingSettings,
-  TriggerYamlError,
-  upsertTriggerYaml,
-  wallTimeOf,
-  type DstGapPolicy,
-  type DstOverlapPolicy,
-  type JsonObject,
-  type Pipeline,
-  type Project,
-  type ScheduleSpec,
-  type ScheduleStatus,
-  type ScheduleType,
-  type TriggerInput,
-  INSTANT_RANGE,
-  isInstant,
-  JSON_DEPTH_MESSAGE,
-  jsonTextDepth,
-  MAX_JSON_DEPTH,
-  nameProblem,
-} from "@kiln/core";
+import { type JsonObject, type ScheduleStatus, type ScheduleType } from "@kiln/core";
+import { INSTANT_RANGE, isInstant, JSON_DEPTH_MESSAGE, jsonTextDepth, MAX_JSON_DEPTH, nameProblem } from "@kiln/core/bounds";
+import { parseTriggerStartTime, removeTriggerYaml, TriggerYamlError, upsertTriggerYaml, type Pipeline, type Project, type TriggerInput } from "@kiln/core/project";
+import { DST_GAP_POLICIES, DST_OVERLAP_POLICIES, InvalidScheduleError, isValidTimeZone, occurrences, offsetAt, parseScheduleInterval, scheduleSpec, schedulingSettings, wallTimeOf, type DstGapPolicy, type DstOverlapPolicy, type ScheduleSpec } from "@kiln/core/schedule";
 import { parseCommand, parseId, runSubcommand } from "../args.ts";
 import { UsageError } from "../errors.ts";
 import { COMMAND_USAGE, SUBCOMMAND_USAGE } from "../usage.ts";

@@ -3,7 +3,7 @@
  * password never goes on the command line (where `ps` and shell history would keep it): it is
  * read from stdin with --password-stdin, or from KILN_PASSWORD.
  */
-import { createUser, isRole, listUsers, deleteUser, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, ROLES, USERNAME_PATTERN, UserInputError } from "@kiln/core";
+import { createUser, isRole, listUsers, deleteUser, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, ROLES, USERNAME_PATTERN, UserInputError } from "@kiln/core/auth";
 import { parseCommand, runSubcommand } from "../args.ts";
 import { UsageError } from "../errors.ts";
 import { COMMAND_USAGE, SUBCOMMAND_USAGE } from "../usage.ts";

@@ -9,16 +9,7 @@
  * key given as a file path is read through `readTextFile`, which the host passes in (kiln's CLI
  * does); on Workers give the key's JSON content in the environment variable instead.
  */
-import {
-  blockRunEnv,
-  runBlockArgs,
-  type BlockJob,
-  type ExecutionHandle,
-  type ExecutionStatus,
-  type Executor,
-  type ExecutorContext,
-  type ExecutorFactory,
-} from "@kiln/core";
+import { blockRunEnv, runBlockArgs, type BlockJob, type ExecutionHandle, type ExecutionStatus, type Executor, type ExecutorContext, type ExecutorFactory } from "@kiln/core";
 import { CloudRunApi, GoogleApiError, parseExecutionName, type RunOverrides } from "./api.ts";
 import { DEFAULT_METADATA_URL, GoogleAuthError, metadataTokenSource, parseServiceAccountKey, serviceAccountTokenSource, type Fetch, type TokenSource } from "./auth.ts";
 import { DEFAULT_CREDENTIALS_ENV, parseCloudRunConfig, validateCloudRunConfig, type CloudRunConfig } from "./config.ts";

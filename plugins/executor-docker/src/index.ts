@@ -16,18 +16,7 @@
  */
 import { randomBytes } from "node:crypto";
 import type Docker from "dockerode";
-import {
-  blockRunEnv,
-  blockRunLabels,
-  runBlockArgs,
-  type BlockJob,
-  type ExecutionHandle,
-  type ExecutionStatus,
-  type Executor,
-  type ExecutorContext,
-  type ExecutorFactory,
-  type JsonObject,
-} from "@kiln/core";
+import { blockRunEnv, blockRunLabels, runBlockArgs, type BlockJob, type ExecutionHandle, type ExecutionStatus, type Executor, type ExecutorContext, type ExecutorFactory, type JsonObject } from "@kiln/core";
 import { BLOCK_FAILED_MARK } from "@kiln/executor-local";
 import { defaultImage, dockerConfigProblem, parseDockerConfig, type DockerRunConfig } from "./config.ts";
 import { DockerClients, dockerEndpoint } from "./connection.ts";

@@ -11,18 +11,7 @@
  */
 import type { CloudWatchLogsClient } from "@aws-sdk/client-cloudwatch-logs";
 import type { AwsVpcConfiguration, ECSClient, KeyValuePair, RunTaskCommandInput, Task } from "@aws-sdk/client-ecs";
-import {
-  blockRunEnv,
-  blockRunLabels,
-  runBlockArgs,
-  type BlockJob,
-  type ExecutionHandle,
-  type ExecutionStatus,
-  type Executor,
-  type ExecutorContext,
-  type ExecutorFactory,
-  type JsonObject,
-} from "@kiln/core";
+import { blockRunEnv, blockRunLabels, runBlockArgs, type BlockJob, type ExecutionHandle, type ExecutionStatus, type Executor, type ExecutorContext, type ExecutorFactory, type JsonObject } from "@kiln/core";
 import { checkEcsConfig, parseEcsConfig, type EcsSettings } from "./config.ts";
 
 export { checkEcsConfig, parseEcsConfig, type EcsSettings } from "./config.ts";

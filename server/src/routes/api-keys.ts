@@ -1,5 +1,6 @@
 /** API keys, managed by admins: list (never the key), create (the key is shown once), revoke. */
-import { createApiKey, getApiKey, isoOrNull, NameSchema, listApiKeys, revokeApiKey, ROLES, type ApiKeyRecord } from "@kiln/core";
+import { createApiKey, getApiKey, listApiKeys, revokeApiKey, ROLES, type ApiKeyRecord } from "@kiln/core/auth";
+import { isoOrNull, NameSchema } from "@kiln/core/bounds";
 import type { Hono } from "hono";
 import * as v from "valibot";
 import type { ApiDoc } from "../api-doc.ts";

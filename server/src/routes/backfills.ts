@@ -3,25 +3,9 @@
  * counts per status, update while initial, delete when not running, and the actions start,
  * cancel and retry (the failed runs), all through core's backfill service.
  */
-import {
-  BACKFILL_STATUSES,
-  backfillStatus,
-  boundedInteger,
-  INSTANT_EXPECTED,
-  MAX_INSTANT,
-  MAX_SETTING_NUMBER,
-  MIN_INSTANT,
-  NameSchema,
-  PIPELINE_RUN_STATUSES,
-  cancelBackfill,
-  createBackfill,
-  deleteBackfill,
-  INTERVAL_TYPES,
-  listBackfills,
-  retryFailedBackfillRuns,
-  startBackfill,
-  updateBackfill,
-} from "@kiln/core";
+import { BACKFILL_STATUSES, PIPELINE_RUN_STATUSES, INTERVAL_TYPES } from "@kiln/core";
+import { backfillStatus, cancelBackfill, createBackfill, deleteBackfill, listBackfills, retryFailedBackfillRuns, startBackfill, updateBackfill } from "@kiln/core/backfill";
+import { boundedInteger, INSTANT_EXPECTED, MAX_INSTANT, MAX_SETTING_NUMBER, MIN_INSTANT, NameSchema } from "@kiln/core/bounds";
 import type { Context, Hono } from "hono";
 import * as v from "valibot";
 import type { ApiDoc } from "../api-doc.ts";

@@ -9,7 +9,9 @@
  * - an API key or session with the editor role: every active event trigger.
  * Tokens are compared in constant time; anything else is a 401 and writes nothing.
  */
-import { constantTimeEqual, dispatchEvent, eventTriggersWithToken, hasRole, type JsonObject } from "@kiln/core";
+import { type JsonObject } from "@kiln/core";
+import { constantTimeEqual, hasRole } from "@kiln/core/auth";
+import { dispatchEvent, eventTriggersWithToken } from "@kiln/core/events";
 import type { Context, Hono } from "hono";
 import * as v from "valibot";
 import type { ApiDoc } from "../api-doc.ts";

@@ -4,16 +4,9 @@
  * ends. Lines are read back by byte offset through the LogReader port, so neither a page nor a
  * poll rereads a file.
  */
-import {
-  isoOrNull,
-  BLOCK_RUN_TERMINAL,
-  isTerminal,
-  parseLogLine,
-  splitLogChunk,
-  type BlockRun,
-  type LogReader,
-  type PipelineRun,
-} from "@kiln/core";
+import { parseLogLine, splitLogChunk, type BlockRun, type LogReader, type PipelineRun } from "@kiln/core";
+import { isoOrNull } from "@kiln/core/bounds";
+import { BLOCK_RUN_TERMINAL, isTerminal } from "@kiln/core/engine";
 import type { Context, Hono } from "hono";
 import * as v from "valibot";
 import type { ApiDoc } from "../api-doc.ts";

@@ -3,7 +3,9 @@
  * first does), one run with its block runs, and Mage's update: cancel (`status: cancelled`) or
  * retry its failed blocks (`pipeline_run_action: retry_blocks`, optionally `from_block_uuid`).
  */
-import { cancelPipelineRun, INSTANT_EXPECTED, parseInstant, PIPELINE_RUN_STATUSES, retryPipelineRun, type PipelineRun } from "@kiln/core";
+import { PIPELINE_RUN_STATUSES, type PipelineRun } from "@kiln/core";
+import { cancelPipelineRun, retryPipelineRun } from "@kiln/core/api";
+import { INSTANT_EXPECTED, parseInstant } from "@kiln/core/bounds";
 import type { Hono } from "hono";
 import * as v from "valibot";
 import type { ApiDoc } from "../api-doc.ts";

@@ -3,7 +3,7 @@
  * Mage's bulk actions through its PUT (`status`: active/inactive for every trigger, cancelled,
  * retry, retry_incomplete_block_runs), carried out by core's pipeline-actions service.
  */
-import { PIPELINE_BULK_ACTIONS, runPipelineBulkAction } from "@kiln/core";
+import { PIPELINE_BULK_ACTIONS, runPipelineBulkAction } from "@kiln/core/api";
 import type { Hono } from "hono";
 import * as v from "valibot";
 import type { ApiDoc } from "../api-doc.ts";

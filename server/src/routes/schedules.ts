@@ -2,25 +2,11 @@
  * Triggers (Mage's pipeline_schedules): list and create under a pipeline, get/update/delete by
  * id, runs of a schedule, and the API trigger `POST /api/pipeline_schedules/:id/pipeline_runs/:token`.
  */
-import {
-  boundedInteger,
-  MAX_SETTING_NUMBER,
-  NameSchema,
-  createRunForSchedule,
-  createSchedule,
-  deleteSchedule,
-  hasRole,
-  lastPipelineRunStatus,
-  nextPipelineRunDate,
-  runtimeAverage,
-  scheduleRunCounts,
-  SCHEDULE_STATUSES,
-  SCHEDULE_TYPES,
-  updateSchedule,
-  type JsonObject,
-  type PipelineSchedule,
-  isKilnError,
-} from "@kiln/core";
+import { SCHEDULE_STATUSES, SCHEDULE_TYPES, type JsonObject, type PipelineSchedule, isKilnError } from "@kiln/core";
+import { createRunForSchedule, createSchedule, deleteSchedule, lastPipelineRunStatus, nextPipelineRunDate, runtimeAverage, updateSchedule } from "@kiln/core/api";
+import { hasRole } from "@kiln/core/auth";
+import { boundedInteger, MAX_SETTING_NUMBER, NameSchema } from "@kiln/core/bounds";
+import { scheduleRunCounts } from "@kiln/core/store";
 import type { Context, Hono } from "hono";
 import * as v from "valibot";
 import type { ApiDoc } from "../api-doc.ts";

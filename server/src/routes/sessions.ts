@@ -6,7 +6,7 @@
  * expires, when it is ended, or when its user is deleted; the role is read from the user at each
  * request, not trusted from the token.
  */
-import { authenticateUser, liveSessionUser, revokeSession, SessionKeyError, sessionSigningKey, type UserRecord } from "@kiln/core";
+import { authenticateUser, liveSessionUser, revokeSession, SessionKeyError, sessionSigningKey, type UserRecord } from "@kiln/core/auth";
 import type { Context, Hono } from "hono";
 import { jwtVerify, SignJWT } from "jose";
 import * as v from "valibot";

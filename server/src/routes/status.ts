@@ -3,7 +3,9 @@
  * database, scheduler heartbeats, runs by status) and `GET /metrics` (the same in Prometheus's
  * text exposition format, for scraping).
  */
-import { isoOrNull, lostRaces, systemStats, type SystemStats } from "@kiln/core";
+import { isoOrNull } from "@kiln/core/bounds";
+import { lostRaces } from "@kiln/core/engine";
+import { systemStats, type SystemStats } from "@kiln/core/store";
 import type { Hono } from "hono";
 import type { ApiDoc } from "../api-doc.ts";
 import type { Env, ServerDeps } from "../deps.ts";

@@ -1,5 +1,5 @@
 /** Users who sign in with a password: created, listed and deleted by admins. */
-import { createUser, deleteUser, getUser, listUsers, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, ROLES, USERNAME_PATTERN, UserInputError } from "@kiln/core";
+import { createUser, deleteUser, getUser, listUsers, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, ROLES, USERNAME_PATTERN, UserInputError } from "@kiln/core/auth";
 import type { Hono } from "hono";
 import * as v from "valibot";
 import type { ApiDoc } from "../api-doc.ts";

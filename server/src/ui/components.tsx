@@ -4,7 +4,7 @@
  * times (UTC in the markup, the viewer's zone filled in by the client script, UTC on hover),
  * durations, keyset pagers and the forms that post an action with the CSRF token.
  */
-import { isoOrNull } from "@kiln/core";
+import { isoOrNull } from "@kiln/core/bounds";
 import type { Child } from "hono/jsx";
 
 /** A symbol per status, so statuses differ in shape as well as colour. */

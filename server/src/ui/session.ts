@@ -4,7 +4,8 @@
  * Sec-Fetch-Site, checked when the browser sends them) and carry the CSRF token of the session,
  * which is derived from the session token: a page elsewhere can read neither.
  */
-import { hasRole, KilnError, type Role } from "@kiln/core";
+import { KilnError } from "@kiln/core";
+import { hasRole, type Role } from "@kiln/core/auth";
 import type { Context, MiddlewareHandler } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import { SESSION_COOKIE, type Principal, type SessionVerifier } from "../auth.ts";

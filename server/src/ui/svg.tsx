@@ -4,7 +4,9 @@
  * pipeline's DAG, a run's block runs as a timeline, and runs by status over time. Failed and
  * cancelled differ by pattern as well as colour, and every mark has a text title.
  */
-import type { BlockRun, OverviewBucket, Pipeline } from "@kiln/core";
+import type { BlockRun } from "@kiln/core";
+import type { Pipeline } from "@kiln/core/project";
+import type { OverviewBucket } from "@kiln/core/store";
 import type { Child } from "hono/jsx";
 import { durationText, utcText } from "./components.tsx";
 

@@ -1,6 +1,7 @@
 /** A run keeps the project it started with: setProject changes runs started afterwards only. */
 import { expect, test } from "bun:test";
-import { FakeClock, type Project } from "@kiln/core";
+import { FakeClock } from "@kiln/core";
+import { type Project } from "@kiln/core/project";
 import { metadata, projectFixture, settle } from "../../helpers/fixtures.ts";
 
 test("a run in flight keeps its project's executor type and retries after setProject; the next run takes the new project", async () => {

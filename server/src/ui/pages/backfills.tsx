@@ -1,6 +1,7 @@
 /** @jsxImportSource hono/jsx */
 /** The backfills section: the list with the new-backfill form, the preview, and one backfill with its live region. */
-import type { Backfill, BackfillStatusReport, PipelineRun } from "@kiln/core";
+import type { Backfill, PipelineRun } from "@kiln/core";
+import type { BackfillStatusReport } from "@kiln/core/backfill";
 import type { Child } from "hono/jsx";
 import { ActionForm, Notice, Pager, Panel, Status, Table, Time } from "../components.tsx";
 import { RunTable } from "./run-table.tsx";

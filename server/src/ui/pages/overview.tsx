@@ -1,6 +1,6 @@
 /** @jsxImportSource hono/jsx */
 /** The overview: failures, SLA breaches, drift and the schedulers, per hour and per day. */
-import type { OverviewBucket, RunOverview, SchedulerHeartbeat } from "@kiln/core";
+import type { OverviewBucket, RunOverview, SchedulerHeartbeat } from "@kiln/core/store";
 import type { Child } from "hono/jsx";
 import { durationText, Panel, Status, Table, Time, utcText } from "../components.tsx";
 import { RunsChart } from "../svg.tsx";

@@ -1,6 +1,7 @@
 /** @jsxImportSource hono/jsx */
 /** The pipelines section: the list, and one pipeline with its DAG, triggers and recent runs. */
-import type { Pipeline, PipelineRun, PipelineSchedule } from "@kiln/core";
+import type { PipelineRun, PipelineSchedule } from "@kiln/core";
+import type { Pipeline } from "@kiln/core/project";
 import type { Child } from "hono/jsx";
 import { Status, Table, Time } from "../components.tsx";
 import { Dag } from "../svg.tsx";

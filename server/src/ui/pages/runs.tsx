@@ -1,6 +1,7 @@
 /** @jsxImportSource hono/jsx */
 /** The runs section: the filtered list, and one run with its live region (block runs, Gantt, actions). */
-import type { BlockRun, Pipeline, PipelineRun, PipelineSchedule } from "@kiln/core";
+import type { BlockRun, PipelineRun, PipelineSchedule } from "@kiln/core";
+import type { Pipeline } from "@kiln/core/project";
 import type { Child } from "hono/jsx";
 import { ActionForm, Duration, Notice, Pager, Status, Table, Time } from "../components.tsx";
 import { Gantt } from "../svg.tsx";

@@ -5,22 +5,8 @@
  * a form, whole numbers, the interval's choice); what a backfill may be is checked by core's
  * checkBackfillInput, the check the API and the CLI go through, so a previewed backfill can be created.
  */
-import {
-  backfillExecutionDates,
-  backfillStatus,
-  cancelBackfill,
-  checkBackfillInput,
-  createBackfill,
-  INTERVAL_TYPES,
-  isKilnError,
-  KilnError,
-  listBackfills,
-  retryFailedBackfillRuns,
-  startBackfill,
-  type BackfillInput,
-  type CheckedBackfillInput,
-  type IntervalType,
-} from "@kiln/core";
+import { INTERVAL_TYPES, isKilnError, KilnError, type IntervalType } from "@kiln/core";
+import { backfillExecutionDates, backfillStatus, cancelBackfill, checkBackfillInput, createBackfill, listBackfills, retryFailedBackfillRuns, startBackfill, type BackfillInput, type CheckedBackfillInput } from "@kiln/core/backfill";
 import type { Context } from "hono";
 import { BackfillLive, BackfillPage, BackfillPreviewPage, BackfillsPage, type BackfillForm } from "../pages/backfills.tsx";
 import { back, fragment, fragmentStream, ID, idOf, message, page, PAGE_SIZE, pipelineNames, STREAM_TICK_MS, type UiRoutes } from "../render.tsx";

@@ -1,6 +1,6 @@
 /** @jsxImportSource hono/jsx */
 /** The overview page. */
-import { runOverview } from "@kiln/core";
+import { runOverview } from "@kiln/core/store";
 import { OverviewPage } from "../pages/overview.tsx";
 import { page, type UiRoutes } from "../render.tsx";
 

@@ -1,6 +1,7 @@
 /** @jsxImportSource hono/jsx */
 /** The pipelines section: the list, and one pipeline with its triggers and recent runs. */
-import { KilnError, nextPipelineRunDate } from "@kiln/core";
+import { KilnError } from "@kiln/core";
+import { nextPipelineRunDate } from "@kiln/core/api";
 import { PipelinePage, PipelinesPage } from "../pages/pipelines.tsx";
 import { page, UUID, type UiRoutes } from "../render.tsx";
 import { canAct } from "../session.ts";

@@ -1,6 +1,9 @@
 /** @jsxImportSource hono/jsx */
 /** The runs section: the filtered list and its status stream, one run with its live region, cancel and retry. */
-import { cancelPipelineRun, isTerminal, KilnError, PIPELINE_RUN_STATUSES, pipelineRunStatuses, retryPipelineRun, type BlockRun, type PipelineRun, type PipelineRunStatus } from "@kiln/core";
+import { KilnError, PIPELINE_RUN_STATUSES, type BlockRun, type PipelineRun, type PipelineRunStatus } from "@kiln/core";
+import { cancelPipelineRun, retryPipelineRun } from "@kiln/core/api";
+import { isTerminal } from "@kiln/core/engine";
+import { pipelineRunStatuses } from "@kiln/core/store";
 import type { Context } from "hono";
 import { Status } from "../components.tsx";
 import { RunLive, RunPage, RunsPage } from "../pages/runs.tsx";

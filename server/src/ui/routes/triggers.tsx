@@ -1,6 +1,8 @@
 /** @jsxImportSource hono/jsx */
 /** A trigger's page and its actions: run now, activate or deactivate, rotate the API token. */
-import { createRunForSchedule, KilnError, occurrences, scheduleSpec, schedulingSettings, updateSchedule, type JsonObject } from "@kiln/core";
+import { KilnError, type JsonObject } from "@kiln/core";
+import { createRunForSchedule, updateSchedule } from "@kiln/core/api";
+import { occurrences, scheduleSpec, schedulingSettings } from "@kiln/core/schedule";
 import type { Context } from "hono";
 import { codeTriggerAccess } from "../../deps.ts";
 import { requestHost, requestProto } from "../../forwarded.ts";
