@@ -17,7 +17,7 @@ let dir: string;
 let mf: Miniflare | null = null;
 
 const SOURCE = `
-import { STORE_CONFORMANCE_CASES } from ${JSON.stringify(join(REPO_ROOT, "core/src/index.ts"))};
+import { STORE_CONFORMANCE_CASES } from ${JSON.stringify(join(REPO_ROOT, "core/src/store/index.ts"))};
 import { d1Client } from ${JSON.stringify(join(REPO_ROOT, "worker/src/d1-client.ts"))};
 export default {
   async fetch(request, env) {
