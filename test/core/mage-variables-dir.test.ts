@@ -80,7 +80,7 @@ describe("the project's output folder", () => {
 
 test("kiln.yaml's python is a key kiln acts on: no warning names it", async () => {
   const root = project({ "kiln.yaml": "python: /usr/bin/python3\n", "pipelines/p/metadata.yaml": "blocks: []\n" });
-  const { loadProject } = await import("@kiln/core");
+  const { loadProject } = await import("@kiln/core/project");
   const loaded = await loadProject(folderSource(root), {});
   expect(loaded.settings.python).toBe("/usr/bin/python3");
   expect(loaded.warnings ?? []).toEqual([]);
