@@ -187,3 +187,28 @@ describe("API edits of triggers.yaml triggers", () => {
     expect((await row("nightly")).status).toBe("active");
   });
 });
+
+describe("a server without a trigger-file writer (as on a Worker)", () => {
+  test("a PUT of a triggers.yaml trigger answers 409 naming the file; an API-made trigger is still edited", async () => {
+    const bare = await serverFixture({ ...SERVER_PROJECT, "pipelines/etl/triggers.yaml": TRIGGERS });
+    try {
+      await syncTriggers(bare.store, bare.project);
+      const rs = await bare.client.execute("SELECT id FROM pipeline_schedules WHERE name = 'nightly'");
+      const id = Number(rs.rows[0]!.id);
+      const refused = await bare.call("PUT", `/api/pipeline_schedules/${id}`, { body: { pipeline_schedule: { status: "inactive" } } });
+      expect(refused.status).toBe(409);
+      expect(JSON.stringify(refused.json)).toContain("pipelines/etl/triggers.yaml");
+      expect(readFileSync(join(bare.root, "pipelines/etl/triggers.yaml"), "utf8")).toBe(TRIGGERS);
+      const bulk = await bare.call("PUT", "/api/pipelines/etl", { body: { pipeline: { status: "inactive" } } });
+      expect(bulk.status).toBe(409);
+      const made = await bare.call("POST", "/api/pipelines/etl/pipeline_schedules", { body: { pipeline_schedule: { name: "adhoc", schedule_type: "api", tags: ["manual"] } } });
+      expect(made.status).toBe(201);
+      const madeId = (made.json.pipeline_schedule as { id: number }).id;
+      const edited = await bare.call("PUT", `/api/pipeline_schedules/${madeId}`, { body: { pipeline_schedule: { status: "active" } } });
+      expect(edited.status).toBe(200);
+      expect((edited.json.pipeline_schedule as { tags: string[] }).tags).toEqual(["manual"]);
+    } finally {
+      await bare.close();
+    }
+  });
+});
