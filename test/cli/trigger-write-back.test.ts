@@ -199,8 +199,14 @@ describe("a server without a trigger-file writer (as on a Worker)", () => {
       expect(refused.status).toBe(409);
       expect(JSON.stringify(refused.json)).toContain("pipelines/etl/triggers.yaml");
       expect(readFileSync(join(bare.root, "pipelines/etl/triggers.yaml"), "utf8")).toBe(TRIGGERS);
+      const made0 = await bare.call("POST", "/api/pipelines/etl/pipeline_schedules", { body: { pipeline_schedule: { name: "first", schedule_type: "api", status: "active" } } });
+      expect(made0.status).toBe(201);
       const bulk = await bare.call("PUT", "/api/pipelines/etl", { body: { pipeline: { status: "inactive" } } });
       expect(bulk.status).toBe(409);
+      expect(JSON.stringify(bulk.json)).toContain("nightly");
+      // nothing was switched, not even the API-made trigger
+      const first = await bare.client.execute("SELECT status FROM pipeline_schedules WHERE name = 'first'");
+      expect(first.rows[0]!.status).toBe("active");
       const made = await bare.call("POST", "/api/pipelines/etl/pipeline_schedules", { body: { pipeline_schedule: { name: "adhoc", schedule_type: "api", tags: ["manual"] } } });
       expect(made.status).toBe(201);
       const madeId = (made.json.pipeline_schedule as { id: number }).id;

@@ -14,7 +14,8 @@ import type { RunEngine } from "../engine/run-engine.ts";
 import { KilnError } from "../errors.ts";
 import { cancelPipelineRun, retryPipelineRun } from "./runs.ts";
 import { updateSchedule } from "./schedules.ts";
-import type { CodeTriggerAccess } from "./code-triggers.ts";
+import { triggersFile, type CodeTriggerAccess } from "./code-triggers.ts";
+import * as scheduling from "../store/scheduling.ts";
 
 /** The statuses Mage's pipeline PUT acts on. */
 export const PIPELINE_BULK_ACTIONS = ["active", "inactive", "cancelled", "retry", "retry_incomplete_block_runs"] as const;
@@ -94,6 +95,13 @@ export async function runPipelineBulkAction(store: Store, project: Project, pipe
     case "active":
     case "inactive": {
       const status: ScheduleStatus = input.action;
+      // refused before anything changes, not after the API-made triggers were switched
+      if (input.code && !input.code.files) {
+        const inCode = (await scheduling.codeSchedules(store.client)).filter((s) => s.pipelineUuid === pipelineUuid && s.status !== status);
+        if (inCode.length > 0) {
+          throw new KilnError("conflict", `pipeline ${pipelineUuid}: triggers ${inCode.map((s) => s.name).join(", ")} are defined in ${triggersFile(pipelineUuid)}: change their status there (this server cannot write project files)`);
+        }
+      }
       let after: string | null = null;
       do {
         const page = await store.listPipelineSchedules({ pipelineUuid }, { limit: PAGE, after });
