@@ -45,10 +45,17 @@ function stdinLines(): () => Promise<string | null> {
   let ended = false;
   const lines: string[] = [];
   const waiting: Array<(line: string | null) => void> = [];
+  // Deno's stdin does not keep the event loop alive: a spare waiting for its block run would end
+  // with "a promise that never settled" (exit 70). A timer holds the loop open while a line is awaited.
+  let keepAlive: ReturnType<typeof setInterval> | null = null;
   const deliver = () => {
     while (waiting.length > 0 && (lines.length > 0 || ended)) waiting.shift()!(lines.shift() ?? null);
     // nothing reads between block runs: a paused stdin does not keep a block's dead promise alive
-    if (waiting.length === 0) process.stdin.pause();
+    if (waiting.length === 0) {
+      process.stdin.pause();
+      if (keepAlive !== null) clearInterval(keepAlive);
+      keepAlive = null;
+    }
   };
   process.stdin.setEncoding("utf8");
   process.stdin.on("data", (chunk: string) => {
@@ -70,7 +77,10 @@ function stdinLines(): () => Promise<string | null> {
     new Promise((resolveLine) => {
       waiting.push(resolveLine);
       if (lines.length > 0 || ended) deliver();
-      else process.stdin.resume();
+      else {
+        keepAlive ??= setInterval(() => {}, 60_000);
+        process.stdin.resume();
+      }
     });
 }
 
