@@ -41,7 +41,7 @@ export const COMMAND_USAGE: Record<string, string> = {
   backfill: Object.values(SUBCOMMAND_USAGE.backfill).join("\n  "),
   "api-key": Object.values(SUBCOMMAND_USAGE["api-key"]).join("\n  "),
   user: Object.values(SUBCOMMAND_USAGE.user).join("\n  "),
-  build: "kiln build worker <project> [--out DIR] [--tick-seconds N]",
+  build: "kiln build worker <project> [--out DIR] [--tick-seconds N] [--grace-seconds N]",
 };
 
 /**

@@ -82,7 +82,39 @@ describe("kiln build worker refuses what a Worker cannot run", () => {
     expect(built.stderr).toContain("built the Worker entry");
     expect(built.status).toBe(0);
     expect(existsSync(built.out)).toBe(true);
-  });
+    // the executors the blocks name are imported into the bundle, and only they
+    const moduleMap = readFileSync(join(built.out, "project.ts"), "utf8");
+    for (const pkg of ["@kiln/executor-ecs", "@kiln/executor-cloud-run", "@kiln/executor-kubernetes"]) expect(moduleMap).toContain(`from "${pkg}"`);
+    expect(built.stderr).toContain("executors cloud_run, ecs, k8s");
+    const k8sOnly = build(project({ ...files("output_store: { type: database }\n"), "pipelines/p/metadata.yaml": "blocks:\n  - uuid: save\n    type: data_exporter\n    executor_type: k8s\n", "data_exporters/save.js": BLOCK }));
+    expect(k8sOnly.status).toBe(0);
+    const k8sMap = readFileSync(join(k8sOnly.out, "project.ts"), "utf8");
+    expect(k8sMap).toContain('from "@kiln/executor-kubernetes"');
+    expect(k8sMap).not.toContain("@kiln/executor-ecs");
+    // the AWS SDK comes with ecs alone: a bundle without it is that much smaller
+    const kib = (stderr: string) => Number(/bundle (\d+) KiB/.exec(stderr)?.[1]);
+    expect(kib(built.stderr) - kib(k8sOnly.stderr)).toBeGreaterThan(300);
+  }, 60_000);
+
+  test("a block timeout that cannot fit in one tick where the block runs, by block, against --tick-seconds and --grace-seconds", () => {
+    const files = {
+      "kiln.yaml": `${IN_PROCESS}output_store: { type: database }\nexecutors:\n  k8s: { image: registry.example/kiln:1 }\n`,
+      "pipelines/p/metadata.yaml":
+        "blocks:\n  - uuid: long\n    type: data_loader\n    timeout: 120\n  - uuid: remote\n    type: transformer\n    executor_type: k8s\n    timeout: 3600\n    upstream_blocks: [long]\n  - uuid: short\n    type: data_exporter\n    timeout: 30\n    upstream_blocks: [remote]\n",
+      "data_loaders/long.js": BLOCK,
+      "transformers/remote.js": BLOCK,
+      "data_exporters/short.js": BLOCK,
+    };
+    const refused = build(project(files));
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toContain("pipelines/p/metadata.yaml: block long: timeout: timeout 120 s cannot fit in one invocation of the Worker's scheduler, where this block runs (a tick of 45 s plus 10 s of grace, 55 s)");
+    expect(refused.stderr).toContain("run it on a remote executor");
+    // on k8s the block runs in a container, which no tick bounds; 30 s fits in a tick
+    expect(refused.stderr).not.toContain("block remote");
+    expect(refused.stderr).not.toContain("block short");
+    expect(build(project(files), "--tick-seconds", "100", "--grace-seconds", "20").status).toBe(0);
+    expect(build(project(files), "--grace-seconds", "never").stderr).toContain("--grace-seconds: expected a positive number");
+  }, 60_000);
 
   test("Python blocks, by name, unless a remote executor runs them; Python callbacks and conditionals", () => {
     const PY = "@data_loader\ndef load(*args, **kwargs):\n    return [1]\n";
@@ -156,7 +188,12 @@ describe("a buildable project", () => {
     expect(module).toContain('"pipelines/orders/triggers.yaml":');
     expect(module).toMatch(/import \* as block0 from "[./]+\/.*examples\/edge\/data_loaders\/load_orders\.ts";/);
     expect(module).toContain('"transformers/total_by_customer.ts": block1,');
-    expect(readFileSync(join(result.out, "index.ts"), "utf8")).toContain("export default createWorker(project);");
+    const entry = readFileSync(join(result.out, "index.ts"), "utf8");
+    expect(entry).toContain("export default createWorker(project);");
+    expect(entry).toContain("export const KilnScheduler = createSchedulerObject(project);");
+    // no block names a remote executor: none is imported, so none is bundled
+    expect(module).not.toContain("@kiln/executor-");
+    expect(result.stderr).toMatch(/bundle \d+ KiB, \d+ KiB gzipped: \d+% of the Free plan's 3072 KiB limit, \d+% of the Paid plan's 10240 KiB/);
   });
 
   test("wrangler deploy --dry-run bundles the repository's Worker (wrangler.toml), without Redis or node-only modules", () => {
@@ -197,7 +234,8 @@ describe("the Worker checks its project and settings at start", () => {
     expect(body.error.code).toBe("worker_misconfigured");
     expect(body.error.message).toContain("pipelines/p/triggers.yaml: triggers[0].schedule_interval: @always_on needs a process that never stops");
     expect(body.error.message).toContain("block load: executor_type local: the local executor starts a process per block run");
-    await expect(worker.scheduled({ cron: "* * * * *", scheduledTime: Date.now() }, {}, ctx)).rejects.toThrow("cannot run on Cloudflare Workers");
+    // the cron firing only wakes the scheduler object, and says what wrangler.toml lacks without one
+    await expect(worker.scheduled({ cron: "* * * * *", scheduledTime: Date.now() }, {}, ctx)).rejects.toThrow("KILN_SCHEDULER is not bound");
   });
 
   test("a missing or file: LIBSQL_URL, or a bad tick length, says what to set", async () => {
@@ -207,7 +245,7 @@ describe("the Worker checks its project and settings at start", () => {
       expect(response.status).toBe(503);
       return ((await response.json()) as { error: { message: string } }).error.message;
     };
-    expect(await answer({})).toContain("LIBSQL_URL is not set");
+    expect(await answer({})).toContain("no database: bind a D1 database as DB");
     expect(await answer({ LIBSQL_URL: "file:kiln.db" })).toContain("a Worker has no disk");
     expect(await answer({ LIBSQL_URL: "http://127.0.0.1:9", KILN_TICK_SECONDS: "-1" })).toContain("KILN_TICK_SECONDS: expected a positive number of seconds");
   });

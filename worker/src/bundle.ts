@@ -3,6 +3,7 @@
  * `kiln build worker` turns the project's YAML files into strings and its block modules into
  * static imports, and this module serves them to core's loader as a ProjectSource.
  */
+import type { ExecutorFactory } from "@kiln/core";
 import type { ProjectSource } from "@kiln/core/project";
 
 /** What `kiln build worker` generates: the project's files by project-relative path. */
@@ -13,6 +14,11 @@ export interface ProjectBundle {
   files: Readonly<Record<string, string>>;
   /** Each block module, imported at build time: `data_loaders/load_orders.ts` -> its namespace. */
   modules: Readonly<Record<string, unknown>>;
+  /**
+   * The remote executors the project's blocks name (ecs, cloud_run, k8s), imported at build
+   * time only when named, so a project that runs every block in the Worker bundles none of them.
+   */
+  executors?: Readonly<Record<string, ExecutorFactory>>;
 }
 
 /** A ProjectSource over a bundle: folders are the prefixes of the bundled paths. */

@@ -10,6 +10,9 @@ import { isPythonModule } from "@kiln/core/runtime";
 /** Seconds a scheduled tick drives runs for when KILN_TICK_SECONDS does not say. */
 export const DEFAULT_TICK_SECONDS = 45;
 
+/** Seconds running blocks get after a tick's deadline when KILN_TICK_GRACE_SECONDS does not say. */
+export const DEFAULT_GRACE_SECONDS = 10;
+
 /** Executors a Worker drives over fetch: the block runs in a container elsewhere. */
 export const REMOTE_EXECUTOR_TYPES = ["ecs", "cloud_run", "k8s"] as const;
 
@@ -55,7 +58,7 @@ function executorMessage(type: string, config: Record<string, unknown>): string 
  * Everything in `project` a Worker ticking for `tickSeconds` cannot run: @always_on triggers,
  * blocks on the local (process) or docker executor, sensors that may poll longer than a tick.
  */
-export function workerRefusals(project: Project, tickSeconds: number = DEFAULT_TICK_SECONDS): WorkerRefusal[] {
+export function workerRefusals(project: Project, tickSeconds: number = DEFAULT_TICK_SECONDS, graceSeconds: number = DEFAULT_GRACE_SECONDS): WorkerRefusal[] {
   const refusals: WorkerRefusal[] = [];
   for (const pipeline of project.pipelines.values()) {
     pipeline.triggers.forEach((trigger, i) => {
@@ -88,6 +91,18 @@ export function workerRefusals(project: Project, tickSeconds: number = DEFAULT_T
           file: "kiln.yaml",
           field: `output_store (block ${block.uuid} runs on ${type})`,
           message: "a block in a container must reach the outputs of the blocks before it: set output_store to {type: database} or {type: s3, bucket: ...}",
+        });
+      }
+      // an in-Worker block runs within one tick (one Durable Object alarm invocation): it is
+      // launched before the tick's deadline and must end by the end of its grace period
+      const invocation = tickSeconds + graceSeconds;
+      if (!refused && type === "local" && block.type !== "sensor" && block.timeout !== null && block.timeout > invocation) {
+        refusals.push({
+          file,
+          field: `block ${block.uuid}: timeout`,
+          message:
+            `timeout ${block.timeout} s cannot fit in one invocation of the Worker's scheduler, where this block runs (a tick of ${tickSeconds} s plus ${graceSeconds} s of grace, ${invocation} s): ` +
+            `run it on a remote executor (executor_type ${REMOTE_EXECUTORS}), whose container has no such limit, lower its timeout, or raise KILN_TICK_SECONDS (--tick-seconds) within your plan's limits`,
         });
       }
       if (block.type === "sensor" && (block.timeout === null || block.timeout > tickSeconds)) {

@@ -1,0 +1,208 @@
+/**
+ * The scheduler on Workers: one Durable Object (class KilnScheduler, reached by the name
+ * "scheduler") runs every tick, one at a time. The cron trigger and the routes that create runs
+ * only wake it; the object runs a tick in its alarm, and at the tick's end sets the alarm to the
+ * next due instant (a trigger's next_run_at, to the millisecond, not the next cron minute), or to
+ * now when runs are left unfinished or a wake came in meanwhile.
+ *
+ * Mutual exclusion is real: a Durable Object is a single instance, its alarm handler never runs
+ * twice at once, and a tick in progress is held in memory, so a wake during a tick is folded into
+ * it (its scheduler starts the new runs at once) instead of starting a second tick. The object's
+ * storage records each tick as running or ended; only when that record says the previous tick
+ * ended, or died (it says running while no tick is in memory: the object was restarted), does a
+ * tick take over runs that another tick's scheduler owned.
+ */
+import { scheduling } from "@kiln/core/store";
+import { Scheduler, type Log, type TickReport } from "@kiln/scheduler";
+import type { ProjectBundle } from "./bundle.ts";
+import { DEFAULT_GRACE_SECONDS, DEFAULT_TICK_SECONDS, seconds, type WorkerEnv } from "./env.ts";
+import { invocations, type OpenedForTick } from "./invocation.ts";
+
+/** The parts of Cloudflare's DurableObjectState used. */
+export interface DurableObjectState {
+  storage: {
+    get<T>(key: string): Promise<T | undefined>;
+    put<T>(key: string, value: T): Promise<void>;
+    setAlarm(at: number): Promise<void>;
+    getAlarm(): Promise<number | null>;
+  };
+}
+
+/** The object's record of its latest tick. */
+export interface TickRecord {
+  id: string;
+  state: "running" | "ended";
+  startedAt: number;
+  endedAt: number | null;
+  /** How the tick before it finished: "ended" normally, "died" if it never recorded its end, "none" for the first. */
+  previous: "ended" | "died" | "none";
+}
+
+/** The name of the one scheduler object. */
+export const SCHEDULER_OBJECT_NAME = "scheduler";
+
+/** How many ended ticks the object remembers. */
+const TICK_HISTORY = 50;
+
+/** Path of the wake request; the answer says whether a tick was running (it took the wake) or one was scheduled. */
+export const WAKE_PATH = "/wake";
+
+const log: Log = {
+  info: (m) => console.log(`INFO kiln: ${m}`),
+  warn: (m) => console.warn(`WARN kiln: ${m}`),
+  error: (m) => console.error(`ERROR kiln: ${m}`),
+};
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+}
+
+/** Resolves once `done()` holds, or at `until` (epoch ms), whichever is first. */
+async function waitFor(until: number, done: () => boolean): Promise<void> {
+  while (!done() && Date.now() < until) await sleep(Math.min(50, until - Date.now()));
+}
+
+/** What a tick did, for the Worker's log and the object's `GET /tick` answer. */
+export interface TickSummary {
+  id: string;
+  report: TickReport;
+  unfinished: number;
+  wakes: number;
+}
+
+/** Builds the Durable Object class for a bundled project; the generated entry exports it as KilnScheduler. */
+export function createSchedulerObject(bundle: ProjectBundle) {
+  const opener = invocations(bundle);
+
+  return class KilnScheduler {
+    readonly #state: DurableObjectState;
+    readonly #env: WorkerEnv;
+    /** The tick in progress in this instance, if any: the in-memory half of the mutual exclusion. */
+    #running: Promise<void> | null = null;
+    /** The running tick's scheduler while it still hands out work (before its deadline). */
+    #live: Scheduler | null = null;
+    /** A wake arrived that the running tick could not take (it was past its deadline). */
+    #wakeAgain = false;
+    #wakes = 0;
+
+    constructor(state: DurableObjectState, env: WorkerEnv) {
+      this.#state = state;
+      this.#env = env;
+    }
+
+    async fetch(request: Request): Promise<Response> {
+      const path = new URL(request.url).pathname;
+      if (request.method === "POST" && path === WAKE_PATH) return Response.json(await this.#wake());
+      if (request.method === "GET" && path === "/tick") {
+        const storage = this.#state.storage;
+        return Response.json({
+          record: (await storage.get<TickRecord>("tick")) ?? null,
+          history: (await storage.get<TickRecord[]>("history")) ?? [],
+          alarm: await storage.getAlarm(),
+          running: this.#running !== null,
+        });
+      }
+      return new Response("not found", { status: 404 });
+    }
+
+    /** A wake: the running tick starts waiting runs now; with no tick running, the alarm is set to now. */
+    async #wake(): Promise<{ took: "running-tick" | "next-tick" | "alarm" }> {
+      this.#wakes++;
+      if (this.#running) {
+        if (this.#live) {
+          this.#live.wake();
+          return { took: "running-tick" };
+        }
+        this.#wakeAgain = true;
+        return { took: "next-tick" };
+      }
+      await this.#state.storage.setAlarm(Date.now());
+      return { took: "alarm" };
+    }
+
+    async alarm(): Promise<void> {
+      // the runtime never runs two alarm handlers at once; a tick is also never started beside a
+      // tick in progress, whatever calls this
+      if (this.#running) {
+        this.#wakeAgain = true;
+        return;
+      }
+      this.#running = this.#tick().finally(() => (this.#running = null));
+      await this.#running;
+    }
+
+    async #tick(): Promise<void> {
+      const env = this.#env;
+      const storage = this.#state.storage;
+      const before = await storage.get<TickRecord>("tick");
+      // a record still saying running while no tick runs here: that tick's instance died mid-tick
+      const previous: TickRecord["previous"] = before === undefined ? "none" : before.state === "running" ? "died" : "ended";
+      const record: TickRecord = { id: `worker-tick-${crypto.randomUUID()}`, state: "running", startedAt: Date.now(), endedAt: null, previous };
+      await storage.put("tick", record);
+      if (previous === "died") log.warn(`the previous tick (${before?.id}) never recorded its end: its runs are taken over`);
+      this.#wakeAgain = false;
+      const wakesBefore = this.#wakes;
+      let next: number | null = null;
+      let opened: OpenedForTick | null = null;
+      try {
+        opened = await opener.openForTick(env);
+        const summary = await this.#drive(opened, record.id);
+        log.info(
+          `tick ${record.id}: ${summary.report.runs.created} run(s) created, ${summary.report.started} started, ${summary.report.resumed} resumed; ` +
+            `${summary.unfinished} run(s) carried over to the next tick; ${this.#wakes - wakesBefore} wake(s) during it`,
+        );
+        const due = await scheduling.earliestNextRunAt(opened.store.client);
+        // a wake during the tick may have been taken after the tick's last look for waiting runs: one more tick sees it
+        next = summary.unfinished > 0 || this.#wakeAgain || this.#wakes !== wakesBefore ? Date.now() : due;
+      } catch (error) {
+        log.error(`tick ${record.id} failed: ${error instanceof Error ? error.message : String(error)}`);
+        // try again soon; the cron firing is the backstop
+        next = Date.now() + 5_000;
+      } finally {
+        this.#live = null;
+        await opened?.logSink.flush();
+        opened?.close();
+        const ended: TickRecord = { ...record, state: "ended", endedAt: Date.now() };
+        await storage.put("tick", ended);
+        // the latest ticks, for an operator (and the tests) to see that they never overlapped
+        const history = (await storage.get<TickRecord[]>("history")) ?? [];
+        await storage.put("history", [...history, ended].slice(-TICK_HISTORY));
+      }
+      if (next !== null) await storage.setAlarm(Math.max(next, Date.now()));
+    }
+
+    /**
+     * One tick: create due runs, start waiting ones and take over what the previous tick left,
+     * drive them until the deadline (wakes start new runs meanwhile); then hand out no more block
+     * runs, let running ones finish within the grace period, and leave.
+     */
+    async #drive(opened: OpenedForTick, id: string): Promise<TickSummary> {
+      const env = this.#env;
+      const { store, project, engine } = opened;
+      const deadline = Date.now() + seconds(env, "KILN_TICK_SECONDS", DEFAULT_TICK_SECONDS) * 1000;
+      const grace = seconds(env, "KILN_TICK_GRACE_SECONDS", DEFAULT_GRACE_SECONDS) * 1000;
+      // orphanAfterMs 0: every other scheduler's runs are orphans. That holds here because this
+      // object's record says the tick before ended or died, and no other tick can be running
+      const scheduler = new Scheduler({ store, project, engine, id, host: "cloudflare-durable-object", log, orphanAfterMs: 0, tickIntervalMs: 60_000 });
+      const report = await scheduler.tick();
+      this.#live = scheduler;
+      // a tick stays while it drives runs; a wake (a run created) during it starts that run now
+      await waitFor(deadline, () => engine.activeRunIds().length === 0);
+      this.#live = null;
+      engine.holdLaunches();
+      await waitFor(Math.max(deadline, Date.now()) + grace, () => engine.executingBlockRuns === 0);
+      const unfinished = engine.activeRunIds().length;
+      await scheduler.stop(0);
+      return { id, report, unfinished, wakes: this.#wakes };
+    }
+  };
+}
+
+/** Wakes the scheduler object: what the cron trigger and the run-creating routes do. */
+export async function wakeScheduler(namespace: { idFromName(name: string): unknown; get(id: unknown): { fetch(input: string, init?: RequestInit): Promise<Response> } }): Promise<void> {
+  const stub = namespace.get(namespace.idFromName(SCHEDULER_OBJECT_NAME));
+  const response = await stub.fetch(`https://kiln-scheduler${WAKE_PATH}`, { method: "POST" });
+  if (!response.ok) throw new Error(`the scheduler object answered ${response.status} to a wake: ${await response.text()}`);
+  await response.body?.cancel();
+}
+
