@@ -107,18 +107,19 @@ export function createWorker(bundle: ProjectBundle): KilnWorker {
           bodyLimitBytes: BODY_LIMIT_BYTES,
           passwordIterations: WORKER_PASSWORD_ITERATIONS,
           logs: opened.logs,
-          // a run created by the API, an event or the UI starts now, not at the next cron firing
-          // (without the binding the API still answers; the wake's error names what wrangler.toml lacks)
-          onRunsCreated: () =>
-            ctx.waitUntil(
-              Promise.resolve()
-                .then(() => wakeScheduler(schedulerBinding(env)))
-                .catch((error: unknown) => log.error(`waking the scheduler: ${error instanceof Error ? error.message : String(error)}`)),
-            ),
           ...(env.KILN_EVENTS_TOKEN ? { eventsToken: env.KILN_EVENTS_TOKEN } : {}),
           trustProxy,
         },
         { log: (message) => log.error(message) },
+      );
+      // a run created by the API, an event or the UI starts now, not at the next cron firing
+      // (without the binding the API still answers; the wake's error names what wrangler.toml lacks)
+      opened.store.runsCreated.listen(() =>
+        ctx.waitUntil(
+          Promise.resolve()
+            .then(() => wakeScheduler(schedulerBinding(env)))
+            .catch((error: unknown) => log.error(`waking the scheduler: ${error instanceof Error ? error.message : String(error)}`)),
+        ),
       );
       const response = await app.fetch(request);
       return closingWhenDone(response, opened, ctx);
