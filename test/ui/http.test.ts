@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { PipelineRunStatus } from "@kiln/core";
+import { SIGN_IN_POLICY } from "../../server/src/sign-in-throttle.ts";
 import { PASSWORD, postForm, setFlaky, signInOverHttp, uiFixture, type UiFixture } from "./helpers.ts";
 
 let fx: UiFixture;
@@ -12,7 +13,8 @@ let editor: { cookie: string; csrf: string };
 let viewer: { cookie: string; csrf: string };
 
 beforeAll(async () => {
-  fx = await uiFixture();
+  // a first sign-in delay of a minute, so a loaded machine's slow requests never outlast it (the default is 1 s)
+  fx = await uiFixture({ signInPolicy: { ...SIGN_IN_POLICY, baseDelayMs: 60_000 } });
   editor = await signInOverHttp(fx.url, fx.users.editor);
   viewer = await signInOverHttp(fx.url, fx.users.viewer);
 });
