@@ -9,10 +9,10 @@
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { chownSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { FlowProducer, Queue, Worker, type FlowJob } from "bullmq";
+import { freePort } from "../test/helpers/ports.ts";
 import { Logger, run as runGraphile, makeWorkerUtils, type Runner, type TaskList } from "graphile-worker";
 
 /** graphile-worker logs a line per job by default: that would be measured too. Errors still show. */
@@ -40,17 +40,6 @@ const LATENCY_WARMUP = 50;
 
 const seconds = (since: number) => (performance.now() - since) / 1000;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 function quantile(values: number[], q: number): number {
   const sorted = [...values].sort((a, b) => a - b);

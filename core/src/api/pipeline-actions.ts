@@ -48,11 +48,11 @@ export interface PipelineBulkActionResult {
 /** Page size when walking a pipeline's runs or triggers. */
 const PAGE = 500;
 
-async function allRuns(store: Store, pipelineUuid: string, status: PipelineRunStatus, pipelineScheduleId?: number): Promise<PipelineRun[]> {
+async function allRuns(store: Store, pipelineUuid: string, statuses: readonly PipelineRunStatus[], pipelineScheduleId?: number): Promise<PipelineRun[]> {
   const runs: PipelineRun[] = [];
   let after: string | null = null;
   do {
-    const page = await store.listPipelineRuns({ pipelineUuid, status, ...(pipelineScheduleId !== undefined ? { pipelineScheduleId } : {}) }, { limit: PAGE, after });
+    const page = await store.listPipelineRuns({ pipelineUuid, statuses, ...(pipelineScheduleId !== undefined ? { pipelineScheduleId } : {}) }, { limit: PAGE, after });
     runs.push(...page.items);
     after = page.next;
   } while (after !== null);
@@ -116,7 +116,7 @@ export async function runPipelineBulkAction(store: Store, project: Project, pipe
     case "cancelled": {
       const runs = input.pipelineRunIds
         ? await namedRuns(store, pipelineUuid, input.pipelineRunIds)
-        : [...(await allRuns(store, pipelineUuid, "running", input.pipelineScheduleId)), ...(await allRuns(store, pipelineUuid, "initial", input.pipelineScheduleId))];
+        : await allRuns(store, pipelineUuid, ["running", "initial"], input.pipelineScheduleId);
       const options = { ...(input.engine ? { engine: input.engine } : {}), ...(input.reason ? { reason: input.reason } : {}), waitMs: 2000 };
       for (const run of runs) await act(run, () => cancelPipelineRun(store, run.id, options));
       return result;
@@ -131,7 +131,7 @@ export async function runPipelineBulkAction(store: Store, project: Project, pipe
     }
     case "retry_incomplete_block_runs": {
       // Mage: every failed run's block runs that did not complete (nor end condition_failed) run again
-      for (const run of await allRuns(store, pipelineUuid, "failed")) await act(run, () => retryPipelineRun(store, project, run.id));
+      for (const run of await allRuns(store, pipelineUuid, ["failed"])) await act(run, () => retryPipelineRun(store, project, run.id));
       return result;
     }
   }

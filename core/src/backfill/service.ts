@@ -9,6 +9,7 @@
 import {
   BACKFILL_STATUSES,
   INTERVAL_TYPES,
+  type Backfill,
   type BackfillStatus,
   type IntervalType,
   type JsonObject,
@@ -90,20 +91,13 @@ async function load(store: Store, id: number): Promise<BackfillRecord> {
 }
 
 /** A backfill request that passed checkBackfillInput: times as epoch ms, defaults filled in. */
-export interface CheckedBackfillInput {
-  name: string;
-  pipelineUuid: string;
-  pipelineScheduleId: number | null;
-  startDatetime: number;
-  endDatetime: number;
-  intervalType: IntervalType;
-  intervalUnits: number;
-  variables: JsonObject;
-  blockUuid: string | null;
-  maxConcurrentRuns: number | null;
+export type CheckedBackfillInput = Pick<
+  Backfill,
+  "name" | "pipelineUuid" | "pipelineScheduleId" | "startDatetime" | "endDatetime" | "intervalType" | "intervalUnits" | "variables" | "blockUuid" | "maxConcurrentRuns"
+> & {
   /** How many execution dates the backfill covers (at most MAX_BACKFILL_DATES). */
   count: number;
-}
+};
 
 /**
  * Checks a backfill request against the project (everything but its trigger, which needs the
