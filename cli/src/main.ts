@@ -31,6 +31,16 @@ usage:
   kiln --version
 `;
 
+/**
+ * Writes text that ends in a newline to stdout or stderr. On Bun, console's writers are ready at
+ * start, while process.stdout is built on first use (about 20 ms of CPU, most of `kiln --version`).
+ */
+function print(to: "out" | "err", text: string): void {
+  const line = text.endsWith("\n") ? text.slice(0, -1) : text;
+  if (to === "out") console.log(line);
+  else console.error(line);
+}
+
 const isHelpFlag = (arg: string) => arg === "--help" || arg === "-h";
 
 /** `--help` or `-h` among a command's arguments, before a `--` that ends the flags. */
@@ -42,7 +52,7 @@ function asksForHelp(args: string[]): boolean {
 function printUsage(path: string[]): number {
   const usage = usageOf(path);
   if (usage === undefined) throw new UsageError(`unknown command ${path[0]} (commands: ${Object.keys(COMMANDS).join(", ")})`);
-  process.stdout.write(`usage:\n  ${usage}\n`);
+  print("out", `usage:\n  ${usage}\n`);
   return 0;
 }
 
@@ -50,17 +60,17 @@ async function main(argv: string[]): Promise<number> {
   takeKilnSecrets();
   const [name, ...args] = argv;
   if (name === "--version" || name === "-V" || name === "version") {
-    process.stdout.write(`kiln ${VERSION}\n`);
+    print("out", `kiln ${VERSION}\n`);
     return 0;
   }
   if (!name || isHelpFlag(name)) {
     // bare `kiln` is a mistake (exit 2) that shows the help; `kiln --help` asked for it
-    (name ? process.stdout : process.stderr).write(HELP);
+    print(name ? "out" : "err", HELP);
     return name ? 0 : 2;
   }
   if (name === "help") {
     if (args.length === 0) {
-      process.stdout.write(HELP);
+      print("out", HELP);
       return 0;
     }
     return printUsage(args);

@@ -3,18 +3,18 @@
  * context, polls sensors, and stores the output. Used in-process by the local executor and by
  * `kiln run-block` inside a child process or a container.
  */
-import { triggerPipeline, TriggerPipelineError } from "./api/trigger-pipeline.ts";
-import { blockFunctionOf, type BlockContext, type BlockSecrets } from "./blocks.ts";
-import { sleep, type Clock } from "./clock.ts";
+import { BlockError, blockCallSpec, blockFunction, callBlock, checkBlockOutput } from "./block-call.ts";
+import type { BlockContext, BlockSecrets } from "./blocks.ts";
+import type { Clock } from "./clock.ts";
 import { parseBlockRunUuid } from "./domain.ts";
 import type { BlockJob, InputRef } from "./executor.ts";
 import { createBlockLogger, type LogSink } from "./logs.ts";
 import type { OutputStore } from "./outputs.ts";
 import type { Project, ProjectSource } from "./project/types.ts";
 import { isPythonModule, type PythonHost } from "./python.ts";
-import { runPythonBlock } from "./python-blocks.ts";
-import { blockRunVariables } from "./runtime-variables.ts";
 import type { Store } from "./store/index.ts";
+
+export { BlockError } from "./block-call.ts";
 
 export interface BlockRuntime {
   project: Project;
@@ -35,14 +35,6 @@ export interface BlockRuntime {
    * then not stored, so a zombie attempt never overwrites the one its run's new owner records.
    */
   fence?: () => string | null;
-}
-
-/** A block's own error, as opposed to kiln failing to run it. */
-export class BlockError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = "BlockError";
-  }
 }
 
 async function readInput(runtime: BlockRuntime, pipelineUuid: string, ref: InputRef): Promise<unknown> {
@@ -66,18 +58,15 @@ export async function executeBlock(job: BlockJob, runtime: BlockRuntime, signal:
   if (!block) throw new BlockError(`pipeline ${pipeline.uuid} has no block ${blockUuid}`);
 
   const python = isPythonModule(block.modulePath);
-  const fn = python ? () => null : blockFunctionOf(await runtime.source.importModule(block.modulePath));
-  if (!fn) {
-    throw new BlockError(
-      `${block.modulePath}: expected a default export made with ${block.type}() from @kiln/core, or a function`,
-    );
-  }
+  const fn = python ? () => null : blockFunction(await runtime.source.importModule(block.modulePath), block.modulePath, block.type);
   const inputs = await Promise.all(job.inputs.map((ref) => readInput(runtime, job.pipelineUuid, ref)));
   const logger = createBlockLogger(runtime.logs, () => runtime.clock.now(), {
     pipelineUuid: job.pipelineUuid,
     partition: job.executionPartition,
     blockUuid: job.blockUuid,
   });
+  // the runtime variables read the run's trigger and backfill: imported here, not by @kiln/core's entry
+  const { blockRunVariables } = await import("./runtime-variables.ts");
   const context: BlockContext = {
     executionDate: new Date(job.executionDate),
     executionPartition: job.executionPartition,
@@ -94,10 +83,11 @@ export async function executeBlock(job: BlockJob, runtime: BlockRuntime, signal:
     secrets: runtime.secrets,
     logger,
     signal,
-    triggerPipeline(pipelineUuid, options = {}) {
+    async triggerPipeline(pipelineUuid, options = {}) {
+      const { triggerPipeline, TriggerPipelineError } = await import("./api/trigger-pipeline.ts");
       const store = runtime.store;
       if (!store) {
-        return Promise.reject(new TriggerPipelineError("ctx.triggerPipeline: this block runtime has no database; call triggerPipeline from @kiln/core with a server's url and API key"));
+        throw new TriggerPipelineError("ctx.triggerPipeline: this block runtime has no database; call triggerPipeline from @kiln/core with a server's url and API key");
       }
       return triggerPipeline({ store, project: runtime.project }, pipelineUuid, { signal, log: (message) => logger.info(message), ...options });
     },
@@ -106,28 +96,13 @@ export async function executeBlock(job: BlockJob, runtime: BlockRuntime, signal:
   let output: unknown;
   if (python) {
     // the runner polls a Python sensor itself, in the one interpreter process
+    const { runPythonBlock } = await import("./python-blocks.ts");
     output = await runPythonBlock(job, runtime, block, inputs, context);
-  } else if (block.type === "sensor") {
-    const pollMs = (block.configuration.pollInterval ?? 60) * 1000;
-    let polls = 0;
-    for (;;) {
-      polls++;
-      if (await fn(...inputs, context)) break;
-      if (signal.aborted) throw new BlockError("sensor cancelled before its condition held");
-      logger.info(`sensor condition not met (poll ${polls}); next poll in ${pollMs / 1000} s`);
-      await sleep(runtime.clock, pollMs);
-      if (signal.aborted) throw new BlockError("sensor cancelled before its condition held");
-    }
-    output = true;
+    checkBlockOutput(blockCallSpec(block), output);
+    if (signal.aborted) throw new BlockError("the block run was stopped before its output was stored");
   } else {
-    output = await fn(...inputs, context);
+    output = await callBlock(fn, blockCallSpec(block), inputs, context, runtime.clock);
   }
-  if (block.configuration.dynamic && !Array.isArray(output)) {
-    const got = output === null ? "null" : typeof output;
-    throw new BlockError(`dynamic block ${block.uuid} must return a list (one item per downstream run), got ${got}`);
-  }
-  // a block that ran on after its run was cancelled or let go (ctx.signal aborted) records nothing
-  if (signal.aborted) throw new BlockError("the block run was stopped before its output was stored");
   const fenced = runtime.fence?.() ?? null;
   if (fenced !== null) throw new BlockError(`the output was not stored: ${fenced}`);
   await runtime.outputs.write(job.pipelineUuid, job.executionPartition, job.blockUuid, output);

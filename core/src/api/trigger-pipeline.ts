@@ -16,8 +16,6 @@ import { systemClock, type Clock } from "../clock.ts";
 import type { JsonObject, PipelineRun, PipelineRunStatus, PipelineSchedule } from "../domain.ts";
 import type { Project } from "../project/types.ts";
 import type { Store } from "../store/index.ts";
-import { scheduleByName } from "../store/schedules.ts";
-import { createRunForSchedule, createSchedule } from "./schedules.ts";
 
 /** The trigger kiln creates for triggerPipeline when no schedule name is given. */
 export const TRIGGER_PIPELINE_SCHEDULE = "trigger_pipeline";
@@ -124,12 +122,19 @@ function pause(clock: Clock, ms: number, signal: AbortSignal | undefined): Promi
   });
 }
 
+/**
+ * The database side's modules, imported on first use: @kiln/core's entry (what every block
+ * imports) then loads neither the store's queries nor the trigger settings' schema.
+ */
+const databaseModules = () => Promise.all([import("../store/schedules.ts"), import("./schedules.ts")]);
+
 function localBackend({ store, project }: LocalTarget): Backend {
-  const find = (pipelineUuid: string, name: string): Promise<PipelineSchedule | null> => scheduleByName(store.client, pipelineUuid, name);
+  const find = async (pipelineUuid: string, name: string): Promise<PipelineSchedule | null> => (await databaseModules())[0].scheduleByName(store.client, pipelineUuid, name);
   return {
     clock: store.clock,
     async scheduleId(pipelineUuid, name) {
       if (!project.pipelines.has(pipelineUuid)) throw new TriggerPipelineError(`no pipeline ${pipelineUuid} in the project`);
+      const { createSchedule } = (await databaseModules())[1];
       const existing = await find(pipelineUuid, name);
       if (existing) return existing.id;
       try {
@@ -141,7 +146,7 @@ function localBackend({ store, project }: LocalTarget): Backend {
         throw error;
       }
     },
-    createRun: (scheduleId, variables) => createRunForSchedule(store, scheduleId, { variables }),
+    createRun: async (scheduleId, variables) => (await databaseModules())[1].createRunForSchedule(store, scheduleId, { variables }),
     async getRun(id) {
       const run = await store.getPipelineRun(id);
       if (!run) throw new TriggerPipelineError(`pipeline run ${id} no longer exists`);
