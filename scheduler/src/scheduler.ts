@@ -41,7 +41,21 @@ export interface SchedulerOptions {
   sendMail?: notify.MailSender;
   /** Redis leases to share triggers with other replicas; without, this process evaluates all. */
   leases?: RedisLeases | null;
+  /**
+   * Why a run of scheduler `owner` is being taken over, for the log: by default that scheduler
+   * stopped heartbeating (a warning). A Worker tick, which has no orphan window, says instead
+   * whether the tick before it ended or died.
+   */
+  describeTakeover?: (owner: string) => TakeoverNote;
 }
+
+/** How the log explains taking over another scheduler's run: the level, and the clause after "taking over pipeline run N from OWNER, ". */
+export interface TakeoverNote {
+  level: "info" | "warn";
+  reason: string;
+}
+
+const HEARTBEAT_STOPPED: TakeoverNote = { level: "warn", reason: "which stopped heartbeating" };
 
 /** How often code triggers are synced even when the project has not been reloaded. */
 const RESYNC_EVERY_MS = 30_000;
@@ -101,6 +115,7 @@ export class Scheduler {
   readonly #fetch: typeof fetch | undefined;
   readonly #sendMail: notify.MailSender | undefined;
   readonly #leases: RedisLeases | null;
+  readonly #describeTakeover: (owner: string) => TakeoverNote;
   /** Ticks that started later than their interval (the process was busy or asleep). */
   skippedTicks = 0;
   /** When (real time) the last heartbeat that was written began; null before the first. */
@@ -130,6 +145,7 @@ export class Scheduler {
     this.#fetch = options.fetch;
     this.#sendMail = options.sendMail;
     this.#leases = options.leases ?? null;
+    this.#describeTakeover = options.describeTakeover ?? (() => HEARTBEAT_STOPPED);
     // with no orphan window (a Worker tick) nobody takes runs over, so there is nothing to fence
     if (this.#orphanAfterMs > 0) this.#engine.setLiveness(() => this.#heartbeatLapse());
   }
@@ -412,7 +428,10 @@ export class Scheduler {
     for (const run of orphans) {
       if (active.has(run.id) || run.owner === this.id) continue;
       if (run.owner === null) this.#log.info(`resuming pipeline run ${run.id}, which has no owner (retried, or left by kiln run)`);
-      else this.#log.warn(`taking over pipeline run ${run.id} from ${run.owner}, which stopped heartbeating`);
+      else {
+        const note = this.#describeTakeover(run.owner);
+        this.#log[note.level](`taking over pipeline run ${run.id} from ${run.owner}, ${note.reason}`);
+      }
       this.#track(run.id, this.#engine.resume(run.id, run.owner, { owner: this.id }));
       resumed++;
     }

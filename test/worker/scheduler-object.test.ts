@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import type { Readable } from "node:stream";
 import { Miniflare } from "miniflare";
 import { createApiKey, createUser } from "@kiln/core/auth";
 import { generateSecretKey } from "@kiln/core/runtime";
@@ -23,6 +24,8 @@ let mf: Miniflare | null = null;
 let url: string;
 let db: SqlClient;
 let adminKey: string;
+/** What the Worker and its scheduler object printed (workerd's stdout and stderr). */
+let printed = "";
 
 /** A request to the Worker over HTTP, with the admin key unless `key` says otherwise. */
 async function call(method: string, path: string, options: { key?: string | null; body?: unknown } = {}): Promise<{ status: number; json: Record<string, unknown> }> {
@@ -128,6 +131,9 @@ beforeAll(async () => {
     d1Persist: join(dir, "d1"),
     durableObjects: { KILN_SCHEDULER: { className: "KilnScheduler", useSQLite: true } },
     durableObjectsPersist: join(dir, "do"),
+    handleRuntimeStdio(stdout: Readable, stderr: Readable) {
+      for (const stream of [stdout, stderr]) stream.on("data", (chunk: Buffer) => (printed += chunk.toString()));
+    },
     // a short tick, so a block that outlasts it shows the hand-over to the next tick
     bindings: { KILN_SECRET_KEY: generateSecretKey(), KILN_TICK_SECONDS: "2", KILN_TICK_GRACE_SECONDS: "20" },
   });
@@ -180,6 +186,10 @@ describe("the scheduler Durable Object on workerd, with D1", () => {
       expect(history[i]!.startedAt).toBeGreaterThanOrEqual(history[i - 1]!.endedAt!);
       expect(history[i]!.previous).toBe("ended");
     }
+    // the first run outlasted its 2-s tick: the next tick took it over, and says it was handed on
+    // (not that a scheduler "stopped heartbeating", which no tick does)
+    expect(printed).toMatch(new RegExp(`taking over pipeline run ${first} from worker-tick-[0-9a-f-]+, an earlier tick, which ended and handed its unfinished runs on`));
+    expect(printed).not.toContain("stopped heartbeating");
     // the minutely trigger's run from the cron firings' ticks is there once per minute at most
     const minutely = await db.execute("SELECT execution_date, count(*) AS n FROM pipeline_runs WHERE pipeline_uuid = 'minutely' AND pipeline_schedule_id IS NOT NULL GROUP BY pipeline_schedule_id, execution_date HAVING n > 1");
     expect(minutely.rows).toEqual([]);

@@ -85,6 +85,19 @@ export function invocations(bundle: ProjectBundle): { open(env: WorkerEnv): Prom
     return loaded;
   };
 
+  // per isolate, not per invocation: an isolate's first open brings the schema up to date and
+  // seals the trigger tokens an older kiln left in plaintext (kiln seals every token it writes,
+  // so none appear later); every later invocation skips both queries
+  let migrated = false;
+  let sealed: Promise<unknown> | null = null;
+  const sealOnce = (store: Store): Promise<unknown> => {
+    sealed ??= store.sealPlaintextTokens().catch((error: unknown) => {
+      sealed = null;
+      throw error;
+    });
+    return sealed;
+  };
+
   async function open(env: WorkerEnv): Promise<Opened> {
     const project = await projectFor(env);
     if (env.DB) {
@@ -97,7 +110,8 @@ export function invocations(bundle: ProjectBundle): { open(env: WorkerEnv): Prom
       }
     }
     const client = env.DB ? d1Client(env.DB) : createClient({ url: databaseUrl(env), ...(env.LIBSQL_AUTH_TOKEN ? { authToken: env.LIBSQL_AUTH_TOKEN } : {}) });
-    const store = await Store.open(client);
+    const store = await Store.open(client, undefined, { migrate: !migrated });
+    migrated = true;
     let secretKey: CryptoKey | null = null;
     if (env.KILN_SECRET_KEY) {
       try {
@@ -109,7 +123,7 @@ export function invocations(bundle: ProjectBundle): { open(env: WorkerEnv): Prom
     if (secretKey) {
       // trigger tokens are sealed under it; rows an older kiln left in plaintext are sealed now
       store.useSecretKey(secretKey);
-      await store.sealPlaintextTokens();
+      await sealOnce(store);
     } else {
       const tokened = codeTriggersWithTokens(project);
       if (tokened.length > 0) throw new WorkerStartError(`KILN_SECRET_KEY is not set: trigger(s) ${tokened.join(", ")} have tokens, which kiln keeps encrypted under it: wrangler secret put KILN_SECRET_KEY`);

@@ -13,7 +13,7 @@
  * tick take over runs that another tick's scheduler owned.
  */
 import { scheduling } from "@kiln/core/store";
-import { Scheduler, type Log, type TickReport } from "@kiln/scheduler";
+import { Scheduler, type Log, type TakeoverNote, type TickReport } from "@kiln/scheduler";
 import type { ProjectBundle } from "./bundle.ts";
 import { DEFAULT_GRACE_SECONDS, DEFAULT_TICK_SECONDS, seconds, type WorkerEnv } from "./env.ts";
 import { invocations, type OpenedForTick } from "./invocation.ts";
@@ -43,6 +43,23 @@ export const SCHEDULER_OBJECT_NAME = "scheduler";
 
 /** How many ended ticks the object remembers. */
 const TICK_HISTORY = 50;
+
+/** The prefix of every tick's scheduler id, so a takeover can tell a tick's runs from another scheduler's. */
+const TICK_ID_PREFIX = "worker-tick-";
+
+/**
+ * Why a tick takes over a run of `owner`, for the log: a tick hands its unfinished runs to the
+ * next one as it ends (routine, not a scheduler that stopped heartbeating), or the tick before
+ * died without recording its end; a run of some other scheduler sharing the database is taken
+ * too, since a tick has no orphan window, and that is worth a warning.
+ */
+export function describeTickTakeover(owner: string, before: TickRecord | undefined): TakeoverNote {
+  if (!owner.startsWith(TICK_ID_PREFIX)) {
+    return { level: "warn", reason: "a scheduler that is not this Worker's scheduler object (a tick has no orphan window: every other scheduler's runs are taken over)" };
+  }
+  if (before?.state === "running" && before.id === owner) return { level: "warn", reason: "the previous tick, which never recorded its end (its object was restarted mid-tick)" };
+  return { level: "info", reason: "an earlier tick, which ended and handed its unfinished runs on" };
+}
 
 /** Path of the wake request; the answer says whether a tick was running (it took the wake) or one was scheduled. */
 export const WAKE_PATH = "/wake";
@@ -137,7 +154,7 @@ export function createSchedulerObject(bundle: ProjectBundle) {
       const before = await storage.get<TickRecord>("tick");
       // a record still saying running while no tick runs here: that tick's instance died mid-tick
       const previous: TickRecord["previous"] = before === undefined ? "none" : before.state === "running" ? "died" : "ended";
-      const record: TickRecord = { id: `worker-tick-${crypto.randomUUID()}`, state: "running", startedAt: Date.now(), endedAt: null, previous };
+      const record: TickRecord = { id: `${TICK_ID_PREFIX}${crypto.randomUUID()}`, state: "running", startedAt: Date.now(), endedAt: null, previous };
       await storage.put("tick", record);
       if (previous === "died") log.warn(`the previous tick (${before?.id}) never recorded its end: its runs are taken over`);
       this.#wakeAgain = false;
@@ -146,7 +163,7 @@ export function createSchedulerObject(bundle: ProjectBundle) {
       let opened: OpenedForTick | null = null;
       try {
         opened = await opener.openForTick(env);
-        const summary = await this.#drive(opened, record.id);
+        const summary = await this.#drive(opened, record.id, (owner) => describeTickTakeover(owner, before));
         log.info(
           `tick ${record.id}: ${summary.report.runs.created} run(s) created, ${summary.report.started} started, ${summary.report.resumed} resumed; ` +
             `${summary.unfinished} run(s) carried over to the next tick; ${this.#wakes - wakesBefore} wake(s) during it`,
@@ -176,14 +193,14 @@ export function createSchedulerObject(bundle: ProjectBundle) {
      * drive them until the deadline (wakes start new runs meanwhile); then hand out no more block
      * runs, let running ones finish within the grace period, and leave.
      */
-    async #drive(opened: OpenedForTick, id: string): Promise<TickSummary> {
+    async #drive(opened: OpenedForTick, id: string, describeTakeover: (owner: string) => TakeoverNote): Promise<TickSummary> {
       const env = this.#env;
       const { store, project, engine } = opened;
       const deadline = Date.now() + seconds(env, "KILN_TICK_SECONDS", DEFAULT_TICK_SECONDS) * 1000;
       const grace = seconds(env, "KILN_TICK_GRACE_SECONDS", DEFAULT_GRACE_SECONDS) * 1000;
       // orphanAfterMs 0: every other scheduler's runs are orphans. That holds here because this
       // object's record says the tick before ended or died, and no other tick can be running
-      const scheduler = new Scheduler({ store, project, engine, id, host: "cloudflare-durable-object", log, orphanAfterMs: 0, tickIntervalMs: 60_000 });
+      const scheduler = new Scheduler({ store, project, engine, id, host: "cloudflare-durable-object", log, orphanAfterMs: 0, tickIntervalMs: 60_000, describeTakeover });
       const report = await scheduler.tick();
       this.#live = scheduler;
       // a tick stays while it drives runs; a wake (a run created) during it starts that run now

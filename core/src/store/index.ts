@@ -38,8 +38,9 @@ export class Store {
   }
 
   /** Opens a store over a client, applying pending migrations first; `secretKey` seals trigger tokens (see useSecretKey). */
-  static async open(client: SqlClient, clock: Clock = systemClock, options: { secretKey?: SecretKeyProvider } = {}): Promise<Store> {
-    await migrate(client, undefined, clock.now());
+  static async open(client: SqlClient, clock: Clock = systemClock, options: { secretKey?: SecretKeyProvider; migrate?: boolean } = {}): Promise<Store> {
+    // migrate: false when this process already brought the schema up to date (a Worker isolate's later invocations)
+    if (options.migrate !== false) await migrate(client, undefined, clock.now());
     const store = new Store(client, clock);
     if (options.secretKey) store.useSecretKey(options.secretKey);
     return store;
