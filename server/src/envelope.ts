@@ -7,12 +7,17 @@ export function one(c: Context, name: string, record: unknown, status: Contentfu
   return c.json({ [name]: record }, status);
 }
 
+/** A whole list (nothing left out: users, API keys, secrets' names, pipelines): `metadata.count` is its length, `next` false. */
+export function list(c: Context, name: string, records: unknown[]): Response {
+  return c.json({ [name]: records, metadata: { count: records.length, next: false, after: null } });
+}
+
 /**
- * A list of records under their plural name. As in Mage, `metadata.count` is the total matching
- * (`total`; without one, the records given, which is then the whole list) and `metadata.next`
- * says whether more follow; `metadata.after` is kiln's keyset cursor for the following page (pass
- * it as `_after`), null on the last page, so a deep page costs what the first does.
+ * A page of a list under its plural name. As in Mage, `metadata.count` is the total matching the
+ * filter (not the page's length) and `metadata.next` says whether more follow; `metadata.after` is
+ * kiln's keyset cursor for the following page (pass it as `_after`), null on the last page, so a
+ * deep page costs what the first does.
  */
-export function list(c: Context, name: string, records: unknown[], after: string | null = null, total?: number): Response {
-  return c.json({ [name]: records, metadata: { count: total ?? records.length, next: after !== null, after } });
+export function paged(c: Context, name: string, records: unknown[], after: string | null, total: number): Response {
+  return c.json({ [name]: records, metadata: { count: total, next: after !== null, after } });
 }

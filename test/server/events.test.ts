@@ -112,7 +112,7 @@ describe("POST /api/events", () => {
     const run = runsOf(answer)[0] as Record<string, unknown>;
     expect(run.pipeline_uuid).toBe("uploads");
     expect(run.event).toEqual(event);
-    expect(answer.json.metadata).toMatchObject({ count: 1, next: null });
+    expect(answer.json.metadata).toMatchObject({ count: 1, next: false, after: null });
 
     await until(async () => (await s.store.getPipelineRun(Number(run.id)))?.status === "completed", "the event's run to complete");
     const stored = await s.store.getPipelineRun(Number(run.id));
@@ -125,7 +125,7 @@ describe("POST /api/events", () => {
       const none = await sendEvent(other, { bearer: EVENTS_TOKEN });
       expect(none.status).toBe(200);
       expect(none.json.pipeline_runs).toEqual([]);
-      expect(none.json.metadata).toMatchObject({ count: 0, next: null });
+      expect(none.json.metadata).toMatchObject({ count: 0, next: false, after: null });
     }
     expect(await runCount()).toBe(before);
   });

@@ -169,3 +169,86 @@ describe("Mage's paging and filters", () => {
     expect(JSON.stringify(bad.json)).toContain("query.status[]");
   });
 });
+
+describe("metadata.count is the total matching on every list, as in Mage", () => {
+  /** Every page of a list, `_limit` 2 at a time: each page must carry the same total, and `next` whether a cursor follows. */
+  async function walk(fx: ServerFixture, path: string, key: string): Promise<{ ids: number[]; counts: number[] }> {
+    const ids: number[] = [];
+    const counts: number[] = [];
+    let after: string | null = null;
+    for (let i = 0; i < 50; i++) {
+      const answer = await fx.call("GET", `${path}${path.includes("?") ? "&" : "?"}_limit=2${after ? `&_after=${after}` : ""}`, { role: "viewer" });
+      expect(answer.status).toBe(200);
+      const meta = answer.json.metadata as Meta;
+      expect(meta.next).toBe(meta.after !== null);
+      ids.push(...(answer.json[key] as Array<{ id: number }>).map((r) => r.id));
+      counts.push(meta.count);
+      after = meta.after;
+      if (after === null) return { ids, counts };
+    }
+    throw new Error(`${path} did not end`);
+  }
+
+  /** The list's total on every page is the number of rows its pages hold, and that is `expected`. */
+  async function expectTotal(fx: ServerFixture, path: string, key: string, expected: number): Promise<void> {
+    const { ids, counts } = await walk(fx, path, key);
+    expect(ids.length).toBe(expected);
+    expect(new Set(counts)).toEqual(new Set([expected]));
+  }
+
+  test("triggers (all, a pipeline's, filtered), event matchers, backfills and block runs: the filter's total on every page", async () => {
+    const fx = await serverFixture({ ...SERVER_PROJECT, "pipelines/other/metadata.yaml": "blocks:\n  - uuid: load\n    type: data_loader\n" });
+    try {
+      const make = async (pipeline: string, schedule: Record<string, unknown>) => {
+        const created = await fx.call("POST", `/api/pipelines/${pipeline}/pipeline_schedules`, { body: { pipeline_schedule: schedule } });
+        expect(created.status).toBe(201);
+      };
+      for (let i = 0; i < 3; i++) await make("etl", { name: `hook-${i}`, schedule_type: "api", status: "active", tags: i === 0 ? ["finance"] : ["ops"] });
+      for (let i = 0; i < 3; i++) await make("etl", { name: `on-event-${i}`, schedule_type: "event", event_pattern: { source: [`s${i}`] } });
+      // an event trigger without a pattern matches nothing: no matcher
+      await make("etl", { name: "no-pattern", schedule_type: "event" });
+      await make("other", { name: "elsewhere", schedule_type: "api", tags: ["finance"] });
+
+      await expectTotal(fx, "/api/pipeline_schedules", "pipeline_schedules", 8);
+      await expectTotal(fx, "/api/pipeline_schedules?pipeline_uuid=etl", "pipeline_schedules", 7);
+      await expectTotal(fx, "/api/pipeline_schedules?status=active", "pipeline_schedules", 3);
+      await expectTotal(fx, "/api/pipeline_schedules?schedule_type=event", "pipeline_schedules", 4);
+      await expectTotal(fx, "/api/pipeline_schedules?tag[]=finance", "pipeline_schedules", 2);
+      await expectTotal(fx, "/api/pipelines/etl/pipeline_schedules", "pipeline_schedules", 7);
+      await expectTotal(fx, "/api/pipelines/etl/pipeline_schedules?tag[]=ops", "pipeline_schedules", 2);
+      await expectTotal(fx, "/api/pipelines/other/pipeline_schedules?status=active", "pipeline_schedules", 0);
+      // with _offset the total is still the whole filter's, not what is left after the offset
+      const offset = await fx.call("GET", "/api/pipeline_schedules?_offset=6&_limit=1", { role: "viewer" });
+      expect(offset.json.metadata as Meta).toMatchObject({ count: 8, next: true });
+      await expectTotal(fx, "/api/event_matchers", "event_matchers", 3);
+
+      for (const [pipeline, name] of [["etl", "b1"], ["etl", "b2"], ["other", "b3"]] as const) {
+        const created = await fx.call("POST", "/api/backfills", { body: { backfill: { name, pipeline_uuid: pipeline, start_datetime: "2024-03-01T00:00:00Z", end_datetime: "2024-03-01T01:00:00Z", interval_type: "hour" } } });
+        expect(created.status).toBe(201);
+        if (name === "b2") expect((await fx.call("PUT", `/api/backfills/${(created.json.backfill as { id: number }).id}`, { body: { backfill: { status: "initial" } } })).status).toBe(200);
+      }
+      await expectTotal(fx, "/api/backfills", "backfills", 3);
+      await expectTotal(fx, "/api/backfills?pipeline_uuid=etl", "backfills", 2);
+      await expectTotal(fx, "/api/backfills?status=initial", "backfills", 2);
+      await expectTotal(fx, "/api/pipelines/etl/backfills", "backfills", 2);
+      await expectTotal(fx, "/api/pipelines/etl/backfills?status=initial", "backfills", 1);
+
+      // a pipeline of three blocks: its run's block-run lists total three, two a page
+      const three = await serverFixture({
+        ...SERVER_PROJECT,
+        "pipelines/etl/metadata.yaml": `${SERVER_PROJECT["pipelines/etl/metadata.yaml"]}  - uuid: tail\n    type: transformer\n    upstream_blocks: [shape]\n`,
+        "transformers/tail.js": "export default function tail(data) { return data; }\n",
+      });
+      try {
+        const run = await three.store.createPipelineRun({ pipelineUuid: "etl", executionDate: Date.UTC(2025, 0, 1) });
+        await until(async () => (await three.store.getPipelineRun(run!.id))?.status === "completed", "the run to complete");
+        await expectTotal(three, `/api/block_runs?pipeline_run_id=${run!.id}`, "block_runs", 3);
+        await expectTotal(three, `/api/pipeline_runs/${run!.id}/block_runs`, "block_runs", 3);
+      } finally {
+        await three.close();
+      }
+    } finally {
+      await fx.close();
+    }
+  });
+});

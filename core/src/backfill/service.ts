@@ -170,6 +170,11 @@ export function listBackfills(store: Store, filter: BackfillFilter = {}, page: P
   return backfills.listBackfills(store.client, filter, page);
 }
 
+/** How many backfills match the filter (Mage's metadata.count). */
+export function countBackfills(store: Store, filter: BackfillFilter = {}): Promise<number> {
+  return backfills.countBackfills(store.client, filter);
+}
+
 /**
  * Changes a backfill's name, variables or max_concurrent_runs; only an initial backfill can
  * change (its runs are made from them at start), anything else is a conflict.

@@ -19,7 +19,7 @@ import {
 import { canTransition } from "../state-machine.ts";
 import { backfillFromRow } from "./rows.ts";
 import { toJson } from "./json.ts";
-import { listPage, type Page, type PageRequest } from "./page.ts";
+import { countRows, listPage, type Page, type PageRequest, type RowFilter } from "./page.ts";
 import type { WriteBatch } from "./write-batch.ts";
 
 /** A backfill as stored, with its run limit (which the domain's Backfill type does not carry yet). */
@@ -107,11 +107,21 @@ export async function listBackfills(
   filter: BackfillFilter = {},
   page: PageRequest = {},
 ): Promise<Page<BackfillRecord>> {
+  return listPage(client, "backfills", backfillConditions(filter), page, backfillRecordFromRow);
+}
+
+/** How many backfills match the filter: counted through their indexes (backfills are made by people, and few). */
+export function countBackfills(client: SqlClient, filter: BackfillFilter = {}): Promise<number> {
+  return countRows(client, "backfills", backfillConditions(filter));
+}
+
+/** The filter as SQL conditions, shared by the page and its total. */
+function backfillConditions(filter: BackfillFilter): RowFilter {
   const where: string[] = [];
   const args: InValue[] = [];
   if (filter.pipelineUuid !== undefined) (where.push("pipeline_uuid = ?"), args.push(filter.pipelineUuid));
   if (filter.status !== undefined) (where.push("status = ?"), args.push(filter.status));
-  return listPage(client, "backfills", { where, args }, page, backfillRecordFromRow);
+  return { where, args };
 }
 
 /** The fields of a backfill that may change before it starts. */

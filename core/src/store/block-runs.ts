@@ -2,7 +2,7 @@
 import type { SqlClient } from "./sql-client.ts";
 import type { BlockRun } from "../domain.ts";
 import { blockRunFromRow } from "./rows.ts";
-import { listPage, type Page, type PageRequest } from "./page.ts";
+import { countRows, listPage, type Page, type PageRequest } from "./page.ts";
 
 /** All block runs of a pipeline run, in creation order. */
 export async function getBlockRuns(client: SqlClient, pipelineRunId: number): Promise<BlockRun[]> {
@@ -26,6 +26,11 @@ export async function blockRunCounts(client: SqlClient, pipelineRunIds: readonly
 /** A pipeline run's block runs, newest first, a page at a time (keyset, like every list the API serves). */
 export function listBlockRuns(client: SqlClient, pipelineRunId: number, page: PageRequest = {}): Promise<Page<BlockRun>> {
   return listPage(client, "block_runs", { where: ["pipeline_run_id = ?"], args: [pipelineRunId] }, page, blockRunFromRow);
+}
+
+/** How many block runs a pipeline run has: counted through (pipeline_run_id, block_uuid)'s index, at most one per block of its pipeline. */
+export function countBlockRuns(client: SqlClient, pipelineRunId: number): Promise<number> {
+  return countRows(client, "block_runs", { where: ["pipeline_run_id = ?"], args: [pipelineRunId] });
 }
 
 /** One block run by id, or null. */

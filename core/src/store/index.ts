@@ -173,6 +173,10 @@ export class Store {
   listBlockRuns(pipelineRunId: number, page?: PageRequest) {
     return blockRuns.listBlockRuns(this.client, pipelineRunId, page);
   }
+  /** How many block runs the pipeline run has (metadata.count of its block-run list). */
+  countBlockRuns(pipelineRunId: number) {
+    return blockRuns.countBlockRuns(this.client, pipelineRunId);
+  }
   getBlockRun(id: number) {
     return blockRuns.getBlockRun(this.client, id);
   }
@@ -187,6 +191,10 @@ export class Store {
   }
   listPipelineSchedules(filter?: schedules.PipelineScheduleFilter, page?: PageRequest) {
     return schedules.listPipelineSchedules(this.client, filter, page);
+  }
+  /** How many schedules match the filter (metadata.count of the trigger lists). */
+  countPipelineSchedules(filter?: schedules.PipelineScheduleFilter) {
+    return schedules.countPipelineSchedules(this.client, filter);
   }
   getPipelineSchedule(id: number) {
     return schedules.getPipelineSchedule(this.client, id);
@@ -214,7 +222,7 @@ export { migrate } from "./migrate.ts";
 export { MIGRATIONS, type Migration } from "./migrations/index.ts";
 export { WriteBatch, LeaseLostError, RunTakenOverError, blockRunSubject, type BlockRunRef, type BlockRunPatch, type PipelineRunPatch } from "./write-batch.ts";
 export type { NewPipelineRun, PipelineRunFilter, Page } from "./pipeline-runs.ts";
-export type { NewPipelineSchedule } from "./schedules.ts";
+export type { NewPipelineSchedule, PipelineScheduleFilter } from "./schedules.ts";
 export * as scheduling from "./scheduling.ts";
 export { countedPipelineRuns, scheduleRunCounts, type CountedRunFilter } from "./counters.ts";
 export * as backfills from "./backfills.ts";

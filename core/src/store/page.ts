@@ -8,6 +8,12 @@ export interface Page<T> {
   next: string | null;
 }
 
+/** Conditions joined with AND, and their arguments: one list's filter, shared by its page and its total. */
+export interface RowFilter {
+  where: string[];
+  args: InValue[];
+}
+
 export interface PageRequest {
   limit?: number;
   after?: string | null;
@@ -25,7 +31,7 @@ export const MAX_PAGE_OFFSET = 10_000;
 export async function listPage<T extends { id: number }>(
   client: SqlClient,
   table: string,
-  filter: { where: string[]; args: InValue[] },
+  filter: RowFilter,
   page: PageRequest,
   fromRow: (row: Row) => T,
 ): Promise<Page<T>> {
@@ -46,4 +52,15 @@ export async function listPage<T extends { id: number }>(
   const items = rs.rows.slice(0, limit).map(fromRow);
   const last = items[items.length - 1];
   return { items, next: rs.rows.length > limit && last ? String(last.id) : null };
+}
+
+/**
+ * How many `table` rows match `filter` (Mage's `metadata.count`): a count through the table's
+ * indexes, for the lists whose rows are few by nature (triggers and backfills, made by people; one
+ * run's block runs, one per block). Pipeline runs, which grow without bound, are totalled from the
+ * run counters instead (counters.ts).
+ */
+export async function countRows(client: SqlClient, table: string, filter: RowFilter): Promise<number> {
+  const rs = await client.execute({ sql: `SELECT count(*) AS n FROM ${table} ${filter.where.length ? `WHERE ${filter.where.join(" AND ")}` : ""}`, args: filter.args });
+  return Number(rs.rows[0]?.n ?? 0);
 }

@@ -5,7 +5,7 @@ import type { JsonObject, PipelineSchedule, ScheduleSettings, ScheduleStatus, Sc
 import { KilnError } from "../errors.ts";
 import { pipelineScheduleFromRow } from "./rows.ts";
 import { toJson } from "./json.ts";
-import { listPage, type Page, type PageRequest } from "./page.ts";
+import { countRows, listPage, type Page, type PageRequest, type RowFilter } from "./page.ts";
 import type { SealedToken } from "../trigger-tokens.ts";
 
 export interface NewPipelineSchedule {
@@ -152,10 +152,12 @@ export interface PipelineScheduleFilter {
   scheduleType?: string;
   /** Any of these tags (Mage's `tag[]`). */
   tags?: readonly string[];
+  /** Only triggers with an event pattern (Mage's event matchers). */
+  withEventPattern?: boolean;
 }
 
-/** Newest-first schedules matching the filter, a page at a time (keyset, like every list). */
-export function listPipelineSchedules(client: SqlClient, filter: PipelineScheduleFilter = {}, page: PageRequest = {}): Promise<Page<PipelineSchedule>> {
+/** The filter as SQL conditions, shared by the page and its total. */
+function scheduleConditions(filter: PipelineScheduleFilter): RowFilter {
   const where: string[] = [];
   const args: InValue[] = [];
   if (filter.pipelineUuid !== undefined) (where.push("pipeline_uuid = ?"), args.push(filter.pipelineUuid));
@@ -165,7 +167,18 @@ export function listPipelineSchedules(client: SqlClient, filter: PipelineSchedul
     where.push(`EXISTS (SELECT 1 FROM json_each(pipeline_schedules.tags) WHERE json_each.value IN (${filter.tags.map(() => "?").join(", ")}))`);
     args.push(...filter.tags);
   }
-  return listPage(client, "pipeline_schedules", { where, args }, page, pipelineScheduleFromRow);
+  if (filter.withEventPattern) where.push("event_pattern IS NOT NULL");
+  return { where, args };
+}
+
+/** Newest-first schedules matching the filter, a page at a time (keyset, like every list). */
+export function listPipelineSchedules(client: SqlClient, filter: PipelineScheduleFilter = {}, page: PageRequest = {}): Promise<Page<PipelineSchedule>> {
+  return listPage(client, "pipeline_schedules", scheduleConditions(filter), page, pipelineScheduleFromRow);
+}
+
+/** How many schedules match the filter: counted (a project's triggers are few, written by people). */
+export function countPipelineSchedules(client: SqlClient, filter: PipelineScheduleFilter = {}): Promise<number> {
+  return countRows(client, "pipeline_schedules", scheduleConditions(filter));
 }
 
 /** Id and digest of a schedule's token, for the API trigger route: null if there is no such schedule. */

@@ -4,13 +4,13 @@
  * cancel and retry (the failed runs), all through core's backfill service.
  */
 import { BACKFILL_STATUSES, PIPELINE_RUN_STATUSES, INTERVAL_TYPES } from "@kiln/core";
-import { backfillStatus, cancelBackfill, createBackfill, deleteBackfill, listBackfills, retryFailedBackfillRuns, startBackfill, updateBackfill } from "@kiln/core/backfill";
+import { backfillStatus, cancelBackfill, countBackfills, createBackfill, deleteBackfill, listBackfills, retryFailedBackfillRuns, startBackfill, updateBackfill } from "@kiln/core/backfill";
 import { boundedInteger, INSTANT_EXPECTED, MAX_INSTANT, MAX_SETTING_NUMBER, MIN_INSTANT, NameSchema } from "@kiln/core/bounds";
 import type { Context, Hono } from "hono";
 import * as v from "valibot";
 import type { ApiDoc } from "../api-doc.ts";
 import type { Env, ServerDeps } from "../deps.ts";
-import { list, one } from "../envelope.ts";
+import { one, paged } from "../envelope.ts";
 import { notFound, rethrowUnder, unprocessable } from "../errors.ts";
 import { backfillJson } from "../serialize.ts";
 import { idParam, JsonObjectSchema, PageQuery, parseWith, readBody, readQuery, pageOf } from "../validate.ts";
@@ -114,12 +114,9 @@ export function backfillRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc): v
   doc.add({ method: "get", path: "/api/backfills", summary: "Backfills, newest first, by pipeline and status", role: "viewer", query: ListQuery, responseKey: "backfills" });
   app.get("/api/backfills", async (c) => {
     const query = readQuery(c, ListQuery);
-    const page = await listBackfills(
-      deps.store,
-      { ...(query.pipeline_uuid !== undefined ? { pipelineUuid: query.pipeline_uuid } : {}), ...(query.status !== undefined ? { status: query.status } : {}) },
-      pageOf(query),
-    );
-    return list(c, "backfills", page.items.map(backfillJson), page.next);
+    const filter = { ...(query.pipeline_uuid !== undefined ? { pipelineUuid: query.pipeline_uuid } : {}), ...(query.status !== undefined ? { status: query.status } : {}) };
+    const [page, total] = await Promise.all([listBackfills(deps.store, filter, pageOf(query)), countBackfills(deps.store, filter)]);
+    return paged(c, "backfills", page.items.map(backfillJson), page.next, total);
   });
 
   doc.add({ method: "get", path: "/api/pipelines/:uuid/backfills", summary: "A pipeline's backfills, newest first (Mage's path)", role: "viewer", query: PipelineListQuery, responseKey: "backfills" });
@@ -127,12 +124,9 @@ export function backfillRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc): v
     const pipelineUuid = parseWith(PipelineUuid, c.req.param("uuid"), "path.uuid");
     const query = readQuery(c, PipelineListQuery);
     if (!deps.project().pipelines.has(pipelineUuid)) throw notFound("pipeline", pipelineUuid);
-    const page = await listBackfills(
-      deps.store,
-      { pipelineUuid, ...(query.status !== undefined ? { status: query.status } : {}) },
-      pageOf(query),
-    );
-    return list(c, "backfills", page.items.map(backfillJson), page.next);
+    const filter = { pipelineUuid, ...(query.status !== undefined ? { status: query.status } : {}) };
+    const [page, total] = await Promise.all([listBackfills(deps.store, filter, pageOf(query)), countBackfills(deps.store, filter)]);
+    return paged(c, "backfills", page.items.map(backfillJson), page.next, total);
   });
 
   doc.add({ method: "post", path: "/api/backfills", summary: "Create a backfill (initial: start it to create its runs)", role: "editor", body: CreateBody, responseKey: "backfill" });

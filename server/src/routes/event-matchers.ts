@@ -9,7 +9,7 @@ import type { Hono } from "hono";
 import * as v from "valibot";
 import type { ApiDoc } from "../api-doc.ts";
 import type { Env, ServerDeps } from "../deps.ts";
-import { list, one } from "../envelope.ts";
+import { one, paged } from "../envelope.ts";
 import { notFound } from "../errors.ts";
 import { scheduleJson } from "../serialize.ts";
 import { idParam, PageQuery, readQuery, pageOf } from "../validate.ts";
@@ -38,10 +38,10 @@ export function eventMatcherRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc
   doc.add({ method: "get", path: "/api/event_matchers", summary: "Event triggers' patterns, as Mage's event matchers (one per event trigger, with its id)", role: "viewer", query: ListQuery, responseKey: "event_matchers" });
   app.get("/api/event_matchers", async (c) => {
     const query = readQuery(c, ListQuery);
-    // a page of event triggers; those without a pattern match nothing and are left out of it
-    const page = await deps.store.listPipelineSchedules({ scheduleType: "event" }, pageOf(query));
-    const matchers = page.items.filter((s) => s.eventPattern !== null).map(eventMatcherJson);
-    return list(c, "event_matchers", matchers, page.next);
+    // event triggers without a pattern match nothing: they are no matchers, in the page or its total
+    const filter = { scheduleType: "event", withEventPattern: true };
+    const [page, total] = await Promise.all([deps.store.listPipelineSchedules(filter, pageOf(query)), deps.store.countPipelineSchedules(filter)]);
+    return paged(c, "event_matchers", page.items.map(eventMatcherJson), page.next, total);
   });
 
   doc.add({ method: "get", path: "/api/event_matchers/:id", summary: "One event trigger's pattern, as a Mage event matcher", role: "viewer", responseKey: "event_matcher" });

@@ -63,6 +63,6 @@ export function eventRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc): void
     if ((await c.req.text()).trim() === "") throw new ApiError("invalid_request", "body: expected a JSON object (the event)", [{ field: "body", message: "expected a JSON object (the event)" }]);
     const event: JsonObject = await readBody(c, EventBody);
     const { runs, considered } = await dispatchEvent(deps.store, deps.project(), event, allowed === "all" ? {} : { scheduleIds: allowed });
-    return c.json({ pipeline_runs: runs.map(pipelineRunJson), metadata: { count: runs.length, next: null, considered } }, runs.length > 0 ? 201 : 200);
+    return c.json({ pipeline_runs: runs.map(pipelineRunJson), metadata: { count: runs.length, next: false, after: null, considered } }, runs.length > 0 ? 201 : 200);
   });
 }

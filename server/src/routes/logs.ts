@@ -11,7 +11,7 @@ import type { Context, Hono } from "hono";
 import * as v from "valibot";
 import type { ApiDoc } from "../api-doc.ts";
 import type { Env, ServerDeps } from "../deps.ts";
-import { list } from "../envelope.ts";
+import { paged } from "../envelope.ts";
 import { ApiError, notFound } from "../errors.ts";
 import { idParam, PageQuery, readQuery } from "../validate.ts";
 import { liveStream } from "../sse.ts";
@@ -27,7 +27,7 @@ const KEEPALIVE_MS = 5_000;
 const AccessToken = v.optional(v.pipe(v.string(), v.maxLength(1000)));
 
 /** A pipeline run's cursor: `<block_run_id>:<byte offset>`, the point to continue from. */
-const RunCursor = v.pipe(v.string(), v.regex(/^[1-9][0-9]{0,15}:[0-9]{1,15}$/, "expected the cursor given as metadata.next"));
+const RunCursor = v.pipe(v.string(), v.regex(/^[1-9][0-9]{0,15}:[0-9]{1,15}$/, "expected the cursor given as metadata.after"));
 
 const RunLogsQuery = v.strictObject({ _limit: PageQuery._limit, _after: v.optional(RunCursor) });
 /** A block run's cursor is the byte offset to continue from. */
@@ -135,7 +135,7 @@ export function logRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc): void {
   doc.add({
     method: "get",
     path: "/api/pipeline_runs/:id/logs",
-    summary: "A page of a pipeline run's block logs, block run by block run (continue with _after=metadata.next)",
+    summary: "A page of a pipeline run's block logs, block run by block run (continue with _after=metadata.after; metadata.count is this page's lines, since a total would read the whole log)",
     role: "viewer",
     query: RunLogsQuery,
     responseKey: "logs",
@@ -159,10 +159,11 @@ export function logRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc): void {
         break;
       }
     }
-    return list(c, "logs", lines, next);
+    // a log's total would mean reading all of it: count is this page's lines (documented on the route)
+    return paged(c, "logs", lines, next, lines.length);
   });
 
-  doc.add({ method: "get", path: "/api/block_runs/:id/logs", summary: "A page of a block run's log (continue with _after=metadata.next)", role: "viewer", query: BlockRunLogsQuery, responseKey: "logs" });
+  doc.add({ method: "get", path: "/api/block_runs/:id/logs", summary: "A page of a block run's log (continue with _after=metadata.after; metadata.count is this page's lines)", role: "viewer", query: BlockRunLogsQuery, responseKey: "logs" });
   app.get("/api/block_runs/:id/logs", async (c) => {
     const id = idParam(c);
     const query = readQuery(c, BlockRunLogsQuery);
@@ -170,7 +171,7 @@ export function logRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc): void {
     const { run, blockRun } = await blockRunOr404(deps, id);
     const limit = query._limit ?? 40;
     const page = await readLines(reader, run, blockRun, Number(query._after ?? 0), limit);
-    return list(c, "logs", page.lines, page.lines.length === limit ? String(page.next) : null);
+    return paged(c, "logs", page.lines, page.lines.length === limit ? String(page.next) : null, page.lines.length);
   });
 
   doc.add({

@@ -10,7 +10,7 @@ import type { Hono } from "hono";
 import * as v from "valibot";
 import type { ApiDoc } from "../api-doc.ts";
 import type { Env, ServerDeps } from "../deps.ts";
-import { list, one } from "../envelope.ts";
+import { one, paged } from "../envelope.ts";
 import { ApiError, notFound, rethrowUnder, unprocessable } from "../errors.ts";
 import { pipelineRunDetailView, pipelineRunListViews } from "../run-views.ts";
 import { idParam, PageQuery, parseWith, QueryId, readBody, readQuery, pageOf, RepeatedQuery, repeatedQuery } from "../validate.ts";
@@ -83,7 +83,7 @@ export function pipelineRunRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc)
       deps.store.listPipelineRuns(filter, pageOf(query)),
       deps.store.totalPipelineRuns(filter),
     ]);
-    return list(c, "pipeline_runs", await pipelineRunListViews(deps, page.items, c.get("principal")), page.next, total);
+    return paged(c, "pipeline_runs", await pipelineRunListViews(deps, page.items, c.get("principal")), page.next, total);
   });
 
   // Mage's route for a pipeline's runs (its UI's runs page)
@@ -99,7 +99,7 @@ export function pipelineRunRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc)
       deps.store.listPipelineRuns(filter, pageOf(query)),
       deps.store.totalPipelineRuns(filter),
     ]);
-    return list(c, "pipeline_runs", await pipelineRunListViews(deps, page.items, c.get("principal")), page.next, total);
+    return paged(c, "pipeline_runs", await pipelineRunListViews(deps, page.items, c.get("principal")), page.next, total);
   });
 
   doc.add({ method: "get", path: "/api/pipeline_runs/:id", summary: "A pipeline run with its block runs", role: "viewer", responseKey: "pipeline_run" });

@@ -6,13 +6,13 @@ import { SCHEDULE_STATUSES, SCHEDULE_TYPES, type JsonObject, type PipelineSchedu
 import { createRunForSchedule, createSchedule, deleteSchedule, lastPipelineRunStatus, nextPipelineRunDate, runtimeAverage, updateSchedule } from "@kiln/core/api";
 import { hasRole } from "@kiln/core/auth";
 import { boundedInteger, MAX_SETTING_NUMBER, NameSchema } from "@kiln/core/bounds";
-import { scheduleRunCounts } from "@kiln/core/store";
+import { scheduleRunCounts, type PageRequest, type PipelineScheduleFilter } from "@kiln/core/store";
 import type { Context, Hono } from "hono";
 import * as v from "valibot";
 import type { ApiDoc } from "../api-doc.ts";
 import type { Principal } from "../auth.ts";
 import { codeTriggerAccess, type Env, type ServerDeps } from "../deps.ts";
-import { one, list } from "../envelope.ts";
+import { one, paged } from "../envelope.ts";
 import { ApiError, notFound } from "../errors.ts";
 import { pipelineRunListViews } from "../run-views.ts";
 import { pipelineRunJson, scheduleJson } from "../serialize.ts";
@@ -126,6 +126,13 @@ export async function scheduleView(deps: ServerDeps, schedule: PipelineSchedule,
   return view;
 }
 
+/** A page of triggers as the API shows them, with the total matching the filter (Mage's metadata.count). */
+async function scheduleList(c: Context<Env>, deps: ServerDeps, filter: PipelineScheduleFilter, page: PageRequest): Promise<Response> {
+  const [found, total] = await Promise.all([deps.store.listPipelineSchedules(filter, page), deps.store.countPipelineSchedules(filter)]);
+  const views = await Promise.all(found.items.map((s) => scheduleView(deps, s, c.get("principal"))));
+  return paged(c, "pipeline_schedules", views, found.next, total);
+}
+
 async function scheduleOr404(deps: ServerDeps, id: number): Promise<PipelineSchedule> {
   const schedule = await deps.store.getPipelineSchedule(id);
   if (!schedule) throw notFound("pipeline schedule", id);
@@ -143,12 +150,8 @@ export function scheduleRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc): v
   app.get("/api/pipelines/:uuid/pipeline_schedules", async (c) => {
     const pipelineUuid = pipelineOr404(deps, c);
     const query = readQuery(c, ListQuery);
-    const page = await deps.store.listPipelineSchedules(
-      { pipelineUuid, ...(query.status ? { status: query.status } : {}), ...(query.schedule_type ? { scheduleType: query.schedule_type } : {}), ...tagsQuery(c) },
-      pageOf(query),
-    );
-    const views = await Promise.all(page.items.map((s) => scheduleView(deps, s, c.get("principal"))));
-    return list(c, "pipeline_schedules", views, page.next);
+    const filter = { pipelineUuid, ...(query.status ? { status: query.status } : {}), ...(query.schedule_type ? { scheduleType: query.schedule_type } : {}), ...tagsQuery(c) };
+    return scheduleList(c, deps, filter, pageOf(query));
   });
 
   // Mage's route for every pipeline's triggers (its UI's triggers page)
@@ -156,17 +159,13 @@ export function scheduleRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc): v
   doc.add({ method: "get", path: "/api/pipeline_schedules", summary: "Every pipeline's triggers (Mage's route)", role: "viewer", query: AllQuery, responseKey: "pipeline_schedules" });
   app.get("/api/pipeline_schedules", async (c) => {
     const query = readQuery(c, AllQuery);
-    const page = await deps.store.listPipelineSchedules(
-      {
-        ...(query.pipeline_uuid ? { pipelineUuid: query.pipeline_uuid } : {}),
-        ...(query.status ? { status: query.status } : {}),
-        ...(query.schedule_type ? { scheduleType: query.schedule_type } : {}),
-        ...tagsQuery(c),
-      },
-      pageOf(query),
-    );
-    const views = await Promise.all(page.items.map((s) => scheduleView(deps, s, c.get("principal"))));
-    return list(c, "pipeline_schedules", views, page.next);
+    const filter = {
+      ...(query.pipeline_uuid ? { pipelineUuid: query.pipeline_uuid } : {}),
+      ...(query.status ? { status: query.status } : {}),
+      ...(query.schedule_type ? { scheduleType: query.schedule_type } : {}),
+      ...tagsQuery(c),
+    };
+    return scheduleList(c, deps, filter, pageOf(query));
   });
 
   doc.add({ method: "post", path: "/api/pipelines/:uuid/pipeline_schedules", summary: "Create a trigger", role: "editor", body: CreateBody, responseKey: "pipeline_schedule" });
@@ -243,7 +242,7 @@ export function scheduleRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc): v
       deps.store.listPipelineRuns({ pipelineScheduleId: id }, pageOf(query)),
       deps.store.totalPipelineRuns({ pipelineScheduleId: id }),
     ]);
-    return list(c, "pipeline_runs", await pipelineRunListViews(deps, page.items, c.get("principal")), page.next, total);
+    return paged(c, "pipeline_runs", await pipelineRunListViews(deps, page.items, c.get("principal")), page.next, total);
   });
 
   doc.add({ method: "post", path: "/api/pipeline_schedules/:id/pipeline_runs", summary: "Run a trigger now", role: "editor", body: RunBody, responseKey: "pipeline_run" });
