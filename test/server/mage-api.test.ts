@@ -21,12 +21,13 @@ describe("Mage's routes and fields", () => {
     expect(created.status).toBe(201);
     const id = (created.json.pipeline_schedule as { id: number }).id;
     const t0 = Date.UTC(2025, 0, 1);
-    // two finished runs of 10 s and 30 s, one waiting (a pipeline-less date keeps it from starting: status set directly)
+    // two finished runs of 10 s and 30 s, one running, their statuses set directly: they name a
+    // pipeline the project lacks, so the scheduler never starts them and races the statuses set here
     for (const [i, seconds] of [[1, 10], [2, 30]] as const) {
-      const run = await s.store.createPipelineRun({ pipelineUuid: "etl", pipelineScheduleId: id, executionDate: t0 + i * 1000 });
+      const run = await s.store.createPipelineRun({ pipelineUuid: "ghost-counted", pipelineScheduleId: id, executionDate: t0 + i * 1000 });
       await s.client.execute({ sql: "UPDATE pipeline_runs SET status = 'completed', started_at = ?, completed_at = ? WHERE id = ?", args: [t0, t0 + seconds * 1000, run!.id] });
     }
-    const waiting = await s.store.createPipelineRun({ pipelineUuid: "etl", pipelineScheduleId: id, executionDate: t0 + 3000 });
+    const waiting = await s.store.createPipelineRun({ pipelineUuid: "ghost-counted", pipelineScheduleId: id, executionDate: t0 + 3000 });
     await s.client.execute({ sql: "UPDATE pipeline_runs SET status = 'running', owner = 'elsewhere' WHERE id = ?", args: [waiting!.id] });
 
     const all = await s.call("GET", "/api/pipeline_schedules", { role: "viewer" });
@@ -53,6 +54,13 @@ describe("Mage's routes and fields", () => {
   });
 
   test("GET /api/pipelines/:uuid/pipeline_runs: a pipeline's runs with the total, filtered by status; 404 for an unknown pipeline", async () => {
+    const made: number[] = [];
+    for (let i = 0; i < 3; i++) made.push((await s.store.createPipelineRun({ pipelineUuid: "etl", executionDate: Date.UTC(2025, 1, 1) + i * 1000 }))!.id);
+    // the scheduler runs them: counted once they ended, so no status changes between the answer and the truth
+    await until(async () => {
+      for (const id of made) if ((await s.store.getPipelineRun(id))?.status !== "completed") return false;
+      return true;
+    }, "the runs to complete");
     const before = await s.call("GET", "/api/pipelines/etl/pipeline_runs?_limit=1", { role: "viewer" });
     expect(before.status).toBe(200);
     const total = (before.json.metadata as Meta).count;
