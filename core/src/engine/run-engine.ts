@@ -66,7 +66,8 @@ interface Step {
   batch: WriteBatch;
   /** Block-run moves of this step; several moves of one block run become one write. */
   moves: Map<Node, { from: BlockRunStatus; via: BlockRunStatus[]; patch: BlockRunPatch }>;
-  inserts: number[];
+  /** Block runs this step creates, inserted at commit in the status the step's moves left them in. */
+  creates: Node[];
   launches: Node[];
   /** Running block runs of a resumed run, to follow through their stored handles. */
   attaches: Node[];
@@ -328,7 +329,7 @@ export class RunEngine {
         const step: Step = {
           batch: this.#store.batch(),
           moves: new Map(),
-          inserts: [],
+          creates: [],
           launches: [],
           attaches: [],
           cancels: [],
@@ -405,7 +406,9 @@ export class RunEngine {
   /**
    * Transition "start run": pipeline run initial -> running, with a block run (initial) per
    * block of the run.
-   *   Writes: insertBlockRuns; transitionPipelineRun initial -> running (started_at, owner).
+   *   Writes: transitionPipelineRun initial -> running (started_at, owner); the block runs,
+   *   inserted at commit as this step's moves left them (insertBlockRunsAs: the first blocks
+   *   already queued -> running when they are claimed in the same step).
    *   Refused when: the run is no longer initial (another scheduler started it, or it was
    *   cancelled): IllegalTransitionError, and the run is let go as not this engine's.
    *   After the commit: the ownership watch starts. Armed now: the run timeout.
@@ -413,9 +416,7 @@ export class RunEngine {
    */
   #startRun(state: RunState, step: Step): void {
     const now = step.batch.now;
-    const types = new Map<string, string>();
-    for (const node of state.nodes.values()) types.set(node.uuid, node.executorType);
-    step.inserts.push(...step.batch.insertBlockRuns(state.run.id, [...state.nodes.keys()], types));
+    step.creates.push(...state.nodes.values());
     step.batch.transitionPipelineRun(state.run.id, "initial", "running", { startedAt: now, owner: state.options.owner ?? null });
     state.run = { ...state.run, status: "running", startedAt: now, owner: state.options.owner ?? null };
     step.starts = true;
@@ -633,7 +634,8 @@ export class RunEngine {
   /**
    * Transition "fan out": a ready per-item block (controller) initial -> queued -> running in one
    * write, with one item block run (initial) per item of its fan-out source (dag-rules' fanOut).
-   *   Writes: transitionBlockRun initial -> running via queued (started_at); insertBlockRuns of the items.
+   *   Writes: transitionBlockRun initial -> running via queued (started_at); the items, inserted
+   *   at commit as this step's moves left them (insertBlockRunsAs).
    *   Events: block queued, block running (the controller's).
    */
   #expand(state: RunState, step: Step, node: Node): void {
@@ -641,12 +643,11 @@ export class RunEngine {
     state.itemCounts.set(node.block.uuid, count);
     this.#move(state, step, node, "queued");
     this.#move(state, step, node, "running", { startedAt: step.batch.now });
-    const types = new Map<string, string>();
     for (const { uuid, index } of items) {
-      types.set(uuid, node.executorType);
-      state.nodes.set(uuid, state.node(uuid, node.block, "item", index));
+      const item = state.node(uuid, node.block, "item", index);
+      state.nodes.set(uuid, item);
+      step.creates.push(item);
     }
-    if (items.length > 0) step.inserts.push(...step.batch.insertBlockRuns(state.run.id, items.map((i) => i.uuid), types));
   }
 
   /**
@@ -724,7 +725,7 @@ export class RunEngine {
   }
 
   async #commit(state: RunState, step: Step): Promise<void> {
-    if (step.moves.size === 0 && step.batch.size === 0) return;
+    if (step.moves.size === 0 && step.creates.length === 0 && step.batch.size === 0) return;
     // a process waking from a freeze may have been presumed dead and its runs taken over: it
     // writes nothing (outputs included) until it knows it still may
     const fenced = this.fenced();
@@ -733,12 +734,14 @@ export class RunEngine {
     /** Moves found already made, exactly so, by another writer: they are left out of the next try. */
     const recorded = new Set<Node>();
     let results: ResultSet[] = [];
+    let inserts: number[] = [];
     for (;;) {
-      const batch = this.#stepBatch(state, step, recorded);
-      if (batch.size === 0) break;
+      const built = this.#stepBatch(state, step, recorded);
+      if (built.batch.size === 0) break;
       try {
         // a database outage holds the run up, it never fails it: the step is written once it is back
-        results = await commitThroughOutages(this.#store, batch, () => this.fenced());
+        results = await commitThroughOutages(this.#store, built.batch, () => this.fenced());
+        inserts = built.inserts;
         break;
       } catch (error) {
         // a run this engine has not started yet is not its to reconcile: a lost start is let go
@@ -750,7 +753,7 @@ export class RunEngine {
       state.started = true;
       this.#ownership.watch(state);
     }
-    this.#recordIds(state, step, results);
+    this.#recordIds(state, inserts, results);
     this.#runCallbacks(state, step);
     for (const node of step.cancels) this.#launcher.cancel(node);
     if (step.ended) this.#end(state, step.ended);
@@ -760,20 +763,41 @@ export class RunEngine {
     if (onEvent) for (const event of step.events) onEvent(event);
   }
 
-  /** The step's writes as one batch, guarded, without the moves in `recorded`. */
-  #stepBatch(state: RunState, step: Step, recorded: ReadonlySet<Node>): WriteBatch {
+  /**
+   * The step's writes as one batch, guarded, without the moves in `recorded`; `inserts`: the
+   * indexes of the statements whose rows are the ids of the block runs it creates.
+   */
+  #stepBatch(state: RunState, step: Step, recorded: ReadonlySet<Node>): { batch: WriteBatch; inserts: number[] } {
     const batch = step.batch.copy();
+    // block runs created by this step are inserted as its moves left them (their path checked
+    // by the store): one statement each batch, not an insert and then a write per moved row
+    const created = new Set(step.creates);
+    const inserts =
+      created.size === 0
+        ? []
+        : batch.insertBlockRunsAs(
+            state.run.id,
+            step.creates.map((node) => {
+              const move = step.moves.get(node);
+              return { blockUuid: node.uuid, executorType: node.executorType, status: node.status, via: move?.via, patch: move?.patch };
+            }),
+          );
     for (const [node, move] of step.moves) {
-      if (recorded.has(node)) continue;
+      if (recorded.has(node) || created.has(node)) continue;
       batch.transitionBlockRun({ pipelineRunId: state.run.id, blockUuid: node.uuid }, move.from, node.status, move.patch, move.via);
     }
-    if (batch.size === 0) return batch;
+    if (batch.size === 0) return { batch, inserts };
+    // a step that starts the run (or takes it over) moves it to running under this owner in this
+    // very batch, by a guarded write: the guards below would check what that write just made true
+    if (step.starts) return { batch, inserts };
     // a run cancelled by another process must not start anything new: this guard fails the batch
-    if (step.launches.length > 0 && step.ended === null) batch.requirePipelineRunStatus(state.run.id, "running");
+    const launching = step.launches.length > 0 && step.ended === null;
     // fencing: once another scheduler has taken the run over, this one writes nothing more in it
     const owner = state.run.owner;
-    if (owner) batch.requirePipelineRunOwner(state.run.id, owner);
-    return batch;
+    if (launching && owner) batch.requirePipelineRunStatusAndOwner(state.run.id, "running", owner);
+    else if (launching) batch.requirePipelineRunStatus(state.run.id, "running");
+    else if (owner) batch.requirePipelineRunOwner(state.run.id, owner);
+    return { batch, inserts };
   }
 
   /**
@@ -834,8 +858,8 @@ export class RunEngine {
     }
   }
 
-  #recordIds(state: RunState, step: Step, results: ResultSet[]): void {
-    for (const index of step.inserts) {
+  #recordIds(state: RunState, inserts: readonly number[], results: ResultSet[]): void {
+    for (const index of inserts) {
       for (const row of results[index]?.rows ?? []) {
         const node = state.nodes.get(String(row.block_uuid));
         if (node) node.id = Number(row.id);

@@ -97,8 +97,9 @@ export class GroupCommitter {
     const guard = batch.guards.find((g) => g.index === index);
     if (!guard) return error;
     const rs = await this.client.execute(guard.lookup);
-    const actual = rs.rows[0] ? String(rs.rows[0].status) : "missing";
-    if (guard.explain) return guard.explain(actual);
+    const row = rs.rows[0];
+    const actual = row ? String(row.status) : "missing";
+    if (guard.explain) return guard.explain(actual, row);
     return new IllegalTransitionError(guard.entity, guard.subject, guard.from, guard.to, actual);
   }
 }

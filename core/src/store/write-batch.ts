@@ -8,7 +8,7 @@
 import type { InStatement, InValue } from "@libsql/client";
 import type { Backfill, BackfillStatus, BlockRunStatus, JsonObject, PipelineRunStatus } from "../domain.ts";
 import { BLOCK_RUN_STATUSES } from "../domain.ts";
-import { assertTransition, canTransition, type Entity } from "../state-machine.ts";
+import { assertTransition, canTransition, IllegalTransitionError, type Entity } from "../state-machine.ts";
 import { toJson } from "./json.ts";
 import { insertNotificationsStatement, type NewNotification } from "./notifications.ts";
 import {
@@ -41,6 +41,15 @@ export interface BlockRunPatch {
   completedAt?: number | null;
 }
 
+/** A block run to create, in the status (reached through `via`) the batch's moves left it in. */
+export interface NewBlockRun {
+  blockUuid: string;
+  executorType: string | null;
+  status: BlockRunStatus;
+  via?: readonly BlockRunStatus[];
+  patch?: BlockRunPatch;
+}
+
 export interface PipelineRunPatch {
   /** The scheduler process executing the run. */
   owner?: string | null;
@@ -64,8 +73,8 @@ export interface Guard {
   to: string;
   /** Reads the record's current status. */
   lookup: InStatement;
-  /** Builds the error for a refused write when it is not an illegal transition. */
-  explain?: (actual: string) => Error;
+  /** Builds the error for a refused write when it is not an illegal transition (`row`: what the lookup read). */
+  explain?: (actual: string, row: Readonly<Record<string, unknown>> | undefined) => Error;
 }
 
 /** A write refused because the scheduler no longer holds the lease it was made under. */
@@ -108,6 +117,14 @@ const COLUMNS: Record<string, string> = {
   passedSla: "passed_sla",
 };
 
+/** A patch value as its column stores it (JSON for metrics and handles, 0/1 for flags). */
+function columnValue(key: string, value: unknown): InValue {
+  if (value === undefined || value === null) return null;
+  if (key === "metrics" || key === "executorHandle") return toJson(value as JsonObject);
+  if (typeof value === "boolean") return value ? 1 : 0;
+  return value as InValue;
+}
+
 function setClause(patch: object): { sql: string; args: InValue[] } {
   const parts: string[] = [];
   const args: InValue[] = [];
@@ -116,12 +133,23 @@ function setClause(patch: object): { sql: string; args: InValue[] } {
     const column = COLUMNS[key];
     if (!column) throw new Error(`unknown column for patch key ${key}`);
     parts.push(`${column} = ?`);
-    if (key === "metrics" || key === "executorHandle") args.push(value === null ? null : toJson(value));
-    else if (typeof value === "boolean") args.push(value ? 1 : 0);
-    else args.push(value as InValue);
+    args.push(columnValue(key, value));
   }
   return { sql: parts.map((p) => `, ${p}`).join(""), args };
 }
+
+/** The block-run columns a created row can carry from its patch (insertBlockRunsAs). */
+const INSERTED_PATCH_KEYS: ReadonlyArray<keyof BlockRunPatch> = [
+  "attempt",
+  "executorType",
+  "executorHandle",
+  "owner",
+  "error",
+  "metrics",
+  "retryAt",
+  "startedAt",
+  "completedAt",
+];
 
 /** Describes a block run in messages: `block run load of pipeline run 12`. */
 export function blockRunSubject(ref: BlockRunRef): string {
@@ -173,11 +201,24 @@ export class WriteBatch {
     const subject = `pipeline run ${id}`;
     assertTransition("pipeline_run", subject, from, to);
     const set = setClause(patch);
+    const lookup = { sql: "SELECT status FROM pipeline_runs WHERE id = ?", args: [id] };
+    if (from === "initial") {
+      // an initial run may be gone (a backfill's reset deletes its initial runs): a guard after
+      // the write fails the batch when it matched no row
+      this.statements.push({
+        sql: `UPDATE pipeline_runs SET status = ?, updated_at = ?${set.sql} WHERE id = ? AND status = ?`,
+        args: [to, this.now, ...set.args, id, from],
+      });
+      this.#guard("pipeline_run", subject, from, to, lookup);
+      return this;
+    }
+    // a run past initial is never deleted: the status check folds into the write, as a block
+    // run's does (one statement instead of two on every run's end)
     this.statements.push({
-      sql: `UPDATE pipeline_runs SET status = ?, updated_at = ?${set.sql} WHERE id = ? AND status = ?`,
-      args: [to, this.now, ...set.args, id, from],
+      sql: `UPDATE pipeline_runs SET status = CASE WHEN status = ? THEN ? ELSE ${FAIL_SQL} END, updated_at = ?${set.sql} WHERE id = ?`,
+      args: [from, to, this.now, ...set.args, id],
     });
-    this.#guard("pipeline_run", subject, from, to, { sql: "SELECT status FROM pipeline_runs WHERE id = ?", args: [id] });
+    this.guards.push({ index: this.statements.length - 1, entity: "pipeline_run", subject, from, to, lookup });
     return this;
   }
 
@@ -209,10 +250,34 @@ export class WriteBatch {
     return this.#requireStatus("backfills", "backfill", `backfill ${id}`, id, status);
   }
 
+  /**
+   * Fails the batch unless the pipeline run is still in `status` and owned by `owner`, in one
+   * read: the two guards a step that launches block runs needs (a refusal names the status
+   * first, as requirePipelineRunStatus would, then the owner, as requirePipelineRunOwner would).
+   */
+  requirePipelineRunStatusAndOwner(id: number, status: PipelineRunStatus, owner: string): this {
+    return this.failIf(
+      { sql: "NOT EXISTS (SELECT 1 FROM pipeline_runs WHERE id = ? AND status = ? AND owner IS ?)", args: [id, status, owner] },
+      {
+        entity: "pipeline_run",
+        subject: `pipeline run ${id}`,
+        from: status,
+        to: status,
+        lookup: { sql: "SELECT status, coalesce(owner, 'no owner') AS owner FROM pipeline_runs WHERE id = ?", args: [id] },
+        explain: (actual, row) =>
+          row === undefined || actual !== status
+            ? new IllegalTransitionError("pipeline_run", `pipeline run ${id}`, status, status, actual)
+            : new RunTakenOverError(id, String(row.owner)),
+      },
+    );
+  }
+
+  // a read, not a no-op UPDATE: a guard that writes nothing dirties no page (and no WAL frame)
   #requireStatus(table: string, entity: Entity, subject: string, id: number, status: string): this {
-    this.statements.push({ sql: `UPDATE ${table} SET updated_at = updated_at WHERE id = ? AND status = ?`, args: [id, status] });
-    this.#guard(entity, subject, status, status, { sql: `SELECT status FROM ${table} WHERE id = ?`, args: [id] });
-    return this;
+    return this.failIf(
+      { sql: `(SELECT status FROM ${table} WHERE id = ?) IS NOT ?`, args: [id, status] },
+      { entity, subject, from: status, to: status, lookup: { sql: `SELECT status FROM ${table} WHERE id = ?`, args: [id] } },
+    );
   }
 
   /**
@@ -344,6 +409,47 @@ export class WriteBatch {
           "INSERT INTO block_runs (pipeline_run_id, block_uuid, executor_type, created_at, updated_at) VALUES " +
           chunk.map(() => "(?, ?, ?, ?, ?)").join(", ") +
           " ON CONFLICT (pipeline_run_id, block_uuid) DO NOTHING RETURNING id, block_uuid",
+        args,
+      });
+      indexes.push(this.statements.length - 1);
+    }
+    return indexes;
+  }
+
+  /**
+   * Creates block runs already in the status this batch's moves take them to (a run's first
+   * block initial -> queued -> running as the run starts): one insert, instead of an insert and
+   * then a conditional write per moved row. Each row's path from initial (`via`, then `status`)
+   * is checked against the state machine as transitionBlockRun checks it. A row that exists
+   * already fails the batch, unless it was to be created initial: that one is left as it is, as
+   * insertBlockRuns leaves it. Returns the indexes of the statements whose rows are the new ids.
+   */
+  insertBlockRunsAs(pipelineRunId: number, rows: ReadonlyArray<NewBlockRun>): number[] {
+    const indexes: number[] = [];
+    const perRow = 5 + INSERTED_PATCH_KEYS.length;
+    // stay far below SQLite's bound-parameter limit
+    const chunkSize = Math.floor(2000 / perRow);
+    const columns = ["pipeline_run_id", "block_uuid", "status", "created_at", "updated_at", ...INSERTED_PATCH_KEYS.map((key) => COLUMNS[key]!)];
+    const placeholders = `(${columns.map(() => "?").join(", ")})`;
+    for (let start = 0; start < rows.length; start += chunkSize) {
+      const chunk = rows.slice(start, start + chunkSize);
+      const args: InValue[] = [];
+      for (const row of chunk) {
+        let at: BlockRunStatus = "initial";
+        for (const next of [...(row.via ?? []), row.status]) {
+          if (next === "initial" && at === "initial") continue;
+          assertTransition("block_run", blockRunSubject({ pipelineRunId, blockUuid: row.blockUuid }), at, next);
+          at = next;
+        }
+        args.push(pipelineRunId, row.blockUuid, row.status, this.now, this.now);
+        const patch: BlockRunPatch = { attempt: 1, metrics: {}, ...row.patch, executorType: row.patch?.executorType ?? row.executorType };
+        for (const key of INSERTED_PATCH_KEYS) args.push(columnValue(key, patch[key]));
+      }
+      this.statements.push({
+        sql:
+          `INSERT INTO block_runs (${columns.join(", ")}) VALUES ${chunk.map(() => placeholders).join(", ")}` +
+          ` ON CONFLICT (pipeline_run_id, block_uuid) DO UPDATE SET status = CASE WHEN excluded.status = 'initial' THEN block_runs.status ELSE ${FAIL_SQL} END` +
+          " RETURNING id, block_uuid",
         args,
       });
       indexes.push(this.statements.length - 1);
