@@ -21,6 +21,12 @@ export interface BlockJob {
   blockUuid: string;
   blockRunId: number;
   pipelineRunId: number;
+  /**
+   * The run's trigger and backfill (null: none), as the engine read them: the block's runtime
+   * variables need no read of the run then. Absent in a job built elsewhere: the run is read.
+   */
+  pipelineScheduleId?: number | null;
+  backfillId?: number | null;
   attempt: number;
   /** ISO 8601, UTC. */
   executionDate: string;

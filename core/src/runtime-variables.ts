@@ -102,7 +102,9 @@ function backfillIntervalOf(b: BackfillRange, date: number): JsonObject {
  * TypeScript blocks get as ctx.variables and Python blocks as **kwargs (the same object).
  */
 export async function blockRunVariables(job: BlockJob, store: Store | undefined, env: string | null): Promise<JsonObject> {
-  const run = store ? await store.getPipelineRun(job.pipelineRunId) : null;
+  // the engine's job names the run's trigger and backfill: no read of the run for every block run
+  const known = job.pipelineScheduleId !== undefined && job.backfillId !== undefined;
+  const run = known ? { pipelineScheduleId: job.pipelineScheduleId ?? null, backfillId: job.backfillId ?? null } : store ? await store.getPipelineRun(job.pipelineRunId) : null;
   const schedule = run?.pipelineScheduleId != null && store ? await store.getPipelineSchedule(run.pipelineScheduleId) : null;
   const backfill = run?.backfillId != null && store ? await getBackfill(store.client, run.backfillId) : null;
   return runtimeVariables({

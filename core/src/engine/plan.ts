@@ -113,6 +113,8 @@ export function buildBlockJob(args: {
     blockUuid: args.blockRunUuid,
     blockRunId: args.blockRunId,
     pipelineRunId: run.id,
+    pipelineScheduleId: run.pipelineScheduleId,
+    backfillId: run.backfillId,
     attempt: args.attempt,
     executionDate: new Date(run.executionDate).toISOString(),
     executionPartition: run.executionPartition,
