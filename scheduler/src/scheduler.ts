@@ -47,6 +47,13 @@ export interface SchedulerOptions {
    * whether the tick before it ended or died.
    */
   describeTakeover?: (owner: string) => TakeoverNote;
+  /**
+   * Loads the project from disk again (the host that has files: `kiln start`). Called before a
+   * sync that would change a code trigger, so an API edit another process wrote to triggers.yaml
+   * after this one last loaded it is not reverted (see syncTriggers' reread); the project it
+   * gives becomes this scheduler's.
+   */
+  reloadProject?: () => Promise<Project>;
 }
 
 /** How the log explains taking over another scheduler's run: the level, and the clause after "taking over pipeline run N from OWNER, ". */
@@ -116,6 +123,7 @@ export class Scheduler {
   readonly #sendMail: notify.MailSender | undefined;
   readonly #leases: RedisLeases | null;
   readonly #describeTakeover: (owner: string) => TakeoverNote;
+  readonly #reloadProject: (() => Promise<Project>) | null;
   /** Ticks that started later than their interval (the process was busy or asleep). */
   skippedTicks = 0;
   /** When (real time) the last heartbeat that was written began; null before the first. */
@@ -146,6 +154,7 @@ export class Scheduler {
     this.#sendMail = options.sendMail;
     this.#leases = options.leases ?? null;
     this.#describeTakeover = options.describeTakeover ?? (() => HEARTBEAT_STOPPED);
+    this.#reloadProject = options.reloadProject ?? null;
     // with no orphan window (a Worker tick) nobody takes runs over, so there is nothing to fence
     if (this.#orphanAfterMs > 0) this.#engine.setLiveness(() => this.#heartbeatLapse());
   }
@@ -229,6 +238,29 @@ export class Scheduler {
     this.#project = project;
   }
 
+  /** Syncs the code triggers with the project, read again from disk first when the sync would change a row and the host can. */
+  async #sync(now: number): Promise<SyncReport> {
+    const reload = this.#reloadProject;
+    const reread = reload
+      ? () =>
+          reload().catch((error: unknown) => {
+            this.#log.warn(`project not read again before syncing triggers.yaml (the last one loaded is synced): ${error instanceof Error ? error.message : String(error)}`);
+            return null;
+          })
+      : undefined;
+    const held = this.#project;
+    const { project, ...report } = await syncTriggers(this.#store, held, now, reread ? { reread } : {});
+    // a project set during the sync (a reload, a write-back) is newer than the one synced: kept, and synced next tick
+    if (project !== held && this.#project === held) this.#project = project;
+    this.#syncedProject = project;
+    this.#syncedAt = now;
+    const changed = report.created + report.updated + report.deactivated;
+    const summary = `triggers.yaml synced: ${report.created} created, ${report.updated} updated, ${report.deactivated} deactivated`;
+    if (changed > 0) this.#log.info(summary);
+    else this.#log.debug?.(summary);
+    return report;
+  }
+
   /** Runs started by this scheduler that have not ended yet. */
   get activeRuns(): number {
     return this.#runs.size;
@@ -243,11 +275,7 @@ export class Scheduler {
     // triggers.yaml only changes with the project (reloaded from disk); a periodic pass repairs
     // edits made to code triggers through the database
     const resync = this.#project !== this.#syncedProject || started - this.#syncedAt >= RESYNC_EVERY_MS;
-    const sync = resync ? await syncTriggers(store, this.#project, started) : { created: 0, updated: 0, deactivated: 0 };
-    if (resync) {
-      this.#syncedProject = this.#project;
-      this.#syncedAt = started;
-    }
+    const sync = resync ? await this.#sync(started) : { created: 0, updated: 0, deactivated: 0 };
     const project = this.#project;
     const notifications = (pipelineUuid: string) => notificationConfigOf(project, pipelineUuid);
     const shards = this.#leases ? await this.#leases.refresh() : null;

@@ -6,7 +6,7 @@
  */
 import { newToken } from "@kiln/core/api";
 import { type Project, type TriggerConfig } from "@kiln/core/project";
-import { scheduling, type ScheduleState, type Store } from "@kiln/core/store";
+import { scheduling, type ScheduleState, type Store, type WriteBatch } from "@kiln/core/store";
 
 const same = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
 
@@ -48,12 +48,39 @@ export interface SyncReport {
   deactivated: number;
 }
 
+export interface SyncOptions {
+  /**
+   * Reads the project from disk again. Given, it is called before a sync that would change a
+   * row, and the sync follows the files as they are now: the project in hand may have been read
+   * before another process (a separate web server) wrote an API edit to triggers.yaml and then
+   * to the database, and syncing it would put the old values back until the next reload. Null,
+   * or a throw: the project in hand is synced (a broken file keeps the last good project).
+   */
+  reread?: () => Promise<Project | null>;
+}
+
 /**
  * Brings the database's code triggers in line with the project's triggers.yaml files. `now` is
  * the tick's time: a trigger created or retimed here is due at it, so the same tick evaluates it
- * (a Worker's next tick is a minute away).
+ * (a Worker's next tick is a minute away). With `reread`, see SyncOptions; `project` in the
+ * answer is the project synced (the re-read one, if any).
  */
-export async function syncTriggers(store: Store, project: Project, now: number = store.clock.now()): Promise<SyncReport> {
+export async function syncTriggers(store: Store, project: Project, now: number = store.clock.now(), options: SyncOptions = {}): Promise<SyncReport & { project: Project }> {
+  let synced = project;
+  let plan = await planSync(store, project, now);
+  if (plan.batch.size > 0 && options.reread) {
+    const fresh = await options.reread().catch(() => null);
+    if (fresh) {
+      synced = fresh;
+      plan = await planSync(store, fresh, now);
+    }
+  }
+  if (plan.batch.size > 0) await store.commit(plan.batch);
+  return { ...plan.report, project: synced };
+}
+
+/** The writes that bring the code triggers in line with `project`, not committed. */
+async function planSync(store: Store, project: Project, now: number): Promise<{ batch: WriteBatch; report: SyncReport }> {
   const existing = new Map<string, ScheduleState>();
   for (const row of await scheduling.codeSchedules(store.client)) existing.set(`${row.pipelineUuid}\u0000${row.name}`, row);
   const batch = store.batch();
@@ -91,6 +118,5 @@ export async function syncTriggers(store: Store, project: Project, now: number =
     batch.deactivateSchedule(row.id);
     report.deactivated++;
   }
-  if (batch.size > 0) await store.commit(batch);
-  return report;
+  return { batch, report };
 }

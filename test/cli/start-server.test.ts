@@ -78,7 +78,7 @@ describe("kiln start serving the API", () => {
     expect(existsSync(join(root, ".kiln/admin-api-key"))).toBe(false);
     kiln.child.kill("SIGTERM");
     expect(await kiln.exited).toBe(0);
-  });
+  }, 90_000);
 
   test("web_server beside a scheduler on the same database: the server creates the run, the scheduler runs it", async () => {
     const root = dirs.project(PROJECT);
@@ -91,7 +91,7 @@ describe("kiln start serving the API", () => {
     for (const p of [web, scheduler]) p.child.kill("SIGTERM");
     expect(await web.exited).toBe(0);
     expect(await scheduler.exited).toBe(0);
-  });
+  }, 90_000);
 
   test("bad flags and an unreadable secret setup exit 2 naming the problem", async () => {
     const root = dirs.project(PROJECT);

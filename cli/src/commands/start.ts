@@ -78,6 +78,15 @@ export async function start(args: string[]): Promise<number> {
   // in-process blocks store no output while this process may have been presumed dead (see RunEngine.setLiveness)
   open.runtime.fence = () => engine.fenced();
   let scheduler: Scheduler | null = null;
+  // bumped by each API write-back, so a reload that read the file before it is dropped
+  let written = 0;
+  const useProject = (next: Project) => {
+    project = next;
+    // the block runtime too: in-process blocks of a pipeline added since the start find it at once
+    open.runtime.project = next;
+    engine.setProject(next);
+    scheduler?.setProject(next);
+  };
   if (withScheduler) {
     const id = `scheduler-${crypto.randomUUID()}`;
     // with REDIS_URL, replicas split the triggers between them; without, this one evaluates all
@@ -97,18 +106,17 @@ export async function start(args: string[]): Promise<number> {
       orphanAfterMs,
       log: consoleLog,
       sendMail: smtpMailSender,
+      // before a sync would change a code trigger, the files as they are now: a separate web
+      // server may have written an API edit to triggers.yaml since the last reload
+      reloadProject: async () => {
+        const before = written;
+        const next = await loadUserProject(projectPath);
+        if (written === before) useProject(next);
+        return project;
+      },
     });
   }
   const running = scheduler;
-  // bumped by each API write-back, so a periodic reload that read the file before it is dropped
-  let written = 0;
-  const useProject = (next: Project) => {
-    project = next;
-    // the block runtime too: in-process blocks of a pipeline added since the start find it at once
-    open.runtime.project = next;
-    engine.setProject(next);
-    scheduler?.setProject(next);
-  };
   const server = withServer
     ? await serveApi({
         open,
