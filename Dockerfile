@@ -43,6 +43,7 @@ COPY plugins/executor-docker/package.json plugins/executor-docker/
 COPY plugins/executor-ecs/package.json plugins/executor-ecs/
 COPY plugins/executor-kubernetes/package.json plugins/executor-kubernetes/
 COPY plugins/executor-local/package.json plugins/executor-local/
+COPY plugins/executor-workflows/package.json plugins/executor-workflows/
 # bun trusts the system's CA bundle (a registry behind a company proxy works when the base trusts it)
 RUN NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt bun install --production --frozen-lockfile \
     && rm -rf /root/.bun/install/cache

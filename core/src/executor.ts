@@ -49,9 +49,11 @@ export type ExecutionHandle = JsonObject;
 
 export type ExecutionStatus =
   | { state: "running" }
-  | { state: "completed"; metrics?: JsonObject }
-  | { state: "failed"; error: string; metrics?: JsonObject }
+  | { state: "completed"; metrics?: JsonObject; attempts?: number }
+  | { state: "failed"; error: string; metrics?: JsonObject; attempts?: number }
   | { state: "cancelled" };
+// `attempts`: how many attempts an executor that retries by itself (retriesItself) made for this
+// start; the engine records the last one as the block run's attempt and retries only what is left
 
 export interface Executor {
   /** The name blocks use in executor_type: "local", "docker", "ecs", "cloud_run", "k8s", ... */
@@ -61,6 +63,13 @@ export interface Executor {
    * job): its project then needs a database and an output store reachable from there.
    */
   readonly remote?: boolean;
+  /**
+   * True when the executor's platform runs the block's retry_config itself and enforces its
+   * timeout per attempt (Cloudflare Workflows' step retries): the engine then arms no block
+   * timeout of its own (an attempt's timeout is the platform's) and counts the attempts the
+   * executor reports (ExecutionStatus `attempts`) before retrying anything.
+   */
+  readonly retriesItself?: boolean;
   start(job: BlockJob): Promise<ExecutionHandle>;
   status(handle: ExecutionHandle): Promise<ExecutionStatus>;
   cancel(handle: ExecutionHandle): Promise<void>;

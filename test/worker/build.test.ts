@@ -108,12 +108,43 @@ describe("kiln build worker refuses what a Worker cannot run", () => {
     const refused = build(project(files));
     expect(refused.status).toBe(2);
     expect(refused.stderr).toContain("pipelines/p/metadata.yaml: block long: timeout: timeout 120 s cannot fit in one invocation of the Worker's scheduler, where this block runs (a tick of 45 s plus 10 s of grace, 55 s)");
-    expect(refused.stderr).toContain("run it on a remote executor");
+    expect(refused.stderr).toContain("run it as a Cloudflare Workflows step (executor_type workflows), which outlives the tick, or on a remote executor");
     // on k8s the block runs in a container, which no tick bounds; 30 s fits in a tick
     expect(refused.stderr).not.toContain("block remote");
     expect(refused.stderr).not.toContain("block short");
     expect(build(project(files), "--tick-seconds", "100", "--grace-seconds", "20").status).toBe(0);
     expect(build(project(files), "--grace-seconds", "never").stderr).toContain("--grace-seconds: expected a positive number");
+  }, 60_000);
+
+  test("on executor_type workflows a timeout longer than a tick builds; no timeout, a Python block, and an uncapped backoff are named", () => {
+    const files = {
+      "kiln.yaml": IN_PROCESS,
+      "pipelines/p/metadata.yaml":
+        "blocks:\n  - uuid: long\n    type: data_loader\n    executor_type: workflows\n    timeout: 3600\n    retry_config: { retries: 6, delay: 10, max_delay: 60 }\n  - uuid: after\n    type: transformer\n    timeout: 30\n    upstream_blocks: [long]\n",
+      "data_loaders/long.js": BLOCK,
+      "transformers/after.js": BLOCK,
+    };
+    // an hour is far past a tick (45 s + 10 s): a Workflows step outlives the tick, so it builds
+    const built = build(project(files));
+    expect(built.stderr).toContain("built the Worker entry");
+    expect(built.status).toBe(0);
+    // the entry exports the Workflow class wrangler.toml's [[workflows]] names
+    expect(readFileSync(join(built.out, "index.ts"), "utf8")).toContain("export const KilnBlockWorkflow = createBlockWorkflow(project);");
+    // kiln caps each wait at max_delay; Workflows' exponential backoff cannot: said, not dropped
+    expect(built.stderr).toContain(
+      "kiln: warning: pipelines/p/metadata.yaml: block long: retry_config.max_delay (60 s) is not acted on under executor_type workflows: Workflows doubles the wait after each failed attempt without a cap, so its last wait is 320 s",
+    );
+    const untimed = build(
+      project({
+        ...files,
+        "pipelines/p/metadata.yaml": "blocks:\n  - uuid: long\n    type: data_loader\n    executor_type: workflows\n  - uuid: clean\n    type: transformer\n    executor_type: workflows\n    timeout: 60\n    upstream_blocks: [long]\n",
+        "transformers/clean.py": "@transformer\ndef clean(*args, **kwargs):\n    return [1]\n",
+      }),
+    );
+    expect(untimed.status).toBe(2);
+    expect(untimed.stderr).toContain("pipelines/p/metadata.yaml: block long: timeout: a block on executor_type workflows runs as a Cloudflare Workflows step, which always has a timeout (Workflows' default is 10 minutes): set timeout");
+    expect(untimed.stderr).toContain("pipelines/p/metadata.yaml: block clean: transformers/clean.py: a Python block cannot run inside a Worker");
+    expect(existsSync(untimed.out)).toBe(false);
   }, 60_000);
 
   test("Python blocks, by name, unless a remote executor runs them; Python callbacks and conditionals", () => {

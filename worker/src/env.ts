@@ -1,4 +1,5 @@
 /** The Worker's configuration: its bindings and vars, read and checked in one place. */
+import type { WorkflowBinding } from "@kiln/executor-workflows";
 import type { D1Database } from "./d1-client.ts";
 
 /** A Durable Object namespace binding (the parts used): the scheduler object is reached by name. */
@@ -13,6 +14,8 @@ export interface WorkerEnv {
   DB?: D1Database;
   /** The scheduler Durable Object (class KilnScheduler): it runs every tick, one at a time. */
   KILN_SCHEDULER?: DurableObjectNamespace;
+  /** The Workflow (class KilnBlockWorkflow) whose instances run the blocks on executor_type workflows. */
+  KILN_BLOCKS?: WorkflowBinding;
   /** The libSQL database: `libsql://...` (Turso) or `http(s)://...` (sqld). */
   LIBSQL_URL?: string;
   /** Secret. */
@@ -40,7 +43,7 @@ export interface WorkerEnv {
    * AWS_REGION (ecs), GOOGLE_APPLICATION_CREDENTIALS as the key's JSON (cloud_run),
    * KILN_KUBECONFIG_DATA (k8s), KILN_S3_* (the S3 output store).
    */
-  [name: string]: string | D1Database | DurableObjectNamespace | undefined;
+  [name: string]: string | D1Database | DurableObjectNamespace | WorkflowBinding | undefined;
 }
 
 /** A Worker configuration or project it cannot run with; the message says why and what to do. */
@@ -87,5 +90,14 @@ export function schedulerBinding(env: WorkerEnv): DurableObjectNamespace {
   throw new WorkerStartError(
     "KILN_SCHEDULER is not bound: kiln's scheduler is a Durable Object on Workers. Add to wrangler.toml: " +
       '[[durable_objects.bindings]] name = "KILN_SCHEDULER", class_name = "KilnScheduler", and [[migrations]] tag = "v1", new_sqlite_classes = ["KilnScheduler"]',
+  );
+}
+
+/** The Workflow binding for blocks on executor_type workflows, or a start error saying what wrangler.toml needs. */
+export function workflowsBinding(env: WorkerEnv): WorkflowBinding {
+  if (env.KILN_BLOCKS) return env.KILN_BLOCKS;
+  throw new WorkerStartError(
+    "KILN_BLOCKS is not bound: blocks on executor_type workflows run as Cloudflare Workflows steps. Add to wrangler.toml: " +
+      '[[workflows]] name = "kiln-blocks", binding = "KILN_BLOCKS", class_name = "KilnBlockWorkflow"',
   );
 }

@@ -4,6 +4,6 @@
  */
 export { createWorker, createSchedulerObject, WorkerStartError, WORKER_PASSWORD_ITERATIONS, type KilnWorker, type WorkerEnv, type CronEvent, type WorkerContext } from "./worker.ts";
 export { moduleMapSource, type ProjectBundle } from "./bundle.ts";
-export { workerRefusals, describeRefusals, ALWAYS_ON_MESSAGE, DEFAULT_TICK_SECONDS, DEFAULT_GRACE_SECONDS, REMOTE_EXECUTOR_TYPES, type WorkerRefusal } from "./refusals.ts";
+export { workerRefusals, workerWarnings, describeRefusals, ALWAYS_ON_MESSAGE, DEFAULT_TICK_SECONDS, DEFAULT_GRACE_SECONDS, REMOTE_EXECUTOR_TYPES, type WorkerRefusal } from "./refusals.ts";
 export { d1Client, type D1Database } from "./d1-client.ts";
 export type { TickRecord } from "./scheduler-object.ts";

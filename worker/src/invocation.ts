@@ -12,14 +12,15 @@ import { RunEngine, executorTypeOf } from "@kiln/core/engine";
 import { SecretMask, databaseLogReader, databaseLogSink, importSecretKey, maskingExecutor, maskingLogSink, type BufferedLogSink } from "@kiln/core/runtime";
 import { Store, type SqlClient } from "@kiln/core/store";
 import { InProcessRunner } from "@kiln/executor-local/in-process";
+import { WORKFLOWS_EXECUTOR_TYPE, workflowsExecutor } from "@kiln/executor-workflows";
 import { notifyRunEnd } from "@kiln/scheduler";
 import { moduleMapSource, type ProjectBundle } from "./bundle.ts";
 import { d1Client } from "./d1-client.ts";
-import { DEFAULT_GRACE_SECONDS, DEFAULT_TICK_SECONDS, WorkerStartError, databaseUrl, seconds, textVars, type WorkerEnv } from "./env.ts";
+import { DEFAULT_GRACE_SECONDS, DEFAULT_TICK_SECONDS, WorkerStartError, databaseUrl, seconds, textVars, workflowsBinding, type WorkerEnv } from "./env.ts";
 import { describeRefusals, workerRefusals, REMOTE_EXECUTOR_TYPES } from "./refusals.ts";
 
 /** The executor types the loader accepts, so a Worker-only refusal can say what to use instead. */
-const KNOWN_EXECUTORS = ["local", "docker", "ecs", "cloud_run", "k8s"];
+const KNOWN_EXECUTORS = ["local", "docker", "ecs", "cloud_run", "k8s", WORKFLOWS_EXECUTOR_TYPE];
 
 /** What a request needs: the store, the project, the key, the log reader. */
 export interface Opened {
@@ -33,20 +34,29 @@ export interface Opened {
   close(): void;
 }
 
-/** What a tick needs besides: the engine, and the log sink to flush before the tick ends. */
-export interface OpenedForTick extends Opened {
-  engine: RunEngine;
+/** What running a block in this invocation needs: the block runtime, its secret mask, the log sink to flush at the end. */
+export interface OpenedForBlocks extends Opened {
+  runtime: BlockRuntime;
+  mask: SecretMask;
   logSink: BufferedLogSink;
 }
 
-/** The in-Worker executor: blocks run on the Worker's event loop (the local executor's in-process mode). */
-function inWorkerExecutor(runtime: BlockRuntime): Executor {
+/** What a tick needs besides: the engine. */
+export interface OpenedForTick extends OpenedForBlocks {
+  engine: RunEngine;
+}
+
+/**
+ * The in-Worker executor: blocks run on the Worker's event loop (the local executor's in-process
+ * mode). `any` runs a job whatever its executor_config says (a Workflows step runs its block so).
+ */
+export function inWorkerExecutor(runtime: BlockRuntime, options: { any?: boolean } = {}): Executor {
   const runner = new InProcessRunner(runtime);
   return {
     type: "local",
     async start(job: BlockJob) {
       // refused at build and at start; this guards a block run created with an executor override
-      if (job.executorConfig.in_process !== true) throw new Error(`block ${job.blockUuid}: a Worker runs blocks in process only (executor_config: {in_process: true})`);
+      if (!options.any && job.executorConfig.in_process !== true) throw new Error(`block ${job.blockUuid}: a Worker runs blocks in process only (executor_config: {in_process: true})`);
       return runner.start(job);
     },
     status: (handle: ExecutionHandle) => runner.status(handle),
@@ -61,14 +71,19 @@ function remoteBlocks(project: Project): string[] {
   for (const pipeline of project.pipelines.values()) {
     for (const block of pipeline.blocks) {
       const type = executorTypeOf(project, pipeline, block);
-      if (type !== "local") found.push(`pipelines/${pipeline.uuid}/metadata.yaml: block ${block.uuid} (executor_type ${type})`);
+      // a Workflows step runs inside this Worker, which reaches D1
+      if (type !== "local" && type !== WORKFLOWS_EXECUTOR_TYPE) found.push(`pipelines/${pipeline.uuid}/metadata.yaml: block ${block.uuid} (executor_type ${type})`);
     }
   }
   return found;
 }
 
 /** Opens invocations for one bundled project; the project is loaded and checked once per isolate. */
-export function invocations(bundle: ProjectBundle): { open(env: WorkerEnv): Promise<Opened>; openForTick(env: WorkerEnv): Promise<OpenedForTick> } {
+export function invocations(bundle: ProjectBundle): {
+  open(env: WorkerEnv): Promise<Opened>;
+  openForBlocks(env: WorkerEnv): Promise<OpenedForBlocks>;
+  openForTick(env: WorkerEnv): Promise<OpenedForTick>;
+} {
   let loaded: Promise<Project> | null = null;
   const projectFor = (env: WorkerEnv): Promise<Project> => {
     loaded ??= (async () => {
@@ -78,6 +93,7 @@ export function invocations(bundle: ProjectBundle): { open(env: WorkerEnv): Prom
       for (const type of new Set(remoteBlocksTypes(project))) {
         if (!bundle.executors?.[type]) throw new WorkerStartError(`executor_type ${type} is named by the project but not in this Worker's bundle: run kiln build worker again`);
       }
+      if (usesWorkflows(project)) workflowsBinding(env);
       return project;
     })();
     // a failed load is retried on the next invocation rather than cached (a var may be fixed meanwhile)
@@ -131,7 +147,7 @@ export function invocations(bundle: ProjectBundle): { open(env: WorkerEnv): Prom
     return { client, store, project, secretKey, logs: databaseLogReader(client), database: env.DB ? "d1" : "libsql", close: () => client.close() };
   }
 
-  async function openForTick(env: WorkerEnv): Promise<OpenedForTick> {
+  async function openForBlocks(env: WorkerEnv): Promise<OpenedForBlocks> {
     const opened = await open(env);
     const { client, store, project, secretKey } = opened;
     let outputs: OutputStore;
@@ -165,7 +181,17 @@ export function invocations(bundle: ProjectBundle): { open(env: WorkerEnv): Prom
     const logSink = databaseLogSink(client);
     const logs = maskingLogSink(logSink, mask);
     const runtime: BlockRuntime = { project, source: moduleMapSource(bundle), outputs, logs, secrets, clock: store.clock, store };
+    return { ...opened, runtime, mask, logSink };
+  }
+
+  async function openForTick(env: WorkerEnv): Promise<OpenedForTick> {
+    const opened = await openForBlocks(env);
+    const { project, runtime, mask } = opened;
+    const { logs, outputs } = runtime;
     const executors = new ExecutorRegistry().register(maskingExecutor(inWorkerExecutor(runtime), mask));
+    // blocks longer than a tick: each block run a Workflows instance, its step running the block
+    // in this Worker (block-workflow.ts), its outcome read back through the binding
+    if (usesWorkflows(project)) executors.register(maskingExecutor(workflowsExecutor(workflowsBinding(env)), mask));
     const factories = bundle.executors ?? {};
     if (Object.keys(factories).length > 0) {
       // the fetch-only executors: blocks run in containers elsewhere, which reach the same libSQL server
@@ -178,11 +204,19 @@ export function invocations(bundle: ProjectBundle): { open(env: WorkerEnv): Prom
       const context: ExecutorContext = { projectRoot: project.root, blockEnv, env: variables, logs };
       for (const factory of Object.values(factories)) executors.register(maskingExecutor(await factory(context), mask));
     }
-    const engine = new RunEngine({ store, project, executors, outputs, logs, beforeRunEnds: notifyRunEnd(store, () => project) });
-    return { ...opened, engine, logSink };
+    const engine = new RunEngine({ store: opened.store, project, executors, outputs, logs, beforeRunEnds: notifyRunEnd(opened.store, () => project) });
+    return { ...opened, engine };
   }
 
-  return { open, openForTick };
+  return { open, openForBlocks, openForTick };
+}
+
+/** Whether any block of the project runs on the workflows executor. */
+function usesWorkflows(project: Project): boolean {
+  for (const pipeline of project.pipelines.values()) {
+    for (const block of pipeline.blocks) if (executorTypeOf(project, pipeline, block) === WORKFLOWS_EXECUTOR_TYPE) return true;
+  }
+  return false;
 }
 
 /** The project's API and event triggers (pipeline/name), whose tokens need the secret key. */

@@ -3,7 +3,8 @@
  * and the Worker checks again at start (its tick length may differ from the build's default).
  * Each refusal names the file and field, says why, and says what to use instead.
  */
-import { executorConfigOf, executorTypeOf } from "@kiln/core/engine";
+import { effectiveRetryConfig, executorConfigOf, executorTypeOf } from "@kiln/core/engine";
+import { WORKFLOWS_EXECUTOR_TYPE, uncappedWait } from "@kiln/executor-workflows";
 import { type Project } from "@kiln/core/project";
 import { isPythonModule } from "@kiln/core/runtime";
 
@@ -16,8 +17,8 @@ export const DEFAULT_GRACE_SECONDS = 10;
 /** Executors a Worker drives over fetch: the block runs in a container elsewhere. */
 export const REMOTE_EXECUTOR_TYPES = ["ecs", "cloud_run", "k8s"] as const;
 
-/** Executor types whose blocks can run from a Worker: in the Worker itself, or over fetch. */
-export const WORKER_EXECUTOR_TYPES = ["local", ...REMOTE_EXECUTOR_TYPES] as const;
+/** Executor types whose blocks can run from a Worker: in the Worker itself, as Workflows steps, or over fetch. */
+export const WORKER_EXECUTOR_TYPES = ["local", WORKFLOWS_EXECUTOR_TYPE, ...REMOTE_EXECUTOR_TYPES] as const;
 
 /** One thing a Worker cannot run, and where it is configured. */
 export interface WorkerRefusal {
@@ -50,8 +51,8 @@ function executorMessage(type: string, config: Record<string, unknown>): string 
   if (type === "docker") {
     return `the docker executor needs a Docker Engine, which a Worker cannot reach: use executor_type ${REMOTE_EXECUTORS}, or run kiln start where Docker runs`;
   }
-  if ((REMOTE_EXECUTOR_TYPES as readonly string[]).includes(type)) return null;
-  return `executor_type ${type} cannot run from a Worker: run the block inside the Worker (executor_type local with executor_config: {in_process: true})`;
+  if (type === WORKFLOWS_EXECUTOR_TYPE || (REMOTE_EXECUTOR_TYPES as readonly string[]).includes(type)) return null;
+  return `executor_type ${type} cannot run from a Worker: run the block inside the Worker (executor_type local with executor_config: {in_process: true}), or as a Cloudflare Workflows step (executor_type workflows)`;
 }
 
 /**
@@ -81,12 +82,12 @@ export function workerRefusals(project: Project, tickSeconds: number = DEFAULT_T
       const refused = executorMessage(type, executorConfigOf(project, pipeline, block));
       if (refused) refusals.push({ file, field: `block ${block.uuid}: executor_type ${type}`, message: refused });
       // a Worker has no interpreter: a Python block runs only in a remote executor's container
-      if (!refused && type === "local" && isPythonModule(block.modulePath)) {
+      if (!refused && (type === "local" || type === WORKFLOWS_EXECUTOR_TYPE) && isPythonModule(block.modulePath)) {
         refusals.push({ file, field: `block ${block.uuid}: ${block.modulePath}`, message: PYTHON_BLOCK_MESSAGE });
       }
       // the Worker keeps a local output store's outputs in its database, but the container's
       // kiln run-block reads kiln.yaml and would look in its own .variables folder
-      if (!refused && type !== "local" && project.settings.outputStore.type === "local") {
+      if (!refused && type !== "local" && type !== WORKFLOWS_EXECUTOR_TYPE && project.settings.outputStore.type === "local") {
         refusals.push({
           file: "kiln.yaml",
           field: `output_store (block ${block.uuid} runs on ${type})`,
@@ -102,7 +103,18 @@ export function workerRefusals(project: Project, tickSeconds: number = DEFAULT_T
           field: `block ${block.uuid}: timeout`,
           message:
             `timeout ${block.timeout} s cannot fit in one invocation of the Worker's scheduler, where this block runs (a tick of ${tickSeconds} s plus ${graceSeconds} s of grace, ${invocation} s): ` +
-            `run it on a remote executor (executor_type ${REMOTE_EXECUTORS}), whose container has no such limit, lower its timeout, or raise KILN_TICK_SECONDS (--tick-seconds) within your plan's limits`,
+            `run it as a Cloudflare Workflows step (executor_type workflows), which outlives the tick, or on a remote executor (executor_type ${REMOTE_EXECUTORS}), ` +
+            "lower its timeout, or raise KILN_TICK_SECONDS (--tick-seconds) within your plan's limits",
+        });
+      }
+      // a Workflows step always has a timeout (Workflows' default is 10 minutes); kiln's "none" cannot be said
+      if (!refused && type === WORKFLOWS_EXECUTOR_TYPE && block.type !== "sensor" && block.timeout === null) {
+        refusals.push({
+          file,
+          field: `block ${block.uuid}: timeout`,
+          message:
+            "a block on executor_type workflows runs as a Cloudflare Workflows step, which always has a timeout (Workflows' default is 10 minutes): " +
+            "set timeout (seconds) to how long one attempt may take; its wall clock is not limited, its CPU time is (30 s a step by default on the Paid plan, up to 5 minutes with [limits] cpu_ms)",
         });
       }
       if (block.type === "sensor" && (block.timeout === null || block.timeout > tickSeconds)) {
@@ -123,4 +135,26 @@ export function workerRefusals(project: Project, tickSeconds: number = DEFAULT_T
 /** The refusals as one message, a line each: `<file>: <field>: <message>`. */
 export function describeRefusals(refusals: readonly WorkerRefusal[]): string {
   return refusals.map((r) => `${r.file}: ${r.field}: ${r.message}`).join("\n");
+}
+
+/**
+ * Settings of a Worker's blocks that the Worker does not act on, one message each (the build
+ * prints them as warnings): a Workflows step cannot cap an exponential backoff at max_delay.
+ */
+export function workerWarnings(project: Project): string[] {
+  const warnings: string[] = [];
+  for (const pipeline of project.pipelines.values()) {
+    for (const block of pipeline.blocks) {
+      if (executorTypeOf(project, pipeline, block) !== WORKFLOWS_EXECUTOR_TYPE) continue;
+      const retry = effectiveRetryConfig(project.settings.retryConfig, pipeline.retryConfig, block.retryConfig);
+      const longest = uncappedWait(retry);
+      if (longest !== null) {
+        warnings.push(
+          `pipelines/${pipeline.uuid}/metadata.yaml: block ${block.uuid}: retry_config.max_delay (${retry.maxDelay} s) is not acted on under executor_type workflows: ` +
+            `Workflows doubles the wait after each failed attempt without a cap, so its last wait is ${longest} s; lower retries or delay, or set exponential_backoff: false`,
+        );
+      }
+    }
+  }
+  return warnings;
 }

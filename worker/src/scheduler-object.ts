@@ -13,6 +13,7 @@
  * tick take over runs that another tick's scheduler owned.
  */
 import { scheduling } from "@kiln/core/store";
+import { WORKFLOWS_EXECUTOR_TYPE } from "@kiln/executor-workflows";
 import { Scheduler, type Log, type TakeoverNote, type TickReport } from "@kiln/scheduler";
 import type { ProjectBundle } from "./bundle.ts";
 import { DEFAULT_GRACE_SECONDS, DEFAULT_TICK_SECONDS, seconds, type WorkerEnv } from "./env.ts";
@@ -61,6 +62,13 @@ export function describeTickTakeover(owner: string, before: TickRecord | undefin
   return { level: "info", reason: "an earlier tick, which ended and handed its unfinished runs on" };
 }
 
+/**
+ * When the runs a tick leaves wait only on Workflows instances, the next tick comes at the
+ * instance's wake (it wakes the object when its block run ends) or after this long, whichever is
+ * first: nobody needs to poll a Workflow every second, and the object sleeps meanwhile.
+ */
+const WORKFLOWS_BACKSTOP_MS = 60_000;
+
 /** Path of the wake request; the answer says whether a tick was running (it took the wake) or one was scheduled. */
 export const WAKE_PATH = "/wake";
 
@@ -84,6 +92,8 @@ export interface TickSummary {
   id: string;
   report: TickReport;
   unfinished: number;
+  /** The runs carried over wait only for block runs on Workflows instances (nothing queued, no block in the Worker). */
+  onlyWorkflows: boolean;
   wakes: number;
 }
 
@@ -170,7 +180,10 @@ export function createSchedulerObject(bundle: ProjectBundle) {
         );
         const due = await scheduling.earliestNextRunAt(opened.store.client);
         // a wake during the tick may have been taken after the tick's last look for waiting runs: one more tick sees it
-        next = summary.unfinished > 0 || this.#wakeAgain || this.#wakes !== wakesBefore ? Date.now() : due;
+        const woken = this.#wakeAgain || this.#wakes !== wakesBefore;
+        if (woken || (summary.unfinished > 0 && !summary.onlyWorkflows)) next = Date.now();
+        else if (summary.unfinished > 0) next = Math.min(Date.now() + WORKFLOWS_BACKSTOP_MS, due ?? Number.POSITIVE_INFINITY);
+        else next = due;
       } catch (error) {
         log.error(`tick ${record.id} failed: ${error instanceof Error ? error.message : String(error)}`);
         // try again soon; the cron firing is the backstop
@@ -207,10 +220,22 @@ export function createSchedulerObject(bundle: ProjectBundle) {
       await waitFor(deadline, () => engine.activeRunIds().length === 0);
       this.#live = null;
       engine.holdLaunches();
-      await waitFor(Math.max(deadline, Date.now()) + grace, () => engine.executingBlockRuns === 0);
-      const unfinished = engine.activeRunIds().length;
+      // a block on a Workflows instance goes on without this tick: only the Worker's own are waited for
+      const inWorker = () => engine.executingBlockRuns - engine.executingBlockRunsOf(WORKFLOWS_EXECUTOR_TYPE);
+      await waitFor(Math.max(deadline, Date.now()) + grace, () => inWorker() === 0);
+      const left = engine.activeRunIds();
+      const onlyWorkflows = left.length > 0 && inWorker() === 0 && engine.waitingBlockRuns === 0;
+      if (left.length > 0) {
+        // the runs left are the next tick's to take over: this tick's engine lets go of them now
+        // (a block on a Workflows instance or in a container goes on, its handle stored), so
+        // nothing of this tick polls or writes after it ended
+        const letGo = left.map((runId) => engine.ended(runId)).filter((ended) => ended !== null);
+        engine.setLiveness(() => `tick ${id} ended: the next tick takes its runs over`);
+        engine.checkLiveness();
+        await Promise.allSettled(letGo);
+      }
       await scheduler.stop(0);
-      return { id, report, unfinished, wakes: this.#wakes };
+      return { id, report, unfinished: left.length, onlyWorkflows, wakes: this.#wakes };
     }
   };
 }

@@ -30,6 +30,11 @@ export class ExecutorSlots {
     return this.#limited.has(type);
   }
 
+  /** Block runs of `type` holding a slot now. */
+  of(type: string): number {
+    return this.#active.get(type) ?? 0;
+  }
+
   /** Block runs holding a slot now, over every type. */
   get total(): number {
     let total = 0;

@@ -38,7 +38,9 @@ export class Launcher {
       executor = this.deps.executors.get(node.executorType);
       const built = job();
       const timeout = node.block.timeout;
-      if (timeout) {
+      // an executor that retries by itself enforces the timeout per attempt: a timer here would
+      // end the block run in the middle of its platform's retries
+      if (timeout && executor.retriesItself !== true) {
         node.timers.push(
           this.deps.clock.setTimer(timeout * 1000, () => {
             if (node.launch !== launch || node.status !== "running") return;

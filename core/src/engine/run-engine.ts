@@ -172,6 +172,20 @@ export class RunEngine {
     return this.#slots.total;
   }
 
+  /** Block runs of executor type `type` this engine has handed to their executor that have not ended yet. */
+  executingBlockRunsOf(type: string): number {
+    return this.#slots.of(type);
+  }
+
+  /** Block runs waiting to be handed to an executor: queued (launches held, or no room), or failed with a retry to come. */
+  get waitingBlockRuns(): number {
+    let waiting = 0;
+    for (const state of this.#runs.values()) {
+      for (const node of state.nodes.values()) if (node.kind !== "controller" && (node.status === "queued" || node.retryPending)) waiting++;
+    }
+    return waiting;
+  }
+
   /** Ids of the runs this engine is executing now. */
   activeRunIds(): number[] {
     return [...this.#calls.keys()];
@@ -495,8 +509,13 @@ export class RunEngine {
     this.#settle(state, node);
     const now = step.batch.now;
     const metrics = "metrics" in result && result.metrics ? result.metrics : undefined;
+    // an executor that retried by itself says how many attempts this start took: the last one is
+    // the block run's attempt, and only the retries left after it are kiln's to make
+    const attempts = result.state === "completed" || result.state === "failed" ? (result.attempts ?? 1) : 1;
+    if (attempts > 1) node.attempt += attempts - 1;
+    const counted = attempts > 1 ? { attempt: node.attempt } : {};
     if (result.state === "completed") {
-      const completed = () => this.#move(state, step, node, "completed", { completedAt: now, metrics });
+      const completed = () => this.#move(state, step, node, "completed", { completedAt: now, metrics, ...counted });
       const loading = this.#loadOutput(state, node);
       if (loading === null) return completed();
       return loading.then(completed);
@@ -505,12 +524,12 @@ export class RunEngine {
     const retry = state.retryConfigOf(node.block);
     if (result.state === "failed" && shouldRetry(retry, node.attempt) && !state.stopping) {
       const delay = retryDelayMs(retry, node.attempt);
-      this.#move(state, step, node, "failed", { error, completedAt: now, retryAt: now + delay, metrics });
+      this.#move(state, step, node, "failed", { error, completedAt: now, retryAt: now + delay, metrics, ...counted });
       node.retryPending = true;
       node.timers.push(this.#clock.setTimer(delay, () => this.#post(state, { type: "retry", node })));
       return;
     }
-    this.#move(state, step, node, result.state === "failed" ? "failed" : "cancelled", { error, completedAt: now, metrics });
+    this.#move(state, step, node, result.state === "failed" ? "failed" : "cancelled", { error, completedAt: now, metrics, ...counted });
     if (!state.settings.allowBlocksToFail) state.stopping ??= { status: "failed", reason: `block ${node.uuid} failed: ${error}` };
   }
 
