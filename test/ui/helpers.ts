@@ -75,10 +75,10 @@ export interface UiFixture extends ServerFixture {
   users: Record<Role, string>;
 }
 
-/** The server with the UI project, its triggers and one user per role. */
-export async function uiFixture(options: Parameters<typeof serverFixture>[1] = {}): Promise<UiFixture> {
+/** The server with the UI project (plus `files`), its triggers and one user per role. */
+export async function uiFixture(options: Parameters<typeof serverFixture>[1] = {}, files: Record<string, string> = {}): Promise<UiFixture> {
   const secretKey = await importSecretKey(generateSecretKey());
-  const fx = await serverFixture(UI_PROJECT, { secretKey, ...options });
+  const fx = await serverFixture({ ...UI_PROJECT, ...files }, { secretKey, ...options });
   try {
     const apiTrigger = await createSchedule(fx.store, fx.project, { name: "on_demand", pipelineUuid: "etl", scheduleType: "api", status: "active" });
     const slowTrigger = await createSchedule(fx.store, fx.project, { name: "slow_api", pipelineUuid: "slow", scheduleType: "api", status: "active" });
