@@ -3,7 +3,8 @@
  * connection, and the scheduler's tick cost and lag, printed as markdown tables. See bench/README.md.
  *
  * `bun run bench -- --only core` runs (a)-(c) only; `--only scheduler` runs (d) and (e) only;
- * `--only d` or `--only e` runs one scheduler benchmark; `--only server` runs (f) and (g), the API's.
+ * `--only d` or `--only e` runs one scheduler benchmark; `--only server` runs (f) and (g), the API's;
+ * `--only worker` runs (w), kiln on workerd with D1 and with sqld.
  */
 import { cpus, loadavg, platform, release } from "node:os";
 import { latency, rawWrites, throughput, type Latency, type Throughput } from "./benchmarks.ts";
@@ -14,6 +15,7 @@ import { schedulerLag, tickCost, type Lag, type TickCost } from "./scheduler.ts"
 import { lagCaption, lagTable, schedulerDetails, tickCostCaption, tickCostTable } from "./scheduler-report.ts";
 import { apiTriggerLatency, listThroughput, serverTables } from "./server.ts";
 import { uiPageTimes, uiTable } from "./ui.ts";
+import { workerBench, workerTables } from "./worker.ts";
 
 // each benchmark uses the fresh database of its own temp project, never one named in the environment
 delete process.env.KILN_DATABASE_URL;
@@ -27,13 +29,13 @@ const PROCESS_RUNS = 30;
 const SCHEDULE_COUNTS = [1_000, 100_000, 1_000_000];
 const TICK_INTERVALS_MS = [1_000, 200];
 
-const ONLY: Record<string, string[]> = { peers: ["p"], p: ["p"], core: ["a", "b", "c"], scheduler: ["d", "e"], d: ["d"], e: ["e"], server: ["f", "g"], f: ["f"], g: ["g"], ui: ["h"], h: ["h"] };
+const ONLY: Record<string, string[]> = { peers: ["p"], p: ["p"], core: ["a", "b", "c"], scheduler: ["d", "e"], d: ["d"], e: ["e"], server: ["f", "g"], f: ["f"], g: ["g"], ui: ["h"], h: ["h"], worker: ["w"], w: ["w"] };
 
 /** The benchmarks to run: all, or those of `--only <core|scheduler|d|e>`. */
 function selected(argv: string[]): Set<string> {
   const i = argv.indexOf("--only");
   const only = i >= 0 ? argv[i + 1] : argv.find((a) => a.startsWith("--only="))?.slice("--only=".length);
-  if (only === undefined) return new Set(["a", "b", "c", "d", "e", "f", "g", "h", "p"]);
+  if (only === undefined) return new Set(["a", "b", "c", "d", "e", "f", "g", "h", "p", "w"]);
   const picked = ONLY[only];
   if (!picked) throw new Error(`--only ${only}: expected one of ${Object.keys(ONLY).join(", ")}`);
   return new Set(picked);
@@ -123,6 +125,12 @@ async function main(): Promise<void> {
   if (run.has("h")) {
     log("(h) web UI pages with 1,000,000 runs stored...");
     out.push(uiTable(await uiPageTimes()));
+  }
+
+  if (run.has("w")) {
+    log("(w) kiln on workerd: the built Worker under Miniflare with D1, then with sqld (110 API triggers and 30 idle ticks each)...");
+    const figures = [await workerBench("d1"), await workerBench("sqld")];
+    out.push(workerTables(figures), `load average at the end: ${loadavg().map((n) => n.toFixed(2)).join(" ")}`, "");
   }
 
   out.push(`whole benchmark: ${((performance.now() - started) / 1000).toFixed(1)} s`, "");
