@@ -280,4 +280,16 @@ describe("the Worker checks its project and settings at start", () => {
     expect(await answer({ LIBSQL_URL: "file:kiln.db" })).toContain("a Worker has no disk");
     expect(await answer({ LIBSQL_URL: "http://127.0.0.1:9", KILN_TICK_SECONDS: "-1" })).toContain("KILN_TICK_SECONDS: expected a positive number of seconds");
   });
+
+  test("a project with blocks on executor_type workflows and no KILN_BLOCKS binding says what wrangler.toml lacks", async () => {
+    const flows: ProjectBundle = {
+      ...refused,
+      files: { "kiln.yaml": IN_PROCESS, "pipelines/p/metadata.yaml": "blocks:\n  - uuid: load\n    type: data_loader\n    executor_type: workflows\n    timeout: 600\n" },
+    };
+    const response = await createWorker(flows).fetch(new Request("http://kiln/api/health"), { LIBSQL_URL: "http://127.0.0.1:9" }, ctx);
+    expect(response.status).toBe(503);
+    const message = ((await response.json()) as { error: { message: string } }).error.message;
+    expect(message).toContain("KILN_BLOCKS is not bound: blocks on executor_type workflows run as Cloudflare Workflows steps");
+    expect(message).toContain('[[workflows]] name = "kiln-blocks", binding = "KILN_BLOCKS", class_name = "KilnBlockWorkflow"');
+  });
 });
