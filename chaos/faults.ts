@@ -7,6 +7,7 @@
 import type { ChaosDb } from "./db.ts";
 import { isBlockProcessOf, killBlockProcess, processesIn, type RedisProcess, type Replica, type SqldProcess } from "./processes.ts";
 import type { Random } from "./random.ts";
+import { messageOf } from "@kiln/core";
 
 export type FaultKind = "kill_replica" | "freeze_replica" | "kill_block_process" | "kill_redis" | "restart_sqld";
 
@@ -81,7 +82,7 @@ export class Faults {
       if (Date.now() + wait >= untilMs) break;
       await sleep(wait);
       if (this.#stopped) break;
-      await this.#inject().catch((error: unknown) => this.env.log(`fault injection failed: ${error instanceof Error ? error.message : String(error)}`));
+      await this.#inject().catch((error: unknown) => this.env.log(`fault injection failed: ${messageOf(error)}`));
     }
   }
 
@@ -94,7 +95,7 @@ export class Faults {
   #later(ms: number, action: () => Promise<void> | void): void {
     const p = sleep(ms)
       .then(action)
-      .catch((error: unknown) => this.env.log(`delayed fault action failed: ${error instanceof Error ? error.message : String(error)}`))
+      .catch((error: unknown) => this.env.log(`delayed fault action failed: ${messageOf(error)}`))
       .finally(() => this.#pending.delete(p));
     this.#pending.add(p);
   }

@@ -17,6 +17,7 @@ import { spawnSync } from "node:child_process";
 import { parseArgs } from "node:util";
 import { killEverythingStarted, REPO_ROOT } from "./processes.ts";
 import { activeRoots, formatReport, runChaos, type ChaosOptions } from "./scenario.ts";
+import { messageOf } from "@kiln/core";
 
 function fail(message: string): never {
   console.error(`chaos: ${message}`);
@@ -58,7 +59,7 @@ try {
     allowPositionals: false,
   });
 } catch (error) {
-  fail(error instanceof Error ? error.message : String(error));
+  fail(messageOf(error));
 }
 const v = parsed.values;
 

@@ -16,6 +16,7 @@ import { AlwaysOnWatch, ApiLoad, startBackfill } from "./load.ts";
 import { processesIn, RedisProcess, Replica, SqldProcess } from "./processes.ts";
 import { BLOCK_MS, deactivateTimeTriggers, PIPELINE, TRIGGERS, writeProject, type BlockOutput, type BlockRecord } from "./project.ts";
 import { Random } from "./random.ts";
+import { messageOf } from "@kiln/core";
 
 export interface ChaosOptions {
   /** How long faults are injected, in minutes (the settling comes after). */
@@ -182,7 +183,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
             log(`backfill ${name} started`);
             return;
           } catch (error) {
-            log(`backfill ${name}: ${error instanceof Error ? error.message : String(error)}; trying again`);
+            log(`backfill ${name}: ${messageOf(error)}; trying again`);
           }
         }
         await sleep(1_000);

@@ -10,6 +10,7 @@ import type { Store } from "@kiln/core/store";
 import { resolveSecretKey, secretKeyFile, type SecretKeySource } from "@kiln/node";
 import { UsageError } from "./errors.ts";
 import { kilnSecret } from "./kiln-env.ts";
+import { messageOf } from "@kiln/core";
 
 /** Resolves the key (making the key file when `create` allows and nothing is encrypted yet); null without `create` and without a key. */
 export async function projectSecretKey(root: string, databaseUrl: string, store: Store, { create }: { create: boolean }): Promise<SecretKeySource | null> {
@@ -25,7 +26,7 @@ export async function projectSecretKey(root: string, databaseUrl: string, store:
   try {
     return await resolveSecretKey(root, databaseUrl, rawKey, { create });
   } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
+    const message = messageOf(error);
     throw new UsageError(rawKey ? `KILN_SECRET_KEY: ${message.replace(/^KILN_SECRET_KEY: /, "")}` : message);
   }
 }

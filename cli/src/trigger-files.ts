@@ -10,6 +10,7 @@ import { triggersFile, type TriggerFileWriter } from "@kiln/core/api";
 import { TriggerYamlError, type Project } from "@kiln/core/project";
 import { writeAtomically } from "./commands/trigger.ts";
 import { loadUserProject } from "./project.ts";
+import { messageOf } from "@kiln/core";
 
 /** A writer for the project at `projectPath`; `onReload` gets the project as loaded after each write. */
 export function triggerFileWriter(projectPath: string, root: string, onReload: (project: Project) => void): TriggerFileWriter {
@@ -28,7 +29,7 @@ export function triggerFileWriter(projectPath: string, root: string, onReload: (
           // the file must never be left in a state the scheduler would refuse to load
           if (before === null) rmSync(file, { force: true });
           else writeAtomically(file, before);
-          throw new TriggerYamlError("", `the project would no longer load, so ${rel} was left as it was: ${error instanceof Error ? error.message : String(error)}`);
+          throw new TriggerYamlError("", `the project would no longer load, so ${rel} was left as it was: ${messageOf(error)}`);
         }
         onReload(next);
       });

@@ -7,6 +7,7 @@
 import type { LogChunk, LogReader, LogSink } from "./logs.ts";
 import type { SqlClient } from "./store/sql-client.ts";
 import { appendBlockLogStatement, blockLogPieces, type BlockLogKey } from "./store/block-logs.ts";
+import { messageOf } from "./errors.ts";
 
 /** A log sink whose writes are buffered: flush() writes what is buffered and resolves once it is stored. */
 export interface BufferedLogSink extends LogSink {
@@ -39,7 +40,7 @@ export function databaseLogSink(client: SqlClient, options: { flushMs?: number; 
         await client.batch(statements, "write");
       } catch (error) {
         // a log write must never fail the block run it describes; say so where the Worker's log shows it
-        console.error(`kiln: ${pending.size} block log append(s) could not be stored: ${error instanceof Error ? error.message : String(error)}`);
+        console.error(`kiln: ${pending.size} block log append(s) could not be stored: ${messageOf(error)}`);
       }
     });
     return writing;

@@ -60,3 +60,8 @@ export class KilnError extends Error {
 export function isKilnError(error: unknown, ...codes: ErrorCode[]): error is KilnError {
   return error instanceof KilnError && (codes.length === 0 || codes.includes(error.code));
 }
+
+/** An error's message, or the thrown value as text when it is not an Error (what logs and stored errors show). */
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -8,6 +8,7 @@
 import Database from "libsql";
 import type { InArgs, InStatement, InValue, ResultSet, Row, TransactionMode } from "@libsql/client";
 import type { SqlClient } from "@kiln/core/store";
+import { messageOf } from "@kiln/core";
 
 type Statement = ReturnType<Database.Database["prepare"]>;
 
@@ -17,7 +18,7 @@ export class BatchStatementError extends Error {
     readonly statementIndex: number,
     override readonly cause: unknown,
   ) {
-    super(cause instanceof Error ? cause.message : String(cause), { cause });
+    super(messageOf(cause), { cause });
     this.name = "BatchStatementError";
   }
 }

@@ -7,7 +7,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { accessSync, constants, statSync } from "node:fs";
 import { delimiter, isAbsolute, join, resolve } from "node:path";
 import { eachLine } from "./lines.ts";
-import { BlockError } from "@kiln/core";
+import { BlockError, messageOf } from "@kiln/core";
 import { PythonBlockError, type PythonHost, type PythonOutcome, type PythonRequest, type PythonSession } from "@kiln/core/runtime";
 
 /** The folder holding kiln's Python runner and its mage_ai stand-in modules. */
@@ -234,7 +234,7 @@ export function pythonHost(options: PythonHostOptions): PythonHost {
                 .call(String(message.method), (message.params ?? {}) as Record<string, unknown>)
                 .then(
                   (result) => reply({ id, result: result ?? null }),
-                  (error: unknown) => reply({ id, error: error instanceof Error ? error.message : String(error) }),
+                  (error: unknown) => reply({ id, error: messageOf(error) }),
                 );
               break;
             }

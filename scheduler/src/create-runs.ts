@@ -5,7 +5,7 @@
  * execution_date) key in the same transaction that records how far the trigger has got, so a
  * crash or a second scheduler can neither lose nor repeat a run.
  */
-import { type JsonObject, type PipelineRun } from "@kiln/core";
+import { type JsonObject, type PipelineRun, messageOf } from "@kiln/core";
 import { IllegalTransitionError, lostRaces } from "@kiln/core/engine";
 import { type Project } from "@kiln/core/project";
 import { addAlwaysOnRun, addScheduledRuns, addSkippedRuns } from "@kiln/core/runs";
@@ -95,7 +95,7 @@ export async function createDueRuns(store: Store, project: Project, options: Cre
         continue;
       }
       // one bad trigger never stops the tick: it is marked invalid, with the reason
-      const reason = error instanceof Error ? error.message : String(error);
+      const reason = messageOf(error);
       report.invalid++;
       options.log.warn(`trigger ${schedule.pipelineUuid}/${schedule.name} cannot be scheduled: ${reason}`);
       await store.commit(store.batch().recordScheduleProgress(schedule.id, { nextRunAt: null, lastExecutionDate: null, invalidReason: reason }));
@@ -187,7 +187,7 @@ async function createRunsFor(store: Store, project: Project, schedule: ScheduleS
         if (config) {
           await notify
             .enqueueNotifications(null, store, config, notify.drift(schedule, lateBy, executionDate))
-            .catch((error: unknown) => options.log.error(`drift notification not queued: ${error instanceof Error ? error.message : String(error)}`));
+            .catch((error: unknown) => options.log.error(`drift notification not queued: ${messageOf(error)}`));
         }
       }
     }

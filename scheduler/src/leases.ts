@@ -12,6 +12,7 @@ import { currentLeaseToken, recordLease, type Store } from "@kiln/core/store";
 import Redis from "ioredis";
 import type { Log } from "./log.ts";
 import { shardLeaseName, type ShardAssignment } from "./shards.ts";
+import { messageOf } from "@kiln/core";
 
 export { shardLeaseName, type ShardAssignment } from "./shards.ts";
 
@@ -113,7 +114,7 @@ export class RedisLeases {
       }
     } catch (error) {
       this.#held.clear();
-      this.#options.log.warn(`leases unavailable, evaluating no triggers this tick: ${error instanceof Error ? error.message : String(error)}`);
+      this.#options.log.warn(`leases unavailable, evaluating no triggers this tick: ${messageOf(error)}`);
     }
     return this.assignment();
   }

@@ -5,7 +5,7 @@
  * creation is exactly-once by the unique (schedule, execution_date) key, and starting or taking
  * over a run is a conditional write that only one of them wins.
  */
-import { systemClock, type Clock, type PipelineRun } from "@kiln/core";
+import { systemClock, type Clock, type PipelineRun, messageOf } from "@kiln/core";
 import * as notify from "@kiln/core/notify";
 import { settleBackfills } from "@kiln/core/backfill";
 import { lostRaces, RunNotInitialError, type RunEngine } from "@kiln/core/engine";
@@ -220,7 +220,7 @@ export class Scheduler {
     const loop = () => {
       const last = this.#lastBeatAt;
       const due = last === null || systemClock.now() - last >= every / 2;
-      const beat = due ? this.#beat().catch((error: unknown) => this.#log.warn(`heartbeat not written: ${error instanceof Error ? error.message : String(error)}`)) : Promise.resolve();
+      const beat = due ? this.#beat().catch((error: unknown) => this.#log.warn(`heartbeat not written: ${messageOf(error)}`)) : Promise.resolve();
       void beat.then(() => {
         if (this.#beatTimer !== null) this.#beatTimer = systemClock.setTimer(every, loop, { background: true });
       });
@@ -320,7 +320,7 @@ export class Scheduler {
     void this.#startWaiting()
       .then(() => (this.#stopping || !resume ? 0 : this.#resumeOrphans()))
       .catch((error: unknown) => {
-        const message = `starting waiting runs: ${error instanceof Error ? error.message : String(error)}`;
+        const message = `starting waiting runs: ${messageOf(error)}`;
         // the database out of reach: the runs wait for the next tick, nothing is lost
         if (isDatabaseUnavailable(error)) this.#log.warn(message);
         else this.#log.error(message);
@@ -381,7 +381,7 @@ export class Scheduler {
           this.#debug(`${error.message} (started by another scheduler first)`);
           return;
         }
-        const message = `pipeline run ${runId}: ${error instanceof Error ? error.message : String(error)}`;
+        const message = `pipeline run ${runId}: ${messageOf(error)}`;
         // the database out of reach before the run could be read: the run is untouched, a later tick takes it up
         if (isDatabaseUnavailable(error)) this.#log.warn(`${message} (the database cannot be reached; tried again later)`);
         else this.#log.error(message);
@@ -503,7 +503,7 @@ export class Scheduler {
       this.#ticking = this.tick();
       this.#ticking
         .catch((error: unknown) => {
-          const message = error instanceof Error ? error.message : String(error);
+          const message = messageOf(error);
           // the database down or restarting is an outage to report, not a kiln error: the next tick tries again
           if (isDatabaseUnavailable(error)) this.#log.warn(`tick skipped, the database cannot be reached: ${message}`);
           else this.#log.error(`tick failed: ${message}`);

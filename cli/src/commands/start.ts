@@ -16,6 +16,7 @@ import { loadUserProject, openProject } from "../project.ts";
 import { serveApi } from "../serve.ts";
 import { sealPlaintextTokens } from "../project-key.ts";
 import { triggerFileWriter } from "../trigger-files.ts";
+import { messageOf } from "@kiln/core";
 
 export const usage = COMMAND_USAGE["start"]!;
 
@@ -148,7 +149,7 @@ export async function start(args: string[]): Promise<number> {
       (next) => {
         if (written === before) useProject(next);
       },
-      (error: unknown) => consoleLog.warn(`project not reloaded: ${error instanceof Error ? error.message : String(error)}`),
+      (error: unknown) => consoleLog.warn(`project not reloaded: ${messageOf(error)}`),
     );
   }, reloadMs);
 

@@ -26,7 +26,7 @@ import type { NewPipelineSchedule } from "../store/schedules.ts";
 import * as pipelineRunReads from "../store/pipeline-runs.ts";
 import { createTriggeredRun } from "../runs/create.ts";
 import { checkEventPattern, EventPatternError } from "../events/pattern.ts";
-import { KilnError, type ErrorCode } from "../errors.ts";
+import { KilnError, type ErrorCode, messageOf } from "../errors.ts";
 import { writeBackCodeTrigger, type CodeTriggerAccess } from "./code-triggers.ts";
 
 /** Bad input to the schedule API; `field` names it in snake_case, as the API and YAML spell it. */
@@ -46,7 +46,7 @@ function check(field: string, fn: () => unknown): void {
   try {
     fn();
   } catch (error) {
-    throw new ScheduleInputError(field, error instanceof Error ? error.message : String(error));
+    throw new ScheduleInputError(field, messageOf(error));
   }
 }
 

@@ -16,6 +16,7 @@ import { systemClock, type Clock } from "../clock.ts";
 import type { JsonObject, PipelineRun, PipelineRunStatus, PipelineSchedule } from "../domain.ts";
 import type { Project } from "../project/types.ts";
 import type { Store } from "../store/index.ts";
+import { messageOf } from "../errors.ts";
 
 /** The trigger kiln creates for triggerPipeline when no schedule name is given. */
 export const TRIGGER_PIPELINE_SCHEDULE = "trigger_pipeline";
@@ -165,7 +166,7 @@ function remoteBackend(target: RemoteTarget): Backend {
     try {
       response = await doFetch(`${base}${path}`, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
     } catch (error) {
-      throw new TriggerPipelineError(`${method} ${base}${path}: ${error instanceof Error ? error.message : String(error)}`);
+      throw new TriggerPipelineError(`${method} ${base}${path}: ${messageOf(error)}`);
     }
     const text = await response.text();
     let json: JsonObject = {};

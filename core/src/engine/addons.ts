@@ -16,6 +16,7 @@
 import type { BlockJob } from "../executor.ts";
 import { formatLogLine, type LogSink } from "../logs.ts";
 import type { AddonBlock, BlockConfig, Pipeline } from "../project/types.ts";
+import { messageOf } from "../errors.ts";
 
 /** One call of a callback or conditional, for an AddonRunner. */
 export interface AddonCall {
@@ -50,8 +51,6 @@ export function conditionalsOf(pipeline: Pipeline, blockUuid: string): AddonBloc
 export function callbacksOf(pipeline: Pipeline, blockUuid: string): AddonBlock[] {
   return (pipeline.callbacks ?? []).filter((c) => c.parents.includes(blockUuid));
 }
-
-const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
 /** The engine's bookkeeping of conditionals evaluated and callbacks running, per pipeline run. */
 export class AddonHooks {

@@ -12,6 +12,7 @@ import { formatLogLine, type LogSink } from "../logs.ts";
 import type { Store } from "../store/index.ts";
 import type { Node, RunState } from "./run-state.ts";
 import { commitThroughOutages } from "./commit-retry.ts";
+import { messageOf } from "../errors.ts";
 
 export interface LauncherDeps {
   store: Store;
@@ -130,8 +131,4 @@ export class Launcher {
       logs.append(...where, formatLogLine(Date.now(), "warn", `kiln could not copy this block run's log from the ${executor.type} executor: ${messageOf(error)}`));
     }
   }
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

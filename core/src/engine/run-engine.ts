@@ -36,6 +36,7 @@ import { commitThroughOutages } from "./commit-retry.ts";
 import { Launcher } from "./launcher.ts";
 import { leftForNextOwner, liveExecutions, lostToAnother, OwnershipWatch, RunEndedElsewhereError, RunLostError } from "./ownership.ts";
 import { RunState, type Input, type Node, type RunEvent, type RunOptions } from "./run-state.ts";
+import { messageOf } from "../errors.ts";
 
 export { DEFAULT_BLOCK_RUN_LIMIT, type RunEvent, type RunOptions } from "./run-state.ts";
 export { RunEndedElsewhereError, RunLostError } from "./ownership.ts";
@@ -987,8 +988,4 @@ export class RunNotInitialError extends Error {
 
 function hasConditionals(pipeline: Pipeline, blockUuid: string): boolean {
   return conditionalsOf(pipeline, blockUuid).length > 0;
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -7,6 +7,7 @@ import { AwsClient } from "aws4fetch";
 import { OutputMissingError, outputPath, type OutputStore } from "../outputs.ts";
 import type { OutputStoreSettings } from "../project/types.ts";
 import { encodeBlockOutput } from "./encode.ts";
+import { messageOf } from "../errors.ts";
 
 /** kiln.yaml's `output_store` when its type is s3. */
 export type S3OutputStoreSettings = Extract<OutputStoreSettings, { type: "s3" }>;
@@ -178,7 +179,7 @@ export function s3OutputStore(settings: S3OutputStoreSettings, credentials: S3Cr
       return await client.fetch(s3ObjectUrl(settings, key), { method, headers, body });
     } catch (error) {
       const where = settings.endpoint ?? `AWS S3 in ${settings.region}`;
-      throw new S3OutputError(method, settings.bucket, key, null, null, `cannot reach ${where}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+      throw new S3OutputError(method, settings.bucket, key, null, null, `cannot reach ${where}: ${messageOf(error)}`, { cause: error });
     }
   }
 

@@ -37,6 +37,7 @@ import {
   type ProjectSource,
   type TriggerConfig,
 } from "./types.ts";
+import { messageOf } from "../errors.ts";
 
 /** A project file that does not say what kiln expects; the message is `<file>: <field>: expected ..., got ...`. */
 export class ProjectLoadError extends Error {
@@ -387,7 +388,7 @@ function parseYaml(file: string, text: string): unknown {
     return doc.toJS();
   } catch (e) {
     // An alias to an anchor that is not defined (before it) only fails here.
-    throw new ProjectLoadError(file, "", "valid YAML", e instanceof Error ? e.message : String(e));
+    throw new ProjectLoadError(file, "", "valid YAML", messageOf(e));
   }
 }
 

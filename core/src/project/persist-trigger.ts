@@ -17,6 +17,7 @@ import { parseScheduleInterval } from "../schedule/interval.ts";
 import { schedulingSettings } from "../schedule/settings.ts";
 import { isValidTimeZone } from "../schedule/wall-time.ts";
 import { isPlainObject, triggersSchema } from "./schema.ts";
+import { messageOf } from "../errors.ts";
 
 /**
  * A trigger to write. `undefined` (or an absent key) leaves the file's value as it is; `null`
@@ -349,7 +350,7 @@ function finish(doc: Document, originalText: string | null): string {
   try {
     data = doc.toJS();
   } catch (error) {
-    throw new TriggerYamlError("", `triggers.yaml would not load: ${error instanceof Error ? error.message : String(error)}`);
+    throw new TriggerYamlError("", `triggers.yaml would not load: ${messageOf(error)}`);
   }
   const result = v.safeParse(triggersSchema, data ?? {}, { abortEarly: true });
   if (!result.success) {

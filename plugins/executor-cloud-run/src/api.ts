@@ -3,6 +3,7 @@
  * fetch: the official client (@google-cloud/run) needs Node 22 and gRPC, which Workers lack.
  */
 import type { Fetch, TokenSource } from "./auth.ts";
+import { messageOf } from "@kiln/core";
 
 /** A Cloud Run condition (Execution.conditions, Task.conditions). */
 export interface Condition {
@@ -91,7 +92,7 @@ export class GoogleApi {
     try {
       return await this.fetcher(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
     } catch (error) {
-      throw new GoogleApiError(`${method} ${url} could not be reached: ${error instanceof Error ? error.message : String(error)}`, 0, null);
+      throw new GoogleApiError(`${method} ${url} could not be reached: ${messageOf(error)}`, 0, null);
     }
   }
 }

@@ -5,6 +5,7 @@
  * nor tokens ever appear in an error message.
  */
 import { importPKCS8, SignJWT } from "jose";
+import { messageOf } from "@kiln/core";
 
 /** The OAuth scope every call here needs (Run and Logging both accept it). */
 export const CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform";
@@ -165,7 +166,7 @@ export function serviceAccountTokenSource(key: ServiceAccountKey, source: string
           body: new URLSearchParams({ grant_type: "urn:ietf:params:oauth:grant-type:jwt-bearer", assertion }).toString(),
         });
       } catch (error) {
-        throw new GoogleAuthError(`${what} could not be reached: ${error instanceof Error ? error.message : String(error)}`);
+        throw new GoogleAuthError(`${what} could not be reached: ${messageOf(error)}`);
       }
       return readTokenResponse(response, what, now);
     },
@@ -181,7 +182,7 @@ export function metadataTokenSource(baseUrl: string, fetcher: Fetch, now: () => 
       return await fetcher(`${baseUrl}/computeMetadata/v1/${path}`, { headers: { "Metadata-Flavor": "Google" } });
     } catch (error) {
       throw new GoogleAuthError(
-        `${what}: the metadata server at ${baseUrl} could not be reached (${error instanceof Error ? error.message : String(error)}); ` +
+        `${what}: the metadata server at ${baseUrl} could not be reached (${messageOf(error)}); ` +
           "off Google Cloud, give a service-account key (executor_config.credentials_env or credentials_file)",
       );
     }

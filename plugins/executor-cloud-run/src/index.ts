@@ -9,7 +9,7 @@
  * key given as a file path is read through `readTextFile`, which the host passes in (kiln's CLI
  * does); on Workers give the key's JSON content in the environment variable instead.
  */
-import { blockRunEnv, runBlockArgs, type BlockJob, type ExecutionHandle, type ExecutionStatus, type Executor, type ExecutorContext, type ExecutorFactory } from "@kiln/core";
+import { blockRunEnv, runBlockArgs, type BlockJob, type ExecutionHandle, type ExecutionStatus, type Executor, type ExecutorContext, type ExecutorFactory, messageOf } from "@kiln/core";
 import { CloudRunApi, GoogleApiError, parseExecutionName, type RunOverrides } from "./api.ts";
 import { DEFAULT_METADATA_URL, GoogleAuthError, metadataTokenSource, parseServiceAccountKey, serviceAccountTokenSource, type Fetch, type TokenSource } from "./auth.ts";
 import { DEFAULT_CREDENTIALS_ENV, parseCloudRunConfig, validateCloudRunConfig, type CloudRunConfig } from "./config.ts";
@@ -82,7 +82,7 @@ export function cloudRunExecutor(context: ExecutorContext, options: CloudRunExec
       try {
         return { text: await options.readTextFile(ref.file), source };
       } catch (error) {
-        throw new GoogleAuthError(`${source}: cannot read it: ${error instanceof Error ? error.message : String(error)}`);
+        throw new GoogleAuthError(`${source}: cannot read it: ${messageOf(error)}`);
       }
     }
     const value = context.env[ref.env];
@@ -94,7 +94,7 @@ export function cloudRunExecutor(context: ExecutorContext, options: CloudRunExec
     try {
       return { text: await options.readTextFile(value), source };
     } catch (error) {
-      throw new GoogleAuthError(`${source}: cannot read it: ${error instanceof Error ? error.message : String(error)}`);
+      throw new GoogleAuthError(`${source}: cannot read it: ${messageOf(error)}`);
     }
   }
 

@@ -16,7 +16,7 @@
  */
 import { randomBytes } from "node:crypto";
 import type Docker from "dockerode";
-import { blockRunEnv, blockRunLabels, runBlockArgs, type BlockJob, type ExecutionHandle, type ExecutionStatus, type Executor, type ExecutorContext, type ExecutorFactory, type JsonObject } from "@kiln/core";
+import { blockRunEnv, blockRunLabels, runBlockArgs, type BlockJob, type ExecutionHandle, type ExecutionStatus, type Executor, type ExecutorContext, type ExecutorFactory, type JsonObject, messageOf } from "@kiln/core";
 import { BLOCK_FAILED_MARK } from "@kiln/executor-local";
 import { defaultImage, dockerConfigProblem, parseDockerConfig, type DockerRunConfig } from "./config.ts";
 import { DockerClients, dockerEndpoint } from "./connection.ts";
@@ -69,14 +69,11 @@ function isAlreadyDone(error: unknown): boolean {
   return code === 304 || code === 404 || code === 409;
 }
 
-function messageOf(error: unknown): string {
-  if (typeof error === "object" && error !== null) {
-    // dockerode puts the engine's own message in json.message; its Error message adds "(HTTP code N)"
-    const json = (error as { json?: { message?: unknown } }).json;
-    if (json && typeof json.message === "string" && json.message) return json.message;
-    if (error instanceof Error) return error.message;
-  }
-  return String(error);
+/** The engine's own message of a dockerode error (its Error message adds "(HTTP code N)"), else messageOf's. */
+function dockerMessageOf(error: unknown): string {
+  const json = typeof error === "object" && error !== null ? (error as { json?: { message?: unknown } }).json : undefined;
+  if (json && typeof json.message === "string" && json.message) return json.message;
+  return messageOf(error);
 }
 
 /** A container name from the block run (Docker names allow [a-zA-Z0-9_.-]), unique across kiln databases sharing an engine. */
@@ -98,12 +95,12 @@ async function pullImage(docker: Docker, image: string): Promise<void> {
   try {
     stream = await docker.pull(image);
   } catch (error) {
-    throw new Error(`could not pull image ${image}: ${messageOf(error)}`);
+    throw new Error(`could not pull image ${image}: ${dockerMessageOf(error)}`);
   }
   const events = await new Promise<PullEvent[]>((resolve, reject) => {
     docker.modem.followProgress(stream, (error: Error | null, result: PullEvent[]) => (error ? reject(error) : resolve(result)));
   }).catch((error: unknown) => {
-    throw new Error(`could not pull image ${image}: ${messageOf(error)}`);
+    throw new Error(`could not pull image ${image}: ${dockerMessageOf(error)}`);
   });
   const failed = events.find((event) => event.error || event.errorDetail?.message);
   if (failed) throw new Error(`could not pull image ${image}: ${failed.errorDetail?.message || failed.error}`);
@@ -116,7 +113,7 @@ async function ensureImage(docker: Docker, config: DockerRunConfig): Promise<voi
     await ensureNamedImage(docker, config);
   } catch (error) {
     throw new Error(
-      `${messageOf(error)} (no executor_config.image, so kiln's own image: build it in kiln's repository with \`docker build -t kiln .\` or \`podman build -t kiln .\`, set KILN_DOCKER_IMAGE to where you pushed it, or name an image in executor_config.image)`,
+      `${dockerMessageOf(error)} (no executor_config.image, so kiln's own image: build it in kiln's repository with \`docker build -t kiln .\` or \`podman build -t kiln .\`, set KILN_DOCKER_IMAGE to where you pushed it, or name an image in executor_config.image)`,
     );
   }
 }
@@ -129,7 +126,7 @@ async function ensureNamedImage(docker: Docker, config: DockerRunConfig): Promis
       await docker.getImage(config.image).inspect();
       return;
     } catch (error) {
-      if (!isNotFound(error)) throw new Error(`could not look up image ${config.image}: ${messageOf(error)}`);
+      if (!isNotFound(error)) throw new Error(`could not look up image ${config.image}: ${dockerMessageOf(error)}`);
     }
   }
   await pullImage(docker, config.image);
@@ -221,14 +218,14 @@ export function dockerExecutor(options: DockerExecutorOptions = {}): Executor {
         });
       } catch (error) {
         const hint = config.imageIsDefault && isNotFound(error) ? ` (kiln's default image; build it with \`docker build -t kiln .\` in kiln's repository, or set KILN_DOCKER_IMAGE or executor_config.image)` : "";
-        throw new Error(`could not create the container from ${config.image}: ${messageOf(error)}${hint}`);
+        throw new Error(`could not create the container from ${config.image}: ${dockerMessageOf(error)}${hint}`);
       }
       try {
         await container.start();
       } catch (error) {
         // a container that never ran is no use to anyone, even with keep_container
         await remove(container).catch(() => {});
-        throw new Error(`could not start the container from ${config.image}: ${messageOf(error)}`);
+        throw new Error(`could not start the container from ${config.image}: ${dockerMessageOf(error)}`);
       }
       const handle: DockerHandle = {
         executor: "docker",
@@ -268,12 +265,12 @@ export function dockerExecutor(options: DockerExecutorOptions = {}): Executor {
       } catch (error) {
         if (isNotFound(error)) return;
         // 409: already renamed by an earlier cancel
-        if (!isAlreadyDone(error)) throw new Error(`could not cancel container ${handle.container_name}: ${messageOf(error)}`);
+        if (!isAlreadyDone(error)) throw new Error(`could not cancel container ${handle.container_name}: ${dockerMessageOf(error)}`);
       }
       try {
         await container.stop();
       } catch (error) {
-        if (!isAlreadyDone(error)) throw new Error(`could not stop container ${handle.container_name}: ${messageOf(error)}`);
+        if (!isAlreadyDone(error)) throw new Error(`could not stop container ${handle.container_name}: ${dockerMessageOf(error)}`);
       }
       if (!handle.keep_container) await remove(container);
     },

@@ -11,7 +11,7 @@
  */
 import type { CloudWatchLogsClient } from "@aws-sdk/client-cloudwatch-logs";
 import type { AwsVpcConfiguration, ECSClient, KeyValuePair, RunTaskCommandInput, Task } from "@aws-sdk/client-ecs";
-import { blockRunEnv, blockRunLabels, runBlockArgs, type BlockJob, type ExecutionHandle, type ExecutionStatus, type Executor, type ExecutorContext, type ExecutorFactory, type JsonObject } from "@kiln/core";
+import { blockRunEnv, blockRunLabels, runBlockArgs, type BlockJob, type ExecutionHandle, type ExecutionStatus, type Executor, type ExecutorContext, type ExecutorFactory, type JsonObject, messageOf } from "@kiln/core";
 import { checkEcsConfig, parseEcsConfig, type EcsSettings } from "./config.ts";
 
 export { checkEcsConfig, parseEcsConfig, type EcsSettings } from "./config.ts";
@@ -88,7 +88,7 @@ export function logStreamName(prefix: string, container: string, taskArn: string
  */
 function awsError(action: string, error: unknown, env: Record<string, string | undefined>, settings?: { cluster?: string; taskDefinition?: string }): Error {
   const name = error instanceof Error ? error.name : "Error";
-  let message = error instanceof Error ? error.message : String(error);
+  let message = messageOf(error);
   if (name === "InvalidSignatureException" || name === "SignatureDoesNotMatch") message = message.split("\n")[0] ?? "";
   for (const secret of [env.AWS_SECRET_ACCESS_KEY, env.AWS_SESSION_TOKEN]) {
     if (secret) message = message.split(secret).join("[redacted]");

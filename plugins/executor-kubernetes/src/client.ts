@@ -4,6 +4,7 @@
  * options (Bun's `tls`, Deno's createHttpClient). No node: imports: it runs on Workers too.
  */
 import type { KubeConnection, KubeTls } from "./connection.ts";
+import { messageOf } from "@kiln/core";
 
 /** The fetch the client calls, so tests and runtimes can swap it. */
 export type Fetch = (input: string, init: RequestInit) => Promise<Response>;
@@ -117,7 +118,7 @@ export class KubeClient {
           await sleep(RETRY_DELAY_MS * attempt);
           continue;
         }
-        const cause = error instanceof Error ? error.message : String(error);
+        const cause = messageOf(error);
         throw new KubeApiError(`cannot reach the Kubernetes API at ${this.connection.server} (${this.connection.source}): ${cause}`, 0, null);
       }
       if (response.ok) return response;
