@@ -16,12 +16,9 @@
  * A `.py` module goes to the Python runner given as `python` (pythonAddonRunner: Mage's
  * @condition, @on_success, @on_failure and @callback decorators); without one it fails, saying so.
  */
-import { triggerPipeline, TriggerPipelineError } from "./api/trigger-pipeline.ts";
 import type { BlockContext } from "./blocks.ts";
-import type { BlockRuntime } from "./block-runtime.ts";
-import { parseBlockRunUuid } from "./domain.ts";
+import { blockContextOf, readBlockInputs, type BlockRuntime } from "./block-runtime.ts";
 import type { AddonCall, AddonRunner } from "./engine/addons.ts";
-import { createBlockLogger } from "./logs.ts";
 
 /** The context an add-on function gets: its parent block run's, and which add-on it is. */
 export interface AddonContext extends BlockContext {
@@ -51,37 +48,12 @@ function exported(moduleExports: unknown, names: string[]): Fn | null {
 
 /** An AddonRunner over a block runtime; `python` runs `.py` modules. */
 export function moduleAddonRunner(runtime: BlockRuntime, python?: PythonAddonRunner): AddonRunner {
-  const contextOf = (call: AddonCall): AddonContext => {
-    const job = call.job;
-    const logger = createBlockLogger(runtime.logs, () => runtime.clock.now(), {
-      pipelineUuid: job.pipelineUuid,
-      partition: job.executionPartition,
-      blockUuid: job.blockUuid,
-    });
-    const signal = new AbortController().signal;
-    return {
-      executionDate: new Date(job.executionDate),
-      executionPartition: job.executionPartition,
-      pipelineUuid: job.pipelineUuid,
-      pipelineRunId: job.pipelineRunId,
-      blockUuid: job.blockUuid,
-      blockRunId: job.blockRunId,
-      dynamicBlockIndex: parseBlockRunUuid(job.blockUuid).index,
-      attempt: job.attempt,
-      variables: Object.freeze({ ...job.variables }),
-      event: job.event,
-      secrets: runtime.secrets,
-      logger,
-      signal,
-      parentBlockUuid: call.parent.uuid,
-      addonUuid: call.addon.uuid,
-      triggerPipeline(pipelineUuid, options = {}) {
-        const store = runtime.store;
-        if (!store) return Promise.reject(new TriggerPipelineError("ctx.triggerPipeline: this runtime has no database"));
-        return triggerPipeline({ store, project: runtime.project }, pipelineUuid, { signal, log: (m) => logger.info(m), ...options });
-      },
-    };
-  };
+  // an add-on gets its parent's job variables as merged, without the block's runtime variables
+  const contextOf = (call: AddonCall): AddonContext => ({
+    ...blockContextOf(call.job, runtime, { ...call.job.variables }, new AbortController().signal),
+    parentBlockUuid: call.parent.uuid,
+    addonUuid: call.addon.uuid,
+  });
 
   const load = async (call: AddonCall, names: string[], what: string): Promise<Fn | null> => {
     const fn = exported(await runtime.source.importModule(call.addon.modulePath), names);
@@ -95,12 +67,7 @@ export function moduleAddonRunner(runtime: BlockRuntime, python?: PythonAddonRun
     async condition(call) {
       if (call.addon.modulePath.endsWith(".py")) return Boolean(await runPython(call));
       const fn = await load(call, ["condition", "default"], "a default-exported function (or an export named condition) returning a boolean");
-      const inputs = await Promise.all(
-        call.job.inputs.map(async (ref) => {
-          const value = await runtime.outputs.read(call.job.pipelineUuid, ref.partition, ref.blockUuid);
-          return "item" in ref && Array.isArray(value) ? value[ref.item] : value;
-        }),
-      );
+      const inputs = await readBlockInputs(runtime, call.job);
       const result = await fn!(...inputs, contextOf(call));
       if (typeof result !== "boolean") throw new Error(`${call.addon.modulePath}: returned ${result === null ? "null" : typeof result}, expected true or false`);
       return result;

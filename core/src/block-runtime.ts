@@ -6,7 +6,7 @@
 import { BlockError, blockCallSpec, blockFunction, callBlock, checkBlockOutput } from "./block-call.ts";
 import type { BlockContext, BlockSecrets } from "./blocks.ts";
 import type { Clock } from "./clock.ts";
-import { parseBlockRunUuid } from "./domain.ts";
+import { parseBlockRunUuid, type JsonObject } from "./domain.ts";
 import type { BlockJob, InputRef } from "./executor.ts";
 import { createBlockLogger, type LogSink } from "./logs.ts";
 import type { OutputStore } from "./outputs.ts";
@@ -49,36 +49,23 @@ export function readBlockInputs(runtime: BlockRuntime, job: BlockJob): Promise<u
   return Promise.all(job.inputs.map((ref) => readInput(runtime, job.pipelineUuid, ref)));
 }
 
-/** Executes a block run to its end; returns its output (already stored) or throws. */
-export async function executeBlock(job: BlockJob, runtime: BlockRuntime, signal: AbortSignal = new AbortController().signal): Promise<unknown> {
-  const pipeline = runtime.project.pipelines.get(job.pipelineUuid);
-  if (!pipeline) throw new BlockError(`project has no pipeline ${job.pipelineUuid}`);
-  const { block: blockUuid, index } = parseBlockRunUuid(job.blockUuid);
-  const block = pipeline.blocksByUuid.get(blockUuid);
-  if (!block) throw new BlockError(`pipeline ${pipeline.uuid} has no block ${blockUuid}`);
-
-  const python = isPythonModule(block.modulePath);
-  const fn = python ? () => null : blockFunction(await runtime.source.importModule(block.modulePath), block.modulePath, block.type);
-  const inputs = await Promise.all(job.inputs.map((ref) => readInput(runtime, job.pipelineUuid, ref)));
+/** The context a block (or an add-on of it, see addon-runtime.ts) is called with for `job`, with `variables` as given. */
+export function blockContextOf(job: BlockJob, runtime: BlockRuntime, variables: JsonObject, signal: AbortSignal): BlockContext {
   const logger = createBlockLogger(runtime.logs, () => runtime.clock.now(), {
     pipelineUuid: job.pipelineUuid,
     partition: job.executionPartition,
     blockUuid: job.blockUuid,
   });
-  // the runtime variables read the run's trigger and backfill: imported here, not by @kiln/core's entry
-  const { blockRunVariables } = await import("./runtime-variables.ts");
-  const context: BlockContext = {
+  return {
     executionDate: new Date(job.executionDate),
     executionPartition: job.executionPartition,
     pipelineUuid: job.pipelineUuid,
     pipelineRunId: job.pipelineRunId,
     blockUuid: job.blockUuid,
     blockRunId: job.blockRunId,
-    dynamicBlockIndex: index,
+    dynamicBlockIndex: parseBlockRunUuid(job.blockUuid).index,
     attempt: job.attempt,
-    // Mage's runtime variables (ds, hr, execution_date, interval_*, trigger_name, env...) over the
-    // merged variables: the same object Python blocks get as kwargs
-    variables: Object.freeze(await blockRunVariables(job, runtime.store, runtime.env ?? null)),
+    variables: Object.freeze(variables),
     event: job.event,
     secrets: runtime.secrets,
     logger,
@@ -92,6 +79,24 @@ export async function executeBlock(job: BlockJob, runtime: BlockRuntime, signal:
       return triggerPipeline({ store, project: runtime.project }, pipelineUuid, { signal, log: (message) => logger.info(message), ...options });
     },
   };
+}
+
+/** Executes a block run to its end; returns its output (already stored) or throws. */
+export async function executeBlock(job: BlockJob, runtime: BlockRuntime, signal: AbortSignal = new AbortController().signal): Promise<unknown> {
+  const pipeline = runtime.project.pipelines.get(job.pipelineUuid);
+  if (!pipeline) throw new BlockError(`project has no pipeline ${job.pipelineUuid}`);
+  const { block: blockUuid } = parseBlockRunUuid(job.blockUuid);
+  const block = pipeline.blocksByUuid.get(blockUuid);
+  if (!block) throw new BlockError(`pipeline ${pipeline.uuid} has no block ${blockUuid}`);
+
+  const python = isPythonModule(block.modulePath);
+  const fn = python ? () => null : blockFunction(await runtime.source.importModule(block.modulePath), block.modulePath, block.type);
+  const inputs = await readBlockInputs(runtime, job);
+  // the runtime variables read the run's trigger and backfill: imported here, not by @kiln/core's entry
+  const { blockRunVariables } = await import("./runtime-variables.ts");
+  // Mage's runtime variables (ds, hr, execution_date, interval_*, trigger_name, env...) over the
+  // merged variables: the same object Python blocks get as kwargs
+  const context = blockContextOf(job, runtime, await blockRunVariables(job, runtime.store, runtime.env ?? null), signal);
 
   let output: unknown;
   if (python) {
