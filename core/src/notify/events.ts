@@ -77,35 +77,34 @@ function runFields(run: PipelineRun) {
  */
 export function runFailed(run: PipelineRun, pipeline: PipelineRef, detail: string | null = null): NotificationEvent {
   const reason = detail ? `: ${oneLine(detail, MAX_MESSAGE_DETAIL)}` : "";
-  const message = `Pipeline ${pipelineLabel(pipeline.uuid, pipeline.name)} run ${run.id} failed (execution date ${iso(run.executionDate)})${reason}`;
-  return {
-    kind: "run_failed",
-    message,
-    payload: {
-      event: "run_failed",
-      ...runFields(run),
-      status: "failed",
-      message,
-      pipeline_name: pipeline.name ?? pipeline.uuid,
-      error: detail === null ? null : detail.slice(0, MAX_DETAIL),
-      started_at: iso(run.startedAt),
-      completed_at: iso(run.completedAt),
-    },
-  };
+  return runEnded("run_failed", "failed", run, pipeline, reason, { error: detail === null ? null : detail.slice(0, MAX_DETAIL) });
 }
 
 /** A pipeline run completed (only sent to targets that opt in with trigger_success). Status is "completed". */
 export function runSucceeded(run: PipelineRun, pipeline: PipelineRef): NotificationEvent {
-  const message = `Pipeline ${pipelineLabel(pipeline.uuid, pipeline.name)} run ${run.id} completed (execution date ${iso(run.executionDate)})`;
+  return runEnded("run_succeeded", "completed", run, pipeline, "", {});
+}
+
+/** The event of a run that ended with `status`; `extra` adds fields to the payload (a failure's error). */
+function runEnded(
+  kind: "run_failed" | "run_succeeded",
+  status: "failed" | "completed",
+  run: PipelineRun,
+  pipeline: PipelineRef,
+  reason: string,
+  extra: Partial<NotificationPayload>,
+): NotificationEvent {
+  const message = `Pipeline ${pipelineLabel(pipeline.uuid, pipeline.name)} run ${run.id} ${status} (execution date ${iso(run.executionDate)})${reason}`;
   return {
-    kind: "run_succeeded",
+    kind,
     message,
     payload: {
-      event: "run_succeeded",
+      event: kind,
       ...runFields(run),
-      status: "completed",
+      status,
       message,
       pipeline_name: pipeline.name ?? pipeline.uuid,
+      ...extra,
       started_at: iso(run.startedAt),
       completed_at: iso(run.completedAt),
     },
