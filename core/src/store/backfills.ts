@@ -300,30 +300,27 @@ export function insertBackfillRunsStatements(
  * started, cancelled or deleted meanwhile stops.
  */
 export function requireUnchangedInitial(batch: WriteBatch, id: number, updatedAt: number): void {
-  batch.failIf(
+  failStart(
+    batch,
+    id,
     { sql: "coalesce((SELECT status = 'initial' AND updated_at = ? FROM backfills WHERE id = ?), 0) = 0", args: [updatedAt, id] },
-    {
-      entity: "backfill",
-      subject: `backfill ${id}`,
-      from: "initial",
-      to: "running",
-      lookup: { sql: "SELECT coalesce((SELECT CASE WHEN status = 'initial' THEN 'changed' ELSE status END FROM backfills WHERE id = ?), 'missing') AS status", args: [id] },
-    },
+    { sql: "SELECT coalesce((SELECT CASE WHEN status = 'initial' THEN 'changed' ELSE status END FROM backfills WHERE id = ?), 'missing') AS status", args: [id] },
   );
 }
 
 /** Fails the batch unless the backfill has exactly `count` runs (every date staged, none twice). */
 export function requireRunCount(batch: WriteBatch, id: number, count: number): void {
-  batch.failIf(
+  failStart(
+    batch,
+    id,
     { sql: "(SELECT count(*) FROM pipeline_runs WHERE backfill_id = ?) <> ?", args: [id, count] },
-    {
-      entity: "backfill",
-      subject: `backfill ${id}`,
-      from: "initial",
-      to: "running",
-      lookup: { sql: "SELECT 'changed while starting' AS status", args: [] },
-    },
+    { sql: "SELECT 'changed while starting' AS status", args: [] },
   );
+}
+
+/** Fails a backfill's start (initial to running) if `condition` holds; `lookup` says what was found instead. */
+function failStart(batch: WriteBatch, id: number, condition: { sql: string; args: InValue[] }, lookup: InStatement): void {
+  batch.failIf(condition, { entity: "backfill", subject: `backfill ${id}`, from: "initial", to: "running", lookup });
 }
 
 /**
