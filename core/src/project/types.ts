@@ -2,7 +2,7 @@
  * A user's project as loaded from disk (or from a bundled module map on Workers): kiln.yaml,
  * pipelines/<uuid>/metadata.yaml and triggers.yaml, and the block modules they name.
  */
-import type { JsonObject, ScheduleSettings, ScheduleStatus, ScheduleType } from "../domain.ts";
+import type { JsonObject, PipelineSchedule, ScheduleSettings } from "../domain.ts";
 
 export const BLOCK_TYPES = ["data_loader", "transformer", "data_exporter", "sensor", "custom"] as const;
 export type BlockType = (typeof BLOCK_TYPES)[number];
@@ -110,23 +110,14 @@ export interface Pipeline {
   conditionals?: AddonBlock[];
 }
 
-/** One entry of triggers.yaml, in Mage's format. */
-export interface TriggerConfig {
-  name: string;
-  scheduleType: ScheduleType;
-  scheduleInterval: string | null;
-  startTime: number | null;
-  timezone: string;
-  status: ScheduleStatus;
-  variables: JsonObject;
-  sla: number | null;
+/** One entry of triggers.yaml, in Mage's format: a trigger's stored fields, plus what only the file has. */
+export interface TriggerConfig
+  extends Pick<PipelineSchedule, "name" | "scheduleType" | "scheduleInterval" | "startTime" | "timezone" | "status" | "variables" | "sla" | "description" | "lastEnabledAt"> {
   settings: ScheduleSettings & JsonObject;
-  description: string | null;
   token: string | null;
   /** Event triggers: `event_pattern`, or Mage's `event_matchers` (any of their patterns). */
   eventPattern?: JsonObject;
   envs: string[];
-  lastEnabledAt: number | null;
   /** Mage's trigger tags (the API filters on them with `tag[]`). */
   tags: string[];
 }

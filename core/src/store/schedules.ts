@@ -1,30 +1,22 @@
 /** Store operations on pipeline schedules (triggers). The scheduler adds more. */
 import type { InValue } from "@libsql/client";
 import type { SqlClient } from "./sql-client.ts";
-import type { JsonObject, PipelineSchedule, ScheduleSettings, ScheduleStatus, ScheduleType } from "../domain.ts";
+import type { JsonObject, PipelineSchedule, ScheduleSettings } from "../domain.ts";
 import { KilnError } from "../errors.ts";
 import { pipelineScheduleFromRow } from "./rows.ts";
 import { toJson } from "./json.ts";
 import { countRows, listPage, type Page, type PageRequest, type RowFilter } from "./page.ts";
 import type { SealedToken } from "../trigger-tokens.ts";
 
-export interface NewPipelineSchedule {
-  name: string;
-  pipelineUuid: string;
-  scheduleType: ScheduleType;
-  scheduleInterval?: string | null;
-  startTime?: number | null;
-  timezone?: string;
-  status?: ScheduleStatus;
-  variables?: JsonObject;
-  sla?: number | null;
+/** The trigger fields a new schedule may give and a patch may change (all but the name, type and pattern). */
+type ScheduleFields = Partial<Pick<PipelineSchedule, "scheduleInterval" | "startTime" | "timezone" | "status" | "variables" | "sla" | "description" | "tags">>;
+
+export interface NewPipelineSchedule extends Pick<PipelineSchedule, "name" | "pipelineUuid" | "scheduleType">, ScheduleFields {
   /** The API or event trigger's token, in plaintext: Store.createPipelineSchedule seals it. */
   token?: string | null;
   settings?: ScheduleSettings;
-  description?: string | null;
   /** Event triggers only; see events/match.ts. */
   eventPattern?: JsonObject | null;
-  tags?: string[];
 }
 
 /** A new schedule as it is written: its token sealed (trigger-tokens.ts), never in plaintext. */
@@ -71,22 +63,10 @@ export async function getPipelineSchedule(client: SqlClient, id: number): Promis
   return rs.rows[0] ? pipelineScheduleFromRow(rs.rows[0]) : null;
 }
 
-export interface SchedulePatch {
-  name?: string;
-  scheduleType?: ScheduleType;
-  scheduleInterval?: string | null;
-  startTime?: number | null;
-  timezone?: string;
-  status?: ScheduleStatus;
-  variables?: JsonObject;
-  sla?: number | null;
+export interface SchedulePatch extends Partial<Pick<PipelineSchedule, "name" | "scheduleType" | "eventPattern" | "lastEnabledAt">>, ScheduleFields {
   /** A new token, sealed (null: none); the plaintext of an unsealed row goes with it. */
   sealedToken?: SealedToken | null;
   settings?: JsonObject;
-  description?: string | null;
-  eventPattern?: JsonObject | null;
-  lastEnabledAt?: number | null;
-  tags?: string[];
   /** Set to make the scheduler look at the schedule again at its next tick. */
   nextRunAt?: number | null;
   /** null re-arms an @once trigger whose start_time changed (it fires again). */
