@@ -298,6 +298,29 @@ triggers:
     });
   });
 
+  test("a trigger's keys and settings kiln does not act on are named in one warning for the file; Mage's pipeline_uuid and invalid_schedule_interval are not", async () => {
+    const project = await load({
+      ...files,
+      "pipelines/scheduled/triggers.yaml": `
+triggers:
+  - name: daily
+    schedule_type: time
+    schedule_interval: '@daily'
+    pipeline_uuid: scheduled
+    repo_path: /home/src/project
+    settings: {overlap: skip, invalid_schedule_interval: false, custom_key: 1, retry_on_failure: true}
+  - schedule_type: api
+    name: hook
+    global_data_product_uuid: ''
+`,
+    });
+    expect(project.warnings.filter((w) => w.includes("triggers.yaml"))).toEqual([
+      "pipelines/scheduled/triggers.yaml: kiln does not act on triggers[0] (daily).repo_path, triggers[0] (daily).settings.custom_key, triggers[0] (daily).settings.retry_on_failure; they are ignored",
+    ]);
+    // the trigger itself loads as written, its unknown settings kept for whoever reads them
+    expect(project.pipelines.get("scheduled")?.triggers[0]?.settings).toMatchObject({ overlap: "skip", custom_key: 1 });
+  });
+
   test("env drops triggers limited to other environments", async () => {
     const project = await load(files, { env: "dev" });
     expect(project.pipelines.get("scheduled")?.triggers.map((t) => t.name)).toEqual(["daily", "on_upload"]);

@@ -8,6 +8,7 @@ import * as v from "valibot";
 import { LineCounter, parseDocument } from "yaml";
 import type { JsonObject } from "../domain.ts";
 import { resolveExecutor } from "../engine/plan.ts";
+import { TRIGGER_SETTING_KEYS } from "../schedule/settings.ts";
 import { checkDag, downstreamBlocksOf, topologicalOrder } from "./dag.ts";
 import { NotificationConfigError, parseNotificationConfig, unusedNotificationKeys } from "../notify/config.ts";
 import { isPlainObject, pipelineSchema, projectSettingsSchema, triggersSchema, type AddonSpec, type BlockSpec } from "./schema.ts";
@@ -25,6 +26,7 @@ import {
   renderEnvVars,
   unusedKeysWarning,
   unusedPipelineKeys,
+  unusedTriggerKeys,
 } from "./mage.ts";
 import {
   ADDON_FOLDERS,
@@ -254,7 +256,7 @@ async function loadPipeline(source: ProjectSource, uuid: string, ctx: PipelineCo
     blocks.push({ ...block, downstreamBlocks: downstream.get(block.uuid) ?? [], modulePath });
   }
   const sorted = topologicalOrder(blocks);
-  const triggers = await loadTriggers(source, `${folder}/triggers.yaml`, ctx.env);
+  const triggers = await loadTriggers(source, `${folder}/triggers.yaml`, ctx.env, ctx.warnings);
   const { type: _type, callbacks: callbackSpecs, conditionals: conditionalSpecs, ...rest } = spec;
   const known = new Set(spec.blocks.map((b) => b.uuid));
   const callbacks = await addonsOf(callbackSpecs, "callbacks", known, file, ctx.modules);
@@ -309,10 +311,13 @@ function withoutNotRunBlocks(doc: unknown): { value: unknown; skipped: string[] 
   return { value: { ...doc, blocks }, skipped };
 }
 
-async function loadTriggers(source: ProjectSource, file: string, env: string | undefined): Promise<TriggerConfig[]> {
+async function loadTriggers(source: ProjectSource, file: string, env: string | undefined, warnings: string[]): Promise<TriggerConfig[]> {
   const text = await source.readText(file);
   if (text === null) return [];
-  const triggers = validate(triggersSchema, parseYaml(file, text) ?? {}, file);
+  const raw = parseYaml(file, text) ?? {};
+  const triggers = validate(triggersSchema, raw, file);
+  const unused = unusedTriggerKeys(raw, TRIGGER_SETTING_KEYS);
+  if (unused.length > 0) warnings.push(unusedKeysWarning(file, unused));
   const firstIndex = new Map<string, number>();
   for (const [i, trigger] of triggers.entries()) {
     const first = firstIndex.get(trigger.name);

@@ -232,6 +232,45 @@ export function unusedPipelineKeys(raw: unknown): string[] {
   return unused;
 }
 
+/**
+ * A trigger's keys in triggers.yaml that kiln reads; `pipeline_uuid`, which Mage writes into the
+ * file, is the folder's in Mage too, so it is known and never warned about.
+ */
+const TRIGGER_KEYS = new Set([
+  "name",
+  "schedule_type",
+  "schedule_interval",
+  "start_time",
+  "timezone",
+  "status",
+  "variables",
+  "sla",
+  "settings",
+  "description",
+  "token",
+  "envs",
+  "last_enabled_at",
+  "tags",
+  "event_pattern",
+  "event_matchers",
+  "pipeline_uuid",
+]);
+
+/** The keys of a triggers.yaml's triggers (and of their `settings`) that kiln does not act on, as `triggers[i] (name).key`. */
+export function unusedTriggerKeys(raw: unknown, settingKeys: ReadonlySet<string>): string[] {
+  if (!isPlainObject(raw) || !Array.isArray(raw.triggers)) return [];
+  const unused: string[] = [];
+  raw.triggers.forEach((entry: unknown, i: number) => {
+    if (!isPlainObject(entry)) return;
+    const label = typeof entry.name === "string" ? `triggers[${i}] (${entry.name})` : `triggers[${i}]`;
+    for (const [key, value] of Object.entries(entry)) if (!TRIGGER_KEYS.has(key) && !isEmptyValue(value)) unused.push(`${label}.${key}`);
+    if (isPlainObject(entry.settings)) {
+      for (const [key, value] of Object.entries(entry.settings)) if (!settingKeys.has(key) && value !== null && value !== undefined) unused.push(`${label}.settings.${key}`);
+    }
+  });
+  return unused;
+}
+
 /** Block types Mage lists in `blocks:` but never runs (no block run): kept out of the DAG, as in Mage. */
 export const NOT_RUN_BLOCK_TYPES = new Set(["scratchpad", "markdown", "chart"]);
 

@@ -55,6 +55,29 @@ function flag(raw: JsonObject, camel: string, snake: string): boolean {
   return pick(raw, camel, snake) === true;
 }
 
+/**
+ * The `settings` keys kiln acts on, as triggers.yaml spells them (schedulingSettings reads each),
+ * and Mage's `invalid_schedule_interval`, the flag Mage's loader writes and kiln replaces with
+ * its own check (invalid_reason). The loader names any other key in a warning.
+ */
+export const TRIGGER_SETTING_KEYS: ReadonlySet<string> = new Set([
+  "catch_up",
+  "catch_up_window",
+  "catch_up_cap",
+  "overlap",
+  "skip_if_previous_running",
+  "dst_gap",
+  "dst_overlap",
+  "pipeline_run_limit",
+  "on_pipeline_run_limit_reached",
+  "allow_blocks_to_fail",
+  "create_initial_pipeline_run",
+  "landing_time_enabled",
+  "timeout",
+  "timeout_status",
+  "invalid_schedule_interval",
+]);
+
 /** Reads and checks a trigger's settings; an InvalidScheduleError names the bad key. */
 export function schedulingSettings(raw: JsonObject): SchedulingSettings {
   // Mage's skip_if_previous_running is overlap: skip
