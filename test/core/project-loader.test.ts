@@ -314,7 +314,7 @@ triggers:
     global_data_product_uuid: ''
 `,
     });
-    expect(project.warnings.filter((w) => w.includes("triggers.yaml"))).toEqual([
+    expect((project.warnings ?? []).filter((w) => w.includes("triggers.yaml"))).toEqual([
       "pipelines/scheduled/triggers.yaml: kiln does not act on triggers[0] (daily).repo_path, triggers[0] (daily).settings.custom_key, triggers[0] (daily).settings.retry_on_failure; they are ignored",
     ]);
     // the trigger itself loads as written, its unknown settings kept for whoever reads them
