@@ -260,3 +260,39 @@ describe("metadata.count is the total matching on every list, as in Mage", () =>
     }
   });
 });
+
+describe("Mage's requests kiln does not serve, as README's Coming from Mage says", () => {
+  test("Mage-only list parameters are a 400 naming them; routes kiln leaves out are 404; Mage-only body keys are a 400", async () => {
+    for (const [path, name] of [
+      ["/api/pipeline_runs?_format=with_runtime_average", "_format"],
+      ["/api/pipeline_runs?_order_by[]=id", "_order_by[]"],
+      ["/api/pipeline_schedules?_http_error_codes=true", "_http_error_codes"],
+      ["/api/pipeline_runs?pipeline_uuid[]=etl", "pipeline_uuid[]"],
+      ["/api/pipeline_schedules?schedule_type[]=time", "schedule_type[]"],
+    ] as const) {
+      const answer = await s.call("GET", path, { role: "viewer" });
+      expect({ path, status: answer.status }).toEqual({ path, status: 400 });
+      expect(JSON.stringify(answer.json)).toContain(name);
+    }
+    const run = await s.store.createPipelineRun({ pipelineUuid: "ghost-unserved", executionDate: Date.UTC(2025, 7, 1) });
+    for (const [method, path] of [
+      ["POST", "/api/pipelines"],
+      ["DELETE", "/api/pipelines/etl"],
+      ["DELETE", `/api/pipeline_runs/${run!.id}`],
+      ["GET", "/api/pipelines/etl/triggers"],
+      ["POST", "/api/event_matchers"],
+      ["POST", "/api/runs"],
+    ] as const) {
+      expect({ method, path, status: (await s.call(method, path, method === "GET" ? {} : { body: {} })).status }).toEqual({ method, path, status: 404 });
+    }
+    expect((await s.store.getPipelineRun(run!.id))?.id).toBe(run!.id);
+    const trigger = await s.call("POST", "/api/pipelines/etl/pipeline_schedules", { body: { pipeline_schedule: { name: "unserved", schedule_type: "event" } } });
+    const id = (trigger.json.pipeline_schedule as { id: number }).id;
+    const matchers = await s.call("PUT", `/api/pipeline_schedules/${id}`, { body: { pipeline_schedule: { event_matchers: [{ pattern: { source: ["x"] } }] } } });
+    expect(matchers.status).toBe(400);
+    expect(JSON.stringify(matchers.json)).toContain("event_matchers");
+    const settings = await s.call("POST", "/api/pipelines/etl/backfills", { body: { backfill: { name: "s", start_datetime: "2024-01-01", end_datetime: "2024-01-02", interval_type: "day", settings: { pipeline_run_limit: 1 } } } });
+    expect(settings.status).toBe(400);
+    expect(JSON.stringify(settings.json)).toContain("settings");
+  });
+});
