@@ -13,7 +13,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { buildBlockJob } from "@kiln/core/engine";
-import { warmWorkerArgs, type WarmBlockRun } from "@kiln/executor-local";
+import { blockCallSpec } from "@kiln/core";
+import { thinWorkerArgs, warmWorkerArgs, type WarmBlockRun } from "@kiln/executor-local";
 import { loadUserProject, openProject } from "../cli/src/project.ts";
 
 const MAIN = resolve(import.meta.dirname, "../cli/src/main.ts");
@@ -38,8 +39,8 @@ function firstLineOf(args: string[], env: Record<string, string | undefined>): n
 }
 
 /** A warm worker, booted (given `bootMs`), handed `run`: ms from the hand-over to the block's first line, and to the exit. */
-async function warmTimes(project: string, run: WarmBlockRun, env: Record<string, string | undefined>, bootMs: number): Promise<[number, number]> {
-  const child = spawn(process.execPath, [MAIN, ...warmWorkerArgs(project)], { cwd: project, env, stdio: ["pipe", "pipe", "pipe"] });
+async function warmTimes(project: string, run: WarmBlockRun, env: Record<string, string | undefined>, bootMs: number, args = warmWorkerArgs(project)): Promise<[number, number]> {
+  const child = spawn(process.execPath, [MAIN, ...args], { cwd: project, env, stdio: ["pipe", "pipe", "pipe"] });
   let stderr = "";
   child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
   await new Promise((r) => setTimeout(r, bootMs));
@@ -55,6 +56,23 @@ async function warmTimes(project: string, run: WarmBlockRun, env: Record<string,
   const exited = performance.now() - handedAt;
   if (code !== 0 || firstLine < 0) throw new Error(`the warm worker exited ${code} (first line ${firstLine}): ${stderr}`);
   return [firstLine, exited];
+}
+
+/** ms from spawning a thin warm process to its ready line; it is then ended (its stdin closed). */
+async function bootTime(project: string, env: Record<string, string | undefined>): Promise<number> {
+  const startedAt = performance.now();
+  const child = spawn(process.execPath, [MAIN, ...thinWorkerArgs(project)], { cwd: project, env, stdio: ["pipe", "pipe", "pipe"] });
+  const ready = await new Promise<number>((resolve, reject) => {
+    let out = "";
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+      out += chunk;
+      if (out.includes("kiln:ready")) resolve(performance.now() - startedAt);
+    });
+    child.once("close", (code) => reject(new Error(`the thin process exited ${code} before it was ready`)));
+  });
+  child.stdin.end();
+  await new Promise((r) => child.once("close", r));
+  return ready;
 }
 
 function quantile(sorted: number[], q: number): number {
@@ -116,6 +134,19 @@ try {
   for (let i = 0; i < RUNS; i++) warm.push(await warmTimes(project, run, workerEnv, 1500));
   rows.push(row("warm worker (`kiln run-block --warm`, booted): block run handed on stdin → the block's first line", warm.map(([first]) => first)));
   rows.push(row("warm worker: block run handed on stdin → exit", warm.map(([, exit]) => exit)));
+
+  // the local executor's default for a TypeScript block: a thin process, handed the block's call
+  const pipeline = (await loadUserProject(project, { checkRemote: false, executors: false })).pipelines.get("first_line")!;
+  const block = pipeline.blocksByUuid.get("print_first_line")!;
+  const thinRun: WarmBlockRun = { job: run.job, resultFile: run.resultFile, call: { modulePath: block.modulePath, spec: blockCallSpec(block), inputs: [], variables: {} } };
+  const boots: number[] = [];
+  for (let i = 0; i < RUNS; i++) boots.push(await bootTime(project, workerEnv));
+  rows.push(row("thin warm process (`kiln run-block --warm --thin`): spawn → booted (its ready line)", boots));
+  const thin: Array<[number, number]> = [];
+  await warmTimes(project, thinRun, workerEnv, 1000, thinWorkerArgs(project));
+  for (let i = 0; i < RUNS; i++) thin.push(await warmTimes(project, thinRun, workerEnv, 700, thinWorkerArgs(project)));
+  rows.push(row("thin warm process, booted: block run handed on stdin → the block's first line", thin.map(([first]) => first)));
+  rows.push(row("thin warm process: block run handed on stdin → exit", thin.map(([, exit]) => exit)));
   const load = loadavg().map((n) => n.toFixed(2)).join(" ");
   process.stdout.write(
     `Cold start, ${RUNS} runs each, ${new Date().toISOString().slice(0, 16)}Z, ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, Bun ${process.versions.bun}, load average at the end ${load}\n\n` +

@@ -10,7 +10,7 @@ import { readFileSync } from "node:fs";
 import { register } from "node:module";
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { runtimeCommand } from "@kiln/node";
+import { runtimeCommand } from "@kiln/node/serve";
 
 const CLI = resolve(import.meta.dirname, "..");
 const MAIN = resolve(CLI, "src/main.ts");

@@ -11,6 +11,7 @@ export * from "./domain.ts";
 export * from "./errors.ts";
 export * from "./clock.ts";
 export * from "./blocks.ts";
+export * from "./block-call.ts";
 export * from "./block-runtime.ts";
 export * from "./executor.ts";
 export * from "./outputs.ts";

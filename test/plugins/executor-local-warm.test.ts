@@ -134,9 +134,9 @@ function normalisedLog(pipelineUuid: string, partition: string, blockUuid: strin
   return text
     .split("\n")
     .map((line) => line.replace(/^\S+Z /, ""))
-    // the frames below the block's are kiln's own, and name the command that called the block
-    // (runBlock in a fresh process, warmWorker in a warm one)
-    .filter((line) => !/^STDERR\s+at .*\/cli\/src\/commands\//.test(line))
+    // the frames below the block's are kiln's own, and name what called the block (executeBlock
+    // and runJob in a fresh process, the thin block process's runCall in a warm one)
+    .filter((line) => !/^STDERR\s+at .*\/(cli\/src\/commands|core\/src)\//.test(line))
     .join("\n");
 }
 

@@ -2,17 +2,20 @@
  * `kiln run-block --warm <project>`: a block process started before its block run exists. It
  * loads kiln and the project, then waits on stdin for the block run (a WarmBlockRun line, see
  * @kiln/executor-local), so a claimed block run starts without paying for the process's boot.
- * It runs one block run and exits with its code, as `kiln run-block` does; or, when kiln says
+ * Python blocks run in these (TypeScript and JavaScript ones in the thin process of
+ * block-process.ts). It runs one block run and exits with its code, as `kiln run-block` does; or, when kiln says
  * so (executor_config.reuse), runs the next one it is handed, with the project's modules
  * imported afresh, until its stdin ends.
  */
-import { readdirSync, readFileSync, statSync } from "node:fs";
-import { resolve, sep } from "node:path";
+import { statSync } from "node:fs";
+import { resolve } from "node:path";
 import type { Project, ProjectSource } from "@kiln/core/project";
 import type { WarmBlockRun } from "@kiln/executor-local";
 import { folderSource } from "@kiln/node/folder-source";
 import { spareInterpreterPids } from "@kiln/node/python-host";
+import { forgetProjectModules, killLeftovers } from "../block-reset.ts";
 import { acceptHandoff } from "../kiln-env.ts";
+import { stdinLines } from "../stdin-lines.ts";
 import { hasPythonModules, loadUserProject, openProject, startSparePython } from "../project.ts";
 import { runJob } from "./run-block.ts";
 
@@ -39,87 +42,6 @@ function trackedSource(root: string): { source: ProjectSource; changed(): boolea
   };
 }
 
-/** The lines of stdin, one at a time; null at its end. Reading pauses between lines. */
-function stdinLines(): () => Promise<string | null> {
-  let buffer = "";
-  let ended = false;
-  const lines: string[] = [];
-  const waiting: Array<(line: string | null) => void> = [];
-  // Deno's stdin does not keep the event loop alive: a spare waiting for its block run would end
-  // with "a promise that never settled" (exit 70). A timer holds the loop open while a line is awaited.
-  let keepAlive: ReturnType<typeof setInterval> | null = null;
-  const deliver = () => {
-    while (waiting.length > 0 && (lines.length > 0 || ended)) waiting.shift()!(lines.shift() ?? null);
-    // nothing reads between block runs: a paused stdin does not keep a block's dead promise alive
-    if (waiting.length === 0) {
-      process.stdin.pause();
-      if (keepAlive !== null) clearInterval(keepAlive);
-      keepAlive = null;
-    }
-  };
-  process.stdin.setEncoding("utf8");
-  process.stdin.on("data", (chunk: string) => {
-    buffer += chunk;
-    for (let end = buffer.indexOf("\n"); end >= 0; end = buffer.indexOf("\n")) {
-      lines.push(buffer.slice(0, end));
-      buffer = buffer.slice(end + 1);
-    }
-    deliver();
-  });
-  process.stdin.on("end", () => {
-    ended = true;
-    if (buffer.trim() !== "") lines.push(buffer);
-    buffer = "";
-    deliver();
-  });
-  process.stdin.pause();
-  return () =>
-    new Promise((resolveLine) => {
-      waiting.push(resolveLine);
-      if (lines.length > 0 || ended) deliver();
-      else {
-        keepAlive ??= setInterval(() => {}, 60_000);
-        process.stdin.resume();
-      }
-    });
-}
-
-/** Forgets the project's own modules (not its node_modules), so the next import runs them afresh. */
-function forgetProjectModules(root: string): void {
-  const prefix = root.endsWith(sep) ? root : `${root}${sep}`;
-  for (const path of Object.keys(require.cache)) {
-    if (path.startsWith(prefix) && !path.includes(`${sep}node_modules${sep}`)) delete require.cache[path];
-  }
-}
-
-/**
- * Kills the processes left in this process's group (a reused worker leads its own group, which
- * kiln kills whole on cancel or timeout; between block runs only the leftovers go). Linux: the
- * group is read from /proc; elsewhere leftovers live until the worker's group is killed.
- */
-function killLeftovers(): void {
-  // the spare interpreter waiting for the next Python block is no leftover
-  const keep = new Set([process.pid, ...spareInterpreterPids()]);
-  let entries: string[];
-  try {
-    entries = readdirSync("/proc");
-  } catch {
-    return;
-  }
-  for (const entry of entries) {
-    const pid = Number(entry);
-    if (!Number.isInteger(pid) || keep.has(pid)) continue;
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-      // after the parenthesised command: state, ppid, pgrp
-      const pgrp = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2]);
-      if (pgrp === process.pid) process.kill(pid, "SIGKILL");
-    } catch {
-      // gone meanwhile, or not ours to read
-    }
-  }
-}
-
 /** Runs the block runs handed on stdin; the exit code is the last one's. */
 export async function warmWorker(projectPath: string): Promise<number> {
   const root = resolve(projectPath);
@@ -130,7 +52,8 @@ export async function warmWorker(projectPath: string): Promise<number> {
   // a Python block's interpreter, with kiln's runner and pandas imported, waits too
   const python = () => hasPythonModules(project) && startSparePython(project);
   python();
-  const next = stdinLines();
+  const lines = stdinLines();
+  const next = () => lines.next();
   let runs = 0;
   for (;;) {
     const line = await next();
@@ -152,7 +75,8 @@ export async function warmWorker(projectPath: string): Promise<number> {
     }
     if (run.boundary === undefined) return code;
     // the next block run starts clean: nothing this one started lives on beside it
-    killLeftovers();
+    // the spare interpreter waiting for the next Python block is no leftover
+    killLeftovers(spareInterpreterPids());
     python();
     process.stdout.write(`${run.boundary} ${code}\n`);
     process.stderr.write(`${run.boundary} ${code}\n`);

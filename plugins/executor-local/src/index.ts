@@ -10,7 +10,7 @@ import { InProcessRunner } from "./in-process.ts";
 import { ProcessRunner, type ProcessOptions } from "./process.ts";
 
 export { BLOCK_FAILED_MARK, RESULT_FILE_ENV, writeResult } from "./process.ts";
-export { warmWorkerArgs, type WarmBlockRun } from "./warm-protocol.ts";
+export { thinWorkerArgs, warmWorkerArgs, type BlockCall, type WarmBlockRun } from "./warm-protocol.ts";
 
 export interface LocalExecutorOptions extends Omit<ProcessOptions, "logs" | "spares"> {
   /** Warm processes to keep per project; default: the local executor limit, at most one per core (at least 2). */
@@ -44,7 +44,7 @@ export function localExecutor(options: LocalExecutorOptions): LocalExecutor {
   const inProcess = new InProcessRunner(options.runtime);
   // the pool follows the executor limit: no more spares than block runs the local executor may run at once
   const spares = options.spares ?? (() => Math.min(options.runtime.project.settings.concurrencyConfig.executorLimits?.local ?? Infinity, defaultSpares()));
-  const processes = new ProcessRunner({ ...options, spares, logs: options.runtime.logs });
+  const processes = new ProcessRunner({ ...options, spares, logs: options.runtime.logs, runtime: options.runtime });
   const runnerOf = (handle: ExecutionHandle) => (handle.mode === "in_process" ? inProcess : processes);
   return {
     type: "local",

@@ -7,8 +7,39 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync 
 import { hostname } from "node:os";
 import { dirname, join } from "node:path";
 import { eachLine } from "@kiln/node/lines";
-import { formatLogLine, runBlockArgs, type BlockJob, type ExecutionHandle, type ExecutionStatus, type JsonObject, type LogSink } from "@kiln/core";
-import { warmWorkerArgs, type WarmBlockRun } from "./warm-protocol.ts";
+import {
+  BlockError,
+  blockCallSpec,
+  formatLogLine,
+  parseBlockRunUuid,
+  readBlockInputs,
+  runBlockArgs,
+  triggerPipeline,
+  TriggerPipelineError,
+  type BlockJob,
+  type BlockRuntime,
+  type ExecutionHandle,
+  type ExecutionStatus,
+  type JsonObject,
+  type LogSink,
+} from "@kiln/core";
+import type { BlockConfig } from "@kiln/core/project";
+import { blockRunVariables, isPythonModule } from "@kiln/core/runtime";
+import {
+  BLOCK_FAILED_MARK,
+  readResult as readRecorded,
+  RESULT_FILE_ENV,
+  thinWorkerArgs,
+  warmWorkerArgs,
+  WORKER_MARK,
+  writeResult,
+  type BlockCall,
+  type WarmBlockRun,
+  type WorkerAsk,
+  type WorkerReply,
+} from "./warm-protocol.ts";
+
+export { BLOCK_FAILED_MARK, RESULT_FILE_ENV, writeResult } from "./warm-protocol.ts";
 
 export interface ProcessOptions {
   /** The command that starts kiln, e.g. `[process.execPath, "/path/to/cli/src/main.ts"]`. */
@@ -28,10 +59,18 @@ export interface ProcessOptions {
   killGraceMs?: number;
   /** How many warm block processes to keep ready per project (asked at each claim); 1 when unset. */
   spares?: () => number;
+  /**
+   * The runtime of the kiln starting the processes. With it, a TypeScript or JavaScript block
+   * runs in a thin warm process: kiln resolves its inputs and variables, answers its secrets and
+   * triggerPipeline calls, and stores the output it records. Without it (or for a Python block),
+   * a full `kiln run-block --warm` process loads the project and stores the output itself.
+   */
+  runtime?: BlockRuntime;
 }
 
 interface Child {
-  process: ChildProcess;
+  /** Null for a block run that failed before a process was handed it. */
+  process: ChildProcess | null;
   cancelled: boolean;
   stderrTail: string[];
   result: Promise<ExecutionStatus>;
@@ -39,13 +78,13 @@ interface Child {
   job?: BlockJob;
   finish?: (code: number | null, signal: NodeJS.Signals | null) => void;
   fail?: (error: string) => void;
+  /** A thin process's block run: kiln stores the output its result file holds. */
+  thin?: boolean;
+  /** Aborted when the block run ends or is cancelled: a triggerPipeline kiln waits on for it stops waiting. */
+  stop?: AbortController;
 }
 
 const TAIL_LINES = 20;
-
-/** `kiln run-block` ends its stderr with this line when the block threw: the error, on one line. */
-export const BLOCK_FAILED_MARK = "kiln: block failed: ";
-
 
 function killGroup(pid: number, signal: NodeJS.Signals): void {
   try {
@@ -97,26 +136,10 @@ function isAlive(pid: number): boolean {
   }
 }
 
-/** The environment variable that tells `kiln run-block` where to record its outcome. */
-export const RESULT_FILE_ENV = "KILN_RESULT_FILE";
-
 /** The outcome `kiln run-block` recorded, or null if it left none (it crashed, or was killed). */
 function readResult(path: string): ExecutionStatus | null {
-  try {
-    const parsed = JSON.parse(readFileSync(path, "utf8")) as { state?: unknown; error?: unknown };
-    if (parsed.state === "completed") return { state: "completed" };
-    if (parsed.state === "failed") return { state: "failed", error: String(parsed.error ?? "the block failed") };
-    return null;
-  } catch {
-    return null;
-  }
-}
-
-/** Records a block run's outcome for a kiln that was not watching (called by `kiln run-block`). */
-export function writeResult(path: string, result: { state: "completed" } | { state: "failed"; error: string }): void {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  writeFileSync(`${path}.tmp`, JSON.stringify(result), { mode: 0o600 });
-  renameSync(`${path}.tmp`, path);
+  const recorded = readRecorded(path);
+  return recorded?.state === "completed" ? { state: "completed" } : recorded;
 }
 
 /** The file that says a block run was cancelled by a kiln that did not start it. */
@@ -170,6 +193,12 @@ function canReuse(): boolean {
 interface Worker {
   process: ChildProcess;
   root: string;
+  /** A thin process (block-process.ts), or a full `kiln run-block --warm` one. */
+  thin: boolean;
+  /** The pool it is kept in: its kind and project. */
+  pool: string;
+  /** A thin process said it is booted (a spare that is still booting is handed a run only when no booted one waits). */
+  ready: boolean;
   /** The block run it runs now: its output lines are that run's. */
   current: Child | null;
   /** Lines it wrote while it ran no block run (a spare's project warnings): the next run's. */
@@ -291,16 +320,42 @@ export class ProcessRunner {
     return { mode: "process", runner: this.#id, key, pid: child.pid ?? -1, host: hostname(), started_at: Date.now(), result_file: resultFile };
   }
 
+  /** The project's block a job runs, when this runner has the project (options.runtime). */
+  #blockOf(job: BlockJob): BlockConfig | null {
+    const pipeline = this.options.runtime?.project.pipelines.get(job.pipelineUuid);
+    return pipeline?.blocksByUuid.get(parseBlockRunUuid(job.blockUuid).block) ?? null;
+  }
+
+  /** What a thin process needs to call the block: read here, where the outputs and the store are. */
+  async #callOf(job: BlockJob, block: BlockConfig, runtime: BlockRuntime): Promise<BlockCall> {
+    const [inputs, variables] = await Promise.all([readBlockInputs(runtime, job), blockRunVariables(job, runtime.store, runtime.env ?? null)]);
+    return { modulePath: block.modulePath, spec: blockCallSpec(block), inputs, variables };
+  }
+
   /**
    * A warm worker handed the block run: a reused one between runs (executor_config.reuse), else
-   * a spare, else one started now; a spare is started in its place straight after.
+   * a spare, else one started now; a spare is started in its place straight after. TypeScript
+   * and JavaScript blocks go to thin processes, Python ones to full ones.
    */
   async #startWarm(job: BlockJob, resultFile: string): Promise<ExecutionHandle> {
     const reuse = reuseOf(job.executorConfig) > 1 && !canReuse() ? 1 : reuseOf(job.executorConfig);
     const root = job.projectRoot;
-    let worker = reuse > 1 ? this.#idle.get(root)?.shift() : undefined;
+    const runtime = this.options.runtime;
+    const block = this.#blockOf(job);
+    const thin = runtime !== undefined && block !== null && !isPythonModule(block.modulePath);
+    let call: BlockCall | undefined;
+    if (thin) {
+      try {
+        call = await this.#callOf(job, block, runtime);
+      } catch (error) {
+        // what the block's own process would have failed with (a missing upstream output): no process is started for it
+        return this.#failedBeforeStart(job, resultFile, error);
+      }
+    }
+    const pool = `${thin ? "thin" : "full"}:${root}`;
+    let worker = reuse > 1 ? this.#idle.get(pool)?.shift() : undefined;
     if (!worker) {
-      worker = this.#spares.get(root)?.shift() ?? this.#spawnWorker(root);
+      worker = this.#takeSpare(pool) ?? this.#spawnWorker(root, thin);
       worker.runsLeft = reuse - 1;
       if (reuse > 1) worker.boundary = `\u0001kiln-block-run-end-${crypto.randomUUID()}`;
     } else {
@@ -308,30 +363,29 @@ export class ProcessRunner {
     }
     // a claimed worker is a block run kiln waits for, as it waits for a fresh child
     worker.process.ref?.();
-    const record: Child = { process: worker.process, cancelled: false, stderrTail: [], result: Promise.resolve({ state: "running" }) };
+    const record: Child = { process: worker.process, cancelled: false, stderrTail: [], result: Promise.resolve({ state: "running" }), thin, stop: new AbortController() };
     record.result = new Promise<ExecutionStatus>((resolve) => {
-      record.finish = (code, signal) => resolve(outcomeOf(record, code, signal, resultFile));
+      record.finish = (code, signal) => resolve(this.#settle(record, job, code, signal, resultFile));
       record.fail = (error) => resolve({ state: "failed", error });
     });
+    void record.result.then(() => record.stop?.abort());
     record.job = job;
     worker.current = record;
     worker.ended.clear();
-    for (const [stream, line] of worker.pending.splice(0)) {
-      if (stream === "stderr") this.#stderrLine(job, record, line);
-      else this.#log(job, stream, line);
-    }
-    const handoff = this.options.handoff?.();
-    const run: WarmBlockRun = { job, resultFile, ...(handoff ? { handoff } : {}), ...(worker.boundary ? { boundary: worker.boundary } : {}) };
+    for (const [stream, line] of worker.pending.splice(0)) this.#recordLine(record, stream, line);
+    const handoff = thin ? undefined : this.options.handoff?.();
+    const run: WarmBlockRun = { job, resultFile, ...(call ? { call } : {}), ...(handoff ? { handoff } : {}), ...(worker.boundary ? { boundary: worker.boundary } : {}) };
     const stdin = worker.process.stdin;
     let handedOver = Promise.resolve();
     if (worker.exited || !stdin || stdin.destroyed) {
       record.fail?.("could not start the block process: the warm block process had exited");
     } else {
       // a worker with no runs left is told so by the end of its stdin: it exits after this one
-      handedOver = this.#handOver(stdin, `${JSON.stringify(run)}\n`, worker.runsLeft <= 0);
+      // (a thin one's stdin stays open for kiln's answers to its questions: it exits after one run unless told otherwise)
+      handedOver = this.#handOver(stdin, `${JSON.stringify(run)}\n`, !thin && worker.runsLeft <= 0);
     }
     const key = this.#register(record);
-    setImmediate(() => this.#refill(root));
+    setImmediate(() => this.#refill(pool, root, thin));
     this.#armIdle();
     await handedOver;
     return {
@@ -343,20 +397,67 @@ export class ProcessRunner {
       started_at: Date.now(),
       result_file: resultFile,
       ...(worker.boundary ? { reuse: true } : {}),
+      // where a kiln that re-attaches stores the output the thin process recorded
+      ...(thin ? { output: { pipeline_uuid: job.pipelineUuid, partition: job.executionPartition, block_uuid: job.blockUuid } } : {}),
     };
   }
 
-  /** Starts a warm worker for the project at `root`; it loads kiln and the project and waits on stdin. */
-  #spawnWorker(root: string): Worker {
+  /** A booted spare of the pool, else one still booting, else none. */
+  #takeSpare(pool: string): Worker | undefined {
+    const spares = this.#spares.get(pool);
+    if (!spares || spares.length === 0) return undefined;
+    const at = spares.findIndex((w) => w.ready);
+    return spares.splice(at >= 0 ? at : 0, 1)[0];
+  }
+
+  /** A block run that failed before any process ran it: its error in its log and its result file, as its process would have left them. */
+  #failedBeforeStart(job: BlockJob, resultFile: string, error: unknown): ExecutionHandle {
+    const message = error instanceof Error ? error.message : String(error);
+    this.#log(job, "stderr", `${BLOCK_FAILED_MARK}${message.replace(/\n/g, " ")}`);
+    writeResult(resultFile, { state: "failed", error: message });
+    const record: Child = { process: null, cancelled: false, stderrTail: [], result: Promise.resolve({ state: "failed", error: message }) };
+    const key = this.#register(record);
+    return { mode: "process", runner: this.#id, key, pid: -1, host: hostname(), started_at: Date.now(), result_file: resultFile };
+  }
+
+  /** The outcome of a warm block run that ended; a thin process's output is stored now. */
+  async #settle(record: Child, job: BlockJob, code: number | null, signal: NodeJS.Signals | null, resultFile: string): Promise<ExecutionStatus> {
+    const outcome = outcomeOf(record, code, signal, resultFile);
+    if (outcome.state !== "completed" || !record.thin) return outcome;
+    return this.#storeOutput({ pipeline_uuid: job.pipelineUuid, partition: job.executionPartition, block_uuid: job.blockUuid }, resultFile);
+  }
+
+  /**
+   * Stores the output a thin process recorded in its result file (through this kiln's output
+   * store: the process has none); completed, or failed when it cannot be stored.
+   */
+  async #storeOutput(where: JsonObject, resultFile: string): Promise<ExecutionStatus> {
+    const runtime = this.options.runtime;
+    const recorded = readRecorded(resultFile);
+    // exited 0 without recording anything (the block called process.exit(0)): as a process of its own would
+    if (recorded?.state !== "completed" || recorded.output === undefined) return { state: "completed" };
+    if (!runtime) return { state: "failed", error: "the block's output is in its result file, but this kiln has no output store to keep it in" };
+    const fenced = runtime.fence?.() ?? null;
+    if (fenced !== null) return { state: "failed", error: `the output was not stored: ${fenced}` };
+    try {
+      await runtime.outputs.write(String(where.pipeline_uuid), String(where.partition), String(where.block_uuid), JSON.parse(recorded.output));
+      return { state: "completed" };
+    } catch (error) {
+      return { state: "failed", error: `the block's output could not be stored: ${error instanceof Error ? error.message : String(error)}` };
+    }
+  }
+
+  /** Starts a warm worker for the project at `root` (thin, or full: it loads kiln and the project); it waits on stdin. */
+  #spawnWorker(root: string, thin: boolean): Worker {
     const [program, ...prefix] = this.options.command as [string, ...string[]];
-    const child = spawn(program, [...prefix, ...warmWorkerArgs(root)], {
+    const child = spawn(program, [...prefix, ...(thin ? thinWorkerArgs(root) : warmWorkerArgs(root))], {
       cwd: root,
       env: this.#env({}),
       stdio: ["pipe", "pipe", "pipe"],
       // its own process group, so cancel can kill whatever the block started too
       detached: true,
     });
-    const worker: Worker = { process: child, root, current: null, pending: [], runsLeft: 0, ended: new Set(), exited: false };
+    const worker: Worker = { process: child, root, thin, pool: `${thin ? "thin" : "full"}:${root}`, ready: false, current: null, pending: [], runsLeft: 0, ended: new Set(), exited: false };
     child.stdin?.on("error", () => {});
     // a spare does not keep kiln's event loop alive; a claimed worker does (ref on claim)
     child.unref?.();
@@ -380,7 +481,15 @@ export class ProcessRunner {
     return worker;
   }
 
-  /** A line of a worker's output: its current block run's, or the end of it (the boundary line). */
+  /** A line of a block run's output (stdout, stderr, or a thin process's ctx.logger line) into its log. */
+  #recordLine(record: Child, stream: string, line: string): void {
+    const job = record.job!;
+    if (stream === "stderr") this.#stderrLine(job, record, line);
+    else if (stream === "log") this.options.logs.append(job.pipelineUuid, job.executionPartition, job.blockUuid, `${line}\n`);
+    else this.#log(job, stream, line);
+  }
+
+  /** A line of a worker's output: its current block run's, a thin process's message, or the end of a run (the boundary line). */
   #workerLine(worker: Worker, stream: "stdout" | "stderr", line: string): void {
     const record = worker.current;
     const at = worker.boundary ? line.indexOf(worker.boundary) : -1;
@@ -395,35 +504,81 @@ export class ProcessRunner {
         // a cancelled run's worker is being killed: never hand it another one
         if (worker.runsLeft > 0 && !worker.exited && !record.cancelled) {
           worker.process.unref?.();
-          const idle = this.#idle.get(worker.root) ?? [];
+          const idle = this.#idle.get(worker.pool) ?? [];
           idle.push(worker);
-          this.#idle.set(worker.root, idle);
+          this.#idle.set(worker.pool, idle);
         }
       }
       return;
     }
+    let kind: string = stream;
+    if (worker.thin && stream === "stdout" && line.startsWith(WORKER_MARK)) {
+      const message = line.slice(WORKER_MARK.length);
+      if (message === "ready") {
+        worker.ready = true;
+        return;
+      }
+      if (message.startsWith("ask ")) {
+        if (record) void this.#answer(worker, record, message.slice(4));
+        return;
+      }
+      if (message.startsWith("log ")) {
+        kind = "log";
+        line = message.slice(4);
+      }
+    }
     if (!record || !record.job) {
-      worker.pending.push([stream, line]);
+      worker.pending.push([kind, line]);
       return;
     }
-    if (stream === "stderr") this.#stderrLine(record.job, record, line);
-    else this.#log(record.job, "stdout", line);
+    this.#recordLine(record, kind, line);
+  }
+
+  /** Answers a thin process's question (a secret, a triggerPipeline) on its stdin, with this kiln's store. */
+  async #answer(worker: Worker, record: Child, text: string): Promise<void> {
+    let ask: WorkerAsk;
+    try {
+      ask = JSON.parse(text) as WorkerAsk;
+    } catch {
+      return;
+    }
+    const runtime = this.options.runtime;
+    const job = record.job!;
+    let reply: WorkerReply;
+    try {
+      if (!runtime) throw new BlockError("this kiln has no block runtime to answer a block process's questions");
+      if (ask.op === "secret") {
+        reply = { reply: ask.id, value: await runtime.secrets.get(ask.name) };
+      } else {
+        if (!runtime.store) {
+          throw new TriggerPipelineError("ctx.triggerPipeline: this block runtime has no database; call triggerPipeline from @kiln/core with a server's url and API key");
+        }
+        const log = (message: string) => this.options.logs.append(job.pipelineUuid, job.executionPartition, job.blockUuid, formatLogLine(Date.now(), "info", message));
+        const signal = record.stop?.signal ?? new AbortController().signal;
+        reply = { reply: ask.id, value: await triggerPipeline({ store: runtime.store, project: runtime.project }, ask.pipelineUuid, { ...ask.options, signal, log }) };
+      }
+    } catch (error) {
+      const trigger = error instanceof TriggerPipelineError;
+      reply = { reply: ask.id, error: { message: error instanceof Error ? error.message : String(error), trigger, run: trigger ? error.pipelineRun : null } };
+    }
+    const stdin = worker.process.stdin;
+    if (worker.current === record && stdin && !stdin.destroyed) stdin.write(`${JSON.stringify(reply)}\n`);
   }
 
   #drop(worker: Worker): void {
     for (const pool of [this.#spares, this.#idle]) {
-      const workers = pool.get(worker.root);
+      const workers = pool.get(worker.pool);
       const at = workers?.indexOf(worker) ?? -1;
       if (at >= 0) workers!.splice(at, 1);
     }
   }
 
-  /** Starts spares for `root` up to the pool's size. */
-  #refill(root: string): void {
-    const spares = this.#spares.get(root) ?? [];
-    this.#spares.set(root, spares);
+  /** Starts spares for the pool (of `root`, thin or full) up to the pool's size. */
+  #refill(pool: string, root: string, thin: boolean): void {
+    const spares = this.#spares.get(pool) ?? [];
+    this.#spares.set(pool, spares);
     const size = this.options.spares?.() ?? 1;
-    while (spares.length < size) spares.push(this.#spawnWorker(root));
+    while (spares.length < size) spares.push(this.#spawnWorker(root, thin));
   }
 
   /** Retires every spare after SPARE_IDLE_MS without a claim. */
@@ -474,13 +629,23 @@ export class ProcessRunner {
     if (handle.reuse === true && typeof handle.result_file === "string") {
       if (existsSync(cancelMark(handle.result_file))) return { state: "cancelled" };
       const recorded = readResult(handle.result_file);
-      if (recorded) return recorded;
+      if (recorded) return this.#reattached(handle, recorded);
     }
     if (pid > 0 && isAlive(pid)) return { state: "running" };
     if (typeof handle.result_file === "string" && existsSync(cancelMark(handle.result_file))) return { state: "cancelled" };
     const recorded = typeof handle.result_file === "string" ? readResult(handle.result_file) : null;
-    if (recorded) return recorded;
+    if (recorded) return this.#reattached(handle, recorded);
     return { state: "failed", error: `block process ${pid} ended while no kiln process was watching it, and left no result` };
+  }
+
+  /**
+   * The end of a block run another kiln started: a thin process's output, which that kiln did
+   * not live to store (its handle says where it goes), is stored now.
+   */
+  #reattached(handle: ExecutionHandle, recorded: ExecutionStatus): Promise<ExecutionStatus> | ExecutionStatus {
+    const where = handle.output;
+    if (recorded.state !== "completed" || where === null || typeof where !== "object" || Array.isArray(where)) return recorded;
+    return this.#storeOutput(where as JsonObject, String(handle.result_file));
   }
 
   /** SIGTERM to the process group, then SIGKILL after the grace period. */

@@ -1,0 +1,178 @@
+/**
+ * `kiln run-block --warm --thin <project>`: the local executor's warm block process for
+ * TypeScript and JavaScript blocks. It boots to the point where only the block run is missing
+ * (the runtime, @kiln/core for the block's import of it, and stdin) and waits. kiln, which has
+ * the project, the store and the outputs, hands it the block run with everything resolved (see
+ * BlockCall in @kiln/executor-local): this process imports the block's module, calls it with its
+ * context and records the output in the result file, which kiln stores. No project loader, store
+ * client, output store or credentials here: a secret or ctx.triggerPipeline is asked of kiln.
+ * It runs one block run and exits with its code (0 returned, 1 threw), as `kiln run-block` does,
+ * or with executor_config.reuse the next one it is handed, the project's modules imported afresh.
+ */
+import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import {
+  blockFunction,
+  callBlock,
+  createBlockLogger,
+  encodeBlockOutput,
+  parseBlockRunUuid,
+  systemClock,
+  TriggerPipelineError,
+  type BlockContext,
+  type LogSink,
+  type PipelineRun,
+} from "@kiln/core";
+import {
+  BLOCK_FAILED_MARK,
+  WORKER_MARK,
+  writeResult,
+  type WarmBlockRun,
+  type WorkerQuestion,
+  type WorkerReply,
+} from "@kiln/executor-local/warm-protocol";
+import { forgetProjectModules, killLeftovers } from "../block-reset.ts";
+import { scrubBlockEnvironment } from "../kiln-env.ts";
+import { resolveKilnForBlocks } from "../kiln-resolution.ts";
+import { stdinLines, type StdinLines } from "../stdin-lines.ts";
+
+/** Writes a line to stdout: console's writer is ready at start, process.stdout costs Bun ~20 ms to build. */
+const say = (line: string) => console.log(line);
+
+/** kiln's answers to this process's questions, read from stdin while one is awaited. */
+class Asker {
+  #next = 1;
+  readonly #waiting = new Map<number, (reply: WorkerReply) => void>();
+  #pumping = false;
+
+  constructor(private readonly lines: StdinLines) {}
+
+  ask(question: WorkerQuestion): Promise<WorkerReply> {
+    const id = this.#next++;
+    const answered = new Promise<WorkerReply>((resolveReply) => this.#waiting.set(id, resolveReply));
+    say(`${WORKER_MARK}ask ${JSON.stringify({ ...question, id })}`);
+    void this.#pump();
+    return answered;
+  }
+
+  /** Reads stdin while an answer is awaited; kiln hands no block run while this one runs. */
+  async #pump(): Promise<void> {
+    if (this.#pumping) return;
+    this.#pumping = true;
+    try {
+      while (this.#waiting.size > 0) {
+        const line = await this.lines.next();
+        if (line === null) {
+          for (const [id, answer] of this.#waiting) answer({ reply: id, error: { message: "kiln ended before it answered", trigger: false, run: null } });
+          this.#waiting.clear();
+          return;
+        }
+        const reply = JSON.parse(line) as WorkerReply;
+        this.#waiting.get(reply.reply)?.(reply);
+        this.#waiting.delete(reply.reply);
+      }
+    } finally {
+      this.#pumping = false;
+    }
+  }
+}
+
+/** ctx.logger's lines go to kiln on stdout, marked, and kiln keeps them in the block run's log as they are. */
+const logSink: LogSink = {
+  append(_pipelineUuid, _partition, _blockUuid, text) {
+    for (const line of text.endsWith("\n") ? text.slice(0, -1).split("\n") : text.split("\n")) say(`${WORKER_MARK}log ${line}`);
+  },
+};
+
+/** Runs one block run; 0 when the block returned (its output recorded), 1 when it threw. */
+async function runCall(run: WarmBlockRun, asker: Asker): Promise<number> {
+  const { job, call, resultFile } = run;
+  const controller = new AbortController();
+  const abort = () => controller.abort();
+  process.once("SIGTERM", abort);
+  // A block whose promise never settles while nothing else keeps the event loop alive would
+  // let this process exit 0: fail it instead (before main.ts's generic guard, which would exit 70).
+  const neverSettled = () => {
+    console.error(`${BLOCK_FAILED_MARK}the block's promise never settled (the process had nothing left to wait for)`);
+    process.exit(1);
+  };
+  process.prependOnceListener("beforeExit", neverSettled);
+  // nothing kiln itself holds is left in the environment the block sees
+  scrubBlockEnvironment();
+  try {
+    if (!call) throw new Error("kiln handed this thin block process a block run without its call (a kiln of another version?)");
+    const fn = blockFunction(await import(pathToFileURL(resolve(job.projectRoot, call.modulePath)).href), call.modulePath, call.spec.type);
+    const logger = createBlockLogger(logSink, () => Date.now(), { pipelineUuid: job.pipelineUuid, partition: job.executionPartition, blockUuid: job.blockUuid });
+    const context: BlockContext = {
+      executionDate: new Date(job.executionDate),
+      executionPartition: job.executionPartition,
+      pipelineUuid: job.pipelineUuid,
+      pipelineRunId: job.pipelineRunId,
+      blockUuid: job.blockUuid,
+      blockRunId: job.blockRunId,
+      dynamicBlockIndex: parseBlockRunUuid(job.blockUuid).index,
+      attempt: job.attempt,
+      variables: Object.freeze(call.variables),
+      event: job.event,
+      secrets: {
+        async get(name) {
+          const answer = await asker.ask({ op: "secret", name });
+          if (answer.error) throw new Error(answer.error.message);
+          return String(answer.value);
+        },
+      },
+      logger,
+      signal: controller.signal,
+      async triggerPipeline(pipelineUuid, options = {}) {
+        const { signal: _signal, log: _log, ...rest } = options;
+        const answer = await asker.ask({ op: "trigger", pipelineUuid, options: rest });
+        if (answer.error) {
+          if (answer.error.trigger) throw new TriggerPipelineError(answer.error.message, (answer.error.run as PipelineRun | null) ?? null);
+          throw new Error(answer.error.message);
+        }
+        return answer.value as PipelineRun;
+      },
+    };
+    const output = await callBlock(fn, call.spec, call.inputs, context, systemClock);
+    writeResult(resultFile, { state: "completed", output: encodeBlockOutput(job.pipelineUuid, job.blockUuid, output) });
+    return 0;
+  } catch (error) {
+    // the stack goes to the log; kiln takes the marked last line as the block run's error
+    console.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
+    const full = error instanceof Error ? error.message : String(error);
+    // the result file keeps a multi-line error whole; the marked line cannot
+    writeResult(resultFile, { state: "failed", error: full });
+    console.error(`${BLOCK_FAILED_MARK}${full.replace(/\n/g, " ")}`);
+    return 1;
+  } finally {
+    process.off("beforeExit", neverSettled);
+    process.off("SIGTERM", abort);
+  }
+}
+
+/** Waits for block runs on stdin and runs them; the exit code is the last one's. */
+export async function blockProcess(projectPath: string): Promise<number> {
+  const root = resolve(projectPath);
+  // a block's `import "@kiln/core"` is this kiln's, loaded now, before any block run waits for it
+  resolveKilnForBlocks(root);
+  await import("@kiln/core");
+  const lines = stdinLines();
+  const asker = new Asker(lines);
+  say(`${WORKER_MARK}ready`);
+  let runs = 0;
+  for (;;) {
+    const line = await lines.next();
+    if (line === null) return 0;
+    const run = JSON.parse(line) as WarmBlockRun | WorkerReply;
+    // an answer that came after its block run ended
+    if ("reply" in run) continue;
+    // a reused process's block modules (and the project modules they import) start from scratch
+    if (runs++ > 0) forgetProjectModules(root);
+    const code = await runCall(run, asker);
+    if (run.boundary === undefined) return code;
+    // the next block run starts clean: nothing this one started lives on beside it
+    killLeftovers();
+    say(`${run.boundary} ${code}`);
+    console.error(`${run.boundary} ${code}`);
+  }
+}
