@@ -23,6 +23,7 @@ import {
   type LogSink,
   type PipelineRun,
 } from "@kiln/core";
+import { SecretMask } from "@kiln/core/secret-mask";
 import {
   BLOCK_FAILED_MARK,
   WORKER_MARK,
@@ -89,6 +90,9 @@ async function runCall(run: WarmBlockRun, asker: Asker): Promise<number> {
   const { job, call, resultFile } = run;
   const controller = new AbortController();
   const abort = () => controller.abort();
+  // kiln masks what it records of this run's output; the result file is written here, with the
+  // secrets this run was given masked out of its error
+  const mask = new SecretMask();
   process.once("SIGTERM", abort);
   // A block whose promise never settles while nothing else keeps the event loop alive would
   // let this process exit 0: fail it instead (before main.ts's generic guard, which would exit 70).
@@ -118,7 +122,9 @@ async function runCall(run: WarmBlockRun, asker: Asker): Promise<number> {
         async get(name) {
           const answer = await asker.ask({ op: "secret", name });
           if (answer.error) throw new Error(answer.error.message);
-          return String(answer.value);
+          const value = String(answer.value);
+          mask.add(value);
+          return value;
         },
       },
       logger,
@@ -139,7 +145,7 @@ async function runCall(run: WarmBlockRun, asker: Asker): Promise<number> {
   } catch (error) {
     // the stack goes to the log; kiln takes the marked last line as the block run's error
     console.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
-    const full = error instanceof Error ? error.message : String(error);
+    const full = mask.mask(error instanceof Error ? error.message : String(error));
     // the result file keeps a multi-line error whole; the marked line cannot
     writeResult(resultFile, { state: "failed", error: full });
     console.error(`${BLOCK_FAILED_MARK}${full.replace(/\n/g, " ")}`);
@@ -163,6 +169,7 @@ export async function blockProcess(projectPath: string): Promise<number> {
   for (;;) {
     const line = await lines.next();
     if (line === null) return 0;
+    if (line.trim() === "") continue;
     const run = JSON.parse(line) as WarmBlockRun | WorkerReply;
     // an answer that came after its block run ended
     if ("reply" in run) continue;

@@ -441,6 +441,8 @@ export class ProcessRunner {
     if (fenced !== null) return { state: "failed", error: `the output was not stored: ${fenced}` };
     try {
       await runtime.outputs.write(String(where.pipeline_uuid), String(where.partition), String(where.block_uuid), JSON.parse(recorded.output));
+      // stored: the output lives in the output store alone (it may hold what the block read from a secret)
+      writeResult(resultFile, { state: "completed" });
       return { state: "completed" };
     } catch (error) {
       return { state: "failed", error: `the block's output could not be stored: ${error instanceof Error ? error.message : String(error)}` };
