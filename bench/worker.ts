@@ -139,8 +139,8 @@ function writeProject(root: string): void {
   }
 }
 
-/** Builds the project's Worker with the counting wrapper as its entry, bundled by wrangler. */
-function buildWorker(dir: string): string {
+/** Builds the benchmark project's Worker into `dir` with the counting wrapper as its entry, bundled by wrangler; the bundle's path. */
+export function buildWorker(dir: string): string {
   writeProject(join(dir, "project"));
   const built = spawnSync("bun", [CLI_MAIN, "build", "worker", join(dir, "project"), "--out", join(dir, "build")], { cwd: REPO_ROOT, encoding: "utf8" });
   if (built.status !== 0) throw new Error(`kiln build worker failed (${built.status}): ${built.stderr}`);
