@@ -72,10 +72,11 @@ describe.skipIf(!available)("redis leases", () => {
       expect(tokenB).toBeGreaterThan(tokenA!);
 
       const batch = fx.store.batch().requireLease(shardLeaseName(0), tokenA!);
-      batch.raw({ sql: "INSERT INTO secrets (name, value_encrypted, created_at, updated_at) VALUES ('fenced', 'x', 0, 0)", args: [] });
+      // a write the scheduler makes under its lease: a drift notification queued with its tick
+      batch.insertNotifications("drift", [{ target: "fenced", body: "{}" }]);
       const error = await fx.store.commit(batch).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(LeaseLostError);
-      const rs = await fx.client.execute("SELECT count(*) AS n FROM secrets WHERE name = 'fenced'");
+      const rs = await fx.client.execute("SELECT count(*) AS n FROM notifications WHERE target = 'fenced'");
       expect(Number(rs.rows[0]?.n)).toBe(0);
 
       await fx.store.commit(fx.store.batch().requireLease(shardLeaseName(0), tokenB));

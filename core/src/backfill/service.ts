@@ -205,7 +205,7 @@ export async function deleteBackfill(store: Store, id: number): Promise<Backfill
   const backfill = await load(store, id);
   if (backfill.status === "running") throw new KilnError("conflict", `backfill ${id} is running: cancel it before deleting it`, "status");
   const batch = store.batch();
-  backfills.addDeleteBackfill(batch, id, backfill.status);
+  batch.deleteBackfill(id, backfill.status);
   try {
     await store.commit(batch);
   } catch (error) {
@@ -243,7 +243,7 @@ export async function startBackfill(store: Store, id: number): Promise<{ backfil
   for (let start = 0; start < dates.length; start += BACKFILL_START_CHUNK) {
     if (start > 0) await yieldToEventLoop();
     const batch = store.batch();
-    backfills.requireUnchangedInitial(batch, id, backfill.updatedAt);
+    batch.requireBackfillUnchangedInitial(id, backfill.updatedAt);
     const inserts = addBackfillRuns(
       batch,
       backfill,
@@ -254,7 +254,7 @@ export async function startBackfill(store: Store, id: number): Promise<{ backfil
   }
   await yieldToEventLoop();
   const batch = store.batch();
-  backfills.requireRunCount(batch, id, dates.length);
+  batch.requireBackfillRunCount(id, dates.length);
   // the staged runs may start once the backfill is running
   batch.transitionBackfill(id, "initial", "running", { startedAt: batch.now }).announceRuns();
   await store.commit(batch);
@@ -279,7 +279,7 @@ export async function cancelBackfill(store: Store, id: number): Promise<{ backfi
   for (const runId of running) batch.cancelLiveBlockRuns(runId, `backfill ${id} was cancelled`);
   // one statement for all runs, whatever their status at commit time: per-run guarded moves
   // would make the whole cancel fail whenever one run finished meanwhile
-  const cancel = backfills.addCancelBackfillRuns(batch, id);
+  const cancel = batch.cancelBackfillRuns(id);
   const results = await store.commit(batch);
   const cancelledRunIds = (results[cancel]?.rows ?? []).map((r) => Number(r.id)).sort((a, b) => a - b);
   return { backfill: { ...backfill, status: "cancelled", completedAt: batch.now, updatedAt: batch.now }, cancelledRunIds };
@@ -332,7 +332,7 @@ export async function settleBackfills(store: Store, now: number): Promise<Settle
       // one batch per backfill (the group committer still shares the transaction): a backfill
       // cancelled or retried meanwhile loses its own settle only
       const batch = store.batch();
-      backfills.requireNoLiveBackfillRuns(batch, id, "running", to);
+      batch.requireNoLiveBackfillRuns(id, "running", to);
       batch.transitionBackfill(id, "running", to, { completedAt: now });
       try {
         await store.commit(batch);

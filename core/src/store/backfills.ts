@@ -20,7 +20,7 @@ import { canTransition } from "../state-machine.ts";
 import { backfillFromRow } from "./rows.ts";
 import { toJson } from "./json.ts";
 import { countRows, listPage, type Page, type PageRequest, type RowFilter } from "./page.ts";
-import type { WriteBatch } from "./write-batch.ts";
+import type { FailCheck } from "./write-batch.ts";
 
 /** A backfill as stored, with its run limit (which the domain's Backfill type does not carry yet). */
 export type BackfillRecord = Backfill & { maxConcurrentRuns: number | null };
@@ -156,25 +156,30 @@ export async function updateInitialBackfill(client: SqlClient, id: number, updat
 }
 
 /**
- * Deletes a backfill unless it is running, detaching its runs (they stay, with no backfill),
- * in one batch: the guard fails it if the backfill started meanwhile. Whether foreign keys are
- * enforced depends on the connection, so the runs are detached explicitly.
+ * The statements deleting a backfill unless it is running, detaching its runs (they stay, with
+ * no backfill), and the check that fails the batch if the backfill moved meanwhile
+ * (WriteBatch.deleteBackfill). Whether foreign keys are enforced depends on the connection, so
+ * the runs are detached explicitly.
  */
-export function addDeleteBackfill(batch: WriteBatch, id: number, status: BackfillStatus): void {
-  // runs staged by a start that never finished (the backfill is still initial) go with it: detached, they would run as manual runs
-  batch.raw({ sql: "DELETE FROM pipeline_runs WHERE backfill_id = ? AND status = 'initial' AND (SELECT status FROM backfills WHERE id = ?) = 'initial'", args: [id, id] });
-  batch.raw({ sql: "UPDATE pipeline_runs SET backfill_id = NULL WHERE backfill_id = ?", args: [id] });
-  batch.raw({ sql: "DELETE FROM backfills WHERE id = ? AND status = ? AND status <> 'running'", args: [id, status] });
-  batch.failIf(
-    { sql: "changes() <> 1", args: [] },
-    {
-      entity: "backfill",
-      subject: `backfill ${id}`,
-      from: status,
-      to: "deleted",
-      lookup: { sql: "SELECT coalesce((SELECT status FROM backfills WHERE id = ?), 'missing') AS status", args: [id] },
+export function deleteBackfillStatements(id: number, status: BackfillStatus): { statements: InStatement[]; check: FailCheck } {
+  return {
+    statements: [
+      // runs staged by a start that never finished (the backfill is still initial) go with it: detached, they would run as manual runs
+      { sql: "DELETE FROM pipeline_runs WHERE backfill_id = ? AND status = 'initial' AND (SELECT status FROM backfills WHERE id = ?) = 'initial'", args: [id, id] },
+      { sql: "UPDATE pipeline_runs SET backfill_id = NULL WHERE backfill_id = ?", args: [id] },
+      { sql: "DELETE FROM backfills WHERE id = ? AND status = ? AND status <> 'running'", args: [id, status] },
+    ],
+    check: {
+      condition: { sql: "changes() <> 1", args: [] },
+      guard: {
+        entity: "backfill",
+        subject: `backfill ${id}`,
+        from: status,
+        to: "deleted",
+        lookup: { sql: "SELECT coalesce((SELECT status FROM backfills WHERE id = ?), 'missing') AS status", args: [id] },
+      },
     },
-  );
+  };
 }
 
 /** Runs per status, counting each execution date once, by its latest run (a retried date counts as its retry). */
@@ -295,61 +300,59 @@ export function insertBackfillRunsStatements(
 }
 
 /**
- * Fails the batch unless the backfill is still initial and unchanged since it was read (its
- * updated_at): a start stages its runs in several batches, and one whose backfill was updated,
- * started, cancelled or deleted meanwhile stops.
+ * Holds unless the backfill is still initial and unchanged since it was read (its updated_at):
+ * a start stages its runs in several batches, and one whose backfill was updated, started,
+ * cancelled or deleted meanwhile stops (WriteBatch.requireBackfillUnchangedInitial).
  */
-export function requireUnchangedInitial(batch: WriteBatch, id: number, updatedAt: number): void {
-  failStart(
-    batch,
+export function unchangedInitialCheck(id: number, updatedAt: number): FailCheck {
+  return startCheck(
     id,
     { sql: "coalesce((SELECT status = 'initial' AND updated_at = ? FROM backfills WHERE id = ?), 0) = 0", args: [updatedAt, id] },
     { sql: "SELECT coalesce((SELECT CASE WHEN status = 'initial' THEN 'changed' ELSE status END FROM backfills WHERE id = ?), 'missing') AS status", args: [id] },
   );
 }
 
-/** Fails the batch unless the backfill has exactly `count` runs (every date staged, none twice). */
-export function requireRunCount(batch: WriteBatch, id: number, count: number): void {
-  failStart(
-    batch,
+/** Holds unless the backfill has exactly `count` runs (every date staged, none twice). */
+export function runCountCheck(id: number, count: number): FailCheck {
+  return startCheck(
     id,
     { sql: "(SELECT count(*) FROM pipeline_runs WHERE backfill_id = ?) <> ?", args: [id, count] },
     { sql: "SELECT 'changed while starting' AS status", args: [] },
   );
 }
 
-/** Fails a backfill's start (initial to running) if `condition` holds; `lookup` says what was found instead. */
-function failStart(batch: WriteBatch, id: number, condition: { sql: string; args: InValue[] }, lookup: InStatement): void {
-  batch.failIf(condition, { entity: "backfill", subject: `backfill ${id}`, from: "initial", to: "running", lookup });
+/** A check failing a backfill's start (initial to running) if `condition` holds; `lookup` says what was found instead. */
+function startCheck(id: number, condition: { sql: string; args: InValue[] }, lookup: InStatement): FailCheck {
+  return { condition, guard: { entity: "backfill", subject: `backfill ${id}`, from: "initial", to: "running", lookup } };
 }
 
 /**
- * Adds one statement cancelling every initial or running run of the backfill (the statuses the
+ * One statement cancelling every initial or running run of the backfill (the statuses the
  * pipeline-run state machine lets move to cancelled), whatever they are at commit time. Its
  * result rows are the ids of the runs it cancelled.
  */
-export function addCancelBackfillRuns(batch: WriteBatch, backfillId: number): number {
-  return batch.raw({
+export function cancelBackfillRunsStatement(backfillId: number, now: number): InStatement {
+  return {
     sql: `UPDATE pipeline_runs SET status = 'cancelled', completed_at = ?, updated_at = ?
           WHERE backfill_id = ? AND status IN (${LIVE_IN}) RETURNING id`,
-    args: [batch.now, batch.now, backfillId],
-  });
+    args: [now, now, backfillId],
+  };
 }
 
 /**
- * Fails the batch (IllegalTransitionError) if the backfill has an initial or running run, so a
+ * Holds (an IllegalTransitionError) if the backfill has an initial or running run, so a
  * backfill is never settled while a retry's new runs are waiting.
  */
-export function requireNoLiveBackfillRuns(batch: WriteBatch, id: number, from: BackfillStatus, to: BackfillStatus): void {
+export function liveBackfillRunsCheck(id: number, from: BackfillStatus, to: BackfillStatus): FailCheck {
   const live = `EXISTS (SELECT 1 FROM pipeline_runs WHERE backfill_id = ? AND status IN (${LIVE_IN}))`;
-  batch.failIf(
-    { sql: live, args: [id] },
-    {
+  return {
+    condition: { sql: live, args: [id] },
+    guard: {
       entity: "backfill",
       subject: `backfill ${id}`,
       from,
       to,
       lookup: { sql: `SELECT CASE WHEN ${live} THEN status || ' with live runs' ELSE status END AS status FROM backfills WHERE id = ?`, args: [id, id] },
     },
-  );
+  };
 }

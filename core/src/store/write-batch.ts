@@ -20,7 +20,15 @@ import {
   type PipelineRunRow,
 } from "./pipeline-runs.ts";
 import type { RunsCreated } from "../runs/signal.ts";
-import { insertBackfillRunsStatements, type NewBackfillRun } from "./backfills.ts";
+import {
+  cancelBackfillRunsStatement,
+  deleteBackfillStatements,
+  insertBackfillRunsStatements,
+  liveBackfillRunsCheck,
+  runCountCheck,
+  unchangedInitialCheck,
+  type NewBackfillRun,
+} from "./backfills.ts";
 import { deactivateScheduleStatement, scheduleProgressStatement, upsertCodeTriggerStatement, type CodeTrigger } from "./scheduling.ts";
 
 /** A block run addressed by its natural key, so a batch can create and move it in one go. */
@@ -75,6 +83,12 @@ export interface Guard {
   lookup: InStatement;
   /** Builds the error for a refused write when it is not an illegal transition (`row`: what the lookup read). */
   explain?: (actual: string, row: Readonly<Record<string, unknown>> | undefined) => Error;
+}
+
+/** A condition that fails a batch when it holds at commit time, and the guard that explains the refusal. */
+export interface FailCheck {
+  condition: { sql: string; args: InValue[] };
+  guard: Omit<Guard, "index">;
 }
 
 /** A write refused because the scheduler no longer holds the lease it was made under. */
@@ -232,7 +246,7 @@ export class WriteBatch {
    * was taken over (it was presumed dead) cannot launch or end anything in it any more.
    */
   requirePipelineRunOwner(id: number, owner: string): this {
-    return this.failIf(
+    return this.#failIf(
       { sql: "(SELECT owner FROM pipeline_runs WHERE id = ?) IS NOT ?", args: [id, owner] },
       {
         entity: "pipeline_run",
@@ -256,7 +270,7 @@ export class WriteBatch {
    * first, as requirePipelineRunStatus would, then the owner, as requirePipelineRunOwner would).
    */
   requirePipelineRunStatusAndOwner(id: number, status: PipelineRunStatus, owner: string): this {
-    return this.failIf(
+    return this.#failIf(
       { sql: "NOT EXISTS (SELECT 1 FROM pipeline_runs WHERE id = ? AND status = ? AND owner IS ?)", args: [id, status, owner] },
       {
         entity: "pipeline_run",
@@ -274,7 +288,7 @@ export class WriteBatch {
 
   // a read, not a no-op UPDATE: a guard that writes nothing dirties no page (and no WAL frame)
   #requireStatus(table: string, entity: Entity, subject: string, id: number, status: string): this {
-    return this.failIf(
+    return this.#failIf(
       { sql: `(SELECT status FROM ${table} WHERE id = ?) IS NOT ?`, args: [id, status] },
       { entity, subject, from: status, to: status, lookup: { sql: `SELECT status FROM ${table} WHERE id = ?`, args: [id] } },
     );
@@ -284,7 +298,7 @@ export class WriteBatch {
    * Fails the batch if `condition` (an SQL boolean expression) holds at commit time; the guard
    * explains the refusal as an illegal transition, as the other guards do.
    */
-  failIf(condition: { sql: string; args: InValue[] }, guard: Omit<Guard, "index">): this {
+  #failIf(condition: { sql: string; args: InValue[] }, guard: Omit<Guard, "index">): this {
     this.statements.push({ sql: `SELECT CASE WHEN ${condition.sql} THEN ${FAIL_SQL} ELSE 1 END`, args: condition.args });
     this.guards.push({ index: this.statements.length - 1, ...guard });
     return this;
@@ -535,9 +549,41 @@ export class WriteBatch {
     return this;
   }
 
-  /** Adds a statement of the caller's own. */
-  raw(statement: InStatement): number {
-    this.statements.push(statement);
+  /**
+   * Deletes a backfill still in `status` (never a running one), detaching its runs (they stay,
+   * with no backfill) and deleting the ones a start that never finished staged; fails the batch
+   * if the backfill moved meanwhile.
+   */
+  deleteBackfill(id: number, status: BackfillStatus): this {
+    const { statements, check } = deleteBackfillStatements(id, status);
+    this.statements.push(...statements);
+    return this.#failIf(check.condition, check.guard);
+  }
+
+  /** Fails the batch unless the backfill is still initial and unchanged since it was read (its updated_at). */
+  requireBackfillUnchangedInitial(id: number, updatedAt: number): this {
+    const check = unchangedInitialCheck(id, updatedAt);
+    return this.#failIf(check.condition, check.guard);
+  }
+
+  /** Fails the batch unless the backfill has exactly `count` runs (every date staged, none twice). */
+  requireBackfillRunCount(id: number, count: number): this {
+    const check = runCountCheck(id, count);
+    return this.#failIf(check.condition, check.guard);
+  }
+
+  /** Fails the batch if the backfill has an initial or running run (it is never settled while a retry's runs wait). */
+  requireNoLiveBackfillRuns(id: number, from: BackfillStatus, to: BackfillStatus): this {
+    const check = liveBackfillRunsCheck(id, from, to);
+    return this.#failIf(check.condition, check.guard);
+  }
+
+  /**
+   * Cancels every initial or running run of the backfill, whatever they are at commit time;
+   * returns the index of the statement whose rows are the ids of the runs it cancelled.
+   */
+  cancelBackfillRuns(backfillId: number): number {
+    this.statements.push(cancelBackfillRunsStatement(backfillId, this.now));
     return this.statements.length - 1;
   }
 }
