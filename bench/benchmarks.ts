@@ -192,3 +192,56 @@ export async function latency(inProcess: boolean, repetitions: number, warmUp: n
     return { blocks, seconds: times, medianSeconds, handoffSeconds: medianSeconds / blocks };
   });
 }
+
+/**
+ * kiln's side of the peers' throughput workload, the same work they are timed on: from the
+ * first of `runs` runs being created (all at once, as concurrent API triggers would: the
+ * store's group commit shares their transactions, as BullMQ's addBulk and graphile-worker's
+ * addJobs add theirs together) to the last block run's end, each run executed as soon as it
+ * exists. (a) times the execution alone, its runs created beforehand one by one.
+ */
+export async function throughputFromCreation(runs = 1_000, blocksPerRun = 3, rounds = 3, warmUpRuns = 20): Promise<{ blockRunsPerSecond: number; seconds: number[] }> {
+  const times: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    times.push(
+      await withProject("throughput-from-creation", { inProcess: true, pipelines: [{ uuid: "chain3", blocks: blocksPerRun }] }, async (p) => {
+        const createAndRun = async () => {
+          const run = await p.store.createPipelineRun({ pipelineUuid: "chain3", executionDate: Date.now() });
+          check(run !== null, "createPipelineRun returned null");
+          return p.engine.execute(run.id);
+        };
+        await Promise.all(Array.from({ length: warmUpRuns }, createAndRun));
+        const start = performance.now();
+        const finals = await Promise.all(Array.from({ length: runs }, createAndRun));
+        const took = seconds(start);
+        const notCompleted = finals.filter((r) => r.status !== "completed");
+        check(notCompleted.length === 0, `${notCompleted.length} of ${runs} runs did not complete (first: ${JSON.stringify(notCompleted[0])})`);
+        const blocksDone = await count(p, "SELECT count(*) AS n FROM block_runs WHERE status = 'completed'", []);
+        check(blocksDone === (runs + warmUpRuns) * blocksPerRun, `${blocksDone} block runs completed; expected ${(runs + warmUpRuns) * blocksPerRun}`);
+        return took;
+      }),
+    );
+  }
+  return { blockRunsPerSecond: (runs * blocksPerRun) / median(times), seconds: times };
+}
+
+/**
+ * kiln's side of the peers' chain workload: the run created, then executed to its 40th block
+ * (the peers are timed from their first job's add). In-process, 1 warm-up then the median of `repetitions`.
+ */
+export async function chainFromCreation(repetitions = 5, blocks = 40): Promise<Latency> {
+  return withProject("chain-from-creation", { inProcess: true, pipelines: [{ uuid: "chain", blocks }] }, async (p) => {
+    const times: number[] = [];
+    for (let i = 0; i < repetitions + 1; i++) {
+      const start = performance.now();
+      const run = await p.store.createPipelineRun({ pipelineUuid: "chain", executionDate: Date.now() });
+      check(run !== null, "createPipelineRun returned null");
+      const final = await p.engine.execute(run.id);
+      const took = seconds(start);
+      check(final.status === "completed", `run ${run.id} ended ${final.status}`);
+      if (i > 0) times.push(took);
+    }
+    const medianSeconds = median(times);
+    return { blocks, seconds: times, medianSeconds, handoffSeconds: medianSeconds / blocks };
+  });
+}

@@ -48,23 +48,25 @@ function resultSet(rows: Row[], columns: string[], rowsAffected: number, lastIns
 /** Opens a local database file (or `:memory:`) as a SqlClient. */
 export function createLocalClient(path: string, options: { timeoutMs?: number } = {}): SqlClient {
   const db = new Database(path, { timeout: options.timeoutMs ?? 10_000 } as Database.Options);
-  const cache = new Map<string, Statement>();
+  // whether a statement returns rows is asked of the native side once, when it is prepared
+  const cache = new Map<string, { statement: Statement; reader: boolean }>();
 
-  const prepare = (sql: string): Statement => {
-    let statement = cache.get(sql);
-    if (!statement) {
-      statement = db.prepare(sql);
+  const prepare = (sql: string): { statement: Statement; reader: boolean } => {
+    let prepared = cache.get(sql);
+    if (!prepared) {
+      const statement = db.prepare(sql);
+      prepared = { statement, reader: statement.reader };
       if (cache.size >= CACHE_LIMIT) cache.delete(cache.keys().next().value as string);
-      cache.set(sql, statement);
+      cache.set(sql, prepared);
     }
-    return statement;
+    return prepared;
   };
 
   const run = (stmt: InStatement): ResultSet => {
     const sql = typeof stmt === "string" ? stmt : stmt.sql;
     const args = typeof stmt === "string" ? [] : toArgs(stmt.args);
-    const statement = prepare(sql);
-    if (statement.reader) {
+    const { statement, reader } = prepare(sql);
+    if (reader) {
       const rows = statement.all(args) as Row[];
       const columns = rows[0] ? Object.keys(rows[0]) : [];
       return resultSet(rows, columns, 0, undefined);
