@@ -7,7 +7,7 @@
 import type { SqlClient } from "./sql-client.ts";
 import { MIGRATIONS } from "./migrations/index.ts";
 import { migrate } from "./migrate.ts";
-import { Store } from "./index.ts";
+import { RunTakenOverError, Store } from "./index.ts";
 import { IllegalTransitionError } from "../state-machine.ts";
 import { generateSecretKey, importSecretKey } from "../secrets.ts";
 
@@ -137,6 +137,62 @@ export const STORE_CONFORMANCE_CASES: readonly StoreConformanceCase[] = [
       check(String((error as Error).message).includes("initial"), `the error does not say the run is in initial: ${(error as Error).message}`);
       same(await statusOf(store.client, run.id), "initial", "the run's status");
       same((await store.getBlockRuns(run.id)).length, 0, "block runs left by the refused batch");
+    },
+  },
+  {
+    name: "block runs created as the batch's moves left them: the path checked, a moved row never written over an existing one",
+    async run(h) {
+      const store = await openStore(h);
+      const run = (await store.createPipelineRun({ pipelineUuid: "p", executionDate: Date.now() }))!;
+      const illegal = (() => {
+        try {
+          store.batch().insertBlockRunsAs(run.id, [{ blockUuid: "skips-queued", executorType: "local", status: "running" }]);
+        } catch (error) {
+          return error;
+        }
+        return null;
+      })();
+      check(illegal instanceof IllegalTransitionError, `initial -> running without queued was not refused: ${String(illegal)}`);
+      const first = store.batch();
+      first.transitionPipelineRun(run.id, "initial", "running", { startedAt: first.now });
+      const [index] = first.insertBlockRunsAs(run.id, [
+        { blockUuid: "a", executorType: "local", status: "running", via: ["queued"], patch: { startedAt: first.now, attempt: 1, metrics: undefined } },
+        { blockUuid: "b", executorType: "local", status: "initial" },
+      ]);
+      const results = await store.commit(first);
+      same(results[index!]?.rows.map((r) => String(r.block_uuid)).sort(), ["a", "b"], "the ids returned for the new block runs");
+      const rows = new Map((await store.getBlockRuns(run.id)).map((r) => [r.blockUuid, r]));
+      same([rows.get("a")?.status, rows.get("a")?.attempt, rows.get("a")?.startedAt, rows.get("a")?.executorType], ["running", 1, first.now, "local"], "block run a");
+      same([rows.get("b")?.status, rows.get("b")?.startedAt, rows.get("b")?.metrics], ["initial", null, {}], "block run b");
+      // a's row exists: created again as moved, the batch is refused whole (the run's move with it)
+      const again = store.batch();
+      again.transitionPipelineRun(run.id, "running", "completed", { completedAt: again.now });
+      again.insertBlockRunsAs(run.id, [{ blockUuid: "a", executorType: "local", status: "cancelled", patch: { completedAt: again.now } }]);
+      await rejection(store.commit(again));
+      same([await statusOf(store.client, run.id), (await store.getBlockRuns(run.id)).find((r) => r.blockUuid === "a")?.status], ["running", "running"], "the run and block run a after the refused batch");
+      // asked again as initial, an existing row is left as it is
+      const initialAgain = store.batch();
+      initialAgain.insertBlockRunsAs(run.id, [{ blockUuid: "a", executorType: "local", status: "initial" }]);
+      await store.commit(initialAgain);
+      same((await store.getBlockRuns(run.id)).find((r) => r.blockUuid === "a")?.status, "running", "block run a after an initial insert of it");
+    },
+  },
+  {
+    name: "a launch's guard on the run names its status first, then its owner",
+    async run(h) {
+      const store = await openStore(h);
+      const run = (await store.createPipelineRun({ pipelineUuid: "p", executionDate: Date.now() }))!;
+      const start = store.batch();
+      start.transitionPipelineRun(run.id, "initial", "running", { owner: "one", startedAt: start.now });
+      await store.commit(start);
+      await store.commit(store.batch().requirePipelineRunStatusAndOwner(run.id, "running", "one"));
+      const taken = await rejection(store.commit(store.batch().requirePipelineRunStatusAndOwner(run.id, "running", "other")));
+      check(taken instanceof RunTakenOverError && taken.owner === "one", `expected RunTakenOverError naming owner one, got ${String(taken)}`);
+      await store.commit(store.batch().transitionPipelineRun(run.id, "running", "cancelled", { completedAt: Date.now() }));
+      const ended = await rejection(store.commit(store.batch().requirePipelineRunStatusAndOwner(run.id, "running", "other")));
+      check(ended instanceof IllegalTransitionError && ended.actual === "cancelled", `expected IllegalTransitionError saying cancelled, got ${String(ended)}`);
+      const gone = await rejection(store.commit(store.batch().requirePipelineRunStatus(run.id + 1000, "running")));
+      check(gone instanceof IllegalTransitionError && gone.actual === "missing", `a missing run's guard: expected IllegalTransitionError saying missing, got ${String(gone)}`);
     },
   },
   {

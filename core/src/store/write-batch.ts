@@ -456,7 +456,9 @@ export class WriteBatch {
           at = next;
         }
         args.push(pipelineRunId, row.blockUuid, row.status, this.now, this.now);
-        const patch: BlockRunPatch = { attempt: 1, metrics: {}, ...row.patch, executorType: row.patch?.executorType ?? row.executorType };
+        // the columns' defaults, under what the moves set (a key set to undefined sets nothing, as in setClause)
+        const patch: BlockRunPatch = { attempt: 1, metrics: {}, executorType: row.executorType };
+        for (const [key, value] of Object.entries(row.patch ?? {})) if (value !== undefined) Object.assign(patch, { [key]: value });
         for (const key of INSERTED_PATCH_KEYS) args.push(columnValue(key, patch[key]));
       }
       this.statements.push({
