@@ -7,9 +7,8 @@
  * `kilnCommand` starts kiln again (for `kiln run-block` children) the same way.
  */
 import { readFileSync } from "node:fs";
-import { register } from "node:module";
+import type { register as Register } from "node:module";
 import { resolve } from "node:path";
-import { fileURLToPath } from "node:url";
 import { runtimeCommand } from "@kiln/node/serve";
 
 const CLI = resolve(import.meta.dirname, "..");
@@ -23,6 +22,7 @@ interface DenoGlobal {
   execPath(): string;
 }
 interface BunGlobal {
+  fileURLToPath(url: string): string;
   plugin(plugin: {
     name: string;
     setup(build: { onLoad(options: { filter: RegExp }, callback: (args: { path: string }) => { contents: string; loader: string }): void }): void;
@@ -43,7 +43,7 @@ export function resolveKilnForBlocks(projectRoot: string): void {
   const core = import.meta.resolve("@kiln/core");
   const { Bun, Deno } = globalThis as { Bun?: BunGlobal; Deno?: DenoGlobal };
   if (Bun) {
-    const path = fileURLToPath(core);
+    const path = Bun.fileURLToPath(core);
     const escaped = projectRoot.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
     Bun.plugin({
       name: `kiln-core:${projectRoot}`,
@@ -57,6 +57,8 @@ export function resolveKilnForBlocks(projectRoot: string): void {
         }),
     });
   } else if (!Deno && first) {
+    // node:module only where it is used: every block process loads this module
+    const { register } = (process as unknown as { getBuiltinModule(id: "node:module"): { register: typeof Register } }).getBuiltinModule("node:module");
     register(new URL("./node-resolve-hook.mjs", import.meta.url), { data: { core } });
   }
 }

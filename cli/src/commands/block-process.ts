@@ -10,7 +10,6 @@
  * or with executor_config.reuse the next one it is handed, the project's modules imported afresh.
  */
 import { resolve } from "node:path";
-import { pathToFileURL } from "node:url";
 import {
   blockFunction,
   callBlock,
@@ -105,7 +104,7 @@ async function runCall(run: WarmBlockRun, asker: Asker): Promise<number> {
   scrubBlockEnvironment();
   try {
     if (!call) throw new Error("kiln handed this thin block process a block run without its call (a kiln of another version?)");
-    const fn = blockFunction(await import(pathToFileURL(resolve(job.projectRoot, call.modulePath)).href), call.modulePath, call.spec.type);
+    const fn = blockFunction(await import(resolve(job.projectRoot, call.modulePath)), call.modulePath, call.spec.type);
     const logger = createBlockLogger(logSink, () => Date.now(), { pipelineUuid: job.pipelineUuid, partition: job.executionPartition, blockUuid: job.blockUuid });
     const context: BlockContext = {
       executionDate: new Date(job.executionDate),
@@ -177,9 +176,11 @@ export async function blockProcess(projectPath: string): Promise<number> {
     if (runs++ > 0) forgetProjectModules(root);
     const code = await runCall(run, asker);
     if (run.boundary === undefined) return code;
-    // the next block run starts clean: nothing this one started lives on beside it
-    killLeftovers();
+    // the next block run starts clean: nothing this one started lives on beside it (after the
+    // last one, kiln kills the whole group)
+    if (!run.last) killLeftovers();
     say(`${run.boundary} ${code}`);
     console.error(`${run.boundary} ${code}`);
+    if (run.last) return code;
   }
 }

@@ -357,7 +357,9 @@ export class ProcessRunner {
     if (!worker) {
       worker = this.#takeSpare(pool) ?? this.#spawnWorker(root, thin);
       worker.runsLeft = reuse - 1;
-      if (reuse > 1) worker.boundary = `\u0001kiln-block-run-end-${crypto.randomUUID()}`;
+      // a thin process always ends its block run with the boundary: kiln takes the run's end from
+      // it, without waiting for the process to exit (it kills what is left of the group instead)
+      if (reuse > 1 || thin) worker.boundary = `\u0001kiln-block-run-end-${crypto.randomUUID()}`;
     } else {
       worker.runsLeft--;
     }
@@ -374,7 +376,7 @@ export class ProcessRunner {
     worker.ended.clear();
     for (const [stream, line] of worker.pending.splice(0)) this.#recordLine(record, stream, line);
     const handoff = thin ? undefined : this.options.handoff?.();
-    const run: WarmBlockRun = { job, resultFile, ...(call ? { call } : {}), ...(handoff ? { handoff } : {}), ...(worker.boundary ? { boundary: worker.boundary } : {}) };
+    const run: WarmBlockRun = { job, resultFile, ...(call ? { call } : {}), ...(handoff ? { handoff } : {}), ...(worker.boundary ? { boundary: worker.boundary } : {}), ...(worker.runsLeft <= 0 ? { last: true } : {}) };
     const stdin = worker.process.stdin;
     let handedOver = Promise.resolve();
     if (worker.exited || !stdin || stdin.destroyed) {
@@ -396,7 +398,7 @@ export class ProcessRunner {
       host: hostname(),
       started_at: Date.now(),
       result_file: resultFile,
-      ...(worker.boundary ? { reuse: true } : {}),
+      ...(reuse > 1 ? { reuse: true } : {}),
       // where a kiln that re-attaches stores the output the thin process recorded
       ...(thin ? { output: { pipeline_uuid: job.pipelineUuid, partition: job.executionPartition, block_uuid: job.blockUuid } } : {}),
     };
@@ -509,6 +511,10 @@ export class ProcessRunner {
           const idle = this.#idle.get(worker.pool) ?? [];
           idle.push(worker);
           this.#idle.set(worker.pool, idle);
+        } else if (worker.thin && worker.process.pid) {
+          // its last block run has ended and its result is recorded: the process, and whatever
+          // the block left running in its group, go now
+          killGroup(worker.process.pid, "SIGKILL");
         }
       }
       return;

@@ -44,6 +44,8 @@ export interface WarmBlockRun {
    * for the next line on stdin, or exits at its end. Unset: the worker exits with the code.
    */
   boundary?: string;
+  /** The worker's last block run: it exits after it (a thin process, which ends its run with the boundary line even so). */
+  last?: boolean;
 }
 
 /** What a thin process asks kiln: a secret's value, or a run of another pipeline (ctx.triggerPipeline). */
