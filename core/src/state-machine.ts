@@ -1,7 +1,8 @@
 /**
  * The state machines of pipeline runs, block runs and backfills. Nothing else in kiln decides
  * whether a status may change; the store turns each allowed transition into one conditional
- * write (`UPDATE ... WHERE id = ? AND status = ?`).
+ * write (`UPDATE ... WHERE id = ? AND status = ?`), and store/write-batch.ts is where every
+ * status actually changes.
  */
 import type { BackfillStatus, BlockRunStatus, PipelineRunStatus } from "./domain.ts";
 import { KilnError } from "./errors.ts";

@@ -3,7 +3,8 @@
  * User mistakes are ApiErrors (or core KilnErrors mapped here) and never reach the 500 path; a 500
  * means a bug in kiln, and its answer carries no stack and no input.
  *
- * The one place a refusal becomes an HTTP status, for the API and the web UI alike: a core
+ * Where an error becomes an HTTP status: the one place, for the API and the web UI alike (a
+ * page or route that answers a refusal itself takes its status from STATUS here): a core
  * error's code picks the API's code (WIRE_CODE), and the API's code picks the status (STATUS).
  * Nothing here reads an error's message to decide.
  */

@@ -56,7 +56,8 @@ export interface NewBackfillRun {
 
 /** Pipeline-run statuses a run can be cancelled from (initial and running). */
 const LIVE_RUN_STATUSES = PIPELINE_RUN_STATUSES.filter((s) => canTransition("pipeline_run", s, "cancelled"));
-const LIVE_IN = LIVE_RUN_STATUSES.map((s) => `'${s}'`).join(", ");
+/** LIVE_RUN_STATUSES as an SQL list, for `status IN (...)`. */
+export const LIVE_IN = LIVE_RUN_STATUSES.map((s) => `'${s}'`).join(", ");
 
 // a date's run is its latest when no run of the same backfill and date has a higher id
 const IS_LATEST = (alias: string) =>
@@ -324,19 +325,6 @@ export function runCountCheck(id: number, count: number): FailCheck {
 /** A check failing a backfill's start (initial to running) if `condition` holds; `lookup` says what was found instead. */
 function startCheck(id: number, condition: { sql: string; args: InValue[] }, lookup: InStatement): FailCheck {
   return { condition, guard: { entity: "backfill", subject: `backfill ${id}`, from: "initial", to: "running", lookup } };
-}
-
-/**
- * One statement cancelling every initial or running run of the backfill (the statuses the
- * pipeline-run state machine lets move to cancelled), whatever they are at commit time. Its
- * result rows are the ids of the runs it cancelled.
- */
-export function cancelBackfillRunsStatement(backfillId: number, now: number): InStatement {
-  return {
-    sql: `UPDATE pipeline_runs SET status = 'cancelled', completed_at = ?, updated_at = ?
-          WHERE backfill_id = ? AND status IN (${LIVE_IN}) RETURNING id`,
-    args: [now, now, backfillId],
-  };
 }
 
 /**

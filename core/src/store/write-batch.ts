@@ -1,4 +1,8 @@
 /**
+ * Where a status changes: every move of a pipeline run, block run or backfill is a WriteBatch
+ * operation in this file, checked against the state machines (state-machine.ts); no other file
+ * writes one of their statuses (store modules only build the inserts and checks it adds).
+ *
  * A set of state changes to commit in one transaction. Each status change is a conditional
  * write followed by a guard: if the write matched no row (someone else moved the record first),
  * the guard raises an SQL error, which aborts and rolls back the whole batch. This keeps the
@@ -21,9 +25,9 @@ import {
 } from "./pipeline-runs.ts";
 import type { RunsCreated } from "../runs/signal.ts";
 import {
-  cancelBackfillRunsStatement,
   deleteBackfillStatements,
   insertBackfillRunsStatements,
+  LIVE_IN,
   liveBackfillRunsCheck,
   runCountCheck,
   unchangedInitialCheck,
@@ -585,7 +589,12 @@ export class WriteBatch {
    * returns the index of the statement whose rows are the ids of the runs it cancelled.
    */
   cancelBackfillRuns(backfillId: number): number {
-    this.statements.push(cancelBackfillRunsStatement(backfillId, this.now));
+    // one statement for all: the statuses the state machine lets move to cancelled (LIVE_IN)
+    this.statements.push({
+      sql: `UPDATE pipeline_runs SET status = 'cancelled', completed_at = ?, updated_at = ?
+            WHERE backfill_id = ? AND status IN (${LIVE_IN}) RETURNING id`,
+      args: [this.now, this.now, backfillId],
+    });
     return this.statements.length - 1;
   }
 }

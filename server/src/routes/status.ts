@@ -10,6 +10,7 @@ import type { Hono } from "hono";
 import type { ApiDoc } from "../api-doc.ts";
 import type { Env, ServerDeps } from "../deps.ts";
 import { one } from "../envelope.ts";
+import { STATUS } from "../errors.ts";
 
 const iso = isoOrNull;
 
@@ -28,7 +29,7 @@ export function statusRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc): voi
       stats = await systemStats(deps.store.client);
     } catch {
       // reported, not thrown: a monitor wants "database unreachable", not a generic 500
-      return one(c, "status", { version: deps.version, database: { reachable: false, migration_version: null }, schedulers: [] }, 503);
+      return one(c, "status", { version: deps.version, database: { reachable: false, migration_version: null }, schedulers: [] }, STATUS.database_unavailable);
     }
     return one(c, "status", {
       version: deps.version,

@@ -1,6 +1,6 @@
 /** @jsxImportSource hono/jsx */
 /** Signing in (public: the form and its POST) and out (behind the session, with its CSRF token). */
-import { ApiError } from "../../errors.ts";
+import { ApiError, STATUS } from "../../errors.ts";
 import { clientAddress } from "../../client-address.ts";
 import { signIn, signOut, TooManySignInsError } from "../../routes/sessions.ts";
 import { LoginPage } from "../pages/login.tsx";
@@ -24,7 +24,7 @@ export const signInRoutes: UiRoutes = (ui, deps, verifySession) => {
     const username = typeof body.username === "string" ? body.username.slice(0, 1024) : "";
     const password = typeof body.password === "string" ? body.password.slice(0, 1024) : "";
     const next = safeNext(typeof body.next === "string" ? body.next : undefined);
-    if (username === "" || password === "") return page(c, deps, "Sign in", "login", <LoginPage next={next} username={username} error="Enter your username and password." />, 400);
+    if (username === "" || password === "") return page(c, deps, "Sign in", "login", <LoginPage next={next} username={username} error="Enter your username and password." />, STATUS.invalid_request);
     try {
       const session = await signIn(deps, username, password, clientAddress(c));
       setSessionCookie(c, session.token, session.expiresAt, deps.clock.now());
@@ -32,9 +32,9 @@ export const signInRoutes: UiRoutes = (ui, deps, verifySession) => {
     } catch (error) {
       if (error instanceof TooManySignInsError) {
         c.header("retry-after", String(Math.ceil(error.retryAfterMs / 1000)));
-        return page(c, deps, "Sign in", "login", <LoginPage next={next} username={username} error={`Too many sign-in attempts from here: try again in ${Math.ceil(error.retryAfterMs / 1000)} s.`} />, 429);
+        return page(c, deps, "Sign in", "login", <LoginPage next={next} username={username} error={`Too many sign-in attempts from here: try again in ${Math.ceil(error.retryAfterMs / 1000)} s.`} />, STATUS.too_many_requests);
       }
-      if (error instanceof ApiError && error.code === "unauthenticated") return page(c, deps, "Sign in", "login", <LoginPage next={next} username={username} error="Invalid username or password." />, 401);
+      if (error instanceof ApiError && error.code === "unauthenticated") return page(c, deps, "Sign in", "login", <LoginPage next={next} username={username} error="Invalid username or password." />, STATUS.unauthenticated);
       throw error;
     }
   });
