@@ -323,7 +323,13 @@ describe("a Mage-layout project", () => {
       client.close();
     }
 
-    const by = (path: string) => hits.filter((h) => h.path === path).map((h) => h.body);
+    // deliveries go out concurrently, so each channel's success and failure may arrive in either
+    // order: the success message first, then the failure, by what they say
+    const isFailure = (body: unknown) => /failing|unreachable/.test(JSON.stringify(body));
+    const by = (path: string) => {
+      const bodies = hits.filter((h) => h.path === path).map((h) => h.body);
+      return [...bodies.filter((b) => !isFailure(b)), ...bodies.filter(isFailure)];
+    };
     // success (message_templates.success) then failure (kiln's default wording), on every channel
     expect(by("/slack")[0]).toEqual({
       blocks: [
@@ -344,9 +350,10 @@ describe("a Mage-layout project", () => {
       ["mage@example.test", ["oncall@example.test"]],
       ["mage@example.test", ["oncall@example.test"]],
     ]);
-    expect(mails[0]!.raw).toContain("Subject: Done: mage_etl");
-    expect(mails[1]!.raw).toContain("Subject: Pipeline failing failed");
-    expect(mails[1]!.raw.replace(/=\r\n/g, "")).toContain("Error: block boom failed: warehouse unreachable");
+    const byOrder = [...mails].sort((a, b) => Number(a.raw.includes("Subject: Pipeline failing failed")) - Number(b.raw.includes("Subject: Pipeline failing failed")));
+    expect(byOrder[0]!.raw).toContain("Subject: Done: mage_etl");
+    expect(byOrder[1]!.raw).toContain("Subject: Pipeline failing failed");
+    expect(byOrder[1]!.raw.replace(/=\r\n/g, "")).toContain("Error: block boom failed: warehouse unreachable");
   });
 });
 
