@@ -235,6 +235,10 @@ describe("kill -9 of a scheduler while a block runs in a warm process, then a re
           expect(String(work.status)).toBe("completed");
           // re-attached, not re-run
           expect(Number(work.attempt)).toBe(1);
+          // and its output, which the block process recorded after the scheduler that handed it the run was gone, stored by the second
+          const output = JSON.parse(readFileSync(join(root, ".variables/pipelines/p", String(run!.execution_partition), "work/output_0"), "utf8")) as { attempt: number; argv: string[] };
+          expect(output.attempt).toBe(1);
+          expect(output.argv).toContain("--warm");
           // the worker ends once its block run has (its stdin closed with the first scheduler)
           await waitFor(() => !isAlive(blockPid), "the orphaned warm process to end", 20_000);
         } catch (error) {
