@@ -4,7 +4,7 @@
  * block run, not per line, so a chatty block costs few queries), and the reader serves them by
  * byte offset, as the file reader does, so the log routes and the UI's live log work unchanged.
  */
-import type { LogChunk, LogReader, LogSink } from "./logs.ts";
+import { completeUtf8, type LogChunk, type LogReader, type LogSink } from "./logs.ts";
 import type { SqlClient } from "./store/sql-client.ts";
 import { appendBlockLogStatement, blockLogPieces, type BlockLogKey } from "./store/block-logs.ts";
 import { messageOf } from "./errors.ts";
@@ -86,12 +86,3 @@ export function databaseLogReader(client: SqlClient): LogReader {
   };
 }
 
-/** The length of the longest prefix of `bytes` that ends on a whole UTF-8 character. */
-function completeUtf8(bytes: Uint8Array): number {
-  let lead = bytes.length - 1;
-  while (lead > 0 && ((bytes[lead] ?? 0) & 0xc0) === 0x80) lead--;
-  const first = bytes[lead] ?? 0;
-  const size = first < 0x80 ? 1 : first >= 0xf0 ? 4 : first >= 0xe0 ? 3 : first >= 0xc0 ? 2 : 1;
-  if (lead + size <= bytes.length || lead === 0) return bytes.length;
-  return lead;
-}

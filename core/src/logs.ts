@@ -121,3 +121,17 @@ function utf8Length(text: string): number {
   }
   return bytes;
 }
+
+/**
+ * The length of the longest prefix of `bytes` that ends on a whole UTF-8 character: a LogReader
+ * cuts a chunk there, so a character split across two reads is never decoded in halves.
+ */
+export function completeUtf8(bytes: Uint8Array): number {
+  let lead = bytes.length - 1;
+  while (lead > 0 && ((bytes[lead] ?? 0) & 0xc0) === 0x80) lead--;
+  const first = bytes[lead] ?? 0;
+  const size = first < 0x80 ? 1 : first >= 0xf0 ? 4 : first >= 0xe0 ? 3 : first >= 0xc0 ? 2 : 1;
+  // nothing whole to give (garbage bytes): give them all rather than stall the reader
+  if (lead + size <= bytes.length || lead === 0) return bytes.length;
+  return lead;
+}

@@ -2,7 +2,7 @@
 import { appendPrivateFile, makePrivateDir } from "./private-files.ts";
 import { open } from "node:fs/promises";
 import { dirname, join, resolve, sep } from "node:path";
-import { logPath, type LogChunk, type LogReader, type LogSink } from "@kiln/core";
+import { completeUtf8, logPath, type LogChunk, type LogReader, type LogSink } from "@kiln/core";
 
 /** Appends block-run log lines to `.logs/pipelines/<pipeline>/<partition>/<block>.log`. */
 export function fileLogSink(projectRoot: string): LogSink {
@@ -60,13 +60,3 @@ export function fileLogReader(projectRoot: string): LogReader {
   };
 }
 
-/** The length of the longest prefix of `bytes` that ends on a whole UTF-8 character. */
-function completeUtf8(bytes: Uint8Array): number {
-  let lead = bytes.length - 1;
-  while (lead > 0 && ((bytes[lead] ?? 0) & 0xc0) === 0x80) lead--;
-  const first = bytes[lead] ?? 0;
-  const size = first < 0x80 ? 1 : first >= 0xf0 ? 4 : first >= 0xe0 ? 3 : first >= 0xc0 ? 2 : 1;
-  // nothing whole to give (garbage bytes): give them all rather than stall the reader
-  if (lead + size <= bytes.length || lead === 0) return bytes.length;
-  return lead;
-}

@@ -7,7 +7,7 @@
  */
 import Database from "libsql";
 import type { InArgs, InStatement, InValue, ResultSet, Row, TransactionMode } from "@libsql/client";
-import type { SqlClient } from "@kiln/core/store";
+import { resultSetOf, type SqlClient } from "@kiln/core/store";
 import { messageOf } from "@kiln/core";
 
 type Statement = ReturnType<Database.Database["prepare"]>;
@@ -34,16 +34,6 @@ function toArgs(args: InArgs | undefined): unknown[] | Record<string, unknown> {
   return named;
 }
 
-function resultSet(rows: Row[], columns: string[], rowsAffected: number, lastInsertRowid: bigint | undefined): ResultSet {
-  return {
-    columns,
-    columnTypes: columns.map(() => ""),
-    rows,
-    rowsAffected,
-    lastInsertRowid,
-    toJSON: () => ({ columns, rows, rowsAffected, lastInsertRowid: lastInsertRowid?.toString() ?? null }),
-  };
-}
 
 /** Opens a local database file (or `:memory:`) as a SqlClient. */
 export function createLocalClient(path: string, options: { timeoutMs?: number } = {}): SqlClient {
@@ -69,10 +59,10 @@ export function createLocalClient(path: string, options: { timeoutMs?: number } 
     if (reader) {
       const rows = statement.all(args) as Row[];
       const columns = rows[0] ? Object.keys(rows[0]) : [];
-      return resultSet(rows, columns, 0, undefined);
+      return resultSetOf(rows, columns, 0, undefined);
     }
     const info = statement.run(args);
-    return resultSet([], [], info.changes, BigInt(info.lastInsertRowid));
+    return resultSetOf([], [], info.changes, BigInt(info.lastInsertRowid));
   };
 
   let closed = false;

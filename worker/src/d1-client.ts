@@ -8,7 +8,7 @@
  * back and nothing is written twice.
  */
 import type { InArgs, InStatement, InValue, ResultSet, Row, TransactionMode } from "@libsql/client";
-import type { SqlClient } from "@kiln/core/store";
+import { resultSetOf, type SqlClient } from "@kiln/core/store";
 
 /** The parts of Cloudflare's D1 binding this adapter uses (D1Database in @cloudflare/workers-types). */
 export interface D1Database {
@@ -94,14 +94,7 @@ function resultSet(result: D1Result): ResultSet {
   const rowsAffected = result.meta?.changes ?? 0;
   const lastRowId = result.meta?.last_row_id;
   const lastInsertRowid = typeof lastRowId === "number" ? BigInt(lastRowId) : undefined;
-  return {
-    columns,
-    columnTypes: columns.map(() => ""),
-    rows,
-    rowsAffected,
-    lastInsertRowid,
-    toJSON: () => ({ columns, rows, rowsAffected, lastInsertRowid: lastInsertRowid?.toString() ?? null }),
-  };
+  return resultSetOf(rows, columns, rowsAffected, lastInsertRowid);
 }
 
 function isProbeFailure(error: unknown): boolean {

@@ -217,7 +217,7 @@ export class Store {
   }
 }
 
-export type { SqlClient } from "./sql-client.ts";
+export { resultSetOf, type SqlClient } from "./sql-client.ts";
 export { migrate } from "./migrate.ts";
 export { MIGRATIONS, type Migration } from "./migrations/index.ts";
 export { WriteBatch, LeaseLostError, RunTakenOverError, blockRunSubject, type BlockRunRef, type BlockRunPatch, type NewBlockRun, type PipelineRunPatch } from "./write-batch.ts";
