@@ -18,6 +18,8 @@ import { liveStream } from "../sse.ts";
 
 /** Bytes asked of the reader at a time: a page or a poll reads whole chunks. */
 const CHUNK_BYTES = 64 * 1024;
+/** At most this much of one block run's log is held per read round of a stream. */
+const POLL_BYTES = 1024 * 1024;
 /** How often a stream looks for new lines and for the run's end. */
 const POLL_MS = 150;
 /** A comment sent when nothing else was, so idle proxies and servers keep the stream open. */
@@ -90,21 +92,50 @@ function logStream(c: Context<Env>, reader: LogReader, snapshot: () => Promise<S
       await send("end", { status: null, message: "the run was deleted" });
       return true;
     }
-    for (const blockRun of snap.blockRuns) {
-      // a block run that ended is read once more, after the snapshot that saw it end, then no more
-      if (finished(blockRun) && drained.has(blockRun.id)) continue;
-      let from = offsets.get(blockRun.id) ?? 0;
-      for (;;) {
-        const chunk = await reader.read(snap.run.pipelineUuid, snap.run.executionPartition, blockRun.blockUuid, from, CHUNK_BYTES);
-        if (chunk.text === "" || gone.aborted) break;
-        for (const { line, endOffset } of splitLogChunk(chunk, from)) {
+    // A downstream block starts only after its upstream ended, so its lines come after theirs. To
+    // keep that order, the files are read newest block run first: a line seen in a downstream
+    // file means every upstream line written before it is in the files read after. The lines are
+    // then sent in the order the block runs started. A block run with more than POLL_BYTES new bytes is sent up to
+    // what was read, and the block runs after it wait for the next round (same poll), so nothing
+    // is sent ahead of lines not yet read.
+    for (;;) {
+      const pending = snap.blockRuns.filter((blockRun) => !(finished(blockRun) && drained.has(blockRun.id))).sort(byStart);
+      const read = new Map<number, { lines: Array<{ line: string; endOffset: number }>; to: number; more: boolean }>();
+      for (const blockRun of [...pending].reverse()) {
+        if (gone.aborted) return true;
+        const lines: Array<{ line: string; endOffset: number }> = [];
+        let from = offsets.get(blockRun.id) ?? 0;
+        let bytes = 0;
+        let more = false;
+        for (;;) {
+          const chunk = await reader.read(snap.run.pipelineUuid, snap.run.executionPartition, blockRun.blockUuid, from, CHUNK_BYTES);
+          if (chunk.text === "") break;
+          lines.push(...splitLogChunk(chunk, from));
+          bytes += chunk.nextOffset - from;
+          from = chunk.nextOffset;
+          if (bytes >= POLL_BYTES) {
+            more = true;
+            break;
+          }
+        }
+        read.set(blockRun.id, { lines, to: from, more });
+      }
+      let cut = false;
+      for (const blockRun of pending) {
+        const got = read.get(blockRun.id)!;
+        for (const { line, endOffset } of got.lines) {
           await send("log", lineJson(snap.run, blockRun, line), withIds ? String(endOffset) : undefined);
         }
-        from = chunk.nextOffset;
-        offsets.set(blockRun.id, from);
+        offsets.set(blockRun.id, got.to);
+        if (got.more) {
+          cut = true;
+          break;
+        }
+        // a block run that ended is read once more, after the snapshot that saw it end, then no more
+        if (finished(blockRun)) drained.add(blockRun.id);
+        else drained.delete(blockRun.id);
       }
-      if (finished(blockRun)) drained.add(blockRun.id);
-      else drained.delete(blockRun.id);
+      if (!cut || gone.aborted) break;
     }
     if (snap.ended !== null) {
       await send("end", { status: snap.ended });
@@ -112,6 +143,11 @@ function logStream(c: Context<Env>, reader: LogReader, snapshot: () => Promise<S
     }
     return false;
   });
+}
+
+/** Block runs in the order they started (those not started last), then by id. */
+function byStart(a: BlockRun, b: BlockRun): number {
+  return (a.startedAt ?? Number.MAX_SAFE_INTEGER) - (b.startedAt ?? Number.MAX_SAFE_INTEGER) || a.id - b.id;
 }
 
 function readerOr404(deps: ServerDeps): LogReader {
