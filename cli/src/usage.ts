@@ -19,9 +19,9 @@ export const SUBCOMMAND_USAGE = {
     start: "kiln backfill start|cancel|retry|status <project> <backfill_id> [--json]",
   },
   "api-key": {
-    create: "kiln api-key create --project P --role admin|editor|viewer [--name N]",
+    create: "kiln api-key create --project P --role admin|editor|viewer [--name N]\n  kiln api-key create --d1 DATABASE [--local|--remote] [--wrangler-config wrangler.toml] --role admin|editor|viewer [--name N]",
     list: "kiln api-key list --project P [--json]",
-    revoke: "kiln api-key revoke --project P --id N",
+    revoke: "kiln api-key revoke --project P --id N\n  kiln api-key revoke --d1 DATABASE [--local|--remote] [--wrangler-config wrangler.toml] --id N",
   },
   user: {
     create: "kiln user create --project P --username U --role admin|editor|viewer [--password-stdin] (else the password is read from KILN_PASSWORD)",

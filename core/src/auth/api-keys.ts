@@ -20,14 +20,20 @@ function randomSecret(): string {
   return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 }
 
+/** A fresh key for the key id `id`, and the hash stored for it (for a database kiln reaches only through another tool, such as D1). */
+export async function newApiKey(id: number): Promise<{ key: string; keyHash: string }> {
+  const key = `kiln_${id}_${randomSecret()}`;
+  return { key, keyHash: await sha256Hex(key) };
+}
+
 /** Creates a key with `role`; the returned `key` is shown once and never stored. */
 export async function createApiKey(client: SqlClient, input: { name: string; role: Role }, now: number): Promise<{ record: ApiKeyRecord; key: string }> {
   assertName("name", input.name);
   // the hash column is unique and the id is only known after the insert: insert a placeholder first
   const placeholder = `pending-${crypto.randomUUID()}`;
   const id = await apiKeys.insertApiKey(client, { name: input.name, role: input.role, placeholder }, now);
-  const key = `kiln_${id}_${randomSecret()}`;
-  await apiKeys.setApiKeyHash(client, id, await sha256Hex(key));
+  const { key, keyHash } = await newApiKey(id);
+  await apiKeys.setApiKeyHash(client, id, keyHash);
   return { record: { id, name: input.name, role: input.role, createdAt: now, lastUsedAt: null, revokedAt: null }, key };
 }
 

@@ -69,3 +69,37 @@ export async function revokeApiKey(client: SqlClient, id: number, now: number): 
   const rs = await client.execute({ sql: "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", args: [now, id] });
   return rs.rowsAffected === 1;
 }
+
+/** A value as an SQL string literal: single quotes doubled, so no value can end the literal. */
+function quoted(text: string): string {
+  return `'${text.replace(/'/g, "''")}'`;
+}
+
+function integer(name: string, value: number): string {
+  if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`${name}: expected a non-negative integer, got ${value}`);
+  return String(value);
+}
+
+/**
+ * The id the next key would take, as SQL text for a client the store cannot hold (`wrangler d1
+ * execute` against a D1 binding): the key includes its id, so it must be known before the insert.
+ */
+export const NEXT_API_KEY_ID_SQL = "SELECT COALESCE(MAX(id), 0) + 1 AS next_id FROM api_keys";
+
+/**
+ * The api_keys INSERT for `record` as literal SQL text (the same columns createApiKey writes),
+ * for `wrangler d1 execute`. The id is explicit: if another key took it meanwhile, the primary
+ * key refuses the insert rather than storing a key whose id does not match.
+ */
+export function apiKeyInsertSql(record: { id: number; name: string; role: Role; keyHash: string; createdAt: number }): string {
+  if (!/^[0-9a-f]{64}$/.test(record.keyHash)) throw new RangeError("keyHash: expected a SHA-256 in hex");
+  return `INSERT INTO api_keys (id, name, key_hash, role, created_at) VALUES (${integer("id", record.id)}, ${quoted(record.name)}, ${quoted(record.keyHash)}, ${quoted(record.role)}, ${integer("createdAt", record.createdAt)});\n`;
+}
+
+/**
+ * revokeApiKey's UPDATE as literal SQL text, for `wrangler d1 execute`: it returns the revoked
+ * key's id, and no row when there is no such live key (wrangler's --json reports no change count).
+ */
+export function apiKeyRevokeSql(id: number, now: number): string {
+  return `UPDATE api_keys SET revoked_at = ${integer("now", now)} WHERE id = ${integer("id", id)} AND revoked_at IS NULL RETURNING id;\n`;
+}

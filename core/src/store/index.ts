@@ -235,5 +235,6 @@ export type { BackfillRecord, NewBackfill, BackfillFilter, NewBackfillRun } from
 export type { ScheduleState, CodeTrigger, RunningCounts } from "./scheduling.ts";
 export * as signInAttempts from "./sign-in-attempts.ts";
 export { STORE_CONFORMANCE_CASES, runStoreConformance, StoreConformanceError, type StoreConformanceCase, type StoreConformanceHarness, type DefineStoreTest } from "./conformance.ts";
+export { NEXT_API_KEY_ID_SQL, apiKeyInsertSql, apiKeyRevokeSql } from "./api-keys.ts";
 export { appendBlockLogStatement, blockLogPieces, type BlockLogKey, type BlockLogPiece } from "./block-logs.ts";
 export { configureFileConnection, setAutoCheckpoint, PASSIVE_CHECKPOINT_SQL } from "./connection.ts";
