@@ -6,6 +6,8 @@
  */
 import { blockFunctionOf, type BlockContext } from "./blocks.ts";
 import { sleep, type Clock } from "./clock.ts";
+import { parseBlockRunUuid, type JsonObject } from "./domain.ts";
+import type { BlockJob } from "./executor.ts";
 import type { BlockConfig, BlockType } from "./project/types.ts";
 
 /** A block's own error, as opposed to kiln failing to run it. */
@@ -81,4 +83,20 @@ export function checkBlockOutput(spec: BlockCallSpec, output: unknown): void {
     const got = output === null ? "null" : typeof output;
     throw new BlockError(`dynamic block ${spec.uuid} must return a list (one item per downstream run), got ${got}`);
   }
+}
+
+/** The part of a block's context its job determines; where the block runs adds secrets, logger, signal and triggerPipeline. */
+export function jobContext(job: BlockJob, variables: JsonObject): Omit<BlockContext, "secrets" | "logger" | "signal" | "triggerPipeline"> {
+  return {
+    executionDate: new Date(job.executionDate),
+    executionPartition: job.executionPartition,
+    pipelineUuid: job.pipelineUuid,
+    pipelineRunId: job.pipelineRunId,
+    blockUuid: job.blockUuid,
+    blockRunId: job.blockRunId,
+    dynamicBlockIndex: parseBlockRunUuid(job.blockUuid).index,
+    attempt: job.attempt,
+    variables: Object.freeze(variables),
+    event: job.event,
+  };
 }

@@ -3,7 +3,7 @@
  * context, polls sensors, and stores the output. Used in-process by the local executor and by
  * `kiln run-block` inside a child process or a container.
  */
-import { BlockError, blockCallSpec, blockFunction, callBlock, checkBlockOutput } from "./block-call.ts";
+import { BlockError, blockCallSpec, blockFunction, callBlock, checkBlockOutput, jobContext } from "./block-call.ts";
 import type { BlockContext, BlockSecrets } from "./blocks.ts";
 import type { Clock } from "./clock.ts";
 import { parseBlockRunUuid, type JsonObject } from "./domain.ts";
@@ -57,16 +57,7 @@ export function blockContextOf(job: BlockJob, runtime: BlockRuntime, variables: 
     blockUuid: job.blockUuid,
   });
   return {
-    executionDate: new Date(job.executionDate),
-    executionPartition: job.executionPartition,
-    pipelineUuid: job.pipelineUuid,
-    pipelineRunId: job.pipelineRunId,
-    blockUuid: job.blockUuid,
-    blockRunId: job.blockRunId,
-    dynamicBlockIndex: parseBlockRunUuid(job.blockUuid).index,
-    attempt: job.attempt,
-    variables: Object.freeze(variables),
-    event: job.event,
+    ...jobContext(job, variables),
     secrets: runtime.secrets,
     logger,
     signal,

@@ -15,7 +15,7 @@ import {
   callBlock,
   createBlockLogger,
   encodeBlockOutput,
-  parseBlockRunUuid,
+  jobContext,
   systemClock,
   TriggerPipelineError,
   type BlockContext,
@@ -107,16 +107,7 @@ async function runCall(run: WarmBlockRun, asker: Asker): Promise<number> {
     const fn = blockFunction(await import(resolve(job.projectRoot, call.modulePath)), call.modulePath, call.spec.type);
     const logger = createBlockLogger(logSink, () => Date.now(), { pipelineUuid: job.pipelineUuid, partition: job.executionPartition, blockUuid: job.blockUuid });
     const context: BlockContext = {
-      executionDate: new Date(job.executionDate),
-      executionPartition: job.executionPartition,
-      pipelineUuid: job.pipelineUuid,
-      pipelineRunId: job.pipelineRunId,
-      blockUuid: job.blockUuid,
-      blockRunId: job.blockRunId,
-      dynamicBlockIndex: parseBlockRunUuid(job.blockUuid).index,
-      attempt: job.attempt,
-      variables: Object.freeze(call.variables),
-      event: job.event,
+      ...jobContext(job, call.variables),
       secrets: {
         async get(name) {
           const answer = await asker.ask({ op: "secret", name });
