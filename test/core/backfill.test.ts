@@ -241,7 +241,11 @@ describe("cancelBackfill", () => {
     await startWithBlocks(r1!.id);
     await move(r2!.id, "running", "completed");
     clock.advance(1000);
+    const heard: number[][] = [];
+    fx.store.runsCancelled.listen((event) => heard.push(event.pipelineRunIds));
     const { backfill, cancelledRunIds } = await cancelBackfill(fx.store, b.id);
+    // the store's signal names the running run whose live block runs were cancelled (the initial ones have none)
+    expect(heard).toEqual([[r1!.id]]);
     expect(backfill).toMatchObject({ status: "cancelled", completedAt: clock.now() });
     expect(await getBackfill(fx.client, b.id)).toMatchObject({ status: "cancelled", completedAt: clock.now() });
     expect(cancelledRunIds).toEqual([r1!.id, r3!.id, r4!.id]);

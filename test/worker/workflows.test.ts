@@ -4,7 +4,9 @@
  * the scheduler Durable Object and Miniflare's Workflows. A block that sleeps past the tick
  * (2 s, plus 1 s of grace) completes in its Workflow instance after the tick that started it
  * ended, and the run goes on to completed with the block's log in D1; a block that fails twice
- * completes on Workflows' third attempt of its step; and the executor conformance suite runs
+ * completes on Workflows' third attempt of its step; a run cancelled through the API, between
+ * ticks or during one, has its block's instance terminated by the tick the cancel wakes, and the
+ * block writes neither its last log line nor its output; and the executor conformance suite runs
  * against the Workflow binding from outside the Worker (Miniflare's binding proxy).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
@@ -124,6 +126,43 @@ async function schedulerRecord(): Promise<{ history: TickRecord[] }> {
   return (await response.json()) as { history: TickRecord[] };
 }
 
+/** Whether the scheduler object has a tick in progress. */
+async function schedulerRunning(): Promise<boolean> {
+  const namespace = (await mf!.getDurableObjectNamespace("KILN_SCHEDULER")) as unknown as { idFromName(name: string): unknown; get(id: unknown): { fetch(url: string): Promise<Response> } };
+  const response = await namespace.get(namespace.idFromName("scheduler")).fetch("https://kiln-scheduler/tick");
+  return ((await response.json()) as { running: boolean }).running;
+}
+
+/** Polls `probe` until it answers non-null (or fails after `limitMs`). */
+async function until<T>(probe: () => Promise<T | null>, everyMs = 200, limitMs = 60_000): Promise<T> {
+  const deadline = Date.now() + limitMs;
+  for (;;) {
+    const found = await probe();
+    if (found !== null) return found;
+    if (Date.now() > deadline) throw new Error(`not so within ${limitMs} ms`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** Mage's cancel: PUT /api/pipeline_runs/:id with status cancelled. */
+async function cancelThroughApi(id: number): Promise<void> {
+  const response = await fetch(`${url}/api/pipeline_runs/${id}`, { method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify({ pipeline_run: { status: "cancelled" } }) });
+  expect(response.status).toBe(200);
+  await response.body?.cancel();
+}
+
+/** Past the instant the nap would have woken (plus margin), its block wrote neither its last log line nor its output. */
+async function neverWokeUp(id: number, nap: BlockRunRow, napMs: number): Promise<void> {
+  await new Promise((r) => setTimeout(r, Math.max(0, nap.startedAt! + napMs + 3_000 - Date.now())));
+  const run = (await store.getPipelineRun(id))!;
+  const log = await logOf("long", run.executionPartition, "nap");
+  expect(log).toContain(`napping ${napMs} ms`);
+  expect(log).not.toContain("woke up");
+  const read = databaseOutputStore(db, { maxBytes: 1 << 20 }).read("long", run.executionPartition, "nap");
+  expect(await read.then(() => "stored", (error: unknown) => (error instanceof Error ? error.name : String(error)))).toBe("OutputMissingError");
+  expect((await blockRunsOf(id)).nap?.status).toBe("cancelled");
+}
+
 async function logOf(pipeline: string, partition: string, block: string): Promise<string> {
   return (await databaseLogReader(db).read(pipeline, partition, block, 0, 1 << 20)).text;
 }
@@ -221,6 +260,44 @@ describe("the workflows executor on workerd (Miniflare's Workflows, D1, the sche
     expect(log).toContain("woke up");
     const outputs = databaseOutputStore(db, { maxBytes: 1 << 20 });
     expect(await outputs.read("long", run.executionPartition, "after_nap")).toEqual({ napped: 6000, attempt: 1, after: true, source: "workflows-test" });
+  }, 120_000);
+
+  test("a run cancelled through the API while no tick runs: the woken tick terminates its block's Workflow instance", async () => {
+    const napMs = 12_000;
+    const id = await trigger("long", { nap_ms: napMs });
+    // the nap is running on its instance and the tick that started it has ended
+    const nap = await until(async () => {
+      const row = (await blockRunsOf(id)).nap;
+      if (row?.status !== "running" || !row.handle || row.startedAt === null) return null;
+      const { history } = await schedulerRecord();
+      return history.some((t) => t.startedAt <= row.startedAt! && t.endedAt !== null && t.endedAt >= row.startedAt!) && !(await schedulerRunning()) ? row : null;
+    });
+    const instance = String(nap.handle?.workflow_instance);
+    expect((await (await binding.get(instance)).status()).status).toBe("running");
+    await cancelThroughApi(id);
+    expect(await until(async () => ((await (await binding.get(instance)).status()).status === "terminated" ? true : null))).toBe(true);
+    expect((await store.getPipelineRun(id))?.status).toBe("cancelled");
+    const blocks = await blockRunsOf(id);
+    expect(blocks.nap?.status).toBe("cancelled");
+    expect(blocks.after_nap?.status).toBe("cancelled");
+    await neverWokeUp(id, nap, napMs);
+  }, 120_000);
+
+  test("a run cancelled through the API while a tick drives it: its block's Workflow instance is terminated", async () => {
+    const napMs = 12_000;
+    const id = await trigger("long", { nap_ms: napMs });
+    const nap = await until(async () => {
+      const row = (await blockRunsOf(id)).nap;
+      return row?.status === "running" && row.handle && row.startedAt !== null ? row : null;
+    }, 50);
+    // the tick that started the nap is still driving the run (its window is TICK_SECONDS)
+    expect(await schedulerRunning()).toBe(true);
+    const instance = String(nap.handle?.workflow_instance);
+    await cancelThroughApi(id);
+    expect(await until(async () => ((await (await binding.get(instance)).status()).status === "terminated" ? true : null))).toBe(true);
+    expect((await store.getPipelineRun(id))?.status).toBe("cancelled");
+    expect((await blockRunsOf(id)).nap?.status).toBe("cancelled");
+    await neverWokeUp(id, nap, napMs);
   }, 120_000);
 
   test("a block's retry_config is its step's retries: it fails twice and completes on Workflows' third attempt, one instance", async () => {

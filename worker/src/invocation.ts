@@ -41,9 +41,10 @@ export interface OpenedForBlocks extends Opened {
   logSink: BufferedLogSink;
 }
 
-/** What a tick needs besides: the engine. */
+/** What a tick needs besides: the engine, and its executors (a tick stops the executions of runs no engine holds). */
 export interface OpenedForTick extends OpenedForBlocks {
   engine: RunEngine;
+  executors: ExecutorRegistry;
 }
 
 /**
@@ -205,7 +206,7 @@ export function invocations(bundle: ProjectBundle): {
       for (const factory of Object.values(factories)) executors.register(maskingExecutor(await factory(context), mask));
     }
     const engine = new RunEngine({ store: opened.store, project, executors, outputs, logs, beforeRunEnds: notifyRunEnd(opened.store, () => project) });
-    return { ...opened, engine };
+    return { ...opened, engine, executors };
   }
 
   return { open, openForBlocks, openForTick };

@@ -72,6 +72,21 @@ const WORKFLOWS_BACKSTOP_MS = 60_000;
 /** Path of the wake request; the answer says whether a tick was running (it took the wake) or one was scheduled. */
 export const WAKE_PATH = "/wake";
 
+/** A wake's body: the pipeline runs cancelled since (their Workflows instances are stopped by a tick). */
+interface WakeBody {
+  cancelled: number[];
+}
+
+/** The storage key of the cancelled runs whose block runs' Workflows instances a tick has yet to stop. */
+const CANCELLED_KEY = "cancelled";
+
+/** The cancelled run ids of a wake's body (a body without them, or not JSON: none). */
+async function cancelledOf(request: Request): Promise<number[]> {
+  const body = (await request.json().catch(() => null)) as Partial<WakeBody> | null;
+  const ids = Array.isArray(body?.cancelled) ? body.cancelled : [];
+  return ids.filter((id): id is number => Number.isSafeInteger(id) && id > 0);
+}
+
 const log: Log = {
   info: (m) => console.log(`INFO kiln: ${m}`),
   warn: (m) => console.warn(`WARN kiln: ${m}`),
@@ -119,7 +134,10 @@ export function createSchedulerObject(bundle: ProjectBundle) {
 
     async fetch(request: Request): Promise<Response> {
       const path = new URL(request.url).pathname;
-      if (request.method === "POST" && path === WAKE_PATH) return Response.json(await this.#wake());
+      if (request.method === "POST" && path === WAKE_PATH) {
+        await this.#noteCancelled(await cancelledOf(request));
+        return Response.json(await this.#wake());
+      }
       if (request.method === "GET" && path === "/tick") {
         const storage = this.#state.storage;
         return Response.json({
@@ -130,6 +148,47 @@ export function createSchedulerObject(bundle: ProjectBundle) {
         });
       }
       return new Response("not found", { status: 404 });
+    }
+
+    /** Adds runs to those whose Workflows instances the next tick's start or the running tick's end stops. */
+    async #noteCancelled(ids: readonly number[]): Promise<void> {
+      if (ids.length === 0) return;
+      const storage = this.#state.storage;
+      const pending = (await storage.get<number[]>(CANCELLED_KEY)) ?? [];
+      await storage.put(CANCELLED_KEY, [...new Set([...pending, ...ids])]);
+    }
+
+    /**
+     * Stops the Workflows instances of cancelled runs' block runs: a run cancelled while no tick
+     * held it has no engine to stop them (the executor's cancel with the stored handle terminates
+     * an instance still going, and leaves an ended one). A run that failed to stop stays noted
+     * for the next tick.
+     */
+    async #stopCancelled(opened: OpenedForTick): Promise<void> {
+      const storage = this.#state.storage;
+      const pending = (await storage.get<number[]>(CANCELLED_KEY)) ?? [];
+      if (pending.length === 0) return;
+      const executor = opened.executors.has(WORKFLOWS_EXECUTOR_TYPE) ? opened.executors.get(WORKFLOWS_EXECUTOR_TYPE) : null;
+      const failed = new Set<number>();
+      for (const runId of pending) {
+        const blockRuns = await opened.store.getBlockRuns(runId);
+        for (const blockRun of blockRuns) {
+          if (blockRun.status !== "cancelled" || blockRun.executorType !== WORKFLOWS_EXECUTOR_TYPE || !blockRun.executorHandle) continue;
+          if (!executor) {
+            log.warn(`block run ${blockRun.blockUuid} of cancelled pipeline run ${runId} ran on a Workflows instance, and this Worker has no workflows executor to stop it`);
+            continue;
+          }
+          try {
+            await executor.cancel(blockRun.executorHandle);
+          } catch (error) {
+            failed.add(runId);
+            log.error(`stopping the Workflows instance of block run ${blockRun.blockUuid} of cancelled pipeline run ${runId}: ${error instanceof Error ? error.message : String(error)}`);
+          }
+        }
+      }
+      // runs noted while this ran are kept for the next tick
+      const now = (await storage.get<number[]>(CANCELLED_KEY)) ?? [];
+      await storage.put(CANCELLED_KEY, now.filter((id) => failed.has(id) || !pending.includes(id)));
     }
 
     /** A wake: the running tick starts waiting runs now; with no tick running, the alarm is set to now. */
@@ -173,7 +232,11 @@ export function createSchedulerObject(bundle: ProjectBundle) {
       let opened: OpenedForTick | null = null;
       try {
         opened = await opener.openForTick(env);
+        // cancelled while no tick ran: their instances are stopped before anything else
+        await this.#stopCancelled(opened);
         const summary = await this.#drive(opened, record.id, (owner) => describeTickTakeover(owner, before));
+        // cancelled during this tick after its engine let go of the run (its end, its grace)
+        await this.#stopCancelled(opened);
         log.info(
           `tick ${record.id}: ${summary.report.runs.created} run(s) created, ${summary.report.started} started, ${summary.report.resumed} resumed; ` +
             `${summary.unfinished} run(s) carried over to the next tick; ${this.#wakes - wakesBefore} wake(s) during it`,
@@ -240,10 +303,18 @@ export function createSchedulerObject(bundle: ProjectBundle) {
   };
 }
 
-/** Wakes the scheduler object: what the cron trigger and the run-creating routes do. */
-export async function wakeScheduler(namespace: { idFromName(name: string): unknown; get(id: unknown): { fetch(input: string, init?: RequestInit): Promise<Response> } }): Promise<void> {
+/**
+ * Wakes the scheduler object: what the cron trigger and the run-creating routes do. The routes
+ * that cancel runs pass them as `cancelledRunIds`: the object keeps them until a tick has stopped
+ * their block runs' Workflows instances.
+ */
+export async function wakeScheduler(
+  namespace: { idFromName(name: string): unknown; get(id: unknown): { fetch(input: string, init?: RequestInit): Promise<Response> } },
+  cancelledRunIds: readonly number[] = [],
+): Promise<void> {
   const stub = namespace.get(namespace.idFromName(SCHEDULER_OBJECT_NAME));
-  const response = await stub.fetch(`https://kiln-scheduler${WAKE_PATH}`, { method: "POST" });
+  const body: WakeBody = { cancelled: [...cancelledRunIds] };
+  const response = await stub.fetch(`https://kiln-scheduler${WAKE_PATH}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
   if (!response.ok) throw new Error(`the scheduler object answered ${response.status} to a wake: ${await response.text()}`);
   await response.body?.cancel();
 }

@@ -121,6 +121,14 @@ export function createWorker(bundle: ProjectBundle): KilnWorker {
             .catch((error: unknown) => log.error(`waking the scheduler: ${error instanceof Error ? error.message : String(error)}`)),
         ),
       );
+      // a run cancelled while no tick holds it: the woken tick stops its block runs' Workflows instances
+      opened.store.runsCancelled.listen(({ pipelineRunIds }) =>
+        ctx.waitUntil(
+          Promise.resolve()
+            .then(() => wakeScheduler(schedulerBinding(env), pipelineRunIds))
+            .catch((error: unknown) => log.error(`waking the scheduler to stop cancelled runs: ${error instanceof Error ? error.message : String(error)}`)),
+        ),
+      );
       const response = await app.fetch(request);
       return closingWhenDone(response, opened, ctx);
     },

@@ -3,6 +3,8 @@
  * to start (a new run, or a run put back to running with no owner), and a co-located scheduler
  * listens, so those runs start within milliseconds instead of at its next tick. It carries no
  * data across processes: a scheduler elsewhere finds the runs at its next tick, as always.
+ * The "runs cancelled" signal beside it names the runs a commit cancelled, so a Worker can have
+ * its scheduler object stop their block runs' executions that no engine holds.
  */
 
 /** What a commit made ready: `resumed` when runs were put back to running with no owner (retry_blocks). */
@@ -12,23 +14,40 @@ export interface RunsCreated {
 
 export type RunsCreatedListener = (event: RunsCreated) => void;
 
-export class RunsCreatedSignal {
-  readonly #listeners = new Set<RunsCreatedListener>();
+/**
+ * What a commit cancelled: the pipeline runs whose live block runs it moved to cancelled. An
+ * engine holding such a run stops its executions itself; a run no engine holds (a Worker's run
+ * between ticks) may still have executions going on elsewhere (a Workflows instance), which
+ * the listener (the Worker's wake of its scheduler object) has stopped.
+ */
+export interface RunsCancelled {
+  pipelineRunIds: number[];
+}
 
-  /** Calls `listener` after every commit that made runs ready; returns the function that stops it. */
-  listen(listener: RunsCreatedListener): () => void {
+/** Listeners of one kind of commit; fired by the store after the commit. */
+class CommitSignal<E> {
+  readonly #listeners = new Set<(event: E) => void>();
+
+  /** Calls `listener` after every such commit; returns the function that stops it. */
+  listen(listener: (event: E) => void): () => void {
     this.#listeners.add(listener);
     return () => void this.#listeners.delete(listener);
   }
 
-  /** Tells every listener; one that throws is skipped (the runs are committed, a tick finds them). */
-  fire(event: RunsCreated): void {
+  /** Tells every listener; one that throws is skipped (the commit happened; a tick finds its work). */
+  fire(event: E): void {
     for (const listener of [...this.#listeners]) {
       try {
         listener(event);
       } catch {
-        // the commit happened; a broken listener only delays the start to the next tick
+        // the commit happened; a broken listener only delays what it does to the next tick
       }
     }
   }
 }
+
+/** Fired after every commit that made runs ready to start. */
+export class RunsCreatedSignal extends CommitSignal<RunsCreated> {}
+
+/** Fired after every commit that cancelled live block runs (see RunsCancelled). */
+export class RunsCancelledSignal extends CommitSignal<RunsCancelled> {}

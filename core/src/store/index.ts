@@ -17,7 +17,7 @@ import * as secrets from "./secrets.ts";
 import { constantTimeEqual } from "../auth/constant-time.ts";
 import { openToken, sealToken, tokenDigest, TokenKeyError, type SealedToken } from "../trigger-tokens.ts";
 import { credentialCount } from "./users.ts";
-import { RunsCreatedSignal } from "../runs/signal.ts";
+import { RunsCancelledSignal, RunsCreatedSignal } from "../runs/signal.ts";
 import { createPipelineRun } from "../runs/create.ts";
 
 /** The secret key, or a function that resolves it on first use (a CLI makes its key file only when it needs one). */
@@ -29,6 +29,8 @@ export class Store {
   #resolvedKey: Promise<CryptoKey> | null = null;
   /** Fired after a commit that made runs ready to start (see WriteBatch.announceRuns); a co-located scheduler listens. */
   readonly runsCreated = new RunsCreatedSignal();
+  /** Fired after a commit that cancelled live block runs, with their pipeline runs (see WriteBatch.cancelLiveBlockRuns). */
+  readonly runsCancelled = new RunsCancelledSignal();
 
   private constructor(
     readonly client: SqlClient,
@@ -136,14 +138,16 @@ export class Store {
     return new WriteBatch(this.clock.now());
   }
 
-  /** Commits a batch atomically (group-committed with concurrent ones); then fires runsCreated if the batch made runs ready. */
+  /** Commits a batch atomically (group-committed with concurrent ones); then fires runsCreated if the batch made runs ready, runsCancelled if it cancelled some. */
   commit(batch: WriteBatch): Promise<ResultSet[]> {
     const committed = this.#committer.commit(batch);
     const announced = batch.announced;
+    const cancelled = batch.cancelledRuns;
     // the engine's many commits announce nothing: they pay for no extra promise
-    if (!announced) return committed;
+    if (!announced && cancelled.length === 0) return committed;
     return committed.then((results) => {
-      this.runsCreated.fire(announced);
+      if (announced) this.runsCreated.fire(announced);
+      if (cancelled.length > 0) this.runsCancelled.fire({ pipelineRunIds: cancelled });
       return results;
     });
   }

@@ -178,6 +178,7 @@ export class WriteBatch {
   readonly statements: InStatement[] = [];
   readonly guards: Guard[] = [];
   #announced: RunsCreated | null = null;
+  readonly #cancelledRuns = new Set<number>();
 
   constructor(readonly now: number) {}
 
@@ -191,6 +192,7 @@ export class WriteBatch {
     copy.statements.push(...this.statements);
     copy.guards.push(...this.guards);
     if (this.#announced) copy.announceRuns(this.#announced);
+    for (const id of this.#cancelledRuns) copy.#cancelledRuns.add(id);
     return copy;
   }
 
@@ -207,6 +209,11 @@ export class WriteBatch {
   /** What the store's signal tells its listeners after this batch commits; null when it made no run ready. */
   get announced(): RunsCreated | null {
     return this.#announced;
+  }
+
+  /** The pipeline runs whose live block runs this batch cancels (the store's "runs cancelled" signal names them once it commits). */
+  get cancelledRuns(): number[] {
+    return [...this.#cancelledRuns];
   }
 
   #guard(entity: Entity, subject: string, from: string, to: string, lookup: InStatement, explain?: Guard["explain"]): void {
@@ -379,6 +386,7 @@ export class WriteBatch {
             WHERE pipeline_run_id = ? AND status IN (${from.map(() => "?").join(", ")})`,
       args: [error, this.now, this.now, pipelineRunId, ...from],
     });
+    this.#cancelledRuns.add(pipelineRunId);
     return this;
   }
 
