@@ -36,6 +36,8 @@ export interface WorkerEnv {
   KILN_TICK_SECONDS?: string;
   /** Seconds running blocks get after the deadline before the tick ends (default 10). */
   KILN_TICK_GRACE_SECONDS?: string;
+  /** Subrequests a tick may make (default 40, for the Free plan's 50); it starts no block run past it. */
+  KILN_SUBREQUEST_BUDGET?: string;
   /** Mage's ENV: triggers limited to other environments are left out. */
   ENV?: string;
   /**

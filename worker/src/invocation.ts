@@ -17,6 +17,7 @@ import { notifyRunEnd } from "@kiln/scheduler";
 import { moduleMapSource, type ProjectBundle } from "./bundle.ts";
 import { d1Client } from "./d1-client.ts";
 import { DEFAULT_GRACE_SECONDS, DEFAULT_TICK_SECONDS, WorkerStartError, databaseUrl, seconds, textVars, workflowsBinding, type WorkerEnv } from "./env.ts";
+import type { TickBudget } from "./subrequest-budget.ts";
 import { describeRefusals, workerRefusals, REMOTE_EXECUTOR_TYPES } from "./refusals.ts";
 
 /** The executor types the loader accepts, so a Worker-only refusal can say what to use instead. */
@@ -83,7 +84,7 @@ function remoteBlocks(project: Project): string[] {
 export function invocations(bundle: ProjectBundle): {
   open(env: WorkerEnv): Promise<Opened>;
   openForBlocks(env: WorkerEnv): Promise<OpenedForBlocks>;
-  openForTick(env: WorkerEnv): Promise<OpenedForTick>;
+  openForTick(env: WorkerEnv, budget?: TickBudget): Promise<OpenedForTick>;
 } {
   let loaded: Promise<Project> | null = null;
   const projectFor = (env: WorkerEnv): Promise<Project> => {
@@ -115,7 +116,8 @@ export function invocations(bundle: ProjectBundle): {
     return sealed;
   };
 
-  async function open(env: WorkerEnv): Promise<Opened> {
+  /** Opens one invocation's store and project; with `budget`, its database calls are counted against it. */
+  async function open(env: WorkerEnv, budget?: TickBudget): Promise<Opened> {
     const project = await projectFor(env);
     if (env.DB) {
       const remote = remoteBlocks(project);
@@ -126,7 +128,9 @@ export function invocations(bundle: ProjectBundle): {
         );
       }
     }
-    const client = env.DB ? d1Client(env.DB) : createClient({ url: databaseUrl(env), ...(env.LIBSQL_AUTH_TOKEN ? { authToken: env.LIBSQL_AUTH_TOKEN } : {}) });
+    const client = env.DB
+      ? d1Client(budget ? budget.d1(env.DB) : env.DB)
+      : createClient({ url: databaseUrl(env), ...(env.LIBSQL_AUTH_TOKEN ? { authToken: env.LIBSQL_AUTH_TOKEN } : {}), ...(budget ? { fetch: budget.fetch } : {}) });
     const store = await Store.open(client, undefined, { migrate: !migrated });
     migrated = true;
     let secretKey: CryptoKey | null = null;
@@ -148,8 +152,8 @@ export function invocations(bundle: ProjectBundle): {
     return { client, store, project, secretKey, logs: databaseLogReader(client), database: env.DB ? "d1" : "libsql", close: () => client.close() };
   }
 
-  async function openForBlocks(env: WorkerEnv): Promise<OpenedForBlocks> {
-    const opened = await open(env);
+  async function openForBlocks(env: WorkerEnv, budget?: TickBudget): Promise<OpenedForBlocks> {
+    const opened = await open(env, budget);
     const { client, store, project, secretKey } = opened;
     let outputs: OutputStore;
     try {
@@ -185,8 +189,8 @@ export function invocations(bundle: ProjectBundle): {
     return { ...opened, runtime, mask, logSink };
   }
 
-  async function openForTick(env: WorkerEnv): Promise<OpenedForTick> {
-    const opened = await openForBlocks(env);
+  async function openForTick(env: WorkerEnv, budget?: TickBudget): Promise<OpenedForTick> {
+    const opened = await openForBlocks(env, budget);
     const { project, runtime, mask } = opened;
     const { logs, outputs } = runtime;
     const executors = new ExecutorRegistry().register(maskingExecutor(inWorkerExecutor(runtime), mask));
@@ -205,7 +209,15 @@ export function invocations(bundle: ProjectBundle): {
       const context: ExecutorContext = { projectRoot: project.root, blockEnv, env: variables, logs };
       for (const factory of Object.values(factories)) executors.register(maskingExecutor(await factory(context), mask));
     }
-    const engine = new RunEngine({ store: opened.store, project, executors, outputs, logs, beforeRunEnds: notifyRunEnd(opened.store, () => project) });
+    const engine = new RunEngine({
+      store: opened.store,
+      project,
+      executors,
+      outputs,
+      logs,
+      beforeRunEnds: notifyRunEnd(opened.store, () => project),
+      ...(budget ? { mayLaunch: (executing: number) => budget.mayLaunch(executing) } : {}),
+    });
     return { ...opened, engine, executors };
   }
 

@@ -18,6 +18,7 @@ import { Scheduler, type Log, type TakeoverNote, type TickReport } from "@kiln/s
 import type { ProjectBundle } from "./bundle.ts";
 import { DEFAULT_GRACE_SECONDS, DEFAULT_TICK_SECONDS, seconds, type WorkerEnv } from "./env.ts";
 import { invocations, type OpenedForTick } from "./invocation.ts";
+import { TickBudget, subrequestBudget } from "./subrequest-budget.ts";
 
 /** The parts of Cloudflare's DurableObjectState used. */
 export interface DurableObjectState {
@@ -37,6 +38,10 @@ export interface TickRecord {
   endedAt: number | null;
   /** How the tick before it finished: "ended" normally, "died" if it never recorded its end, "none" for the first. */
   previous: "ended" | "died" | "none";
+  /** The subrequests the tick counted (D1 calls, the libSQL client's fetches), once it ended. */
+  subrequests?: number;
+  /** It left block runs queued because of its subrequest budget. */
+  budgetReached?: boolean;
 }
 
 /** The name of the one scheduler object. */
@@ -230,16 +235,19 @@ export function createSchedulerObject(bundle: ProjectBundle) {
       const wakesBefore = this.#wakes;
       let next: number | null = null;
       let opened: OpenedForTick | null = null;
+      let budget: TickBudget | null = null;
       try {
-        opened = await opener.openForTick(env);
+        budget = new TickBudget(subrequestBudget(env));
+        opened = await opener.openForTick(env, budget);
         // cancelled while no tick ran: their instances are stopped before anything else
         await this.#stopCancelled(opened);
-        const summary = await this.#drive(opened, record.id, (owner) => describeTickTakeover(owner, before));
+        const summary = await this.#drive(opened, record.id, (owner) => describeTickTakeover(owner, before), budget);
         // cancelled during this tick after its engine let go of the run (its end, its grace)
         await this.#stopCancelled(opened);
         log.info(
           `tick ${record.id}: ${summary.report.runs.created} run(s) created, ${summary.report.started} started, ${summary.report.resumed} resumed; ` +
-            `${summary.unfinished} run(s) carried over to the next tick; ${this.#wakes - wakesBefore} wake(s) during it`,
+            `${summary.unfinished} run(s) carried over to the next tick; ${this.#wakes - wakesBefore} wake(s) during it` +
+            (budget.refused ? `; it reached its subrequest budget (${budget.limit}, KILN_SUBREQUEST_BUDGET) and left block runs queued for the next tick, which starts now` : ""),
         );
         const due = await scheduling.earliestNextRunAt(opened.store.client);
         // a wake during the tick may have been taken after the tick's last look for waiting runs: one more tick sees it
@@ -255,7 +263,7 @@ export function createSchedulerObject(bundle: ProjectBundle) {
         this.#live = null;
         await opened?.logSink.flush();
         opened?.close();
-        const ended: TickRecord = { ...record, state: "ended", endedAt: Date.now() };
+        const ended: TickRecord = { ...record, state: "ended", endedAt: Date.now(), ...(budget ? { subrequests: budget.used, budgetReached: budget.refused } : {}) };
         await storage.put("tick", ended);
         // the latest ticks, for an operator (and the tests) to see that they never overlapped
         const history = (await storage.get<TickRecord[]>("history")) ?? [];
@@ -269,7 +277,7 @@ export function createSchedulerObject(bundle: ProjectBundle) {
      * drive them until the deadline (wakes start new runs meanwhile); then hand out no more block
      * runs, let running ones finish within the grace period, and leave.
      */
-    async #drive(opened: OpenedForTick, id: string, describeTakeover: (owner: string) => TakeoverNote): Promise<TickSummary> {
+    async #drive(opened: OpenedForTick, id: string, describeTakeover: (owner: string) => TakeoverNote, budget: TickBudget): Promise<TickSummary> {
       const env = this.#env;
       const { store, project, engine } = opened;
       const deadline = Date.now() + seconds(env, "KILN_TICK_SECONDS", DEFAULT_TICK_SECONDS) * 1000;
@@ -280,7 +288,8 @@ export function createSchedulerObject(bundle: ProjectBundle) {
       const report = await scheduler.tick();
       this.#live = scheduler;
       // a tick stays while it drives runs; a wake (a run created) during it starts that run now
-      await waitFor(deadline, () => engine.activeRunIds().length === 0);
+      // a tick past its subrequest budget ends as at its deadline: its queued block runs are the next tick's
+      await waitFor(deadline, () => engine.activeRunIds().length === 0 || budget.refused);
       this.#live = null;
       engine.holdLaunches();
       // a block on a Workflows instance goes on without this tick: only the Worker's own are waited for

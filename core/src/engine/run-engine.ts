@@ -60,6 +60,11 @@ export interface RunEngineDeps {
   beforeRunEnds?: (run: PipelineRun, status: PipelineRunStatus, error: string | null, batch: WriteBatch) => void;
   /** Runs Mage's callback and conditional blocks (engine/addons.ts); without it they fail, logged. */
   addons?: AddonRunner;
+  /**
+   * Asked before each queued block run is handed out, with the number executing now; false
+   * leaves it queued (a Worker tick within its subrequest budget), as holdLaunches does.
+   */
+  mayLaunch?: (executing: number) => boolean;
 }
 
 /** What one pass over the inbox produces: a batch, then work to do once it is committed. */
@@ -86,6 +91,7 @@ export class RunEngine {
   readonly #outputs: OutputStore;
   readonly #clock: Clock;
   readonly #beforeRunEnds: RunEngineDeps["beforeRunEnds"];
+  readonly #mayLaunch: RunEngineDeps["mayLaunch"];
   readonly #runs = new Map<number, RunState>();
   /** Every run this engine has been asked to drive and has not finished, registered before any await. */
   readonly #calls = new Map<number, Promise<PipelineRun>>();
@@ -105,6 +111,7 @@ export class RunEngine {
     this.#outputs = deps.outputs;
     this.#clock = deps.clock ?? systemClock;
     this.#beforeRunEnds = deps.beforeRunEnds;
+    this.#mayLaunch = deps.mayLaunch;
     this.#slots.noteLimits(deps.project.settings.concurrencyConfig.executorLimits);
     this.#addons = new AddonHooks(deps.addons ?? null, deps.logs ?? null, (id) => {
       const state = this.#runs.get(id);
@@ -638,6 +645,7 @@ export class RunEngine {
           if (node.status !== "queued" || node.kind === "controller") continue;
           if (state.running >= state.blockRunLimit || this.#holding) break;
           if (!this.#slots.hasRoom(node.executorType, state.executorLimitOf(node.executorType))) continue;
+          if (this.#mayLaunch && !this.#mayLaunch(this.#slots.total)) break;
           this.#claim(state, step, node);
           changed = true;
         }

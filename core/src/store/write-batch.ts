@@ -174,6 +174,12 @@ export function blockRunSubject(ref: BlockRunRef): string {
   return `block run ${ref.blockUuid} of pipeline run ${ref.pipelineRunId}`;
 }
 
+/**
+ * Bound parameters per statement of a multi-row insert: D1 binds at most 100 per statement
+ * (SQLite itself allows far more); the rows past it go in further statements of the same batch.
+ */
+const MAX_BOUND_PARAMETERS = 100;
+
 export class WriteBatch {
   readonly statements: InStatement[] = [];
   readonly guards: Guard[] = [];
@@ -425,9 +431,9 @@ export class WriteBatch {
    */
   insertBlockRuns(pipelineRunId: number, blockUuids: readonly string[], executorTypes?: ReadonlyMap<string, string>): number[] {
     const indexes: number[] = [];
-    // stay far below SQLite's bound-parameter limit
-    for (let start = 0; start < blockUuids.length; start += 400) {
-      const chunk = blockUuids.slice(start, start + 400);
+    const chunkSize = Math.floor(MAX_BOUND_PARAMETERS / 5);
+    for (let start = 0; start < blockUuids.length; start += chunkSize) {
+      const chunk = blockUuids.slice(start, start + chunkSize);
       const args: InValue[] = [];
       for (const uuid of chunk) args.push(pipelineRunId, uuid, executorTypes?.get(uuid) ?? null, this.now, this.now);
       this.statements.push({
@@ -453,8 +459,7 @@ export class WriteBatch {
   insertBlockRunsAs(pipelineRunId: number, rows: ReadonlyArray<NewBlockRun>): number[] {
     const indexes: number[] = [];
     const perRow = 5 + INSERTED_PATCH_KEYS.length;
-    // stay far below SQLite's bound-parameter limit
-    const chunkSize = Math.floor(2000 / perRow);
+    const chunkSize = Math.max(1, Math.floor(MAX_BOUND_PARAMETERS / perRow));
     const columns = ["pipeline_run_id", "block_uuid", "status", "created_at", "updated_at", ...INSERTED_PATCH_KEYS.map((key) => COLUMNS[key]!)];
     const placeholders = `(${columns.map(() => "?").join(", ")})`;
     for (let start = 0; start < rows.length; start += chunkSize) {
