@@ -249,6 +249,7 @@ export function createSchedulerObject(bundle: ProjectBundle) {
             `${summary.unfinished} run(s) carried over to the next tick; ${this.#wakes - wakesBefore} wake(s) during it` +
             (budget.refused ? `; it reached its subrequest budget (${budget.limit}, KILN_SUBREQUEST_BUDGET) and left block runs queued for the next tick, which starts now` : ""),
         );
+        if (budget.tooSmall) log.warn(`KILN_SUBREQUEST_BUDGET (${budget.limit}) is below what a tick costs before its first block run plus that block run; each tick still starts one block run, so runs go on, but a tick may pass the budget: raise it (the Free plan allows 50)`);
         const due = await scheduling.earliestNextRunAt(opened.store.client);
         // a wake during the tick may have been taken after the tick's last look for waiting runs: one more tick sees it
         const woken = this.#wakeAgain || this.#wakes !== wakesBefore;

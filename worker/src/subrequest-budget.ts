@@ -2,7 +2,7 @@
  * A tick's subrequest budget. Cloudflare limits the subrequests of one invocation (50 on the Free
  * plan, 10,000 on Paid; D1 queries 50 / 1,000), and the scheduler object's alarm is one
  * invocation: a tick that starts too many block runs fails mid-way. So the tick counts the
- * subrequests it makes (each D1 round trip, each fetch of the libSQL client) and hands out no
+ * subrequests it makes (each D1 statement, each fetch of the libSQL client) and hands out no
  * block run that could take it past KILN_SUBREQUEST_BUDGET; it then ends as at its deadline, and
  * the next invocation goes on with the runs it left.
  */
@@ -51,6 +51,7 @@ export class TickBudget {
   #launched = 0;
   #usedAtFirstLaunch = 0;
   #refused = false;
+  #tooSmall = false;
 
   constructor(readonly limit: number) {}
 
@@ -59,18 +60,26 @@ export class TickBudget {
     return this.#used;
   }
 
+  /** Whether the tick's first block run was handed out though it could not fit (the budget is below a tick's fixed cost plus one block run). */
+  get tooSmall(): boolean {
+    return this.#tooSmall;
+  }
+
   /** Whether a block run was left queued because of the budget. */
   get refused(): boolean {
     return this.#refused;
   }
 
-  /** The D1 binding, each statement's all() and each batch() counted as one subrequest. */
+  /**
+   * The D1 binding, counted: a statement's all() as one, a batch() as its statements (one
+   * subrequest, but D1's own per-invocation limit may count each statement as a query).
+   */
   d1(db: D1Database): D1Database {
     const count = () => void this.#used++;
     return {
       prepare: (sql) => new CountedStatement(db.prepare(sql), count),
       batch: (statements) => {
-        count();
+        this.#used += statements.length;
         return db.batch(statements.map((s) => (s instanceof CountedStatement ? s.inner : s)));
       },
     };
@@ -97,6 +106,7 @@ export class TickBudget {
    */
   mayLaunch(executing: number): boolean {
     if (this.#launched === 0) {
+      if (this.#used + BLOCK_RUN_SUBREQUESTS + TICK_END_SUBREQUESTS > this.limit) this.#tooSmall = true;
       this.#usedAtFirstLaunch = this.#used;
       this.#launched = 1;
       return true;
