@@ -3,7 +3,10 @@
  * "scheduler") runs every tick, one at a time. The cron trigger and the routes that create runs
  * only wake it; the object runs a tick in its alarm, and at the tick's end sets the alarm to the
  * next due instant (a trigger's next_run_at, to the millisecond, not the next cron minute), or to
- * now when runs are left unfinished or a wake came in meanwhile.
+ * now when runs are left unfinished or a wake came in meanwhile. A wake from a route that
+ * cancelled runs names them: the object keeps them in its storage, and a tick (the next one's
+ * start, the running one's end) terminates their block runs' Workflows instances, which no
+ * engine stops when no tick held the run.
  *
  * Mutual exclusion is real: a Durable Object is a single instance, its alarm handler never runs
  * twice at once, and a tick in progress is held in memory, so a wake during a tick is folded into
