@@ -250,7 +250,7 @@ export async function startBackfill(store: Store, id: number): Promise<{ backfil
       dates.slice(start, start + BACKFILL_START_CHUNK).map((d) => ({ executionDate: d, supersedes: 0 })),
     );
     const results = await store.commit(batch);
-    runsCreated += inserts.reduce((n, i) => n + (results[i]?.rowsAffected ?? 0), 0);
+    runsCreated += inserts.reduce((n, i) => n + (results[i]?.rows.length ?? 0), 0);
   }
   await yieldToEventLoop();
   const batch = store.batch();
@@ -311,7 +311,7 @@ export async function retryFailedBackfillRuns(store: Store, id: number): Promise
     );
     try {
       const results = await store.commit(batch);
-      return inserts.reduce((n, i) => n + (results[i]?.rowsAffected ?? 0), 0);
+      return inserts.reduce((n, i) => n + (results[i]?.rows.length ?? 0), 0);
     } catch (error) {
       const raced = error instanceof IllegalTransitionError && error.entity === "backfill" && (error.actual === "running" || error.actual === "failed");
       if (!raced || attempt >= 3) throw error;

@@ -7,7 +7,7 @@
  * a retry creates a new run for the date, and the newest one decides the date's status.
  */
 import type { InStatement, InValue, Row } from "@libsql/client";
-import type { SqlClient } from "./sql-client.ts";
+import { MAX_BOUND_PARAMETERS, type SqlClient } from "./sql-client.ts";
 import {
   PIPELINE_RUN_STATUSES,
   type Backfill,
@@ -270,9 +270,11 @@ export async function backfillRunsToStart(client: SqlClient, limit: number): Pro
 }
 
 /**
- * The inserts of a backfill's runs (status initial, no schedule), at most 400 rows per statement.
+ * The inserts of a backfill's runs (status initial, no schedule), as many rows per statement as
+ * MAX_BOUND_PARAMETERS allows (D1's limit: 31 rows of 3 beside the 7 shared parameters).
  * A row is skipped when its date already has a run newer than the one it supersedes; the
- * statements' rowsAffected add up to the runs created.
+ * statements' returned rows add up to the runs created (not rowsAffected: D1 counts the run
+ * counters' trigger writes in it too).
  */
 export function insertBackfillRunsStatements(
   backfill: Pick<Backfill, "id" | "pipelineUuid" | "variables" | "blockUuid">,
@@ -283,8 +285,9 @@ export function insertBackfillRunsStatements(
   // a backfill of one block: the scheduler reads metrics.block_uuid and runs only that block
   const metrics = toJson(backfill.blockUuid ? { block_uuid: backfill.blockUuid } : {});
   const variables = toJson(backfill.variables);
-  for (let start = 0; start < runs.length; start += 400) {
-    const chunk = runs.slice(start, start + 400);
+  const rowsPerStatement = Math.floor((MAX_BOUND_PARAMETERS - 7) / 3);
+  for (let start = 0; start < runs.length; start += rowsPerStatement) {
+    const chunk = runs.slice(start, start + rowsPerStatement);
     const args: InValue[] = [backfill.pipelineUuid, variables, metrics, backfill.id, now, now];
     for (const run of chunk) args.push(run.executionDate, run.executionPartition, run.supersedes);
     args.push(backfill.id);
@@ -293,7 +296,8 @@ export function insertBackfillRunsStatements(
               metrics, backfill_id, created_at, updated_at)
             SELECT NULL, ?, v.column1, v.column2, ?, ?, ?, ?, ?
             FROM (VALUES ${chunk.map(() => "(?, ?, ?)").join(", ")}) AS v
-            WHERE NOT EXISTS (SELECT 1 FROM pipeline_runs n WHERE n.backfill_id = ? AND n.execution_date = v.column1 AND n.id > v.column3)`,
+            WHERE NOT EXISTS (SELECT 1 FROM pipeline_runs n WHERE n.backfill_id = ? AND n.execution_date = v.column1 AND n.id > v.column3)
+            RETURNING id`,
       args,
     });
   }

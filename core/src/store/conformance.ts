@@ -8,6 +8,7 @@ import type { SqlClient } from "./sql-client.ts";
 import { MIGRATIONS } from "./migrations/index.ts";
 import { migrate } from "./migrate.ts";
 import { RunTakenOverError, Store } from "./index.ts";
+import { insertBackfill } from "./backfills.ts";
 import { IllegalTransitionError } from "../state-machine.ts";
 import { generateSecretKey, importSecretKey } from "../secrets.ts";
 
@@ -91,6 +92,21 @@ export const STORE_CONFORMANCE_CASES: readonly StoreConformanceCase[] = [
       same(first?.executionPartition, `${schedule.id}/20260102T030405`, "the run's partition");
       same(second, null, "the second run for the same date");
       same((await store.getPipelineRun(first!.id))?.variables, { n: 1, s: "ü" }, "the run's variables read back");
+    },
+  },
+  {
+    name: "a backfill's 100 runs are inserted in one batch, each statement within the bound-parameter limit",
+    async run(h) {
+      const store = await openStore(h);
+      const start = Date.UTC(2026, 0, 1);
+      const backfill = await insertBackfill(store.client, { name: unique("many-dates"), pipelineUuid: "p", startDatetime: start, endDatetime: start + 99 * 86_400_000, intervalType: "day" }, store.clock.now());
+      const runs = Array.from({ length: 100 }, (_, i) => ({ executionDate: start + i * 86_400_000, executionPartition: `backfill/${backfill.id}/${i}`, supersedes: 0 }));
+      const batch = store.batch();
+      const indexes = batch.insertBackfillRuns(backfill, runs);
+      const results = await store.commit(batch);
+      same(indexes.reduce((sum, i) => sum + (results[i]?.rows.length ?? 0), 0), 100, "the runs the batch reports created (rows returned)");
+      const rs = await store.client.execute({ sql: "SELECT count(*) AS n FROM pipeline_runs WHERE backfill_id = ?", args: [backfill.id] });
+      same(Number(rs.rows[0]?.n), 100, "the backfill's runs stored");
     },
   },
   {

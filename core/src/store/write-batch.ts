@@ -13,6 +13,7 @@ import type { InStatement, InValue } from "@libsql/client";
 import type { Backfill, BackfillStatus, BlockRunStatus, JsonObject, PipelineRunStatus } from "../domain.ts";
 import { BLOCK_RUN_STATUSES } from "../domain.ts";
 import { assertTransition, canTransition, IllegalTransitionError, type Entity } from "../state-machine.ts";
+import { MAX_BOUND_PARAMETERS } from "./sql-client.ts";
 import { toJson } from "./json.ts";
 import { insertNotificationsStatement, type NewNotification } from "./notifications.ts";
 import {
@@ -174,11 +175,6 @@ export function blockRunSubject(ref: BlockRunRef): string {
   return `block run ${ref.blockUuid} of pipeline run ${ref.pipelineRunId}`;
 }
 
-/**
- * Bound parameters per statement of a multi-row insert: D1 binds at most 100 per statement
- * (SQLite itself allows far more); the rows past it go in further statements of the same batch.
- */
-const MAX_BOUND_PARAMETERS = 100;
 
 export class WriteBatch {
   readonly statements: InStatement[] = [];
@@ -498,7 +494,7 @@ export class WriteBatch {
 
   /**
    * Inserts a backfill's runs (a date whose run was superseded by a newer one is skipped);
-   * returns the indexes of the statements whose rowsAffected add up to the runs created.
+   * returns the indexes of the statements whose returned rows add up to the runs created.
    */
   insertBackfillRuns(backfill: Pick<Backfill, "id" | "pipelineUuid" | "variables" | "blockUuid">, runs: readonly NewBackfillRun[]): number[] {
     const indexes: number[] = [];
