@@ -145,7 +145,7 @@ export function addAlwaysOnRun(batch: WriteBatch, trigger: TimeTrigger, executio
  * Adds a backfill's runs for its dates, with the backfill's variables (and its block, if it
  * backfills one); `supersedes` per date is the run a retry replaces (0 for a date's first run),
  * so a start or retry that lost a race creates nothing. Returns the statements whose
- * rowsAffected add up to the runs created. The caller announces the batch that lets them start
+ * returned rows add up to the runs created. The caller announces the batch that lets them start
  * (the one moving the backfill to running, or the retry's).
  */
 export function addBackfillRuns(
