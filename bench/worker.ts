@@ -30,6 +30,7 @@ import { CLI_MAIN, REPO_ROOT } from "../test/helpers/fixtures.ts";
 import { startSqld, type Started } from "../test/worker/processes.ts";
 import { percentile } from "./scheduler.ts";
 import type { InvocationRecord } from "./worker-instrument.ts";
+import { bundleWorker } from "../test/helpers/wrangler.ts";
 
 /** The Worker's name under Miniflare. */
 const WORKER_NAME = "kiln-bench";
@@ -156,13 +157,7 @@ export function buildWorker(dir: string): string {
     ].join("\n"),
   );
   writeFileSync(join(dir, "wrangler.toml"), ['name = "kiln-bench"', 'main = "entry.ts"', 'compatibility_date = "2026-04-01"', 'compatibility_flags = ["nodejs_compat"]', ""].join("\n"));
-  const bundled = spawnSync(join(REPO_ROOT, "node_modules/.bin/wrangler"), ["deploy", "--dry-run", "--outdir", "dist"], {
-    cwd: dir,
-    env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "true" },
-    encoding: "utf8",
-    timeout: 120_000,
-  });
-  if (bundled.status !== 0) throw new Error(`wrangler could not bundle the Worker:\n${bundled.stdout}${bundled.stderr}`);
+  bundleWorker(dir);
   return join(dir, "dist/entry.js");
 }
 

@@ -5,13 +5,13 @@
  * same cases run against a libSQL file and a libSQL server (test/core/store-conformance.test.ts).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Miniflare } from "miniflare";
 import { STORE_CONFORMANCE_CASES } from "@kiln/core/store";
 import { REPO_ROOT } from "../helpers/fixtures.ts";
+import { bundleWorker } from "../helpers/wrangler.ts";
 
 let dir: string;
 let mf: Miniflare | null = null;
@@ -38,13 +38,7 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "kiln-d1-store-"));
   writeFileSync(join(dir, "worker.js"), SOURCE);
   writeFileSync(join(dir, "wrangler.toml"), 'name = "kiln-d1-store"\nmain = "worker.js"\ncompatibility_date = "2026-04-01"\ncompatibility_flags = ["nodejs_compat"]\n');
-  const built = spawnSync(join(REPO_ROOT, "node_modules/.bin/wrangler"), ["deploy", "--dry-run", "--outdir", "dist"], {
-    cwd: dir,
-    env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "true" },
-    encoding: "utf8",
-    timeout: 120_000,
-  });
-  if (built.status !== 0) throw new Error(`wrangler could not bundle the Worker:\n${built.stdout}${built.stderr}`);
+  bundleWorker(dir);
   mf = new Miniflare({
     modules: true,
     scriptPath: join(dir, "dist/worker.js"),

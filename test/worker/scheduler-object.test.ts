@@ -15,6 +15,7 @@ import { generateSecretKey } from "@kiln/core/runtime";
 import { Store, type SqlClient } from "@kiln/core/store";
 import { d1Client, WORKER_PASSWORD_ITERATIONS, type D1Database, type TickRecord } from "@kiln/worker";
 import { CLI_MAIN, REPO_ROOT } from "../helpers/fixtures.ts";
+import { bundleWorker } from "../helpers/wrangler.ts";
 
 const PROJECT = join(REPO_ROOT, "test/worker/fixtures/shop");
 const PASSWORD = "correct horse battery";
@@ -112,13 +113,7 @@ beforeAll(async () => {
       "",
     ].join("\n"),
   );
-  const bundled = spawnSync(join(REPO_ROOT, "node_modules/.bin/wrangler"), ["deploy", "--dry-run", "--outdir", "dist"], {
-    cwd: dir,
-    env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "true" },
-    encoding: "utf8",
-    timeout: 120_000,
-  });
-  if (bundled.status !== 0) throw new Error(`wrangler could not bundle the Worker:\n${bundled.stdout}${bundled.stderr}`);
+  bundleWorker(dir);
   mf = new Miniflare({
     modules: true,
     scriptPath: join(dir, "dist/index.js"),

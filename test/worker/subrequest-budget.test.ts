@@ -16,6 +16,7 @@ import { Store, type SqlClient } from "@kiln/core/store";
 import { d1Client, type D1Database, type TickRecord } from "@kiln/worker";
 import type { InvocationRecord } from "../../bench/worker-instrument.ts";
 import { CLI_MAIN, REPO_ROOT } from "../helpers/fixtures.ts";
+import { bundleWorker } from "../helpers/wrangler.ts";
 
 const BLOCKS = 10;
 /** The default budget (DEFAULT_SUBREQUEST_BUDGET), set explicitly: it holds 2 of these block runs a tick, with each D1 statement counted. */
@@ -56,13 +57,7 @@ beforeAll(async () => {
     ].join("\n"),
   );
   writeFileSync(join(dir, "wrangler.toml"), ['name = "kiln-budget-test"', 'main = "entry.ts"', 'compatibility_date = "2026-04-01"', 'compatibility_flags = ["nodejs_compat"]', ""].join("\n"));
-  const bundled = spawnSync(join(REPO_ROOT, "node_modules/.bin/wrangler"), ["deploy", "--dry-run", "--outdir", "dist"], {
-    cwd: dir,
-    env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "true" },
-    encoding: "utf8",
-    timeout: 120_000,
-  });
-  if (bundled.status !== 0) throw new Error(`wrangler could not bundle the Worker:\n${bundled.stdout}${bundled.stderr}`);
+  bundleWorker(dir);
   mf = new Miniflare({
     modules: true,
     scriptPath: join(dir, "dist/entry.js"),

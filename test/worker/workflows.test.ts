@@ -27,6 +27,7 @@ import { workflowsExecutor, type WorkflowBinding } from "@kiln/executor-workflow
 import { d1Client, type D1Database, type TickRecord } from "@kiln/worker";
 import { CLI_MAIN, REPO_ROOT } from "../helpers/fixtures.ts";
 import { CONFORMANCE_BLOCKS } from "../helpers/conformance.ts";
+import { bundleWorker } from "../helpers/wrangler.ts";
 
 const TICK_SECONDS = 2;
 const GRACE_SECONDS = 1;
@@ -181,13 +182,7 @@ beforeAll(async () => {
   });
   if (built.status !== 0) throw new Error(`kiln build worker failed (${built.status}): ${built.stderr}`);
   writeFileSync(join(dir, "wrangler.toml"), ['name = "kiln-workflows-test"', 'main = "build/index.ts"', 'compatibility_date = "2026-04-01"', 'compatibility_flags = ["nodejs_compat"]', ""].join("\n"));
-  const bundled = spawnSync(join(REPO_ROOT, "node_modules/.bin/wrangler"), ["deploy", "--dry-run", "--outdir", "dist"], {
-    cwd: dir,
-    env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "true" },
-    encoding: "utf8",
-    timeout: 120_000,
-  });
-  if (bundled.status !== 0) throw new Error(`wrangler could not bundle the Worker:\n${bundled.stdout}${bundled.stderr}`);
+  bundleWorker(dir);
   mf = miniflare("scheduled", true);
   url = (await mf.ready).toString().replace(/\/$/, "");
   db = d1Client((await mf.getD1Database("DB")) as unknown as D1Database);
