@@ -9,13 +9,14 @@
  * Prints a markdown table (median and p90 of N runs each, default 20).
  */
 import { spawn, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { buildBlockJob } from "@kiln/core/engine";
 import { blockCallSpec } from "@kiln/core";
 import { thinWorkerArgs, warmWorkerArgs, type WarmBlockRun } from "@kiln/executor-local";
 import { loadUserProject, openProject } from "../cli/src/project.ts";
+import { thinBlockProcessCommand, thinBundleSettled } from "../cli/src/thin-bundle.ts";
 
 const MAIN = resolve(import.meta.dirname, "../cli/src/main.ts");
 const argRuns = process.argv.indexOf("--runs");
@@ -39,8 +40,8 @@ function firstLineOf(args: string[], env: Record<string, string | undefined>): n
 }
 
 /** A warm worker, booted (given `bootMs`), handed `run`: ms from the hand-over to the block's first line, and to the exit. */
-async function warmTimes(project: string, run: WarmBlockRun, env: Record<string, string | undefined>, bootMs: number, args = warmWorkerArgs(project)): Promise<[number, number]> {
-  const child = spawn(process.execPath, [MAIN, ...args], { cwd: project, env, stdio: ["pipe", "pipe", "pipe"] });
+async function warmTimes(project: string, run: WarmBlockRun, env: Record<string, string | undefined>, bootMs: number, command = [process.execPath, MAIN, ...warmWorkerArgs(project)]): Promise<[number, number]> {
+  const child = spawn(command[0]!, command.slice(1), { cwd: project, env, stdio: ["pipe", "pipe", "pipe"] });
   let stderr = "";
   child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
   await new Promise((r) => setTimeout(r, bootMs));
@@ -58,30 +59,42 @@ async function warmTimes(project: string, run: WarmBlockRun, env: Record<string,
   return [firstLine, exited];
 }
 
-/** ms from spawning a thin warm process to its ready line; it is then ended (its stdin closed). */
-async function bootTime(project: string, env: Record<string, string | undefined>): Promise<number> {
+/** CPU ms a live process has used so far, all its threads (Linux: /proc/<pid>/task/<tid>/schedstat, ns on CPU). */
+function cpuMsOf(pid: number): number {
+  let ns = 0;
+  for (const task of readdirSync(`/proc/${pid}/task`)) ns += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, "utf8").split(" ")[0]);
+  return ns / 1e6;
+}
+
+/**
+ * A process that waits on stdin after printing `marker` (a thin warm process, or a bare Bun
+ * script doing only that): ms from spawn to the marker, and the CPU ms it used to get there. It
+ * is then ended (its stdin closed).
+ */
+async function bootTime(command: string[], marker: string, cwd: string, env: Record<string, string | undefined>): Promise<[number, number]> {
   const startedAt = performance.now();
-  const child = spawn(process.execPath, [MAIN, ...thinWorkerArgs(project)], { cwd: project, env, stdio: ["pipe", "pipe", "pipe"] });
+  const child = spawn(command[0]!, command.slice(1), { cwd, env, stdio: ["pipe", "pipe", "pipe"] });
   const ready = await new Promise<number>((resolve, reject) => {
     let out = "";
     child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
       out += chunk;
-      if (out.includes("kiln:ready")) resolve(performance.now() - startedAt);
+      if (out.includes(marker)) resolve(performance.now() - startedAt);
     });
-    child.once("close", (code) => reject(new Error(`the thin process exited ${code} before it was ready`)));
+    child.once("close", (code) => reject(new Error(`${command.join(" ")} exited ${code} before it was ready`)));
   });
+  const cpu = cpuMsOf(child.pid!);
   child.stdin.end();
   await new Promise((r) => child.once("close", r));
-  return ready;
+  return [ready, cpu];
 }
 
 function quantile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }
 
-const row = (name: string, values: number[]) => {
+const row = (name: string, values: number[], digits = 0) => {
   const sorted = [...values].sort((a, b) => a - b);
-  return `| ${name} | ${quantile(sorted, 0.5).toFixed(0)} ms | ${quantile(sorted, 0.9).toFixed(0)} ms |`;
+  return `| ${name} | ${quantile(sorted, 0.5).toFixed(digits)} ms | ${quantile(sorted, 0.9).toFixed(digits)} ms |`;
 };
 
 const root = mkdtempSync(join(tmpdir(), "kiln-cold-start-"));
@@ -139,14 +152,29 @@ try {
   const pipeline = (await loadUserProject(project, { checkRemote: false, executors: false })).pipelines.get("first_line")!;
   const block = pipeline.blocksByUuid.get("print_first_line")!;
   const thinRun: WarmBlockRun = { job: run.job, resultFile: run.resultFile, call: { modulePath: block.modulePath, spec: blockCallSpec(block), inputs: [], variables: {} } };
-  const boots: number[] = [];
-  for (let i = 0; i < RUNS; i++) boots.push(await bootTime(project, workerEnv));
-  rows.push(row("thin warm process (`kiln run-block --warm --thin`): spawn → booted (its ready line)", boots));
+  // how far a spare is from a bare runtime: spawn to ready, and the CPU that costs (what a
+  // spare started for every block run takes from the block runs on a busy machine)
+  const bare = join(root, "bare-ready.js");
+  writeFileSync(bare, 'console.log("bare:ready"); await Bun.stdin.stream().getReader().read();\n');
+  if (!(await thinBundleSettled())) throw new Error("the thin block process could not be bundled (see the warning above)");
+  const bundled = thinBlockProcessCommand(project)!;
+  const bootCases: Array<[string, string[], string]> = [
+    ["bare Bun, printing a line and waiting on stdin", [process.execPath, bare], "bare:ready"],
+    ["thin warm process from kiln's sources (`kiln run-block --warm --thin`; Node, Deno, KILN_THIN_BUNDLE=0)", [process.execPath, MAIN, ...thinWorkerArgs(project)], "kiln:ready"],
+    ["thin warm process from kiln's bundle (the default on Bun)", bundled, "kiln:ready"],
+  ];
+  for (const [name, command, marker] of bootCases) {
+    await bootTime(command, marker, project, workerEnv);
+    const boots: Array<[number, number]> = [];
+    for (let i = 0; i < RUNS; i++) boots.push(await bootTime(command, marker, project, workerEnv));
+    rows.push(row(`${name}: spawn → booted (its ready line)`, boots.map(([ms]) => ms)));
+    rows.push(row(`${name}: CPU used to boot`, boots.map(([, cpu]) => cpu), 1));
+  }
   const thin: Array<[number, number]> = [];
-  await warmTimes(project, thinRun, workerEnv, 1000, thinWorkerArgs(project));
-  for (let i = 0; i < RUNS; i++) thin.push(await warmTimes(project, thinRun, workerEnv, 700, thinWorkerArgs(project)));
-  rows.push(row("thin warm process, booted: block run handed on stdin → the block's first line", thin.map(([first]) => first)));
-  rows.push(row("thin warm process: block run handed on stdin → exit", thin.map(([, exit]) => exit)));
+  await warmTimes(project, thinRun, workerEnv, 1000, bundled);
+  for (let i = 0; i < RUNS; i++) thin.push(await warmTimes(project, thinRun, workerEnv, 700, bundled));
+  rows.push(row("thin warm process from the bundle, booted: block run handed on stdin → the block's first line", thin.map(([first]) => first)));
+  rows.push(row("thin warm process from the bundle: block run handed on stdin → exit", thin.map(([, exit]) => exit)));
   const load = loadavg().map((n) => n.toFixed(2)).join(" ");
   process.stdout.write(
     `Cold start, ${RUNS} runs each, ${new Date().toISOString().slice(0, 16)}Z, ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, Bun ${process.versions.bun}, load average at the end ${load}\n\n` +

@@ -35,12 +35,14 @@ const KILN_CORE_IMPORT = /(\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)(["'])@kiln\/c
 
 const roots = new Set<string>();
 
-/** Installs, for the project at `projectRoot`, the resolution of "@kiln/core" for its blocks (once per project and process). */
-export function resolveKilnForBlocks(projectRoot: string): void {
+/**
+ * Installs, for the project at `projectRoot`, the resolution of "@kiln/core" for its blocks (once
+ * per project and process): to `core`, a file URL, this kiln's @kiln/core unless told another.
+ */
+export function resolveKilnForBlocks(projectRoot: string, core: string = import.meta.resolve("@kiln/core")): void {
   const first = roots.size === 0;
   if (roots.has(projectRoot)) return;
   roots.add(projectRoot);
-  const core = import.meta.resolve("@kiln/core");
   const { Bun, Deno } = globalThis as { Bun?: BunGlobal; Deno?: DenoGlobal };
   if (Bun) {
     const path = Bun.fileURLToPath(core);

@@ -26,6 +26,7 @@ import { maskProcessOutput, unmaskProcessOutput } from "./masked-output.ts";
 import { handoffFor, KILN_SECRET_VARIABLES, kilnEnv, kilnSecret } from "./kiln-env.ts";
 import { buildExecutors, validateLocalConfig } from "./executors.ts";
 import { kilnCommand, resolveKilnForBlocks } from "./kiln-resolution.ts";
+import { thinBlockProcessCommand } from "./thin-bundle.ts";
 import { projectSecretKey } from "./project-key.ts";
 
 /**
@@ -139,6 +140,11 @@ export interface OpenProjectOptions {
    * process's group, which its executor kills whole. Otherwise each interpreter gets a group of its own.
    */
   blockProcess?: boolean;
+  /**
+   * false: the local executor starts thin block processes from kiln's sources, never from its
+   * bundle (cli/src/thin-bundle.ts). Default: the bundle where it can be built, unless KILN_THIN_BUNDLE=0.
+   */
+  thinBundle?: boolean;
   /** false: register only the local executor (`kiln run-block` runs its block in this process), importing no remote executor. */
   executors?: boolean;
 }
@@ -225,7 +231,8 @@ export async function openProject(project: Project, options: OpenProjectOptions 
     }),
     ...(process.env.ENV ? { env: process.env.ENV } : {}),
   };
-  const local = localExecutor({ runtime, command: KILN_COMMAND, withhold: KILN_SECRET_VARIABLES, handoff: () => handoffFor({ databaseUrl: url }) });
+  const bundled = options.thinBundle ?? process.env.KILN_THIN_BUNDLE !== "0";
+  const local = localExecutor({ runtime, command: KILN_COMMAND, ...(bundled ? { thinCommand: thinBlockProcessCommand } : {}), withhold: KILN_SECRET_VARIABLES, handoff: () => handoffFor({ databaseUrl: url }) });
   const executors = new ExecutorRegistry().register(maskingExecutor(local, mask));
   if (options.executors !== false) for (const executor of await buildExecutors(project.settings, project.root, url)) executors.register(maskingExecutor(executor, mask));
   // Mage's callbacks and conditionals run in this process, with the blocks' runtime

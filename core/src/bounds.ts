@@ -4,14 +4,16 @@
  * and the store refuse the same values with the same words; and the read side shows a stored
  * value outside them as invalid instead of throwing (a row written before these bounds held).
  *
+ * The valibot schemas built on them are in bound-schemas.ts: @kiln/core's entry, which every
+ * block process loads, imports these checks and not valibot.
+ *
  * ```ts
- * v.parse(InstantSchema, "2024-01-01 00:00:00");   // 1704067200000 (Mage's form is UTC)
- * v.parse(InstantSchema, 8640000000000001);        // throws: outside 0001-01-01 .. 9999-12-31
+ * parseInstant("2024-01-01 00:00:00");            // 1704067200000 (Mage's form is UTC)
+ * parseInstant(8640000000000001);                 // null: outside 0001-01-01 .. 9999-12-31
  * nameProblem("a\u0000b");                          // "control character U+0000 ..."
  * jsonTextDepth('{"a":[[1]]}');                     // 3
  * ```
  */
-import * as v from "valibot";
 import { KilnError } from "./errors.ts";
 
 /** The earliest instant kiln accepts: 0001-01-01T00:00:00.000Z. */
@@ -86,24 +88,6 @@ function isLeap(year: number): boolean {
 /** What an instant input must be, for messages. */
 export const INSTANT_EXPECTED = `expected an ISO 8601 date-time or whole epoch milliseconds, ${INSTANT_RANGE}`;
 
-/** An instant in a JSON body or a file: epoch ms or ISO 8601 (see parseInstant), bounded. */
-export const InstantSchema = v.pipe(
-  v.union([v.number(), v.string()], INSTANT_EXPECTED),
-  v.rawTransform(({ dataset, addIssue, NEVER }) => {
-    const ms = parseInstant(dataset.value);
-    if (ms === null) {
-      addIssue({ message: INSTANT_EXPECTED });
-      return NEVER;
-    }
-    return ms;
-  }),
-);
-
-/** A whole number from `min` to `max` (both safe integers), e.g. a count, seconds or an id. */
-export function boundedInteger(min: number, max: number, message = `expected a whole number from ${min} to ${max}`) {
-  return v.pipe(v.number(message), v.integer(message), v.minValue(min, message), v.maxValue(max, message));
-}
-
 /** Characters a name may not hold: C0/C1 controls (NUL truncates in C code), and bidi controls that make text read other than it is stored. */
 const FORBIDDEN_IN_NAMES = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/u;
 
@@ -125,17 +109,6 @@ export function assertName(field: string, name: string): void {
   const problem = nameProblem(name);
   if (problem) throw new BoundsError(field, problem);
 }
-
-/** A name (trimmed): non-empty, at most MAX_NAME_LENGTH characters, no control or bidi characters. */
-export const NameSchema = v.pipe(
-  v.string("expected a name"),
-  v.rawCheck(({ dataset, addIssue }) => {
-    if (!dataset.typed) return;
-    const problem = nameProblem(dataset.value);
-    if (problem) addIssue({ message: problem });
-  }),
-  v.trim(),
-);
 
 /**
  * How deeply objects and arrays nest in JSON text, counted without parsing (so text nested a

@@ -3,7 +3,8 @@
  * one of these, so a malformed request is a 400 naming the field (`pipeline_run.variables`,
  * `query._limit`, `path.id`) before any handler code runs or anything is written.
  */
-import { InstantSchema as CoreInstantSchema, JSON_DEPTH_MESSAGE, jsonTextDepth, MAX_JSON_DEPTH } from "@kiln/core/bounds";
+import { InstantSchema as CoreInstantSchema } from "@kiln/core/bound-schemas";
+import { JSON_DEPTH_MESSAGE, jsonTextDepth, MAX_JSON_DEPTH } from "@kiln/core/bounds";
 import { MAX_PAGE_OFFSET, type PageRequest } from "@kiln/core/store";
 import * as v from "valibot";
 import type { Context } from "hono";

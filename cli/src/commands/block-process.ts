@@ -10,6 +10,7 @@
  * or with executor_config.reuse the next one it is handed, the project's modules imported afresh.
  */
 import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import {
   blockFunction,
   callBlock,
@@ -146,12 +147,16 @@ async function runCall(run: WarmBlockRun, asker: Asker): Promise<number> {
   }
 }
 
-/** Waits for block runs on stdin and runs them; the exit code is the last one's. */
-export async function blockProcess(projectPath: string): Promise<number> {
+/**
+ * Waits for block runs on stdin and runs them; the exit code is the last one's. `corePath` is the
+ * @kiln/core module blocks get (the bundled one, when kiln started this process from its bundle).
+ */
+export async function blockProcess(projectPath: string, corePath?: string): Promise<number> {
   const root = resolve(projectPath);
+  const core = corePath === undefined ? import.meta.resolve("@kiln/core") : pathToFileURL(resolve(corePath)).href;
   // a block's `import "@kiln/core"` is this kiln's, loaded now, before any block run waits for it
-  resolveKilnForBlocks(root);
-  await import("@kiln/core");
+  resolveKilnForBlocks(root, core);
+  await import(core);
   const lines = stdinLines();
   const asker = new Asker(lines);
   say(`${WORKER_MARK}ready`);

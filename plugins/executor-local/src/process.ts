@@ -44,6 +44,11 @@ export { BLOCK_FAILED_MARK, RESULT_FILE_ENV, writeResult } from "./warm-protocol
 export interface ProcessOptions {
   /** The command that starts kiln, e.g. `[process.execPath, "/path/to/cli/src/main.ts"]`. */
   command: string[];
+  /**
+   * The command that starts a thin warm block process for a project, when kiln has one faster
+   * than `command` with `run-block --warm --thin` (the CLI's bundled block process); null: use that.
+   */
+  thinCommand?: (projectRoot: string) => string[] | null;
   /** Extra environment for the child. */
   env?: Record<string, string>;
   /**
@@ -453,8 +458,9 @@ export class ProcessRunner {
 
   /** Starts a warm worker for the project at `root` (thin, or full: it loads kiln and the project); it waits on stdin. */
   #spawnWorker(root: string, thin: boolean): Worker {
-    const [program, ...prefix] = this.options.command as [string, ...string[]];
-    const child = spawn(program, [...prefix, ...(thin ? thinWorkerArgs(root) : warmWorkerArgs(root))], {
+    const bundled = thin ? (this.options.thinCommand?.(root) ?? null) : null;
+    const [program, ...args] = (bundled ?? [...this.options.command, ...(thin ? thinWorkerArgs(root) : warmWorkerArgs(root))]) as [string, ...string[]];
+    const child = spawn(program, args, {
       cwd: root,
       env: this.#env({}),
       stdio: ["pipe", "pipe", "pipe"],

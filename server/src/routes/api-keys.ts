@@ -1,6 +1,7 @@
 /** API keys, managed by admins: list (never the key), create (the key is shown once), revoke. */
 import { createApiKey, getApiKey, listApiKeys, revokeApiKey, ROLES, type ApiKeyRecord } from "@kiln/core/auth";
-import { isoOrNull, NameSchema } from "@kiln/core/bounds";
+import { NameSchema } from "@kiln/core/bound-schemas";
+import { isoOrNull } from "@kiln/core/bounds";
 import type { Hono } from "hono";
 import * as v from "valibot";
 import type { ApiDoc } from "../api-doc.ts";

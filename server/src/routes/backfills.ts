@@ -5,7 +5,8 @@
  */
 import { BACKFILL_STATUSES, PIPELINE_RUN_STATUSES, INTERVAL_TYPES } from "@kiln/core";
 import { backfillStatus, cancelBackfill, countBackfills, createBackfill, deleteBackfill, listBackfills, retryFailedBackfillRuns, startBackfill, updateBackfill } from "@kiln/core/backfill";
-import { boundedInteger, INSTANT_EXPECTED, MAX_INSTANT, MAX_SETTING_NUMBER, MIN_INSTANT, NameSchema } from "@kiln/core/bounds";
+import { boundedInteger, NameSchema } from "@kiln/core/bound-schemas";
+import { INSTANT_EXPECTED, MAX_INSTANT, MAX_SETTING_NUMBER, MIN_INSTANT } from "@kiln/core/bounds";
 import type { Context, Hono } from "hono";
 import * as v from "valibot";
 import type { ApiDoc } from "../api-doc.ts";

@@ -5,7 +5,8 @@
 import { SCHEDULE_STATUSES, SCHEDULE_TYPES, type JsonObject, type PipelineSchedule, isKilnError } from "@kiln/core";
 import { createRunForSchedule, createSchedule, deleteSchedule, lastPipelineRunStatus, nextPipelineRunDate, runtimeAverage, updateSchedule } from "@kiln/core/api";
 import { hasRole } from "@kiln/core/auth";
-import { boundedInteger, MAX_SETTING_NUMBER, NameSchema } from "@kiln/core/bounds";
+import { boundedInteger, NameSchema } from "@kiln/core/bound-schemas";
+import { MAX_SETTING_NUMBER } from "@kiln/core/bounds";
 import { scheduleRunCounts, type PageRequest, type PipelineScheduleFilter } from "@kiln/core/store";
 import type { Context, Hono } from "hono";
 import * as v from "valibot";

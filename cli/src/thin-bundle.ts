@@ -1,0 +1,89 @@
+/**
+ * The thin warm block process, bundled. Started from its sources, a spare parses some forty
+ * modules before it is ready (about 15 ms of CPU on a 2-core machine, five times a bare
+ * `bun -e 0`); the local executor starts one for every block run, so that boot is most of what a
+ * block run costs. On Bun, kiln bundles the process's entry and @kiln/core once per kiln process
+ * (Bun.build with shared chunks, so a block's `import "@kiln/core"` and the process's own
+ * helpers are one module) into a temp folder removed when kiln exits, and starts the spares from
+ * the bundle. Until the bundle is built, or where it cannot be (Node, Deno, a failed build: said
+ * once on stderr), or with KILN_THIN_BUNDLE=0, spares start from the sources as
+ * `kiln run-block --warm --thin`.
+ */
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+interface BunBuild {
+  build(options: { entrypoints: string[]; outdir: string; target: "bun"; splitting: boolean; naming: string; sourcemap: "linked" }): Promise<{ success: boolean; logs: unknown[] }>;
+}
+
+const SOURCES = resolve(import.meta.dirname);
+const ENTRY = join(SOURCES, "thin-entry.ts");
+/** @kiln/core's entry as this kiln resolves it (a workspace's core/src, or an installed package's). */
+const CORE = fileURLToPath(import.meta.resolve("@kiln/core"));
+
+type State = { state: "unbuilt" } | { state: "building" } | { state: "built"; entry: string; core: string } | { state: "unavailable" };
+let bundle: State = { state: "unbuilt" };
+
+/** Whether a process with this pid runs (signal 0 asks without sending; EPERM: it runs as another user). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** Removes the bundles of kiln processes that ended without removing theirs (killed with SIGKILL). */
+function removeOrphanedBundles(): void {
+  for (const name of readdirSync(tmpdir())) {
+    const owner = /^kiln-thin-(\d+)-/.exec(name);
+    if (owner && Number(owner[1]) !== process.pid && !alive(Number(owner[1]))) rmSync(join(tmpdir(), name), { recursive: true, force: true });
+  }
+}
+
+/** Builds the bundle into a new temp folder named after this process; resolves to its entry and @kiln/core files. */
+async function build(bun: BunBuild): Promise<{ entry: string; core: string }> {
+  removeOrphanedBundles();
+  const outdir = mkdtempSync(join(tmpdir(), `kiln-thin-${process.pid}-`));
+  process.once("exit", () => rmSync(outdir, { recursive: true, force: true }));
+  const result = await bun.build({ entrypoints: [ENTRY, CORE], outdir, target: "bun", splitting: true, naming: "[name].[ext]", sourcemap: "linked" });
+  if (!result.success) throw new Error(result.logs.map(String).join("; "));
+  return { entry: join(outdir, "thin-entry.js"), core: join(outdir, "index.js") };
+}
+
+/**
+ * The command that starts a thin block process for `projectRoot` from the bundle, or null while
+ * there is none (the first call starts building it, in the background).
+ */
+export function thinBlockProcessCommand(projectRoot: string): string[] | null {
+  // `run-block --warm --thin` in its arguments, as when started from the sources: what ps shows
+  if (bundle.state === "built") return [process.execPath, bundle.entry, "run-block", "--warm", "--thin", projectRoot, "--core", bundle.core];
+  if (bundle.state === "unbuilt") {
+    const { Bun } = globalThis as { Bun?: BunBuild };
+    if (!Bun) {
+      bundle = { state: "unavailable" };
+      return null;
+    }
+    bundle = { state: "building" };
+    build(Bun).then(
+      (built) => {
+        bundle = { state: "built", ...built };
+      },
+      (error: unknown) => {
+        bundle = { state: "unavailable" };
+        process.stderr.write(`kiln: warning: the thin block process could not be bundled (${error instanceof Error ? error.message : String(error)}); spares start from kiln's sources, some 10 ms of CPU slower each\n`);
+      },
+    );
+  }
+  return null;
+}
+
+/** Resolves once the bundle is built or known to be unavailable (tests and benchmarks wait for it). */
+export async function thinBundleSettled(): Promise<boolean> {
+  thinBlockProcessCommand(SOURCES);
+  while (bundle.state === "building") await new Promise((r) => setTimeout(r, 5));
+  return bundle.state === "built";
+}
