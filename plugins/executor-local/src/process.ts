@@ -25,21 +25,21 @@ import {
 } from "@kiln/core";
 import type { BlockConfig } from "@kiln/core/project";
 import { blockRunVariables, isPythonModule } from "@kiln/core/runtime";
+import { readResult as readRecorded, writeResult } from "./result-file.ts";
 import {
   BLOCK_FAILED_MARK,
-  readResult as readRecorded,
   RESULT_FILE_ENV,
   thinWorkerArgs,
   warmWorkerArgs,
   WORKER_MARK,
-  writeResult,
   type BlockCall,
   type WarmBlockRun,
   type WorkerAsk,
   type WorkerReply,
 } from "./warm-protocol.ts";
 
-export { BLOCK_FAILED_MARK, RESULT_FILE_ENV, writeResult } from "./warm-protocol.ts";
+export { BLOCK_FAILED_MARK, RESULT_FILE_ENV } from "./warm-protocol.ts";
+export { writeResult } from "./result-file.ts";
 
 export interface ProcessOptions {
   /** The command that starts kiln, e.g. `[process.execPath, "/path/to/cli/src/main.ts"]`. */
@@ -226,6 +226,8 @@ export class ProcessRunner {
   #next = 1;
   /** Booted workers no block run has claimed yet, by project root. */
   readonly #spares = new Map<string, Worker[]>();
+  /** The projects whose results folder exists (made here, 0700: a thin process writes its file into it without making it). */
+  readonly #resultsFolders = new Set<string>();
   /** Reused workers between block runs, with runs left, by project root. */
   readonly #idle = new Map<string, Worker[]>();
   #idleTimer: ReturnType<typeof setTimeout> | null = null;
@@ -240,7 +242,7 @@ export class ProcessRunner {
     const [program] = this.options.command;
     if (!program) throw new Error("executor-local: no command configured to start kiln run-block");
     // the child also leaves its outcome in a file, so a kiln that restarts while it runs learns it
-    const resultFile = join(job.projectRoot, ".kiln", "results", `${job.blockRunId}-${job.attempt}.json`);
+    const resultFile = join(this.#resultsFolder(job.projectRoot), `${job.blockRunId}-${job.attempt}.json`);
     rmSync(resultFile, { force: true });
     rmSync(cancelMark(resultFile), { force: true });
     if (job.executorConfig.warm === false) return this.#startFresh(job, resultFile);
@@ -407,6 +409,16 @@ export class ProcessRunner {
       // where a kiln that re-attaches stores the output the thin process recorded
       ...(thin ? { output: { pipeline_uuid: job.pipelineUuid, partition: job.executionPartition, block_uuid: job.blockUuid } } : {}),
     };
+  }
+
+  /** `<project>/.kiln/results`, made (owner only) the first time a block run of the project starts. */
+  #resultsFolder(projectRoot: string): string {
+    const folder = join(projectRoot, ".kiln", "results");
+    if (!this.#resultsFolders.has(folder)) {
+      mkdirSync(folder, { recursive: true, mode: 0o700 });
+      this.#resultsFolders.add(folder);
+    }
+    return folder;
   }
 
   /** A booted spare of the pool, else one still booting, else none. */

@@ -11,10 +11,9 @@
  * (`kiln run-block --warm`, for Python blocks, which need the project's interpreter settings)
  * loads the project and stores the output itself.
  *
- * This module imports nothing but node:fs and node:path: the thin process loads it.
+ * This module imports nothing at run time: the thin process loads it (the result file's
+ * functions, which need node:fs, are in result-file.ts).
  */
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
-import { dirname } from "node:path";
 import type { BlockCallSpec, BlockJob, JsonObject, TriggerPipelineOptions } from "@kiln/core";
 
 /** What a thin process needs to call the block, resolved by kiln. */
@@ -78,25 +77,6 @@ export const RESULT_FILE_ENV = "KILN_RESULT_FILE";
 
 /** A block run's outcome as its process recorded it; a thin process's output is there too (JSON text). */
 export type RecordedResult = { state: "completed"; output?: string } | { state: "failed"; error: string };
-
-/** Records a block run's outcome for a kiln that was not watching (atomically: a reader sees all of it or nothing). */
-export function writeResult(path: string, result: RecordedResult): void {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  writeFileSync(`${path}.tmp`, JSON.stringify(result), { mode: 0o600 });
-  renameSync(`${path}.tmp`, path);
-}
-
-/** The outcome a block process recorded, or null if it left none (it crashed, or was killed). */
-export function readResult(path: string): RecordedResult | null {
-  try {
-    const parsed = JSON.parse(readFileSync(path, "utf8")) as { state?: unknown; error?: unknown; output?: unknown };
-    if (parsed.state === "completed") return typeof parsed.output === "string" ? { state: "completed", output: parsed.output } : { state: "completed" };
-    if (parsed.state === "failed") return { state: "failed", error: String(parsed.error ?? "the block failed") };
-    return null;
-  } catch {
-    return null;
-  }
-}
 
 /** The arguments that start a full warm worker for the project at `projectRoot`. */
 export function warmWorkerArgs(projectRoot: string): string[] {
