@@ -26,6 +26,7 @@ import {
 import type { BlockConfig } from "@kiln/core/project";
 import { blockRunVariables, isPythonModule } from "@kiln/core/runtime";
 import { readResult as readRecorded, writeResult } from "./result-file.ts";
+import { startWorkerProcess, type WorkerProcess } from "./worker-process.ts";
 import {
   BLOCK_FAILED_MARK,
   RESULT_FILE_ENV,
@@ -75,7 +76,7 @@ export interface ProcessOptions {
 
 interface Child {
   /** Null for a block run that failed before a process was handed it. */
-  process: ChildProcess | null;
+  process: ChildProcess | WorkerProcess | null;
   cancelled: boolean;
   stderrTail: string[];
   result: Promise<ExecutionStatus>;
@@ -196,7 +197,7 @@ function canReuse(): boolean {
 
 /** A warm worker: a `kiln run-block --warm` process, waiting for a block run or running one. */
 interface Worker {
-  process: ChildProcess;
+  process: WorkerProcess;
   root: string;
   /** A thin process (block-process.ts), or a full `kiln run-block --warm` one. */
   thin: boolean;
@@ -371,7 +372,7 @@ export class ProcessRunner {
       worker.runsLeft--;
     }
     // a claimed worker is a block run kiln waits for, as it waits for a fresh child
-    worker.process.ref?.();
+    worker.process.ref();
     const record: Child = { process: worker.process, cancelled: false, stderrTail: [], result: Promise.resolve({ state: "running" }), thin, stop: new AbortController() };
     record.result = new Promise<ExecutionStatus>((resolve) => {
       record.finish = (code, signal) => resolve(this.#settle(record, job, code, signal, resultFile));
@@ -384,14 +385,13 @@ export class ProcessRunner {
     for (const [stream, line] of worker.pending.splice(0)) this.#recordLine(record, stream, line);
     const handoff = thin ? undefined : this.options.handoff?.();
     const run: WarmBlockRun = { job, resultFile, ...(call ? { call } : {}), ...(handoff ? { handoff } : {}), ...(worker.boundary ? { boundary: worker.boundary } : {}), ...(worker.runsLeft <= 0 ? { last: true } : {}) };
-    const stdin = worker.process.stdin;
     let handedOver = Promise.resolve();
-    if (worker.exited || !stdin || stdin.destroyed) {
+    if (worker.exited || !worker.process.writable) {
       record.fail?.("could not start the block process: the warm block process had exited");
     } else {
       // a worker with no runs left is told so by the end of its stdin: it exits after this one
       // (a thin one's stdin stays open for kiln's answers to its questions: it exits after one run unless told otherwise)
-      handedOver = this.#handOver(stdin, `${JSON.stringify(run)}\n`, !thin && worker.runsLeft <= 0);
+      handedOver = worker.process.write(`${JSON.stringify(run)}\n`, !thin && worker.runsLeft <= 0);
     }
     const key = this.#register(record);
     setImmediate(() => this.#refill(pool, root, thin));
@@ -471,34 +471,25 @@ export class ProcessRunner {
   /** Starts a warm worker for the project at `root` (thin, or full: it loads kiln and the project); it waits on stdin. */
   #spawnWorker(root: string, thin: boolean): Worker {
     const bundled = thin ? (this.options.thinCommand?.(root) ?? null) : null;
-    const [program, ...args] = (bundled ?? [...this.options.command, ...(thin ? thinWorkerArgs(root) : warmWorkerArgs(root))]) as [string, ...string[]];
-    const child = spawn(program, args, {
-      cwd: root,
-      env: this.#env({}),
-      stdio: ["pipe", "pipe", "pipe"],
-      // its own process group, so cancel can kill whatever the block started too
-      detached: true,
-    });
-    const worker: Worker = { process: child, root, thin, pool: `${thin ? "thin" : "full"}:${root}`, ready: false, current: null, pending: [], runsLeft: 0, ended: new Set(), exited: false };
-    child.stdin?.on("error", () => {});
-    // a spare does not keep kiln's event loop alive; a claimed worker does (ref on claim)
-    child.unref?.();
-    for (const stream of [child.stdin, child.stdout, child.stderr]) (stream as { unref?: () => void } | null)?.unref?.();
-    eachLine(child.stdout, (line) => this.#workerLine(worker, "stdout", line));
-    eachLine(child.stderr, (line) => this.#workerLine(worker, "stderr", line));
-    child.once("error", (error) => {
-      worker.exited = true;
-      this.#drop(worker);
-      worker.current?.fail?.(`could not start the block process: ${error.message}`);
-      worker.current = null;
-    });
-    child.once("close", (code, signal) => {
-      worker.exited = true;
-      // what its block runs started and left behind goes with it
-      if (child.pid) killGroup(child.pid, "SIGKILL");
-      this.#drop(worker);
-      worker.current?.finish?.(code, signal);
-      worker.current = null;
+    const command = bundled ?? [...this.options.command, ...(thin ? thinWorkerArgs(root) : warmWorkerArgs(root))];
+    const worker = { root, thin, pool: `${thin ? "thin" : "full"}:${root}`, ready: false, current: null, pending: [], runsLeft: 0, ended: new Set(), exited: false } as Omit<Worker, "process"> as Worker;
+    // its own process group, so cancel can kill whatever the block started too
+    worker.process = startWorkerProcess(command, { cwd: root, env: this.#env({}) }, {
+      line: (stream, line) => this.#workerLine(worker, stream, line),
+      error: (error) => {
+        worker.exited = true;
+        this.#drop(worker);
+        worker.current?.fail?.(`could not start the block process: ${error.message}`);
+        worker.current = null;
+      },
+      close: (code, signal) => {
+        worker.exited = true;
+        // what its block runs started and left behind goes with it
+        if (worker.process.pid) killGroup(worker.process.pid, "SIGKILL");
+        this.#drop(worker);
+        worker.current?.finish?.(code, signal);
+        worker.current = null;
+      },
     });
     return worker;
   }
@@ -525,7 +516,7 @@ export class ProcessRunner {
         record.finish?.(Number.isInteger(code) ? code : 1, null);
         // a cancelled run's worker is being killed: never hand it another one
         if (worker.runsLeft > 0 && !worker.exited && !record.cancelled) {
-          worker.process.unref?.();
+          worker.process.unref();
           const idle = this.#idle.get(worker.pool) ?? [];
           idle.push(worker);
           this.#idle.set(worker.pool, idle);
@@ -587,8 +578,7 @@ export class ProcessRunner {
       const trigger = error instanceof TriggerPipelineError;
       reply = { reply: ask.id, error: { message: error instanceof Error ? error.message : String(error), trigger, run: trigger ? error.pipelineRun : null } };
     }
-    const stdin = worker.process.stdin;
-    if (worker.current === record && stdin && !stdin.destroyed) stdin.write(`${JSON.stringify(reply)}\n`);
+    if (worker.current === record && worker.process.writable) void worker.process.write(`${JSON.stringify(reply)}\n`);
   }
 
   #drop(worker: Worker): void {
@@ -617,7 +607,7 @@ export class ProcessRunner {
   /** Ends the spares and the reused workers between runs: their stdin ends, so they exit. */
   retireSpares(): void {
     for (const pool of [this.#spares, this.#idle]) {
-      for (const workers of pool.values()) for (const worker of workers.splice(0)) worker.process.stdin?.end();
+      for (const workers of pool.values()) for (const worker of workers.splice(0)) worker.process.end();
     }
   }
 
