@@ -138,7 +138,11 @@ async function schedulerRunning(): Promise<boolean> {
 async function until<T>(probe: () => Promise<T | null>, everyMs = 200, limitMs = 60_000): Promise<T> {
   const deadline = Date.now() + limitMs;
   for (;;) {
-    const found = await probe();
+    // a probe is a call into workerd (D1, the object, a Workflow instance): one that does not
+    // answer within 10 s is asked again, so the deadline holds (a CI run once hung past the
+    // test's own timeout on one such call)
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const found = await Promise.race([probe(), new Promise<null>((r) => (timer = setTimeout(() => r(null), 10_000)))]).finally(() => clearTimeout(timer));
     if (found !== null) return found;
     if (Date.now() > deadline) throw new Error(`not so within ${limitMs} ms`);
     await new Promise((r) => setTimeout(r, everyMs));
