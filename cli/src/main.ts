@@ -4,7 +4,7 @@
  * Commands are imported when they are run, so `kiln --help`, `kiln --version` and each command
  * load only what that command uses.
  */
-import { UsageError } from "./errors.ts";
+import { exitWhenDone, UsageError } from "./errors.ts";
 import { COMMAND_USAGE, usageOf } from "./usage.ts";
 import { VERSION } from "./version.ts";
 import { takeKilnSecrets } from "./kiln-env.ts";
@@ -85,22 +85,4 @@ async function main(argv: string[]): Promise<number> {
   return (await load())(args);
 }
 
-// The event loop emptied while the command was still waiting on a promise that can no longer
-// settle (an in-process block that never returns): exiting 0 would report success.
-const unfinished = () => {
-  process.stderr.write("kiln: the command stopped before finishing: it was waiting on a promise that never settled\n");
-  process.exit(70);
-};
-process.once("beforeExit", unfinished);
-
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    if (error instanceof UsageError) {
-      process.stderr.write(`kiln: ${error.message}\n`);
-      process.exit(2);
-    }
-    process.stderr.write(`kiln: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-    process.exit(70);
-  },
-);
+exitWhenDone(main(process.argv.slice(2)));

@@ -11,20 +11,25 @@
  */
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 interface BunBuild {
   build(options: { entrypoints: string[]; outdir: string; target: "bun"; splitting: boolean; naming: string; sourcemap: "linked" }): Promise<{ success: boolean; logs: unknown[] }>;
 }
 
-const SOURCES = resolve(import.meta.dirname);
-const ENTRY = join(SOURCES, "thin-entry.ts");
+const ENTRY = join(import.meta.dirname, "thin-entry.ts");
 /** @kiln/core's entry as this kiln resolves it (a workspace's core/src, or an installed package's). */
 const CORE = fileURLToPath(import.meta.resolve("@kiln/core"));
 
-type State = { state: "unbuilt" } | { state: "building" } | { state: "built"; entry: string; core: string } | { state: "unavailable" };
-let bundle: State = { state: "unbuilt" };
+interface Built {
+  entry: string;
+  core: string;
+}
+
+/** The build, once started (it settles to null where there is no bundle), and its result once settled. */
+let building: Promise<Built | null> | null = null;
+let built: Built | null = null;
 
 /** Whether a process with this pid runs (signal 0 asks without sending; EPERM: it runs as another user). */
 function alive(pid: number): boolean {
@@ -54,36 +59,33 @@ async function build(bun: BunBuild): Promise<{ entry: string; core: string }> {
   return { entry: join(outdir, "thin-entry.js"), core: join(outdir, "index.js") };
 }
 
+/** Starts the build the first time it is asked for; settles to the bundle, or null where there is none. */
+function startBuild(): Promise<Built | null> {
+  building ??= (async () => {
+    const { Bun } = globalThis as { Bun?: BunBuild };
+    if (!Bun) return null;
+    try {
+      built = await build(Bun);
+      return built;
+    } catch (error) {
+      process.stderr.write(`kiln: warning: the thin block process could not be bundled (${error instanceof Error ? error.message : String(error)}); spares start from kiln's sources, some 10 ms of CPU slower each\n`);
+      return null;
+    }
+  })();
+  return building;
+}
+
 /**
  * The command that starts a thin block process for `projectRoot` from the bundle, or null while
  * there is none (the first call starts building it, in the background).
  */
 export function thinBlockProcessCommand(projectRoot: string): string[] | null {
+  void startBuild();
   // `run-block --warm --thin` in its arguments, as when started from the sources: what ps shows
-  if (bundle.state === "built") return [process.execPath, bundle.entry, "run-block", "--warm", "--thin", projectRoot, "--core", bundle.core];
-  if (bundle.state === "unbuilt") {
-    const { Bun } = globalThis as { Bun?: BunBuild };
-    if (!Bun) {
-      bundle = { state: "unavailable" };
-      return null;
-    }
-    bundle = { state: "building" };
-    build(Bun).then(
-      (built) => {
-        bundle = { state: "built", ...built };
-      },
-      (error: unknown) => {
-        bundle = { state: "unavailable" };
-        process.stderr.write(`kiln: warning: the thin block process could not be bundled (${error instanceof Error ? error.message : String(error)}); spares start from kiln's sources, some 10 ms of CPU slower each\n`);
-      },
-    );
-  }
-  return null;
+  return built ? [process.execPath, built.entry, "run-block", "--warm", "--thin", projectRoot, "--core", built.core] : null;
 }
 
-/** Resolves once the bundle is built or known to be unavailable (tests and benchmarks wait for it). */
+/** Resolves once the bundle is built (true) or known to be unavailable (false); tests and benchmarks wait for it. */
 export async function thinBundleSettled(): Promise<boolean> {
-  thinBlockProcessCommand(SOURCES);
-  while (bundle.state === "building") await new Promise((r) => setTimeout(r, 5));
-  return bundle.state === "built";
+  return (await startBuild()) !== null;
 }

@@ -26,7 +26,7 @@ import {
 import type { BlockConfig } from "@kiln/core/project";
 import { blockRunVariables, isPythonModule } from "@kiln/core/runtime";
 import { readResult as readRecorded, writeResult } from "./result-file.ts";
-import { startWorkerProcess, type WorkerProcess } from "./worker-process.ts";
+import { startWorkerProcess, writeToStdin, type WorkerProcess } from "./worker-process.ts";
 import {
   BLOCK_FAILED_MARK,
   RESULT_FILE_ENV,
@@ -250,23 +250,6 @@ export class ProcessRunner {
     return this.#startWarm(job, resultFile);
   }
 
-  /**
-   * Resolves once `data` is in the child's stdin pipe (or the pipe failed): the handle is stored
-   * only then, so a kiln killed right after storing it has handed the block run over already.
-   */
-  #handOver(stdin: NodeJS.WritableStream, data: string, end: boolean): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const done = () => {
-        stdin.off("error", done);
-        resolve();
-      };
-      // a child that died first: its exit tells what happened
-      stdin.once("error", done);
-      if (end) stdin.end(data, done);
-      else stdin.write(data, done);
-    });
-  }
-
   /** The environment of a child: kiln's, minus what it withholds, plus `extra`. */
   #env(extra: Record<string, string>): Record<string, string | undefined> {
     const env: Record<string, string | undefined> = { ...process.env, ...this.options.env, ...extra };
@@ -309,7 +292,7 @@ export class ProcessRunner {
     if (handoff && child.stdin) {
       // a child that dies before reading it closes the pipe: its exit code tells what happened
       child.stdin.on("error", () => {});
-      handedOver = this.#handOver(child.stdin, JSON.stringify(handoff), true);
+      handedOver = writeToStdin(child.stdin, JSON.stringify(handoff), true);
     }
     const record: Child = { process: child, cancelled: false, stderrTail: [], result: Promise.resolve({ state: "running" }) };
     eachLine(child.stdout, (line) => this.#log(job, "stdout", line));
@@ -472,9 +455,10 @@ export class ProcessRunner {
   #spawnWorker(root: string, thin: boolean): Worker {
     const bundled = thin ? (this.options.thinCommand?.(root) ?? null) : null;
     const command = bundled ?? [...this.options.command, ...(thin ? thinWorkerArgs(root) : warmWorkerArgs(root))];
-    const worker = { root, thin, pool: `${thin ? "thin" : "full"}:${root}`, ready: false, current: null, pending: [], runsLeft: 0, ended: new Set(), exited: false } as Omit<Worker, "process"> as Worker;
+    // the events come after the spawn has returned, by which time `worker` is set
+    let worker!: Worker;
     // its own process group, so cancel can kill whatever the block started too
-    worker.process = startWorkerProcess(command, { cwd: root, env: this.#env({}) }, {
+    const child = startWorkerProcess(command, { cwd: root, env: this.#env({}) }, {
       line: (stream, line) => this.#workerLine(worker, stream, line),
       error: (error) => {
         worker.exited = true;
@@ -485,12 +469,13 @@ export class ProcessRunner {
       close: (code, signal) => {
         worker.exited = true;
         // what its block runs started and left behind goes with it
-        if (worker.process.pid) killGroup(worker.process.pid, "SIGKILL");
+        if (child.pid) killGroup(child.pid, "SIGKILL");
         this.#drop(worker);
         worker.current?.finish?.(code, signal);
         worker.current = null;
       },
     });
+    worker = { process: child, root, thin, pool: `${thin ? "thin" : "full"}:${root}`, ready: false, current: null, pending: [], runsLeft: 0, ended: new Set(), exited: false };
     return worker;
   }
 

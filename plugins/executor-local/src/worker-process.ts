@@ -148,20 +148,22 @@ function nodeWorker(command: string[], options: WorkerProcessOptions, events: Wo
     get writable() {
       return !stdin.destroyed && !stdin.writableEnded;
     },
-    write(data, end = false) {
-      return new Promise<void>((resolve) => {
-        const done = () => {
-          stdin.off("error", done);
-          resolve();
-        };
-        // a child that died first: its exit tells what happened
-        stdin.once("error", done);
-        if (end) stdin.end(data, done);
-        else stdin.write(data, done);
-      });
-    },
+    write: (data, end = false) => writeToStdin(stdin, data, end),
     end: () => stdin.end(),
     ref: () => child.ref(),
     unref: () => child.unref(),
   };
+}
+
+/** Writes `data` to a child's stdin (and ends it, with `end`); resolves once written, or once the write failed because the child died first (its exit tells what happened). */
+export function writeToStdin(stdin: NodeJS.WritableStream, data: string, end: boolean): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      stdin.off("error", done);
+      resolve();
+    };
+    stdin.once("error", done);
+    if (end) stdin.end(data, done);
+    else stdin.write(data, done);
+  });
 }
