@@ -246,6 +246,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     const runs = await db.rows("SELECT * FROM pipeline_runs ORDER BY id");
     const blockRuns = await db.rows("SELECT * FROM block_runs ORDER BY id");
     const backfillRows = await db.rows("SELECT * FROM backfills ORDER BY id");
+    // an in-process block run's small output is a row (read before its file, as kiln reads it)
+    const outputRows = new Map((await db.rows("SELECT execution_partition, block_uuid, value FROM block_outputs")).map((r) => [`${String(r.execution_partition)}/${String(r.block_uuid)}`, String(r.value)]));
     const records = readRecords(recordsFile);
     const report = runChecks({
       runs,
@@ -259,6 +261,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       alwaysOnDoubles: watch.doubles,
       output: (partition, block) => {
         try {
+          const row = outputRows.get(`${partition}/${block}`);
+          if (row !== undefined) return JSON.parse(row) as BlockOutput;
           return JSON.parse(readFileSync(join(root, ".variables/pipelines", PIPELINE, partition, block, "output_0"), "utf8")) as BlockOutput;
         } catch {
           return null;

@@ -9,7 +9,7 @@ import type { Clock } from "./clock.ts";
 import { parseBlockRunUuid, type JsonObject } from "./domain.ts";
 import type { BlockJob, InputRef } from "./executor.ts";
 import { createBlockLogger, type LogSink } from "./logs.ts";
-import type { OutputStore } from "./outputs.ts";
+import { encodeBlockOutput, utf8Length, type OutputStore } from "./outputs.ts";
 import type { Project, ProjectSource } from "./project/types.ts";
 import { isPythonModule, type PythonHost } from "./python.ts";
 import type { Store } from "./store/index.ts";
@@ -74,6 +74,26 @@ export function blockContextOf(job: BlockJob, runtime: BlockRuntime, variables: 
 
 /** Executes a block run to its end; returns its output (already stored) or throws. */
 export async function executeBlock(job: BlockJob, runtime: BlockRuntime, signal: AbortSignal = new AbortController().signal): Promise<unknown> {
+  return (await runBlockCode(job, runtime, signal, 0)).output;
+}
+
+/** A block run's end: its output, and its JSON text when it was left to the caller to store. */
+export interface BlockRunOutput {
+  output: unknown;
+  /**
+   * The output's JSON text, not stored yet: at most the `inlineMaxBytes` asked for, for the run
+   * engine to commit with the block run's completion (OutputStore.inline). Null: already stored.
+   */
+  inline: string | null;
+  /** Bytes of `inline` as UTF-8 (0 when null). */
+  inlineBytes: number;
+}
+
+/**
+ * Executes a block run to its end, as executeBlock does, except that an output of at most
+ * `inlineMaxBytes` (UTF-8 JSON) is returned as text instead of stored; larger ones are stored.
+ */
+export async function runBlockCode(job: BlockJob, runtime: BlockRuntime, signal: AbortSignal, inlineMaxBytes: number): Promise<BlockRunOutput> {
   const pipeline = runtime.project.pipelines.get(job.pipelineUuid);
   if (!pipeline) throw new BlockError(`project has no pipeline ${job.pipelineUuid}`);
   const { block: blockUuid } = parseBlockRunUuid(job.blockUuid);
@@ -101,6 +121,12 @@ export async function executeBlock(job: BlockJob, runtime: BlockRuntime, signal:
   }
   const fenced = runtime.fence?.() ?? null;
   if (fenced !== null) throw new BlockError(`the output was not stored: ${fenced}`);
+  if (inlineMaxBytes > 0) {
+    const json = encodeBlockOutput(job.pipelineUuid, job.blockUuid, output);
+    // a UTF-16 code unit is at least a byte of UTF-8: a longer text is over without counting
+    const bytes = json.length > inlineMaxBytes ? null : utf8Length(json);
+    if (bytes !== null && bytes <= inlineMaxBytes) return { output, inline: json, inlineBytes: bytes };
+  }
   await runtime.outputs.write(job.pipelineUuid, job.executionPartition, job.blockUuid, output);
-  return output;
+  return { output, inline: null, inlineBytes: 0 };
 }

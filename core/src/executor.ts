@@ -49,11 +49,20 @@ export type ExecutionHandle = JsonObject;
 
 export type ExecutionStatus =
   | { state: "running" }
-  | { state: "completed"; metrics?: JsonObject; attempts?: number }
+  | { state: "completed"; metrics?: JsonObject; attempts?: number; output?: InlineOutput }
   | { state: "failed"; error: string; metrics?: JsonObject; attempts?: number }
   | { state: "cancelled" };
+// `output`: an in-process block run's output not stored yet (OutputStore.inline), which the engine
+// commits as a row with the completion
 // `attempts`: how many attempts an executor that retries by itself (retriesItself) made for this
 // start; the engine records the last one as the block run's attempt and retries only what is left
+
+/** A block run's output as JSON text, for the engine to store with the block run's completion. */
+export interface InlineOutput {
+  json: string;
+  /** Its size in bytes of UTF-8. */
+  bytes: number;
+}
 
 export interface Executor {
   /** The name blocks use in executor_type: "local", "docker", "ecs", "cloud_run", "k8s", ... */

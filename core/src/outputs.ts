@@ -15,6 +15,35 @@ export interface OutputStore {
   write(pipelineUuid: string, partition: string, blockUuid: string, value: unknown): Promise<void>;
   /** The stored value; throws OutputMissingError when there is none. */
   read(pipelineUuid: string, partition: string, blockUuid: string): Promise<unknown>;
+  /**
+   * Set by a store that reads a block's output row (block_outputs) before its file (the local
+   * folder's default, output-store/inline.ts): the run engine then commits an in-process block
+   * run's small output as a row in the write that records its completion, and deletes the row
+   * when a newer output of that block went to a file, so neither shadows the other.
+   */
+  readonly inline?: InlineOutputs;
+}
+
+/** What the run engine needs to keep small outputs as rows (see OutputStore.inline). */
+export interface InlineOutputs {
+  /** The largest output kept as a row, in bytes of its UTF-8 JSON; 0: none (rows are still read, and deleted when a file replaces them). */
+  readonly maxBytes: number;
+}
+
+/** Bytes of `text` as UTF-8, without encoding it. */
+export function utf8Length(text: string): number {
+  let bytes = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 0x80) continue;
+    if (code < 0x800) bytes += 1;
+    else if (code >= 0xd800 && code <= 0xdbff && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      // a surrogate pair: 4 bytes for its two code units
+      bytes += 2;
+      i++;
+    } else bytes += 2;
+  }
+  return bytes;
 }
 
 /** Project-relative path of a block run's output, as in Mage. */

@@ -236,7 +236,7 @@ blocks:
       return rest;
     };
     expect(merged("vars_process", readOutput(project, "p", partition, "vars_process"))).toEqual(expected);
-    expect(merged("vars_inline", readOutput(project, "p", partition, "vars_inline"))).toEqual(expected);
+    expect(merged("vars_inline", readOutput(project, "p", partition, "vars_inline", db))).toEqual(expected);
 
     const plain = await kiln(["run", project, "p"], db);
     expect(plain.code).toBe(0);

@@ -2,6 +2,7 @@
  * Helpers for the CLI and executor-local tests: temporary kiln projects, running the `kiln`
  * command as a real child process, reading the project database, and watching processes.
  */
+import { Database } from "bun:sqlite";
 import { createClient } from "@libsql/client";
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -126,9 +127,34 @@ export async function blockRuns(dbPath: string, pipelineRunId?: number): Promise
   return rows as unknown as BlockRunRow[];
 }
 
-/** A block's stored output (`.variables/pipelines/<p>/<partition>/<block>/output_0`), parsed. */
-export function readOutput(projectRoot: string, pipelineUuid: string, partition: string, blockUuid: string): unknown {
+/**
+ * A block's stored output, parsed, read as kiln reads it: its row in the project's database
+ * (`.kiln/kiln.db`: an in-process block run's small output), else its file
+ * (`.variables/pipelines/<p>/<partition>/<block>/output_0`).
+ */
+export function readOutput(projectRoot: string, pipelineUuid: string, partition: string, blockUuid: string, dbPath?: string): unknown {
+  const row = outputRow(projectRoot, pipelineUuid, partition, blockUuid, dbPath);
+  if (row !== undefined) return row;
   return JSON.parse(readFileSync(outputFile(projectRoot, pipelineUuid, partition, blockUuid), "utf8"));
+}
+
+/** A block's output row in the project's database (`dbPath`, default `.kiln/kiln.db`), parsed; undefined when it has none. */
+export function outputRow(projectRoot: string, pipelineUuid: string, partition: string, blockUuid: string, dbPath?: string): unknown {
+  const path = dbPath ?? join(projectRoot, ".kiln/kiln.db");
+  if (!existsSync(path)) return undefined;
+  const db = new Database(path, { readonly: true });
+  try {
+    const row = db
+      .query<{ value: string }, [string, string, string]>("SELECT value FROM block_outputs WHERE pipeline_uuid = ? AND execution_partition = ? AND block_uuid = ?")
+      .get(pipelineUuid, partition, blockUuid);
+    return row ? (JSON.parse(row.value) as unknown) : undefined;
+  } catch (error) {
+    // a database kiln has not migrated yet has no outputs table
+    if (String(error).includes("no such table")) return undefined;
+    throw error;
+  } finally {
+    db.close();
+  }
 }
 
 export function outputFile(projectRoot: string, pipelineUuid: string, partition: string, blockUuid: string): string {

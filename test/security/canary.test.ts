@@ -2,11 +2,14 @@
  * A canary secret read by blocks (one in a child process, one in kiln's own) that log it,
  * print it, and throw with it, through a real `kiln start`: the value appears in no table of
  * the database, no file of the project, no API answer, no notification delivered to a local
- * webhook, and no line kiln printed.
+ * webhook, and no line kiln printed. Blocks that return it (data for their downstream blocks)
+ * leave it in the output store alone: a block process's in its output file, an in-process
+ * block's in its block_outputs row (kiln's default keeps small in-process outputs in the
+ * database), both private to kiln's user.
  */
 import { afterAll, expect, test } from "bun:test";
 import { spawn, type ChildProcess } from "node:child_process";
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { createApiKey } from "@kiln/core/auth";
 import { generateSecretKey, importSecretKey } from "@kiln/core/runtime";
@@ -36,7 +39,7 @@ const LEAKY = (name: string) => `export default async function ${name}(...args) 
 
 // a block that returns the secret (upstream of the others, so it completes first): its output is data for downstream blocks, kept in the output
 // store only (not masked: a downstream block needs the value it was given), never shown
-const RETURNS = `export default async function returns_it(ctx) {
+const RETURNS = (name: string) => `export default async function ${name}(ctx) {
   return { password: await ctx.secrets.get("canary") };
 }
 `;
@@ -57,8 +60,9 @@ test("the canary secret appears nowhere: tables, files, API answers, the notific
   try {
     const root = temp.project({
       "kiln.yaml": `notification_config:\n  webhooks:\n    - url: http://127.0.0.1:${hook.port}/hook\n`,
-      "pipelines/leaky/metadata.yaml": "blocks:\n  - uuid: returns_it\n    type: custom\n  - uuid: in_child\n    type: custom\n    upstream_blocks: [returns_it]\n  - uuid: in_kiln\n    type: custom\n    upstream_blocks: [returns_it]\n    executor_config:\n      in_process: true\n",
-      "custom/returns_it.js": RETURNS,
+      "pipelines/leaky/metadata.yaml": "blocks:\n  - uuid: returns_it\n    type: custom\n  - uuid: returns_in_kiln\n    type: custom\n    executor_config:\n      in_process: true\n  - uuid: in_child\n    type: custom\n    upstream_blocks: [returns_it]\n  - uuid: in_kiln\n    type: custom\n    upstream_blocks: [returns_it]\n    executor_config:\n      in_process: true\n",
+      "custom/returns_it.js": RETURNS("returns_it"),
+      "custom/returns_in_kiln.js": RETURNS("returns_in_kiln"),
       "custom/in_child.js": LEAKY("in_child"),
       "custom/in_kiln.js": LEAKY("in_kiln"),
       "pipelines/leaky/triggers.yaml": 'triggers:\n  - {"name": "hourly", "schedule_type": "time", "schedule_interval": "@hourly", "status": "active", "settings": {"create_initial_pipeline_run": true}}\n',
@@ -88,6 +92,7 @@ test("the canary secret appears nowhere: tables, files, API answers, the notific
     expect(errors).toEqual([
       ["in_child", expect.stringContaining("login failed for password ***")],
       ["in_kiln", expect.stringContaining("login failed for password ***")],
+      ["returns_in_kiln", "null"],
       ["returns_it", "null"],
     ]);
 
@@ -110,18 +115,33 @@ test("the canary secret appears nowhere: tables, files, API answers, the notific
     expect(tables).toContain("block_runs");
     for (const table of tables) {
       const rows = await queryDb(dbPath, `SELECT * FROM "${table}"`);
-      expect([table, JSON.stringify(rows).includes(CANARY)]).toEqual([table, false]);
+      expect([table, JSON.stringify(rows).includes(CANARY)]).toEqual([table, table === "block_outputs"]);
+    }
+    // the in-process block's returned value is its output row, and nothing else there holds the secret
+    const outputRows = await queryDb(dbPath, "SELECT block_uuid, value FROM block_outputs");
+    expect(outputRows.filter((r) => String(r.value).includes(CANARY)).map((r) => r.block_uuid)).toEqual(["returns_in_kiln"]);
+    // so the database and its -wal/-shm, where that row lives, are private to kiln's user, as the output file is
+    for (const file of [dbPath, `${dbPath}-wal`, `${dbPath}-shm`]) {
+      expect(existsSync(file)).toBe(true);
+      expect([file, statSync(file).mode & 0o777]).toEqual([file, 0o600]);
     }
     const exited = new Promise((r) => kiln.once("exit", r));
     kiln.kill("SIGTERM");
     await exited;
-    const outputFile = join(root, ".variables/pipelines/leaky", String((await queryDb(dbPath, "SELECT execution_partition FROM pipeline_runs"))[0]?.execution_partition), "returns_it/output_0");
+    const partitionOf = String((await queryDb(dbPath, "SELECT execution_partition FROM pipeline_runs"))[0]?.execution_partition);
+    const outputFile = join(root, ".variables/pipelines/leaky", partitionOf, "returns_it/output_0");
+    const databaseFiles = [dbPath, `${dbPath}-wal`, `${dbPath}-shm`];
     for (const file of filesUnder(root)) {
       if (!statSync(file).isFile()) continue;
+      // the database's bytes may hold the output row (it is data, for downstream blocks); no other file does
+      if (databaseFiles.includes(file)) continue;
       expect([file, readFileSync(file).includes(CANARY)]).toEqual([file, file === outputFile]);
     }
-    // the one copy, in the output store, is private to kiln's user
+    // the in-process block left no file: its output is the row
+    expect(existsSync(join(root, ".variables/pipelines/leaky", partitionOf, "returns_in_kiln"))).toBe(false);
+    // the copies, in the output store, are private to kiln's user
     expect(statSync(outputFile).mode & 0o777).toBe(0o600);
+    for (const file of databaseFiles) if (existsSync(file)) expect([file, statSync(file).mode & 0o777]).toEqual([file, 0o600]);
     expect(filesUnder(root).some((f) => f.endsWith(".log"))).toBe(true);
     expect(output).not.toContain(CANARY);
   } finally {

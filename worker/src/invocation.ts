@@ -162,6 +162,8 @@ export function invocations(bundle: ProjectBundle): {
         client,
         env: textVars(env),
         local: () => databaseOutputStore(client, { maxBytes: DEFAULT_DATABASE_OUTPUT_BYTES }),
+        // every output is a row here already
+        inline: false,
       });
     } catch (error) {
       if (error instanceof OutputStoreSettingsError) throw new WorkerStartError(`kiln.yaml: output_store: ${error.message}`);

@@ -18,8 +18,8 @@ import type { ResultSet } from "@libsql/client";
 import { systemClock, type Clock } from "../clock.ts";
 import type { BlockRun, BlockRunStatus, PipelineRun, PipelineRunStatus } from "../domain.ts";
 import { parseBlockRunUuid } from "../domain.ts";
-import type { ExecutionStatus, ExecutorRegistry } from "../executor.ts";
-import type { OutputStore } from "../outputs.ts";
+import type { ExecutionStatus, ExecutorRegistry, InlineOutput } from "../executor.ts";
+import { encodeBlockOutput, utf8Length, type OutputStore } from "../outputs.ts";
 import type { LogSink } from "../logs.ts";
 import { fanOutSourceOf } from "../project/dag.ts";
 import type { BlockConfig, Pipeline, Project } from "../project/types.ts";
@@ -78,7 +78,12 @@ interface Step {
   /** Running block runs of a resumed run, to follow through their stored handles. */
   attaches: Node[];
   cancels: Node[];
-  outputs: Array<{ blockUuid: string; value: unknown }>;
+  outputs: Array<{ node: Node; value: unknown }>;
+  /**
+   * Output rows this step commits with its moves (OutputStore.inline): a block run's JSON text,
+   * or null to delete the block's row (its newer output is a file the row would shadow).
+   */
+  rows: Map<Node, InlineOutput | null>;
   events: RunEvent[];
   ended: PipelineRunStatus | null;
   /** This step moves the run to running. */
@@ -309,14 +314,17 @@ export class RunEngine {
    * Loads what the DAG rules need of a completed block run's output, before any decision pass
    * looks at it: a dynamic block's item count, a reduce_output item's value.
    */
-  #loadOutput(state: RunState, node: Node): Promise<void> | null {
+  #loadOutput(state: RunState, node: Node, inHand?: InlineOutput): Promise<void> | null {
     const dynamic = node.block.configuration.dynamic === true;
     const reduced = node.kind === "item" && node.block.configuration.reduceOutput === true;
     if (!dynamic && !reduced) return null;
-    return this.#outputs.read(state.pipeline.uuid, state.run.executionPartition, node.uuid).then((output) => {
+    const use = (output: unknown) => {
       if (dynamic) state.itemCounts.set(node.block.uuid, itemCountOf(output));
       if (reduced) state.itemOutputs.set(node.uuid, output);
-    });
+    };
+    // an output this step commits is not stored yet: it is read from the result in hand
+    if (inHand) return Promise.resolve(use(JSON.parse(inHand.json) as unknown));
+    return this.#outputs.read(state.pipeline.uuid, state.run.executionPartition, node.uuid).then(use);
   }
 
   async #run(state: RunState, first: Input): Promise<PipelineRun> {
@@ -356,6 +364,7 @@ export class RunEngine {
           attaches: [],
           cancels: [],
           outputs: [],
+          rows: new Map(),
           events: [],
           ended: null,
           starts: false,
@@ -523,8 +532,16 @@ export class RunEngine {
     if (attempts > 1) node.attempt += attempts - 1;
     const counted = attempts > 1 ? { attempt: node.attempt } : {};
     if (result.state === "completed") {
+      const inHand = result.output;
+      if (inHand && !this.#outputs.inline) {
+        // an executor kept the output for a store that keeps none as rows: stored before the commit, as the engine's own outputs are
+        step.outputs.push({ node, value: JSON.parse(inHand.json) as unknown });
+      } else if (this.#outputs.inline) {
+        // the row commits with the completion; a completion whose output is a file deletes the row
+        step.rows.set(node, inHand ?? null);
+      }
       const completed = () => this.#move(state, step, node, "completed", { completedAt: now, metrics, ...counted });
-      const loading = this.#loadOutput(state, node);
+      const loading = this.#loadOutput(state, node, inHand);
       if (loading === null) return completed();
       return loading.then(completed);
     }
@@ -693,7 +710,7 @@ export class RunEngine {
     if (node.block.type === "sensor" && state.options.skipSensors) {
       this.#move(state, step, node, "running", { startedAt: now, executorType: type });
       this.#move(state, step, node, "completed", { completedAt: now, metrics: { skipped: true } });
-      step.outputs.push({ blockUuid: node.uuid, value: true });
+      step.outputs.push({ node, value: true });
       if (node.kind === "item" && node.block.configuration.reduceOutput) state.itemOutputs.set(node.uuid, true);
       return;
     }
@@ -723,7 +740,7 @@ export class RunEngine {
       return true;
     }
     // the gathered list is stored as the block's own output, so downstream reads it like any other
-    if (outcome.reduced !== null) step.outputs.push({ blockUuid: node.uuid, value: outcome.reduced });
+    if (outcome.reduced !== null) step.outputs.push({ node, value: outcome.reduced });
     this.#move(state, step, node, "completed", { completedAt: now });
     return true;
   }
@@ -758,7 +775,7 @@ export class RunEngine {
     // writes nothing (outputs included) until it knows it still may
     const fenced = this.fenced();
     if (fenced !== null) throw new RunLostError(state.run.id, fenced);
-    for (const o of step.outputs) await this.#outputs.write(state.pipeline.uuid, state.run.executionPartition, o.blockUuid, o.value);
+    await this.#storeOutputs(state, step);
     /** Moves found already made, exactly so, by another writer: they are left out of the next try. */
     const recorded = new Set<Node>();
     let results: ResultSet[] = [];
@@ -792,6 +809,27 @@ export class RunEngine {
   }
 
   /**
+   * The outputs the engine itself made in this step (a skipped sensor's, a reduced list) and
+   * those an executor handed over: a row committed with the step's moves when the store keeps
+   * small outputs as rows (OutputStore.inline), otherwise written now, before the commit.
+   */
+  async #storeOutputs(state: RunState, step: Step): Promise<void> {
+    const inline = this.#outputs.inline;
+    for (const { node, value } of step.outputs) {
+      if (inline) {
+        const json = encodeBlockOutput(state.pipeline.uuid, node.uuid, value);
+        const bytes = json.length > inline.maxBytes ? inline.maxBytes + 1 : utf8Length(json);
+        if (bytes <= inline.maxBytes) {
+          step.rows.set(node, { json, bytes });
+          continue;
+        }
+        step.rows.set(node, null);
+      }
+      await this.#outputs.write(state.pipeline.uuid, state.run.executionPartition, node.uuid, value);
+    }
+  }
+
+  /**
    * The step's writes as one batch, guarded, without the moves in `recorded`; `inserts`: the
    * indexes of the statements whose rows are the ids of the block runs it creates.
    */
@@ -813,6 +851,13 @@ export class RunEngine {
     for (const [node, move] of step.moves) {
       if (recorded.has(node) || created.has(node)) continue;
       batch.transitionBlockRun({ pipelineRunId: state.run.id, blockUuid: node.uuid }, move.from, node.status, move.patch, move.via);
+    }
+    // each output row with its block run's completion (a completion another writer recorded carried its own)
+    for (const [node, row] of step.rows) {
+      if (recorded.has(node)) continue;
+      const key = { pipelineUuid: state.pipeline.uuid, executionPartition: state.run.executionPartition, blockUuid: node.uuid };
+      if (row === null) batch.deleteBlockOutput(key);
+      else batch.putBlockOutput(key, row.json, row.bytes);
     }
     if (batch.size === 0) return { batch, inserts };
     // a step that starts the run (or takes it over) moves it to running under this owner in this

@@ -11,4 +11,5 @@ export {
   type S3OutputStoreOptions,
   type S3OutputStoreSettings,
 } from "./s3.ts";
+export { inlineOutputStore } from "./inline.ts";
 export { openOutputStore, outputStoreEnv, type OpenOutputStoreOptions } from "./open.ts";

@@ -3,7 +3,9 @@ import type { Clock } from "../clock.ts";
 import type { OutputStore } from "../outputs.ts";
 import type { OutputStoreSettings } from "../project/types.ts";
 import type { SqlClient } from "../store/sql-client.ts";
+import { DEFAULT_INLINE_OUTPUT_BYTES } from "../project/types.ts";
 import { databaseOutputStore } from "./database.ts";
+import { inlineOutputStore } from "./inline.ts";
 import { s3CredentialEnv, s3CredentialsFromEnv, s3OutputStore, type S3OutputStoreOptions } from "./s3.ts";
 
 export interface OpenOutputStoreOptions {
@@ -13,6 +15,11 @@ export interface OpenOutputStoreOptions {
   env: Record<string, string | undefined>;
   /** Makes the local-folder store; only the runtime with a file system can. */
   local: () => OutputStore;
+  /**
+   * false: the local folder's store as it is, without the rows of small in-process outputs read
+   * first (a runtime whose `local` is not a folder, e.g. a Worker's database store). Default true.
+   */
+  inline?: boolean;
   clock?: Clock;
   s3?: S3OutputStoreOptions;
 }
@@ -21,7 +28,8 @@ export interface OpenOutputStoreOptions {
 export function openOutputStore(settings: OutputStoreSettings, options: OpenOutputStoreOptions): OutputStore {
   switch (settings.type) {
     case "local":
-      return options.local();
+      // small in-process outputs are rows read before the files (output-store/inline.ts)
+      return options.inline === false ? options.local() : inlineOutputStore(options.client, options.local(), settings.inlineMaxBytes ?? DEFAULT_INLINE_OUTPUT_BYTES);
     case "database":
       return databaseOutputStore(options.client, { maxBytes: settings.maxBytes, clock: options.clock });
     case "s3":

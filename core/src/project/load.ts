@@ -175,7 +175,7 @@ function withOutputFolder(
   if (store.type !== "local" || store.path === undefined) return settings;
   const path = expandHome(store.path, environment.HOME);
   const absolute = normalizePath(path.startsWith("/") ? path : `${projectRoot}/${path}`);
-  return { ...settings, outputStore: { type: "local", path: absolute } };
+  return { ...settings, outputStore: { ...store, path: absolute } };
 }
 
 /** A notification_config that parses, or a ProjectLoadError naming the file and field. */

@@ -17,6 +17,7 @@ import {
   type AddonBlock,
   type AddonKind,
   DEFAULT_DATABASE_OUTPUT_BYTES,
+  MAX_INLINE_OUTPUT_BYTES,
   type BlockConfig,
   type BlockConfiguration,
   type ConcurrencyConfig,
@@ -252,15 +253,23 @@ const concurrencyConfig = v.pipe(
  * Where block outputs live (kiln.yaml `output_store`). The local folder only works when every
  * block runs on this machine; the database and S3 stores serve remote executors too.
  */
+const inlineMaxBytesExpected = `a whole number of bytes from 0 (off) to ${MAX_INLINE_OUTPUT_BYTES}`;
+const inlineMaxBytes = numeric(
+  v.pipe(v.number(inlineMaxBytesExpected), v.integer(inlineMaxBytesExpected), v.minValue(0, inlineMaxBytesExpected), v.maxValue(MAX_INLINE_OUTPUT_BYTES, inlineMaxBytesExpected)),
+  inlineMaxBytesExpected,
+);
+// the database and S3 stores keep no file to spare: a setting they would not act on is refused, not dropped
+const localOnly = v.custom<never>(() => false, 'no value: inline_max_bytes is for output_store type "local" (the database store keeps every output in the database; S3 keeps them in the bucket)');
 const variantOf = <E extends v.ObjectEntries>(entries: E) => v.object(entries, missingKeyMessage(entries, "an object"));
 const outputStore = v.pipe(
   v.variant(
     "type",
     [
-      variantOf({ type: v.literal("local"), path: v.nullish(nonEmptyString) }),
-      variantOf({ type: v.literal("database"), max_bytes: v.nullish(integer(1)) }),
+      variantOf({ type: v.literal("local"), path: v.nullish(nonEmptyString), inline_max_bytes: v.nullish(inlineMaxBytes) }),
+      variantOf({ type: v.literal("database"), max_bytes: v.nullish(integer(1)), inline_max_bytes: v.nullish(localOnly) }),
       variantOf({
         type: v.literal("s3"),
+        inline_max_bytes: v.nullish(localOnly),
         bucket: nonEmptyString,
         prefix: v.nullish(string),
         endpoint: v.nullish(nonEmptyString),
@@ -271,7 +280,9 @@ const outputStore = v.pipe(
     'a type of "local", "database" or "s3"',
   ),
   v.transform((o): OutputStoreSettings => {
-    if (o.type === "local") return o.path ? { type: "local", path: o.path } : { type: "local" };
+    if (o.type === "local") {
+      return { type: "local", ...(o.path ? { path: o.path } : {}), ...(o.inline_max_bytes != null ? { inlineMaxBytes: o.inline_max_bytes } : {}) };
+    }
     if (o.type === "database") return { type: "database", maxBytes: o.max_bytes ?? DEFAULT_DATABASE_OUTPUT_BYTES };
     return {
       type: "s3",

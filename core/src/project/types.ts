@@ -148,6 +148,15 @@ export interface ProjectSettings {
 /** Outputs larger than this are refused by the database output store unless `max_bytes` says otherwise. */
 export const DEFAULT_DATABASE_OUTPUT_BYTES = 1024 * 1024;
 
+/**
+ * The largest output of an in-process block run kept as a database row (written with the block
+ * run's completion) rather than a file, unless kiln.yaml's `output_store.inline_max_bytes` says otherwise.
+ */
+export const DEFAULT_INLINE_OUTPUT_BYTES = 64 * 1024;
+
+/** The most `output_store.inline_max_bytes` may be: larger outputs belong in files (or `type: database` with its max_bytes). */
+export const MAX_INLINE_OUTPUT_BYTES = 1024 * 1024;
+
 /** kiln.yaml's `output_store`, parsed. */
 export type OutputStoreSettings =
   | {
@@ -157,6 +166,12 @@ export type OutputStoreSettings =
        * `variables_dir`), absolute once loaded; absent: the project folder.
        */
       path?: string;
+      /**
+       * The largest output (bytes of its UTF-8 JSON) of an in-process block run kept as a row of
+       * the database, committed with the block run's completion (kiln.yaml
+       * `output_store.inline_max_bytes`); 0: every output is a file. Absent: DEFAULT_INLINE_OUTPUT_BYTES.
+       */
+      inlineMaxBytes?: number;
     }
   | { type: "database"; maxBytes: number }
   | {

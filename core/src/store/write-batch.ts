@@ -16,6 +16,7 @@ import { assertTransition, canTransition, IllegalTransitionError, type Entity } 
 import { MAX_BOUND_PARAMETERS } from "./sql-client.ts";
 import { toJson } from "./json.ts";
 import { insertNotificationsStatement, type NewNotification } from "./notifications.ts";
+import { deleteBlockOutputStatement, putBlockOutputStatement, type BlockOutputKey } from "./block-outputs.ts";
 import {
   flagPassedSlaStatement,
   insertAlwaysOnRunStatement,
@@ -554,6 +555,21 @@ export class WriteBatch {
       sql: "SELECT CASE WHEN passed_sla = 1 THEN 'flagged past its SLA by another scheduler' ELSE status END AS status FROM pipeline_runs WHERE id = ?",
       args: [id],
     });
+    return this;
+  }
+
+  /**
+   * Stores a block's output (its JSON text) as a row, committed with the rest of the batch: an
+   * in-process block run's small output rides on the write that records its completion.
+   */
+  putBlockOutput(key: BlockOutputKey, json: string, sizeBytes: number): this {
+    this.statements.push(putBlockOutputStatement(key, json, sizeBytes, this.now));
+    return this;
+  }
+
+  /** Deletes a block's output row (its newer output is a file, which the row would shadow). */
+  deleteBlockOutput(key: BlockOutputKey): this {
+    this.statements.push(deleteBlockOutputStatement(key));
     return this;
   }
 

@@ -3,7 +3,7 @@
  * per block, so the fastest path, at the price of isolation: a block that loops forever or
  * crashes the runtime takes kiln with it, and a cancel can only ask the block (ctx.signal) to stop.
  */
-import { BlockError, executeBlock, type BlockJob, type BlockRuntime, type ExecutionHandle, type ExecutionStatus } from "@kiln/core";
+import { BlockError, runBlockCode, type BlockJob, type BlockRuntime, type ExecutionHandle, type ExecutionStatus } from "@kiln/core";
 
 interface Running {
   controller: AbortController;
@@ -20,8 +20,14 @@ export class InProcessRunner {
   start(job: BlockJob): ExecutionHandle {
     const key = this.#next++;
     const controller = new AbortController();
-    const result = executeBlock(job, this.runtime, controller.signal).then(
-      (): ExecutionStatus => (controller.signal.aborted ? { state: "cancelled" } : { state: "completed" }),
+    // a small output is handed to the engine, which commits it as a row with the completion
+    // (OutputStore.inline): no file, and no write of its own
+    const inlineMaxBytes = this.runtime.outputs.inline?.maxBytes ?? 0;
+    const result = runBlockCode(job, this.runtime, controller.signal, inlineMaxBytes).then(
+      (ran): ExecutionStatus => {
+        if (controller.signal.aborted) return { state: "cancelled" };
+        return ran.inline === null ? { state: "completed" } : { state: "completed", output: { json: ran.inline, bytes: ran.inlineBytes } };
+      },
       (error: unknown): ExecutionStatus => {
         if (controller.signal.aborted) return { state: "cancelled" };
         this.runtime.logs.append(job.pipelineUuid, job.executionPartition, job.blockUuid, errorLines(error));
