@@ -25,7 +25,7 @@ import { fanOutSourceOf } from "../project/dag.ts";
 import type { BlockConfig, Pipeline, Project } from "../project/types.ts";
 import { lostRaces } from "../races.ts";
 import { assertTransition, BLOCK_RUN_TERMINAL, IllegalTransitionError } from "../state-machine.ts";
-import { blockRunSubject, RunTakenOverError, type Store, type WriteBatch, type BlockRunPatch } from "../store/index.ts";
+import { blockRunSubject, pipelineRunFromRow, RunTakenOverError, type Store, type WriteBatch, type BlockRunMove, type BlockRunPatch } from "../store/index.ts";
 import { mergeVariables } from "../variables.ts";
 import { AddonHooks, callbacksOf, conditionalsOf, type AddonRunner } from "./addons.ts";
 import { controllerOutcome, fanOut, itemCountOf, nodeKindOf, readiness, runOutcome } from "./dag-rules.ts";
@@ -86,6 +86,8 @@ interface Step {
   rows: Map<Node, InlineOutput | null>;
   events: RunEvent[];
   ended: PipelineRunStatus | null;
+  /** The index of the statement that ends the run (its result is the ended run's row), when `ended`. */
+  endIndex: number | null;
   /** This step moves the run to running. */
   starts: boolean;
 }
@@ -367,6 +369,7 @@ export class RunEngine {
           rows: new Map(),
           events: [],
           ended: null,
+          endIndex: null,
           starts: false,
         };
         for (const input of inputs) {
@@ -760,7 +763,7 @@ export class RunEngine {
     // the run ends once its blocks' callbacks have returned (those this step starts included)
     if (this.#addons.busy(state.run.id) || this.#endedBlocks(step).some((node) => callbacksOf(state.pipeline, node.block.uuid).length > 0)) return;
     const { status, error } = outcome;
-    step.batch.transitionPipelineRun(state.run.id, "running", status, {
+    step.endIndex = step.batch.endPipelineRun(state.run.id, "running", status, {
       completedAt: step.batch.now,
       ...(error ? { metrics: { ...state.run.metrics, error } } : {}),
     });
@@ -801,7 +804,7 @@ export class RunEngine {
     this.#recordIds(state, inserts, results);
     this.#runCallbacks(state, step);
     for (const node of step.cancels) this.#launcher.cancel(node);
-    if (step.ended) this.#end(state, step.ended);
+    if (step.ended) this.#end(state, step.ended, step.endIndex === null ? undefined : results[step.endIndex]?.rows[0]);
     for (const node of step.launches) void this.#launcher.launch(state, node, () => state.jobOf(node));
     for (const node of step.attaches) this.#launcher.attach(state, node);
     const onEvent = state.options.onEvent;
@@ -831,7 +834,9 @@ export class RunEngine {
 
   /**
    * The step's writes as one batch, guarded, without the moves in `recorded`; `inserts`: the
-   * indexes of the statements whose rows are the ids of the block runs it creates.
+   * indexes of the statements whose rows are the ids of the block runs it creates. The moves of
+   * existing block runs are one statement (transitionBlockRuns), which also checks the run's
+   * status and owner the step needs, and each output row of the step rides in the same batch.
    */
   #stepBatch(state: RunState, step: Step, recorded: ReadonlySet<Node>): { batch: WriteBatch; inserts: number[] } {
     const batch = step.batch.copy();
@@ -848,9 +853,10 @@ export class RunEngine {
               return { blockUuid: node.uuid, executorType: node.executorType, status: node.status, via: move?.via, patch: move?.patch };
             }),
           );
+    const moves: BlockRunMove[] = [];
     for (const [node, move] of step.moves) {
       if (recorded.has(node) || created.has(node)) continue;
-      batch.transitionBlockRun({ pipelineRunId: state.run.id, blockUuid: node.uuid }, move.from, node.status, move.patch, move.via);
+      moves.push({ blockUuid: node.uuid, from: move.from, to: node.status, patch: move.patch, via: move.via });
     }
     // each output row with its block run's completion (a completion another writer recorded carried its own)
     for (const [node, row] of step.rows) {
@@ -859,15 +865,21 @@ export class RunEngine {
       if (row === null) batch.deleteBlockOutput(key);
       else batch.putBlockOutput(key, row.json, row.bytes);
     }
-    if (batch.size === 0) return { batch, inserts };
+    if (batch.size === 0 && moves.length === 0) return { batch, inserts };
     // a step that starts the run (or takes it over) moves it to running under this owner in this
     // very batch, by a guarded write: the guards below would check what that write just made true
-    if (step.starts) return { batch, inserts };
+    if (step.starts) {
+      batch.transitionBlockRuns(state.run.id, moves);
+      return { batch, inserts };
+    }
     // a run cancelled by another process must not start anything new: this guard fails the batch
     const launching = step.launches.length > 0 && step.ended === null;
     // fencing: once another scheduler has taken the run over, this one writes nothing more in it
     const owner = state.run.owner;
-    if (launching && owner) batch.requirePipelineRunStatusAndOwner(state.run.id, "running", owner);
+    const condition = { ...(launching ? { status: "running" as const } : {}), ...(owner ? { owner } : {}) };
+    // the step's block-run moves are one write, which checks the run as well: no guard statement of its own
+    if (moves.length > 0) batch.transitionBlockRuns(state.run.id, moves, condition);
+    else if (launching && owner) batch.requirePipelineRunStatusAndOwner(state.run.id, "running", owner);
     else if (launching) batch.requirePipelineRunStatus(state.run.id, "running");
     else if (owner) batch.requirePipelineRunOwner(state.run.id, owner);
     return { batch, inserts };
@@ -948,8 +960,10 @@ export class RunEngine {
     for (const node of state.nodes.values()) for (const cancel of node.timers.splice(0)) cancel();
   }
 
-  #end(state: RunState, status: PipelineRunStatus): void {
+  #end(state: RunState, status: PipelineRunStatus, row?: ResultSet["rows"][number]): void {
     this.#finish(state);
+    // the write that ended the run returned it as stored
+    if (row) return state.resolve(pipelineRunFromRow(row));
     void this.#store.getPipelineRun(state.run.id).then(
       (run) => state.resolve(run ?? { ...state.run, status }),
       () => state.resolve({ ...state.run, status }),

@@ -224,7 +224,8 @@ export class Store {
 export { resultSetOf, type SqlClient } from "./sql-client.ts";
 export { migrate } from "./migrate.ts";
 export { MIGRATIONS, type Migration } from "./migrations/index.ts";
-export { WriteBatch, LeaseLostError, RunTakenOverError, blockRunSubject, type BlockRunRef, type BlockRunPatch, type NewBlockRun, type PipelineRunPatch } from "./write-batch.ts";
+export { pipelineRunFromRow } from "./rows.ts";
+export { WriteBatch, LeaseLostError, RunTakenOverError, blockRunSubject, type BlockRunRef, type BlockRunMove, type PipelineRunCondition, type BlockRunPatch, type NewBlockRun, type PipelineRunPatch } from "./write-batch.ts";
 export type { NewPipelineRun, PipelineRunFilter, Page } from "./pipeline-runs.ts";
 export type { NewPipelineSchedule, PipelineScheduleFilter } from "./schedules.ts";
 export * as scheduling from "./scheduling.ts";

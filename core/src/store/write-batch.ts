@@ -55,6 +55,21 @@ export interface BlockRunPatch {
   completedAt?: number | null;
 }
 
+/** One block run's move in transitionBlockRuns: from `from` to `to`, through `via`. */
+export interface BlockRunMove {
+  blockUuid: string;
+  from: BlockRunStatus;
+  to: BlockRunStatus;
+  patch?: BlockRunPatch;
+  via?: readonly BlockRunStatus[];
+}
+
+/** What transitionBlockRuns also requires of the pipeline run at commit: its status, its owner, or both. */
+export interface PipelineRunCondition {
+  status?: PipelineRunStatus;
+  owner?: string;
+}
+
 /** A block run to create, in the status (reached through `via`) the batch's moves left it in. */
 export interface NewBlockRun {
   blockUuid: string;
@@ -250,6 +265,19 @@ export class WriteBatch {
     return this;
   }
 
+  /**
+   * Ends a pipeline run as transitionPipelineRun moves it (from a status past initial), the write
+   * returning the row as it leaves it: the caller has the ended run without reading it again.
+   * Returns the index of that statement among the batch's (its result's first row is the run).
+   */
+  endPipelineRun(id: number, from: Exclude<PipelineRunStatus, "initial">, to: PipelineRunStatus, patch: PipelineRunPatch = {}): number {
+    this.transitionPipelineRun(id, from, to, patch);
+    const index = this.statements.length - 1;
+    const statement = this.statements[index] as { sql: string; args: InValue[] };
+    this.statements[index] = { sql: `${statement.sql} RETURNING *`, args: statement.args };
+    return index;
+  }
+
   /** Fails the batch unless the pipeline run is still in `status` (e.g. not cancelled meanwhile). */
   requirePipelineRunStatus(id: number, status: PipelineRunStatus): this {
     return this.#requireStatus("pipeline_runs", "pipeline_run", `pipeline run ${id}`, id, status);
@@ -377,6 +405,100 @@ export class WriteBatch {
       from,
       to,
       lookup: { sql: "SELECT status FROM block_runs WHERE pipeline_run_id = ? AND block_uuid = ?", args: [ref.pipelineRunId, ref.blockUuid] },
+    });
+    return this;
+  }
+
+  /**
+   * Moves several block runs of one pipeline run (each from its `from`, through its `via`, each
+   * hop checked) in one write, failing the batch if any is not in its `from`: a run engine step
+   * that completes a block run and claims the next makes one statement, not two. `run`: the
+   * write also fails unless the pipeline run is in `run.status` and owned by `run.owner` at
+   * commit (the guards a step that launches block runs needs, folded in: no statement of their
+   * own). A refusal names the pipeline run when it is the run that moved, else the first block
+   * run found out of its `from`. (The rows must exist, as for transitionBlockRun.)
+   */
+  transitionBlockRuns(pipelineRunId: number, moves: readonly BlockRunMove[], run: PipelineRunCondition = {}): this {
+    const first = moves[0];
+    if (!first) return this;
+    const conditioned = run.status !== undefined || run.owner !== undefined;
+    if (moves.length === 1 && !conditioned) return this.transitionBlockRun({ pipelineRunId, blockUuid: first.blockUuid }, first.from, first.to, first.patch, first.via);
+    for (const move of moves) {
+      const subject = blockRunSubject({ pipelineRunId, blockUuid: move.blockUuid });
+      let at = move.from;
+      for (const next of [...(move.via ?? []), move.to]) {
+        assertTransition("block_run", subject, at, next);
+        at = next;
+      }
+    }
+    const args: InValue[] = [];
+    // the pipeline run's condition, checked in the write of the status
+    let runCheck = "";
+    if (conditioned) {
+      const parts = ["id = ?"];
+      args.push(pipelineRunId);
+      if (run.status !== undefined) {
+        parts.push("status = ?");
+        args.push(run.status);
+      }
+      if (run.owner !== undefined) {
+        parts.push("owner IS ?");
+        args.push(run.owner);
+      }
+      runCheck = `WHEN NOT EXISTS (SELECT 1 FROM pipeline_runs WHERE ${parts.join(" AND ")}) THEN ${FAIL_SQL} `;
+    }
+    const statusCases = moves.map((move) => {
+      args.push(move.blockUuid, move.from, move.to);
+      return `WHEN block_uuid = ? AND status = ? THEN ?`;
+    });
+    let sql = `UPDATE block_runs SET status = CASE ${runCheck}${statusCases.join(" ")} ELSE ${FAIL_SQL} END, updated_at = ?`;
+    args.push(this.now);
+    // each column a move sets, per row; the others keep their value
+    const keys = new Set<string>();
+    for (const move of moves) for (const [key, value] of Object.entries(move.patch ?? {})) if (value !== undefined) keys.add(key);
+    for (const key of keys) {
+      const column = COLUMNS[key];
+      if (!column) throw new Error(`unknown column for patch key ${key}`);
+      const cases: string[] = [];
+      for (const move of moves) {
+        const value = (move.patch as Record<string, unknown> | undefined)?.[key];
+        if (value === undefined) continue;
+        cases.push("WHEN ? THEN ?");
+        args.push(move.blockUuid, columnValue(key, value));
+      }
+      sql += `, ${column} = CASE block_uuid ${cases.join(" ")} ELSE ${column} END`;
+    }
+    sql += ` WHERE pipeline_run_id = ? AND block_uuid IN (${moves.map(() => "?").join(", ")})`;
+    args.push(pipelineRunId, ...moves.map((m) => m.blockUuid));
+    this.statements.push({ sql, args });
+    const uuids = moves.map((m) => m.blockUuid);
+    this.guards.push({
+      index: this.statements.length - 1,
+      entity: "block_run",
+      subject: blockRunSubject({ pipelineRunId, blockUuid: first.blockUuid }),
+      from: first.from,
+      to: first.to,
+      lookup: {
+        sql: `SELECT (SELECT json_group_object(block_uuid, status) FROM block_runs WHERE pipeline_run_id = ? AND block_uuid IN (${uuids.map(() => "?").join(", ")})) AS status,
+                     (SELECT status FROM pipeline_runs WHERE id = ?) AS run_status,
+                     (SELECT coalesce(owner, 'no owner') FROM pipeline_runs WHERE id = ?) AS owner`,
+        args: [pipelineRunId, ...uuids, pipelineRunId, pipelineRunId],
+      },
+      explain: (actual, row) => {
+        const runStatus = row?.run_status === null || row?.run_status === undefined ? "missing" : String(row.run_status);
+        const runSubject = `pipeline run ${pipelineRunId}`;
+        if (run.status !== undefined && runStatus !== run.status) return new IllegalTransitionError("pipeline_run", runSubject, run.status, run.status, runStatus);
+        if (run.owner !== undefined && runStatus === "missing") return new IllegalTransitionError("pipeline_run", runSubject, "running", "running", runStatus);
+        if (run.owner !== undefined && String(row?.owner) !== run.owner) return new RunTakenOverError(pipelineRunId, String(row?.owner));
+        let stored: Record<string, string> = {};
+        try {
+          stored = JSON.parse(actual) as Record<string, string>;
+        } catch {
+          // no block run rows at all: each is missing
+        }
+        const moved = moves.find((m) => (stored[m.blockUuid] ?? "missing") !== m.from) ?? first;
+        return new IllegalTransitionError("block_run", blockRunSubject({ pipelineRunId, blockUuid: moved.blockUuid }), moved.from, moved.to, stored[moved.blockUuid] ?? "missing");
+      },
     });
     return this;
   }
