@@ -19,8 +19,25 @@ function toBase64(bytes: Uint8Array): string {
   return btoa(bin);
 }
 
-/** Imports a base64 key of 32 bytes; the error names KILN_SECRET_KEY so users know what to fix. */
-export async function importSecretKey(base64Key: string): Promise<CryptoKey> {
+/**
+ * A synchronous HMAC-SHA256 the runtime offers, given the digest key's bytes (node:crypto's
+ * createHmac on Bun, Node and Deno; see @kiln/node's syncHmacSha256). It must copy the bytes it
+ * keeps: the caller wipes them. Without one, digests go through WebCrypto's sign, which on Bun
+ * runs on another thread and costs the request a thread's wake (the tail of an API trigger).
+ */
+export type SyncHmacFactory = (key: Uint8Array) => (data: Uint8Array) => Uint8Array;
+
+/** The HKDF parameters of the digest key: changing them would orphan every stored digest. */
+const DIGEST_KEY_HKDF = { name: "HKDF", hash: "SHA-256", salt: new Uint8Array(32), info: enc.encode("kiln digest key v1") } as const;
+
+/** How a secret key's digests are made: WebCrypto's HMAC key, or the runtime's synchronous HMAC over the same key bytes. */
+type DigestSigner = { kind: "webcrypto"; key: CryptoKey } | { kind: "sync"; sign: (data: Uint8Array) => Uint8Array };
+
+/**
+ * Imports a base64 key of 32 bytes; the error names KILN_SECRET_KEY so users know what to fix.
+ * `syncHmac` (a runtime adapter's) makes its digests synchronously; the digests are the same.
+ */
+export async function importSecretKey(base64Key: string, options: { syncHmac?: SyncHmacFactory } = {}): Promise<CryptoKey> {
   let raw: Uint8Array<ArrayBuffer>;
   try {
     raw = fromBase64(base64Key.trim());
@@ -31,20 +48,28 @@ export async function importSecretKey(base64Key: string): Promise<CryptoKey> {
   const key = await crypto.subtle.importKey("raw", raw, "AES-GCM", false, ["encrypt", "decrypt"]);
   // a second key for keyed digests (trigger-token lookup), derived so that neither key reveals
   // the other; kept beside the AES key, which stays non-extractable
-  const base = await crypto.subtle.importKey("raw", raw, "HKDF", false, ["deriveKey"]);
-  const digestKey = await crypto.subtle.deriveKey(
-    { name: "HKDF", hash: "SHA-256", salt: new Uint8Array(32), info: enc.encode("kiln digest key v1") },
-    base,
-    { name: "HMAC", hash: "SHA-256", length: 256 },
-    false,
-    ["sign"],
-  );
-  DIGEST_KEYS.set(key, digestKey);
+  const base = await crypto.subtle.importKey("raw", raw, "HKDF", false, ["deriveKey", "deriveBits"]);
+  if (options.syncHmac) {
+    // the same 256 bits deriveKey below would make the HMAC key of, handed to the runtime's HMAC
+    const bits = new Uint8Array(await crypto.subtle.deriveBits(DIGEST_KEY_HKDF, base, 256));
+    try {
+      DIGEST_SIGNERS.set(key, { kind: "sync", sign: options.syncHmac(bits) });
+    } finally {
+      bits.fill(0);
+    }
+    return key;
+  }
+  const digestKey = await crypto.subtle.deriveKey(DIGEST_KEY_HKDF, base, { name: "HMAC", hash: "SHA-256", length: 256 }, false, ["sign"]);
+  DIGEST_SIGNERS.set(key, { kind: "webcrypto", key: digestKey });
   return key;
 }
 
-/** The HMAC key importSecretKey derived beside each secret key. */
-const DIGEST_KEYS = new WeakMap<CryptoKey, CryptoKey>();
+/** How importSecretKey made each secret key's digests. */
+const DIGEST_SIGNERS = new WeakMap<CryptoKey, DigestSigner>();
+
+function base64url(bytes: Uint8Array): string {
+  return toBase64(bytes).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
 
 /**
  * A keyed digest (HMAC-SHA256, base64url) of `value` under the secret key, labelled by `label`:
@@ -52,10 +77,11 @@ const DIGEST_KEYS = new WeakMap<CryptoKey, CryptoKey>();
  * the key can test a guess against it.
  */
 export async function secretDigest(key: CryptoKey, label: string, value: string): Promise<string> {
-  const digestKey = DIGEST_KEYS.get(key);
-  if (!digestKey) throw new Error("secret digest: the key was not made by importSecretKey, so it has no digest key");
-  const mac = await crypto.subtle.sign("HMAC", digestKey, enc.encode(`${label}\u0000${value}`));
-  return toBase64(new Uint8Array(mac)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  const signer = DIGEST_SIGNERS.get(key);
+  if (!signer) throw new Error("secret digest: the key was not made by importSecretKey, so it has no digest key");
+  const data = enc.encode(`${label}\u0000${value}`);
+  if (signer.kind === "sync") return base64url(signer.sign(data));
+  return base64url(new Uint8Array(await crypto.subtle.sign("HMAC", signer.key, data)));
 }
 
 /** A new random key, base64, for `kiln init` and for tests. */

@@ -13,3 +13,4 @@ export * from "./python-host.ts";
 export { smtpMailSender } from "./smtp-mail.ts";
 export * from "./private-files.ts";
 export * from "./secret-key.ts";
+export * from "./sync-hmac.ts";

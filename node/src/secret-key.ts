@@ -9,6 +9,7 @@ import { closeSync, existsSync, linkSync, readFileSync, rmSync, writeSync, openS
 import { dirname, join } from "node:path";
 import { generateSecretKey, importSecretKey } from "@kiln/core/runtime";
 import { makePrivateDir, PRIVATE_FILE_MODE } from "./private-files.ts";
+import { syncHmacSha256 } from "./sync-hmac.ts";
 
 /** Where a secret key came from. */
 export interface SecretKeySource {
@@ -29,7 +30,7 @@ export function secretKeyFile(projectRoot: string, databaseUrl: string): string 
 async function readKeyFile(path: string): Promise<CryptoKey> {
   const text = readFileSync(path, "utf8");
   try {
-    return await importSecretKey(text);
+    return await importSecretKey(text, { syncHmac: syncHmacSha256 });
   } catch (error) {
     throw new Error(`${path}: ${error instanceof Error ? error.message.replace(/^KILN_SECRET_KEY: /, "") : String(error)} (the key file kiln made when KILN_SECRET_KEY was not set)`);
   }
@@ -41,7 +42,7 @@ async function readKeyFile(path: string): Promise<CryptoKey> {
  * starting at the same moment reads the same key or makes none); without it, null.
  */
 export async function resolveSecretKey(projectRoot: string, databaseUrl: string, envValue: string | undefined, { create }: { create: boolean }): Promise<SecretKeySource | null> {
-  if (envValue !== undefined && envValue !== "") return { key: await importSecretKey(envValue), file: null, created: false };
+  if (envValue !== undefined && envValue !== "") return { key: await importSecretKey(envValue, { syncHmac: syncHmacSha256 }), file: null, created: false };
   const path = secretKeyFile(projectRoot, databaseUrl);
   if (existsSync(path)) return { key: await readKeyFile(path), file: path, created: false };
   if (!create) return null;
