@@ -3,7 +3,7 @@
  * job. An executor is a stateless adapter: `start` returns a serialisable handle that is stored
  * on the block run, so any process can later poll, cancel or re-attach to the work.
  */
-import type { JsonObject } from "./domain.ts";
+import type { JsonObject, PipelineSchedule } from "./domain.ts";
 import type { LogSink } from "./logs.ts";
 
 /** Where a block reads one of its inputs from (see engine/inputs.ts). */
@@ -14,6 +14,9 @@ export type InputRef =
   | { partition: string; blockUuid: string; item: number };
 
 /** Everything needed to run one block run, serialisable so it can cross a process boundary. */
+/** The part of a trigger a block run's runtime variables are computed from (BlockJob.schedule). */
+export type JobSchedule = Pick<PipelineSchedule, "name" | "scheduleType" | "scheduleInterval" | "timezone" | "startTime" | "settings">;
+
 export interface BlockJob {
   projectRoot: string;
   pipelineUuid: string;
@@ -27,6 +30,11 @@ export interface BlockJob {
    */
   pipelineScheduleId?: number | null;
   backfillId?: number | null;
+  /**
+   * What the runtime variables need of the run's trigger (its name; a time trigger's interval),
+   * as the engine read it when the run started (null: no trigger). Absent: the trigger is read.
+   */
+  schedule?: JobSchedule | null;
   attempt: number;
   /** ISO 8601, UTC. */
   executionDate: string;

@@ -105,7 +105,8 @@ export async function blockRunVariables(job: BlockJob, store: Store | undefined,
   // the engine's job names the run's trigger and backfill: no read of the run for every block run
   const known = job.pipelineScheduleId !== undefined && job.backfillId !== undefined;
   const run = known ? { pipelineScheduleId: job.pipelineScheduleId ?? null, backfillId: job.backfillId ?? null } : store ? await store.getPipelineRun(job.pipelineRunId) : null;
-  const schedule = run?.pipelineScheduleId != null && store ? await store.getPipelineSchedule(run.pipelineScheduleId) : null;
+  // the trigger as the engine read it at the run's start, if the job carries it
+  const schedule = job.schedule !== undefined ? job.schedule : run?.pipelineScheduleId != null && store ? await store.getPipelineSchedule(run.pipelineScheduleId) : null;
   const backfill = run?.backfillId != null && store ? await getBackfill(store.client, run.backfillId) : null;
   return runtimeVariables({
     executionDate: Date.parse(job.executionDate),

@@ -11,11 +11,12 @@ import { settleBackfills } from "@kiln/core/backfill";
 import { lostRaces, RunNotInitialError, type RunEngine } from "@kiln/core/engine";
 import { type Project } from "@kiln/core/project";
 import { isDatabaseUnavailable, scheduling, type Store } from "@kiln/core/store";
+import type { CreatedRun } from "@kiln/core/runs";
 import type { RedisLeases } from "./leases.ts";
 import { notificationConfigOf } from "./notifications.ts";
 import { createDueRuns, type CreateRunsReport } from "./create-runs.ts";
 import { consoleLog, type Log } from "./log.ts";
-import { startInitialRuns } from "./start-runs.ts";
+import { startCreatedRuns, startInitialRuns, type StartRunsOptions } from "./start-runs.ts";
 import { syncTriggers, type SyncReport } from "./sync-triggers.ts";
 
 export interface SchedulerOptions {
@@ -306,9 +307,16 @@ export class Scheduler {
    * backfill start, trigger_pipeline), so a run starts within milliseconds. With
    * `resumed`, runs put back to running with no owner (retry_blocks) are resumed too; an API
    * trigger does not pay for that search. Calls during a pass are folded into one more pass.
+   * With `runs` (the signal named the runs the commit created, with their triggers), those no
+   * concurrency limit holds back start at once, in this call, reading nothing; a pass is made
+   * only for the others.
    */
-  wake(options: { resumed?: boolean } = {}): void {
+  wake(options: { resumed?: boolean; runs?: readonly CreatedRun[] } = {}): void {
     if (this.#stopping) return;
+    if (options.runs && !options.resumed) {
+      const rest = startCreatedRuns(this.#project, this.#engine, options.runs, this.#startOptions());
+      if (rest.length === 0) return;
+    }
     if (options.resumed) this.#wakeResumes = true;
     if (this.#waking) {
       this.#wakeAgain = true;
@@ -336,12 +344,11 @@ export class Scheduler {
 
   /** Starts waiting runs within the limits, owned and tracked by this scheduler. */
   #startWaiting(): Promise<number> {
-    return startInitialRuns(this.#store, this.#project, this.#engine, {
-      owner: this.id,
-      limit: this.#batchSize,
-      log: this.#log,
-      onStarted: (run, done) => this.#track(run.id, done),
-    });
+    return startInitialRuns(this.#store, this.#project, this.#engine, this.#startOptions());
+  }
+
+  #startOptions(): StartRunsOptions {
+    return { owner: this.id, limit: this.#batchSize, log: this.#log, onStarted: (run, done) => this.#track(run.id, done) };
   }
 
   /** Sends due notifications in the background: a slow or failing target never holds up a tick. */

@@ -147,8 +147,8 @@ describe("rows an older kiln wrote in plaintext", () => {
     try {
       const store = await Store.open(client);
       const [api] = (await client.execute("SELECT id FROM pipeline_schedules WHERE name = 'old_api'")).rows;
-      expect(await store.apiTriggerTokenMatches(Number(api?.id), LEGACY_API)).toBe(true);
-      expect(await store.apiTriggerTokenMatches(Number(api?.id), `${LEGACY_API}x`)).toBe(false);
+      expect((await store.apiTriggerByToken(Number(api?.id), LEGACY_API))?.name).toBe("old_api");
+      expect(await store.apiTriggerByToken(Number(api?.id), `${LEGACY_API}x`)).toBeNull();
       expect((await store.eventTriggerIdsWithToken(LEGACY_EVENT)).length).toBe(1);
       expect(await store.revealTriggerToken(Number(api?.id))).toBe(LEGACY_API);
     } finally {

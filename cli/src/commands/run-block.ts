@@ -63,6 +63,7 @@ export async function runBlock(args: string[]): Promise<number> {
       variables: mergeVariables(project.settings.variables, pipeline.variables, schedule?.variables, run.variables, runtimeVariables),
       partitionOf: (upstream) => elsewhere.get(upstream) ?? run.executionPartition,
       executorType: blockRun.executorType,
+      schedule,
     });
     return await runJob(job, open.runtime, process.env[RESULT_FILE_ENV]);
   } finally {

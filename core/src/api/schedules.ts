@@ -188,16 +188,17 @@ export function pipelineInProgressRunsCount(store: Store, scheduleId: number): P
 
 /**
  * Creates a run of a schedule now (Mage's PipelineRun.create): its variables override the
- * schedule's; it starts when the scheduler next finds it within the limits.
+ * schedule's; it starts when the scheduler next finds it within the limits. The schedule by id,
+ * or as the caller just read it (the API trigger route: no second read).
  */
 export async function createRunForSchedule(
   store: Store,
-  scheduleId: number,
+  scheduleOrId: number | PipelineSchedule,
   options: { variables?: JsonObject; executionDate?: number; event?: JsonObject | null } = {},
 ): Promise<PipelineRun> {
   if (options.executionDate !== undefined && !isInstant(options.executionDate)) throw new ScheduleInputError("execution_date", `expected a time ${INSTANT_RANGE}`);
-  const schedule = await store.getPipelineSchedule(scheduleId);
-  if (!schedule) throw new ScheduleInputError("pipeline_schedule_id", `no pipeline schedule ${scheduleId}`, "not_found");
+  const schedule = typeof scheduleOrId === "number" ? await store.getPipelineSchedule(scheduleOrId) : scheduleOrId;
+  if (!schedule) throw new ScheduleInputError("pipeline_schedule_id", `no pipeline schedule ${scheduleOrId}`, "not_found");
   // the run itself comes to be where every run does (runs/create.ts)
   const run = await createTriggeredRun(store, schedule, options);
   if (!run) throw new ScheduleInputError("execution_date", "a run of this schedule exists for that date", "conflict");

@@ -2,9 +2,9 @@
  * What the engine derives from a pipeline's DAG for one run: which blocks fan out, where each
  * block run reads its inputs, which executor runs it and with what variables.
  */
-import type { JsonObject, PipelineRun } from "../domain.ts";
+import type { JsonObject, PipelineRun, PipelineSchedule } from "../domain.ts";
 import { itemBlockRunUuid, parseBlockRunUuid } from "../domain.ts";
-import type { BlockJob, InputRef } from "../executor.ts";
+import type { BlockJob, InputRef, JobSchedule } from "../executor.ts";
 import { fanOutSourceOf } from "../project/dag.ts";
 import type { BlockConfig, Pipeline, Project, ProjectSettings } from "../project/types.ts";
 import type { Store } from "../store/index.ts";
@@ -92,6 +92,13 @@ export async function outsideUpstreams(
   return { partitions, missing: [...outside].filter((u) => !partitions.has(u)) };
 }
 
+/** What a job carries of its run's trigger (BlockJob.schedule); null for a run without one. */
+export function jobScheduleOf(schedule: PipelineSchedule | null): JobSchedule | null {
+  if (!schedule) return null;
+  const { name, scheduleType, scheduleInterval, timezone, startTime, settings } = schedule;
+  return { name, scheduleType, scheduleInterval, timezone, startTime, settings };
+}
+
 /** Builds the job for one block run. */
 export function buildBlockJob(args: {
   project: Project;
@@ -103,6 +110,8 @@ export function buildBlockJob(args: {
   variables: JsonObject;
   partitionOf: (blockUuid: string) => string;
   executorType?: string | null;
+  /** The run's trigger as read (null: none): the job carries what its runtime variables need of it. Absent: the block reads it. */
+  schedule?: PipelineSchedule | null;
 }): BlockJob {
   const { project, pipeline, run } = args;
   const block = blockOf(pipeline, parseBlockRunUuid(args.blockRunUuid).block);
@@ -115,6 +124,7 @@ export function buildBlockJob(args: {
     pipelineRunId: run.id,
     pipelineScheduleId: run.pipelineScheduleId,
     backfillId: run.backfillId,
+    ...(args.schedule === undefined ? {} : { schedule: jobScheduleOf(args.schedule) }),
     attempt: args.attempt,
     executionDate: new Date(run.executionDate).toISOString(),
     executionPartition: run.executionPartition,

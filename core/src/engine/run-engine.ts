@@ -237,7 +237,8 @@ export class RunEngine {
   }
 
   async #execute(pipelineRunId: number, options: RunOptions): Promise<PipelineRun> {
-    const run = await this.#store.getPipelineRun(pipelineRunId);
+    // the run as its creator handed it over (just created, initial), or as stored
+    const run = options.run?.id === pipelineRunId ? options.run : await this.#store.getPipelineRun(pipelineRunId);
     if (!run) throw new Error(`pipeline run ${pipelineRunId} does not exist`);
     if (run.status !== "initial") throw new RunNotInitialError(pipelineRunId, run.status);
     const project = this.#project;
@@ -295,7 +296,9 @@ export class RunEngine {
 
   /** The run's state: its project, settings, variables and limits, and where upstreams outside `blocks` left their outputs. */
   async #prepare(run: PipelineRun, project: Project, pipeline: Pipeline, blocks: BlockConfig[], options: RunOptions): Promise<RunState> {
-    const schedule = run.pipelineScheduleId === null ? null : await this.#store.getPipelineSchedule(run.pipelineScheduleId);
+    const given = options.schedule;
+    const schedule =
+      run.pipelineScheduleId === null ? null : given && given.id === run.pipelineScheduleId ? given : await this.#store.getPipelineSchedule(run.pipelineScheduleId);
     const { partitions: external, missing } = await outsideUpstreams(this.#store, pipeline, blocks.map((b) => b.uuid));
     if (missing.length > 0) {
       const names = blocks.map((b) => b.uuid).join(", ");
@@ -305,7 +308,7 @@ export class RunEngine {
       run,
       project,
       pipeline,
-      schedule?.settings,
+      schedule,
       mergeVariables(project.settings.variables, pipeline.variables, schedule?.variables, run.variables, options.runtimeVariables),
       external,
       options,

@@ -4,7 +4,7 @@
  * and limits worked out once, its block runs (nodes) and its inbox. Nothing here writes; the
  * engine (run-engine.ts) changes this state only inside a pass over the inbox.
  */
-import type { BlockRunStatus, JsonObject, PipelineRun, PipelineRunStatus, ScheduleSettings } from "../domain.ts";
+import type { BlockRunStatus, JsonObject, PipelineRun, PipelineRunStatus, PipelineSchedule, ScheduleSettings } from "../domain.ts";
 import type { BlockJob, ExecutionHandle, ExecutionStatus, Executor } from "../executor.ts";
 import type { BlockConfig, Pipeline, Project, RetryConfig } from "../project/types.ts";
 import type { DagNode, NodeKind } from "./dag-rules.ts";
@@ -26,6 +26,13 @@ export interface RunOptions {
   executorType?: string | null;
   /** Recorded on the run: the scheduler process executing it, so others can tell orphans. */
   owner?: string | null;
+  /**
+   * The run as its creator just read it (initial), so execute reads it no more; its start is
+   * still a guarded write, refused if the run moved on meanwhile. Ignored if another run's.
+   */
+  run?: PipelineRun;
+  /** The run's trigger as read with it (null: none), for its settings and variables; absent or another trigger's: read. */
+  schedule?: PipelineSchedule | null;
   onEvent?: (event: RunEvent) => void;
 }
 
@@ -105,13 +112,14 @@ export class RunState {
     /** The project as it was when the run started here: executor types, retries and limits come from it. */
     readonly project: Project,
     readonly pipeline: Pipeline,
-    triggerSettings: ScheduleSettings | undefined,
+    /** The run's trigger as read when the run started here (null: none); its settings and variables are in the run's. */
+    readonly schedule: PipelineSchedule | null,
     readonly variables: JsonObject,
     /** Upstreams outside this run (single-block runs) and the partition holding their output. */
     readonly external: Map<string, string>,
     readonly options: RunOptions,
   ) {
-    this.settings = { ...pipeline.settings, ...triggerSettings };
+    this.settings = { ...pipeline.settings, ...schedule?.settings };
     this.blockRunLimit =
       pipeline.concurrencyConfig.blockRunLimit ?? project.settings.concurrencyConfig.blockRunLimit ?? DEFAULT_BLOCK_RUN_LIMIT;
     this.done = new Promise((resolve) => (this.resolve = resolve));
@@ -154,6 +162,7 @@ export class RunState {
       variables: this.variables,
       partitionOf: (upstream) => this.external.get(upstream) ?? this.run.executionPartition,
       executorType: this.options.executorType,
+      schedule: this.schedule,
     });
   }
 

@@ -61,7 +61,7 @@ function originOf(run: NewPipelineRun): RunOrigin {
  */
 export async function createPipelineRun(store: Store, run: NewPipelineRun): Promise<PipelineRun | null> {
   const origin = originOf(run);
-  const batch = store.batch().announceRuns();
+  const batch = store.batch();
   const index = batch.insertPipelineRun({
     pipelineUuid: run.pipelineUuid,
     pipelineScheduleId: run.pipelineScheduleId ?? null,
@@ -73,6 +73,9 @@ export async function createPipelineRun(store: Store, run: NewPipelineRun): Prom
     metrics: run.metrics ?? {},
     partitionEndsWithId: origin.kind === "manual",
   });
+  // announced with its row and the trigger the caller read: a co-located scheduler starts it as is
+  const schedule = run.pipelineScheduleId == null ? null : run.schedule?.id === run.pipelineScheduleId ? run.schedule : undefined;
+  batch.announceRuns({ created: schedule === undefined ? { statement: index } : { statement: index, schedule } });
   const results = await store.commit(batch);
   const row = results[index]?.rows[0];
   return row ? pipelineRunFromRow(row) : null;
@@ -94,7 +97,7 @@ export async function createManualRun(store: Store, run: { pipelineUuid: string;
  */
 export async function createTriggeredRun(
   store: Store,
-  schedule: Pick<PipelineSchedule, "id" | "pipelineUuid">,
+  schedule: PipelineSchedule,
   options: { variables?: JsonObject; executionDate?: number; event?: JsonObject | null } = {},
 ): Promise<PipelineRun | null> {
   const fixed = options.executionDate !== undefined;
@@ -108,6 +111,7 @@ export async function createTriggeredRun(
       variables: options.variables ?? {},
       event: options.event ?? null,
       triggered: true,
+      schedule,
     });
     if (run) return run;
   }

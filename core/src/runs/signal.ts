@@ -6,10 +6,23 @@
  * The "runs cancelled" signal beside it names the runs a commit cancelled, so a Worker can have
  * its scheduler object stop their block runs' executions that no engine holds.
  */
+import type { PipelineRun, PipelineSchedule } from "../domain.ts";
 
 /** What a commit made ready: `resumed` when runs were put back to running with no owner (retry_blocks). */
 export interface RunsCreated {
   resumed: boolean;
+  /**
+   * The runs the commit created, when they are all it made ready (a trigger's new run), each
+   * with its trigger as the creator read it: a listening scheduler can start them without
+   * reading them, or the trigger, again. Absent: read what is waiting.
+   */
+  runs?: readonly CreatedRun[];
+}
+
+/** A run a commit created, and its trigger as read by the creator (null: it has none; absent: not read). */
+export interface CreatedRun {
+  run: PipelineRun;
+  schedule?: PipelineSchedule | null;
 }
 
 export type RunsCreatedListener = (event: RunsCreated) => void;

@@ -4,12 +4,13 @@
  * read, tested and replaced (e.g. by a PostgreSQL adapter) one at a time.
  */
 import type { PageRequest } from "./page.ts";
+import type { PipelineSchedule } from "../domain.ts";
 import type { ResultSet } from "@libsql/client";
 import type { SqlClient } from "./sql-client.ts";
 import { systemClock, type Clock } from "../clock.ts";
 import { GroupCommitter } from "./group-commit.ts";
 import { migrate } from "./migrate.ts";
-import { WriteBatch } from "./write-batch.ts";
+import { WriteBatch, type Announcement } from "./write-batch.ts";
 import * as blockRuns from "./block-runs.ts";
 import * as pipelineRuns from "./pipeline-runs.ts";
 import * as schedules from "./schedules.ts";
@@ -17,8 +18,21 @@ import * as secrets from "./secrets.ts";
 import { constantTimeEqual } from "../auth/constant-time.ts";
 import { openToken, sealToken, tokenDigest, TokenKeyError, type SealedToken } from "../trigger-tokens.ts";
 import { credentialCount } from "./users.ts";
-import { RunsCancelledSignal, RunsCreatedSignal } from "../runs/signal.ts";
+import { RunsCancelledSignal, RunsCreatedSignal, type CreatedRun, type RunsCreated } from "../runs/signal.ts";
+import { pipelineRunFromRow } from "./rows.ts";
 import { createPipelineRun } from "../runs/create.ts";
+
+/** The signal's event for a committed batch's announcement: the runs it named, read from their statements' returned rows. */
+function runsCreatedEvent(announced: Announcement, results: ResultSet[]): RunsCreated {
+  if (!announced.created) return { resumed: announced.resumed };
+  const runs: CreatedRun[] = [];
+  for (const { statement, schedule } of announced.created) {
+    const row = results[statement]?.rows[0];
+    // no row: the run existed already (its trigger and date), nothing new to start
+    if (row) runs.push(schedule === undefined ? { run: pipelineRunFromRow(row) } : { run: pipelineRunFromRow(row), schedule });
+  }
+  return { resumed: announced.resumed, runs };
+}
 
 /** The secret key, or a function that resolves it on first use (a CLI makes its key file only when it needs one). */
 export type SecretKeyProvider = CryptoKey | (() => Promise<CryptoKey>);
@@ -101,14 +115,16 @@ export class Store {
   }
 
   /**
-   * Whether `token` is the token of API trigger `id`: its digest is compared in constant time
-   * (a row not sealed yet: its plaintext). False for an unknown id or another type of trigger.
+   * API trigger `id`, if `token` is its token, in one read: the token's digest is compared in
+   * constant time (a row not sealed yet: its plaintext). Null for a wrong token, an unknown id
+   * or another type of trigger.
    */
-  async apiTriggerTokenMatches(id: number, token: string): Promise<boolean> {
-    const row = await schedules.scheduleTokenRow(this.client, id);
-    if (!row || row.scheduleType !== "api") return false;
-    if (row.digest !== null) return constantTimeEqual(await this.triggerTokenDigest(token), row.digest);
-    return row.plaintext !== null && constantTimeEqual(token, row.plaintext);
+  async apiTriggerByToken(id: number, token: string): Promise<PipelineSchedule | null> {
+    const found = await schedules.scheduleWithToken(this.client, id);
+    if (!found || found.schedule.scheduleType !== "api") return null;
+    const matches =
+      found.digest !== null ? constantTimeEqual(await this.triggerTokenDigest(token), found.digest) : found.plaintext !== null && constantTimeEqual(token, found.plaintext);
+    return matches ? found.schedule : null;
   }
 
   /**
@@ -146,7 +162,7 @@ export class Store {
     // the engine's many commits announce nothing: they pay for no extra promise
     if (!announced && cancelled.length === 0) return committed;
     return committed.then((results) => {
-      if (announced) this.runsCreated.fire(announced);
+      if (announced) this.runsCreated.fire(runsCreatedEvent(announced, results));
       if (cancelled.length > 0) this.runsCancelled.fire({ pipelineRunIds: cancelled });
       return results;
     });

@@ -1,7 +1,7 @@
 /** Store operations on pipeline runs. */
 import type { InStatement, InValue } from "@libsql/client";
 import type { SqlClient } from "./sql-client.ts";
-import type { JsonObject, PipelineRun, PipelineRunStatus } from "../domain.ts";
+import type { JsonObject, PipelineRun, PipelineRunStatus, PipelineSchedule } from "../domain.ts";
 import { pipelineRunFromRow } from "./rows.ts";
 import { toJson } from "./json.ts";
 import { listPage, type Page, type PageRequest } from "./page.ts";
@@ -19,6 +19,11 @@ export interface NewPipelineRun {
   metrics?: JsonObject;
   /** Created through the API, an event, the UI or trigger_pipeline: Mage's partition for those (with microseconds). */
   triggered?: boolean;
+  /**
+   * The run's trigger as the creator read it (the row of pipelineScheduleId): announced with the
+   * run, so a co-located scheduler starts it without reading either again. Written nowhere.
+   */
+  schedule?: PipelineSchedule;
 }
 
 /** A pipeline_runs row to insert, its partition decided by the run creator (runs/create.ts). */

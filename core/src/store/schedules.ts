@@ -161,12 +161,12 @@ export function countPipelineSchedules(client: SqlClient, filter: PipelineSchedu
   return countRows(client, "pipeline_schedules", scheduleConditions(filter));
 }
 
-/** Id and digest of a schedule's token, for the API trigger route: null if there is no such schedule. */
-export async function scheduleTokenRow(client: SqlClient, id: number): Promise<{ scheduleType: string; digest: string | null; plaintext: string | null } | null> {
-  const rs = await client.execute({ sql: "SELECT schedule_type, token_digest, token FROM pipeline_schedules WHERE id = ?", args: [id] });
+/** A schedule with what its token is checked by (its digest; the plaintext of a row not sealed yet), in one read; null if there is no such schedule. */
+export async function scheduleWithToken(client: SqlClient, id: number): Promise<{ schedule: PipelineSchedule; digest: string | null; plaintext: string | null } | null> {
+  const rs = await client.execute({ sql: "SELECT * FROM pipeline_schedules WHERE id = ?", args: [id] });
   const row = rs.rows[0];
   if (!row) return null;
-  return { scheduleType: String(row.schedule_type), digest: row.token_digest === null ? null : String(row.token_digest), plaintext: row.token === null ? null : String(row.token) };
+  return { schedule: pipelineScheduleFromRow(row), digest: row.token_digest === null || row.token_digest === undefined ? null : String(row.token_digest), plaintext: row.token === null ? null : String(row.token) };
 }
 
 /** A schedule's sealed token, and its plaintext when it was written before tokens were sealed. */

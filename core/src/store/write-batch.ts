@@ -10,7 +10,7 @@
  * interactive transaction holding a connection while JavaScript runs.
  */
 import type { InStatement, InValue } from "@libsql/client";
-import type { Backfill, BackfillStatus, BlockRunStatus, JsonObject, PipelineRunStatus } from "../domain.ts";
+import type { Backfill, BackfillStatus, BlockRunStatus, JsonObject, PipelineRunStatus, PipelineSchedule } from "../domain.ts";
 import { BLOCK_RUN_STATUSES } from "../domain.ts";
 import { assertTransition, canTransition, IllegalTransitionError, type Entity } from "../state-machine.ts";
 import { MAX_BOUND_PARAMETERS } from "./sql-client.ts";
@@ -25,7 +25,6 @@ import {
   insertSkippedRunStatement,
   type PipelineRunRow,
 } from "./pipeline-runs.ts";
-import type { RunsCreated } from "../runs/signal.ts";
 import {
   deleteBackfillStatements,
   insertBackfillRunsStatements,
@@ -36,6 +35,19 @@ import {
   type NewBackfillRun,
 } from "./backfills.ts";
 import { deactivateScheduleStatement, scheduleProgressStatement, upsertCodeTriggerStatement, type CodeTrigger } from "./scheduling.ts";
+
+/** A run a batch creates and announces: the statement whose returned row is the run, and its trigger as read (null: none). */
+export interface AnnouncedRun {
+  statement: number;
+  schedule?: PipelineSchedule | null;
+}
+
+/** What a batch announces once it commits (the store turns it into a RunsCreated). */
+export interface Announcement {
+  resumed: boolean;
+  /** Every run the batch makes ready, when each announcement named its run; null when one did not. */
+  created: AnnouncedRun[] | null;
+}
 
 /** A block run addressed by its natural key, so a batch can create and move it in one go. */
 export interface BlockRunRef {
@@ -195,7 +207,7 @@ export function blockRunSubject(ref: BlockRunRef): string {
 export class WriteBatch {
   readonly statements: InStatement[] = [];
   readonly guards: Guard[] = [];
-  #announced: RunsCreated | null = null;
+  #announced: Announcement | null = null;
   readonly #cancelledRuns = new Set<number>();
 
   constructor(readonly now: number) {}
@@ -209,7 +221,7 @@ export class WriteBatch {
     const copy = new WriteBatch(this.now);
     copy.statements.push(...this.statements);
     copy.guards.push(...this.guards);
-    if (this.#announced) copy.announceRuns(this.#announced);
+    if (this.#announced) copy.#announced = { resumed: this.#announced.resumed, created: this.#announced.created && [...this.#announced.created] };
     for (const id of this.#cancelledRuns) copy.#cancelledRuns.add(id);
     return copy;
   }
@@ -217,15 +229,19 @@ export class WriteBatch {
   /**
    * Marks the batch as making runs ready to start: once it commits, the store fires its "runs
    * created" signal (a co-located scheduler starts them now). `resumed`: runs were put back to
-   * running with no owner, which the scheduler resumes too.
+   * running with no owner, which the scheduler resumes too. `created`: the statement whose
+   * returned row is a run this batch creates, with its trigger as read (see RunsCreated.runs);
+   * a batch that announces runs without naming them all names none.
    */
-  announceRuns(options: { resumed?: boolean } = {}): this {
-    this.#announced = { resumed: Boolean(options.resumed) || (this.#announced?.resumed ?? false) };
+  announceRuns(options: { resumed?: boolean; created?: AnnouncedRun } = {}): this {
+    const before = this.#announced;
+    const created = options.created && (!before || before.created) ? [...(before?.created ?? []), options.created] : null;
+    this.#announced = { resumed: Boolean(options.resumed) || (before?.resumed ?? false), created };
     return this;
   }
 
   /** What the store's signal tells its listeners after this batch commits; null when it made no run ready. */
-  get announced(): RunsCreated | null {
+  get announced(): Announcement | null {
     return this.#announced;
   }
 

@@ -263,15 +263,15 @@ export function scheduleRoutes(app: Hono<Env>, deps: ServerDeps, doc: ApiDoc): v
     const id = idParam(c);
     const token = c.req.param("token");
     const body = await readBody(c, TriggerBody);
-    const schedule = await deps.store.getPipelineSchedule(id);
-    // an unknown schedule and a wrong token answer alike, so the id space cannot be probed
-    if (!schedule || !(await deps.store.apiTriggerTokenMatches(id, token))) {
-      throw new ApiError("unauthenticated", `invalid token for pipeline schedule ${id}`);
-    }
+    // one read: the trigger, if the token is its token; an unknown schedule and a wrong token
+    // answer alike, so the id space cannot be probed
+    const schedule = await deps.store.apiTriggerByToken(id, token);
+    if (!schedule) throw new ApiError("unauthenticated", `invalid token for pipeline schedule ${id}`);
     if (schedule.status !== "active") throw new ApiError("conflict", `pipeline schedule ${id} is inactive: activate it to accept runs`);
     const { pipeline_run: r, ...rest } = body;
     const event: JsonObject | null = Object.keys(rest).length > 0 ? rest : null;
-    const run = await createRunForSchedule(deps.store, id, {
+    // the schedule as read, announced with the run: the scheduler starts it without reading either
+    const run = await createRunForSchedule(deps.store, schedule, {
       ...(r.variables ? { variables: r.variables } : {}),
       ...(r.execution_date !== undefined ? { executionDate: r.execution_date } : {}),
       event,
