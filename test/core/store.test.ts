@@ -4,6 +4,7 @@ import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { executionPartition } from "@kiln/core";
 import { migrate, MIGRATIONS, Store } from "@kiln/core/store";
+import type { RunsCreated } from "@kiln/core/runs";
 import { openDatabase } from "@kiln/node";
 import { metadata, projectFixture, REPO_ROOT, type Fixture } from "../helpers/fixtures.ts";
 
@@ -111,6 +112,45 @@ describe("exactly-once constraints", () => {
     expect(counts[0]! + counts[1]!).toBe(200);
     const rs = await fx.client.execute({ sql: "SELECT count(*) AS n FROM pipeline_runs WHERE pipeline_schedule_id = ?", args: [schedule.id] });
     expect(Number(rs.rows[0]?.n)).toBe(200);
+  });
+});
+
+describe("the runs created signal", () => {
+  test("names the run a commit created (as stored, manual runs' partition included) with the trigger its creator read; a no-op insert names none", async () => {
+    const schedule = await fx.store.createPipelineSchedule({ name: "signal-api", pipelineUuid: "p", scheduleType: "api" });
+    const events: RunsCreated[] = [];
+    const stop = fx.store.runsCreated.listen((event) => events.push(event));
+    try {
+      const date = Date.UTC(2026, 1, 2, 3, 4, 5);
+      const triggered = await fx.store.createPipelineRun({ pipelineUuid: "p", pipelineScheduleId: schedule.id, executionDate: date, triggered: true, schedule });
+      const again = await fx.store.createPipelineRun({ pipelineUuid: "p", pipelineScheduleId: schedule.id, executionDate: date, triggered: true, schedule });
+      const manual = await fx.store.createPipelineRun({ pipelineUuid: "p", executionDate: date });
+      const unread = await fx.store.createPipelineRun({ pipelineUuid: "p", pipelineScheduleId: schedule.id, executionDate: date + 1, triggered: true });
+      expect(again).toBeNull();
+      expect(events).toEqual([
+        { resumed: false, runs: [{ run: triggered!, schedule }] },
+        { resumed: false, runs: [] },
+        { resumed: false, runs: [{ run: manual!, schedule: null }] },
+        // the trigger was not handed over: the listener reads it if it needs it
+        { resumed: false, runs: [{ run: unread! }] },
+      ]);
+    } finally {
+      stop();
+    }
+  });
+
+  test("names no runs when one of a batch's announcements did not name its run", async () => {
+    const events: RunsCreated[] = [];
+    const stop = fx.store.runsCreated.listen((event) => events.push(event));
+    try {
+      const named = fx.store.batch();
+      const index = named.insertPipelineRun({ pipelineUuid: "p", pipelineScheduleId: null, backfillId: null, executionDate: 1, executionPartition: "signal/1", variables: {}, event: null, metrics: {} });
+      named.announceRuns({ created: { statement: index, schedule: null } }).announceRuns({ resumed: true });
+      await fx.store.commit(named);
+      expect(events).toEqual([{ resumed: true }]);
+    } finally {
+      stop();
+    }
   });
 });
 
