@@ -37,7 +37,7 @@ async function open(files: Record<string, string>): Promise<Opened> {
   const root = temp.project(files);
   const project = await loadUserProject(root);
   const opened = await openProject(project);
-  const engine = new RunEngine({ store: opened.store, project, executors: opened.executors, outputs: opened.runtime.outputs, pollIntervalMs: 50 });
+  const engine = new RunEngine({ store: opened.store, project, executors: opened.executors, outputs: opened.runtime.outputs, addons: opened.addons, pollIntervalMs: 50 });
   return {
     ...opened,
     root,
@@ -146,6 +146,75 @@ describe("in-process outputs as rows", () => {
       p.close();
     }
   }, 60_000);
+
+  test("Python blocks read an in-process upstream's row: as input and through get_variable, in kiln's process and in their own", async () => {
+    const peek = (name: string) =>
+      "from mage_ai.data_preparation.decorators import custom\n" +
+      "from mage_ai.data_preparation.variable_manager import get_variable\n\n" +
+      `@custom\ndef ${name}(seed, *args, **kwargs):\n    return {'seed': seed, 'again': get_variable(kwargs['pipeline_uuid'], 'seed', 'output_0')}\n`;
+    const p = await open({
+      "kiln.yaml": "",
+      "pipelines/p/metadata.yaml":
+        "blocks:\n  - uuid: seed\n    type: data_loader\n    executor_config:\n      in_process: true\n" +
+        "  - uuid: peek_here\n    type: custom\n    upstream_blocks: [seed]\n    executor_config:\n      in_process: true\n" +
+        "  - uuid: peek_apart\n    type: custom\n    upstream_blocks: [seed]\n",
+      "data_loaders/seed.ts": "export default () => ({ answer: 42 });\n",
+      "custom/peek_here.py": peek("peek_here"),
+      "custom/peek_apart.py": peek("peek_apart"),
+    });
+    try {
+      const { partition, status } = await p.run("p");
+      expect(status).toBe("completed");
+      expect(await p.row("p", partition, "seed")).toEqual({ answer: 42 });
+      expect(await p.row("p", partition, "peek_here")).toEqual({ seed: { answer: 42 }, again: { answer: 42 } });
+      expect(await fileOutputStore(p.root).read("p", partition, "peek_apart")).toEqual({ seed: { answer: 42 }, again: { answer: 42 } });
+    } finally {
+      p.close();
+    }
+  }, 60_000);
+
+  test("a callback gets its in-process parent's output, read from the row committed before it runs", async () => {
+    const p = await open({
+      "kiln.yaml": IN_PROCESS,
+      "pipelines/p/metadata.yaml": "blocks:\n  - uuid: load\n    type: data_loader\ncallbacks:\n  - uuid: record\n    type: callback\n    upstream_blocks: [load]\n",
+      "data_loaders/load.js": "export default () => ({ rows: 3 });\n",
+      "callbacks/record.js":
+        'import { writeFileSync } from "node:fs";\nimport { join } from "node:path";\n' +
+        'export function onSuccess(output) { writeFileSync(join(import.meta.dirname, "..", "recorded.json"), JSON.stringify(output)); }\n',
+    });
+    try {
+      const { partition, status } = await p.run("p");
+      expect(status).toBe("completed");
+      expect(await p.row("p", partition, "load")).toEqual({ rows: 3 });
+      expect(JSON.parse(await Bun.file(join(p.root, "recorded.json")).text())).toEqual({ rows: 3 });
+    } finally {
+      p.close();
+    }
+  });
+
+  test("a dynamic block's list, its items' outputs and the reduced list are rows, read by the engine and downstream blocks", async () => {
+    const p = await open({
+      "kiln.yaml": IN_PROCESS,
+      "pipelines/p/metadata.yaml":
+        "blocks:\n  - uuid: ids\n    type: data_loader\n    configuration:\n      dynamic: true\n" +
+        "  - uuid: square\n    type: transformer\n    upstream_blocks: [ids]\n    configuration:\n      reduce_output: true\n" +
+        "  - uuid: total\n    type: data_exporter\n    upstream_blocks: [square]\n",
+      "data_loaders/ids.js": "export default () => [1, 2, 3];\n",
+      "transformers/square.js": "export default (x) => x * x;\n",
+      "data_exporters/total.js": "export default (values) => values.reduce((a, b) => a + b, 0);\n",
+    });
+    try {
+      const { partition, status } = await p.run("p");
+      expect(status).toBe("completed");
+      expect(await p.row("p", partition, "ids")).toEqual([1, 2, 3]);
+      expect(await p.row("p", partition, "square:1")).toBe(4);
+      expect(await p.row("p", partition, "square")).toEqual([1, 4, 9]);
+      expect(await p.row("p", partition, "total")).toBe(14);
+      expect(existsSync(join(p.root, ".variables"))).toBe(false);
+    } finally {
+      p.close();
+    }
+  });
 
   test("a retried in-process block run's row is its last attempt's output", async () => {
     const p = await open({
