@@ -16,6 +16,8 @@ export function folderSource(root: string): ProjectSource {
     return abs;
   };
 
+  const modules = new Map<string, Promise<unknown>>();
+
   return {
     root: projectRoot,
 
@@ -38,7 +40,18 @@ export function folderSource(root: string): ProjectSource {
     },
 
     importModule(path) {
-      return import(pathToFileURL(absolute(path)).href);
+      // the runtime keeps an imported module for good, so its promise is kept too: a block
+      // module is asked for on every block run, and resolving its URL again was a cost of each
+      // (a failed import is not kept: a file added later is found then)
+      let imported = modules.get(path);
+      if (!imported) {
+        imported = import(pathToFileURL(absolute(path)).href);
+        modules.set(path, imported);
+        imported.catch(() => {
+          if (modules.get(path) === imported) modules.delete(path);
+        });
+      }
+      return imported;
     },
   };
 }
