@@ -710,3 +710,18 @@ blocks:
     });
   });
 });
+
+describe("the folder source's modules", () => {
+  test("a module is imported once and handed out again; one that failed to load is imported again; paths outside the project are refused", async () => {
+    const root = await writeProject({ "custom/ok.js": "export default () => 1;\n", "custom/broken.js": "export default (;\n" });
+    const source = folderSource(root);
+    const first = await source.importModule("custom/ok.js");
+    expect(await source.importModule("custom/ok.js")).toBe(first);
+    expect(await source.importModule("custom/../custom/ok.js")).toBe(first);
+    await expect(source.importModule("custom/broken.js")).rejects.toBeDefined();
+    // fixed: the failure was not kept, the next run of the block imports the fixed file
+    await writeFile(join(root, "custom/broken.js"), "export default () => 2;\n");
+    expect(((await source.importModule("custom/broken.js")) as { default: () => number }).default()).toBe(2);
+    expect(() => source.importModule("../elsewhere.js")).toThrow(/outside the project/);
+  });
+});
