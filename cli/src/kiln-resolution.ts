@@ -7,15 +7,16 @@
  * `kilnCommand` starts kiln again (for `kiln run-block` children) the same way.
  */
 import type { register as Register } from "node:module";
-import { resolve } from "node:path";
 import { runtimeCommand } from "@kiln/node/serve";
 
-const CLI = resolve(import.meta.dirname, "..");
-const MAIN = resolve(CLI, "src/main.ts");
+// the cli folder, without node:path: a thin block process loads this module, and loading
+// node:path costs Bun about 1 ms of CPU at every boot (this module's folder is cli/src)
+const CLI = import.meta.dirname.slice(0, import.meta.dirname.lastIndexOf("/"));
+const MAIN = `${CLI}/src/main.ts`;
 /** The import map `kiln-deno` passes to Deno. */
-export const DENO_IMPORT_MAP = resolve(CLI, "import-map.json");
+export const DENO_IMPORT_MAP = `${CLI}/import-map.json`;
 /** The Node launcher: registers tsx, then runs main.ts. */
-export const NODE_LAUNCHER = resolve(CLI, "bin/kiln-node.mjs");
+export const NODE_LAUNCHER = `${CLI}/bin/kiln-node.mjs`;
 
 interface DenoGlobal {
   execPath(): string;

@@ -15,7 +15,15 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 interface BunBuild {
-  build(options: { entrypoints: string[]; outdir: string; target: "bun"; splitting: boolean; naming: string; sourcemap: "linked" }): Promise<{ success: boolean; logs: unknown[] }>;
+  build(options: {
+    entrypoints: string[];
+    outdir: string;
+    target: "bun";
+    splitting: boolean;
+    naming: string;
+    sourcemap: "linked";
+    minify: { whitespace: boolean; syntax: boolean; identifiers: boolean };
+  }): Promise<{ success: boolean; logs: unknown[] }>;
 }
 
 const ENTRY = join(import.meta.dirname, "thin-entry.ts");
@@ -54,7 +62,10 @@ async function build(bun: BunBuild): Promise<{ entry: string; core: string }> {
   removeOrphanedBundles();
   const outdir = mkdtempSync(join(tmpdir(), `kiln-thin-${process.pid}-`));
   process.once("exit", () => rmSync(outdir, { recursive: true, force: true }));
-  const result = await bun.build({ entrypoints: [ENTRY, CORE], outdir, target: "bun", splitting: true, naming: "[name].[ext]", sourcemap: "linked" });
+  // whitespace and syntax minified: a spare boots on some 4 million fewer instructions (callgrind:
+  // 6.6 against 10.7, bare `bun -e 0` 3.6); names kept, so stacks and error names read as in the sources
+  const minify = { whitespace: true, syntax: true, identifiers: false };
+  const result = await bun.build({ entrypoints: [ENTRY, CORE], outdir, target: "bun", splitting: true, naming: "[name].[ext]", sourcemap: "linked", minify });
   if (!result.success) throw new Error(result.logs.map(String).join("; "));
   return { entry: join(outdir, "thin-entry.js"), core: join(outdir, "index.js") };
 }

@@ -9,8 +9,7 @@
  * It runs one block run and exits with its code (0 returned, 1 threw), as `kiln run-block` does,
  * or with executor_config.reuse the next one it is handed, the project's modules imported afresh.
  */
-import { resolve } from "node:path";
-import { pathToFileURL } from "node:url";
+// the block-call subpath, not @kiln/core's root entry: see block-call-kit.ts
 import {
   blockFunction,
   callBlock,
@@ -22,7 +21,7 @@ import {
   type BlockContext,
   type LogSink,
   type PipelineRun,
-} from "@kiln/core";
+} from "@kiln/core/block-call";
 import { SecretMask } from "@kiln/core/secret-mask";
 import {
   BLOCK_FAILED_MARK,
@@ -34,6 +33,7 @@ import {
 } from "@kiln/executor-local/warm-protocol";
 import { scrubBlockEnvironment } from "../kiln-env.ts";
 import { resolveKilnForBlocks } from "../kiln-resolution.ts";
+import { absolutePath, fileUrlOf } from "../posix-paths.ts";
 import { stdinLines, type StdinLines } from "../stdin-lines.ts";
 
 interface BunWriter {
@@ -121,7 +121,7 @@ async function runCall(run: WarmBlockRun, asker: Asker): Promise<number> {
   scrubBlockEnvironment();
   try {
     if (!call) throw new Error("kiln handed this thin block process a block run without its call (a kiln of another version?)");
-    const fn = blockFunction(await import(resolve(job.projectRoot, call.modulePath)), call.modulePath, call.spec.type);
+    const fn = blockFunction(await import(absolutePath(job.projectRoot, call.modulePath)), call.modulePath, call.spec.type);
     const logger = createBlockLogger(logSink, () => Date.now(), { pipelineUuid: job.pipelineUuid, partition: job.executionPartition, blockUuid: job.blockUuid });
     const context: BlockContext = {
       ...jobContext(job, call.variables),
@@ -168,11 +168,11 @@ async function runCall(run: WarmBlockRun, asker: Asker): Promise<number> {
  * @kiln/core module blocks get (the bundled one, when kiln started this process from its bundle).
  */
 export async function blockProcess(projectPath: string, corePath?: string): Promise<number> {
-  const root = resolve(projectPath);
-  const core = corePath === undefined ? import.meta.resolve("@kiln/core") : pathToFileURL(resolve(corePath)).href;
-  // a block's `import "@kiln/core"` is this kiln's, loaded now, before any block run waits for it
+  const root = absolutePath(process.cwd(), projectPath);
+  const core = corePath === undefined ? import.meta.resolve("@kiln/core") : fileUrlOf(absolutePath(process.cwd(), corePath));
+  // a block's `import "@kiln/core"` is this kiln's. Not loaded here: a block that never imports
+  // it (a plain function, a Mage-style block) would pay its parsing at every boot all the same
   resolveKilnForBlocks(root, core);
-  await import(core);
   const lines = stdinLines();
   const asker = new Asker(lines);
   say(`${WORKER_MARK}ready`);

@@ -17,6 +17,9 @@ import type { JsonObject, PipelineRun, PipelineRunStatus, PipelineSchedule } fro
 import type { Project } from "../project/types.ts";
 import type { Store } from "../store/index.ts";
 import { messageOf } from "../errors.ts";
+import { TriggerPipelineError } from "./trigger-pipeline-error.ts";
+
+export { TriggerPipelineError } from "./trigger-pipeline-error.ts";
 
 /** The trigger kiln creates for triggerPipeline when no schedule name is given. */
 export const TRIGGER_PIPELINE_SCHEDULE = "trigger_pipeline";
@@ -55,18 +58,6 @@ export interface TriggerPipelineOptions {
   log?: (message: string) => void;
   /** Stops waiting (not the run) when aborted. */
   signal?: AbortSignal;
-}
-
-/** triggerPipeline could not create the run, or the run failed (with errorOnFailure), or waiting timed out. */
-export class TriggerPipelineError extends Error {
-  constructor(
-    message: string,
-    /** The run, when one was created. */
-    readonly pipelineRun: PipelineRun | null = null,
-  ) {
-    super(message);
-    this.name = "TriggerPipelineError";
-  }
 }
 
 const ENDED: readonly PipelineRunStatus[] = ["completed", "failed", "cancelled"];
