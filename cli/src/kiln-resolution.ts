@@ -8,9 +8,10 @@
  */
 import type { register as Register } from "node:module";
 import { runtimeCommand } from "@kiln/node/serve";
+import { installBunResolution, type BunForResolution } from "./bun-resolution.ts";
 
-// the cli folder, without node:path: a thin block process loads this module, and loading
-// node:path costs Bun about 1 ms of CPU at every boot (this module's folder is cli/src)
+// the cli folder, without node:path: a thin block process started from the sources loads this
+// module, and loading node:path costs Bun about 1 ms of CPU (this module's folder is cli/src)
 const CLI = import.meta.dirname.slice(0, import.meta.dirname.lastIndexOf("/"));
 const MAIN = `${CLI}/src/main.ts`;
 /** The import map `kiln-deno` passes to Deno. */
@@ -21,32 +22,8 @@ export const NODE_LAUNCHER = `${CLI}/bin/kiln-node.mjs`;
 interface DenoGlobal {
   execPath(): string;
 }
-interface BunGlobal {
-  fileURLToPath(url: string): string;
-  mmap(path: string): Uint8Array;
-  file(path: string): { size: number };
-  plugin(plugin: {
-    name: string;
-    setup(build: { onLoad(options: { filter: RegExp }, callback: (args: { path: string }) => { contents: string; loader: string }): void }): void;
-  }): void;
-}
-
-const BUN_LOADERS: Record<string, string> = { ts: "ts", mts: "ts", tsx: "tsx", js: "js", mjs: "js", jsx: "jsx" };
-/** `from "@kiln/core"`, `import "@kiln/core"` and `import("@kiln/core")`, with either quote. */
-const KILN_CORE_IMPORT = /(\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)(["'])@kiln\/core\2/g;
 
 const roots = new Set<string>();
-const utf8 = new TextDecoder();
-
-/**
- * A module's text, read with Bun's own mmap: loading node:fs costs Bun some 2.5 ms of CPU, which
- * a thin block process would pay at every boot (the callback must be synchronous: a project
- * module a block require()s is loaded through it too).
- */
-function sourceText(bun: BunGlobal, path: string): string {
-  // mmap refuses an empty file
-  return bun.file(path).size === 0 ? "" : utf8.decode(bun.mmap(path));
-}
 
 /**
  * Installs, for the project at `projectRoot`, the resolution of "@kiln/core" for its blocks (once
@@ -56,21 +33,9 @@ export function resolveKilnForBlocks(projectRoot: string, core: string = import.
   const first = roots.size === 0;
   if (roots.has(projectRoot)) return;
   roots.add(projectRoot);
-  const { Bun, Deno } = globalThis as { Bun?: BunGlobal; Deno?: DenoGlobal };
+  const { Bun, Deno } = globalThis as { Bun?: BunForResolution; Deno?: DenoGlobal };
   if (Bun) {
-    const path = Bun.fileURLToPath(core);
-    const escaped = projectRoot.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-    Bun.plugin({
-      name: `kiln-core:${projectRoot}`,
-      setup: (build) =>
-        build.onLoad({ filter: new RegExp(`^${escaped}/.*\\.(ts|mts|tsx|js|mjs|jsx)$`) }, (args) => {
-          const text = sourceText(Bun, args.path);
-          const extension = args.path.slice(args.path.lastIndexOf(".") + 1);
-          // the project's own dependencies (plugins in its node_modules) load untouched
-          const contents = args.path.includes("/node_modules/") ? text : text.replace(KILN_CORE_IMPORT, (_match, lead: string, quote: string) => `${lead}${quote}${path}${quote}`);
-          return { contents, loader: BUN_LOADERS[extension] ?? "js" };
-        }),
-    });
+    installBunResolution(Bun, projectRoot, Bun.fileURLToPath(core));
   } else if (!Deno && first) {
     // node:module only where it is used: every block process loads this module
     const { register } = (process as unknown as { getBuiltinModule(id: "node:module"): { register: typeof Register } }).getBuiltinModule("node:module");

@@ -77,7 +77,8 @@ async function main(argv: string[]): Promise<number> {
   }
   // the local executor's thin warm block process: a module of its own, none of run-block's imports
   if (name === "run-block" && args[0] === "--warm" && args[1] === "--thin" && args.length === 3) {
-    return (await import("./commands/block-process.ts")).blockProcess(args[2]!);
+    const [{ blockProcess }, { resolveKilnForBlocks }] = await Promise.all([import("./commands/block-process.ts"), import("./kiln-resolution.ts")]);
+    return blockProcess(args[2]!, (root) => resolveKilnForBlocks(root));
   }
   const load = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
   if (!load) throw new UsageError(`unknown command ${name} (commands: ${Object.keys(COMMANDS).join(", ")}; kiln --help shows their usage)`);

@@ -111,6 +111,19 @@ function suite(origin: Origin): void {
     return { calls, imports: state.imports, pid: process.pid, argv: process.argv };
   }
   `,
+      // a block of @kiln/core's helpers: the @kiln/core it imports and the block process's own
+      // are separate copies in the bundle, and an error of one must be an instance of the other's class
+      "pipelines/uses_core/metadata.yaml": "blocks:\n  - uuid: uses_core\n    type: custom\n",
+      "custom/uses_core.ts": `import { custom, TriggerPipelineError } from "@kiln/core";
+  export default custom(async (ctx) => {
+    try {
+      await ctx.triggerPipeline("no_such_pipeline");
+      return { thrown: false };
+    } catch (error) {
+      return { thrown: true, instance: error instanceof TriggerPipelineError, name: (error as Error).name, message: (error as Error).message, argv: process.argv };
+    }
+  });
+  `,
     };
     for (const [name, scenario] of Object.entries(SCENARIOS)) {
       files[`custom/${name}.js`] = scenario.code;
@@ -249,6 +262,19 @@ function suite(origin: Origin): void {
         [1, 1],
       ]);
     }, 120_000);
+  });
+
+  describe(`a block that imports @kiln/core (from kiln's ${origin})`, () => {
+    test("gets kiln's helpers, and ctx.triggerPipeline's error is an instance of the TriggerPipelineError it imports", async () => {
+      const run = await newRun("uses_core");
+      expect((await engine.execute(run.id)).status).toBe("completed");
+      const output = (await open.runtime.outputs.read("uses_core", run.executionPartition, "uses_core")) as { thrown: boolean; instance: boolean; name: string; message: string; argv: string[] };
+      expect(startedFrom(output.argv)).toBe(origin);
+      expect(output.thrown).toBe(true);
+      expect(output.name).toBe("TriggerPipelineError");
+      expect(output.message).toContain("no_such_pipeline");
+      expect(output.instance).toBe(true);
+    }, 60_000);
   });
 }
 

@@ -32,8 +32,7 @@ import {
   type WorkerReply,
 } from "@kiln/executor-local/warm-protocol";
 import { scrubBlockEnvironment } from "../kiln-env.ts";
-import { resolveKilnForBlocks } from "../kiln-resolution.ts";
-import { absolutePath, fileUrlOf } from "../posix-paths.ts";
+import { absolutePath } from "../posix-paths.ts";
 import { stdinLines, type StdinLines } from "../stdin-lines.ts";
 
 interface BunWriter {
@@ -164,15 +163,17 @@ async function runCall(run: WarmBlockRun, asker: Asker): Promise<number> {
 }
 
 /**
- * Waits for block runs on stdin and runs them; the exit code is the last one's. `corePath` is the
- * @kiln/core module blocks get (the bundled one, when kiln started this process from its bundle).
+ * Makes a project's blocks import this kiln's @kiln/core: given by the process's entry (main.ts
+ * from the sources, thin-entry.ts in the bundle, which has no import.meta to find it with).
  */
-export async function blockProcess(projectPath: string, corePath?: string): Promise<number> {
+export type InstallKilnForBlocks = (projectRoot: string) => void;
+
+/** Waits for block runs on stdin and runs them; the exit code is the last one's. */
+export async function blockProcess(projectPath: string, installKilnForBlocks: InstallKilnForBlocks): Promise<number> {
   const root = absolutePath(process.cwd(), projectPath);
-  const core = corePath === undefined ? import.meta.resolve("@kiln/core") : fileUrlOf(absolutePath(process.cwd(), corePath));
   // a block's `import "@kiln/core"` is this kiln's. Not loaded here: a block that never imports
   // it (a plain function, a Mage-style block) would pay its parsing at every boot all the same
-  resolveKilnForBlocks(root, core);
+  installKilnForBlocks(root);
   const lines = stdinLines();
   const asker = new Asker(lines);
   say(`${WORKER_MARK}ready`);
