@@ -9,7 +9,9 @@ export function initialize(data) {
 }
 
 export async function resolve(specifier, context, next) {
-  if (specifier === "@kiln/core") return { url: core, shortCircuit: true };
+  // through the rest of the chain (tsx on Node), which loads TypeScript: a process that has not
+  // loaded @kiln/core itself (a thin block process) gets it from this import
+  if (specifier === "@kiln/core") return next(core, context);
   const resolved = await next(specifier, context);
   if (resolved.format !== "module" && resolved.url.startsWith("file:") && !resolved.url.includes("/node_modules/") && /\.(ts|js)$/.test(resolved.url)) {
     return { ...resolved, format: "module" };
