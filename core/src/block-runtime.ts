@@ -9,7 +9,7 @@ import type { Clock } from "./clock.ts";
 import { parseBlockRunUuid, type JsonObject } from "./domain.ts";
 import type { BlockJob, InputRef } from "./executor.ts";
 import { createBlockLogger, type LogSink } from "./logs.ts";
-import { encodeBlockOutput, utf8Length, type OutputStore } from "./outputs.ts";
+import { encodeBlockOutput, inlineOutputOf, type InlineOutput, type OutputStore } from "./outputs.ts";
 import type { Project, ProjectSource } from "./project/types.ts";
 import { isPythonModule, type PythonHost } from "./python.ts";
 import type { Store } from "./store/index.ts";
@@ -90,12 +90,10 @@ export async function executeBlock(job: BlockJob, runtime: BlockRuntime, signal:
 export interface BlockRunOutput {
   output: unknown;
   /**
-   * The output's JSON text, not stored yet: at most the `inlineMaxBytes` asked for, for the run
+   * The output as JSON text, not stored yet: at most the `inlineMaxBytes` asked for, for the run
    * engine to commit with the block run's completion (OutputStore.inline). Null: already stored.
    */
-  inline: string | null;
-  /** Bytes of `inline` as UTF-8 (0 when null). */
-  inlineBytes: number;
+  inline: InlineOutput | null;
 }
 
 /**
@@ -130,12 +128,8 @@ export async function runBlockCode(job: BlockJob, runtime: BlockRuntime, signal:
   }
   const fenced = runtime.fence?.() ?? null;
   if (fenced !== null) throw new BlockError(`the output was not stored: ${fenced}`);
-  if (inlineMaxBytes > 0) {
-    const json = encodeBlockOutput(job.pipelineUuid, job.blockUuid, output);
-    // a UTF-16 code unit is at least a byte of UTF-8: a longer text is over without counting
-    const bytes = json.length > inlineMaxBytes ? null : utf8Length(json);
-    if (bytes !== null && bytes <= inlineMaxBytes) return { output, inline: json, inlineBytes: bytes };
-  }
+  const inline = inlineMaxBytes > 0 ? inlineOutputOf(encodeBlockOutput(job.pipelineUuid, job.blockUuid, output), inlineMaxBytes) : null;
+  if (inline) return { output, inline };
   await runtime.outputs.write(job.pipelineUuid, job.executionPartition, job.blockUuid, output);
-  return { output, inline: null, inlineBytes: 0 };
+  return { output, inline: null };
 }

@@ -5,6 +5,7 @@
  */
 import type { JsonObject, PipelineSchedule } from "./domain.ts";
 import type { LogSink } from "./logs.ts";
+import type { InlineOutput } from "./outputs.ts";
 
 /** Where a block reads one of its inputs from (see engine/inputs.ts). */
 export type InputRef =
@@ -65,12 +66,6 @@ export type ExecutionStatus =
 // `attempts`: how many attempts an executor that retries by itself (retriesItself) made for this
 // start; the engine records the last one as the block run's attempt and retries only what is left
 
-/** A block run's output as JSON text, for the engine to store with the block run's completion. */
-export interface InlineOutput {
-  json: string;
-  /** Its size in bytes of UTF-8. */
-  bytes: number;
-}
 
 export interface Executor {
   /** The name blocks use in executor_type: "local", "docker", "ecs", "cloud_run", "k8s", ... */

@@ -1,6 +1,7 @@
 /** Block logs: one file per block run under `.logs/`, written through a sink. */
 import type { BlockLogger } from "./blocks.ts";
 import type { JsonObject } from "./domain.ts";
+import { utf8Length } from "./outputs.ts";
 
 export interface LogSink {
   /** Appends complete lines (each ending in "\n") to a block run's log. */
@@ -106,21 +107,6 @@ export function splitLogChunk(chunk: LogChunk, fromOffset: number): Array<{ line
   return lines;
 }
 
-/** Bytes of `text` in UTF-8, without encoding it. */
-function utf8Length(text: string): number {
-  let bytes = 0;
-  for (let i = 0; i < text.length; i++) {
-    const code = text.charCodeAt(i);
-    if (code < 0x80) bytes += 1;
-    else if (code < 0x800) bytes += 2;
-    else if (code >= 0xd800 && code <= 0xdbff && i + 1 < text.length) {
-      // a surrogate pair is one 4-byte character
-      bytes += 4;
-      i++;
-    } else bytes += 3;
-  }
-  return bytes;
-}
 
 /**
  * The length of the longest prefix of `bytes` that ends on a whole UTF-8 character: a LogReader

@@ -30,7 +30,22 @@ export interface InlineOutputs {
   readonly maxBytes: number;
 }
 
-/** Bytes of `text` as UTF-8, without encoding it. */
+/** A block run's output as JSON text, for the engine to store with the block run's completion. */
+export interface InlineOutput {
+  json: string;
+  /** Its size in bytes of UTF-8. */
+  bytes: number;
+}
+
+/** `json` as an output row, when it is at most `maxBytes` of UTF-8; null when it is larger (a file, then). */
+export function inlineOutputOf(json: string, maxBytes: number): InlineOutput | null {
+  // a UTF-16 code unit is at least a byte of UTF-8: a longer text is over without counting
+  if (json.length > maxBytes) return null;
+  const bytes = utf8Length(json);
+  return bytes <= maxBytes ? { json, bytes } : null;
+}
+
+/** Bytes of `text` as UTF-8, without encoding it (a lone surrogate counts as U+FFFD's three, as TextEncoder writes it). */
 export function utf8Length(text: string): number {
   let bytes = text.length;
   for (let i = 0; i < text.length; i++) {

@@ -1,7 +1,7 @@
 /**
  * `kiln run-block --warm --thin <project>`: the local executor's warm block process for
  * TypeScript and JavaScript blocks. It boots to the point where only the block run is missing
- * (the runtime, @kiln/core for the block's import of it, and stdin) and waits. kiln, which has
+ * (the runtime and stdin; @kiln/core is loaded by the first block that imports it) and waits. kiln, which has
  * the project, the store and the outputs, hands it the block run with everything resolved (see
  * BlockCall in @kiln/executor-local): this process imports the block's module, calls it with its
  * context and records the output in the result file, which kiln stores. No project loader, store

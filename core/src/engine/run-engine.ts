@@ -18,8 +18,8 @@ import type { ResultSet } from "@libsql/client";
 import { systemClock, type Clock } from "../clock.ts";
 import type { BlockRun, BlockRunStatus, PipelineRun, PipelineRunStatus } from "../domain.ts";
 import { parseBlockRunUuid } from "../domain.ts";
-import type { ExecutionStatus, ExecutorRegistry, InlineOutput } from "../executor.ts";
-import { encodeBlockOutput, utf8Length, type OutputStore } from "../outputs.ts";
+import type { ExecutionStatus, ExecutorRegistry } from "../executor.ts";
+import { encodeBlockOutput, inlineOutputOf, type InlineOutput, type OutputStore } from "../outputs.ts";
 import type { LogSink } from "../logs.ts";
 import { fanOutSourceOf } from "../project/dag.ts";
 import type { BlockConfig, Pipeline, Project } from "../project/types.ts";
@@ -823,13 +823,9 @@ export class RunEngine {
     const inline = this.#outputs.inline;
     for (const { node, value } of step.outputs) {
       if (inline) {
-        const json = encodeBlockOutput(state.pipeline.uuid, node.uuid, value);
-        const bytes = json.length > inline.maxBytes ? inline.maxBytes + 1 : utf8Length(json);
-        if (bytes <= inline.maxBytes) {
-          step.rows.set(node, { json, bytes });
-          continue;
-        }
-        step.rows.set(node, null);
+        const row = inlineOutputOf(encodeBlockOutput(state.pipeline.uuid, node.uuid, value), inline.maxBytes);
+        step.rows.set(node, row);
+        if (row) continue;
       }
       await this.#outputs.write(state.pipeline.uuid, state.run.executionPartition, node.uuid, value);
     }

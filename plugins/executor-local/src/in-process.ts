@@ -26,7 +26,7 @@ export class InProcessRunner {
     const result = runBlockCode(job, this.runtime, controller.signal, inlineMaxBytes).then(
       (ran): ExecutionStatus => {
         if (controller.signal.aborted) return { state: "cancelled" };
-        return ran.inline === null ? { state: "completed" } : { state: "completed", output: { json: ran.inline, bytes: ran.inlineBytes } };
+        return ran.inline === null ? { state: "completed" } : { state: "completed", output: ran.inline };
       },
       (error: unknown): ExecutionStatus => {
         if (controller.signal.aborted) return { state: "cancelled" };
