@@ -30,11 +30,16 @@ export class CommitAbandonedError extends Error {
  * tries again. `stop` is asked before each new try: a reason ends the retries with
  * CommitAbandonedError. Any other error is thrown at once, as from store.commit.
  */
-export async function commitThroughOutages(store: Pick<Store, "commit">, batch: WriteBatch, stop: () => string | null): Promise<ResultSet[]> {
+export function commitThroughOutages(store: Pick<Store, "commit">, batch: WriteBatch, stop: () => string | null): Promise<ResultSet[]> {
+  return throughOutages(() => store.commit(batch), stop);
+}
+
+/** `work` (a read or a commit), tried again with backoff while the database is unreachable, as commitThroughOutages. */
+export async function throughOutages<T>(work: () => Promise<T>, stop: () => string | null): Promise<T> {
   let wait = FIRST_BACKOFF_MS;
   for (;;) {
     try {
-      return await store.commit(batch);
+      return await work();
     } catch (error) {
       if (!isDatabaseUnavailable(error)) throw error;
       await new Promise<void>((resolve) => systemClock.setTimer(wait, resolve));

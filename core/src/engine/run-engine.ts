@@ -32,7 +32,7 @@ import { controllerOutcome, fanOut, itemCountOf, nodeKindOf, readiness, runOutco
 import { ExecutorSlots } from "./executor-slots.ts";
 import { outsideUpstreams } from "./plan.ts";
 import { retryDelayMs, shouldRetry } from "./retry.ts";
-import { commitThroughOutages } from "./commit-retry.ts";
+import { commitThroughOutages, throughOutages } from "./commit-retry.ts";
 import { Launcher } from "./launcher.ts";
 import { leftForNextOwner, liveExecutions, lostToAnother, OwnershipWatch, RunEndedElsewhereError, RunLostError } from "./ownership.ts";
 import { RunState, type Input, type Node, type RunEvent, type RunOptions } from "./run-state.ts";
@@ -91,6 +91,12 @@ interface Step {
   /** This step moves the run to running. */
   starts: boolean;
 }
+
+/**
+ * How long a run being let go waits for the database to read its stored block runs before it
+ * stops its block processes all the same (ms).
+ */
+const LET_GO_READ_MS = 30_000;
 
 export class RunEngine {
   readonly #store: Store;
@@ -1031,8 +1037,14 @@ export class RunEngine {
     lostRaces.lost("run_taken_over");
     this.#finish(state);
     const live = liveExecutions(state.nodes.values());
+    // the stored block runs decide what is left running: read through an outage (a run is often
+    // let go because the database could not be reached), since a process stopped for want of a
+    // read is one its next owner (maybe this very scheduler, resuming) finds cancelled
+    // real time, as the outage is real (see commit-retry.ts)
+    const deadline = systemClock.now() + LET_GO_READ_MS;
+    const stored = () => throughOutages(() => this.#store.getBlockRuns(state.run.id), () => (systemClock.now() > deadline ? "the stored block runs could not be read" : null));
     const rows = live.some((n) => n.handle?.transient !== true)
-      ? new Map((await this.#store.getBlockRuns(state.run.id).catch(() => [])).map((r) => [r.blockUuid, r]))
+      ? new Map((await stored().catch(() => [])).map((r) => [r.blockUuid, r]))
       : new Map<string, BlockRun>();
     for (const node of live) if (!leftForNextOwner(node, rows.get(node.uuid))) this.#launcher.cancel(node);
     for (const node of state.nodes.values()) this.#releaseExecutorSlot(node);
