@@ -81,6 +81,57 @@ describe("a database outage while a run executes", () => {
   );
 
   test(
+    "a run let go while the database is down keeps its block process for the owner that resumes it (the stored block runs are read once it answers)",
+    async () => {
+      const f = await projectFixture({
+        "kiln.yaml": "executor_type: local\n",
+        "pipelines/p/metadata.yaml": "blocks:\n  - uuid: work\n    type: custom\n",
+        "custom/work.js": "export default () => null;\n",
+      });
+      const db = await startLibsqlServer();
+      try {
+        writeFileSync(join(f.root, "custom/work.js"), gatedBlock(f.root));
+        const store = await Store.open(createClient({ url: db.url }));
+        const runtime = { ...f.runtime, store };
+        const executors = () => new ExecutorRegistry().register(localExecutor({ runtime, command: [process.execPath, CLI_MAIN], env: { KILN_DATABASE_URL: db.url } }));
+        const first = new RunEngine({ store, project: f.project, executors: executors(), outputs: runtime.outputs, pollIntervalMs: 50 });
+        let presumedDead: string | null = null;
+        first.setLiveness(() => presumedDead);
+        const run = (await store.createPipelineRun({ pipelineUuid: "p", executionDate: Date.UTC(2026, 4, 1) }))!;
+        const firstDone = first.execute(run.id, { owner: "replica-a" });
+        await until(() => existsSync(join(f.root, "started")), "the block process to start", 30_000);
+        await until(async () => (await store.getBlockRuns(run.id))[0]?.executorHandle != null, "the block process's handle to be stored", 30_000);
+
+        // the database goes away and the engine learns it may have been presumed dead: it lets the
+        // run go while nothing answers, and decides which processes to leave once it can read
+        await db.kill();
+        presumedDead = "the heartbeat lapsed (test)";
+        expect(first.checkLiveness()).toBe(true);
+        await new Promise((r) => setTimeout(r, 1_500));
+        await db.start();
+        await firstDone;
+
+        // the same scheduler resumes the run: the block process it left is the one it follows
+        const second = new RunEngine({ store, project: f.project, executors: executors(), outputs: runtime.outputs, pollIntervalMs: 50 });
+        const secondDone = second.resume(run.id, "replica-a", { owner: "replica-a-again" });
+        await new Promise((r) => setTimeout(r, 300));
+        writeFileSync(join(f.root, "gate"), "");
+        const final = await secondDone;
+        expect(final.metrics.error).toBeUndefined();
+        expect(final.status).toBe("completed");
+        const blocks = await store.getBlockRuns(run.id);
+        // attempt 1 ran to its end, once: it was never stopped and run again
+        expect(blocks.map((b) => [b.blockUuid, b.status, b.attempt, b.error])).toEqual([["work", "completed", 1, null]]);
+        expect(existsSync(join(f.root, "returned"))).toBe(true);
+      } finally {
+        db.stop();
+        f.cleanup();
+      }
+    },
+    90_000,
+  );
+
+  test(
     "a block process's handle is stored though the database refused the connection when it started (the next owner can re-attach)",
     async () => {
       const f = await projectFixture({
