@@ -38,7 +38,8 @@ export interface BlockRuntime {
 }
 
 async function readInput(runtime: BlockRuntime, pipelineUuid: string, ref: InputRef): Promise<unknown> {
-  const value = await runtime.outputs.read(pipelineUuid, ref.partition, ref.blockUuid);
+  // an output the run's engine committed as a row, handed over with the job, is that row's text
+  const value = ref.json !== undefined ? (JSON.parse(ref.json) as unknown) : await runtime.outputs.read(pipelineUuid, ref.partition, ref.blockUuid);
   if (!("item" in ref)) return value;
   if (!Array.isArray(value)) throw new BlockError(`dynamic block ${ref.blockUuid} did not store a list`);
   return value[ref.item];

@@ -10,9 +10,11 @@ import type { InlineOutput } from "./outputs.ts";
 /** Where a block reads one of its inputs from (see engine/inputs.ts). */
 export type InputRef =
   /** The whole output of a block run in a partition. */
-  | { partition: string; blockUuid: string }
+  | { partition: string; blockUuid: string; json?: string }
   /** Item `item` of a dynamic block's list output. */
-  | { partition: string; blockUuid: string; item: number };
+  | { partition: string; blockUuid: string; item: number; json?: string };
+// `json`: the output's JSON text as the run's engine committed it as a row in this very run
+// (RunState.committedOutputs), so the block reads no database for it; absent: read from the store
 
 /** Everything needed to run one block run, serialisable so it can cross a process boundary. */
 /** The part of a trigger a block run's runtime variables are computed from (BlockJob.schedule). */

@@ -84,6 +84,36 @@ describe("in-process outputs as rows", () => {
     }
   });
 
+  test("downstream in-process jobs carry the rows their run's engine just committed: no read back, and each block gets its own copy", async () => {
+    const p = await open({
+      "kiln.yaml": IN_PROCESS,
+      "pipelines/p/metadata.yaml":
+        "blocks:\n  - uuid: load\n    type: data_loader\n  - uuid: left\n    type: transformer\n    upstream_blocks: [load]\n  - uuid: right\n    type: transformer\n    upstream_blocks: [load]\n  - uuid: both\n    type: transformer\n    upstream_blocks: [left, right]\n",
+      "data_loaders/load.js": "export default () => ({ items: [1, 2] });\n",
+      // each side changes what it was given: the other side must not see it
+      "transformers/left.js": "export default (input) => { input.items.push('left'); return input.items; };\n",
+      "transformers/right.js": "export default (input) => { input.items.push('right'); return input.items; };\n",
+      "transformers/both.js": "export default (left, right) => ({ left, right });\n",
+    });
+    try {
+      const client = p.store.client;
+      const execute = client.execute.bind(client);
+      let outputReads = 0;
+      client.execute = ((stmt: Parameters<typeof execute>[0]) => {
+        if (/FROM block_outputs/.test(typeof stmt === "string" ? stmt : stmt.sql)) outputReads++;
+        return execute(stmt);
+      }) as typeof client.execute;
+      const { partition, status } = await p.run("p");
+      client.execute = execute;
+      expect(status).toBe("completed");
+      expect(outputReads).toBe(0);
+      expect(await p.row("p", partition, "both")).toEqual({ left: [1, 2, "left"], right: [1, 2, "right"] });
+      expect(await p.row("p", partition, "load")).toEqual({ items: [1, 2] });
+    } finally {
+      p.close();
+    }
+  });
+
   test("an output over inline_max_bytes is a file (no row), and downstream reads it", async () => {
     const p = await open({
       "kiln.yaml": `${IN_PROCESS}output_store:\n  type: local\n  inline_max_bytes: 64\n`,

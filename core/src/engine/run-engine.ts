@@ -811,6 +811,8 @@ export class RunEngine {
       this.#ownership.watch(state);
     }
     this.#recordIds(state, inserts, results);
+    // the rows just committed are what downstream jobs read: they carry them (RunState.committedOutputs)
+    for (const [node, row] of step.rows) state.noteCommittedOutput(node.uuid, recorded.has(node) ? null : row);
     this.#runCallbacks(state, step);
     for (const node of step.cancels) this.#launcher.cancel(node);
     if (step.ended) this.#end(state, step.ended, step.endIndex === null ? undefined : results[step.endIndex]?.rows[0]);

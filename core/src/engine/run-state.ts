@@ -80,6 +80,9 @@ export type Input =
   | { type: "stop"; status: "cancelled" | "failed"; reason: string };
 
 /** One pipeline run as this engine drives it. */
+/** How much committed output text (its length, in UTF-16 code units) a run keeps in memory for its downstream jobs; more is read back. */
+const COMMITTED_OUTPUTS_MAX_LENGTH = 4 * 1024 * 1024;
+
 export class RunState {
   inbox: Input[] = [];
   processing = false;
@@ -95,6 +98,14 @@ export class RunState {
   itemCounts = new Map<string, number>();
   /** Outputs of completed item runs of reduce_output blocks, loaded when they completed (dag-rules' reduce). */
   itemOutputs = new Map<string, unknown>();
+  /**
+   * The output rows this engine committed in this run, by block-run uuid, up to
+   * COMMITTED_OUTPUTS_MAX_LENGTH in all: a downstream job carries them (InputRef.json) instead of
+   * reading them back. They are what is stored: set only once the commit that wrote them
+   * succeeded, and gone with this state when the engine lets the run go.
+   */
+  readonly committedOutputs = new Map<string, string>();
+  committedOutputLength = 0;
   /** Block runs of this run executing now (under blockRunLimit). */
   running = 0;
   timers: Array<() => void> = [];
@@ -150,8 +161,32 @@ export class RunState {
     return this.project.settings.concurrencyConfig.executorLimits?.[type];
   }
 
+  /** Notes the output row a commit of this engine stored for `blockRunUuid` (null: the row was deleted, the output is a file). */
+  noteCommittedOutput(blockRunUuid: string, row: { json: string; bytes: number } | null): void {
+    const before = this.committedOutputs.get(blockRunUuid);
+    if (before !== undefined) {
+      this.committedOutputs.delete(blockRunUuid);
+      this.committedOutputLength -= before.length;
+    }
+    if (row === null || this.committedOutputLength + row.json.length > COMMITTED_OUTPUTS_MAX_LENGTH) return;
+    this.committedOutputs.set(blockRunUuid, row.json);
+    this.committedOutputLength += row.json.length;
+  }
+
   /** The job of a block run (what its executor, or its callbacks and conditionals, get). */
   jobOf(node: Node): BlockJob {
+    const job = this.#jobOf(node);
+    if (this.committedOutputs.size === 0) return job;
+    const partition = this.run.executionPartition;
+    for (let i = 0; i < job.inputs.length; i++) {
+      const ref = job.inputs[i]!;
+      const json = ref.partition === partition ? this.committedOutputs.get(ref.blockUuid) : undefined;
+      if (json !== undefined) job.inputs[i] = { ...ref, json };
+    }
+    return job;
+  }
+
+  #jobOf(node: Node): BlockJob {
     return buildBlockJob({
       project: this.project,
       pipeline: this.pipeline,
