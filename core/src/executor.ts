@@ -14,7 +14,8 @@ export type InputRef =
   /** Item `item` of a dynamic block's list output. */
   | { partition: string; blockUuid: string; item: number; json?: string };
 // `json`: the output's JSON text as the run's engine committed it as a row in this very run
-// (RunState.committedOutputs), so the block reads no database for it; absent: read from the store
+// (RunState.committedOutputs), so the block reads no database for it; absent: read from the
+// store. Only for an executor with `inlineInputs`.
 
 /** Everything needed to run one block run, serialisable so it can cross a process boundary. */
 /** The part of a trigger a block run's runtime variables are computed from (BlockJob.schedule). */
@@ -84,6 +85,12 @@ export interface Executor {
    * executor reports (ExecutionStatus `attempts`) before retrying anything.
    */
   readonly retriesItself?: boolean;
+  /**
+   * True when a job reaches its block in memory or through a pipe (the local executor): its
+   * inputs then carry the upstream outputs the engine has in hand (InputRef.json). Others get
+   * references only, so a job they pass on (Workflows' params) stays small.
+   */
+  readonly inlineInputs?: boolean;
   start(job: BlockJob): Promise<ExecutionHandle>;
   status(handle: ExecutionHandle): Promise<ExecutionStatus>;
   cancel(handle: ExecutionHandle): Promise<void>;

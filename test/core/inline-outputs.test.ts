@@ -99,9 +99,9 @@ describe("in-process outputs as rows", () => {
       const client = p.store.client;
       const execute = client.execute.bind(client);
       let outputReads = 0;
-      client.execute = ((stmt: Parameters<typeof execute>[0]) => {
+      client.execute = ((stmt: string | { sql: string }) => {
         if (/FROM block_outputs/.test(typeof stmt === "string" ? stmt : stmt.sql)) outputReads++;
-        return execute(stmt);
+        return execute(stmt as Parameters<typeof execute>[0]);
       }) as typeof client.execute;
       const { partition, status } = await p.run("p");
       client.execute = execute;

@@ -31,13 +31,13 @@ export class Launcher {
   constructor(private readonly deps: LauncherDeps) {}
 
   /** Starts one claimed block run on its executor and routes its end back to the inbox. */
-  async launch(state: RunState, node: Node, job: () => BlockJob): Promise<void> {
+  async launch(state: RunState, node: Node, job: (inlineInputs: boolean) => BlockJob): Promise<void> {
     const launch = node.launch;
     const finish = (result: ExecutionStatus) => this.deps.report(state, node, launch, result);
     let executor: Executor;
     try {
       executor = this.deps.executors.get(node.executorType);
-      const built = job();
+      const built = job(executor.inlineInputs === true);
       const timeout = node.block.timeout;
       // an executor that retries by itself enforces the timeout per attempt: a timer here would
       // end the block run in the middle of its platform's retries

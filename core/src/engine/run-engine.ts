@@ -816,7 +816,7 @@ export class RunEngine {
     this.#runCallbacks(state, step);
     for (const node of step.cancels) this.#launcher.cancel(node);
     if (step.ended) this.#end(state, step.ended, step.endIndex === null ? undefined : results[step.endIndex]?.rows[0]);
-    for (const node of step.launches) void this.#launcher.launch(state, node, () => state.jobOf(node));
+    for (const node of step.launches) void this.#launcher.launch(state, node, (inlineInputs) => state.jobOf(node, inlineInputs));
     for (const node of step.attaches) this.#launcher.attach(state, node);
     const onEvent = state.options.onEvent;
     if (onEvent) for (const event of step.events) onEvent(event);

@@ -173,10 +173,13 @@ export class RunState {
     this.committedOutputLength += row.json.length;
   }
 
-  /** The job of a block run (what its executor, or its callbacks and conditionals, get). */
-  jobOf(node: Node): BlockJob {
+  /**
+   * The job of a block run (what its executor, or its callbacks and conditionals, get); with
+   * `inlineInputs`, its inputs carry the output rows this engine committed in the run.
+   */
+  jobOf(node: Node, inlineInputs = true): BlockJob {
     const job = this.#jobOf(node);
-    if (this.committedOutputs.size === 0) return job;
+    if (!inlineInputs || this.committedOutputs.size === 0) return job;
     const partition = this.run.executionPartition;
     for (let i = 0; i < job.inputs.length; i++) {
       const ref = job.inputs[i]!;

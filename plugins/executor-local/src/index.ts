@@ -54,6 +54,8 @@ export function localExecutor(options: LocalExecutorOptions): LocalExecutor {
   const runnerOf = (handle: ExecutionHandle) => (handle.mode === "in_process" ? inProcess : processes);
   return {
     type: "local",
+    // an in-process job is handed over in memory, a warm process's through its pipe
+    inlineInputs: true,
     async start(job: BlockJob) {
       return job.executorConfig.in_process === true ? inProcess.start(job) : processes.start(job);
     },
