@@ -321,6 +321,8 @@ export interface KilnFigures {
   executionOnlyThroughput: number;
   /** 1,000 × 3 with a warm process per block run: block runs/s (null when not measured). */
   processThroughput: number | null;
+  /** The ceiling of that: bare runtime processes started and ended per second on this machine, in this run (null when not measured). */
+  bareProcesses: number | null;
   /** The 40-block chain in-process, from the run's creation (the peers: from the first job's add). */
   inProcessChain: number;
   /** (b) in-process: engine.execute of a run created beforehand. */
@@ -355,7 +357,9 @@ export function peersTable(kiln: KilnFigures, peers: PeerFigures[]): string {
       "1,000 runs × 3 blocks, a warm process per block run, block runs/s",
       kiln.processThroughput === null ? "not measured" : fmt(kiln.processThroughput, 0),
       ...peers.map(() => "—"),
-      "—",
+      kiln.processThroughput === null || kiln.bareProcesses === null
+        ? "—"
+        : `limit: bare \`bun -e 0\` ${fmt(kiln.bareProcesses, 0)} processes/s here; kiln ÷ limit = ${fmt(kiln.processThroughput / kiln.bareProcesses)}×`,
       kiln.processThroughput === null ? "≥ 200/s: not measured" : `≥ 200/s: ${verdict(kiln.processThroughput >= 200)}`,
     ],
     [
