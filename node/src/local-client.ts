@@ -71,7 +71,8 @@ export function createLocalClient(path: string, options: { timeoutMs?: number } 
       return run(stmt);
     },
     async batch(stmts: InStatement[], mode: TransactionMode = "deferred") {
-      db.exec(mode === "write" ? "BEGIN IMMEDIATE" : mode === "read" ? "BEGIN DEFERRED" : "BEGIN");
+      // prepared once, as every other statement is (exec parses its text at every call)
+      prepare(mode === "write" ? "BEGIN IMMEDIATE" : mode === "read" ? "BEGIN DEFERRED" : "BEGIN").statement.run([]);
       const results: ResultSet[] = [];
       try {
         for (let i = 0; i < stmts.length; i++) {
@@ -81,7 +82,7 @@ export function createLocalClient(path: string, options: { timeoutMs?: number } 
             throw new BatchStatementError(i, error);
           }
         }
-        db.exec("COMMIT");
+        prepare("COMMIT").statement.run([]);
         return results;
       } catch (error) {
         if (db.inTransaction) db.exec("ROLLBACK");
