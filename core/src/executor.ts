@@ -7,15 +7,17 @@ import type { JsonObject, PipelineSchedule } from "./domain.ts";
 import type { LogSink } from "./logs.ts";
 import type { InlineOutput } from "./outputs.ts";
 
-/** Where a block reads one of its inputs from (see engine/inputs.ts). */
+/**
+ * Where a block reads one of its inputs from (see engine/inputs.ts). `json`: the output's JSON
+ * text as the run's engine committed it as a row in this very run (RunState.committedOutputs),
+ * so the block reads no database for it; absent, it is read from the output store. Only an
+ * executor with `inlineInputs` gets it.
+ */
 export type InputRef =
   /** The whole output of a block run in a partition. */
   | { partition: string; blockUuid: string; json?: string }
   /** Item `item` of a dynamic block's list output. */
   | { partition: string; blockUuid: string; item: number; json?: string };
-// `json`: the output's JSON text as the run's engine committed it as a row in this very run
-// (RunState.committedOutputs), so the block reads no database for it; absent: read from the
-// store. Only for an executor with `inlineInputs`.
 
 /** Everything needed to run one block run, serialisable so it can cross a process boundary. */
 /** The part of a trigger a block run's runtime variables are computed from (BlockJob.schedule). */

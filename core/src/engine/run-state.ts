@@ -4,6 +4,7 @@
  * and limits worked out once, its block runs (nodes) and its inbox. Nothing here writes; the
  * engine (run-engine.ts) changes this state only inside a pass over the inbox.
  */
+import type { InlineOutput } from "../outputs.ts";
 import type { BlockRunStatus, JsonObject, PipelineRun, PipelineRunStatus, PipelineSchedule, ScheduleSettings } from "../domain.ts";
 import type { BlockJob, ExecutionHandle, ExecutionStatus, Executor } from "../executor.ts";
 import type { BlockConfig, Pipeline, Project, RetryConfig } from "../project/types.ts";
@@ -79,10 +80,10 @@ export type Input =
   | { type: "retry"; node: Node }
   | { type: "stop"; status: "cancelled" | "failed"; reason: string };
 
-/** One pipeline run as this engine drives it. */
 /** How much committed output text (its length, in UTF-16 code units) a run keeps in memory for its downstream jobs; more is read back. */
 const COMMITTED_OUTPUTS_MAX_LENGTH = 4 * 1024 * 1024;
 
+/** One pipeline run as this engine drives it. */
 export class RunState {
   inbox: Input[] = [];
   processing = false;
@@ -105,7 +106,7 @@ export class RunState {
    * succeeded, and gone with this state when the engine lets the run go.
    */
   readonly committedOutputs = new Map<string, string>();
-  committedOutputLength = 0;
+  #committedOutputLength = 0;
   /** Block runs of this run executing now (under blockRunLimit). */
   running = 0;
   timers: Array<() => void> = [];
@@ -161,16 +162,21 @@ export class RunState {
     return this.project.settings.concurrencyConfig.executorLimits?.[type];
   }
 
+  /** The length of the committed output text kept (at most COMMITTED_OUTPUTS_MAX_LENGTH). */
+  get committedOutputLength(): number {
+    return this.#committedOutputLength;
+  }
+
   /** Notes the output row a commit of this engine stored for `blockRunUuid` (null: the row was deleted, the output is a file). */
-  noteCommittedOutput(blockRunUuid: string, row: { json: string; bytes: number } | null): void {
+  noteCommittedOutput(blockRunUuid: string, row: InlineOutput | null): void {
     const before = this.committedOutputs.get(blockRunUuid);
     if (before !== undefined) {
       this.committedOutputs.delete(blockRunUuid);
-      this.committedOutputLength -= before.length;
+      this.#committedOutputLength -= before.length;
     }
-    if (row === null || this.committedOutputLength + row.json.length > COMMITTED_OUTPUTS_MAX_LENGTH) return;
+    if (row === null || this.#committedOutputLength + row.json.length > COMMITTED_OUTPUTS_MAX_LENGTH) return;
     this.committedOutputs.set(blockRunUuid, row.json);
-    this.committedOutputLength += row.json.length;
+    this.#committedOutputLength += row.json.length;
   }
 
   /**
