@@ -124,6 +124,10 @@ function suite(origin: Origin): void {
     }
   });
   `,
+      // stdout that ends without a newline, the first thing the process writes after its block run came in
+      "custom/quiet.js": "export default function quiet(ctx) { process.stdout.write('no newline at the end'); return 1; }\n",
+      "pipelines/quiet_fresh/metadata.yaml": "blocks:\n  - uuid: quiet\n    type: custom\n    executor_config:\n      warm: false\n",
+      "pipelines/quiet_warm/metadata.yaml": "blocks:\n  - uuid: quiet\n    type: custom\n",
     };
     for (const [name, scenario] of Object.entries(SCENARIOS)) {
       files[`custom/${name}.js`] = scenario.code;
@@ -238,6 +242,20 @@ function suite(origin: Origin): void {
     }
   });
   
+  describe(`a warm process's own lines (from kiln's ${origin})`, () => {
+    test("never reach the block run's log: the log of a block that writes no newline is as in a fresh process", async () => {
+      const logs: string[] = [];
+      for (const pipelineUuid of ["quiet_fresh", "quiet_warm"]) {
+        const run = await newRun(pipelineUuid);
+        expect((await engine.execute(run.id)).status).toBe("completed");
+        logs.push(normalisedLog(pipelineUuid, run.executionPartition, "quiet"));
+      }
+      expect(logs[0]).toContain("no newline at the end");
+      expect(logs[1]).toBe(logs[0]!);
+      expect(logs[1]).not.toContain("kiln:");
+    }, 60_000);
+  });
+
   describe(`executor_config.reuse (from kiln's ${origin})`, () => {
     test("one process runs the block runs in sequence, and no run sees another's module state", async () => {
       const outputs: Array<{ calls: number; imports: number; pid: number; argv: string[] }> = [];

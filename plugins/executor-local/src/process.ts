@@ -520,6 +520,8 @@ export class ProcessRunner {
         worker.ready = true;
         return;
       }
+      // the process has read its first line (its prompt's message, with the space prompt adds)
+      if (message.startsWith("took")) return;
       if (message.startsWith("ask ")) {
         if (record) void this.#answer(worker, record, message.slice(4));
         return;

@@ -64,8 +64,12 @@ export interface WorkerReply {
 }
 
 /**
- * Starts the lines a thin process writes to kiln on its stdout: `ready` once booted, `log <line>`
- * for a ctx.logger line (kept in the block run's log as written), `ask <json>` for a WorkerAsk.
+ * Starts the lines a thin process writes to kiln on its stdout: `ready` once booted, `took ` once
+ * it has read its first line (kiln ignores it), `log <line>` for a ctx.logger line (kept in the
+ * block run's log as written), `ask <json>` for a WorkerAsk. A thin process on Bun reads its
+ * first line with a synchronous read that can take in more than the line, so kiln writes nothing
+ * after a thin process's first line until the process has written something after it (an ask
+ * is answered, a reused process's next run follows its boundary lines).
  */
 export const WORKER_MARK = "\u0001kiln:";
 
