@@ -105,6 +105,13 @@ export interface Executor {
   wait?(handle: ExecutionHandle): Promise<ExecutionStatus>;
   /** Checks a block's executor_config; returns a message naming the bad field, or null. */
   validateConfig?(config: JsonObject): string | null;
+  /**
+   * The engine has committed the end of the execution `handle` names (completed, failed or
+   * cancelled): what the executor kept so that a restarted kiln could learn that end (the local
+   * executor's result file) may go. Called once, after the commit, never for an end that was not
+   * committed; an execution still stopping (a timeout's kill) is the executor's to wait for.
+   */
+  release?(handle: ExecutionHandle): void;
 }
 
 /**

@@ -159,6 +159,12 @@ function suite(origin: Origin): void {
     temp.removeAll();
   });
   
+  /** The files in `.kiln/results` of a block run (`<id>-<attempt>.json`, its `.cancelled` mark). */
+  function resultFilesOf(blockRunId: number): string[] {
+    const folder = join(root, ".kiln", "results");
+    return existsSync(folder) ? readdirSync(folder).filter((name) => name.startsWith(`${blockRunId}-`)) : [];
+  }
+
   /** A block's log with the timestamps and the partition's date taken out, for comparing two runs. */
   function normalisedLog(pipelineUuid: string, partition: string, blockUuid: string): string {
     const path = logFile(root, pipelineUuid, partition, blockUuid);
@@ -199,6 +205,8 @@ function suite(origin: Origin): void {
     }
     const final = await finished;
     const [row] = await blockRuns(join(root, "kiln.db"), run.id);
+    // its end committed, the block run's result file (and a cancel's mark) goes, once its process is gone
+    await waitFor(() => resultFilesOf(Number(row?.id)).length === 0, `${pipelineUuid}'s result file to be removed`, 30_000);
     // nothing of the block is left: what it started, and its process, unless a reused one waits for the next run
     await waitGone([pids.child]);
     if (mode === "reused" && isAlive(pids.self)) expect(warmWorkers().has(pids.self)).toBe(true);
@@ -251,6 +259,8 @@ function suite(origin: Origin): void {
         logs.push(normalisedLog(pipelineUuid, run.executionPartition, "quiet"));
       }
       expect(logs[0]).toContain("no newline at the end");
+      // and nothing of theirs is left in .kiln/results: not a file per block run, forever
+      expect(existsSync(join(root, ".kiln", "results")) ? readdirSync(join(root, ".kiln", "results")).filter((name) => !name.endsWith(".tmp")) : []).toEqual([]);
       expect(logs[1]).toBe(logs[0]!);
       expect(logs[1]).not.toContain("kiln:");
     }, 60_000);

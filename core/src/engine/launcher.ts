@@ -87,10 +87,25 @@ export class Launcher {
     }
   }
 
-  /** Asks the executor to stop the node's execution, if it has one (errors ignored: it may have ended). */
-  cancel(node: Node): void {
+  /**
+   * Asks the executor to stop the node's execution, if it has one (errors ignored: it may have
+   * ended). `committed`: the block run's end (cancelled, a run going down) is already committed,
+   * so the execution is released once stopped.
+   */
+  cancel(node: Node, committed = false): void {
     const { executor, handle } = node;
-    if (executor && handle) executor.cancel(handle).catch(() => {});
+    if (!executor || !handle) return;
+    const stopped = executor.cancel(handle).catch(() => {});
+    if (committed) void stopped.then(() => this.release(executor, handle));
+  }
+
+  /** Tells the executor an execution's end is committed (Executor.release); its errors are not the run's. */
+  release(executor: Executor, handle: ExecutionHandle): void {
+    try {
+      executor.release?.(handle);
+    } catch {
+      // what it failed to drop is left behind, and the run is as committed
+    }
   }
 
   /** Routes a started block run's end to the inbox: by the executor's push, or by polling it. */

@@ -18,7 +18,7 @@ import type { ResultSet } from "@libsql/client";
 import { systemClock, type Clock } from "../clock.ts";
 import type { BlockRun, BlockRunStatus, PipelineRun, PipelineRunStatus } from "../domain.ts";
 import { parseBlockRunUuid } from "../domain.ts";
-import type { ExecutionStatus, ExecutorRegistry } from "../executor.ts";
+import type { ExecutionHandle, ExecutionStatus, Executor, ExecutorRegistry } from "../executor.ts";
 import { encodeBlockOutput, inlineOutputOf, type InlineOutput, type OutputStore } from "../outputs.ts";
 import type { LogSink } from "../logs.ts";
 import { fanOutSourceOf } from "../project/dag.ts";
@@ -78,6 +78,8 @@ interface Step {
   /** Running block runs of a resumed run, to follow through their stored handles. */
   attaches: Node[];
   cancels: Node[];
+  /** Executions whose end this step records: released to their executors after the commit (Executor.release). */
+  releases: Array<{ executor: Executor; handle: ExecutionHandle }>;
   outputs: Array<{ node: Node; value: unknown }>;
   /**
    * Output rows this step commits with its moves (OutputStore.inline): a block run's JSON text,
@@ -374,6 +376,7 @@ export class RunEngine {
           launches: [],
           attaches: [],
           cancels: [],
+          releases: [],
           outputs: [],
           rows: new Map(),
           events: [],
@@ -530,12 +533,15 @@ export class RunEngine {
    *   Writes: transitionBlockRun running -> completed | failed | cancelled (completed_at,
    *   metrics, error; retry_at when a retry follows, per the run's retry_config).
    *   Frees: the block run's slot and timers. A failure with no retry left and no
-   *   allow_blocks_to_fail sets the run going down (failed).
+   *   allow_blocks_to_fail sets the run going down (failed). After the commit: the execution
+   *   is released to its executor (Executor.release).
    *   Armed now: the retry's backoff timer. Events: block completed | failed | cancelled.
    */
   #blockEnded(state: RunState, step: Step, node: Node, launch: number, result: ExecutionStatus): Promise<void> | void {
     if (node.status !== "running" || node.launch !== launch) return;
     this.#settle(state, node);
+    // the end is recorded by this step's commit: then the executor may forget this execution
+    if (node.executor?.release && node.handle) step.releases.push({ executor: node.executor, handle: node.handle });
     const now = step.batch.now;
     const metrics = "metrics" in result && result.metrics ? result.metrics : undefined;
     // an executor that retried by itself says how many attempts this start took: the last one is
@@ -622,7 +628,7 @@ export class RunEngine {
    *   "queue": initial -> queued, when every upstream completed.
    *   "fan out" (#expand), "claim" (#claim), "close per-item block" (#closeController).
    *   "stop running": running -> cancelled while the run is going down (the execution is
-   *   cancelled after the commit; waiting retries are dropped).
+   *   cancelled after the commit, and released once stopped; waiting retries are dropped).
    *   "end run" (#finishIfDone).
    */
   #advance(state: RunState, step: Step): void {
@@ -814,7 +820,8 @@ export class RunEngine {
     // the rows just committed are what downstream jobs read: they carry them (RunState.committedOutputs)
     for (const [node, row] of step.rows) state.noteCommittedOutput(node.uuid, recorded.has(node) ? null : row);
     this.#runCallbacks(state, step);
-    for (const node of step.cancels) this.#launcher.cancel(node);
+    for (const node of step.cancels) this.#launcher.cancel(node, true);
+    for (const { executor, handle } of step.releases) this.#launcher.release(executor, handle);
     if (step.ended) this.#end(state, step.ended, step.endIndex === null ? undefined : results[step.endIndex]?.rows[0]);
     for (const node of step.launches) void this.#launcher.launch(state, node, (inlineInputs) => state.jobOf(node, inlineInputs));
     for (const node of step.attaches) this.#launcher.attach(state, node);

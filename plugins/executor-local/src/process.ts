@@ -442,9 +442,9 @@ export class ProcessRunner {
     const fenced = runtime.fence?.() ?? null;
     if (fenced !== null) return { state: "failed", error: `the output was not stored: ${fenced}` };
     try {
+      // the result file, output and all, goes once the engine has committed the end (release):
+      // a kiln that restarts before that stores the same output again
       await runtime.outputs.write(String(where.pipeline_uuid), String(where.partition), String(where.block_uuid), JSON.parse(recorded.output));
-      // stored: the output lives in the output store alone (it may hold what the block read from a secret)
-      writeResult(resultFile, { state: "completed" });
       return { state: "completed" };
     } catch (error) {
       return { state: "failed", error: `the block's output could not be stored: ${error instanceof Error ? error.message : String(error)}` };
@@ -652,6 +652,23 @@ export class ProcessRunner {
   }
 
   /** SIGTERM to the process group, then SIGKILL after the grace period. */
+  /**
+   * Forgets a block run whose end the engine has committed: its result file and cancel mark go
+   * (this machine's, once its process has stopped writing: a run ended by a timeout may still be
+   * dying). Without this, `.kiln/results` would keep a file for every block run ever run.
+   */
+  release(handle: ExecutionHandle): void {
+    const file = handle.result_file;
+    if (typeof file !== "string" || (handle.host !== undefined && handle.host !== hostname())) return;
+    const remove = () => {
+      rmSync(file, { force: true });
+      rmSync(cancelMark(file), { force: true });
+    };
+    const child = this.#find(handle);
+    if (child) void child.result.then(remove, remove);
+    else remove();
+  }
+
   async cancel(handle: ExecutionHandle): Promise<void> {
     const child = this.#find(handle);
     const pid = Number(handle.pid);
