@@ -13,6 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { FlowProducer, Queue, Worker, type FlowJob } from "bullmq";
 import { freePort } from "../test/helpers/ports.ts";
+import { LATENCY_WARMUP } from "./server.ts";
 import { Logger, run as runGraphile, makeWorkerUtils, type Runner, type TaskList } from "graphile-worker";
 
 /** graphile-worker logs a line per job by default: that would be measured too. Errors still show. */
@@ -36,7 +37,6 @@ const CHAINS = 1_000;
 const CHAIN_LENGTH = 3;
 const LONG_CHAIN = 40;
 const LATENCY_SAMPLES = 500;
-const LATENCY_WARMUP = 50;
 
 const seconds = (since: number) => (performance.now() - since) / 1000;
 
