@@ -6,19 +6,14 @@
  * execution is released once (a retried block run once per attempt, a cancelled one once stopped).
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { rmSync } from "node:fs";
-import { join } from "node:path";
-import { ExecutorRegistry, type BlockJob, type BlockRuntime, type ExecutionHandle, type ExecutionStatus, type Executor } from "@kiln/core";
-import { RunEngine } from "@kiln/core/engine";
-import { loadProject } from "@kiln/core/project";
-import { Store } from "@kiln/core/store";
+import { type BlockJob, type BlockRuntime, type ExecutionHandle, type ExecutionStatus, type Executor } from "@kiln/core";
+import type { Store } from "@kiln/core/store";
 import { InProcessRunner } from "@kiln/executor-local/in-process";
-import { fileLogSink, fileOutputStore, folderSource, openDatabase } from "@kiln/node";
-import { metadata, writeTempProject } from "../helpers/fixtures.ts";
+import { metadata, projectFixture, until, type Fixture } from "../helpers/fixtures.ts";
 
-const roots: string[] = [];
+const fixtures: Fixture[] = [];
 afterAll(() => {
-  for (const root of roots) rmSync(root, { recursive: true, force: true });
+  for (const fx of fixtures) fx.cleanup();
 });
 
 interface Released {
@@ -58,22 +53,14 @@ function releasingExecutor(runtime: BlockRuntime, store: Store): Executor & { re
 }
 
 async function fixture(blocks: Array<Record<string, unknown>>, modules: Record<string, string>) {
-  const root = writeTempProject({ "kiln.yaml": "executor_type: releasing\n", "pipelines/p/metadata.yaml": metadata(blocks), ...modules });
-  roots.push(root);
-  const project = await loadProject(folderSource(root), { executorTypes: ["local", "releasing"] });
-  const client = await openDatabase(`file:${join(root, ".kiln/kiln.db")}`);
-  const store = await Store.open(client);
-  const runtime: BlockRuntime = { project, source: folderSource(root), outputs: fileOutputStore(root), logs: fileLogSink(root), secrets: { get: async (name) => name }, store, clock: store.clock };
-  const executor = releasingExecutor(runtime, store);
-  const engine = new RunEngine({ store, project, executors: new ExecutorRegistry().register(executor), outputs: runtime.outputs, pollIntervalMs: 20 });
-  const run = (await store.createPipelineRun({ pipelineUuid: "p", executionDate: Date.UTC(2026, 0, 1) }))!;
-  return { store, engine, executor, run };
-}
-
-/** Waits until `check` holds (release is called after the commit, so a moment after execute() may resolve). */
-async function eventually(check: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 200 && !check(); i++) await new Promise((r) => setTimeout(r, 10));
-  if (!check()) throw new Error(`timed out waiting for ${what}`);
+  let executor!: ReturnType<typeof releasingExecutor>;
+  const fx = await projectFixture({ "kiln.yaml": "executor_type: releasing\n", "pipelines/p/metadata.yaml": metadata(blocks), ...modules }, undefined, {
+    type: "releasing",
+    make: (runtime) => (executor = releasingExecutor(runtime, runtime.store!)),
+  });
+  fixtures.push(fx);
+  const run = (await fx.store.createPipelineRun({ pipelineUuid: "p", executionDate: Date.UTC(2026, 0, 1) }))!;
+  return { store: fx.store, engine: fx.engine, executor, run };
 }
 
 describe("Executor.release", () => {
@@ -89,7 +76,7 @@ describe("Executor.release", () => {
       },
     );
     expect((await fx.engine.execute(fx.run.id)).status).toBe("completed");
-    await eventually(() => fx.executor.released.length >= 3, `three releases (got ${JSON.stringify(fx.executor.released)})`);
+    await until(() => fx.executor.released.length >= 3, `three releases (got ${JSON.stringify(fx.executor.released)})`, 2_000);
     await new Promise((r) => setTimeout(r, 100));
     const byRun = fx.executor.released.map((r) => [r.blockUuid, r.attempt, r.storedStatus]).sort((a, b) => String(a).localeCompare(String(b)));
     // the first attempt's failure was in the database when it was released (its retry waits a second)
@@ -112,7 +99,7 @@ describe("Executor.release", () => {
     }
     expect(fx.engine.cancel(fx.run.id)).toBe(true);
     expect((await finished).status).toBe("cancelled");
-    await eventually(() => fx.executor.released.length >= 1, "the cancelled execution's release");
+    await until(() => fx.executor.released.length >= 1, "the cancelled execution's release", 2_000);
     await new Promise((r) => setTimeout(r, 100));
     expect(fx.executor.cancelled).toBeGreaterThanOrEqual(1);
     expect(fx.executor.released).toEqual([{ blockUuid: "slow", attempt: 1, storedStatus: "cancelled" }]);

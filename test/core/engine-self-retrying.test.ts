@@ -7,19 +7,17 @@
  * after another, as retry_config allows, and reports how many it made.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { readFileSync, rmSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ExecutorRegistry, type BlockJob, type BlockRuntime, type ExecutionHandle, type ExecutionStatus, type Executor } from "@kiln/core";
-import { RunEngine, effectiveRetryConfig } from "@kiln/core/engine";
-import { loadProject, type Project } from "@kiln/core/project";
-import { Store } from "@kiln/core/store";
+import { type BlockJob, type BlockRuntime, type ExecutionHandle, type ExecutionStatus, type Executor } from "@kiln/core";
+import { effectiveRetryConfig } from "@kiln/core/engine";
+import type { Project } from "@kiln/core/project";
 import { InProcessRunner } from "@kiln/executor-local/in-process";
-import { fileLogSink, fileOutputStore, folderSource, openDatabase } from "@kiln/node";
-import { metadata, writeTempProject } from "../helpers/fixtures.ts";
+import { metadata, projectFixture, type Fixture } from "../helpers/fixtures.ts";
 
-const roots: string[] = [];
+const fixtures: Fixture[] = [];
 afterAll(() => {
-  for (const root of roots) rmSync(root, { recursive: true, force: true });
+  for (const fx of fixtures) fx.cleanup();
 });
 
 /** Runs a block's attempts in process, one after another, as its retry_config allows; counts its starts. */
@@ -58,16 +56,14 @@ function selfRetryingExecutor(runtime: BlockRuntime, project: Project): Executor
 }
 
 async function fixture(blocks: Array<Record<string, unknown>>, modules: Record<string, string>) {
-  const root = writeTempProject({ "kiln.yaml": "executor_type: self_retrying\n", "pipelines/p/metadata.yaml": metadata(blocks), ...modules });
-  roots.push(root);
-  const project = await loadProject(folderSource(root), { executorTypes: ["local", "self_retrying"] });
-  const client = await openDatabase(`file:${join(root, ".kiln/kiln.db")}`);
-  const store = await Store.open(client);
-  const runtime: BlockRuntime = { project, source: folderSource(root), outputs: fileOutputStore(root), logs: fileLogSink(root), secrets: { get: async (name) => name }, store, clock: store.clock };
-  const executor = selfRetryingExecutor(runtime, project);
-  const engine = new RunEngine({ store, project, executors: new ExecutorRegistry().register(executor), outputs: runtime.outputs, pollIntervalMs: 20 });
-  const run = (await store.createPipelineRun({ pipelineUuid: "p", executionDate: Date.UTC(2026, 0, 1) }))!;
-  return { root, store, engine, executor, run };
+  let executor!: ReturnType<typeof selfRetryingExecutor>;
+  const fx = await projectFixture({ "kiln.yaml": "executor_type: self_retrying\n", "pipelines/p/metadata.yaml": metadata(blocks), ...modules }, undefined, {
+    type: "self_retrying",
+    make: (runtime) => (executor = selfRetryingExecutor(runtime, runtime.project)),
+  });
+  fixtures.push(fx);
+  const run = (await fx.store.createPipelineRun({ pipelineUuid: "p", executionDate: Date.UTC(2026, 0, 1) }))!;
+  return { root: fx.root, store: fx.store, engine: fx.engine, executor, run };
 }
 
 /** A block that fails until attempt `succeedsOn` (never, with 0), each attempt taking `ms`; it notes each call in the project's `calls` file. */

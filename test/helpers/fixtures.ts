@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import type { SqlClient } from "@kiln/core/store";
-import { ExecutorRegistry, systemClock, type BlockRuntime, type Clock } from "@kiln/core";
+import { ExecutorRegistry, systemClock, type BlockRuntime, type Clock, type Executor } from "@kiln/core";
 import { RunEngine } from "@kiln/core/engine";
 import { loadProject, type Project } from "@kiln/core/project";
 import { Store } from "@kiln/core/store";
@@ -96,11 +96,17 @@ export function fixtureSecretKey(root: string, url: string): () => Promise<Crypt
   };
 }
 
-/** A project on disk, loaded, with a fresh database and an engine using the local executor. */
-export async function projectFixture(files: Record<string, string>, clock: Clock = systemClock): Promise<Fixture> {
+/** An executor a test registers beside the local one: its type, and how it is made from the fixture's runtime. */
+export interface ExtraExecutor {
+  type: string;
+  make(runtime: BlockRuntime): Executor;
+}
+
+/** A project on disk, loaded, with a fresh database and an engine using the local executor (and `extra`, when given). */
+export async function projectFixture(files: Record<string, string>, clock: Clock = systemClock, extra?: ExtraExecutor): Promise<Fixture> {
   const root = writeTempProject(files);
   const source = folderSource(root);
-  const project = await loadProject(source, { executorTypes: ["local"] });
+  const project = await loadProject(source, { executorTypes: extra ? ["local", extra.type] : ["local"] });
   const url = `file:${join(root, ".kiln/kiln.db")}`;
   const client = guardRaceErrors(await openDatabase(url), root);
   const store = await Store.open(client, clock, { secretKey: fixtureSecretKey(root, url) });
@@ -118,6 +124,7 @@ export async function projectFixture(files: Record<string, string>, clock: Clock
   const executors = new ExecutorRegistry().register(
     localExecutor({ runtime, command: [process.execPath, CLI_MAIN], env: { KILN_DATABASE_URL: url } }),
   );
+  if (extra) executors.register(extra.make(runtime));
   const engine = new RunEngine({ store, project, executors, outputs: runtime.outputs, clock, pollIntervalMs: 50 });
   return {
     root,

@@ -62,8 +62,8 @@ export function localExecutor(options: LocalExecutorOptions): LocalExecutor {
     status: (handle): Promise<ExecutionStatus> => runnerOf(handle).status(handle),
     wait: (handle): Promise<ExecutionStatus> => runnerOf(handle).wait(handle),
     cancel: (handle) => runnerOf(handle).cancel(handle),
-    // a process's result file, kept for a kiln that restarts before the end is committed (in-process runs keep none)
-    release: (handle) => (handle.mode === "in_process" ? undefined : processes.release(handle)),
+    // a process's result file, kept for a kiln that restarts before the end is committed (an in-process handle names none)
+    release: (handle) => processes.release(handle),
     validateConfig: validateLocalConfig,
     retireSpares: () => processes.retireSpares(),
   };

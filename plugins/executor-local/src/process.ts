@@ -651,7 +651,6 @@ export class ProcessRunner {
     return this.#storeOutput(where as JsonObject, String(handle.result_file));
   }
 
-  /** SIGTERM to the process group, then SIGKILL after the grace period. */
   /**
    * Forgets a block run whose end the engine has committed: its result file and cancel mark go
    * (this machine's, once its process has stopped writing: a run ended by a timeout may still be
@@ -669,6 +668,7 @@ export class ProcessRunner {
     else remove();
   }
 
+  /** SIGTERM to the process group, then SIGKILL after the grace period. */
   async cancel(handle: ExecutionHandle): Promise<void> {
     const child = this.#find(handle);
     const pid = Number(handle.pid);
