@@ -231,6 +231,8 @@ export class ProcessRunner {
   readonly #resultsFolders = new Set<string>();
   /** Reused workers between block runs, with runs left, by project root. */
   readonly #idle = new Map<string, Worker[]>();
+  /** Block runs whose log could not be written, warned of once each. */
+  readonly #logFailures = new Set<number>();
   #idleTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(private readonly options: ProcessOptions) {
@@ -258,7 +260,23 @@ export class ProcessRunner {
   }
 
   #log(job: BlockJob, stream: string, line: string): void {
-    this.options.logs.append(job.pipelineUuid, job.executionPartition, job.blockUuid, formatLogLine(Date.now(), stream, line));
+    this.#append(job, formatLogLine(Date.now(), stream, line));
+  }
+
+  /**
+   * Appends to a block run's log. A line that cannot be written (its log folder removed, the
+   * disk full) is lost with a warning, once per block run: it is read in the callback of the
+   * child's pipe, where a throw would stop the pipe's reading (the child then blocks on a full
+   * pipe) or, at the pipe's end, be an uncaught error of kiln's.
+   */
+  #append(job: BlockJob, text: string): void {
+    try {
+      this.options.logs.append(job.pipelineUuid, job.executionPartition, job.blockUuid, text);
+    } catch (error) {
+      if (this.#logFailures.has(job.blockRunId)) return;
+      this.#logFailures.add(job.blockRunId);
+      process.stderr.write(`kiln: warning: block run ${job.blockRunId} (${job.pipelineUuid}/${job.blockUuid}): its log could not be written, lines are lost: ${error instanceof Error ? error.message : String(error)}\n`);
+    }
   }
 
   /** Keeps a line of stderr for the block run's error, and logs it. */
@@ -483,7 +501,7 @@ export class ProcessRunner {
   #recordLine(record: Child, stream: string, line: string): void {
     const job = record.job!;
     if (stream === "stderr") this.#stderrLine(job, record, line);
-    else if (stream === "log") this.options.logs.append(job.pipelineUuid, job.executionPartition, job.blockUuid, `${line}\n`);
+    else if (stream === "log") this.#append(job, `${line}\n`);
     else this.#log(job, stream, line);
   }
 
@@ -557,7 +575,7 @@ export class ProcessRunner {
         if (!runtime.store) {
           throw new TriggerPipelineError("ctx.triggerPipeline: this block runtime has no database; call triggerPipeline from @kiln/core with a server's url and API key");
         }
-        const log = (message: string) => this.options.logs.append(job.pipelineUuid, job.executionPartition, job.blockUuid, formatLogLine(Date.now(), "info", message));
+        const log = (message: string) => this.#append(job, formatLogLine(Date.now(), "info", message));
         const signal = record.stop?.signal ?? new AbortController().signal;
         reply = { reply: ask.id, value: await triggerPipeline({ store: runtime.store, project: runtime.project }, ask.pipelineUuid, { ...ask.options, signal, log }) };
       }
