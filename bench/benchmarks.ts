@@ -4,6 +4,7 @@
  */
 import { join } from "node:path";
 import { openDatabase } from "@kiln/node";
+import { cpuDuring, type CpuTime } from "./cpu-time.ts";
 import { tempFolder, withProject, type BenchProject } from "./project.ts";
 
 export interface RawWrites {
@@ -20,6 +21,8 @@ export interface ThroughputRound {
   /** Write transactions (client.batch calls) and their statements while the runs executed. */
   transactions: number;
   statements: number;
+  /** CPU spent while the runs executed: kiln's process, and the block processes it reaped. */
+  cpu: CpuTime;
 }
 
 export interface Throughput {
@@ -31,6 +34,9 @@ export interface Throughput {
   runsCreatedPerSecond: number;
   executeSeconds: number;
   blockRunsPerSecond: number;
+  /** CPU per block run, ms (medians over the rounds): kiln's process, and its block processes (null where not known). */
+  selfCpuMsPerBlockRun: number;
+  childrenCpuMsPerBlockRun: number | null;
 }
 
 export interface Latency {
@@ -130,7 +136,10 @@ async function throughputRound(runs: number, blocksPerRun: number, warmUpRuns: n
     const createSeconds = seconds(start);
 
     start = performance.now();
-    const { value: finals, transactions, statements } = await countingBatches(p, () => Promise.all(ids.map((id) => p.engine.execute(id))));
+    const {
+      value: { value: finals, transactions, statements },
+      cpu,
+    } = await cpuDuring(() => countingBatches(p, () => Promise.all(ids.map((id) => p.engine.execute(id)))));
     const executeSeconds = seconds(start);
 
     const notCompleted = finals.filter((r) => r.status !== "completed");
@@ -148,7 +157,7 @@ async function throughputRound(runs: number, blocksPerRun: number, warmUpRuns: n
     );
     const expected = runs * blocksPerRun;
     check(blockRuns === expected && blocksDone === expected, `${blocksDone} of ${blockRuns} block runs completed; expected ${expected} completed`);
-    return { createSeconds, executeSeconds, transactions, statements };
+    return { createSeconds, executeSeconds, transactions, statements, cpu };
   });
 }
 
@@ -158,6 +167,8 @@ export async function throughput(runs = 1_000, blocksPerRun = 3, rounds = 3, war
   for (let r = 0; r < rounds; r++) results.push(await throughputRound(runs, blocksPerRun, warmUpRuns, inProcess));
   const createSeconds = median(results.map((r) => r.createSeconds));
   const executeSeconds = median(results.map((r) => r.executeSeconds));
+  const blockRuns = runs * blocksPerRun;
+  const childrenMs = results.map((r) => r.cpu.childrenMs);
   return {
     runs,
     blocksPerRun,
@@ -165,7 +176,9 @@ export async function throughput(runs = 1_000, blocksPerRun = 3, rounds = 3, war
     createSeconds,
     runsCreatedPerSecond: runs / createSeconds,
     executeSeconds,
-    blockRunsPerSecond: (runs * blocksPerRun) / executeSeconds,
+    blockRunsPerSecond: blockRuns / executeSeconds,
+    selfCpuMsPerBlockRun: median(results.map((r) => r.cpu.selfMs)) / blockRuns,
+    childrenCpuMsPerBlockRun: childrenMs.includes(null) ? null : median(childrenMs as number[]) / blockRuns,
   };
 }
 

@@ -6,9 +6,17 @@
  * work per block run (the engine's writes, the output's file) comes on top.
  */
 import { cpus } from "node:os";
+import { cpuDuring } from "./cpu-time.ts";
 
-/** Bare `process.execPath -e 0` processes started and ended per second, `total` of them, one per core at a time. */
-export async function bareProcessesPerSecond(total = 200, parallel = Math.max(1, cpus().length)): Promise<number> {
+export interface BareProcesses {
+  /** Processes started and ended per second. */
+  perSecond: number;
+  /** CPU each one took (user + system, as reaped), ms; null where it cannot be read. */
+  cpuMsEach: number | null;
+}
+
+/** Bare `process.execPath -e 0` processes started and ended per second, `total` of them, one per core at a time, and the CPU each took. */
+export async function bareProcesses(total = 200, parallel = Math.max(1, cpus().length)): Promise<BareProcesses> {
   const once = async () => {
     const child = Bun.spawn([process.execPath, "-e", "0"], { stdin: "ignore", stdout: "ignore", stderr: "ignore" });
     const code = await child.exited;
@@ -18,13 +26,15 @@ export async function bareProcessesPerSecond(total = 200, parallel = Math.max(1,
   for (let i = 0; i < 5; i++) await once();
   let left = total;
   const start = performance.now();
-  await Promise.all(
-    Array.from({ length: parallel }, async () => {
-      while (left > 0) {
-        left--;
-        await once();
-      }
-    }),
+  const { cpu } = await cpuDuring(() =>
+    Promise.all(
+      Array.from({ length: parallel }, async () => {
+        while (left > 0) {
+          left--;
+          await once();
+        }
+      }),
+    ),
   );
-  return total / ((performance.now() - start) / 1000);
+  return { perSecond: total / ((performance.now() - start) / 1000), cpuMsEach: cpu.childrenMs === null ? null : cpu.childrenMs / total };
 }

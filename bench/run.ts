@@ -9,7 +9,7 @@
 import { cpus, loadavg, platform, release } from "node:os";
 import { chainFromCreation, latency, rawWrites, throughput, throughputFromCreation, type Latency, type Throughput } from "./benchmarks.ts";
 import { peerFigures, peersTable, type KilnFigures } from "./peers.ts";
-import { bareProcessesPerSecond } from "./process-ceiling.ts";
+import { bareProcesses } from "./process-ceiling.ts";
 import { removeTempFolders } from "./project.ts";
 import { details, markdownTable, type Results } from "./report.ts";
 import { schedulerLag, tickCost, type Lag, type TickCost } from "./scheduler.ts";
@@ -109,7 +109,7 @@ async function main(): Promise<void> {
     log(`(peers) kiln: ${PROCESS_RUNS} runs x 3 blocks, a warm process per block run (1 round)...`);
     const perProcess = await throughput(PROCESS_RUNS, 3, 1, 2, false);
     log("(peers) the limit of a process per block run: bare runtime processes started and ended per second (200, one per core at a time)...");
-    const bareProcesses = await bareProcessesPerSecond();
+    const bare = await bareProcesses();
     const triggerForPeers = trigger ?? (log("(peers) kiln: API trigger -> first block started (500 triggers)..."), await apiTriggerLatency());
     log("(peers) BullMQ and graphile-worker on the same workloads...");
     const peers = await peerFigures(log);
@@ -117,7 +117,9 @@ async function main(): Promise<void> {
       inProcessThroughput: fromCreation.blockRunsPerSecond,
       executionOnlyThroughput: kiln.throughput.blockRunsPerSecond,
       processThroughput: perProcess.blockRunsPerSecond,
-      bareProcesses,
+      processCpu: { kilnMs: perProcess.selfCpuMsPerBlockRun, blockProcessesMs: perProcess.childrenCpuMsPerBlockRun },
+      bareProcesses: bare.perSecond,
+      bareProcessCpuMs: bare.cpuMsEach,
       inProcessChain: chainFromCreated.medianSeconds,
       executionOnlyChain: kiln.inProcess.medianSeconds,
       processChain: kiln.process.medianSeconds,
