@@ -13,9 +13,12 @@ interface BunStdin {
   stdin: { stream(): ReadableStream<Uint8Array> };
 }
 
-/** Bun's own stdin stream: process.stdin costs Bun some 25 ms of start-up CPU, this about 3. */
+/**
+ * Bun's own stdin stream: process.stdin costs Bun some 25 ms of start-up CPU, this about 3. Made
+ * at the first read: a thin block process that asks kiln nothing never reads past its first line.
+ */
 function bunLines(bun: BunStdin): StdinLines {
-  const stream = bun.stdin.stream();
+  let stream: ReadableStream<Uint8Array> | null = null;
   const decoder = new TextDecoder();
   let buffer = "";
   let ended = false;
@@ -35,6 +38,7 @@ function bunLines(bun: BunStdin): StdinLines {
         }
         // a reader holds the event loop open while stdin is open, even between reads (one per
         // read, then), and a read after the first does not hold it at all: a timer does
+        stream ??= bun.stdin.stream();
         const reader = stream.getReader();
         const keepAlive = setInterval(() => {}, 60_000);
         const { value, done } = await reader.read().finally(() => {
