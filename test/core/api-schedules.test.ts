@@ -1,6 +1,8 @@
 /** The programmatic schedule API over a real store. */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { activeSchedules, createRunForSchedule, createSchedule, deleteSchedule, lastPipelineRunStatus, pipelineInProgressRunsCount, pipelineRuns, recentlyCompletedPipelineRuns, runtimeAverage, ScheduleInputError, updateSchedule } from "@kiln/core/api";
+import { systemClock, triggeredExecutionPartition, type Clock } from "@kiln/core";
+import fc from "fast-check";
 import { metadata, projectFixture, type Fixture } from "../helpers/fixtures.ts";
 
 let fx: Fixture;
@@ -93,5 +95,74 @@ describe("run statistics", () => {
     expect(await lastPipelineRunStatus(fx.store, s.id)).toBe("initial");
     expect((await pipelineRuns(fx.store, s.id, { limit: 10 })).items.length).toBe(6);
     await expect(createRunForSchedule(fx.store, s.id, { executionDate: t0 })).rejects.toThrow("exists for that date");
+  });
+});
+
+describe("createRunForSchedule: runs of one trigger in one millisecond", () => {
+  let burst: Fixture;
+  const t0 = Date.UTC(2026, 2, 8, 7, 30, 15, 250);
+  // the time of the store's inserts, set by each test; timers as the real clock's
+  let now = t0;
+  const clock: Clock = { now: () => now, setTimer: (ms, fn, options) => systemClock.setTimer(ms, fn, options) };
+  beforeAll(async () => {
+    burst = await projectFixture(
+      {
+        "kiln.yaml": "",
+        "pipelines/p/metadata.yaml": metadata([{ uuid: "a", type: "data_loader" }]),
+        "data_loaders/a.js": "export default () => 1;\n",
+      },
+      clock,
+    );
+  });
+  afterAll(() => burst.cleanup());
+
+  test("each gets the next millisecond, its partition that millisecond's, in two rounds of inserts however many there are", async () => {
+    const s = await createSchedule(burst.store, burst.project, { name: "burst", pipelineUuid: "p", scheduleType: "api" });
+    let inserts = 0;
+    const create = burst.store.createPipelineRun.bind(burst.store);
+    burst.store.createPipelineRun = (run) => {
+      inserts++;
+      return create(run);
+    };
+    try {
+      const n = 300;
+      const runs = await Promise.all(Array.from({ length: n }, (_, i) => createRunForSchedule(burst.store, s, { variables: { i } })));
+      const dates = runs.map((r) => r.executionDate).sort((a, b) => a - b);
+      expect(dates).toEqual(Array.from({ length: n }, (_, i) => t0 + i));
+      for (const run of runs) expect(run.executionPartition).toBe(triggeredExecutionPartition(s.id, run.executionDate));
+      // each request's variables are on its own run
+      expect(new Set(runs.map((r) => r.variables.i)).size).toBe(n);
+      // the first round takes the millisecond for one of them, the second places all the others
+      expect(inserts).toBe(2 * n - 1);
+    } finally {
+      burst.store.createPipelineRun = create;
+    }
+  });
+
+  test("the moved run's partition is the one kiln writes for its date, at any date", async () => {
+    let made = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 0, max: Date.UTC(9999, 11, 31, 23, 59, 59, 998) }), async (date) => {
+        // a trigger of its own each time: shrinking tries the same dates again
+        const s = await createSchedule(burst.store, burst.project, { name: `dates_${made++}`, pipelineUuid: "p", scheduleType: "api" });
+        now = date;
+        const first = await createRunForSchedule(burst.store, s);
+        const moved = await createRunForSchedule(burst.store, s);
+        expect(first.executionDate).toBe(date);
+        expect(moved.executionDate).toBe(date + 1);
+        expect(moved.executionPartition).toBe(triggeredExecutionPartition(s.id, date + 1));
+        return true;
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  test("a run dated later within the second does not move a run whose millisecond is free", async () => {
+    const s = await createSchedule(burst.store, burst.project, { name: "ahead", pipelineUuid: "p", scheduleType: "api" });
+    now = t0;
+    await createRunForSchedule(burst.store, s, { executionDate: t0 + 500 });
+    expect((await createRunForSchedule(burst.store, s)).executionDate).toBe(t0);
+    // taken now: after the latest within the second
+    expect((await createRunForSchedule(burst.store, s)).executionDate).toBe(t0 + 501);
   });
 });

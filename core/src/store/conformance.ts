@@ -10,6 +10,7 @@ import { migrate } from "./migrate.ts";
 import { RunTakenOverError, Store } from "./index.ts";
 import { insertBackfill } from "./backfills.ts";
 import { IllegalTransitionError } from "../state-machine.ts";
+import { triggeredExecutionPartition } from "../domain.ts";
 import { generateSecretKey, importSecretKey } from "../secrets.ts";
 
 /** What a case needs: the database under test, reached through fresh clients. */
@@ -92,6 +93,25 @@ export const STORE_CONFORMANCE_CASES: readonly StoreConformanceCase[] = [
       same(first?.executionPartition, `${schedule.id}/20260102T030405`, "the run's partition");
       same(second, null, "the second run for the same date");
       same((await store.getPipelineRun(first!.id))?.variables, { n: 1, s: "ü" }, "the run's variables read back");
+    },
+  },
+  {
+    name: "a triggered run whose millisecond is taken goes after the trigger's latest within the window, with that millisecond's partition, each of many at once its own",
+    async run(h) {
+      const store = await openStore(h);
+      const schedule = await store.createPipelineSchedule({ name: unique("hook"), pipelineUuid: "p", scheduleType: "api" });
+      const date = Date.UTC(2026, 2, 8, 7, 30, 15, 998);
+      const at = (afterLatestWithinMs?: number) =>
+        store.createPipelineRun({ pipelineUuid: "p", pipelineScheduleId: schedule.id, executionDate: date, triggered: true, ...(afterLatestWithinMs ? { afterLatestWithinMs } : {}) });
+      const first = await at();
+      same(first?.executionPartition, triggeredExecutionPartition(schedule.id, date), "the first run's partition");
+      same(await at(), null, "a second run at the taken millisecond");
+      // committed together (group commit): each insert sees the ones before it
+      const moved = await Promise.all(Array.from({ length: 5 }, () => at(1000)));
+      same(moved.map((r) => r?.executionDate).sort(), [1, 2, 3, 4, 5].map((i) => date + i), "the moved runs' execution dates");
+      for (const run of moved) same(run?.executionPartition, triggeredExecutionPartition(schedule.id, run!.executionDate), "a moved run's partition (across a second's end)");
+      const stored = await store.getPipelineRun(moved[0]!.id);
+      same([typeof stored?.executionDate, stored?.executionPartition], ["number", moved[0]!.executionPartition], "a moved run read back");
     },
   },
   {

@@ -19,6 +19,8 @@ export interface NewPipelineRun {
   metrics?: JsonObject;
   /** Created through the API, an event, the UI or trigger_pipeline: Mage's partition for those (with microseconds). */
   triggered?: boolean;
+  /** A triggered run whose executionDate is taken: at the millisecond after the trigger's latest run within this many ms of it (see PipelineRunRow). */
+  afterLatestWithinMs?: number;
   /**
    * The run's trigger as the creator read it (the row of pipelineScheduleId): announced with the
    * run, so a co-located scheduler starts it without reading either again. Written nowhere.
@@ -38,13 +40,29 @@ export interface PipelineRunRow {
   metrics: JsonObject;
   /** Append `_<id>` to the partition once the id is known (a manual run's partition ends with it). */
   partitionEndsWithId?: boolean;
+  /**
+   * A triggered run whose executionDate is taken: the insert itself gives it the millisecond
+   * after the trigger's latest run within `afterLatestWithinMs` of executionDate, and the
+   * partition of that date (so runs of one trigger triggered in one millisecond each get their
+   * own without trying the next millisecond one after another). executionPartition is then unused.
+   */
+  afterLatestWithinMs?: number;
 }
+
+/**
+ * The partition of a triggered run whose execution date (epoch ms, after 1970, an INTEGER: a
+ * bound JavaScript number is a REAL, which `||` would print as `1.0`) is the SQL expression `date`: Mage's `<schedule>/%Y%m%dT%H%M%S_%f`, as triggeredExecutionPartition in
+ * domain.ts makes it (a test holds the two to the same text).
+ */
+const triggeredPartitionSql = (scheduleId: string, date: string) =>
+  `${scheduleId} || '/' || strftime('%Y%m%dT%H%M%S', ${date} / 1000, 'unixepoch') || '_' || printf('%06d', (${date} % 1000) * 1000)`;
 
 /**
  * The statements inserting a run in `initial`; the last one's rows are the new run. A run for a
  * (schedule, execution_date) that exists already is not created again (no rows then).
  */
 export function insertPipelineRunStatements(run: PipelineRunRow, now: number): InStatement[] {
+  if (run.afterLatestWithinMs !== undefined) return [insertAfterLatestStatement(run, run.afterLatestWithinMs, now)];
   const insert = {
     sql: `INSERT INTO pipeline_runs (pipeline_schedule_id, pipeline_uuid, execution_date, execution_partition, variables,
             event, metrics, backfill_id, created_at, updated_at)
@@ -72,6 +90,41 @@ export function insertPipelineRunStatements(run: PipelineRunRow, now: number): I
       args: [],
     },
   ];
+}
+
+/**
+ * A triggered run at the millisecond after its trigger's latest run in [executionDate,
+ * executionDate + withinMs), or at executionDate when there is none (a no-op, no rows, if that
+ * millisecond is taken all the same: a run at executionDate + withinMs). Inserts committed before
+ * it in the same transaction count, so each of many such inserts gets a millisecond of its own.
+ */
+function insertAfterLatestStatement(run: PipelineRunRow, withinMs: number, now: number): InStatement {
+  const scheduleId = run.pipelineScheduleId;
+  if (scheduleId === null) throw new Error("a run placed after its trigger's latest needs a trigger");
+  return {
+    // the SELECT's WHERE: SQLite's upsert after INSERT ... SELECT needs one to parse
+    sql: `INSERT INTO pipeline_runs (pipeline_schedule_id, pipeline_uuid, execution_date, execution_partition, variables,
+            event, metrics, backfill_id, created_at, updated_at)
+          SELECT ?, ?, next.d, ${triggeredPartitionSql("CAST(? AS INTEGER)", "next.d")}, ?, ?, ?, ?, ?, ?
+          FROM (SELECT CAST(coalesce((SELECT max(execution_date) FROM pipeline_runs WHERE pipeline_schedule_id = ? AND execution_date >= ? AND execution_date < ?), ? - 1) + 1 AS INTEGER) AS d) AS next
+          WHERE true
+          ON CONFLICT DO NOTHING RETURNING *`,
+    args: [
+      scheduleId,
+      run.pipelineUuid,
+      scheduleId,
+      toJson(run.variables),
+      run.event ? toJson(run.event) : null,
+      toJson(run.metrics),
+      run.backfillId,
+      now,
+      now,
+      scheduleId,
+      run.executionDate,
+      run.executionDate + withinMs,
+      run.executionDate,
+    ] as InValue[],
+  };
 }
 
 /**
