@@ -4,6 +4,7 @@
  */
 import { join } from "node:path";
 import { openDatabase } from "@kiln/node";
+import { createRunForSchedule } from "@kiln/core/api";
 import { cpuDuring, type CpuTime } from "./cpu-time.ts";
 import { tempFolder, withProject, type BenchProject } from "./project.ts";
 
@@ -259,5 +260,43 @@ export async function chainFromCreation(repetitions = 5, blocks = 40): Promise<L
     }
     const medianSeconds = median(times);
     return { blocks, seconds: times, medianSeconds, handoffSeconds: medianSeconds / blocks };
+  });
+}
+
+export interface TriggerBurst {
+  runs: number;
+  /** Seconds from the first request to the last run created (median of the rounds). */
+  seconds: number;
+  runsPerSecond: number;
+  /** Insert attempts (store.createPipelineRun calls) per run created, in the median round. */
+  insertsPerRun: number;
+}
+
+/**
+ * (a″) `runs` runs of one API trigger asked for at once, as a webhook burst would: through
+ * createRunForSchedule, the API trigger route's call, so their execution dates (now) collide and
+ * each but one is moved to a millisecond of its own. `rounds` rounds, each on a trigger of its own.
+ */
+export async function triggerBurst(runs = 1_000, rounds = 3): Promise<TriggerBurst> {
+  return withProject("trigger-burst", { inProcess: true, pipelines: [{ uuid: "chain3", blocks: 3 }] }, async (p) => {
+    const results: Array<{ seconds: number; inserts: number }> = [];
+    const create = p.store.createPipelineRun.bind(p.store);
+    let inserts = 0;
+    p.store.createPipelineRun = (run) => {
+      inserts++;
+      return create(run);
+    };
+    for (let r = 0; r < rounds; r++) {
+      const schedule = await p.store.createPipelineSchedule({ name: `burst_${r}`, pipelineUuid: "chain3", scheduleType: "api" });
+      inserts = 0;
+      const start = performance.now();
+      const created = await Promise.all(Array.from({ length: runs }, () => createRunForSchedule(p.store, schedule)));
+      const took = seconds(start);
+      check(new Set(created.map((run) => run.executionDate)).size === runs, `${runs} runs of one trigger did not get ${runs} execution dates`);
+      results.push({ seconds: took, inserts });
+    }
+    results.sort((a, b) => a.seconds - b.seconds);
+    const mid = results[results.length >> 1]!;
+    return { runs, seconds: mid.seconds, runsPerSecond: runs / mid.seconds, insertsPerRun: mid.inserts / runs };
   });
 }

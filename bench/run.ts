@@ -7,7 +7,7 @@
  * `--only worker` runs (w), kiln on workerd with D1 and with sqld.
  */
 import { cpus, loadavg, platform, release } from "node:os";
-import { chainFromCreation, latency, rawWrites, throughput, throughputFromCreation, type Latency, type Throughput } from "./benchmarks.ts";
+import { chainFromCreation, latency, rawWrites, throughput, throughputFromCreation, triggerBurst, type Latency, type Throughput } from "./benchmarks.ts";
 import { peerFigures, peersTable, type KilnFigures } from "./peers.ts";
 import { bareProcesses } from "./process-ceiling.ts";
 import { removeTempFolders } from "./project.ts";
@@ -61,6 +61,8 @@ async function main(): Promise<void> {
     const raw = await rawWrites();
     log("(a) throughput: 1,000 runs x 3 blocks, in-process (3 rounds)...");
     const tp = await throughput();
+    log("(a″) run creation: 1,000 runs of one API trigger at once (3 rounds)...");
+    const burst = await triggerBurst();
     log("(b) latency: 40-block chain, in-process (1 warm-up + 5)...");
     const inProcess = await latency(true, 5, 1);
     log("(b) latency: 40-block chain, a warm process per block (the default; 1 warm-up + 3)...");
@@ -69,7 +71,7 @@ async function main(): Promise<void> {
     const fresh = await latency(false, 2, 0, 40, { warm: false });
     log("(b) latency: 40-block chain, reused warm processes (reuse: 1000; 1 warm-up + 3)...");
     const reused = await latency(false, 3, 1, 40, { reuse: 1000 });
-    const results: Results = { raw, throughput: tp, inProcess, process: process_, fresh, reused, sync };
+    const results: Results = { raw, throughput: tp, burst, inProcess, process: process_, fresh, reused, sync };
     out.push(markdownTable(results), "", details(results), "");
     kiln = { throughput: tp, inProcess, process: process_, reused };
   }
