@@ -130,7 +130,7 @@ export const STORE_CONFORMANCE_CASES: readonly StoreConformanceCase[] = [
     },
   },
   {
-    name: "manual runs get partitions ending with their own id (an insert and an update in one batch)",
+    name: "manual runs get partitions ending with their own id, chosen in the insert: at once each its own, a deleted run's id never again",
     async run(h) {
       const store = await openStore(h);
       const date = Date.UTC(2026, 0, 2, 3, 4, 5);
@@ -138,6 +138,17 @@ export const STORE_CONFORMANCE_CASES: readonly StoreConformanceCase[] = [
       const b = await store.createPipelineRun({ pipelineUuid: "p", executionDate: date });
       check(a !== null && b !== null && a.id !== b.id, "two manual runs were not both created");
       same(b?.executionPartition, `manual/20260102T030405_${b?.id}`, "the manual run's partition");
+      same((await store.getPipelineRun(b!.id))?.executionPartition, b?.executionPartition, "the partition read back");
+      // committed together (group commit): each insert sees the ones before it
+      const together = await Promise.all(Array.from({ length: 4 }, () => store.createPipelineRun({ pipelineUuid: "p", executionDate: date })));
+      same(new Set(together.map((r) => r?.id)).size, 4, "runs created at once: distinct ids");
+      for (const run of together) same(run?.executionPartition, `manual/20260102T030405_${run?.id}`, "a run created at once: its partition");
+      // AUTOINCREMENT's promise: the newest run deleted, its id is not handed out again
+      const newest = Math.max(...together.map((r) => r!.id));
+      await store.client.execute({ sql: "DELETE FROM pipeline_runs WHERE id = ?", args: [newest] });
+      const after = await store.createPipelineRun({ pipelineUuid: "p", executionDate: date });
+      same(after?.id, newest + 1, "the run after the newest was deleted");
+      same(after?.executionPartition, `manual/20260102T030405_${newest + 1}`, "its partition");
     },
   },
   {

@@ -82,14 +82,37 @@ export function insertPipelineRunStatements(run: PipelineRunRow, now: number): I
     ] as InValue[],
   };
   if (!run.partitionEndsWithId) return [insert];
-  return [
-    insert,
-    {
-      // changes(): only the row this insert made (a no-op insert leaves last_insert_rowid() at an older row)
-      sql: "UPDATE pipeline_runs SET execution_partition = execution_partition || '_' || id WHERE changes() = 1 AND id = last_insert_rowid() RETURNING *",
-      args: [],
-    },
-  ];
+  return [insertWithIdInPartitionStatement(run, now)];
+}
+
+/**
+ * A run whose partition ends with `_<its id>` (a manual run: no trigger, so no unique key to
+ * meet), in one statement: the id AUTOINCREMENT would give it, one past the largest the table
+ * ever had (sqlite_sequence, which AUTOINCREMENT keeps in the same transaction), is chosen in
+ * the insert and written into the partition with it.
+ */
+function insertWithIdInPartitionStatement(run: PipelineRunRow, now: number): InStatement {
+  return {
+    // the SELECT's WHERE: SQLite's upsert after INSERT ... SELECT needs one to parse
+    sql: `INSERT INTO pipeline_runs (id, pipeline_schedule_id, pipeline_uuid, execution_date, execution_partition, variables,
+            event, metrics, backfill_id, created_at, updated_at)
+          SELECT next.id, ?, ?, ?, ? || '_' || next.id, ?, ?, ?, ?, ?, ?
+          FROM (SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'pipeline_runs'), 0) + 1 AS id) AS next
+          WHERE true
+          ON CONFLICT DO NOTHING RETURNING *`,
+    args: [
+      run.pipelineScheduleId,
+      run.pipelineUuid,
+      run.executionDate,
+      run.executionPartition,
+      toJson(run.variables),
+      run.event ? toJson(run.event) : null,
+      toJson(run.metrics),
+      run.backfillId,
+      now,
+      now,
+    ] as InValue[],
+  };
 }
 
 /**
