@@ -280,6 +280,23 @@ describe("deliverDueNotifications", () => {
     expect(await deliverDueNotifications(fx.store, { limit: 2 })).toEqual({ sent: 1, failed: 0, gaveUp: 0 });
   });
 
+  test("an outbox the database cannot be reached for is a warning (the next tick reads it again), any other failure an error", async () => {
+    const failingStore = (error: Error) => {
+      const fail = async () => {
+        throw error;
+      };
+      return { clock: fx.store.clock, client: { ...fx.store.client, execute: fail, batch: fail } as typeof fx.store.client };
+    };
+    const restarting = Object.assign(new Error("SERVER_ERROR: Server returned HTTP status 503"), { code: "SERVER_ERROR" });
+    const broken = Object.assign(new Error("SQLITE_ERROR: no such table: notifications"), { code: "SQLITE_ERROR" });
+    const during = capture();
+    expect(await deliverDueNotifications(failingStore(restarting), { log: during.log })).toEqual({ sent: 0, failed: 0, gaveUp: 0 });
+    expect(during.lines).toEqual([expect.stringMatching(/^warn notifications: could not read the outbox, the database cannot be reached \(tried again at the next tick\): SERVER_ERROR/)]);
+    const other = capture();
+    await deliverDueNotifications(failingStore(broken), { log: other.log });
+    expect(other.lines).toEqual([expect.stringMatching(/^error notifications: could not read the outbox: SQLITE_ERROR: no such table/)]);
+  });
+
   test("two overlapping calls never POST the same row twice", async () => {
     const config = parseNotificationConfig({ webhooks: [{ url: urlOf(ok, "/hook") }] });
     for (let i = 0; i < 5; i++) await enqueueNotifications(null, fx.store, config, runFailed(await newRun(), { uuid: "p" }));

@@ -13,6 +13,7 @@
  */
 import type { Clock } from "../clock.ts";
 import { claimDueNotifications, markNotificationSent, recordNotificationFailure, type OutboxRow } from "../store/notifications.ts";
+import { isDatabaseUnavailable } from "../store/unavailable.ts";
 import type { EmailTarget, MailMessage, MailSender } from "./mage.ts";
 import { redactText, redactUrl } from "./redact.ts";
 import type { NotifyStore } from "./outbox.ts";
@@ -90,7 +91,9 @@ export async function deliverDueNotifications(store: NotifyStore, options: Deliv
   try {
     rows = await claimDue(store, clock.now(), limit, timeoutMs + CLAIM_MARGIN_MS);
   } catch (e) {
-    log("error", `notifications: could not read the outbox: ${redactText(errorText(e))}`);
+    // a database out of reach for a moment (a sqld restart) is not kiln's error: the next tick reads the outbox again
+    if (isDatabaseUnavailable(e)) log("warn", `notifications: could not read the outbox, the database cannot be reached (tried again at the next tick): ${redactText(errorText(e))}`);
+    else log("error", `notifications: could not read the outbox: ${redactText(errorText(e))}`);
     return summary;
   }
 
@@ -127,7 +130,7 @@ export async function deliverDueNotifications(store: NotifyStore, options: Deliv
         log("warn", `${what} failed (attempt ${attempts} of ${maxAttempts}): ${outcome.error}; retrying at ${new Date(retryAt).toISOString()}`);
       } catch (e) {
         // The claim lapses and the row is tried again: a sent one may be sent twice, never lost.
-        log("error", `${what}: could not record the outcome: ${redactText(errorText(e), row.target)}`);
+        log(isDatabaseUnavailable(e) ? "warn" : "error", `${what}: could not record the outcome: ${redactText(errorText(e), row.target)}`);
       }
     }),
   );
