@@ -57,62 +57,38 @@ export interface PipelineRunRow {
 const triggeredPartitionSql = (scheduleId: string, date: string) =>
   `${scheduleId} || '/' || strftime('%Y%m%dT%H%M%S', ${date} / 1000, 'unixepoch') || '_' || printf('%06d', (${date} % 1000) * 1000)`;
 
+/** The columns a new run's insert writes, in the order of its values. */
+const NEW_RUN_COLUMNS = "pipeline_schedule_id, pipeline_uuid, execution_date, execution_partition, variables, event, metrics, backfill_id, created_at, updated_at";
+
+/** A new run's values after its trigger, pipeline, date and partition (variables to updated_at). */
+function restOfNewRun(run: PipelineRunRow, now: number): InValue[] {
+  return [toJson(run.variables), run.event ? toJson(run.event) : null, toJson(run.metrics), run.backfillId, now, now];
+}
+
 /**
  * The statements inserting a run in `initial`; the last one's rows are the new run. A run for a
  * (schedule, execution_date) that exists already is not created again (no rows then).
  */
 export function insertPipelineRunStatements(run: PipelineRunRow, now: number): InStatement[] {
   if (run.afterLatestWithinMs !== undefined) return [insertAfterLatestStatement(run, run.afterLatestWithinMs, now)];
-  const insert = {
-    sql: `INSERT INTO pipeline_runs (pipeline_schedule_id, pipeline_uuid, execution_date, execution_partition, variables,
-            event, metrics, backfill_id, created_at, updated_at)
-          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-          ON CONFLICT DO NOTHING RETURNING *`,
-    args: [
-      run.pipelineScheduleId,
-      run.pipelineUuid,
-      run.executionDate,
-      run.executionPartition,
-      toJson(run.variables),
-      run.event ? toJson(run.event) : null,
-      toJson(run.metrics),
-      run.backfillId,
-      now,
-      now,
-    ] as InValue[],
-  };
-  if (!run.partitionEndsWithId) return [insert];
-  return [insertWithIdInPartitionStatement(run, now)];
-}
-
-/**
- * A run whose partition ends with `_<its id>` (a manual run: no trigger, so no unique key to
- * meet), in one statement: the id AUTOINCREMENT would give it, one past the largest the table
- * ever had (sqlite_sequence, which AUTOINCREMENT keeps in the same transaction), is chosen in
- * the insert and written into the partition with it.
- */
-function insertWithIdInPartitionStatement(run: PipelineRunRow, now: number): InStatement {
-  return {
-    // the SELECT's WHERE: SQLite's upsert after INSERT ... SELECT needs one to parse
-    sql: `INSERT INTO pipeline_runs (id, pipeline_schedule_id, pipeline_uuid, execution_date, execution_partition, variables,
-            event, metrics, backfill_id, created_at, updated_at)
-          SELECT next.id, ?, ?, ?, ? || '_' || next.id, ?, ?, ?, ?, ?, ?
-          FROM (SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'pipeline_runs'), 0) + 1 AS id) AS next
-          WHERE true
-          ON CONFLICT DO NOTHING RETURNING *`,
-    args: [
-      run.pipelineScheduleId,
-      run.pipelineUuid,
-      run.executionDate,
-      run.executionPartition,
-      toJson(run.variables),
-      run.event ? toJson(run.event) : null,
-      toJson(run.metrics),
-      run.backfillId,
-      now,
-      now,
-    ] as InValue[],
-  };
+  const args: InValue[] = [run.pipelineScheduleId, run.pipelineUuid, run.executionDate, run.executionPartition, ...restOfNewRun(run, now)];
+  if (run.partitionEndsWithId) {
+    // a manual run (no trigger, so no unique key to meet) in one statement: the id AUTOINCREMENT
+    // would give it, one past the largest the table ever had (sqlite_sequence, which AUTOINCREMENT
+    // keeps in the same transaction), chosen in the insert and written into the partition with it.
+    // The SELECT's WHERE: SQLite's upsert after INSERT ... SELECT needs one to parse.
+    return [
+      {
+        sql: `INSERT INTO pipeline_runs (id, ${NEW_RUN_COLUMNS})
+              SELECT next.id, ?, ?, ?, ? || '_' || next.id, ?, ?, ?, ?, ?, ?
+              FROM (SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'pipeline_runs'), 0) + 1 AS id) AS next
+              WHERE true
+              ON CONFLICT DO NOTHING RETURNING *`,
+        args,
+      },
+    ];
+  }
+  return [{ sql: `INSERT INTO pipeline_runs (${NEW_RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING *`, args }];
 }
 
 /**
@@ -126,27 +102,12 @@ function insertAfterLatestStatement(run: PipelineRunRow, withinMs: number, now: 
   if (scheduleId === null) throw new Error("a run placed after its trigger's latest needs a trigger");
   return {
     // the SELECT's WHERE: SQLite's upsert after INSERT ... SELECT needs one to parse
-    sql: `INSERT INTO pipeline_runs (pipeline_schedule_id, pipeline_uuid, execution_date, execution_partition, variables,
-            event, metrics, backfill_id, created_at, updated_at)
+    sql: `INSERT INTO pipeline_runs (${NEW_RUN_COLUMNS})
           SELECT ?, ?, next.d, ${triggeredPartitionSql("CAST(? AS INTEGER)", "next.d")}, ?, ?, ?, ?, ?, ?
           FROM (SELECT CAST(coalesce((SELECT max(execution_date) FROM pipeline_runs WHERE pipeline_schedule_id = ? AND execution_date >= ? AND execution_date < ?), ? - 1) + 1 AS INTEGER) AS d) AS next
           WHERE true
           ON CONFLICT DO NOTHING RETURNING *`,
-    args: [
-      scheduleId,
-      run.pipelineUuid,
-      scheduleId,
-      toJson(run.variables),
-      run.event ? toJson(run.event) : null,
-      toJson(run.metrics),
-      run.backfillId,
-      now,
-      now,
-      scheduleId,
-      run.executionDate,
-      run.executionDate + withinMs,
-      run.executionDate,
-    ] as InValue[],
+    args: [scheduleId, run.pipelineUuid, scheduleId, ...restOfNewRun(run, now), scheduleId, run.executionDate, run.executionDate + withinMs, run.executionDate] as InValue[],
   };
 }
 
