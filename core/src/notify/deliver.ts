@@ -92,8 +92,9 @@ export async function deliverDueNotifications(store: NotifyStore, options: Deliv
     rows = await claimDue(store, clock.now(), limit, timeoutMs + CLAIM_MARGIN_MS);
   } catch (e) {
     // a database out of reach for a moment (a sqld restart) is not kiln's error: the next tick reads the outbox again
-    if (isDatabaseUnavailable(e)) log("warn", `notifications: could not read the outbox, the database cannot be reached (tried again at the next tick): ${redactText(errorText(e))}`);
-    else log("error", `notifications: could not read the outbox: ${redactText(errorText(e))}`);
+    const unavailable = isDatabaseUnavailable(e);
+    const why = unavailable ? ", the database cannot be reached (tried again at the next tick)" : "";
+    log(unavailable ? "warn" : "error", `notifications: could not read the outbox${why}: ${redactText(errorText(e))}`);
     return summary;
   }
 

@@ -51,13 +51,17 @@ export interface PipelineRunRow {
 
 /**
  * The partition of a triggered run whose execution date (epoch ms, after 1970, an INTEGER: a
- * bound JavaScript number is a REAL, which `||` would print as `1.0`) is the SQL expression `date`: Mage's `<schedule>/%Y%m%dT%H%M%S_%f`, as triggeredExecutionPartition in
- * domain.ts makes it (a test holds the two to the same text).
+ * bound JavaScript number is a REAL, which `||` would print as `1.0`) is the SQL expression
+ * `date`: Mage's `<schedule>/%Y%m%dT%H%M%S_%f`, as triggeredExecutionPartition in domain.ts makes
+ * it (a test holds the two to the same text).
  */
 const triggeredPartitionSql = (scheduleId: string, date: string) =>
   `${scheduleId} || '/' || strftime('%Y%m%dT%H%M%S', ${date} / 1000, 'unixepoch') || '_' || printf('%06d', (${date} % 1000) * 1000)`;
 
-/** The columns a new run's insert writes, in the order of its values. */
+/**
+ * The columns a new run's insert writes, in the order of its values. The inserts that compute a
+ * value (INSERT ... SELECT) end their SELECT with `WHERE true`: SQLite's upsert needs it to parse.
+ */
 const NEW_RUN_COLUMNS = "pipeline_schedule_id, pipeline_uuid, execution_date, execution_partition, variables, event, metrics, backfill_id, created_at, updated_at";
 
 /** A new run's values after its trigger, pipeline, date and partition (variables to updated_at). */
@@ -75,8 +79,7 @@ export function insertPipelineRunStatements(run: PipelineRunRow, now: number): I
   if (run.partitionEndsWithId) {
     // a manual run (no trigger, so no unique key to meet) in one statement: the id AUTOINCREMENT
     // would give it, one past the largest the table ever had (sqlite_sequence, which AUTOINCREMENT
-    // keeps in the same transaction), chosen in the insert and written into the partition with it.
-    // The SELECT's WHERE: SQLite's upsert after INSERT ... SELECT needs one to parse.
+    // keeps in the same transaction), chosen in the insert and written into the partition with it
     return [
       {
         sql: `INSERT INTO pipeline_runs (id, ${NEW_RUN_COLUMNS})
@@ -101,7 +104,6 @@ function insertAfterLatestStatement(run: PipelineRunRow, withinMs: number, now: 
   const scheduleId = run.pipelineScheduleId;
   if (scheduleId === null) throw new Error("a run placed after its trigger's latest needs a trigger");
   return {
-    // the SELECT's WHERE: SQLite's upsert after INSERT ... SELECT needs one to parse
     sql: `INSERT INTO pipeline_runs (${NEW_RUN_COLUMNS})
           SELECT ?, ?, next.d, ${triggeredPartitionSql("CAST(? AS INTEGER)", "next.d")}, ?, ?, ?, ?, ?, ?
           FROM (SELECT CAST(coalesce((SELECT max(execution_date) FROM pipeline_runs WHERE pipeline_schedule_id = ? AND execution_date >= ? AND execution_date < ?), ? - 1) + 1 AS INTEGER) AS d) AS next
